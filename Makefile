@@ -1,0 +1,95 @@
+# mvaultfs - build, test, benchmark.
+#
+#   make          build ./mvaultfs
+#   make deps     install the Debian packages (and npm test servers) the build and tests need
+#   make demo     build and mount the embedded default at ./memories
+#   make check    deps, build, unit tests, mount tests, then the suite again under ASan+UBSan
+#   make bench    benchmarks (ratios against a local folder), report in build/bench.txt
+
+PKGS     := fuse3 libpq libcurl openssl libxxhash
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+VERSION  := 0.1.0
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=312 -DMVFS_VERSION=\"$(VERSION)\" -Isrc
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDLIBS   += $(PKG_LIBS) -lpthread
+
+B ?= build
+SRC_LIB  := $(sort $(wildcard src/util/*.c src/meta/*.c src/backend/*.c src/cache/*.c src/fs/*.c src/media/*.c))
+SQL      := $(sort $(wildcard src/meta/sql/*.sql))
+OBJ_LIB  := $(SRC_LIB:%.c=$(B)/%.o) $(B)/gen/meta_sql.o
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+PYTEST   := /usr/bin/python3 -m pytest
+
+.PHONY: all deps check unit mount asan bench demo clean layers
+all: mvaultfs
+
+mvaultfs: $(B)/mvaultfs
+	@if [ "$(B)" = build ]; then cp $(B)/mvaultfs ./mvaultfs; fi
+
+$(B)/mvaultfs: $(B)/src/main.o $(OBJ_LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Migrations are embedded in the binary, in file-name order.
+$(B)/gen/meta_sql.c: $(SQL) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-sql.sh $(SQL) > $@
+
+$(B)/gen/meta_sql.o: $(B)/gen/meta_sql.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/tests/%: tests/unit/%.c $(OBJ_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ_LIB) $(LDLIBS)
+
+deps:
+	sh scripts/deps.sh
+
+# Only src/fs talks FUSE, only src/meta talks libpq, only src/backend talks curl.
+layers:
+	@bad=$$(grep -rlE '#include[[:space:]]*[<"](fuse_lowlevel|fuse)\.h[>"]' src | grep -v '^src/fs/' | grep -v '^src/main.c$$'; \
+	        grep -rlE '#include[[:space:]]*[<"]libpq-fe\.h[>"]' src | grep -v '^src/meta/'; \
+	        grep -rlE '#include[[:space:]]*[<"]curl/curl\.h[>"]' src | grep -v '^src/backend/'); \
+	 if [ -n "$$bad" ]; then echo "layer violation in: $$bad"; exit 1; fi
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+mount: all
+	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
+
+# The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		build-asan/mvaultfs unit-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		MVFS_BIN=$(CURDIR)/build-asan/mvaultfs MVFS_SANITIZED=1 $(PYTEST) -q -p no:cacheprovider tests/mount
+
+unit-asan: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+check: deps
+	$(MAKE) layers all unit mount
+	$(MAKE) asan
+
+bench: deps all
+	sh tests/bench/bench.sh
+
+demo: deps all
+	@mkdir -p memories
+	@if mountpoint -q memories; then echo "memories/ is already mounted (fusermount3 -u memories to unmount)"; \
+	 else ./mvaultfs memories && echo "mounted the embedded default at ./memories; unmount with: fusermount3 -u memories"; fi
+
+clean:
+	rm -rf build build-asan mvaultfs
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

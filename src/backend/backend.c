@@ -1,0 +1,104 @@
+/*
+ * backend.c - choosing a backend from a URL, and the content-addressed key.
+ *
+ * backend_open() looks the URL's scheme up in a static table that maps each
+ * scheme to a constructor; a URL without "scheme://" is a local path.  Adding
+ * a store means adding one file and one row here.  Schemes we know of but do
+ * not implement yet have a NULL constructor, so the user gets "not supported"
+ * rather than "invalid URL".
+ */
+#include "backend/backend.h"
+#include "backend/be_local.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct backend_scheme {
+	const char *scheme;	/* without "://" */
+	/* REST is what follows "scheme://"; URL is the whole URL, for messages. */
+	struct backend *(*open)(const char *rest, const char *url);
+};
+
+static struct backend *open_local(const char *rest, const char *url)
+{
+	if (!*rest) {
+		log_error("cannot open store '%s': no path after file://", url);
+		errno = EINVAL;
+		return NULL;
+	}
+	return local_backend_open(rest);
+}
+
+static const struct backend_scheme schemes[] = {
+	{ "file", open_local },
+	{ "s3", NULL },
+	{ "vblob", NULL },
+	{ "icp", NULL },
+};
+
+/* Length of the scheme when URL starts with "scheme://" (letters, digits,
+ * '+', '-', '.', starting with a letter, as RFC 3986 says), else 0. */
+static size_t scheme_len(const char *url)
+{
+	size_t i = 0;
+
+	if (!((url[0] >= 'a' && url[0] <= 'z') || (url[0] >= 'A' && url[0] <= 'Z')))
+		return 0;
+	while (url[i] && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.", url[i]))
+		i++;
+	return strncmp(url + i, "://", 3) == 0 ? i : 0;
+}
+
+struct backend *backend_open(const char *url)
+{
+	size_t n, i;
+
+	if (!url || !*url) {
+		log_error("cannot open store: empty URL");
+		errno = EINVAL;
+		return NULL;
+	}
+	n = scheme_len(url);
+	if (n == 0)
+		return local_backend_open(url);
+	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		if (strlen(schemes[i].scheme) != n || strncasecmp(url, schemes[i].scheme, n) != 0)
+			continue;
+		if (!schemes[i].open) {
+			log_error("cannot open store '%.*s://...': the %s backend is not supported yet",
+				  (int)n, url, schemes[i].scheme);
+			errno = EPROTONOSUPPORT;
+			return NULL;
+		}
+		return schemes[i].open(url + n + 3, url);
+	}
+	/* Quote only the scheme: the rest of an unknown URL may hold a secret. */
+	log_error("cannot open store '%.*s://...': unknown scheme", (int)n, url);
+	errno = EINVAL;
+	return NULL;
+}
+
+void backend_key_for(const char *sha256_hex, char out[BACKEND_KEY_MAX])
+{
+	const char *h = sha256_hex;
+	int i;
+
+	out[0] = '\0';
+	if (!h)
+		return;
+	for (i = 0; i < 64; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+			return;
+	if (h[64] != '\0')
+		return;
+	/* "sha256/" + "ab/" + "cd/" + 64 + NUL = 78 bytes, within BACKEND_KEY_MAX. */
+	memcpy(out, "sha256/", 7);
+	out[7] = h[0];
+	out[8] = h[1];
+	out[9] = '/';
+	out[10] = h[2];
+	out[11] = h[3];
+	out[12] = '/';
+	memcpy(out + 13, h, 65);
+}

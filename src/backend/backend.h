@@ -1,0 +1,93 @@
+/*
+ * backend.h - object stores behind one interface.
+ *
+ * A backend keeps immutable objects under string keys.  mvaultfs only ever
+ * writes content-addressed keys (backend_key_for), so the same bytes always
+ * go to the same key and every operation can be retried freely.
+ *
+ * CONTRACT (every implementation):
+ *  - Every operation is idempotent.  put of an existing key with the same
+ *    bytes succeeds; delete of a missing key succeeds.
+ *  - Every operation returns 0 or -errno:
+ *      -ENOENT  the key does not exist (get_range, head)
+ *      -ENOSPC  the store is full (put)
+ *      -EACCES  the store refused our credentials or permissions
+ *      -EIO     the store failed or returned data that failed its check
+ *      -EINVAL  the request itself is wrong (bad key)
+ *  - A failed put never leaves a partial object under the real key: readers
+ *    see the whole object or nothing.
+ *  - Functions are safe to call from several threads at once.
+ *  - Human detail about a failure is logged once, inside the backend, naming
+ *    the operation and the key; never a secret.
+ */
+#ifndef MVFS_BACKEND_H
+#define MVFS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <sys/types.h>
+
+struct backend;
+
+struct backend_stat {
+	uint64_t size;
+};
+
+/* Called once per key by list(); return non-zero to stop early (list then
+ * returns that value). */
+typedef int (*backend_list_cb)(const char *key, uint64_t size, void *arg);
+
+struct backend_ops {
+	const char *name;	/* "local", "s3", ... */
+	/* Store SIZE bytes read from FD (from offset 0, with pread) under KEY.
+	 * SHA256_HEX, when not NULL, is the hash of those bytes, kept as object
+	 * metadata where the store supports it. */
+	int (*put)(struct backend *b, const char *key, int fd, uint64_t size, const char *sha256_hex);
+	/* Read up to LEN bytes at OFF into DST; *GOT is how many were read
+	 * (short only at the end of the object; an OFF at or past the end
+	 * reads nothing and returns 0, like pread).  *GOT is 0 on failure. */
+	int (*get_range)(struct backend *b, const char *key, uint64_t off, size_t len, void *dst, size_t *got);
+	int (*head)(struct backend *b, const char *key, struct backend_stat *st);
+	int (*del)(struct backend *b, const char *key);
+	/* Every key starting with PREFIX, in ascending key order. */
+	int (*list)(struct backend *b, const char *prefix, backend_list_cb cb, void *arg);
+	/* Space left in the store, in bytes; -ENOTSUP where unknown. */
+	int (*space)(struct backend *b, uint64_t *total, uint64_t *avail);
+	void (*free)(struct backend *b);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+};
+
+/* Opens the store named by URL: a plain path or file://PATH for the local
+ * backend.  Returns NULL with errno set and a log line on failure: errno is
+ * EPROTONOSUPPORT for a known scheme not built yet (s3://, vblob://, icp://),
+ * EINVAL for an unknown scheme or an empty URL. */
+struct backend *backend_open(const char *url);
+
+/* The key for content with this SHA-256 (64 lowercase hex digits):
+ * "sha256/ab/cd/abcd...".  OUT must hold BACKEND_KEY_MAX bytes.  Anything
+ * else (NULL, uppercase, wrong length) writes "", which every backend
+ * rejects with -EINVAL, so a bad hash cannot reach the store. */
+#define BACKEND_KEY_MAX 96
+void backend_key_for(const char *sha256_hex, char out[BACKEND_KEY_MAX]);
+
+static inline int backend_put(struct backend *b, const char *key, int fd, uint64_t size, const char *sha)
+{ return b->ops->put(b, key, fd, size, sha); }
+static inline int backend_get_range(struct backend *b, const char *key, uint64_t off, size_t len, void *dst, size_t *got)
+{ return b->ops->get_range(b, key, off, len, dst, got); }
+static inline int backend_head(struct backend *b, const char *key, struct backend_stat *st)
+{ return b->ops->head(b, key, st); }
+static inline int backend_del(struct backend *b, const char *key)
+{ return b->ops->del(b, key); }
+static inline int backend_list(struct backend *b, const char *prefix, backend_list_cb cb, void *arg)
+{ return b->ops->list(b, prefix, cb, arg); }
+static inline int backend_space(struct backend *b, uint64_t *total, uint64_t *avail)
+{ return b->ops->space ? b->ops->space(b, total, avail) : -ENOTSUP; }
+/* backend_free(NULL) is a no-op. */
+static inline void backend_free(struct backend *b)
+{ if (b) b->ops->free(b); }
+
+#endif

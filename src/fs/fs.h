@@ -1,0 +1,119 @@
+/*
+ * fs.h - the mounted filesystem: FUSE low-level requests onto meta and cache.
+ *
+ * One struct mvfs holds the mounted state and travels as the FUSE session's
+ * userdata.  Each operation is split in two: fs_do_<op>() does the work and
+ * returns 0 or -errno, and the adapter in fs_ops.c replies exactly once.
+ */
+#ifndef MVFS_FS_H
+#define MVFS_FS_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "meta/meta.h"
+#include "util/sha256.h"
+
+struct cache;
+struct fuse_lowlevel_ops;
+
+struct fs_config {
+	double entry_timeout;	/* seconds the kernel may cache a name */
+	double attr_timeout;	/* seconds the kernel may cache attributes */
+};
+
+/*
+ * What the daemon keeps about an inode the kernel knows: its lookup count
+ * (the libfuse contract) and, while it is open for writing, its staging
+ * file.  Content that is not being written lives only in the store.
+ */
+struct fs_inode {
+	uint64_t ino;
+	uint64_t nlookup;	/* reply_entry/create add one, forget subtracts */
+	int nopen;		/* open handles */
+	pthread_mutex_t lock;	/* guards everything below */
+	int stage_fd;		/* -1 unless open for writing */
+	int writers;		/* handles open for writing */
+	int dirty;		/* staged bytes not yet committed */
+	uint64_t size;		/* staged size, when stage_fd >= 0 */
+	int mtime_set;		/* mtime below is newer than the row's */
+	struct timespec mtime;
+	struct sha256 sha;	/* hash of bytes [0, hashed) written in order */
+	uint64_t hashed;
+	int hash_valid;		/* 0 once a write was not sequential */
+	char name[256];		/* for log lines and type sniffing */
+	struct fs_inode *next;	/* hash chain */
+};
+
+struct fs_inode_table {
+	pthread_mutex_t lock;
+	struct fs_inode **buckets;
+	size_t nbuckets;
+	size_t count;
+};
+
+struct mvfs {
+	struct meta *meta;
+	struct cache *cache;
+	struct fs_config cfg;
+	uid_t uid;		/* owner shown for every entry */
+	gid_t gid;
+	struct timespec mounted_at;	/* the times of the virtual folders */
+	struct fs_inode_table inodes;
+};
+
+/* The FUSE operations table (fs_ops.c). */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struct fs_config *cfg);
+/* Releases what fs_init made; meta and cache stay the caller's. */
+void fs_release(struct mvfs *fs);
+
+/* --- inode table (fs_inode.c) -------------------------------------------- */
+
+/* The inode for INO, made when missing, with its lookup count raised by
+ * NLOOKUP and its open count by NOPEN.  Returns NULL on allocation failure. */
+struct fs_inode *fs_inode_get(struct mvfs *fs, uint64_t ino, uint64_t nlookup, int nopen);
+/* The inode for INO if the daemon holds it (no counts change), else NULL.
+ * The pointer stays valid while the caller holds a lookup or open count. */
+struct fs_inode *fs_inode_find(struct mvfs *fs, uint64_t ino);
+/* Drops NLOOKUP lookups / NOPEN opens; frees the inode when both reach zero.
+ * An underflow is a bug in the lookup accounting and aborts. */
+void fs_inode_put(struct mvfs *fs, uint64_t ino, uint64_t nlookup, int nopen);
+
+/* --- files (fs_file.c) --------------------------------------------------- */
+
+/* The attributes of file F, with the staged size and mtime of IN (may be
+ * NULL) when it is being written. */
+void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *in, struct stat *st);
+/* Starts writing IN (a file with committed content F, or F NULL for a new,
+ * empty file): makes its staging file, filled with the current content
+ * unless TRUNCATE.  Called with IN->lock held. */
+int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f, int truncate);
+/* Writes LEN bytes at OFF into IN's staging file.  Returns bytes written or -errno. */
+ssize_t fs_file_write(struct fs_inode *in, const void *buf, size_t len, off_t off);
+/* Truncates IN's staging file to SIZE.  Called with IN->lock held. */
+int fs_file_truncate(struct fs_inode *in, uint64_t size);
+/* When IN has staged changes: hashes them, sends them to the store and
+ * commits them (one new version).  A file whose first content cannot be
+ * stored is removed again (nothing half-committed stays).  Called with
+ * IN->lock held. */
+int fs_file_commit(struct mvfs *fs, struct fs_inode *in);
+/* Ends writing IN: closes its staging file once no writer is left. */
+void fs_file_unstage(struct fs_inode *in);
+
+/* --- extended attributes (fs_xattr.c) ------------------------------------ */
+
+/* Value of xattr NAME of file F into BUF (SIZE 0: only the length).
+ * Returns the length, -ENODATA when F has no such attribute, -ERANGE when
+ * BUF is too small. */
+ssize_t fs_xattr_get(const struct meta_file *f, const char *name, char *buf, size_t size);
+/* NUL-separated names of F's attributes (F NULL: a folder's). */
+ssize_t fs_xattr_list(const struct meta_file *f, char *buf, size_t size);
+/* Setting or removing: EPERM for our read-only names, ENOTSUP otherwise. */
+int fs_xattr_set(const char *name);
+
+#endif

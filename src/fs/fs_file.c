@@ -1,0 +1,204 @@
+/*
+ * fs_file.c - a file's content while it is being written, and its commit.
+ *
+ * Writes go to a staging file.  Bytes written in order are hashed as they
+ * arrive, so committing a file copied with cp or rsync costs no second read;
+ * any other write pattern is hashed from the staging file at commit.
+ *
+ * Commit (on flush, fsync, or truncate of a closed file): SHA-256, type from
+ * the first bytes, upload unless a blob with that hash is already stored,
+ * then one transaction in meta.  Content is immutable per version: a commit
+ * over committed content makes a new version and tombstones the old one.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "cache/cache.h"
+#include "util/log.h"
+#include "util/mime.h"
+
+void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *in, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = f->ino;
+	st->st_mode = S_IFREG | (f->mode & 07777);
+	st->st_nlink = f->nlink;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)f->size;
+	st->st_mtim = f->mtime;
+	st->st_ctim = f->ctime;
+	st->st_atim = f->mtime;
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		if (in->stage_fd >= 0)
+			st->st_size = (off_t)in->size;
+		if (in->mtime_set)
+			st->st_mtim = in->mtime;
+		pthread_mutex_unlock(&in->lock);
+	}
+	st->st_blksize = 1 << 20;
+	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+static void hash_reset(struct fs_inode *in, int valid)
+{
+	if (!in->sha.ctx && sha256_init(&in->sha) != 0)
+		valid = 0;
+	else if (in->sha.ctx) {
+		char discard[SHA256_HEX_LEN + 1];
+
+		sha256_final(&in->sha, discard);	/* resets the context */
+	}
+	in->hashed = 0;
+	in->hash_valid = valid;
+}
+
+int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f, int truncate)
+{
+	int fd, rc;
+
+	if (in->stage_fd >= 0) {
+		if (truncate)
+			return fs_file_truncate(in, 0);
+		return 0;
+	}
+	fd = cache_stage_create(fs->cache);
+	if (fd < 0)
+		return fd;
+	in->size = 0;
+	if (f && !truncate && f->size > 0) {
+		rc = cache_stage_fill(fs->cache, f->key, f->size, fd);
+		if (rc) {
+			close(fd);
+			return rc;
+		}
+		in->size = f->size;
+	}
+	in->stage_fd = fd;
+	/* A new or truncated file starts dirty: its (empty) content is the
+	 * new version, even if nothing is written before close. */
+	in->dirty = !f || truncate;
+	hash_reset(in, in->size == 0);
+	if (f)
+		snprintf(in->name, sizeof(in->name), "%s", f->name);
+	return 0;
+}
+
+ssize_t fs_file_write(struct fs_inode *in, const void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->stage_fd < 0) {
+		pthread_mutex_unlock(&in->lock);
+		return -EBADF;
+	}
+	n = pwrite(in->stage_fd, buf, len, off);
+	if (n < 0) {
+		n = -errno;
+		log_error("cannot stage a write to '%s': %s", in->name, strerror(errno));
+	} else {
+		if (in->hash_valid && (uint64_t)off == in->hashed) {
+			sha256_update(&in->sha, buf, (size_t)n);
+			in->hashed += (uint64_t)n;
+		} else if (in->hash_valid && (uint64_t)off < in->hashed) {
+			in->hash_valid = 0;	/* rewrite of hashed bytes */
+		}
+		if ((uint64_t)off + (uint64_t)n > in->size)
+			in->size = (uint64_t)off + (uint64_t)n;
+		in->dirty = 1;
+		in->mtime_set = 1;
+		clock_gettime(CLOCK_REALTIME, &in->mtime);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return n;
+}
+
+int fs_file_truncate(struct fs_inode *in, uint64_t size)
+{
+	if (ftruncate(in->stage_fd, (off_t)size) != 0) {
+		int err = errno;
+
+		log_error("cannot truncate staged '%s': %s", in->name, strerror(err));
+		return -err;
+	}
+	if (size < in->hashed || !in->hash_valid)
+		hash_reset(in, size == 0);
+	in->size = size;
+	in->dirty = 1;
+	in->mtime_set = 1;
+	clock_gettime(CLOCK_REALTIME, &in->mtime);
+	return 0;
+}
+
+int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
+{
+	char sha[SHA256_HEX_LEN + 1], key[BACKEND_KEY_MAX];
+	unsigned char head[MIME_SNIFF_BYTES];
+	struct meta_content ct;
+	struct mime_type type;
+	ssize_t nhead;
+	int rc, have;
+
+	if (in->stage_fd < 0 || !in->dirty)
+		return 0;
+	if (in->hash_valid && in->hashed == in->size) {
+		sha256_final(&in->sha, sha);
+	} else if ((rc = sha256_fd(in->stage_fd, in->size, sha)) != 0) {
+		log_error("cannot hash staged '%s': %s", in->name, strerror(-rc));
+		return rc;
+	}
+	hash_reset(in, 0);	/* later writes rehash from the file */
+	nhead = pread(in->stage_fd, head, sizeof(head), 0);
+	type = mime_sniff(head, nhead > 0 ? (size_t)nhead : 0, in->name);
+	backend_key_for(sha, key);
+
+	have = meta_blob_exists(fs->meta, sha);
+	rc = have < 0 ? have : 0;
+	if (rc == 0 && !have)
+		rc = cache_store(fs->cache, key, in->stage_fd, in->size, sha);
+	if (rc) {
+		log_error("cannot store '%s' (%llu bytes): %s", in->name,
+			  (unsigned long long)in->size, strerror(-rc));
+		/* A file that never had content must not stay behind half made. */
+		if (meta_file_abort(fs->meta, in->ino) == 0)
+			in->dirty = 0;
+		return rc;
+	}
+	ct = (struct meta_content){
+		.sha256 = sha, .size = in->size, .mime = type.mime, .memory_type = type.memory_type,
+		.backend = cache_backend_name(fs->cache), .key = key,
+		.mtime = in->mtime_set ? &in->mtime : NULL,
+	};
+	rc = meta_file_commit(fs->meta, in->ino, &ct, NULL);
+	if (rc == -ENOENT) {
+		/* Unlinked while open: the content goes with the name. */
+		log_info("'%s' was removed while open; its last writes are dropped", in->name);
+		rc = 0;
+	} else if (rc) {
+		log_error("cannot commit '%s': %s", in->name, strerror(-rc));
+		return rc;
+	}
+	in->dirty = 0;
+	in->mtime_set = 0;
+	return 0;
+}
+
+void fs_file_unstage(struct fs_inode *in)
+{
+	if (--in->writers > 0 || in->stage_fd < 0)
+		return;
+	if (in->dirty)
+		log_error("'%s' closed with changes that could not be committed; they are dropped",
+			  in->name);
+	close(in->stage_fd);
+	in->stage_fd = -1;
+	in->dirty = 0;
+	in->mtime_set = 0;
+}

@@ -1,0 +1,393 @@
+/*
+ * main.c - the mvaultfs command line.
+ *
+ *   mvaultfs [options] MOUNTPOINT      mount (daemonises unless -f)
+ *   mvaultfs db migrate [-o db=...]    bring a database to this schema
+ *
+ * Mounting checks everything that can be checked before the mount exists
+ * (mount point, database, store), so a failure is one line on stderr and
+ * exit status 1, with nothing mounted and nothing left running.
+ */
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "cache/cache.h"
+#include "fs/fs.h"
+#include "meta/meta.h"
+#include "meta/meta_embedded.h"
+#include "util/log.h"
+
+struct mvfs_opts {
+	char *db;
+	char *store;
+	char *data_dir;
+	char *user;
+	char *log;
+	double attr_timeout;
+	double entry_timeout;
+	int pool;
+};
+
+#define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
+static const struct fuse_opt mvfs_opt_spec[] = {
+	OPT("db=%s", db),
+	OPT("store=%s", store),
+	OPT("data_dir=%s", data_dir),
+	OPT("user=%s", user),
+	OPT("log=%s", log),
+	OPT("attr_timeout=%lf", attr_timeout),
+	OPT("entry_timeout=%lf", entry_timeout),
+	OPT("db_connections=%d", pool),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "       %s db migrate [-o db=CONNINFO]\n"
+	       "\n"
+	       "Mounts a memories library: metadata in PostgreSQL, content in an object store.\n"
+	       "With no database configured it runs a private PostgreSQL under the data folder\n"
+	       "and keeps content in a local folder beside it (the embedded default).\n"
+	       "\n"
+	       "mvaultfs options:\n"
+	       "    -o db=CONNINFO         PostgreSQL to use: postgres://user@host/db or key=value\n"
+	       "                           (default: $MVAULT_DB, else the embedded default)\n"
+	       "    -o store=DIR           folder that keeps content (default: DATA/store)\n"
+	       "    -o data_dir=DIR        embedded cluster, staging, log (default:\n"
+	       "                           $XDG_DATA_HOME/mvaultfs or ~/.local/share/mvaultfs;\n"
+	       "                           /var/lib/mvaultfs for root without XDG_DATA_HOME)\n"
+	       "    -o user=NAME           whose library to show (default: the login name)\n"
+	       "    -o log=FILE            log file (default: DATA/mvaultfs.log)\n"
+	       "    -o attr_timeout=SECS   how long the kernel may cache attributes (default 1)\n"
+	       "    -o entry_timeout=SECS  how long the kernel may cache names (default 1)\n"
+	       "    -o db_connections=N    PostgreSQL connections kept open (default 8)\n"
+	       "    -V, --version          print the version\n"
+	       "\n", prog, prog);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+/* mkdir -p with MODE for the folders it makes. */
+static int mkdirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, mode) != 0 && errno != EEXIST)
+				return -errno;
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	return 0;
+}
+
+static char *default_data_dir(void)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char *out = NULL;
+
+	if (xdg && *xdg) {
+		if (asprintf(&out, "%s/mvaultfs", xdg) < 0)
+			out = NULL;
+	} else if (geteuid() == 0) {
+		/* root's home is private and the embedded cluster runs as an
+		 * unprivileged user, which must reach its folder */
+		out = strdup("/var/lib/mvaultfs");
+	} else if (home && *home) {
+		if (asprintf(&out, "%s/.local/share/mvaultfs", home) < 0)
+			out = NULL;
+	}
+	return out;
+}
+
+static char *default_user(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *u = getenv("USER");
+
+	return strdup(pw ? pw->pw_name : u ? u : "mvaultfs");
+}
+
+/* Decodes the octal escapes of /proc/self/mountinfo in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] && s[3]) {
+			*w++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+static int is_mount_point(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192], mnt[4096];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1) {
+			unescape_mountinfo(mnt);
+			found = strcmp(mnt, path) == 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* One line on stderr and a non-zero return when MNT cannot take a mount. */
+static int check_mountpoint(const char *mnt)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+
+	if (stat(mnt, &st) != 0) {
+		if (errno == ENOTCONN)
+			fprintf(stderr, "mvaultfs: cannot mount on '%s': it is already mounted, by a filesystem"
+				" that is gone (run: fusermount3 -u %s)\n", mnt, mnt);
+		else
+			fprintf(stderr, "mvaultfs: cannot mount on '%s': %s\n", mnt,
+				errno == ENOENT ? "no such folder" : strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mvaultfs: cannot mount on '%s': not a folder\n", mnt);
+		return -1;
+	}
+	if (realpath(mnt, real) && is_mount_point(real)) {
+		fprintf(stderr, "mvaultfs: cannot mount on '%s': it is already mounted\n", mnt);
+		return -1;
+	}
+	d = opendir(mnt);
+	if (!d) {
+		fprintf(stderr, "mvaultfs: cannot mount on '%s': %s\n", mnt, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			break;
+	closedir(d);
+	if (de) {
+		fprintf(stderr, "mvaultfs: cannot mount on '%s': the folder is not empty\n", mnt);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct mvfs_opts o = { 0 };
+	char err[512] = "";
+	const char *db;
+	int rc;
+
+	if (fuse_opt_parse(&args, &o, mvfs_opt_spec, NULL) != 0)
+		return 1;
+	db = o.db ? o.db : getenv("MVAULT_DB");
+	if (!db) {
+		fprintf(stderr, "mvaultfs: db migrate needs -o db=CONNINFO or MVAULT_DB\n");
+		return 1;
+	}
+	rc = meta_migrate_only(db, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "mvaultfs: %s\n", err[0] ? err : strerror(-rc));
+	fuse_opt_free_args(&args);
+	free(o.db);
+	return rc ? 1 : 0;
+}
+
+/* Everything a mount holds, released in reverse order by mount_release. */
+struct mount {
+	struct mvfs_opts o;
+	struct fuse_cmdline_opts cmd;
+	struct meta_embedded *pg;
+	struct backend *backend;
+	struct cache *cache;
+	struct meta *meta;
+	struct mvfs fs;
+	int fs_ready;
+	struct fuse_session *se;
+	int mounted, handlers;
+};
+
+static void mount_release(struct mount *m)
+{
+	if (m->mounted)
+		fuse_session_unmount(m->se);
+	if (m->handlers)
+		fuse_remove_signal_handlers(m->se);
+	if (m->se)
+		fuse_session_destroy(m->se);
+	if (m->fs_ready)
+		fs_release(&m->fs);
+	meta_free(m->meta);
+	cache_free(m->cache);
+	backend_free(m->backend);
+	meta_embedded_stop(m->pg);
+	free(m->cmd.mountpoint);
+	free(m->o.db);
+	free(m->o.store);
+	free(m->o.data_dir);
+	free(m->o.user);
+	free(m->o.log);
+}
+
+/* Opens database, store and cache; 0, or -1 after one line on stderr. */
+static int mount_open_engines(struct mount *m)
+{
+	char conninfo[512], err[512] = "", *path = NULL;
+	struct meta_config mc;
+	const char *db = m->o.db ? m->o.db : getenv("MVAULT_DB");
+	int rc;
+
+	if (!db || !*db) {
+		m->pg = meta_embedded_start(m->o.data_dir, conninfo, sizeof(conninfo), err, sizeof(err));
+		if (!m->pg) {
+			fprintf(stderr, "mvaultfs: %s\n", err);
+			return -1;
+		}
+		db = conninfo;
+	}
+	if (!m->o.store && asprintf(&m->o.store, "%s/store", m->o.data_dir) < 0)
+		return -1;
+	m->backend = backend_open(m->o.store);
+	if (!m->backend) {
+		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
+		return -1;
+	}
+	if (asprintf(&path, "%s/cache", m->o.data_dir) < 0)
+		return -1;
+	m->cache = cache_open(path, m->backend);
+	rc = m->cache ? 0 : -errno;
+	if (rc)
+		fprintf(stderr, "mvaultfs: cannot open the cache folder '%s': %s\n", path, strerror(-rc));
+	free(path);
+	if (rc)
+		return -1;
+	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .pool_size = m->o.pool };
+	m->meta = meta_open(&mc, err, sizeof(err));
+	if (!m->meta) {
+		fprintf(stderr, "mvaultfs: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct mount m = { .o = { .attr_timeout = 1.0, .entry_timeout = 1.0, .pool = 8 } };
+	struct fuse_loop_config *loop;
+	struct fs_config fc;
+	char *logpath = NULL;
+	int rc = 1;
+
+	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 || fuse_parse_cmdline(&args, &m.cmd) != 0)
+		goto out;
+	if (m.cmd.show_help) {
+		usage(argv[0]);
+		rc = 0;
+		goto out;
+	}
+	if (m.cmd.show_version) {
+		printf("mvaultfs %s (libfuse %s)\n", MVFS_VERSION, fuse_pkgversion());
+		rc = 0;
+		goto out;
+	}
+	if (!m.cmd.mountpoint) {
+		fprintf(stderr, "usage: %s [options] MOUNTPOINT (see --help)\n", argv[0]);
+		goto out;
+	}
+	if (check_mountpoint(m.cmd.mountpoint) != 0)
+		goto out;
+	if (!m.o.data_dir && !(m.o.data_dir = default_data_dir())) {
+		fprintf(stderr, "mvaultfs: no data folder: set XDG_DATA_HOME or HOME, or give -o data_dir=DIR\n");
+		goto out;
+	}
+	if (!m.o.user)
+		m.o.user = default_user();
+	/* As root the folder is 0711: the embedded cluster's user must pass. */
+	if (mkdirs(m.o.data_dir, geteuid() == 0 ? 0711 : 0700) != 0) {
+		fprintf(stderr, "mvaultfs: cannot make the data folder '%s': %s\n", m.o.data_dir, strerror(errno));
+		goto out;
+	}
+	if (!m.o.log && asprintf(&m.o.log, "%s/mvaultfs.log", m.o.data_dir) < 0)
+		goto out;
+	if (log_open(m.o.log) != 0)
+		fprintf(stderr, "mvaultfs: warning: cannot write the log '%s': %s\n", m.o.log, strerror(errno));
+	if (m.cmd.debug)
+		log_set_level(LOG_LVL_DEBUG);
+	if (mount_open_engines(&m) != 0)
+		goto out;
+	fc = (struct fs_config){ .attr_timeout = m.o.attr_timeout, .entry_timeout = m.o.entry_timeout };
+	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
+		goto out;
+	m.fs_ready = 1;
+	m.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &m.fs);
+	if (!m.se)
+		goto out;
+	if (fuse_set_signal_handlers(m.se) != 0)
+		goto out;
+	m.handlers = 1;
+	if (fuse_session_mount(m.se, m.cmd.mountpoint) != 0) {
+		fprintf(stderr, "mvaultfs: cannot mount on '%s' (see the line above)\n", m.cmd.mountpoint);
+		goto out;
+	}
+	m.mounted = 1;
+	log_info("mounted '%s' for user '%s', store '%s'", m.cmd.mountpoint, m.o.user, m.o.store);
+	if (!m.cmd.foreground)
+		log_set_stderr(0);
+	fuse_daemonize(m.cmd.foreground);
+	loop = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(loop, m.cmd.clone_fd);
+	if (m.cmd.max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(loop, m.cmd.max_idle_threads);
+	fuse_loop_cfg_set_max_threads(loop, m.cmd.max_threads);
+	rc = m.cmd.singlethread ? fuse_session_loop(m.se) : fuse_session_loop_mt(m.se, loop);
+	fuse_loop_cfg_destroy(loop);
+	log_info("unmounting '%s'", m.cmd.mountpoint);
+	rc = rc < 0 ? 1 : 0;
+out:
+	mount_release(&m);
+	fuse_opt_free_args(&args);
+	free(logpath);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && strcmp(argv[1], "db") == 0 && strcmp(argv[2], "migrate") == 0)
+		return cmd_migrate(argc - 2, argv + 2);
+	return cmd_mount(argc, argv);
+}

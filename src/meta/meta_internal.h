@@ -1,0 +1,55 @@
+/*
+ * meta_internal.h - what the files of src/meta share: the pool, the one
+ * statement runner and the one PostgreSQL error mapper.  Not for use
+ * outside src/meta.
+ */
+#ifndef MVFS_META_INTERNAL_H
+#define MVFS_META_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+
+#include "meta/meta.h"
+
+struct meta {
+	char *conninfo;
+	char user_id[META_UUID_LEN + 1];
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	int nconns;
+	PGconn **conns;
+	int *busy;
+};
+
+/* Takes a free connection, waiting for one; reconnects a broken one.
+ * Returns NULL (and logs) when the database cannot be reached. */
+PGconn *meta_conn_get(struct meta *m);
+void meta_conn_put(struct meta *m, PGconn *c);
+
+/* Runs SQL with NPARAMS text parameters (NULL entries are SQL NULL).
+ * WHAT names the statement in the log line of a failure.  On success, *RES
+ * (when RES is not NULL) owns the result; the caller PQclear()s it.
+ * Returns 0 or the mapped -errno. */
+int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
+	      const char *const *params, PGresult **res);
+
+/* One mapper from SQLSTATE to errno. */
+int pg_sqlstate_to_errno(const char *sqlstate);
+/* Whether a failure with this SQLSTATE is worth running the transaction
+ * again (serialization failure, deadlock). */
+int pg_sqlstate_is_retryable(const char *sqlstate);
+
+/* Transactions: begin, then commit or rollback.  meta_tx_end commits when
+ * RC is 0 and rolls back otherwise; it returns RC, or the commit's error. */
+int meta_tx_begin(PGconn *c);
+int meta_tx_end(PGconn *c, int rc);
+
+/* Applies the embedded migrations on C (meta_migrate.c). */
+int meta_migrate(PGconn *c, char *err, size_t errlen);
+
+/* Row helpers: column COL of row ROW as text / unsigned integer. */
+static inline const char *meta_val(const PGresult *r, int row, int col)
+{ return PQgetvalue(r, row, col); }
+unsigned long long meta_u64(const PGresult *r, int row, int col);
+
+#endif

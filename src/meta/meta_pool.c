@@ -1,0 +1,278 @@
+/*
+ * meta_pool.c - a fixed pool of libpq connections acting for one user.
+ *
+ * libpq connections are not thread-safe, FUSE calls come from many threads:
+ * each call borrows a connection for the length of one transaction.  A
+ * connection found broken is reset once before it is handed out; every
+ * statement goes through meta_exec, which maps errors with the one mapper
+ * and logs the failing statement by name.
+ *
+ * Each connection sets mvault.user_id, which the row-level security
+ * policies of the schema read.
+ */
+#include "meta/meta_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+int pg_sqlstate_to_errno(const char *s)
+{
+	static const struct { const char *state; int err; } map[] = {
+		{ "23505", EEXIST },	/* unique_violation */
+		{ "23503", ENOENT },	/* foreign_key_violation: the row it names is gone */
+		{ "23514", EINVAL },	/* check_violation */
+		{ "23502", EINVAL },	/* not_null_violation */
+		{ "22001", ENAMETOOLONG }, /* string_data_right_truncation */
+		{ "22021", EINVAL },	/* character_not_in_repertoire (bad UTF-8) */
+		{ "40001", EAGAIN },	/* serialization_failure */
+		{ "40P01", EAGAIN },	/* deadlock_detected */
+		{ "42501", EACCES },	/* insufficient_privilege (row-level security) */
+		{ "53100", ENOSPC },	/* disk_full */
+		{ "53200", ENOMEM },	/* out_of_memory */
+		{ "57014", EINTR },	/* query_canceled */
+	};
+
+	if (!s)
+		return EIO;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(s, map[i].state) == 0)
+			return map[i].err;
+	return EIO;
+}
+
+int pg_sqlstate_is_retryable(const char *s)
+{
+	return s && (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0);
+}
+
+unsigned long long meta_u64(const PGresult *r, int row, int col)
+{
+	return strtoull(PQgetvalue(r, row, col), NULL, 10);
+}
+
+int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
+	      const char *const *params, PGresult **res)
+{
+	PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	const char *state;
+	char *msg, *nl;
+	int err;
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		if (res)
+			*res = r;
+		else
+			PQclear(r);
+		return 0;
+	}
+	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	err = PQstatus(c) == CONNECTION_BAD ? EIO : pg_sqlstate_to_errno(state);
+	msg = strdup(r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	if (msg && (nl = strchr(msg, '\n')))
+		*nl = '\0';
+	/* Expected outcomes (a name taken, a retryable conflict) are not errors
+	 * of the daemon; the caller decides what to say about them. */
+	log_msg(err == EEXIST || err == EAGAIN ? LOG_LVL_DEBUG : LOG_LVL_ERROR,
+		"database: %s failed: %s (sqlstate %s)", what, msg ? msg : "out of memory",
+		state ? state : "none");
+	free(msg);
+	PQclear(r);
+	return -err;
+}
+
+int meta_tx_begin(PGconn *c)
+{
+	return meta_exec(c, "begin", "BEGIN", 0, NULL, NULL);
+}
+
+int meta_tx_end(PGconn *c, int rc)
+{
+	if (rc == 0)
+		return meta_exec(c, "commit", "COMMIT", 0, NULL, NULL);
+	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+		meta_exec(c, "rollback", "ROLLBACK", 0, NULL, NULL);
+	return rc;
+}
+
+/* Makes C act for the pool's user: row-level security reads this setting. */
+static int conn_setup(struct meta *m, PGconn *c)
+{
+	const char *p[] = { m->user_id };
+
+	if (!m->user_id[0])
+		return 0;
+	return meta_exec(c, "set user", "SELECT set_config('mvault.user_id', $1, false)", 1, p, NULL);
+}
+
+/* Notices ("already exists, skipping") are not worth a line. */
+static void notice_ignore(void *arg, const char *message)
+{
+}
+
+static PGconn *conn_open(const char *conninfo, char *err, size_t errlen)
+{
+	PGconn *c = PQconnectdb(conninfo);
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		if (err) {
+			char *msg = strdup(PQerrorMessage(c)), *nl;
+
+			if (msg && (nl = strchr(msg, '\n')))
+				*nl = '\0';
+			snprintf(err, errlen, "cannot connect to database '%s' at %s%s%s: %s",
+				 PQdb(c) ? PQdb(c) : "?", PQhost(c) ? PQhost(c) : "?",
+				 PQport(c) && *PQport(c) ? ":" : "", PQport(c) ? PQport(c) : "",
+				 msg ? msg : "out of memory");
+			free(msg);
+		}
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, notice_ignore, NULL);
+	return c;
+}
+
+PGconn *meta_conn_get(struct meta *m)
+{
+	PGconn *c = NULL;
+	int i;
+
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		for (i = 0; i < m->nconns; i++)
+			if (!m->busy[i])
+				break;
+		if (i < m->nconns)
+			break;
+		pthread_cond_wait(&m->freed, &m->lock);
+	}
+	m->busy[i] = 1;
+	c = m->conns[i];
+	pthread_mutex_unlock(&m->lock);
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		PQreset(c);
+		if (PQstatus(c) != CONNECTION_OK || conn_setup(m, c) != 0) {
+			char *msg = strdup(PQerrorMessage(c)), *nl;
+
+			if (msg && (nl = strchr(msg, '\n')))
+				*nl = '\0';
+			log_error("database: connection lost and could not be re-established: %s",
+				  msg ? msg : "out of memory");
+			free(msg);
+			meta_conn_put(m, c);
+			return NULL;
+		}
+		log_warn("database: connection re-established");
+	}
+	return c;
+}
+
+void meta_conn_put(struct meta *m, PGconn *c)
+{
+	pthread_mutex_lock(&m->lock);
+	for (int i = 0; i < m->nconns; i++)
+		if (m->conns[i] == c)
+			m->busy[i] = 0;
+	pthread_cond_signal(&m->freed);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int user_ensure(struct meta *m, PGconn *c, const char *name)
+{
+	const char *p[] = { name };
+	PGresult *r;
+	int rc;
+
+	rc = meta_exec(c, "create user",
+		       "INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", 1, p, NULL);
+	if (rc == 0)
+		rc = meta_exec(c, "find user", "SELECT id FROM users WHERE name = $1", 1, p, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return -ENOENT;
+	}
+	snprintf(m->user_id, sizeof(m->user_id), "%s", meta_val(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
+{
+	struct meta *m = calloc(1, sizeof(*m));
+	int n = cfg->pool_size > 0 ? cfg->pool_size : 4;
+	int rc;
+
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->freed, NULL);
+	m->conninfo = strdup(cfg->conninfo);
+	m->conns = calloc((size_t)n, sizeof(*m->conns));
+	m->busy = calloc((size_t)n, sizeof(*m->busy));
+	if (!m->conninfo || !m->conns || !m->busy) {
+		snprintf(err, errlen, "out of memory");
+		meta_free(m);
+		return NULL;
+	}
+	m->conns[0] = conn_open(cfg->conninfo, err, errlen);
+	if (!m->conns[0]) {
+		meta_free(m);
+		return NULL;
+	}
+	m->nconns = 1;
+	rc = meta_migrate(m->conns[0], err, errlen);
+	if (rc == 0 && (rc = user_ensure(m, m->conns[0], cfg->user_name)) != 0)
+		snprintf(err, errlen, "cannot find or create user '%s': %s", cfg->user_name, strerror(-rc));
+	if (rc == 0)
+		rc = conn_setup(m, m->conns[0]);
+	for (int i = 1; rc == 0 && i < n; i++) {
+		m->conns[i] = conn_open(cfg->conninfo, err, errlen);
+		if (!m->conns[i]) {
+			rc = -EIO;
+			break;
+		}
+		m->nconns++;
+		rc = conn_setup(m, m->conns[i]);
+	}
+	if (rc) {
+		meta_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void meta_free(struct meta *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < m->nconns; i++)
+		PQfinish(m->conns[i]);
+	free(m->conns);
+	free(m->busy);
+	free(m->conninfo);
+	pthread_cond_destroy(&m->freed);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+int meta_migrate_only(const char *conninfo, char *err, size_t errlen)
+{
+	PGconn *c = conn_open(conninfo, err, errlen);
+	int rc;
+
+	if (!c)
+		return -EIO;
+	rc = meta_migrate(c, err, errlen);
+	PQfinish(c);
+	return rc;
+}
