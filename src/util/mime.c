@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/utf8.h"
+
 struct sig {
 	size_t off;
 	const char *magic;
@@ -49,13 +51,25 @@ static const struct sig sigs[] = {
 	SIG(0, "PK\x03\x04", "application/zip", "document"),
 };
 
+/* Valid UTF-8 without control characters other than line breaks and tabs;
+ * a sequence cut by the end of the sniffed bytes still counts. */
 static int looks_like_text(const unsigned char *p, size_t n)
 {
+	size_t i = 0;
+
 	if (n == 0)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] == 0 || (p[i] < 0x20 && p[i] != '\n' && p[i] != '\r' && p[i] != '\t'))
+	while (i < n) {
+		size_t len = utf8_seq_len(p + i, n - i);
+
+		if (len == 0)
+			return n - i < 4 && p[i] >= 0xc2 && i > 0;
+		if (p[i] < 0x20 && p[i] != '\n' && p[i] != '\r' && p[i] != '\t')
 			return 0;
+		if (p[i] == 0x7f)
+			return 0;
+		i += len;
+	}
 	return 1;
 }
 

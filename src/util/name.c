@@ -1,9 +1,8 @@
 /*
  * name.c - display-name validation (see name.h for the rules).
  *
- * UTF-8 is checked strictly (RFC 3629): no overlong forms, no surrogates,
- * nothing above U+10FFFF, so a name read back from PostgreSQL (UTF8
- * database) is byte-for-byte the name that was written.
+ * UTF-8 is checked strictly (util/utf8.h), so a name read back from
+ * PostgreSQL (a UTF8 database) is byte-for-byte the name that was written.
  */
 #include "name.h"
 
@@ -11,26 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at S, or 0 when it is not valid. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-		return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-		return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 &&
-		       (s[3] & 0xc0) == 0x80 ? 4 : 0;
-	}
-	return 0;
-}
+#include "util/utf8.h"
 
 int name_check(const char *name, const char **why)
 {
@@ -59,7 +39,7 @@ int name_check(const char *name, const char **why)
 			*why = "contains a control character";
 			return -EINVAL;
 		}
-		n = utf8_seq_len(s);
+		n = utf8_seq_len(s, len - (size_t)(s - (const unsigned char *)name));
 		if (n == 0) {
 			*why = "is not valid UTF-8";
 			return -EINVAL;

@@ -1,0 +1,116 @@
+/*
+ * test_util.c - the pure helpers: name rules, type sniffing, SHA-256.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "util/mime.h"
+#include "util/name.h"
+#include "util/sha256.h"
+
+static void test_name_accepts(void)
+{
+	char max[256];
+
+	CHECK_EQ_INT(name_check("IMG_0001.jpg", NULL), 0);
+	CHECK_EQ_INT(name_check("holiday photo.jpg", NULL), 0);
+	CHECK_EQ_INT(name_check(" leading and trailing ", NULL), 0);
+	CHECK_EQ_INT(name_check("\xc3\xa9t\xc3\xa9 \xf0\x9f\x93\xb7.jpg", NULL), 0); /* été 📷 */
+	CHECK_EQ_INT(name_check(".hidden", NULL), 0);
+	CHECK_EQ_INT(name_check("...", NULL), 0);
+	memset(max, 'a', 255);
+	max[255] = '\0';
+	CHECK_EQ_INT(name_check(max, NULL), 0);
+}
+
+static void test_name_refuses(void)
+{
+	char big[257];
+	const char *why = NULL;
+
+	memset(big, 'a', 256);
+	big[256] = '\0';
+	CHECK_EQ_INT(name_check(big, &why), -ENAMETOOLONG);
+	CHECK(why != NULL);
+	CHECK_EQ_INT(name_check("", NULL), -EINVAL);
+	CHECK_EQ_INT(name_check(".", NULL), -EINVAL);
+	CHECK_EQ_INT(name_check("..", NULL), -EINVAL);
+	CHECK_EQ_INT(name_check("a/b", NULL), -EINVAL);
+	CHECK_EQ_INT(name_check("tab\there", NULL), -EINVAL);
+	CHECK_EQ_INT(name_check("new\nline", NULL), -EINVAL);
+	CHECK_EQ_INT(name_check("del\x7f", NULL), -EINVAL);
+	CHECK_EQ_INT(name_check("bad\xff.jpg", NULL), -EINVAL);		/* not UTF-8 */
+	CHECK_EQ_INT(name_check("\xc0\xaf", NULL), -EINVAL);		/* overlong '/' */
+	CHECK_EQ_INT(name_check("\xed\xa0\x80", NULL), -EINVAL);	/* surrogate */
+	CHECK_EQ_INT(name_check("\xf4\x90\x80\x80", NULL), -EINVAL);	/* > U+10FFFF */
+	CHECK_EQ_INT(name_check("cut\xe2\x82", NULL), -EINVAL);		/* truncated */
+}
+
+static void test_mime(void)
+{
+	static const unsigned char jpeg[] = { 0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F' };
+	static const unsigned char png[] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0 };
+	static const char webp[] = "RIFF\x10\0\0\0WEBPVP8 ";
+	static const char wav[] = "RIFF\x10\0\0\0WAVEfmt ";
+	static const char heic[] = "\0\0\0\x18" "ftypheic\0\0\0\0";
+	static const char mp4[] = "\0\0\0\x18" "ftypisom\0\0\0\0";
+	struct mime_type t;
+
+	t = mime_sniff(jpeg, sizeof(jpeg), "notes.txt");	/* content wins over name */
+	CHECK_STREQ(t.mime, "image/jpeg");
+	CHECK_STREQ(t.memory_type, "image");
+	CHECK_STREQ(mime_sniff(png, sizeof(png), "x").mime, "image/png");
+	CHECK_STREQ(mime_sniff(webp, sizeof(webp) - 1, "x").mime, "image/webp");
+	CHECK_STREQ(mime_sniff(wav, sizeof(wav) - 1, "x").memory_type, "audio");
+	CHECK_STREQ(mime_sniff(heic, sizeof(heic) - 1, "x").mime, "image/heic");
+	CHECK_STREQ(mime_sniff(mp4, sizeof(mp4) - 1, "x").memory_type, "video");
+	CHECK_STREQ(mime_sniff("%PDF-1.7", 8, "x").memory_type, "document");
+	CHECK_STREQ(mime_sniff("dear diary\n", 11, "day.md").mime, "text/markdown");
+	CHECK_STREQ(mime_sniff("dear diary\n", 11, "day.txt").memory_type, "note");
+	CHECK_STREQ(mime_sniff("", 0, "empty.jpg").mime, "application/octet-stream");
+	CHECK_STREQ(mime_sniff("\0\1\2\3", 4, "blob").memory_type, "document");
+	CHECK_STREQ(mime_sniff(jpeg, 2, "short").mime, "application/octet-stream");
+}
+
+static void test_sha256(void)
+{
+	/* FIPS 180-2 vectors */
+	char hex[SHA256_HEX_LEN + 1];
+	struct sha256 s = { 0 };
+	char path[] = "/tmp/mvfs-unit-XXXXXX";
+	int fd;
+
+	CHECK_EQ_INT(sha256_init(&s), 0);
+	sha256_final(&s, hex);
+	CHECK_STREQ(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	sha256_update(&s, "ab", 2);
+	sha256_update(&s, "c", 1);
+	sha256_final(&s, hex);
+	CHECK_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	sha256_release(&s);
+	sha256_release(&s);	/* twice is harmless */
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	unlink(path);
+	CHECK_EQ_INT(write(fd, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56), 56);
+	CHECK_EQ_INT(sha256_fd(fd, 56, hex), 0);
+	CHECK_STREQ(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	CHECK_EQ_INT(sha256_fd(fd, 57, hex), -EIO);	/* file shorter than said */
+	close(fd);
+}
+
+int main(void)
+{
+	TEST(test_name_accepts);
+	TEST(test_name_refuses);
+	TEST(test_mime);
+	TEST(test_sha256);
+	return unit_done();
+}
