@@ -232,6 +232,7 @@ struct mount {
 	struct mvfs_opts o;
 	struct fuse_cmdline_opts cmd;
 	struct meta_embedded *pg;
+	struct backend_config backend_cfg;
 	struct backend *backend;
 	struct cache *cache;
 	struct meta *meta;
@@ -263,7 +264,9 @@ static void mount_release(struct mount *m)
 	free(m->o.log);
 }
 
-/* Opens database, store and cache; 0, or -1 after one line on stderr. */
+/* Opens database, store and cache; 0, or -1 after one line on stderr.
+ * The database comes first: it is the likeliest to be missing, and stores
+ * may keep their credentials in it. */
 static int mount_open_engines(struct mount *m)
 {
 	char conninfo[512], err[512] = "", *path = NULL;
@@ -279,9 +282,15 @@ static int mount_open_engines(struct mount *m)
 		}
 		db = conninfo;
 	}
+	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .pool_size = m->o.pool };
+	m->meta = meta_open(&mc, err, sizeof(err));
+	if (!m->meta) {
+		fprintf(stderr, "mvaultfs: %s\n", err);
+		return -1;
+	}
 	if (!m->o.store && asprintf(&m->o.store, "%s/store", m->o.data_dir) < 0)
 		return -1;
-	m->backend = backend_open(m->o.store);
+	m->backend = backend_open(m->o.store, &m->backend_cfg);
 	if (!m->backend) {
 		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
 		return -1;
@@ -293,15 +302,7 @@ static int mount_open_engines(struct mount *m)
 	if (rc)
 		fprintf(stderr, "mvaultfs: cannot open the cache folder '%s': %s\n", path, strerror(-rc));
 	free(path);
-	if (rc)
-		return -1;
-	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .pool_size = m->o.pool };
-	m->meta = meta_open(&mc, err, sizeof(err));
-	if (!m->meta) {
-		fprintf(stderr, "mvaultfs: %s\n", err);
-		return -1;
-	}
-	return 0;
+	return rc ? -1 : 0;
 }
 
 static int cmd_mount(int argc, char **argv)

@@ -50,7 +50,7 @@ static size_t scheme_len(const char *url)
 	return strncmp(url + i, "://", 3) == 0 ? i : 0;
 }
 
-struct backend *backend_open(const char *url)
+struct backend *backend_open(const char *url, const struct backend_config *cfg)
 {
 	size_t n, i;
 

@@ -61,11 +61,17 @@ struct backend {
 	const struct backend_ops *ops;
 };
 
+/* Settings of the stores that need more than a URL (S3 and later ones).
+ * Zeroed fields mean "the default".  Owned by the caller. */
+struct backend_config {
+	int reserved;	/* the S3 backend adds its fields here */
+};
+
 /* Opens the store named by URL: a plain path or file://PATH for the local
  * backend.  Returns NULL with errno set and a log line on failure: errno is
  * EPROTONOSUPPORT for a known scheme not built yet (s3://, vblob://, icp://),
  * EINVAL for an unknown scheme or an empty URL. */
-struct backend *backend_open(const char *url);
+struct backend *backend_open(const char *url, const struct backend_config *cfg);
 
 /* The key for content with this SHA-256 (64 lowercase hex digits):
  * "sha256/ab/cd/abcd...".  OUT must hold BACKEND_KEY_MAX bytes.  Anything

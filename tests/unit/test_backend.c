@@ -542,7 +542,7 @@ static void test_open_urls(void)
 	/* file:// makes the root, and missing parents, mode 0700. */
 	snprintf(dir, sizeof(dir), "%s/open/a/b/store", scratch);
 	snprintf(url, sizeof(url), "file://%s", dir);
-	b = backend_open(url);
+	b = backend_open(url, NULL);
 	CHECK(b != NULL);
 	if (b)
 		CHECK_STREQ(b->ops->name, "local");
@@ -550,35 +550,35 @@ static void test_open_urls(void)
 	CHECK(stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
 
 	/* A plain path, absolute then relative. */
-	b = backend_open(dir);
+	b = backend_open(dir, NULL);
 	CHECK(b != NULL);
 	backend_free(b);
 	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
 	CHECK(chdir(scratch) == 0);
-	b = backend_open("rel/store");
+	b = backend_open("rel/store", NULL);
 	CHECK(b != NULL);
 	backend_free(b);
 	CHECK(stat("rel/store", &st) == 0 && S_ISDIR(st.st_mode));
 	CHECK(chdir(cwd) == 0);
 
 	errno = 0;
-	CHECK(backend_open("s3://bucket/prefix") == NULL);
+	CHECK(backend_open("s3://bucket/prefix", NULL) == NULL);
 	CHECK_EQ_INT(errno, EPROTONOSUPPORT);
 	errno = 0;
-	CHECK(backend_open("gopher://host/x") == NULL);
+	CHECK(backend_open("gopher://host/x", NULL) == NULL);
 	CHECK_EQ_INT(errno, EINVAL);
 	errno = 0;
-	CHECK(backend_open("") == NULL);
+	CHECK(backend_open("", NULL) == NULL);
 	CHECK_EQ_INT(errno, EINVAL);
 	errno = 0;
-	CHECK(backend_open("file://") == NULL);
+	CHECK(backend_open("file://", NULL) == NULL);
 	CHECK_EQ_INT(errno, EINVAL);
 
 	/* A root that is a file. */
 	snprintf(dir, sizeof(dir), "%s/open/file", scratch);
 	close(open(dir, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
 	errno = 0;
-	CHECK(backend_open(dir) == NULL);
+	CHECK(backend_open(dir, NULL) == NULL);
 	CHECK(errno == EEXIST || errno == ENOTDIR);
 	backend_free(NULL);
 }
@@ -588,7 +588,7 @@ static void test_open_urls(void)
 static void test_local_layout(void *arg)
 {
 	const char *root = arg;
-	struct backend *b = backend_open(root);
+	struct backend *b = backend_open(root, NULL);
 	struct backend_stat st;
 	struct keylist kl;
 	char path[PATHLEN], buf[8];
@@ -641,7 +641,7 @@ static void test_local_layout(void *arg)
 static void test_local_bad_source_leaves_nothing(void *arg)
 {
 	const char *root = arg;
-	struct backend *b = backend_open(root);
+	struct backend *b = backend_open(root, NULL);
 	struct backend_stat st;
 	int fd;
 
@@ -706,7 +706,7 @@ static void test_local_enospc(void)
 		return;
 	}
 	snprintf(root, sizeof(root), "%s/store", mnt);
-	b = backend_open(root);
+	b = backend_open(root, NULL);
 	CHECK(b != NULL);
 	data = malloc(len);
 	if (b && data) {
@@ -754,7 +754,7 @@ int main(void)
 	TEST(test_open_urls);
 
 	snprintf(root, sizeof(root), "%s/store", scratch);
-	b = backend_open(root);
+	b = backend_open(root, NULL);
 	TEST_WITH(test_opened, b);
 	if (b) {
 		backend_conformance(b);
@@ -766,7 +766,7 @@ int main(void)
 	TEST(test_local_enospc);
 
 	if (url && *url) {
-		b = backend_open(url);
+		b = backend_open(url, NULL);
 		TEST_WITH(test_opened, b);
 		if (b) {
 			backend_conformance(b);
