@@ -1,0 +1,7 @@
+#!/bin/sh
+# bench.sh - `make bench`: mvaultfs against a local folder on the same disk.
+# Report on stdout and in build/bench.txt. MVFS_BIN picks the binary.
+set -eu
+cd "$(dirname "$0")/../.."
+mkdir -p build
+MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} exec /usr/bin/python3 tests/bench/bench.py "$@"

@@ -1,0 +1,244 @@
+"""Fixtures for the mount tests: a real PostgreSQL for the session and a
+factory that mounts mvaultfs for real (sshfs's test_sshfs.py and the
+libfuse test runner are the model).
+
+    def test_x(mvfs):
+        m = mvfs()                       # fresh database, store, data dir
+        (m.mnt / "library" / "a").write_bytes(b"x")
+        m.unmount()                      # asserts exit status 0
+        m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir)
+
+Every daemon is started in its own process group. Whatever a test does,
+its daemons are unmounted and, if still alive 10 s later, their process
+group is killed. A watchdog kills a test's daemons shortly before the
+pytest-timeout limit so that a test blocked on a wedged mount fails and
+its finalizers still run.
+"""
+
+import itertools
+import os
+import re
+import signal
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pgtest import Daemon, PgServer, default_bin, is_mounted, stop_pg_under
+from mvtest import SANITIZED, sql  # noqa: F401  (sql is re-exported for tests)
+
+WATCHDOG_S = 270          # pytest-timeout is 300 s (pytest.ini)
+_live = []                # daemons of the running test, for the watchdog
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    srv = PgServer()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def _watchdog(request):
+    def fire():
+        for d in list(_live):
+            with open(d.log, "a") as f:
+                f.write("\n[test watchdog] test ran over %d s: killing the daemon\n" % WATCHDOG_S)
+            d.killpg(signal.SIGKILL)
+    t = threading.Timer(WATCHDOG_S, fire)
+    t.daemon = True
+    t.start()
+    yield
+    t.cancel()
+
+
+class Mount:
+    """A mounted (or mounting) mvaultfs daemon."""
+
+    def __init__(self, daemon, pg, db, dsn, store, data_dir):
+        self.daemon = daemon
+        self.pg = pg
+        self.db = db          # database name on pg_server (None if not on it)
+        self.dsn = dsn
+        self.store = Path(store) if store else None
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.done = False     # the test took care of the daemon's end
+        self.log_files = [self.data_dir / "mvaultfs.log"] if self.data_dir else []
+        self.private_pg = None    # an embedded cluster's data folder
+
+    @property
+    def mnt(self):
+        return self.daemon.mnt
+
+    @property
+    def pid(self):
+        return self.daemon.pid
+
+    @property
+    def mounted_after(self):
+        """Seconds from start until the mount appeared."""
+        return self.daemon.mounted_after
+
+    def log_text(self, tail=200):
+        """The daemon's stdout/stderr, then the end of its log file in the
+        data dir (which may hold earlier mounts' lines too)."""
+        text = self.daemon.log_text()
+        for f in self.log_files:
+            try:
+                lines = Path(f).read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            text += "\n--- %s (last %d lines) ---\n%s\n" % (f, tail, "\n".join(lines[-tail:]))
+        return text
+
+    def sql(self, query):
+        return self.pg.sql(self.db, query)
+
+    def unmount(self, timeout=15):
+        """fusermount3 -u, then assert the daemon exits 0 within timeout."""
+        self.done = True
+        try:
+            status = self.daemon.unmount(timeout)
+        except RuntimeError as e:
+            pytest.fail("%s; log:\n%s" % (e, self.log_text()))
+        assert status is not None, (
+            "mvaultfs did not exit within %gs after fusermount3 -u; log:\n%s"
+            % (timeout, self.log_text()))
+        assert status == 0, "mvaultfs exited with status %d after unmount; log:\n%s" % (
+            status, self.log_text())
+        assert not is_mounted(self.mnt)
+        return status
+
+    def wait_exit(self, timeout=15):
+        """For a daemon expected to stop by itself: its exit status, or
+        None if it is still running after timeout."""
+        self.done = True
+        try:
+            return self.daemon.proc.wait(timeout)
+        except Exception:
+            return None
+
+    def kill(self, sig=signal.SIGKILL):
+        """Signal the daemon's process group; for SIGKILL also reap it and
+        detach the dead mount."""
+        self.done = sig == signal.SIGKILL or self.done
+        self.daemon.killpg(sig)
+        if sig == signal.SIGKILL:
+            try:
+                self.daemon.proc.wait(15)
+            except Exception:
+                pass
+            if is_mounted(self.mnt):
+                from pgtest import fusermount_u
+                fusermount_u(self.mnt, lazy=True)
+
+
+def _db_name(request):
+    base = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")[:40]
+    return "t_%s_%s" % (base, uuid.uuid4().hex[:8])
+
+
+@pytest.fixture
+def mvfs(request, tmp_path, pg_server):
+    """Factory: mvfs(db=None, store=None, data_dir=None, mnt=None,
+    extra_opts=(), args=(), env=None, embedded=False, wait=True,
+    timeout=20) -> Mount.
+
+    db: None for a fresh database, a name on pg_server, or a whole
+    conninfo (contains "://"). embedded=True passes neither db= nor store=
+    nor data_dir= (the daemon's embedded default). extra_opts are more -o
+    options, args more command-line arguments. env replaces or removes
+    (value None) variables of the daemon's environment. wait=False returns
+    at once, for daemons expected to fail."""
+    handles = []
+    seq = itertools.count()
+
+    def start(db=None, store=None, data_dir=None, mnt=None, extra_opts=(), args=(),
+              env=None, embedded=False, wait=True, timeout=20):
+        n = next(seq)
+        opts = []
+        dsn = None
+        if not embedded:
+            if db is None:
+                db = pg_server.create_db(_db_name(request))
+            if "://" in db:
+                dsn, db = db, None
+            else:
+                dsn = pg_server.dsn(db)
+            store = Path(store) if store else tmp_path / ("store%d" % n)
+            data_dir = Path(data_dir) if data_dir else tmp_path / ("data%d" % n)
+            store.mkdir(parents=True, exist_ok=True)
+            data_dir.mkdir(parents=True, exist_ok=True)
+            opts = ["db=" + dsn, "store=%s" % store, "data_dir=%s" % data_dir]
+        opts += list(extra_opts)
+        mnt = Path(mnt) if mnt else tmp_path / ("mnt%d" % n)
+        argv = [default_bin(), "-f"]
+        if os.environ.get("MVFS_DEBUG") == "1":
+            argv.append("-d")
+        if opts:
+            argv += ["-o", ",".join(opts)]
+        argv += list(args) + [str(mnt)]
+
+        e = dict(os.environ)
+        e.pop("MVAULT_DB", None)
+        e["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+        for k, v in (env or {}).items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = str(v)
+
+        d = Daemon(argv, mnt, tmp_path / ("mvaultfs%d.log" % n), env=e)
+        if not mnt.exists():
+            mnt.mkdir(parents=True)
+        d.start()
+        _live.append(d)
+        h = Mount(d, pg_server, db, dsn, store, data_dir)
+        if embedded:
+            xdg = Path(e.get("XDG_DATA_HOME") or Path(e.get("HOME", "/root")) / ".local/share")
+            h.log_files.append(xdg / "mvaultfs" / "mvaultfs.log")
+            h.private_pg = xdg / "mvaultfs"
+        handles.append(h)
+        if wait:
+            err = None
+            try:
+                d.wait_mounted(timeout)
+            except RuntimeError as e:
+                err = str(e)
+            if err:
+                h.done = True     # reported here, not again at teardown
+                pytest.fail(err, pytrace=False)
+        return h
+
+    yield start
+
+    problems = []
+    for h in reversed(handles):
+        d = h.daemon
+        was_running = d.alive()
+        status = d.cleanup(grace=10)
+        if h.private_pg:
+            # the daemon's private postgres runs in a session of its own
+            stop_pg_under(h.private_pg)
+        if d in _live:
+            _live.remove(d)
+        if h.done:
+            continue
+        if not was_running:
+            problems.append("mvaultfs (pid %d) exited during the test with status %s; log:\n%s"
+                            % (d.pid, d.proc.returncode, d.log_text()))
+            continue
+        # The test left the daemon mounted: the finalizer's unmount must
+        # still end in exit status 0 (sanitizer reports make it non-zero).
+        if status is None:
+            problems.append("mvaultfs (pid %d) did not exit within 10 s of fusermount3 -u; "
+                            "killed. log:\n%s" % (d.pid, d.log_text()))
+        elif status != 0:
+            problems.append("mvaultfs (pid %d) exited with status %d at unmount; log:\n%s"
+                            % (d.pid, status, d.log_text()))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)

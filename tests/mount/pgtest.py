@@ -1,0 +1,346 @@
+"""Throwaway PostgreSQL servers and mvaultfs daemons for the mount tests
+and the benchmarks (stdlib only).
+
+PgServer: initdb + pg_ctl under a temp dir in /tmp, listening on
+127.0.0.1:<free port> and on a unix socket in that dir, trust
+authentication, superuser `mvault`. PostgreSQL refuses to run as root, so
+as root the cluster runs as the `postgres` system user (created by the
+Debian package) or, failing that, as a system user `mvaultfs-test`.
+
+Daemon: one `mvaultfs -f` process in its own process group, its output in
+a log file; helpers to wait for the mount, unmount, and clean up after a
+daemon that misbehaves. Nothing here signals a process it did not start.
+"""
+
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PSQL = "/usr/bin/psql"
+SUPERUSER = "mvault"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def default_bin():
+    return os.environ.get("MVFS_BIN") or str(REPO / "build" / "mvaultfs")
+
+
+# ---------------------------------------------------------------- postgres
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_user():
+    """The (uid, gid) the cluster runs as, or None to run as ourselves."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "mvaultfs-test"):
+        try:
+            pw = pwd.getpwnam(name)
+            return pw.pw_uid, pw.pw_gid
+        except KeyError:
+            pass
+    subprocess.run(["useradd", "--system", "--no-create-home",
+                    "--shell", "/usr/sbin/nologin", "mvaultfs-test"],
+                   check=True, capture_output=True)
+    pw = pwd.getpwnam("mvaultfs-test")
+    return pw.pw_uid, pw.pw_gid
+
+
+class PgServer:
+    host = "127.0.0.1"
+
+    def __init__(self):
+        self.port = None
+        self.dir = None
+        self.user = _run_user()
+        self._started = False
+
+    # run a PostgreSQL server program as the cluster's user
+    def _pg(self, args, timeout=60, check=True):
+        kw = {}
+        if self.user:
+            kw = dict(user=self.user[0], group=self.user[1], extra_groups=[])
+        env = dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8")
+        env.pop("PGDATA", None)
+        r = subprocess.run([str(PG_BIN / args[0])] + list(args[1:]),
+                           cwd=self.dir, env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=timeout, **kw)
+        if check and r.returncode != 0:
+            raise RuntimeError("%s failed (%d):\n%s%s%s" % (
+                args[0], r.returncode, r.stdout, r.stderr, self._server_log()))
+        return r
+
+    def _server_log(self):
+        try:
+            return "\n--- server log ---\n" + (Path(self.dir) / "server.log").read_text()
+        except OSError:
+            return ""
+
+    @property
+    def data(self):
+        return os.path.join(self.dir, "data")
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="mvaultfs-pg-", dir="/tmp")
+        os.chmod(self.dir, 0o700)
+        if self.user:
+            os.chown(self.dir, *self.user)
+        self._pg(["initdb", "-D", self.data, "-U", SUPERUSER, "-A", "trust",
+                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], timeout=120)
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write("\n# mvaultfs tests\nfsync = off\nsynchronous_commit = off\n"
+                    "full_page_writes = off\nmax_connections = 200\n"
+                    "shared_buffers = 64MB\n")
+        last = None
+        for _ in range(5):   # another process may take the port first
+            self.port = _free_port()
+            opts = "-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s" % (
+                self.port, self.dir)
+            r = self._pg(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"),
+                          "-o", opts, "-w", "-t", "60", "start"], timeout=90, check=False)
+            if r.returncode == 0:
+                self._started = True
+                return self
+            last = r.stdout + r.stderr + self._server_log()
+        raise RuntimeError("cannot start PostgreSQL:\n" + last)
+
+    def stop(self):
+        try:
+            if self._started:
+                self._pg(["pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"],
+                         timeout=60, check=False)
+                self._started = False
+        finally:
+            if self.dir:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self.dir = None
+
+    def dsn(self, dbname):
+        return "postgresql://%s@%s:%d/%s" % (SUPERUSER, self.host, self.port, dbname)
+
+    def sql(self, dbname, query, timeout=60):
+        """Run query with psql -At; return the output lines."""
+        r = subprocess.run([PSQL, "-X", "-At", "-v", "ON_ERROR_STOP=1",
+                            "-h", self.host, "-p", str(self.port), "-U", SUPERUSER,
+                            "-d", dbname, "-c", query],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError("psql on %s failed: %s\nquery: %s" % (dbname, r.stderr.strip(), query))
+        return r.stdout.splitlines()
+
+    def create_db(self, name):
+        self.sql("postgres", 'CREATE DATABASE "%s"' % name)
+        return name
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---------------------------------------------------------------- mounts
+
+def _unescape_mountinfo(s):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+def mount_entry(path):
+    """The /proc/self/mountinfo fields of the mount at path, or None."""
+    want = os.path.realpath(str(path))
+    found = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if _unescape_mountinfo(fields[4]) == want:
+                found = fields   # the last one is on top
+    return found
+
+
+def mount_count(path):
+    """How many mounts are stacked at path."""
+    want = os.path.realpath(str(path))
+    with open("/proc/self/mountinfo") as f:
+        return sum(1 for line in f if _unescape_mountinfo(line.split()[4]) == want)
+
+
+def is_mounted(path):
+    return mount_entry(path) is not None
+
+
+def fusermount_u(path, lazy=False, timeout=15):
+    args = ["fusermount3", "-u"] + (["-z"] if lazy else []) + [str(path)]
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        return r.returncode, r.stderr.strip()
+    except subprocess.TimeoutExpired:
+        return -1, "fusermount3 timed out"
+
+
+def _zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def pg_processes_under(path):
+    """Pids of live postgres processes whose command line mentions path,
+    or whose postmaster.pid lies under path."""
+    path = str(path)
+    pids = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "postgres" in cmd and path in cmd:
+            pids.add(int(d))
+    for pidfile in Path(path).rglob("postmaster.pid") if os.path.isdir(path) else []:
+        try:
+            pid = int(pidfile.read_text().split()[0])
+            with open("/proc/%d/comm" % pid) as f:
+                comm = f.read()
+            if "postgres" in comm or "postmaster" in comm:
+                pids.add(pid)
+        except (OSError, ValueError, IndexError):
+            pass
+    return sorted(p for p in pids if not _zombie(p))
+
+
+def stop_pg_under(path, wait=10):
+    """Stop postgres processes left behind under path (a private cluster a
+    daemon we started failed to stop): SIGQUIT, then SIGKILL."""
+    pids = pg_processes_under(path)
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            pids = pg_processes_under(path)
+            if not pids:
+                return
+            time.sleep(0.1)
+
+
+class Daemon:
+    """One mvaultfs process: started in its own session, output to log."""
+
+    def __init__(self, argv, mnt, log, env=None):
+        self.argv = [str(a) for a in argv]
+        self.mnt = Path(mnt)
+        self.log = Path(log)
+        self.env = env
+        self.proc = None
+        self.pid = None
+        self.started_at = None
+        self.mounted_after = None
+
+    def start(self):
+        self.mnt.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as lf:
+            self.started_at = time.monotonic()
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=lf,
+                                         stderr=subprocess.STDOUT, env=self.env,
+                                         start_new_session=True)
+        self.pid = self.proc.pid
+        return self
+
+    def log_text(self):
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_mounted(self, timeout=20):
+        """Wait for the mount; raise RuntimeError (with the log) if the
+        daemon exits first or the time runs out."""
+        deadline = self.started_at + timeout
+        while True:
+            if is_mounted(self.mnt):
+                self.mounted_after = time.monotonic() - self.started_at
+                return self.mounted_after
+            rc = self.proc.poll()
+            if rc is not None:
+                raise RuntimeError("mvaultfs exited with status %d before mounting %s\n"
+                                   "command: %s\nlog:\n%s"
+                                   % (rc, self.mnt, " ".join(self.argv), self.log_text()))
+            if time.monotonic() > deadline:
+                raise RuntimeError("mvaultfs did not mount %s within %gs\ncommand: %s\nlog:\n%s"
+                                   % (self.mnt, timeout, " ".join(self.argv), self.log_text()))
+            time.sleep(0.02)
+
+    def unmount(self, timeout=15):
+        """fusermount3 -u (retried while busy), then wait for the daemon to
+        exit; return its exit status (None if it did not exit in time)."""
+        deadline = time.monotonic() + 10
+        while is_mounted(self.mnt):
+            rc, err = fusermount_u(self.mnt)
+            if rc == 0 or not is_mounted(self.mnt):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("cannot unmount %s: %s" % (self.mnt, err))
+            time.sleep(0.2)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def killpg(self, sig=signal.SIGKILL):
+        """Signal this daemon's process group (ours: start_new_session)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def cleanup(self, grace=10):
+        """Always leaves nothing behind: unmount (lazily if busy), give the
+        daemon grace seconds, then kill its process group. Returns the exit
+        status if the daemon exited by itself, else None."""
+        if self.proc is None:
+            return None
+        status = None
+        if is_mounted(self.mnt):
+            rc, _ = fusermount_u(self.mnt)
+            if rc != 0 and is_mounted(self.mnt):
+                fusermount_u(self.mnt, lazy=True)
+        try:
+            status = self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            status = None
+        # the daemon's children (e.g. its private postgres) share the group
+        self.killpg(signal.SIGKILL)
+        if self.proc.poll() is None:
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        if is_mounted(self.mnt):
+            fusermount_u(self.mnt, lazy=True)
+        return status

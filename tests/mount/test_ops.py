@@ -1,0 +1,98 @@
+"""rename, unlink (tombstone), dedup, as seen in the files, the database
+and the store."""
+
+import errno
+import hashlib
+import os
+
+import pytest
+
+from mvtest import fsync_path, object_path, poll, q, run, sql, store_objects
+
+
+def hash_where(h):
+    return "position(%s in content_hash::text) > 0" % q(h)
+
+
+def test_rename_over_existing(mvfs):
+    m = mvfs()
+    lib = m.mnt / "library"
+    a, b = os.urandom(40_000), os.urandom(50_000)
+    (lib / "a.bin").write_bytes(a)
+    (lib / "b.bin").write_bytes(b)
+    run(["mv", lib / "a.bin", lib / "b.bin"])
+    assert (lib / "b.bin").read_bytes() == a
+    assert os.stat(lib / "b.bin").st_size == len(a)
+    assert not (lib / "a.bin").exists()
+    assert sorted(os.listdir(lib)) == ["b.bin"]
+
+    run(["mv", lib / "b.bin", lib / "c.bin"])
+    assert sorted(os.listdir(lib)) == ["c.bin"]
+    m.unmount()
+
+    m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt)
+    lib = m2.mnt / "library"
+    assert sorted(os.listdir(lib)) == ["c.bin"]
+    assert (lib / "c.bin").read_bytes() == a
+    m2.unmount()
+
+
+def test_unlink_tombstones(mvfs):
+    m = mvfs()
+    lib = m.mnt / "library"
+    data = os.urandom(300_000)
+    h = hashlib.sha256(data).hexdigest()
+    x = lib / "x.bin"
+    x.write_bytes(data)
+    fsync_path(x)
+
+    mem = poll(lambda: sql(m, "SELECT memory_id FROM memory_items WHERE display_name = 'x.bin'"))
+    assert len(mem) == 1, mem
+    mem = mem[0]
+    blob = poll(lambda: sql(m, "SELECT id, ref_count FROM blobs WHERE " + hash_where(h)))
+    assert len(blob) == 1, blob
+    blob_id, ref_before = blob[0].split("|")
+    assert int(ref_before) == 1
+    obj = object_path(m.store, h)
+    assert poll(obj.exists), "no object at %s; store has %s" % (obj, store_objects(m.store))
+
+    run(["rm", x])
+    assert "x.bin" not in os.listdir(lib)
+    with pytest.raises(OSError) as ei:
+        os.stat(x)
+    assert ei.value.errno == errno.ENOENT
+
+    def statuses():
+        return sql(m, "SELECT lifecycle_status FROM memory_assets WHERE memory_id = %s" % q(mem))
+    assert poll(lambda: statuses() and all(s == "tombstoned" for s in statuses()), 5), statuses()
+    ref_after = int(sql(m, "SELECT ref_count FROM blobs WHERE id = %s" % q(blob_id))[0])
+    assert ref_after == int(ref_before) - 1
+    if ref_after == 0:
+        jobs = sql(m, "SELECT count(*) FROM asset_delete_jobs WHERE blob_id = %s OR asset_id IN "
+                      "(SELECT id FROM memory_assets WHERE memory_id = %s)" % (q(blob_id), q(mem)))
+        assert int(jobs[0]) >= 1
+    assert obj.exists(), "object left the store before the grace period"
+    m.unmount()
+
+
+def test_dedup_same_bytes_two_names(mvfs, tmp_path):
+    m = mvfs()
+    lib = m.mnt / "library"
+    data = os.urandom(500_000)
+    h = hashlib.sha256(data).hexdigest()
+    src = tmp_path / "same.bin"
+    src.write_bytes(data)
+    run(["cp", src, lib / "one.bin"])
+    run(["cp", src, lib / "two.bin"])
+    fsync_path(lib / "one.bin")
+    fsync_path(lib / "two.bin")
+
+    def refs():
+        return sql(m, "SELECT ref_count FROM blobs WHERE " + hash_where(h))
+    poll(lambda: refs() == ["2"])
+    assert refs() == ["2"], "blobs rows for the content: %s" % refs()
+    objs = store_objects(m.store, h)
+    assert objs == [object_path(m.store, h)], objs
+    assert (lib / "one.bin").read_bytes() == data
+    assert (lib / "two.bin").read_bytes() == data
+    m.unmount()
