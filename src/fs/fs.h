@@ -113,6 +113,8 @@ void fs_file_unstage(struct fs_inode *in);
 ssize_t fs_xattr_get(const struct meta_file *f, const char *name, char *buf, size_t size);
 /* NUL-separated names of F's attributes (F NULL: a folder's). */
 ssize_t fs_xattr_list(const struct meta_file *f, char *buf, size_t size);
+/* Whether NAME is one of ours (user.mvault.*). */
+int fs_xattr_ours(const char *name);
 /* Setting or removing: EPERM for our read-only names, ENOTSUP otherwise. */
 int fs_xattr_set(const char *name);
 

@@ -874,7 +874,9 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	char *buf;
 	int rc;
 
-	if (is_dir_ino(ino)) {
+	/* ls -l asks every file for security.selinux and POSIX ACLs: answer
+	 * those without a database round trip. */
+	if (is_dir_ino(ino) || !fs_xattr_ours(name)) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}

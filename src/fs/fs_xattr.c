@@ -68,7 +68,12 @@ ssize_t fs_xattr_list(const struct meta_file *f, char *buf, size_t size)
 	return copy_out(names, len, buf, size);
 }
 
+int fs_xattr_ours(const char *name)
+{
+	return strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0;
+}
+
 int fs_xattr_set(const char *name)
 {
-	return strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0 ? -EPERM : -ENOTSUP;
+	return fs_xattr_ours(name) ? -EPERM : -ENOTSUP;
 }
