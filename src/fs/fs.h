@@ -55,6 +55,17 @@ struct fs_inode_table {
 	size_t count;
 };
 
+/* An open file: what it read at open, and whether it may write.  Every
+ * handle is on its mount's list until released, so an unmount can commit
+ * and free the ones the kernel never released. */
+struct fs_handle {
+	struct fs_inode *in;
+	int writable;
+	uint64_t size;			/* committed size at open */
+	char key[META_KEY_MAX];		/* committed content at open */
+	struct fs_handle *prev, *next;
+};
+
 struct mvfs {
 	struct meta *meta;
 	struct cache *cache;
@@ -63,6 +74,8 @@ struct mvfs {
 	gid_t gid;
 	struct timespec mounted_at;	/* the times of the virtual folders */
 	struct fs_inode_table inodes;
+	pthread_mutex_t handles_lock;
+	struct fs_handle *handles;	/* open files, newest first */
 };
 
 /* The FUSE operations table (fs_ops.c). */
@@ -104,6 +117,16 @@ int fs_file_truncate(struct fs_inode *in, uint64_t size);
 int fs_file_commit(struct mvfs *fs, struct fs_inode *in);
 /* Ends writing IN: closes its staging file once no writer is left. */
 void fs_file_unstage(struct fs_inode *in);
+
+/* A handle on IN (which holds an open count for it), describing committed
+ * content F (NULL for a new file).  NULL on allocation failure. */
+struct fs_handle *fs_handle_new(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f);
+/* Takes H off the mount's list and frees it (its inode's counts are the
+ * caller's).  NULL is a no-op. */
+void fs_handle_free(struct mvfs *fs, struct fs_handle *h);
+/* At unmount: commits what handles the kernel never released still hold,
+ * and frees them. */
+void fs_handles_close_all(struct mvfs *fs);
 
 /* --- extended attributes (fs_xattr.c) ------------------------------------ */
 

@@ -13,6 +13,7 @@
 #include "fs/fs.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -201,4 +202,57 @@ void fs_file_unstage(struct fs_inode *in)
 	in->stage_fd = -1;
 	in->dirty = 0;
 	in->mtime_set = 0;
+}
+
+struct fs_handle *fs_handle_new(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f)
+{
+	struct fs_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->in = in;
+	if (f) {
+		h->size = f->size;
+		snprintf(h->key, sizeof(h->key), "%s", f->key);
+	}
+	pthread_mutex_lock(&fs->handles_lock);
+	h->next = fs->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->handles_lock);
+	return h;
+}
+
+void fs_handle_free(struct mvfs *fs, struct fs_handle *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&fs->handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->handles_lock);
+	free(h);
+}
+
+void fs_handles_close_all(struct mvfs *fs)
+{
+	struct fs_handle *h;
+
+	while ((h = fs->handles) != NULL) {
+		if (h->writable) {
+			pthread_mutex_lock(&h->in->lock);
+			if (h->in->dirty)
+				log_warn("'%s' is still open for writing at unmount: committing what was written",
+					 h->in->name);
+			fs_file_commit(fs, h->in);
+			fs_file_unstage(h->in);
+			pthread_mutex_unlock(&h->in->lock);
+		}
+		fs_handle_free(fs, h);
+	}
 }

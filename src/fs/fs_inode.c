@@ -135,6 +135,8 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 	fs->uid = getuid();
 	fs->gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &fs->mounted_at);
+	pthread_mutex_init(&fs->handles_lock, NULL);
+	fs->handles = NULL;
 	pthread_mutex_init(&fs->inodes.lock, NULL);
 	fs->inodes.nbuckets = 1024;
 	fs->inodes.count = 0;
@@ -146,6 +148,8 @@ void fs_release(struct mvfs *fs)
 {
 	struct fs_inode_table *t = &fs->inodes;
 
+	fs_handles_close_all(fs);
+	pthread_mutex_destroy(&fs->handles_lock);
 	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
 		struct fs_inode *in = t->buckets[i], *next;
 

@@ -41,14 +41,6 @@ static const struct vdir top_dirs[] = {
 };
 #define NTOP (sizeof(top_dirs) / sizeof(top_dirs[0]))
 
-/* An open file. */
-struct fs_handle {
-	struct fs_inode *in;
-	int writable;
-	uint64_t size;			/* committed size at open */
-	char key[META_KEY_MAX];		/* committed content at open */
-};
-
 /* An open folder: a cursor into the listing, and the page read last. */
 struct fs_dir {
 	uint64_t ino;
@@ -604,20 +596,6 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 /* --- files --------------------------------------------------------------- */
 
-static struct fs_handle *handle_new(struct fs_inode *in, const struct meta_file *f)
-{
-	struct fs_handle *h = calloc(1, sizeof(*h));
-
-	if (!h)
-		return NULL;
-	h->in = in;
-	if (f) {
-		h->size = f->size;
-		snprintf(h->key, sizeof(h->key), "%s", f->key);
-	}
-	return h;
-}
-
 static int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
 			struct fuse_file_info *fi, struct fuse_entry_param *e)
 {
@@ -656,7 +634,7 @@ static int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode
 	if (rc == 0)
 		in->writers++;
 	pthread_mutex_unlock(&in->lock);
-	h = rc == 0 ? handle_new(in, NULL) : NULL;
+	h = rc == 0 ? fs_handle_new(fs, in, NULL) : NULL;
 	if (!h) {
 		if (rc == 0) {
 			pthread_mutex_lock(&in->lock);
@@ -701,7 +679,7 @@ static int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	in = fs_inode_get(fs, ino, 0, 1);
 	if (!in)
 		return -ENOMEM;
-	h = handle_new(in, &f);
+	h = fs_handle_new(fs, in, &f);
 	if (!h) {
 		fs_inode_put(fs, ino, 0, 1);
 		return -ENOMEM;
@@ -724,7 +702,7 @@ static int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	}
 	pthread_mutex_unlock(&in->lock);
 	if (rc) {
-		free(h);
+		fs_handle_free(fs, h);
 		fs_inode_put(fs, ino, 0, 1);
 		return rc;
 	}
@@ -835,8 +813,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fs_file_unstage(h->in);
 		pthread_mutex_unlock(&h->in->lock);
 	}
+	fs_handle_free(fs, h);
 	fs_inode_put(fs, ino, 0, 1);
-	free(h);
 	fuse_reply_err(req, 0);
 }
 
