@@ -36,6 +36,7 @@ struct mvfs_opts {
 	double attr_timeout;
 	double entry_timeout;
 	int pool;
+	int trash_days;
 };
 
 #define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
@@ -48,6 +49,7 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("attr_timeout=%lf", attr_timeout),
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("db_connections=%d", pool),
+	OPT("trash_days=%d", trash_days),
 	FUSE_OPT_END
 };
 
@@ -72,6 +74,7 @@ static void usage(const char *prog)
 	       "    -o attr_timeout=SECS   how long the kernel may cache attributes (default 1)\n"
 	       "    -o entry_timeout=SECS  how long the kernel may cache names (default 1)\n"
 	       "    -o db_connections=N    PostgreSQL connections kept open (default 8)\n"
+	       "    -o trash_days=N        how long removed files stay in .trash/ (default 30)\n"
 	       "    -V, --version          print the version\n"
 	       "\n", prog, prog);
 	fuse_cmdline_help();
@@ -282,7 +285,8 @@ static int mount_open_engines(struct mount *m)
 		}
 		db = conninfo;
 	}
-	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .pool_size = m->o.pool };
+	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .pool_size = m->o.pool,
+				.trash_days = m->o.trash_days };
 	m->meta = meta_open(&mc, err, sizeof(err));
 	if (!m->meta) {
 		fprintf(stderr, "mvaultfs: %s\n", err);

@@ -32,6 +32,7 @@ struct fs_config {
  */
 struct fs_inode {
 	uint64_t ino;
+	enum meta_place place;	/* a collection or gallery; 0 for a file */
 	uint64_t nlookup;	/* reply_entry/create add one, forget subtracts */
 	int nopen;		/* open handles */
 	pthread_mutex_t lock;	/* guards everything below */
@@ -130,12 +131,14 @@ void fs_handles_close_all(struct mvfs *fs);
 
 /* --- extended attributes (fs_xattr.c) ------------------------------------ */
 
-/* Value of xattr NAME of file F into BUF (SIZE 0: only the length).
- * Returns the length, -ENODATA when F has no such attribute, -ERANGE when
- * BUF is too small. */
-ssize_t fs_xattr_get(const struct meta_file *f, const char *name, char *buf, size_t size);
-/* NUL-separated names of F's attributes (F NULL: a folder's). */
-ssize_t fs_xattr_list(const struct meta_file *f, char *buf, size_t size);
+/* Value of xattr NAME of file F, or of collection or gallery FOLDER (the
+ * other NULL; both NULL: a virtual folder), into BUF (SIZE 0: only the
+ * length).  Returns the length, -ENODATA when there is no such attribute,
+ * -ERANGE when BUF is too small. */
+ssize_t fs_xattr_get(const struct meta_file *f, const struct meta_folder *folder, const char *name,
+		     char *buf, size_t size);
+/* NUL-separated names of the attributes of F or FOLDER. */
+ssize_t fs_xattr_list(const struct meta_file *f, const struct meta_folder *folder, char *buf, size_t size);
 /* Whether NAME is one of ours (user.mvault.*). */
 int fs_xattr_ours(const char *name);
 /* Setting or removing: EPERM for our read-only names, ENOTSUP otherwise. */

@@ -177,7 +177,7 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 		.backend = cache_backend_name(fs->cache), .key = key,
 		.mtime = in->mtime_set ? &in->mtime : NULL,
 	};
-	rc = meta_file_commit(fs->meta, in->ino, &ct, NULL);
+	rc = meta_file_commit(fs->meta, in->ino, &ct);
 	if (rc == -ENOENT) {
 		/* Unlinked while open: the content goes with the name. */
 		log_info("'%s' was removed while open; its last writes are dropped", in->name);

@@ -2,20 +2,16 @@
  * fs_ops.c - the FUSE low-level operations.
  *
  * Each request is one fs_do_<op>() that returns 0 or -errno and one
- * adapter that replies exactly once.  The namespace today:
- *
- *   /                 virtual: library, workspace, collections, galleries
- *   /library/NAME     the user's memories (memory items), flat
- *
- * Virtual folders have fixed inode numbers below META_INO_FIRST; files have
- * the stable numbers the database gave their memory items.  Nothing here
- * speaks SQL or talks to the store: that is meta_* and cache_*.
+ * adapter that replies exactly once.  What the tree is and how names
+ * resolve is fs_ns.c; what is allowed where (DESIGN.md's table of
+ * operations) is decided here, each refusal with one log line naming the
+ * rule.  Nothing here speaks SQL or talks to the store: that is meta_* and
+ * cache_*.
  */
-#include "fs/fs.h"
+#include "fs/fs_ns.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,159 +22,65 @@
 #include "util/log.h"
 #include "util/name.h"
 
-#define LIST_PAGE 256
-
-struct vdir {
-	uint64_t ino;
-	const char *name;
-};
-
-static const struct vdir top_dirs[] = {
-	{ META_INO_LIBRARY, "library" },
-	{ META_INO_WORKSPACE, "workspace" },
-	{ META_INO_COLLECTIONS, "collections" },
-	{ META_INO_GALLERIES, "galleries" },
-};
-#define NTOP (sizeof(top_dirs) / sizeof(top_dirs[0]))
-
-/* An open folder: a cursor into the listing, and the page read last. */
-struct fs_dir {
-	uint64_t ino;
-	pthread_mutex_t lock;
-	off_t next_off;			/* offset of the next entry to hand out */
-	int have_cursor;
-	char cursor_name[256];
-	uint64_t cursor_ino;
-	struct meta_file *page;
-	int npage, pos, eof;
-};
-
 static struct mvfs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static const struct vdir *top_dir(uint64_t ino)
+/* --- the rules ------------------------------------------------------------ */
+
+/* The folder of files PARENT is, for putting a file NAME there by WHAT
+ * ("create", "link", ...): 0 with *DIR, or -errno after a log line. */
+static int files_dir(struct mvfs *fs, uint64_t parent, const char *what, const char *name,
+		     struct meta_dir *dir)
 {
-	for (size_t i = 0; i < NTOP; i++)
-		if (top_dirs[i].ino == ino)
-			return &top_dirs[i];
-	return NULL;
-}
-
-static int is_dir_ino(uint64_t ino)
-{
-	return ino == META_INO_ROOT || top_dir(ino) != NULL;
-}
-
-static void dir_stat(struct mvfs *fs, uint64_t ino, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_ino = ino;
-	st->st_mode = S_IFDIR | 0755;
-	st->st_nlink = ino == META_INO_ROOT ? 2 + NTOP : 2;
-	st->st_uid = fs->uid;
-	st->st_gid = fs->gid;
-	st->st_blksize = 4096;
-	st->st_mtim = st->st_ctim = st->st_atim = fs->mounted_at;
-}
-
-/* Fills E for attributes ST (which may point into E). */
-static void entry_for(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e)
-{
-	struct stat copy = *st;
-
-	memset(e, 0, sizeof(*e));
-	e->ino = copy.st_ino;
-	e->attr = copy;
-	e->attr_timeout = fs->cfg.attr_timeout;
-	e->entry_timeout = fs->cfg.entry_timeout;
-}
-
-/* Whether file F shows in listings and lookups: committed content, or a
- * file this mount is writing right now.  A created file whose writer died
- * before its first commit stays invisible (its rows are cleaned up by the
- * next create of that name, or expire with their upload session). */
-static int file_visible(struct mvfs *fs, const struct meta_file *f)
-{
-	struct fs_inode *in;
-	int staged = 0;
-
-	if (strcmp(f->upload_status, "completed") == 0)
-		return 1;
-	in = fs_inode_find(fs, f->ino);
-	if (in) {
-		pthread_mutex_lock(&in->lock);
-		staged = in->stage_fd >= 0;
-		pthread_mutex_unlock(&in->lock);
-	}
-	return staged;
-}
-
-/* Validates NAME for a new entry, logging the rule it breaks. */
-static int check_new_name(const char *name)
-{
-	const char *why;
-	int rc = name_check(name, &why);
+	struct fs_node n;
+	int rc = fs_node_of(fs, parent, &n);
 
 	if (rc)
-		log_warn("refusing the name '%.64s%s': %s", name, strlen(name) > 64 ? "..." : "", why);
-	return rc;
+		return rc;
+	switch (n.kind) {
+	case FS_NODE_FILES:
+		*dir = n.dir;
+		return 0;
+	case FS_NODE_ROOT:
+		log_warn("cannot %s '%s' at the top level: it holds only library, workspace, collections,"
+			 " galleries and .trash", what, name);
+		return -EPERM;
+	case FS_NODE_FOLDERS:
+		log_warn("cannot %s '%s' in %s/: it holds folders only (mkdir one, then put files in it)",
+			 what, name, n.name);
+		return -EPERM;
+	default:
+		return -ENOTDIR;
+	}
 }
 
-/* Why NAME cannot be made in folder PARENT, or 0 when it can. */
-static int check_writable_dir(uint64_t parent, const char *what)
+/* Whether a file may move from FROM to TO; -EPERM after a log line. */
+static int move_allowed(const struct meta_dir *from, const struct meta_dir *to, const char *name)
 {
-	if (parent == META_INO_LIBRARY)
-		return 0;
-	if (parent == META_INO_ROOT) {
-		log_warn("cannot %s at the top level: it holds only library, workspace, collections, galleries", what);
+	if (to->place == META_PLACE_TRASH && from->place != META_PLACE_TRASH) {
+		log_warn("cannot move '%s' into .trash/: rm puts a file there", name);
 		return -EPERM;
 	}
-	if (top_dir(parent)) {
-		log_warn("cannot %s in %s/: not supported yet (only library/ holds files)",
-			 what, top_dir(parent)->name);
-		return -EOPNOTSUPP;
+	if (to->place == META_PLACE_TRASH) {
+		log_warn("cannot rename '%s' in .trash/: it is read-only; mv a file out to restore it", name);
+		return -EPERM;
 	}
-	return is_dir_ino(parent) ? -EPERM : -ENOTDIR;
+	if (to->place == META_PLACE_WORKSPACE && from->place != META_PLACE_WORKSPACE) {
+		log_warn("cannot move '%s' into workspace/: it takes new files only, a kept file does not go"
+			 " back to being temporary", name);
+		return -EPERM;
+	}
+	return 0;
 }
 
 /* --- lookup, attributes -------------------------------------------------- */
 
-static int fs_do_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
-{
-	struct meta_file f;
-	struct stat st;
-	int rc;
-
-	if (strlen(name) > NAME_MAX_BYTES)
-		return -ENAMETOOLONG;
-	if (parent == META_INO_ROOT) {
-		for (size_t i = 0; i < NTOP; i++) {
-			if (strcmp(name, top_dirs[i].name) == 0) {
-				dir_stat(fs, top_dirs[i].ino, &st);
-				entry_for(fs, &st, e);
-				return 0;
-			}
-		}
-		return -ENOENT;
-	}
-	if (parent != META_INO_LIBRARY)
-		return is_dir_ino(parent) ? -ENOENT : -ENOTDIR;
-	rc = meta_library_lookup(fs->meta, name, &f);
-	if (rc)
-		return rc;
-	if (!file_visible(fs, &f))
-		return -ENOENT;
-	fs_file_stat(fs, &f, fs_inode_find(fs, f.ino), &st);
-	entry_for(fs, &st, e);
-	return fs_inode_get(fs, f.ino, 1, 0) ? 0 : -ENOMEM;
-}
-
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
-	int rc = fs_do_lookup(fs_of(req), parent, name, &e);
+	int rc = fs_ns_lookup(fs_of(req), parent, name, &e);
 
 	if (rc == -ENOENT) {
 		/* A negative entry, not cached: another mount may create it. */
@@ -206,26 +108,10 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
-static int fs_do_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
-{
-	struct meta_file f;
-	int rc;
-
-	if (is_dir_ino(ino)) {
-		dir_stat(fs, ino, st);
-		return 0;
-	}
-	rc = meta_file_get(fs->meta, ino, &f);
-	if (rc)
-		return rc;
-	fs_file_stat(fs, &f, fs_inode_find(fs, ino), st);
-	return 0;
-}
-
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
-	int rc = fs_do_getattr(fs_of(req), ino, &st);
+	int rc = fs_ns_getattr(fs_of(req), ino, &st);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -244,6 +130,10 @@ static int set_size(struct mvfs *fs, uint64_t ino, uint64_t size)
 	rc = meta_file_get(fs->meta, ino, &f);
 	if (rc)
 		return rc;
+	if (strcmp(f.lifecycle_status, "active") != 0) {
+		log_warn("cannot truncate '%s': it is in .trash/, which is read-only", f.name);
+		return -EPERM;
+	}
 	in = fs_inode_get(fs, ino, 0, 1);
 	if (!in)
 		return -ENOMEM;
@@ -269,17 +159,19 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 {
 	struct timespec now, mtime;
 	unsigned flags = 0;
+	struct fs_node n;
 	int rc;
 
-	if (is_dir_ino(ino)) {
+	if ((rc = fs_node_of(fs, ino, &n)) != 0)
+		return rc;
+	if (n.kind != FS_NODE_FILE) {
 		/* rsync -a and cp -a set the times and mode of the folder they
-		 * copy into; virtual folders have none to keep, so that is
-		 * accepted and changes nothing. */
-		if (to_set & (FUSE_SET_ATTR_SIZE))
+		 * copy into; folders have none to keep, so that is accepted and
+		 * changes nothing. */
+		if (to_set & FUSE_SET_ATTR_SIZE)
 			return -EISDIR;
-		log_debug("ignoring a change of attributes on a virtual folder");
-		dir_stat(fs, ino, st);
-		return 0;
+		log_debug("ignoring a change of attributes on a folder");
+		return fs_ns_getattr(fs, ino, st);
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (attr->st_size < 0)
@@ -308,13 +200,13 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 			}
 			pthread_mutex_unlock(&in->lock);
 		}
-		rc = meta_file_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, NULL);
+		rc = meta_file_setattr(fs->meta, ino, flags, attr->st_mode, &mtime);
 		if (rc)
 			return rc;
 	}
 	/* Owner changes are accepted and not kept: every entry belongs to the
 	 * user the mount acts for. */
-	return fs_do_getattr(fs, ino, st);
+	return fs_ns_getattr(fs, ino, st);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -333,130 +225,16 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_dir *d;
+	struct fs_dir *d = NULL;
+	int rc = fs_dir_open(fs_of(req), ino, &d);
 
-	if (!is_dir_ino(ino)) {
-		fuse_reply_err(req, ENOTDIR);
+	if (rc) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	d->ino = ino;
-	pthread_mutex_init(&d->lock, NULL);
 	fi->fh = (uintptr_t)d;
-	fi->cache_readdir = 0;
-	if (fuse_reply_open(req, fi) != 0) {
-		pthread_mutex_destroy(&d->lock);
-		free(d);
-	}
-}
-
-static void dir_rewind(struct fs_dir *d)
-{
-	d->next_off = 0;
-	d->have_cursor = 0;
-	d->npage = d->pos = d->eof = 0;
-}
-
-/* The next listed file of folder D, reading a page when needed; 0 at the
- * end, 1 with *F set, or -errno. */
-static int dir_next(struct mvfs *fs, struct fs_dir *d, struct meta_file **f)
-{
-	int rc;
-
-	if (d->ino != META_INO_LIBRARY)
-		return 0;
-	if (d->pos == d->npage) {
-		if (d->eof)
-			return 0;
-		if (!d->page && !(d->page = malloc(LIST_PAGE * sizeof(*d->page))))
-			return -ENOMEM;
-		rc = meta_library_list(fs->meta, d->have_cursor ? d->cursor_name : NULL, d->cursor_ino,
-				       d->page, LIST_PAGE, &d->npage);
-		if (rc)
-			return rc;
-		d->pos = 0;
-		d->eof = d->npage < LIST_PAGE;
-		if (d->npage == 0)
-			return 0;
-		d->have_cursor = 1;
-		snprintf(d->cursor_name, sizeof(d->cursor_name), "%s", d->page[d->npage - 1].name);
-		d->cursor_ino = d->page[d->npage - 1].ino;
-	}
-	*f = &d->page[d->pos];
-	return 1;
-}
-
-/* Like dir_next, but past files that are not visible (file_visible). */
-static int dir_next_visible(struct mvfs *fs, struct fs_dir *d, struct meta_file **f)
-{
-	int rc;
-
-	while ((rc = dir_next(fs, d, f)) == 1 && !file_visible(fs, *f))
-		d->pos++;
-	return rc;
-}
-
-/* Fills BUF with entries from offset OFF.  Entry offsets: 1 ".", 2 "..",
- * then 3, 4, ... in listing order. */
-static int fs_do_readdir(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t size,
-			 int plus, size_t *used)
-{
-	struct mvfs *fs = fs_of(req);
-	size_t len = 0;
-	int rc = 0;
-
-	if (off != d->next_off)
-		dir_rewind(d);
-	while (rc == 0) {
-		struct fuse_entry_param e;
-		struct meta_file *f = NULL;
-		const char *name;
-		off_t idx = d->next_off;	/* 0-based index of this entry */
-		size_t n;
-
-		memset(&e, 0, sizeof(e));
-		if (idx < 2) {
-			name = idx == 0 ? "." : "..";
-			dir_stat(fs, idx == 0 ? d->ino : META_INO_ROOT, &e.attr);
-		} else if (d->ino == META_INO_ROOT) {
-			if ((size_t)(idx - 2) >= NTOP)
-				break;
-			name = top_dirs[idx - 2].name;
-			dir_stat(fs, top_dirs[idx - 2].ino, &e.attr);
-			entry_for(fs, &e.attr, &e);
-		} else {
-			rc = dir_next_visible(fs, d, &f);
-			if (rc <= 0)
-				break;
-			rc = 0;
-			name = f->name;
-			fs_file_stat(fs, f, fs_inode_find(fs, f->ino), &e.attr);
-			entry_for(fs, &e.attr, &e);
-		}
-		if (off > idx) {		/* skipping forward after a rewind */
-			d->next_off++;
-			if (f)
-				d->pos++;
-			continue;
-		}
-		n = plus ? fuse_add_direntry_plus(req, buf + len, size - len, name, &e, idx + 1)
-			 : fuse_add_direntry(req, buf + len, size - len, name, &e.attr, idx + 1);
-		if (n > size - len)
-			break;			/* full: this entry goes in the next call */
-		if (plus && f && !fs_inode_get(fs, f->ino, 1, 0))
-			rc = -ENOMEM;
-		len += n;
-		d->next_off++;
-		if (f)
-			d->pos++;
-	}
-	*used = len;
-	/* An error after some entries: hand out those, report it next time. */
-	return len > 0 ? 0 : rc;
+	if (fuse_reply_open(req, fi) != 0)
+		fs_dir_close(d);
 }
 
 static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
@@ -470,9 +248,7 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_mutex_lock(&d->lock);
-	rc = fs_do_readdir(req, d, off, buf, size, plus, &used);
-	pthread_mutex_unlock(&d->lock);
+	rc = fs_dir_read(req, d, off, buf, size, plus, &used);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -492,49 +268,100 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
-
-	free(d->page);
-	pthread_mutex_destroy(&d->lock);
-	free(d);
+	fs_dir_close((struct fs_dir *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
+}
+
+static int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
+{
+	struct meta_folder f;
+	struct fs_inode *in;
+	struct fs_node n;
+	struct stat st;
+	int rc;
+
+	if ((rc = fs_node_of(fs, parent, &n)) != 0)
+		return rc;
+	if (n.kind == FS_NODE_FILE)
+		return -ENOTDIR;
+	if (n.kind != FS_NODE_FOLDERS) {
+		log_warn("cannot make folder '%s' in %s: folders are made in collections/ and galleries/ only",
+			 name, n.kind == FS_NODE_ROOT ? "the top level" : n.name ? n.name : "a collection or gallery");
+		return -EPERM;
+	}
+	if ((rc = fs_ns_check_name(name)) != 0)
+		return rc;
+	rc = meta_folder_create(fs->meta, n.folders, name, &f);
+	if (rc)
+		return rc;
+	if (!(in = fs_inode_get(fs, f.ino, 1, 0)))
+		return -ENOMEM;
+	in->place = f.place;
+	fs_ns_dir_stat(fs, f.ino, &f, &st);
+	fs_ns_entry(fs, &st, e);
+	return 0;
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	if (parent == META_INO_LIBRARY)
-		log_warn("cannot make folder '%s' in library/: library/ is flat, folders are collections/ and galleries/", name);
-	else if (parent == META_INO_ROOT)
-		log_warn("cannot make folder '%s' at the top level: it holds only library, workspace, collections, galleries", name);
-	else if (top_dir(parent))
-		log_warn("cannot make folder '%s' in %s/: not supported yet", name, top_dir(parent)->name);
-	fuse_reply_err(req, top_dir(parent) && parent != META_INO_LIBRARY && parent != META_INO_WORKSPACE
-			    ? EOPNOTSUPP : is_dir_ino(parent) ? EPERM : ENOTDIR);
+	struct fuse_entry_param e;
+	int rc = fs_do_mkdir(fs_of(req), parent, name, &e);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
+{
+	struct fs_node n;
+	int rc;
+
+	if ((rc = fs_node_of(fs, parent, &n)) != 0)
+		return rc;
+	if (n.kind == FS_NODE_ROOT) {
+		log_warn("cannot remove '%s': the top-level folders are fixed", name);
+		return -EPERM;
+	}
+	if (n.kind != FS_NODE_FOLDERS)
+		return n.kind == FS_NODE_FILE ? -ENOTDIR : -ENOTDIR;
+	rc = meta_folder_remove(fs->meta, n.folders, name);
+	if (rc == -ENOTEMPTY)
+		log_info("not removing %s/%s: it is not empty", n.name, name);
+	return rc;
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (parent == META_INO_ROOT) {
-		log_warn("cannot remove '%s': the top-level folders are fixed", name);
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	fuse_reply_err(req, is_dir_ino(parent) ? ENOTDIR : ENOTDIR);
+	fuse_reply_err(req, -fs_do_rmdir(fs_of(req), parent, name));
 }
 
 /* --- names --------------------------------------------------------------- */
 
 static int fs_do_unlink(struct mvfs *fs, uint64_t parent, const char *name)
 {
-	if (parent == META_INO_ROOT) {
+	struct fs_node n;
+	int rc;
+
+	if (strlen(name) > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	if ((rc = fs_node_of(fs, parent, &n)) != 0)
+		return rc;
+	if (n.kind == FS_NODE_ROOT) {
 		log_warn("cannot remove '%s': the top-level folders are fixed", name);
 		return -EPERM;
 	}
-	if (parent != META_INO_LIBRARY)
-		return is_dir_ino(parent) ? -ENOENT : -ENOTDIR;
-	if (strlen(name) > NAME_MAX_BYTES)
-		return -ENAMETOOLONG;
-	return meta_library_unlink(fs->meta, name, NULL);
+	if (n.kind == FS_NODE_FOLDERS)
+		return -EISDIR;
+	if (n.kind != FS_NODE_FILES)
+		return -ENOTDIR;
+	if (n.dir.place == META_PLACE_TRASH) {
+		log_warn("cannot remove '%s' from .trash/: it is read-only; files leave it when the grace"
+			 " period ends, or by mv to restore them", name);
+		return -EPERM;
+	}
+	return meta_unlink(fs->meta, &n.dir, name, NULL);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -545,6 +372,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent,
 			const char *newname, unsigned flags)
 {
+	struct fs_node from, to;
 	uint64_t replaced;
 	int rc;
 
@@ -552,22 +380,31 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 		log_warn("cannot exchange '%s' and '%s': RENAME_EXCHANGE is not supported", name, newname);
 		return -EINVAL;
 	}
-	if (parent == META_INO_ROOT || newparent == META_INO_ROOT) {
+	if (strlen(name) > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	if ((rc = fs_node_of(fs, parent, &from)) != 0 || (rc = fs_node_of(fs, newparent, &to)) != 0)
+		return rc;
+	if (from.kind == FS_NODE_ROOT || to.kind == FS_NODE_ROOT) {
 		log_warn("cannot rename '%s' to '%s': the top-level folders are fixed", name, newname);
 		return -EPERM;
 	}
-	if (parent != META_INO_LIBRARY || newparent != META_INO_LIBRARY) {
-		if (!is_dir_ino(parent) || !is_dir_ino(newparent))
-			return -ENOTDIR;
-		log_warn("cannot move '%s' to '%s': moves between folders are not supported yet", name, newname);
-		return -EXDEV;
-	}
-	if (strlen(name) > NAME_MAX_BYTES)
-		return -ENAMETOOLONG;
-	if ((rc = check_new_name(newname)) != 0)
+	if ((rc = fs_ns_check_name(newname)) != 0)
 		return rc;
-	return meta_library_rename(fs->meta, name, newname,
-				   (flags & RENAME_NOREPLACE) ? META_RENAME_NOREPLACE : 0, &replaced);
+	if (from.kind == FS_NODE_FOLDERS || to.kind == FS_NODE_FOLDERS) {
+		if (from.kind != to.kind || from.folders != to.folders) {
+			log_warn("cannot move '%s' from %s/ to %s/: a collection stays a collection and a gallery"
+				 " a gallery", name, from.name ? from.name : "a folder", to.name ? to.name : "a folder");
+			return -EPERM;
+		}
+		return meta_folder_rename(fs->meta, from.folders, name, newname,
+					  (flags & RENAME_NOREPLACE) ? META_MOVE_NOREPLACE : 0);
+	}
+	if (from.kind != FS_NODE_FILES || to.kind != FS_NODE_FILES)
+		return -ENOTDIR;
+	if ((rc = move_allowed(&from.dir, &to.dir, name)) != 0)
+		return rc;
+	return meta_move(fs->meta, &from.dir, name, &to.dir, newname,
+			 (flags & RENAME_NOREPLACE) ? META_MOVE_NOREPLACE : 0, &replaced);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -576,10 +413,39 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, -fs_do_rename(fs_of(req), parent, name, newparent, newname, flags));
 }
 
+static int fs_do_link(struct mvfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
+		      struct fuse_entry_param *e)
+{
+	struct meta_dir dir;
+	struct meta_file f;
+	struct stat st;
+	int rc;
+
+	if ((rc = files_dir(fs, newparent, "link", newname, &dir)) != 0)
+		return rc;
+	if (dir.place != META_PLACE_GALLERY) {
+		log_warn("cannot link '%s': hard links add a file to a gallery, and only there", newname);
+		return -EPERM;
+	}
+	rc = meta_link(fs->meta, ino, &dir, newname, &f);
+	if (rc == -EINVAL)
+		log_warn("cannot link as '%s': a gallery shows a file under its own name", newname);
+	if (rc)
+		return rc;
+	fs_file_stat(fs, &f, fs_inode_find(fs, f.ino), &st);
+	fs_ns_entry(fs, &st, e);
+	return fs_inode_get(fs, f.ino, 1, 0) ? 0 : -ENOMEM;
+}
+
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	log_warn("cannot link '%s': hard links are not supported yet (they will add to galleries)", newname);
-	fuse_reply_err(req, EPERM);
+	struct fuse_entry_param e;
+	int rc = fs_do_link(fs_of(req), ino, newparent, newname, &e);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -603,23 +469,28 @@ static int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode
 	struct meta_file f;
 	struct fs_inode *in;
 	struct fs_handle *h;
+	struct meta_dir dir;
 	int rc;
 
-	if ((rc = check_writable_dir(parent, "create a file")) != 0)
+	if ((rc = files_dir(fs, parent, "create", name, &dir)) != 0)
 		return rc;
+	if (dir.place == META_PLACE_TRASH) {
+		log_warn("cannot create '%s' in .trash/: it is read-only", name);
+		return -EPERM;
+	}
 	if (!S_ISREG(mode)) {
 		log_warn("cannot create '%s': only regular files can be created", name);
 		return -EPERM;
 	}
-	if ((rc = check_new_name(name)) != 0)
+	if ((rc = fs_ns_check_name(name)) != 0)
 		return rc;
 	clock_gettime(CLOCK_REALTIME, &now);
-	rc = meta_library_create(fs->meta, name, mode, &now, &f);
-	if (rc == -EEXIST && !file_visible(fs, &f)) {
+	rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
+	if (rc == -EEXIST && !fs_ns_visible(fs, &f)) {
 		/* Left by a writer that died before its first commit. */
 		log_info("removing the unfinished earlier upload of '%s'", name);
 		if ((rc = meta_file_abort(fs->meta, f.ino)) == 0)
-			rc = meta_library_create(fs->meta, name, mode, &now, &f);
+			rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
 	}
 	if (rc)
 		return rc;
@@ -648,7 +519,7 @@ static int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode
 	h->writable = 1;
 	fi->fh = (uintptr_t)h;
 	fs_file_stat(fs, &f, in, &e->attr);
-	entry_for(fs, &e->attr, e);
+	fs_ns_entry(fs, &e->attr, e);
 	return 0;
 }
 
@@ -671,11 +542,19 @@ static int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	struct fs_handle *h;
 	int rc;
 
-	if (is_dir_ino(ino))
+	struct fs_node n;
+
+	if ((rc = fs_node_of(fs, ino, &n)) != 0)
+		return rc;
+	if (n.kind != FS_NODE_FILE)
 		return -EISDIR;
 	rc = meta_file_get(fs->meta, ino, &f);
 	if (rc)
 		return rc;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && strcmp(f.lifecycle_status, "active") != 0) {
+		log_warn("cannot write '%s': it is in .trash/, which is read-only", f.name);
+		return -EROFS;
+	}
 	in = fs_inode_get(fs, ino, 0, 1);
 	if (!in)
 		return -ENOMEM;
@@ -845,56 +724,76 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* --- extended attributes ------------------------------------------------- */
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* The xattr source of INO: a file (*F filled, *FOLDER NULL), a collection
+ * or gallery (*FOLDER filled), or a virtual folder (both NULL). */
+static int xattr_source(struct mvfs *fs, uint64_t ino, struct meta_file *f, struct meta_folder *folder,
+			int *is_file, int *is_folder)
 {
-	struct meta_file f;
-	ssize_t n;
-	char *buf;
+	struct fs_node n;
 	int rc;
 
-	/* ls -l asks every file for security.selinux and POSIX ACLs: answer
-	 * those without a database round trip. */
-	if (is_dir_ino(ino) || !fs_xattr_ours(name)) {
-		fuse_reply_err(req, ENODATA);
-		return;
+	*is_file = *is_folder = 0;
+	if ((rc = fs_node_of(fs, ino, &n)) != 0)
+		return rc;
+	if (n.kind == FS_NODE_FILE) {
+		*is_file = 1;
+		return meta_file_get(fs->meta, ino, f);
 	}
-	rc = meta_file_get(fs_of(req)->meta, ino, &f);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
+	if (ino >= META_INO_FIRST) {
+		*is_folder = 1;
+		return meta_folder_get(fs->meta, ino, folder);
 	}
-	buf = size ? malloc(size) : NULL;
-	n = fs_xattr_get(&f, name, buf, size);
+	return 0;
+}
+
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
+{
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else if (size == 0)
 		fuse_reply_xattr(req, (size_t)n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct meta_folder folder;
+	struct meta_file f;
+	int is_file, is_folder, rc;
+	char *buf;
+
+	/* ls -l asks every file for security.selinux and POSIX ACLs: answer
+	 * those without a database round trip. */
+	if (!fs_xattr_ours(name) || (ino < META_INO_FIRST)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	rc = xattr_source(fs_of(req), ino, &f, &folder, &is_file, &is_folder);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	buf = size ? malloc(size) : NULL;
+	reply_xattr(req, fs_xattr_get(is_file ? &f : NULL, is_folder ? &folder : NULL, name, buf, size),
+		    buf, size);
 	free(buf);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	struct meta_folder folder;
 	struct meta_file f;
-	ssize_t n;
+	int is_file, is_folder, rc;
 	char *buf;
-	int rc = 0;
 
-	if (!is_dir_ino(ino))
-		rc = meta_file_get(fs_of(req)->meta, ino, &f);
+	rc = xattr_source(fs_of(req), ino, &f, &folder, &is_file, &is_folder);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	buf = size ? malloc(size) : NULL;
-	n = fs_xattr_list(is_dir_ino(ino) ? NULL : &f, buf, size);
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
+	reply_xattr(req, fs_xattr_list(is_file ? &f : NULL, is_folder ? &folder : NULL, buf, size), buf, size);
 	free(buf);
 }
 

@@ -23,9 +23,31 @@ static const struct xattr_field file_xattrs[] = {
 	{ XATTR_PREFIX "sha256", offsetof(struct meta_file, sha256) },
 	{ XATTR_PREFIX "status", offsetof(struct meta_file, status) },
 	{ XATTR_PREFIX "upload_status", offsetof(struct meta_file, upload_status) },
+	{ XATTR_PREFIX "processing_status", offsetof(struct meta_file, processing_status) },
+	{ XATTR_PREFIX "lifecycle_status", offsetof(struct meta_file, lifecycle_status) },
+	{ XATTR_PREFIX "mime", offsetof(struct meta_file, mime) },
+	{ XATTR_PREFIX "created_at", offsetof(struct meta_file, created_at) },
 };
 
-#define NFILE_XATTRS (sizeof(file_xattrs) / sizeof(file_xattrs[0]))
+static const struct xattr_field folder_xattrs[] = {
+	{ XATTR_PREFIX "id", offsetof(struct meta_folder, id) },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The table and the struct that answer for F or FOLDER. */
+static const struct xattr_field *fields_of(const struct meta_file *f, const struct meta_folder *folder,
+					   const char **base, size_t *n)
+{
+	if (f) {
+		*base = (const char *)f;
+		*n = N(file_xattrs);
+		return file_xattrs;
+	}
+	*base = (const char *)folder;
+	*n = folder ? N(folder_xattrs) : 0;
+	return folder_xattrs;
+}
 
 static ssize_t copy_out(const char *val, size_t len, char *buf, size_t size)
 {
@@ -37,12 +59,17 @@ static ssize_t copy_out(const char *val, size_t len, char *buf, size_t size)
 	return (ssize_t)len;
 }
 
-ssize_t fs_xattr_get(const struct meta_file *f, const char *name, char *buf, size_t size)
+ssize_t fs_xattr_get(const struct meta_file *f, const struct meta_folder *folder, const char *name,
+		     char *buf, size_t size)
 {
-	for (size_t i = 0; f && i < NFILE_XATTRS; i++) {
-		const char *val = (const char *)f + file_xattrs[i].off;
+	const char *base;
+	size_t n;
+	const struct xattr_field *fields = fields_of(f, folder, &base, &n);
 
-		if (strcmp(name, file_xattrs[i].name) != 0)
+	for (size_t i = 0; i < n; i++) {
+		const char *val = base + fields[i].off;
+
+		if (strcmp(name, fields[i].name) != 0)
 			continue;
 		if (!*val)
 			return -ENODATA;	/* e.g. no hash before the first commit */
@@ -51,19 +78,21 @@ ssize_t fs_xattr_get(const struct meta_file *f, const char *name, char *buf, siz
 	return -ENODATA;
 }
 
-ssize_t fs_xattr_list(const struct meta_file *f, char *buf, size_t size)
+ssize_t fs_xattr_list(const struct meta_file *f, const struct meta_folder *folder, char *buf, size_t size)
 {
-	char names[256];
-	size_t len = 0;
+	char names[512];
+	const char *base;
+	size_t len = 0, n;
+	const struct xattr_field *fields = fields_of(f, folder, &base, &n);
 
-	for (size_t i = 0; f && i < NFILE_XATTRS; i++) {
-		const char *val = (const char *)f + file_xattrs[i].off;
-		size_t n = strlen(file_xattrs[i].name) + 1;
+	for (size_t i = 0; i < n; i++) {
+		const char *val = base + fields[i].off;
+		size_t k = strlen(fields[i].name) + 1;
 
 		if (!*val)
 			continue;
-		memcpy(names + len, file_xattrs[i].name, n);
-		len += n;
+		memcpy(names + len, fields[i].name, k);
+		len += k;
 	}
 	return copy_out(names, len, buf, size);
 }

@@ -27,6 +27,7 @@ struct meta_config {
 	const char *conninfo;	/* libpq URI or key=value string */
 	const char *user_name;	/* whose library this mount shows */
 	int pool_size;		/* connections kept open; 0 = default (4) */
+	int trash_days;		/* grace period of tombstoned files; 0 = default (30) */
 };
 
 /* Inode numbers of the virtual folders; every memory item, collection and
@@ -45,16 +46,33 @@ enum meta_ino {
 #define META_KEY_MAX 128
 #define META_STATUS_MAX 16
 
+/* The folders that hold files. */
+enum meta_place {
+	META_PLACE_LIBRARY = 1,		/* every saved memory (user_library) */
+	META_PLACE_WORKSPACE,		/* temporary, until expires_at (workspace_assets) */
+	META_PLACE_COLLECTION,		/* library files with this collection_id */
+	META_PLACE_GALLERY,		/* gallery_items of one gallery */
+	META_PLACE_TRASH,		/* tombstoned, inside the grace period */
+};
+
+/* A folder that holds files: its place and, for a collection or gallery,
+ * its inode number. */
+struct meta_dir {
+	enum meta_place place;
+	uint64_t ino;
+};
+
 /* One file (a memory item and its original asset) as the filesystem shows it. */
 struct meta_file {
 	uint64_t ino;
-	char name[256];			/* display_name */
+	char name[256];			/* display_name, with a ~suffix for a twin */
+	char display_name[256];		/* as stored */
 	uint32_t mode;			/* permission bits */
 	uint64_t size;			/* bytes of the current original */
 	struct timespec mtime;
-	struct timespec ctime;		/* last change of the row */
+	struct timespec ctime;		/* last change of the rows */
 	struct timespec crtime;		/* created_at */
-	uint32_t nlink;
+	uint32_t nlink;			/* the places it appears in */
 	char memory_id[META_UUID_LEN + 1];
 	char item_id[META_UUID_LEN + 1];
 	char asset_id[META_UUID_LEN + 1];
@@ -62,12 +80,27 @@ struct meta_file {
 	char key[META_KEY_MAX];		/* storage key, "" until committed */
 	char status[META_STATUS_MAX];	/* memory status: pending, active, ... */
 	char upload_status[META_STATUS_MAX];
+	char processing_status[META_STATUS_MAX];
+	char lifecycle_status[META_STATUS_MAX];
+	char mime[128];
+	char created_at[40];		/* ISO 8601 */
+};
+
+/* A collection or a gallery, as a folder. */
+struct meta_folder {
+	uint64_t ino;
+	enum meta_place place;		/* META_PLACE_COLLECTION or _GALLERY */
+	char id[META_UUID_LEN + 1];
+	char name[256];
+	struct timespec mtime;
+	struct timespec crtime;
 };
 
 /* Opens the pool, applies pending migrations (under an advisory lock, so
  * two daemons starting together are safe) and makes sure the user exists.
- * On failure writes a one-line reason naming the database into ERR and
- * returns NULL. */
+ * Connections then work as the role mvault_app where they may, so that
+ * row-level security applies to them.  On failure writes a one-line reason
+ * naming the database into ERR and returns NULL. */
 struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen);
 /* meta_free(NULL) is a no-op. */
 void meta_free(struct meta *m);
@@ -75,25 +108,49 @@ void meta_free(struct meta *m);
 /* Applies pending migrations on CONNINFO and returns; for `mvaultfs db migrate`. */
 int meta_migrate_only(const char *conninfo, char *err, size_t errlen);
 
-/* --- library/ ----------------------------------------------------------- */
+/* --- reading (meta_fs.c) ------------------------------------------------- */
 
-/* The active file called NAME in the user's library.  -ENOENT when none. */
-int meta_library_lookup(struct meta *m, const char *name, struct meta_file *out);
-/* The active file with inode number INO.  -ENOENT when none. */
+/* The file shown as NAME in DIR (a twin's ~suffix resolved).  -ENOENT. */
+int meta_lookup(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out);
+/* The user's file with inode number INO, whatever its place or lifecycle
+ * (an open file that was removed keeps its attributes).  -ENOENT. */
 int meta_file_get(struct meta *m, uint64_t ino, struct meta_file *out);
 
-/* Up to MAX files of the library whose (name, ino) sort after (AFTER_NAME,
- * AFTER_INO), in that order: one SQL statement per page.  AFTER_NAME NULL
- * starts at the beginning.  *N receives the count. */
-int meta_library_list(struct meta *m, const char *after_name, uint64_t after_ino,
-		      struct meta_file *out, int max, int *n);
+/* Where a listing stands: past the entry with this memory id and inode. */
+struct meta_cursor {
+	char memory_id[META_UUID_LEN + 1];	/* "" at the start */
+	uint64_t ino;
+};
+/* Up to MAX files of DIR after CURSOR (which moves on), one statement per
+ * page.  *N receives the count; fewer than MAX means the end. */
+int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cursor,
+	      struct meta_file *out, int max, int *n);
 
-/* Creates a pending memory called NAME in the library: upload session,
- * memory (pending, expires in 24 h), item, original asset (upload pending),
- * library row.  -EEXIST when an active file already has that name; OUT
- * then describes that file. */
-int meta_library_create(struct meta *m, const char *name, uint32_t mode,
-			const struct timespec *mtime, struct meta_file *out);
+/* Collections and galleries (PLACE is META_PLACE_COLLECTION or _GALLERY). */
+int meta_folder_lookup(struct meta *m, enum meta_place place, const char *name, struct meta_folder *out);
+/* The collection or gallery with inode number INO.  -ENOENT. */
+int meta_folder_get(struct meta *m, uint64_t ino, struct meta_folder *out);
+/* Up to MAX folders of PLACE whose names sort after AFTER ("" from the start). */
+int meta_folder_list(struct meta *m, enum meta_place place, const char *after,
+		     struct meta_folder *out, int max, int *n);
+
+/* Is there a blob with this hash?  1 yes, 0 no, or -errno. */
+int meta_blob_exists(struct meta *m, const char *sha256);
+
+/* Counts for statfs: active files and the bytes of their originals. */
+int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes);
+
+/* --- changing (meta_ns.c) ------------------------------------------------ */
+
+/* Creates a pending memory called NAME in DIR (not the trash): upload
+ * session, memory (pending, expires in 24 h), item, original asset (upload
+ * pending), and its places: a library row (with the collection, and the
+ * gallery membership, of DIR) or a workspace row (expires in 7 days).
+ * -EEXIST when a file already has that name (library, collections and
+ * galleries share one set of names; workspace has its own); OUT then
+ * describes that file. */
+int meta_create(struct meta *m, const struct meta_dir *dir, const char *name, uint32_t mode,
+		const struct timespec *mtime, struct meta_file *out);
 
 /* What a commit records about content that is now in the store. */
 struct meta_content {
@@ -106,37 +163,44 @@ struct meta_content {
 	const struct timespec *mtime;	/* the file's new mtime, or NULL: unchanged */
 };
 
-/* Is there a blob with this hash whose object is in the store?  1 yes, 0 no,
- * or -errno. */
-int meta_blob_exists(struct meta *m, const char *sha256);
-
 /* Makes C the content of file INO in one transaction: the blob row (created
  * with ref_count 1, or its ref_count raised: same bytes, one blob), the asset
- * (upload completed), the memory (active), the library row, the upload
- * session (completed).  When the file already had committed content, that
- * content's asset is tombstoned and a new asset row takes its place (copy on
- * write), so the inode keeps its number.  Refreshes OUT.  -ENOENT when the
- * file was unlinked meanwhile (nothing is committed). */
-int meta_file_commit(struct meta *m, uint64_t ino, const struct meta_content *c,
-		     struct meta_file *out);
+ * (upload completed), the memory (active), the library or workspace row, the
+ * upload session (completed).  When the file already had committed content,
+ * that content's asset is tombstoned and a new asset row takes its place
+ * (copy on write), so the inode keeps its number.  -ENOENT when the file was
+ * removed meanwhile (nothing is committed). */
+int meta_file_commit(struct meta *m, uint64_t ino, const struct meta_content *c);
 
 /* Removes a file whose content never reached the store (a failed first
  * write): every row its create made goes, as if it never existed.  Files
- * that have committed content are left alone (-EBUSY). */
+ * that have committed content are left alone. */
 int meta_file_abort(struct meta *m, uint64_t ino);
 
-/* Tombstones the active library file NAME: asset lifecycle tombstoned,
- * memory tombstoned, blob ref_count down and an asset_delete_jobs row when
- * it reaches zero.  The object stays in the store.  *INO receives the
- * tombstoned inode. */
-int meta_library_unlink(struct meta *m, const char *name, uint64_t *ino);
+/* Removes NAME from DIR.  In a gallery: the membership only.  Elsewhere:
+ * tombstones the file (asset lifecycle tombstoned, memory tombstoned, blob
+ * ref_count down and an asset_delete_jobs row when it reaches zero); it
+ * shows in the trash until the grace period ends.  *INO receives the file's
+ * inode number. */
+int meta_unlink(struct meta *m, const struct meta_dir *dir, const char *name, uint64_t *ino);
 
-enum meta_rename_flags { META_RENAME_NOREPLACE = 1 << 0 };
-/* Renames library file OLDNAME to NEWNAME.  An active file already called
- * NEWNAME is tombstoned as by unlink (its inode in *REPLACED, else 0), or
- * -EEXIST with META_RENAME_NOREPLACE. */
-int meta_library_rename(struct meta *m, const char *oldname, const char *newname,
-			unsigned flags, uint64_t *replaced);
+enum meta_move_flags { META_MOVE_NOREPLACE = 1 << 0 };
+/* Moves NAME in FROM to NEWNAME in TO, in one transaction: a rename within
+ * a folder; a change of collection; adding to, moving between or leaving
+ * galleries; promoting a workspace file to the library (expiry cleared);
+ * restoring from the trash (lifecycle active, ref_count up, a pending
+ * deletion cancelled).  Which moves are allowed is the caller's rule; this
+ * carries them out.  A file already called NEWNAME (among the names TO
+ * shares) is tombstoned (its inode in *REPLACED, else 0), or -EEXIST with
+ * META_MOVE_NOREPLACE. */
+int meta_move(struct meta *m, const struct meta_dir *from, const char *name,
+	      const struct meta_dir *to, const char *newname, unsigned flags, uint64_t *replaced);
+
+/* Adds file INO to gallery DIR under NEWNAME, which must be the name it
+ * already has (-EINVAL otherwise); a workspace file is promoted.  -EEXIST
+ * when the gallery already shows a file by that name. */
+int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *newname,
+	      struct meta_file *out);
 
 enum meta_setattr_flags {
 	META_SET_MODE = 1 << 0,
@@ -144,9 +208,14 @@ enum meta_setattr_flags {
 };
 /* Changes the mode and/or mtime of file INO. */
 int meta_file_setattr(struct meta *m, uint64_t ino, unsigned flags, uint32_t mode,
-		      const struct timespec *mtime, struct meta_file *out);
+		      const struct timespec *mtime);
 
-/* Counts for statfs: active files and the bytes of their originals. */
-int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes);
+/* Makes, removes (only when it shows no file: -ENOTEMPTY) and renames
+ * collections and galleries.  Renaming over an empty folder replaces it;
+ * over one that is not empty, -ENOTEMPTY. */
+int meta_folder_create(struct meta *m, enum meta_place place, const char *name, struct meta_folder *out);
+int meta_folder_remove(struct meta *m, enum meta_place place, const char *name);
+int meta_folder_rename(struct meta *m, enum meta_place place, const char *name, const char *newname,
+		       unsigned flags);
 
 #endif

@@ -14,6 +14,7 @@
 struct meta {
 	char *conninfo;
 	char user_id[META_UUID_LEN + 1];
+	int trash_days;
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	int nconns;
@@ -46,6 +47,25 @@ int meta_tx_end(PGconn *c, int rc);
 
 /* Applies the embedded migrations on C (meta_migrate.c). */
 int meta_migrate(PGconn *c, char *err, size_t errlen);
+
+/* Finders that run on a connection the caller holds (inside its
+ * transaction); each returns 0 with OUT filled, -ENOENT, or -errno. */
+/* The file shown as NAME in DIR. */
+int meta_find(struct meta *m, PGconn *c, const struct meta_dir *dir, const char *name,
+	      struct meta_file *out);
+/* The user's file with inode INO, whatever its lifecycle. */
+int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out);
+/* The oldest file whose display name is exactly DISPLAY_NAME in the set of
+ * names of place SET (library, workspace or trash). */
+int meta_find_exact(struct meta *m, PGconn *c, enum meta_place set, const char *display_name,
+		    struct meta_file *out);
+/* The collection or gallery called NAME (OUT may be NULL). */
+int meta_find_folder(struct meta *m, PGconn *c, enum meta_place place, const char *name,
+		     struct meta_folder *out);
+/* The collection or gallery with inode INO. */
+int meta_folder_get_on(struct meta *m, PGconn *c, uint64_t ino, struct meta_folder *out);
+/* Which set of names PLACE's files share: library, workspace or trash. */
+enum meta_place meta_name_set(enum meta_place place);
 
 /* Row helpers: column COL of row ROW as text / unsigned integer. */
 static inline const char *meta_val(const PGresult *r, int row, int col)

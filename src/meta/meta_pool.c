@@ -99,14 +99,22 @@ int meta_tx_end(PGconn *c, int rc)
 	return rc;
 }
 
-/* Makes C act for the pool's user: row-level security reads this setting. */
+/* Makes C act for the pool's user: it works as mvault_app, a role that
+ * row-level security applies to (when the connected role may become it),
+ * and names the user in mvault.user_id, which the policies read. */
 static int conn_setup(struct meta *m, PGconn *c)
 {
 	const char *p[] = { m->user_id };
+	int rc;
 
-	if (!m->user_id[0])
-		return 0;
-	return meta_exec(c, "set user", "SELECT set_config('mvault.user_id', $1, false)", 1, p, NULL);
+	rc = meta_exec(c, "become mvault_app",
+		       "DO $$ BEGIN"
+		       "  IF current_user <> 'mvault_app' AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mvault_app')"
+		       "     AND pg_has_role('mvault_app', 'MEMBER') THEN SET ROLE mvault_app; END IF;"
+		       " END $$", 0, NULL, NULL);
+	if (rc == 0)
+		rc = meta_exec(c, "set user", "SELECT set_config('mvault.user_id', $1, false)", 1, p, NULL);
+	return rc;
 }
 
 /* Notices ("already exists, skipping") are not worth a line. */
@@ -189,13 +197,10 @@ static int user_ensure(struct meta *m, PGconn *c, const char *name)
 	PGresult *r;
 	int rc;
 
-	rc = meta_exec(c, "create user",
-		       "INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", 1, p, NULL);
-	if (rc == 0)
-		rc = meta_exec(c, "find user", "SELECT id FROM users WHERE name = $1", 1, p, &r);
+	rc = meta_exec(c, "find or create user", "SELECT mvault_user_ensure($1)", 1, p, &r);
 	if (rc)
 		return rc;
-	if (PQntuples(r) != 1) {
+	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
 		PQclear(r);
 		return -ENOENT;
 	}
@@ -216,6 +221,7 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->freed, NULL);
+	m->trash_days = cfg->trash_days > 0 ? cfg->trash_days : 30;
 	m->conninfo = strdup(cfg->conninfo);
 	m->conns = calloc((size_t)n, sizeof(*m->conns));
 	m->busy = calloc((size_t)n, sizeof(*m->busy));

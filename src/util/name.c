@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/utf8.h"
@@ -48,4 +49,50 @@ int name_check(const char *name, const char **why)
 	}
 	*why = NULL;
 	return 0;
+}
+
+/* Where the extension of NAME starts (its last '.', not the first byte and
+ * not the last), or the end of NAME. */
+static size_t ext_start(const char *name, size_t len)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (!dot || dot == name || (size_t)(dot - name) == len - 1)
+		return len;
+	return (size_t)(dot - name);
+}
+
+void name_twin(const char *display, const char *memory_id, char out[NAME_MAX_BYTES + 1])
+{
+	size_t len = strlen(display), ext = ext_start(display, len), stem;
+
+	if (len - ext + 1 + NAME_TWIN_HEX > NAME_MAX_BYTES)
+		ext = len;		/* an extension that long is no extension */
+	stem = ext;
+	if (stem + 1 + NAME_TWIN_HEX + (len - ext) > NAME_MAX_BYTES) {
+		stem = NAME_MAX_BYTES - 1 - NAME_TWIN_HEX - (len - ext);
+		/* do not cut a UTF-8 sequence: back up to its lead byte */
+		while (stem > 0 && ((unsigned char)display[stem] & 0xc0) == 0x80)
+			stem--;
+	}
+	snprintf(out, NAME_MAX_BYTES + 1, "%.*s~%.*s%s", (int)stem, display, NAME_TWIN_HEX, memory_id,
+		 display + ext);
+}
+
+int name_twin_parse(const char *name, char base[NAME_MAX_BYTES + 1], char hex[NAME_TWIN_HEX + 1])
+{
+	size_t len = strlen(name), ext = ext_start(name, len);
+	const char *tilde;
+
+	if (ext < NAME_TWIN_HEX + 1)
+		return 0;
+	tilde = name + ext - NAME_TWIN_HEX - 1;
+	if (*tilde != '~')
+		return 0;
+	for (int i = 1; i <= NAME_TWIN_HEX; i++)
+		if (!strchr("0123456789abcdef", tilde[i]) || !tilde[i])
+			return 0;
+	snprintf(base, NAME_MAX_BYTES + 1, "%.*s%s", (int)(tilde - name), name, name + ext);
+	snprintf(hex, NAME_TWIN_HEX + 1, "%.*s", NAME_TWIN_HEX, tilde + 1);
+	return 1;
 }

@@ -18,4 +18,22 @@
  * WHY, when not NULL, receives a short reason for the log line. */
 int name_check(const char *name, const char **why);
 
+/*
+ * Twins: two memories with the same display name in one folder (made by the
+ * web app, which does not keep names unique).  The one with the lowest inode
+ * keeps the plain name; each other one is shown with "~" and the first four
+ * hex digits of its memory id before the extension:
+ *   IMG_0001.jpg  ->  IMG_0001~3f9a.jpg
+ * The same memory gets the same name on every listing and every mount.
+ */
+#define NAME_TWIN_HEX 4
+
+/* The shown name of a twin with DISPLAY name and MEMORY_ID (a uuid) into
+ * OUT.  A name too long for the suffix is shortened (at a UTF-8 boundary)
+ * to stay within 255 bytes. */
+void name_twin(const char *display, const char *memory_id, char out[NAME_MAX_BYTES + 1]);
+/* Whether NAME has a twin's form (stem~hhhh[.ext]): then 1, with the display
+ * name in BASE and the hex digits in HEX; else 0. */
+int name_twin_parse(const char *name, char base[NAME_MAX_BYTES + 1], char hex[NAME_TWIN_HEX + 1]);
+
 #endif

@@ -50,6 +50,38 @@ static void test_name_refuses(void)
 	CHECK_EQ_INT(name_check("cut\xe2\x82", NULL), -EINVAL);		/* truncated */
 }
 
+static void test_twins(void)
+{
+	const char *id = "3f9a0c1e-1111-2222-3333-444455556666";
+	char out[256], base[256], hex[5], longname[256];
+
+	name_twin("IMG_0001.jpg", id, out);
+	CHECK_STREQ(out, "IMG_0001~3f9a.jpg");
+	CHECK_EQ_INT(name_twin_parse(out, base, hex), 1);
+	CHECK_STREQ(base, "IMG_0001.jpg");
+	CHECK_STREQ(hex, "3f9a");
+	name_twin("README", id, out);
+	CHECK_STREQ(out, "README~3f9a");
+	CHECK_EQ_INT(name_twin_parse(out, base, hex), 1);
+	CHECK_STREQ(base, "README");
+	name_twin(".bashrc", id, out);			/* a leading dot is no extension */
+	CHECK_STREQ(out, ".bashrc~3f9a");
+	name_twin("archive.tar.gz", id, out);
+	CHECK_STREQ(out, "archive.tar~3f9a.gz");
+	CHECK_EQ_INT(name_twin_parse("IMG_0001.jpg", base, hex), 0);
+	CHECK_EQ_INT(name_twin_parse("x~3F9A.jpg", base, hex), 0);	/* upper case: not ours */
+	CHECK_EQ_INT(name_twin_parse("x~3f9.jpg", base, hex), 0);
+	CHECK_EQ_INT(name_twin_parse("~3f9a", base, hex), 1);
+	CHECK_STREQ(base, "");
+	/* 255 bytes stay 255 bytes, and stay valid UTF-8 */
+	memset(longname, 'a', 248);
+	memcpy(longname + 248, "\xc3\xa9.jpg", 7);		/* 'é' across the cut */
+	longname[255] = '\0';
+	name_twin(longname, id, out);
+	CHECK(strlen(out) <= 255);
+	CHECK_EQ_INT(name_check(out, NULL), 0);
+}
+
 static void test_mime(void)
 {
 	static const unsigned char jpeg[] = { 0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F' };
@@ -110,6 +142,7 @@ int main(void)
 {
 	TEST(test_name_accepts);
 	TEST(test_name_refuses);
+	TEST(test_twins);
 	TEST(test_mime);
 	TEST(test_sha256);
 	return unit_done();

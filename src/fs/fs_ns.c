@@ -1,0 +1,418 @@
+/*
+ * fs_ns.c - the tree the kernel sees, and how its names become entries.
+ *
+ *   /                    virtual: library, workspace, collections, galleries, .trash
+ *   /library/NAME        files (FS_NODE_FILES folders hold files)
+ *   /workspace/NAME
+ *   /.trash/NAME
+ *   /collections/C/NAME  collections/ and galleries/ hold folders
+ *   /galleries/G/NAME
+ *
+ * Virtual folders have fixed inode numbers below META_INO_FIRST; files,
+ * collections and galleries have the numbers the database gave them.  The
+ * daemon remembers which of those a number is when it hands it to the
+ * kernel (fs_inode.place), so a request on a folder costs no query to find
+ * out what the folder is.
+ */
+#include "fs/fs_ns.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/name.h"
+
+#define LIST_PAGE 256
+
+struct vdir {
+	uint64_t ino;
+	const char *name;
+	enum fs_node_kind kind;
+	enum meta_place place;		/* of its files, or of its folders */
+};
+
+static const struct vdir top_dirs[] = {
+	{ META_INO_LIBRARY, "library", FS_NODE_FILES, META_PLACE_LIBRARY },
+	{ META_INO_WORKSPACE, "workspace", FS_NODE_FILES, META_PLACE_WORKSPACE },
+	{ META_INO_COLLECTIONS, "collections", FS_NODE_FOLDERS, META_PLACE_COLLECTION },
+	{ META_INO_GALLERIES, "galleries", FS_NODE_FOLDERS, META_PLACE_GALLERY },
+	{ META_INO_TRASH, ".trash", FS_NODE_FILES, META_PLACE_TRASH },
+};
+#define NTOP (sizeof(top_dirs) / sizeof(top_dirs[0]))
+
+static const struct vdir *top_dir(uint64_t ino)
+{
+	for (size_t i = 0; i < NTOP; i++)
+		if (top_dirs[i].ino == ino)
+			return &top_dirs[i];
+	return NULL;
+}
+
+int fs_node_of(struct mvfs *fs, uint64_t ino, struct fs_node *n)
+{
+	const struct vdir *v = top_dir(ino);
+	struct fs_inode *in;
+	struct meta_folder f;
+
+	memset(n, 0, sizeof(*n));
+	if (ino == META_INO_ROOT) {
+		n->kind = FS_NODE_ROOT;
+		n->name = "/";
+		return 0;
+	}
+	if (v) {
+		n->kind = v->kind;
+		n->name = v->name;
+		if (v->kind == FS_NODE_FILES)
+			n->dir = (struct meta_dir){ .place = v->place, .ino = ino };
+		else
+			n->folders = v->place;
+		return 0;
+	}
+	if (ino < META_INO_FIRST)
+		return -ENOENT;
+	in = fs_inode_find(fs, ino);
+	if (in && in->place == 0) {
+		n->kind = FS_NODE_FILE;
+		return 0;
+	}
+	if (in) {
+		n->kind = FS_NODE_FILES;
+		n->dir = (struct meta_dir){ .place = in->place, .ino = ino };
+		return 0;
+	}
+	/* Not handed out by this mount (should not happen): ask. */
+	if (meta_folder_get(fs->meta, ino, &f) == 0) {
+		n->kind = FS_NODE_FILES;
+		n->dir = (struct meta_dir){ .place = f.place, .ino = ino };
+		return 0;
+	}
+	n->kind = FS_NODE_FILE;
+	return 0;
+}
+
+void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | (ino == META_INO_TRASH ? 0555 : 0755);
+	st->st_nlink = 2;
+	if (ino == META_INO_ROOT)
+		st->st_nlink = 2 + NTOP;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = 4096;
+	st->st_mtim = st->st_ctim = st->st_atim = f ? f->mtime : fs->mounted_at;
+}
+
+void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e)
+{
+	struct stat copy = *st;
+
+	memset(e, 0, sizeof(*e));
+	e->ino = copy.st_ino;
+	e->attr = copy;
+	e->attr_timeout = fs->cfg.attr_timeout;
+	e->entry_timeout = fs->cfg.entry_timeout;
+}
+
+/* A created file whose writer died before its first commit stays invisible
+ * (its rows are removed by the next create of that name, or expire with
+ * their upload session). */
+int fs_ns_visible(struct mvfs *fs, const struct meta_file *f)
+{
+	struct fs_inode *in;
+	int staged = 0;
+
+	if (strcmp(f->upload_status, "completed") == 0)
+		return 1;
+	in = fs_inode_find(fs, f->ino);
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		staged = in->stage_fd >= 0;
+		pthread_mutex_unlock(&in->lock);
+	}
+	return staged;
+}
+
+int fs_ns_check_name(const char *name)
+{
+	const char *why;
+	int rc = name_check(name, &why);
+
+	if (rc)
+		log_warn("refusing the name '%.64s%s': %s", name, strlen(name) > 64 ? "..." : "", why);
+	return rc;
+}
+
+/* An entry for folder F, with the kernel's reference counted. */
+static int folder_entry(struct mvfs *fs, const struct meta_folder *f, struct fuse_entry_param *e)
+{
+	struct fs_inode *in = fs_inode_get(fs, f->ino, 1, 0);
+	struct stat st;
+
+	if (!in)
+		return -ENOMEM;
+	in->place = f->place;
+	fs_ns_dir_stat(fs, f->ino, f, &st);
+	fs_ns_entry(fs, &st, e);
+	return 0;
+}
+
+int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
+{
+	struct fs_node n;
+	struct meta_folder folder;
+	struct meta_file f;
+	struct stat st;
+	int rc;
+
+	if (strlen(name) > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	if ((rc = fs_node_of(fs, parent, &n)) != 0)
+		return rc;
+	switch (n.kind) {
+	case FS_NODE_ROOT:
+		for (size_t i = 0; i < NTOP; i++) {
+			if (strcmp(name, top_dirs[i].name) == 0) {
+				fs_ns_dir_stat(fs, top_dirs[i].ino, NULL, &st);
+				fs_ns_entry(fs, &st, e);
+				return 0;
+			}
+		}
+		return -ENOENT;
+	case FS_NODE_FOLDERS:
+		rc = meta_folder_lookup(fs->meta, n.folders, name, &folder);
+		return rc ? rc : folder_entry(fs, &folder, e);
+	case FS_NODE_FILES:
+		rc = meta_lookup(fs->meta, &n.dir, name, &f);
+		if (rc)
+			return rc;
+		if (!fs_ns_visible(fs, &f))
+			return -ENOENT;
+		fs_file_stat(fs, &f, fs_inode_find(fs, f.ino), &st);
+		fs_ns_entry(fs, &st, e);
+		return fs_inode_get(fs, f.ino, 1, 0) ? 0 : -ENOMEM;
+	default:
+		return -ENOTDIR;
+	}
+}
+
+int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
+{
+	struct meta_folder folder;
+	struct meta_file f;
+	struct fs_node n;
+	int rc;
+
+	if ((rc = fs_node_of(fs, ino, &n)) != 0)
+		return rc;
+	if (n.kind == FS_NODE_FILE) {
+		rc = meta_file_get(fs->meta, ino, &f);
+		if (rc == 0)
+			fs_file_stat(fs, &f, fs_inode_find(fs, ino), st);
+		return rc;
+	}
+	if (ino >= META_INO_FIRST) {
+		rc = meta_folder_get(fs->meta, ino, &folder);
+		if (rc == 0)
+			fs_ns_dir_stat(fs, ino, &folder, st);
+		return rc;
+	}
+	fs_ns_dir_stat(fs, ino, NULL, st);
+	return 0;
+}
+
+/* --- listings ------------------------------------------------------------ */
+
+/*
+ * An open folder: a cursor into its listing and the page read last.
+ * Entry offsets: 1 ".", 2 "..", then 3, 4, ... in listing order; a readdir
+ * at another offset than the next one (a rewind or a seek) starts over.
+ */
+struct fs_dir {
+	struct mvfs *fs;
+	uint64_t ino;
+	struct fs_node node;
+	pthread_mutex_t lock;
+	off_t next_off;
+	/* files */
+	struct meta_cursor cursor;
+	struct meta_file *files;
+	/* folders */
+	char folder_after[256];
+	struct meta_folder *folders;
+	int npage, pos, eof;
+};
+
+int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
+{
+	struct fs_dir *d;
+	int rc;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	if ((rc = fs_node_of(fs, ino, &d->node)) != 0 || d->node.kind == FS_NODE_FILE) {
+		free(d);
+		return rc ? rc : -ENOTDIR;
+	}
+	d->fs = fs;
+	d->ino = ino;
+	pthread_mutex_init(&d->lock, NULL);
+	*out = d;
+	return 0;
+}
+
+void fs_dir_close(struct fs_dir *d)
+{
+	if (!d)
+		return;
+	free(d->files);
+	free(d->folders);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static void dir_rewind(struct fs_dir *d)
+{
+	d->next_off = 0;
+	memset(&d->cursor, 0, sizeof(d->cursor));
+	d->folder_after[0] = '\0';
+	d->npage = d->pos = d->eof = 0;
+}
+
+/* Reads the next page when the last one is used up; 0 at the end, 1 when
+ * d->pos points at an entry, or -errno. */
+static int dir_fill(struct fs_dir *d)
+{
+	struct mvfs *fs = d->fs;
+	int rc;
+
+	if (d->pos < d->npage)
+		return 1;
+	if (d->eof)
+		return 0;
+	if (d->node.kind == FS_NODE_FILES) {
+		if (!d->files && !(d->files = malloc(LIST_PAGE * sizeof(*d->files))))
+			return -ENOMEM;
+		rc = meta_list(fs->meta, &d->node.dir, &d->cursor, d->files, LIST_PAGE, &d->npage);
+	} else {
+		if (!d->folders && !(d->folders = malloc(LIST_PAGE * sizeof(*d->folders))))
+			return -ENOMEM;
+		rc = meta_folder_list(fs->meta, d->node.folders, d->folder_after, d->folders, LIST_PAGE,
+				      &d->npage);
+		if (rc == 0 && d->npage > 0)
+			snprintf(d->folder_after, sizeof(d->folder_after), "%s", d->folders[d->npage - 1].name);
+	}
+	if (rc)
+		return rc;
+	d->pos = 0;
+	d->eof = d->npage < LIST_PAGE;
+	return d->npage > 0;
+}
+
+/* The entry at the listing's position (past invisible files): its name and
+ * attributes, and the inode the kernel will hold for it (0 for none).
+ * 0 at the end, 1 with an entry, or -errno. */
+static int dir_peek(struct fs_dir *d, const char **name, struct stat *st, uint64_t *ref, enum meta_place *place)
+{
+	struct mvfs *fs = d->fs;
+	off_t idx = d->next_off;
+	int rc;
+
+	*ref = 0;
+	*place = 0;
+	if (idx < 2) {
+		*name = idx == 0 ? "." : "..";
+		fs_ns_dir_stat(fs, idx == 0 ? d->ino : META_INO_ROOT, NULL, st);
+		return 1;
+	}
+	if (d->node.kind == FS_NODE_ROOT) {
+		if ((size_t)(idx - 2) >= NTOP)
+			return 0;
+		*name = top_dirs[idx - 2].name;
+		fs_ns_dir_stat(fs, top_dirs[idx - 2].ino, NULL, st);
+		return 1;
+	}
+	for (;;) {
+		if ((rc = dir_fill(d)) <= 0)
+			return rc;
+		if (d->node.kind == FS_NODE_FOLDERS) {
+			const struct meta_folder *f = &d->folders[d->pos];
+
+			*name = f->name;
+			fs_ns_dir_stat(fs, f->ino, f, st);
+			*ref = f->ino;
+			*place = f->place;
+			return 1;
+		}
+		if (fs_ns_visible(fs, &d->files[d->pos])) {
+			const struct meta_file *f = &d->files[d->pos];
+
+			*name = f->name;
+			fs_file_stat(fs, f, fs_inode_find(fs, f->ino), st);
+			*ref = f->ino;
+			return 1;
+		}
+		d->pos++;
+	}
+}
+
+static void dir_advance(struct fs_dir *d)
+{
+	if (d->next_off >= 2 && d->node.kind != FS_NODE_ROOT)
+		d->pos++;
+	d->next_off++;
+}
+
+int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t size, int plus,
+		size_t *used)
+{
+	struct mvfs *fs = d->fs;
+	size_t len = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&d->lock);
+	if (off != d->next_off)
+		dir_rewind(d);
+	while (rc == 0) {
+		struct fuse_entry_param e;
+		enum meta_place place;
+		const char *name;
+		uint64_t ref;
+		size_t n;
+
+		rc = dir_peek(d, &name, &e.attr, &ref, &place);
+		if (rc <= 0)
+			break;
+		rc = 0;
+		if (off > d->next_off) {	/* skipping forward after a rewind */
+			dir_advance(d);
+			continue;
+		}
+		fs_ns_entry(fs, &e.attr, &e);
+		if (d->next_off < 2)
+			e.ino = 0;		/* "." and "..": no lookup reference */
+		n = plus ? fuse_add_direntry_plus(req, buf + len, size - len, name, &e, d->next_off + 1)
+			 : fuse_add_direntry(req, buf + len, size - len, name, &e.attr, d->next_off + 1);
+		if (n > size - len)
+			break;			/* full: this entry goes in the next call */
+		if (plus && ref) {
+			struct fs_inode *in = fs_inode_get(fs, ref, 1, 0);
+
+			if (!in)
+				rc = -ENOMEM;
+			else if (place)
+				in->place = place;
+		}
+		len += n;
+		dir_advance(d);
+	}
+	pthread_mutex_unlock(&d->lock);
+	*used = len;
+	/* An error after some entries: hand out those, report it next time. */
+	return len > 0 ? 0 : rc < 0 ? rc : 0;
+}

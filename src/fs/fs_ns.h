@@ -1,0 +1,51 @@
+/*
+ * fs_ns.h - the namespace as the kernel sees it: what an inode number is,
+ * names to entries, attributes, listings, and the rules of the model.
+ * Shared by the files of src/fs only.
+ */
+#ifndef MVFS_FS_NS_H
+#define MVFS_FS_NS_H
+
+#include <fuse_lowlevel.h>
+
+#include "fs/fs.h"
+
+/* What an inode number stands for. */
+enum fs_node_kind {
+	FS_NODE_ROOT = 1,	/* / */
+	FS_NODE_FILES,		/* a folder of files: library, workspace, .trash, a collection, a gallery */
+	FS_NODE_FOLDERS,	/* collections/ or galleries/: a folder of folders */
+	FS_NODE_FILE,
+};
+
+struct fs_node {
+	enum fs_node_kind kind;
+	struct meta_dir dir;		/* FS_NODE_FILES */
+	enum meta_place folders;	/* FS_NODE_FOLDERS: META_PLACE_COLLECTION or _GALLERY */
+	const char *name;		/* of a top-level folder, for log lines; else NULL */
+};
+
+/* What INO is.  -ENOENT for a number the mount does not know. */
+int fs_node_of(struct mvfs *fs, uint64_t ino, struct fs_node *n);
+
+/* Entry and attributes. */
+int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
+int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
+/* The attributes of a folder (virtual, or a collection or gallery). */
+void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, struct stat *st);
+/* Fills E for attributes ST (which may point into E). */
+void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e);
+/* Whether file F shows: committed, or being written through this mount. */
+int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
+/* Checks NAME for a new entry: 0, or -errno after a log line naming the rule. */
+int fs_ns_check_name(const char *name);
+
+/* Listings: a handle per opendir. */
+struct fs_dir;
+int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out);
+/* Fills BUF (SIZE bytes) with entries from offset OFF; *USED is how much. */
+int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t size, int plus,
+		size_t *used);
+void fs_dir_close(struct fs_dir *d);
+
+#endif
