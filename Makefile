@@ -6,7 +6,7 @@
 #   make check    deps, build, unit tests, mount tests, then the suite again under ASan+UBSan
 #   make bench    benchmarks (ratios against a local folder), report in build/bench.txt
 
-PKGS     := fuse3 libpq libcurl openssl libxxhash
+PKGS     := fuse3 libpq libcurl openssl libxxhash inih
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 VERSION  := 0.1.0

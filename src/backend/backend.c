@@ -9,6 +9,7 @@
  */
 #include "backend/backend.h"
 #include "backend/be_local.h"
+#include "backend/be_s3.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -17,10 +18,10 @@
 struct backend_scheme {
 	const char *scheme;	/* without "://" */
 	/* REST is what follows "scheme://"; URL is the whole URL, for messages. */
-	struct backend *(*open)(const char *rest, const char *url);
+	struct backend *(*open)(const char *rest, const char *url, const struct backend_config *cfg);
 };
 
-static struct backend *open_local(const char *rest, const char *url)
+static struct backend *open_local(const char *rest, const char *url, const struct backend_config *cfg)
 {
 	if (!*rest) {
 		log_error("cannot open store '%s': no path after file://", url);
@@ -32,7 +33,7 @@ static struct backend *open_local(const char *rest, const char *url)
 
 static const struct backend_scheme schemes[] = {
 	{ "file", open_local },
-	{ "s3", NULL },
+	{ "s3", s3_backend_open },
 	{ "vblob", NULL },
 	{ "icp", NULL },
 };
@@ -71,12 +72,38 @@ struct backend *backend_open(const char *url, const struct backend_config *cfg)
 			errno = EPROTONOSUPPORT;
 			return NULL;
 		}
-		return schemes[i].open(url + n + 3, url);
+		return schemes[i].open(url + n + 3, url, cfg);
 	}
 	/* Quote only the scheme: the rest of an unknown URL may hold a secret. */
 	log_error("cannot open store '%.*s://...': unknown scheme", (int)n, url);
 	errno = EINVAL;
 	return NULL;
+}
+
+int backend_key_valid(const char *key)
+{
+	size_t len, i, start = 0;
+
+	if (!key)
+		return 0;
+	len = strnlen(key, 1025);
+	if (len == 0 || len > 1024)
+		return 0;
+	for (i = 0; i <= len; i++) {
+		size_t n = i - start;
+		char c = key[i];
+
+		if (i < len && c != '/') {
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			      c == '.' || c == '_' || c == '-'))
+				return 0;
+			continue;
+		}
+		if (n == 0 || (n == 1 && key[start] == '.') || (n == 2 && key[start] == '.' && key[start + 1] == '.'))
+			return 0;
+		start = i + 1;
+	}
+	return 1;
 }
 
 void backend_key_for(const char *sha256_hex, char out[BACKEND_KEY_MAX])

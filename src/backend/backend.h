@@ -14,6 +14,8 @@
  *      -EACCES  the store refused our credentials or permissions
  *      -EIO     the store failed or returned data that failed its check
  *      -EINVAL  the request itself is wrong (bad key)
+ *      -EFBIG   the object is larger than the store takes (put)
+ *      -ENXIO   the store itself is missing (an S3 bucket that does not exist)
  *  - A failed put never leaves a partial object under the real key: readers
  *    see the whole object or nothing.
  *  - Functions are safe to call from several threads at once.
@@ -64,7 +66,21 @@ struct backend {
 /* Settings of the stores that need more than a URL (S3 and later ones).
  * Zeroed fields mean "the default".  Owned by the caller. */
 struct backend_config {
-	int reserved;	/* the S3 backend adds its fields here */
+	int reserved;
+	/* S3 (s3://BUCKET[/PREFIX][?name=value&...]; these override the URL's
+	 * options, which override the defaults; see be_s3.h). */
+	const char *s3_endpoint;	/* "https://host[:port]"; default AWS for the region */
+	const char *s3_region;		/* default "us-east-1" */
+	int s3_path_style;		/* 1: https://host/BUCKET/key; -1: virtual host; 0: default */
+	int s3_unsigned_payload;	/* 1: UNSIGNED-PAYLOAD instead of the body's SHA-256 */
+	const char *s3_access_key;	/* NULL: environment, then ~/.aws/credentials */
+	const char *s3_secret_key;
+	const char *s3_session_token;
+	uint64_t s3_part_size;		/* multipart part size in bytes */
+	uint64_t s3_multipart_threshold; /* larger objects go multipart */
+	int s3_concurrency;		/* parts in flight per upload */
+	int s3_retries;			/* attempts per request, the first included */
+	int s3_timeout;			/* seconds a transfer may stall */
 };
 
 /* Opens the store named by URL: a plain path or file://PATH for the local
@@ -72,6 +88,10 @@ struct backend_config {
  * EPROTONOSUPPORT for a known scheme not built yet (s3://, vblob://, icp://),
  * EINVAL for an unknown scheme or an empty URL. */
 struct backend *backend_open(const char *url, const struct backend_config *cfg);
+
+/* 1 when KEY may name an object in every backend: 1..1024 bytes of
+ * [A-Za-z0-9._/-], no leading '/', no empty, "." or ".." component. */
+int backend_key_valid(const char *key);
 
 /* The key for content with this SHA-256 (64 lowercase hex digits):
  * "sha256/ab/cd/abcd...".  OUT must hold BACKEND_KEY_MAX bytes.  Anything

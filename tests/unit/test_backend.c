@@ -562,7 +562,7 @@ static void test_open_urls(void)
 	CHECK(chdir(cwd) == 0);
 
 	errno = 0;
-	CHECK(backend_open("s3://bucket/prefix", NULL) == NULL);
+	CHECK(backend_open("vblob://store/prefix", NULL) == NULL);
 	CHECK_EQ_INT(errno, EPROTONOSUPPORT);
 	errno = 0;
 	CHECK(backend_open("gopher://host/x", NULL) == NULL);

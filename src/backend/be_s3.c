@@ -1,0 +1,1133 @@
+/*
+ * be_s3.c - the S3 backend: requests, signing, retries and the operations.
+ *
+ * Every request goes through s3_run(), which builds the URL, signs with
+ * sigv4_sign(), performs it with http_do(), and applies the one retry
+ * policy of s3_err.h.  An operation describes its request in a struct
+ * s3_op, including a check() run on each 2xx answer; a check that finds the
+ * answer wrong (a cut or mislabelled range, bytes that do not hash to the
+ * object's SHA-256, a list that is not XML) makes that attempt a retryable
+ * failure, so the same budget covers network faults and lying answers.
+ * Failures are logged once, when the operation gives up, naming the
+ * operation, the key, the status, the S3 error code and a hint; retries are
+ * logged as warnings.  No log line contains a credential or a signature.
+ *
+ * Multipart uploads live in be_s3_multipart.c; this file holds the shared
+ * request machinery (s3_internal.h) and the single-request operations.
+ */
+#include "backend/be_s3.h"
+#include "backend/http.h"
+#include "backend/s3_creds.h"
+#include "backend/s3_err.h"
+#include "backend/s3_internal.h"
+#include "backend/sigv4.h"
+#include "util/log.h"
+#include "util/sha256.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NAME_MAX_LEN 1024
+
+/* ---- request machinery ------------------------------------------------- */
+
+/* A printable rendering of KEY for log lines (keys are checked before they
+ * get here, but a rejected one may hold anything). */
+static void shown_key(const char *key, char out[80])
+{
+	size_t i;
+
+	for (i = 0; key && key[i] && i < 72; i++)
+		out[i] = key[i] >= 0x20 && key[i] < 0x7f ? key[i] : '?';
+	out[i] = '\0';
+	if (key && key[i])
+		memcpy(out + i, "...", 4);
+}
+
+/* Builds the request URL and the canonical path of O into OUT_URL and
+ * OUT_URI (both malloc'd).  Query parameters appear in the URL encoded
+ * exactly as the signer encodes them. */
+static int build_url(struct s3 *s, const struct s3_op *o, char **out_url, char **out_uri)
+{
+	char *enc = NULL, *uri = NULL, *url = NULL, *q = NULL;
+	size_t qlen = 0, i;
+	int rc = -ENOMEM;
+
+	enc = sigv4_uri_encode(o->name ? o->name : "", o->name ? strlen(o->name) : 0, 1);
+	if (!enc)
+		goto out;
+	if (s->path_style) {
+		if (asprintf(&uri, "/%s%s%s", s->bucket, o->name ? "/" : "", enc) < 0)
+			uri = NULL;
+	} else if (asprintf(&uri, "/%s", enc) < 0) {
+		uri = NULL;
+	}
+	if (!uri)
+		goto out;
+	for (i = 0; i < o->nparams; i++) {
+		const char *v = o->params[i].value;
+		char *en = sigv4_uri_encode(o->params[i].name, strlen(o->params[i].name), 0);
+		char *ev = v && *v ? sigv4_uri_encode(v, strlen(v), 0) : strdup("");
+		char *nq;
+
+		if (!en || !ev) {
+			free(en);
+			free(ev);
+			goto out;
+		}
+		nq = realloc(q, qlen + strlen(en) + strlen(ev) + 3);
+		if (!nq) {
+			free(en);
+			free(ev);
+			goto out;
+		}
+		q = nq;
+		qlen += (size_t)sprintf(q + qlen, "%s%s%s%s", i ? "&" : "", en, *ev ? "=" : "", ev);
+		free(en);
+		free(ev);
+	}
+	if (asprintf(&url, "%s://%s%s%s%s", s->scheme, s->path_style ? s->host : s->vhost, uri,
+		     q ? "?" : "", q ? q : "") < 0)
+		url = NULL;
+	if (url)
+		rc = 0;
+out:
+	free(enc);
+	free(q);
+	if (rc) {
+		free(uri);
+		return rc;
+	}
+	*out_url = url;
+	*out_uri = uri;
+	return 0;
+}
+
+/* One attempt of O.  Returns 0 on a 2xx answer that passed O's check, else
+ * -errno with *RETRY saying whether another attempt may help. */
+static int attempt_once(struct s3 *s, struct s3_op *o, const char *payload_hash, int *retry)
+{
+	struct sigv4_header h[S3_OP_MAX_HEADERS + 4];
+	const char *lines[S3_OP_MAX_HEADERS + 4];
+	char hl[S3_OP_MAX_HEADERS + 4][320], amz[17], *url = NULL, *uri = NULL, *auth = NULL, *authline = NULL;
+	struct sigv4_creds cr = { s->access_key, s->secret_key, s->session_token };
+	size_t nh = 0, i;
+	int rc;
+
+	*retry = 0;
+	o->code[0] = o->message[0] = '\0';
+	http_resp_release(&o->resp);
+	rc = build_url(s, o, &url, &uri);
+	if (rc)
+		return rc;
+	sigv4_amz_date(time(NULL), amz);
+	h[nh++] = (struct sigv4_header){ "host", s->path_style ? s->host : s->vhost };
+	h[nh++] = (struct sigv4_header){ "x-amz-date", amz };
+	h[nh++] = (struct sigv4_header){ "x-amz-content-sha256", payload_hash };
+	if (s->session_token)
+		h[nh++] = (struct sigv4_header){ "x-amz-security-token", s->session_token };
+	for (i = 0; i < o->nheaders; i++)
+		h[nh++] = o->headers[i];
+	{
+		struct sigv4_request r = {
+			.method = o->method, .canonical_uri = uri, .params = o->params, .nparams = o->nparams,
+			.headers = h, .nheaders = nh, .payload_hash = payload_hash,
+			.region = s->region, .service = "s3", .now = 0,
+		};
+
+		/* the same second as x-amz-date */
+		struct tm tm;
+
+		memset(&tm, 0, sizeof(tm));
+		strptime(amz, "%Y%m%dT%H%M%SZ", &tm);
+		r.now = timegm(&tm);
+		auth = sigv4_sign(&r, &cr, NULL);
+	}
+	if (!auth || asprintf(&authline, "Authorization: %s", auth) < 0)
+		authline = NULL;
+	if (auth) {
+		OPENSSL_cleanse(auth, strlen(auth));
+		free(auth);
+	}
+	if (!authline) {
+		free(url);
+		free(uri);
+		return -ENOMEM;
+	}
+	/* The session token can be long: it has its own line, the rest fit. */
+	for (i = 0; i < nh; i++) {
+		if (h[i].value == s->session_token) {
+			lines[i] = NULL;
+			continue;
+		}
+		snprintf(hl[i], sizeof(hl[i]), "%s: %s", h[i].name, h[i].value);
+		lines[i] = hl[i];
+	}
+	{
+		char *tokline = NULL;
+		size_t n = 0;
+		const char *all[S3_OP_MAX_HEADERS + 6];
+
+		for (i = 0; i < nh; i++) {
+			if (lines[i])
+				all[n++] = lines[i];
+			else if (asprintf(&tokline, "x-amz-security-token: %s", s->session_token) >= 0)
+				all[n++] = tokline;
+		}
+		all[n++] = authline;
+		{
+			struct http_req req = {
+				.method = o->method, .url = url, .headers = all, .nheaders = n,
+				.body = o->body, .body_len = o->body_len, .has_body = o->has_body,
+				.dst = o->dst, .dst_cap = o->dst_cap,
+			};
+
+			rc = http_do(s->http, &req, &o->resp);
+		}
+		if (tokline) {
+			OPENSSL_cleanse(tokline, strlen(tokline));
+			free(tokline);
+		}
+	}
+	OPENSSL_cleanse(authline, strlen(authline));
+	free(authline);
+	free(url);
+	free(uri);
+
+	if (rc && o->dst && o->resp.status == 206 && o->resp.fail == HTTP_FAIL_RESET &&
+	    strstr(o->resp.content_range, "/0") && o->resp.content_range[strlen(o->resp.content_range) - 2] == '/') {
+		/* "bytes 0-0/0" with a body that never comes: some servers
+		 * (s3rver) answer a range of an empty object so.  The object is
+		 * empty; check_get() takes it from here. */
+		o->resp.fail = HTTP_OK;
+		o->resp.got = 0;
+		rc = 0;
+	}
+	if (rc) {
+		*retry = s3_is_retryable(0, "", o->resp.fail);
+		return s3_status_to_errno(0, "", o->resp.fail);
+	}
+	if (o->resp.status >= 200 && o->resp.status < 300) {
+		if (!o->check)
+			return 0;
+		rc = o->check(s, o, retry);
+		return rc;
+	}
+	/* An error answer: its code, if it says one. */
+	if (o->resp.body_len && s3_xml_is_xml(o->resp.body, o->resp.body_len)) {
+		const char *p = o->resp.body, *end = o->resp.body + o->resp.body_len;
+
+		s3_xml_get(&p, end, "Code", o->code, sizeof(o->code));
+		p = o->resp.body;
+		s3_xml_get(&p, end, "Message", o->message, sizeof(o->message));
+	} else if (o->resp.body_len) {
+		o->non_xml = 1;
+	}
+	*retry = s3_is_retryable(o->resp.status, o->code, HTTP_OK);
+	return s3_status_to_errno(o->resp.status, o->code, HTTP_OK);
+}
+
+/* A hint that tells the user what to do about a failure. */
+static const char *hint(struct s3 *s, struct s3_op *o, char *buf, size_t len)
+{
+	const char *c = o->code;
+
+	if (!strcmp(c, "RequestTimeTooSkewed"))
+		snprintf(buf, len, ": this machine's clock is off by more than 15 minutes from the store's"
+			 " (store time: %s); set the clock right", o->resp.date[0] ? o->resp.date : "unknown");
+	else if (!strcmp(c, "InvalidAccessKeyId"))
+		snprintf(buf, len, ": the store does not know this access key; check the credentials");
+	else if (!strcmp(c, "SignatureDoesNotMatch"))
+		snprintf(buf, len, ": the secret key is wrong for this access key; check the credentials");
+	else if (!strcmp(c, "ExpiredToken") || !strcmp(c, "InvalidToken"))
+		snprintf(buf, len, ": the session token is expired or invalid; renew the credentials");
+	else if (!strcmp(c, "AccessDenied"))
+		snprintf(buf, len, ": these credentials may not do this on bucket '%s'", s->bucket);
+	else if (!strcmp(c, "NoSuchBucket"))
+		snprintf(buf, len, ": bucket '%s' does not exist at %s", s->bucket, s->host);
+	else if (!strcmp(c, "AuthorizationHeaderMalformed") || o->resp.bucket_region[0])
+		snprintf(buf, len, ": the bucket is in region '%s', not '%s'; set -o s3_region=",
+			 o->resp.bucket_region[0] ? o->resp.bucket_region : "another", s->region);
+	else if (o->resp.status == 301 || o->resp.status == 307 || !strcmp(c, "PermanentRedirect"))
+		snprintf(buf, len, ": the store redirects; set the bucket's region (s3_region) or try s3_path_style");
+	else if (o->non_xml)
+		snprintf(buf, len, " (the answer was not XML: is the endpoint an S3 service?)");
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
+/* What went wrong in O's last attempt, for a log line. */
+static void describe(const struct s3_op *o, char *buf, size_t len)
+{
+	if (o->resp.fail != HTTP_OK)
+		snprintf(buf, len, "%s (%s)", http_fail_str(o->resp.fail), o->resp.err);
+	else if (o->bad_answer[0])
+		snprintf(buf, len, "%s", o->bad_answer);
+	else
+		snprintf(buf, len, "s3 answered %ld%s%s%s%.200s", o->resp.status, o->code[0] ? " " : "",
+			 o->code, o->message[0] ? ": " : "", o->message);
+}
+
+static void log_failure(struct s3 *s, struct s3_op *o, int rc)
+{
+	char k[80], h[320], what[400], tries[48] = "";
+
+	shown_key(o->key, k);
+	describe(o, what, sizeof(what));
+	if ((rc == -ENOENT && o->quiet_404) || o->quiet) {
+		log_debug("s3: cannot %s '%s': %s", o->op, k, what);
+		return;
+	}
+	if (o->attempts > 1)
+		snprintf(tries, sizeof(tries), " (after %d attempts)", o->attempts);
+	log_error("s3: cannot %s '%s': %s%s%s", o->op, k, what, tries, hint(s, o, h, sizeof(h)));
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int s3_run(struct s3 *s, struct s3_op *o)
+{
+	char hash[SHA256_HEX_LEN + 1];
+	const char *payload = o->payload_hash;
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)atomic_fetch_add(&s->seed, 7919u);
+	int attempt, rc = -EIO, retry = 0, max = o->max_attempts ? o->max_attempts : s->retry.max_attempts;
+
+	if (!payload) {
+		if (!o->has_body || o->body_len == 0) {
+			payload = SIGV4_EMPTY_SHA256;
+		} else if (s->unsigned_payload) {
+			payload = SIGV4_UNSIGNED_PAYLOAD;
+		} else {
+			struct sha256 sh;
+
+			if (sha256_init(&sh))
+				return -ENOMEM;
+			sha256_update(&sh, o->body, o->body_len);
+			sha256_final(&sh, hash);
+			sha256_release(&sh);
+			payload = hash;
+		}
+	}
+	for (attempt = 1; attempt <= max; attempt++) {
+		o->bad_answer[0] = '\0';
+		o->non_xml = 0;
+		rc = attempt_once(s, o, payload, &retry);
+		if (rc == 0 || !retry || attempt == max)
+			break;
+		{
+			long ra = s3_retry_after_ms(o->resp.retry_after, (long)time(NULL));
+			long wait = s3_backoff_ms(&s->retry, attempt + 1, ra, &seed);
+			char k[80], what[400];
+
+			shown_key(o->key, k);
+			describe(o, what, sizeof(what));
+			log_warn("s3: %s '%s': %s; retry %d of %d in %ld ms", o->op, k, what, attempt + 1, max - 1,
+				 wait);
+			sleep_ms(wait);
+		}
+	}
+	o->attempts = attempt > max ? max : attempt;
+	o->transient = rc != 0 && retry;
+	if (rc)
+		log_failure(s, o, rc);
+	return rc;
+}
+
+void s3_op_release(struct s3_op *o)
+{
+	http_resp_release(&o->resp);
+}
+
+int s3_fail(struct s3_op *o, int *retry, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(o->bad_answer, sizeof(o->bad_answer), fmt, ap);
+	va_end(ap);
+	*retry = 1;
+	return rc;
+}
+
+char *s3_object_name(struct s3 *s, const char *key)
+{
+	char *name;
+
+	if (asprintf(&name, "%s%s", s->prefix, key) < 0)
+		return NULL;
+	return name;
+}
+
+int s3_key_check(struct s3 *s, const char *op, const char *key)
+{
+	char k[80];
+
+	if (backend_key_valid(key) && strlen(s->prefix) + strlen(key) <= NAME_MAX_LEN)
+		return 0;
+	shown_key(key, k);
+	log_error("s3: cannot %s '%s': invalid key", op, key ? k : "(null)");
+	return -EINVAL;
+}
+
+/* Reads SIZE bytes at OFF of FD into BUF; -EBADF & co from pread, -EIO when
+ * the source ends early. */
+int s3_read_source(int fd, void *buf, size_t size, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = pread(fd, (char *)buf + done, size - done, (off_t)(off + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* ---- single-request operations ------------------------------------------- */
+
+static int s3_put_single(struct s3 *s, const char *key, int fd, uint64_t size, const char *sha256_hex)
+{
+	struct s3_op o = { .op = "put", .key = key, .method = "PUT", .has_body = 1 };
+	char hash[SHA256_HEX_LEN + 1], k[80];
+	void *buf = NULL;
+	int rc;
+
+	shown_key(key, k);
+	if (size && !(buf = malloc(size))) {
+		log_error("s3: cannot put '%s': %s", k, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	rc = s3_read_source(fd, buf, size, 0);
+	if (rc) {
+		log_error("s3: cannot put '%s': reading the source: %s", k,
+			  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
+		free(buf);
+		return rc;
+	}
+	if (!s->unsigned_payload || sha256_hex) {
+		struct sha256 sh;
+
+		if (sha256_init(&sh)) {
+			free(buf);
+			return -ENOMEM;
+		}
+		sha256_update(&sh, buf, size);
+		sha256_final(&sh, hash);
+		sha256_release(&sh);
+		if (sha256_hex && strcmp(sha256_hex, hash) != 0) {
+			log_error("s3: cannot put '%s': the source does not hash to the SHA-256 it was given", k);
+			free(buf);
+			return -EIO;
+		}
+		o.payload_hash = s->unsigned_payload ? SIGV4_UNSIGNED_PAYLOAD : hash;
+		o.headers[o.nheaders++] = (struct sigv4_header){ "x-amz-meta-sha256", hash };
+	}
+	o.name = s3_object_name(s, key);
+	if (!o.name) {
+		free(buf);
+		return -ENOMEM;
+	}
+	o.body = buf;
+	o.body_len = size;
+	rc = s3_run(s, &o);
+	s3_op_release(&o);
+	free(o.name);
+	free(buf);
+	return rc;
+}
+
+static int s3_put(struct backend *b, const char *key, int fd, uint64_t size, const char *sha256_hex)
+{
+	struct s3 *s = to_s3(b);
+	char k[80];
+	int rc = s3_key_check(s, "put", key);
+
+	if (rc)
+		return rc;
+	if (size > S3_MAX_OBJECT) {
+		shown_key(key, k);
+		log_error("s3: cannot put '%s': %llu bytes is over S3's limit of 5 TiB per object", k,
+			  (unsigned long long)size);
+		return -EFBIG;
+	}
+	if (size > s->threshold || size > S3_MAX_SINGLE_PUT)
+		return s3_put_multipart(s, key, fd, size, sha256_hex);
+	return s3_put_single(s, key, fd, size, sha256_hex);
+}
+
+/* The SHA-256 the whole object must hash to, when known: from the key
+ * (content-addressed) or from the answer's x-amz-meta-sha256. */
+static const char *expected_sha(const char *key, const struct http_resp *r)
+{
+	char want[BACKEND_KEY_MAX];
+	const char *slash = strrchr(key, '/');
+	size_t i;
+
+	if (slash && strlen(slash + 1) == SHA256_HEX_LEN) {
+		backend_key_for(slash + 1, want);
+		if (want[0] && strcmp(want, key) == 0)
+			return slash + 1;
+	}
+	if (strlen(r->meta_sha256) == SHA256_HEX_LEN) {
+		for (i = 0; i < SHA256_HEX_LEN; i++)
+			if (!isxdigit((unsigned char)r->meta_sha256[i]))
+				return NULL;
+		return r->meta_sha256;
+	}
+	return NULL;
+}
+
+struct get_ctx {
+	uint64_t off;
+	size_t len;
+	uint64_t total;		/* the object's size, once known */
+	int verified;		/* the whole object was hashed and matched */
+};
+
+/* Content-Range "bytes FIRST-LAST/TOTAL". */
+static int parse_range(const char *cr, uint64_t *first, uint64_t *last, uint64_t *total)
+{
+	unsigned long long a, b, t;
+
+	if (sscanf(cr, "bytes %llu-%llu/%llu", &a, &b, &t) != 3 || b < a || b >= t)
+		return -1;
+	*first = a;
+	*last = b;
+	*total = t;
+	return 0;
+}
+
+static int check_get(struct s3 *s, struct s3_op *o, int *retry)
+{
+	struct get_ctx *g = o->arg;
+	struct http_resp *r = &o->resp;
+	const char *want;
+	uint64_t first, last, total;
+
+	if (r->status == 206 && strcmp(r->content_range, "bytes 0-0/0") == 0) {
+		return 0;	/* the empty object (see attempt_once) */
+	} else if (r->status == 206) {
+		if (parse_range(r->content_range, &first, &last, &total) != 0)
+			return s3_fail(o, retry, -EIO, "a ranged answer without a valid Content-Range ('%.60s')",
+				       r->content_range);
+		if (first != g->off || last - first + 1 != r->got || last >= g->off + g->len ||
+		    (last != g->off + g->len - 1 && last != total - 1))
+			return s3_fail(o, retry, -EIO, "the answer holds bytes %llu-%llu (%zu received), "
+				       "not the %zu asked for at %llu", (unsigned long long)first,
+				       (unsigned long long)last, r->got, g->len, (unsigned long long)g->off);
+	} else if (r->status == 200) {
+		/* The whole object: only right when we asked from 0 and it fits. */
+		if (g->off != 0 || (r->content_length >= 0 && (uint64_t)r->content_length != r->got))
+			return s3_fail(o, retry, -EIO, "a whole-object answer (%zu bytes) to a ranged request",
+				       r->got);
+		total = r->got;
+	} else {
+		return s3_fail(o, retry, -EIO, "unexpected status %ld to a ranged GET", r->status);
+	}
+	if (r->content_length >= 0 && (uint64_t)r->content_length != r->got)
+		return s3_fail(o, retry, -EIO, "%zu bytes received of the %lld announced", r->got,
+			       (long long)r->content_length);
+	g->total = total;
+	if (g->off == 0 && r->got == total && (want = expected_sha(o->key, r))) {
+		char hash[SHA256_HEX_LEN + 1];
+		struct sha256 sh;
+
+		if (sha256_init(&sh))
+			return -ENOMEM;
+		sha256_update(&sh, o->dst, r->got);
+		sha256_final(&sh, hash);
+		sha256_release(&sh);
+		if (strcmp(hash, want) != 0)
+			return s3_fail(o, retry, -EIO, "the %zu bytes received do not hash to the object's SHA-256",
+				       r->got);
+		g->verified = 1;
+	}
+	return 0;
+}
+
+static int s3_head_quiet(struct s3 *s, const char *key, uint64_t *size, int quiet);
+
+static int s3_get_range(struct backend *b, const char *key, uint64_t off, size_t len, void *dst, size_t *got)
+{
+	struct s3 *s = to_s3(b);
+	struct get_ctx g = { .off = off, .len = len };
+	struct s3_op o = { .op = "get", .key = key, .method = "GET", .check = check_get, .arg = &g,
+			   .dst = dst, .dst_cap = len, .quiet_404 = 1 };
+	char range[64];
+	uint64_t size;
+	int rc;
+
+	*got = 0;
+	rc = s3_key_check(s, "get", key);
+	if (rc)
+		return rc;
+	if (len == 0)	/* nothing to read, but a missing key is still missing */
+		return s3_head_quiet(s, key, &size, 1);
+	if (off > UINT64_MAX - len)
+		len = (size_t)(UINT64_MAX - off);
+	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)off,
+		 (unsigned long long)(off + len - 1));
+	o.headers[o.nheaders++] = (struct sigv4_header){ "range", range };
+	o.name = s3_object_name(s, key);
+	if (!o.name)
+		return -ENOMEM;
+	rc = s3_run(s, &o);
+	if (rc == 0)
+		*got = o.resp.got;
+	else if (rc == -EINVAL && o.resp.status == 416)
+		rc = 0;		/* at or past the end: nothing, like pread */
+	s3_op_release(&o);
+	free(o.name);
+	return rc;
+}
+
+static int s3_head_quiet(struct s3 *s, const char *key, uint64_t *size, int quiet)
+{
+	struct s3_op o = { .op = "head", .key = key, .method = "HEAD", .quiet_404 = quiet };
+	int rc;
+
+	o.name = s3_object_name(s, key);
+	if (!o.name)
+		return -ENOMEM;
+	rc = s3_run(s, &o);
+	if (rc == 0) {
+		if (o.resp.content_length < 0) {
+			log_error("s3: cannot head '%s': no Content-Length in the answer", key);
+			rc = -EIO;
+		} else {
+			*size = (uint64_t)o.resp.content_length;
+		}
+	}
+	s3_op_release(&o);
+	free(o.name);
+	return rc;
+}
+
+int s3_head_size(struct s3 *s, const char *key, uint64_t *size)
+{
+	return s3_head_quiet(s, key, size, 1);
+}
+
+static int s3_head(struct backend *b, const char *key, struct backend_stat *st)
+{
+	struct s3 *s = to_s3(b);
+	uint64_t size = 0;
+	int rc = s3_key_check(s, "head", key);
+
+	if (rc)
+		return rc;
+	rc = s3_head_quiet(s, key, &size, 1);
+	if (rc == 0)
+		st->size = size;
+	return rc;
+}
+
+static int s3_del(struct backend *b, const char *key)
+{
+	struct s3 *s = to_s3(b);
+	struct s3_op o = { .op = "delete", .key = key, .method = "DELETE", .quiet_404 = 1 };
+	int rc = s3_key_check(s, "delete", key);
+
+	if (rc)
+		return rc;
+	o.name = s3_object_name(s, key);
+	if (!o.name)
+		return -ENOMEM;
+	rc = s3_run(s, &o);
+	if (rc == -ENOENT)
+		rc = 0;		/* already gone: delete is idempotent */
+	s3_op_release(&o);
+	free(o.name);
+	return rc;
+}
+
+/* A list answer must be a ListBucketResult. */
+static int check_xml_root(struct s3 *s, struct s3_op *o, int *retry)
+{
+	const char *root = o->arg, *p = o->resp.body, *a, *z;
+
+	if (!s3_xml_is_xml(o->resp.body, o->resp.body_len) ||
+	    !s3_xml_block(&p, o->resp.body + o->resp.body_len, root, &a, &z))
+		return s3_fail(o, retry, -EIO, "the answer is not a %s XML document", root);
+	return 0;
+}
+
+struct list_item {
+	char *key;
+	uint64_t size;
+};
+
+struct list_acc {
+	struct list_item *v;
+	size_t n, cap;
+};
+
+static int list_add(struct list_acc *acc, const char *key, uint64_t size)
+{
+	if (acc->n == acc->cap) {
+		size_t cap = acc->cap ? acc->cap * 2 : 1024;
+		struct list_item *v = realloc(acc->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		acc->v = v;
+		acc->cap = cap;
+	}
+	if (!(acc->v[acc->n].key = strdup(key)))
+		return -ENOMEM;
+	acc->v[acc->n++].size = size;
+	return 0;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct list_item *)a)->key, ((const struct list_item *)b)->key);
+}
+
+/* One ListObjectsV2 page into ACC; TOKEN is the continuation token in and
+ * out ("" when the listing is complete). */
+static int list_page(struct s3 *s, const char *prefix, const char *full, char *token, size_t toklen,
+		     struct list_acc *acc)
+{
+	struct s3_op o = { .op = "list", .key = prefix, .method = "GET", .check = check_xml_root,
+			   .arg = "ListBucketResult" };
+	char key[NAME_MAX_LEN + 1], size_s[32], trunc[8];
+	size_t plen = strlen(s->prefix);
+	const char *p, *end, *a, *z;
+	int rc;
+
+	o.params[o.nparams++] = (struct sigv4_param){ "list-type", "2" };
+	o.params[o.nparams++] = (struct sigv4_param){ "prefix", full };
+	if (token[0])
+		o.params[o.nparams++] = (struct sigv4_param){ "continuation-token", token };
+	rc = s3_run(s, &o);
+	if (rc) {
+		s3_op_release(&o);
+		return rc;
+	}
+	p = o.resp.body;
+	end = o.resp.body + o.resp.body_len;
+	while (rc == 0 && s3_xml_block(&p, end, "Contents", &a, &z)) {
+		const char *q = a;
+
+		if (s3_xml_get(&q, z, "Key", key, sizeof(key)) != 1 || strncmp(key, s->prefix, plen) != 0)
+			continue;
+		q = a;
+		s3_xml_get(&q, z, "Size", size_s, sizeof(size_s));
+		rc = list_add(acc, key + plen, strtoull(size_s, NULL, 10));
+	}
+	p = o.resp.body;
+	s3_xml_get(&p, end, "IsTruncated", trunc, sizeof(trunc));
+	p = o.resp.body;
+	token[0] = '\0';
+	if (rc == 0 && strcmp(trunc, "true") == 0 &&
+	    (s3_xml_get(&p, end, "NextContinuationToken", token, toklen) != 1 || !token[0])) {
+		log_error("s3: cannot list '%s': a truncated listing without a continuation token", prefix);
+		rc = -EIO;
+	}
+	s3_op_release(&o);
+	return rc;
+}
+
+/* S3 lists in key order, but not every S3-compatible server does (s3rver
+ * walks its folders): the keys are gathered and sorted here, as the local
+ * backend does. */
+static int s3_list(struct backend *b, const char *prefix, backend_list_cb cb, void *arg)
+{
+	struct s3 *s = to_s3(b);
+	struct list_acc acc = { 0 };
+	char *full = NULL, token[1200] = "";
+	size_t i;
+	int rc;
+
+	if (!prefix)
+		prefix = "";
+	if (asprintf(&full, "%s%s", s->prefix, prefix) < 0)
+		return -ENOMEM;
+	do
+		rc = list_page(s, prefix, full, token, sizeof(token), &acc);
+	while (rc == 0 && token[0]);
+	if (rc == 0 && acc.n)
+		qsort(acc.v, acc.n, sizeof(*acc.v), item_cmp);
+	for (i = 0; i < acc.n; i++) {
+		if (rc == 0)
+			rc = cb(acc.v[i].key, acc.v[i].size, arg);
+		free(acc.v[i].key);
+	}
+	free(acc.v);
+	free(full);
+	return rc;
+}
+
+/* ---- opening --------------------------------------------------------------- */
+
+static void wipe_free(char *p)
+{
+	if (p) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
+}
+
+static void s3_free(struct backend *b)
+{
+	struct s3 *s = to_s3(b);
+
+	http_free(s->http);
+	free(s->scheme);
+	free(s->host);
+	free(s->vhost);
+	free(s->bucket);
+	free(s->prefix);
+	free(s->region);
+	wipe_free(s->access_key);
+	wipe_free(s->secret_key);
+	wipe_free(s->session_token);
+	free(s);
+}
+
+static const struct backend_ops s3_ops = {
+	.name = "s3",
+	.put = s3_put,
+	.get_range = s3_get_range,
+	.head = s3_head,
+	.del = s3_del,
+	.list = s3_list,
+	.space = NULL,
+	.free = s3_free,
+};
+
+/* "16M", "5242880", "1G" -> bytes; 0 on nonsense. */
+static uint64_t parse_size(const char *v)
+{
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+
+	if (end == v)
+		return 0;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': n <<= 10; end++; break;
+	case 'M': n <<= 20; end++; break;
+	case 'G': n <<= 30; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	return *end ? 0 : n;
+}
+
+struct s3_opts {
+	char endpoint[512], region[64];
+	int path_style, unsigned_payload, concurrency, retries, timeout;
+	long retry_base_ms, retry_cap_ms;
+	uint64_t part_size, threshold;
+};
+
+static int url_opt(struct s3_opts *op, const char *name, const char *v)
+{
+	if (!strcmp(name, "endpoint"))
+		return snprintf(op->endpoint, sizeof(op->endpoint), "%s", v) < (int)sizeof(op->endpoint) ? 0 : -1;
+	if (!strcmp(name, "region"))
+		return snprintf(op->region, sizeof(op->region), "%s", v) < (int)sizeof(op->region) ? 0 : -1;
+	if (!strcmp(name, "path_style"))
+		return op->path_style = atoi(v) ? 1 : -1, 0;
+	if (!strcmp(name, "unsigned_payload"))
+		return op->unsigned_payload = atoi(v) ? 1 : 0, 0;
+	if (!strcmp(name, "part_size"))
+		return (op->part_size = parse_size(v)) ? 0 : -1;
+	if (!strcmp(name, "threshold"))
+		return (op->threshold = parse_size(v)) ? 0 : -1;
+	if (!strcmp(name, "concurrency"))
+		return (op->concurrency = atoi(v)) > 0 ? 0 : -1;
+	if (!strcmp(name, "retries"))
+		return (op->retries = atoi(v)) > 0 ? 0 : -1;
+	if (!strcmp(name, "retry_base_ms"))
+		return (op->retry_base_ms = atol(v)) >= 0 ? 0 : -1;
+	if (!strcmp(name, "retry_cap_ms"))
+		return (op->retry_cap_ms = atol(v)) >= 0 ? 0 : -1;
+	if (!strcmp(name, "timeout"))
+		return (op->timeout = atoi(v)) > 0 ? 0 : -1;
+	return -1;
+}
+
+/* Parses "bucket[/prefix][?opts]" into S and OP. */
+static int parse_url(struct s3 *s, struct s3_opts *op, const char *rest, const char *url)
+{
+	char *copy = strdup(rest), *q, *slash, *tok, *save = NULL;
+	size_t plen;
+
+	if (!copy)
+		return -ENOMEM;
+	q = strchr(copy, '?');
+	if (q) {
+		*q++ = '\0';
+		for (tok = strtok_r(q, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
+			char *eq = strchr(tok, '=');
+
+			if (eq)
+				*eq++ = '\0';
+			if (url_opt(op, tok, eq ? eq : "1") != 0) {
+				log_error("cannot open store '%s': bad option '%s'", url, tok);
+				free(copy);
+				return -EINVAL;
+			}
+		}
+	}
+	slash = strchr(copy, '/');
+	if (slash)
+		*slash++ = '\0';
+	if (!*copy) {
+		log_error("cannot open store '%s': no bucket name after s3://", url);
+		free(copy);
+		return -EINVAL;
+	}
+	while (slash && *slash == '/')
+		slash++;
+	plen = slash ? strlen(slash) : 0;
+	while (plen && slash[plen - 1] == '/')
+		slash[--plen] = '\0';
+	if (plen && !backend_key_valid(slash)) {
+		log_error("cannot open store '%s': the prefix must be like a key ([A-Za-z0-9._-] and '/')", url);
+		free(copy);
+		return -EINVAL;
+	}
+	s->bucket = strdup(copy);
+	if (asprintf(&s->prefix, "%s%s", plen ? slash : "", plen ? "/" : "") < 0)
+		s->prefix = NULL;
+	free(copy);
+	return s->bucket && s->prefix ? 0 : -ENOMEM;
+}
+
+/* A bucket name that can be a DNS label under the endpoint's host. */
+static int dns_bucket(const char *b, int https)
+{
+	size_t n = strlen(b), i;
+
+	if (n < 3 || n > 63 || !isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[n - 1]))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (islower((unsigned char)b[i]) || isdigit((unsigned char)b[i]) || b[i] == '-')
+			continue;
+		if (b[i] == '.' && !https)	/* dots break the TLS wildcard */
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+static int ip_or_localhost(const char *host)
+{
+	char h[256];
+	struct in6_addr a6;
+	struct in_addr a4;
+	char *colon;
+
+	snprintf(h, sizeof(h), "%s", host);
+	if (h[0] == '[')
+		return 1;
+	colon = strrchr(h, ':');
+	if (colon)
+		*colon = '\0';
+	return inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1 ||
+	       strcmp(h, "localhost") == 0;
+}
+
+static int set_endpoint(struct s3 *s, struct s3_opts *op, const char *url)
+{
+	const char *ep = op->endpoint, *sep;
+	size_t n;
+
+	if (!ep[0])
+		snprintf(op->endpoint, sizeof(op->endpoint), "https://s3.%s.amazonaws.com", s->region);
+	sep = strstr(ep, "://");
+	if (!sep || (strncmp(ep, "http", 4) != 0) || (sep - ep != 4 && sep - ep != 5)) {
+		log_error("cannot open store '%s': the endpoint must be http://HOST[:PORT] or https://...", url);
+		return -EINVAL;
+	}
+	s->scheme = strndup(ep, (size_t)(sep - ep));
+	n = strcspn(sep + 3, "/?#");
+	s->host = strndup(sep + 3, n);
+	if (!s->scheme || !s->host)
+		return -ENOMEM;
+	if (!s->host[0] || strchr(s->host, '@')) {
+		log_error("cannot open store '%s': bad endpoint host", url);
+		return -EINVAL;
+	}
+	if (op->path_style == 0 && (ip_or_localhost(s->host) || !dns_bucket(s->bucket, !strcmp(s->scheme, "https")))) {
+		log_info("s3: bucket '%s' at %s: using path-style addressing", s->bucket, s->host);
+		op->path_style = 1;
+	}
+	s->path_style = op->path_style == 1;
+	if (!s->path_style && !dns_bucket(s->bucket, !strcmp(s->scheme, "https"))) {
+		log_error("cannot open store '%s': bucket name '%s' cannot be a host name; use -o s3_path_style",
+			  url, s->bucket);
+		return -EINVAL;
+	}
+	if (asprintf(&s->vhost, "%s.%s", s->bucket, s->host) < 0) {
+		s->vhost = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int set_creds(struct s3 *s, const struct backend_config *cfg, const char *url)
+{
+	struct s3_creds c;
+	int rc;
+
+	if (cfg && cfg->s3_access_key && cfg->s3_secret_key) {
+		s->access_key = strdup(cfg->s3_access_key);
+		s->secret_key = strdup(cfg->s3_secret_key);
+		s->session_token = cfg->s3_session_token && *cfg->s3_session_token ?
+				   strdup(cfg->s3_session_token) : NULL;
+		return s->access_key && s->secret_key ? 0 : -ENOMEM;
+	}
+	rc = s3_creds_lookup(&c);
+	if (rc == -ENOENT) {
+		log_error("cannot open store '%s': no S3 credentials: set AWS_ACCESS_KEY_ID and "
+			  "AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials", url);
+		return -EACCES;
+	}
+	if (rc == -EINVAL) {
+		log_error("cannot open store '%s': the credentials in %s lack a key or a secret", url, c.source);
+		return -EACCES;
+	}
+	if (rc)
+		return rc;
+	log_info("s3: credentials from %s", c.source);
+	s->access_key = c.access_key;
+	s->secret_key = c.secret_key;
+	s->session_token = c.session_token;
+	return 0;
+}
+
+/* One list request that tells whether the bucket is there and ours. */
+static int probe(struct s3 *s, const char *url)
+{
+	struct s3_op o = { .op = "open", .key = "", .method = "GET", .check = check_xml_root,
+			   .arg = "ListBucketResult", .max_attempts = 3 };
+	int rc;
+
+	o.params[o.nparams++] = (struct sigv4_param){ "list-type", "2" };
+	o.params[o.nparams++] = (struct sigv4_param){ "max-keys", "1" };
+	o.params[o.nparams++] = (struct sigv4_param){ "prefix", s->prefix };
+	rc = s3_run(s, &o);
+	if (rc && o.resp.fail != HTTP_OK && o.resp.fail != HTTP_FAIL_OVERFLOW && o.resp.fail != HTTP_FAIL_TLS) {
+		log_error("cannot open store '%s': cannot reach %s://%s: %s", url, s->scheme, s->host,
+			  http_fail_str(o.resp.fail));
+		rc = -EHOSTUNREACH;
+	} else if (rc && (o.bad_answer[0] || (o.non_xml && !o.code[0] && o.resp.status != 404 &&
+					      o.resp.status != 403))) {
+		log_error("cannot open store '%s': %s://%s does not answer like an S3 service", url,
+			  s->scheme, s->host);
+		rc = -EPROTO;
+	} else if (rc == -ENOENT) {
+		log_error("cannot open store '%s': bucket '%s' not found at %s", url, s->bucket, s->host);
+		rc = -ENXIO;
+	} else if (rc) {
+		log_error("cannot open store '%s': the store refused (see the line above)", url);
+	}
+	s3_op_release(&o);
+	return rc;
+}
+
+struct backend *s3_backend_open(const char *rest, const char *url, const struct backend_config *cfg)
+{
+	struct s3_opts op = { .region = "" };
+	struct http_config hc = { 0 };
+	struct s3 *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->base.ops = &s3_ops;
+	atomic_init(&s->seed, (unsigned)getpid());
+	rc = parse_url(s, &op, rest, url);
+	if (rc)
+		goto fail;
+	if (cfg) {
+		if (cfg->s3_endpoint && *cfg->s3_endpoint)
+			snprintf(op.endpoint, sizeof(op.endpoint), "%s", cfg->s3_endpoint);
+		if (cfg->s3_region && *cfg->s3_region)
+			snprintf(op.region, sizeof(op.region), "%s", cfg->s3_region);
+		if (cfg->s3_path_style)
+			op.path_style = cfg->s3_path_style;
+		if (cfg->s3_unsigned_payload)
+			op.unsigned_payload = 1;
+		if (cfg->s3_part_size)
+			op.part_size = cfg->s3_part_size;
+		if (cfg->s3_multipart_threshold)
+			op.threshold = cfg->s3_multipart_threshold;
+		if (cfg->s3_concurrency > 0)
+			op.concurrency = cfg->s3_concurrency;
+		if (cfg->s3_retries > 0)
+			op.retries = cfg->s3_retries;
+		if (cfg->s3_timeout > 0)
+			op.timeout = cfg->s3_timeout;
+	}
+	s->region = strdup(op.region[0] ? op.region : "us-east-1");
+	if (!s->region) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = set_endpoint(s, &op, url);
+	if (rc)
+		goto fail;
+	s->unsigned_payload = op.unsigned_payload;
+	s->part_size = op.part_size ? op.part_size : 16u << 20;
+	if (s->part_size < S3_MIN_PART) {
+		log_warn("s3: part size raised to S3's minimum of 5 MiB");
+		s->part_size = S3_MIN_PART;
+	}
+	s->threshold = op.threshold ? op.threshold : s->part_size;
+	s->concurrency = op.concurrency ? op.concurrency : 4;
+	s->retry.max_attempts = op.retries ? op.retries : 8;
+	s->retry.base_ms = op.retry_base_ms ? op.retry_base_ms : 200;
+	s->retry.cap_ms = op.retry_cap_ms ? op.retry_cap_ms : 10000;
+	hc.stall_timeout_s = op.timeout;
+	hc.max_idle = 2 * s->concurrency + 8;
+	rc = set_creds(s, cfg, url);
+	if (rc)
+		goto fail;
+	s->http = http_new(&hc);
+	if (!s->http) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = probe(s, url);
+	if (rc)
+		goto fail;
+	log_info("s3: store '%s' open: bucket '%s' at %s://%s (%s style, region %s), part size %llu MiB,"
+		 " %d parts in flight", url, s->bucket, s->scheme, s->host, s->path_style ? "path" : "virtual-host",
+		 s->region, (unsigned long long)(s->part_size >> 20), s->concurrency);
+	return &s->base;
+fail:
+	s3_free(&s->base);
+	errno = -rc;
+	return NULL;
+}

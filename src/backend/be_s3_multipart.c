@@ -1,0 +1,425 @@
+/*
+ * be_s3_multipart.c - large objects as S3 multipart uploads, parts in
+ * parallel, resumable.
+ *
+ * DESIGN
+ * A put above the threshold first asks whether the object is already there
+ * with the right size (content-addressed keys: then it is these bytes, and
+ * nothing is sent).  Then it looks for an unfinished upload of the same key
+ * (ListMultipartUploads) and the parts the service still holds (ListParts):
+ * a held part is reused only when its size and its ETag (the MD5 of its
+ * bytes) match the part read from the source now, so a resumed object can
+ * never mix in bytes of another source.  Services without these listings
+ * (s3rver answers NotImplemented) simply start a new upload.
+ *
+ * S3_CONCURRENCY worker threads take part numbers from a shared counter;
+ * each reads its part into its own buffer, hashes it for the signature and
+ * sends it with the usual retries.  The first failure stops the others.  A
+ * failure on a retryable error (budget spent: the network or the service is
+ * down) leaves the upload in place for the next attempt to resume; any other
+ * failure (a bad source, a refused request) aborts it.  The object exists
+ * only after CompleteMultipartUpload succeeds and a HEAD shows its size, so
+ * a caller never records a half-sent object as stored.
+ */
+#include "backend/s3_internal.h"
+#include "util/log.h"
+#include "util/sha256.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct mp {
+	struct s3 *s;
+	const char *key;
+	char *name;
+	int fd;
+	uint64_t size, part_size;
+	int nparts;
+	char upload_id[512];
+	char (*etag)[72];	/* per part: its ETag, quoted as S3 gives it */
+	char (*held)[72];	/* per part: the ETag the service holds, "" when none */
+	pthread_mutex_t lock;
+	int next;		/* next part index to take */
+	int rc;			/* first failure */
+	int transient;		/* ... and whether it was a spent retry budget */
+	uint64_t sent, reused;	/* bytes */
+};
+
+static uint64_t part_len(const struct mp *m, int i)
+{
+	uint64_t off = (uint64_t)i * m->part_size;
+
+	return m->size - off < m->part_size ? m->size - off : m->part_size;
+}
+
+static int check_xml(struct s3 *s, struct s3_op *o, int *retry)
+{
+	const char *root = o->arg, *p = o->resp.body, *a, *z;
+
+	if (!s3_xml_is_xml(o->resp.body, o->resp.body_len))
+		return s3_fail(o, retry, -EIO, "the answer is not XML");
+	/* CompleteMultipartUpload may answer 200 and an <Error> in the body. */
+	if (s3_xml_block(&p, o->resp.body + o->resp.body_len, "Error", &a, &z)) {
+		const char *q = a;
+
+		s3_xml_get(&q, z, "Code", o->code, sizeof(o->code));
+		return s3_fail(o, retry, -EIO, "a 200 answer holding error %s", o->code);
+	}
+	p = o->resp.body;
+	if (!s3_xml_block(&p, o->resp.body + o->resp.body_len, root, &a, &z))
+		return s3_fail(o, retry, -EIO, "the answer is not a %s document", root);
+	return 0;
+}
+
+static void md5_hex(const void *buf, size_t len, char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[16];
+	unsigned int n = 16, i;
+
+	EVP_Digest(buf, len, d, &n, EVP_md5(), NULL);
+	for (i = 0; i < 16; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+/* Strips quotes: "\"abc\"" -> "abc". */
+static void unquote(const char *in, char *out, size_t len)
+{
+	size_t n = strlen(in);
+
+	if (n >= 2 && in[0] == '"' && in[n - 1] == '"') {
+		in++;
+		n -= 2;
+	}
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, in, n);
+	out[n] = '\0';
+}
+
+/* ---- resuming ---------------------------------------------------------------- */
+
+/* Finds an unfinished upload of exactly M->name; 1 found, 0 not (or the
+ * service cannot list them). */
+static int find_upload(struct mp *m)
+{
+	struct s3_op o = { .op = "list uploads of", .key = m->key, .method = "GET", .check = check_xml,
+			   .arg = "ListMultipartUploadsResult", .max_attempts = 2, .quiet = 1 };
+	char key[1100], id[512];
+	const char *p, *end, *a, *z;
+	int found = 0;
+
+	o.params[o.nparams++] = (struct sigv4_param){ "uploads", "" };
+	o.params[o.nparams++] = (struct sigv4_param){ "prefix", m->name };
+	if (s3_run(m->s, &o) != 0) {
+		s3_op_release(&o);
+		return 0;
+	}
+	p = o.resp.body;
+	end = o.resp.body + o.resp.body_len;
+	while (!found && s3_xml_block(&p, end, "Upload", &a, &z)) {
+		const char *q = a;
+
+		if (s3_xml_get(&q, z, "Key", key, sizeof(key)) != 1 || strcmp(key, m->name) != 0)
+			continue;
+		q = a;
+		if (s3_xml_get(&q, z, "UploadId", id, sizeof(id)) == 1 && id[0]) {
+			snprintf(m->upload_id, sizeof(m->upload_id), "%s", id);
+			found = 1;
+		}
+	}
+	s3_op_release(&o);
+	return found;
+}
+
+/* Fills M->held from ListParts; 0, or -errno when the upload is gone. */
+static int list_parts(struct mp *m)
+{
+	char marker[16] = "", num[16], size_s[32], etag[72], trunc[8];
+	int rc = 0, more = 1;
+
+	while (rc == 0 && more) {
+		struct s3_op o = { .op = "list parts of", .key = m->key, .method = "GET", .check = check_xml,
+				   .arg = "ListPartsResult", .max_attempts = 3, .name = m->name, .quiet_404 = 1 };
+		const char *p, *end, *a, *z;
+
+		o.params[o.nparams++] = (struct sigv4_param){ "uploadId", m->upload_id };
+		if (marker[0])
+			o.params[o.nparams++] = (struct sigv4_param){ "part-number-marker", marker };
+		rc = s3_run(m->s, &o);
+		if (rc) {
+			s3_op_release(&o);
+			break;
+		}
+		p = o.resp.body;
+		end = o.resp.body + o.resp.body_len;
+		while (s3_xml_block(&p, end, "Part", &a, &z)) {
+			const char *q = a;
+			long n;
+
+			s3_xml_get(&q, z, "PartNumber", num, sizeof(num));
+			q = a;
+			s3_xml_get(&q, z, "Size", size_s, sizeof(size_s));
+			q = a;
+			s3_xml_get(&q, z, "ETag", etag, sizeof(etag));
+			n = atol(num);
+			if (n >= 1 && n <= m->nparts && strtoull(size_s, NULL, 10) == part_len(m, (int)n - 1))
+				snprintf(m->held[n - 1], sizeof(m->held[0]), "%s", etag);
+		}
+		p = o.resp.body;
+		s3_xml_get(&p, end, "IsTruncated", trunc, sizeof(trunc));
+		p = o.resp.body;
+		more = strcmp(trunc, "true") == 0 &&
+		       s3_xml_get(&p, end, "NextPartNumberMarker", marker, sizeof(marker)) == 1 && marker[0];
+		s3_op_release(&o);
+	}
+	return rc;
+}
+
+/* ---- the upload ------------------------------------------------------------------ */
+
+static int create_upload(struct mp *m, const char *sha256_hex)
+{
+	struct s3_op o = { .op = "start upload of", .key = m->key, .method = "POST", .has_body = 1,
+			   .check = check_xml, .arg = "InitiateMultipartUploadResult", .name = m->name };
+	const char *p, *end;
+	int rc;
+
+	o.params[o.nparams++] = (struct sigv4_param){ "uploads", "" };
+	if (sha256_hex)
+		o.headers[o.nheaders++] = (struct sigv4_header){ "x-amz-meta-sha256", sha256_hex };
+	rc = s3_run(m->s, &o);
+	if (rc == 0) {
+		p = o.resp.body;
+		end = o.resp.body + o.resp.body_len;
+		if (s3_xml_get(&p, end, "UploadId", m->upload_id, sizeof(m->upload_id)) != 1 || !m->upload_id[0]) {
+			log_error("s3: cannot start upload of '%s': no UploadId in the answer", m->key);
+			rc = -EIO;
+		}
+	}
+	m->transient = rc && o.transient;
+	s3_op_release(&o);
+	return rc;
+}
+
+static int check_part(struct s3 *s, struct s3_op *o, int *retry)
+{
+	if (!o->resp.etag[0])
+		return s3_fail(o, retry, -EIO, "no ETag in the answer to a part upload");
+	return 0;
+}
+
+static void set_failure(struct mp *m, int rc, int transient)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->rc) {
+		m->rc = rc;
+		m->transient = transient;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *part_worker(void *arg)
+{
+	struct mp *m = arg;
+	char *buf = malloc(m->part_size), num[16], md5[33], held[72];
+
+	if (!buf) {
+		set_failure(m, -ENOMEM, 0);
+		return NULL;
+	}
+	for (;;) {
+		struct s3_op o = { .op = "upload part of", .key = m->key, .method = "PUT", .has_body = 1,
+				   .check = check_part, .name = m->name };
+		uint64_t len;
+		int i, rc;
+
+		pthread_mutex_lock(&m->lock);
+		i = m->rc ? m->nparts : m->next++;
+		pthread_mutex_unlock(&m->lock);
+		if (i >= m->nparts)
+			break;
+		len = part_len(m, i);
+		rc = s3_read_source(m->fd, buf, len, (uint64_t)i * m->part_size);
+		if (rc) {
+			log_error("s3: cannot put '%s': reading part %d of the source: %s", m->key, i + 1,
+				  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
+			set_failure(m, rc, 0);
+			break;
+		}
+		if (m->held[i][0]) {
+			unquote(m->held[i], held, sizeof(held));
+			md5_hex(buf, len, md5);
+			if (strcmp(held, md5) == 0) {
+				snprintf(m->etag[i], sizeof(m->etag[0]), "%s", m->held[i]);
+				pthread_mutex_lock(&m->lock);
+				m->reused += len;
+				pthread_mutex_unlock(&m->lock);
+				continue;
+			}
+		}
+		snprintf(num, sizeof(num), "%d", i + 1);
+		o.params[o.nparams++] = (struct sigv4_param){ "partNumber", num };
+		o.params[o.nparams++] = (struct sigv4_param){ "uploadId", m->upload_id };
+		o.body = buf;
+		o.body_len = len;
+		rc = s3_run(m->s, &o);
+		if (rc == 0 && strlen(o.resp.etag) >= sizeof(m->etag[0]))
+			rc = -EIO;	/* not an MD5 ETag: cannot be sent back whole */
+		if (rc == 0)
+			memcpy(m->etag[i], o.resp.etag, strlen(o.resp.etag) + 1);
+		else
+			set_failure(m, rc, o.transient);
+		s3_op_release(&o);
+		if (rc)
+			break;
+		pthread_mutex_lock(&m->lock);
+		m->sent += len;
+		pthread_mutex_unlock(&m->lock);
+	}
+	free(buf);
+	return NULL;
+}
+
+static int send_parts(struct mp *m)
+{
+	int n = m->s->concurrency < m->nparts ? m->s->concurrency : m->nparts, i, started = 0;
+	pthread_t *th = calloc((size_t)n, sizeof(*th));
+
+	if (!th)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (pthread_create(&th[i], NULL, part_worker, m) != 0)
+			break;
+		started++;
+	}
+	if (started == 0)
+		part_worker(m);	/* no thread to be had: do it here */
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	return m->rc;
+}
+
+static int complete_upload(struct mp *m)
+{
+	struct s3_op o = { .op = "complete upload of", .key = m->key, .method = "POST", .has_body = 1,
+			   .check = check_xml, .arg = "CompleteMultipartUploadResult", .name = m->name };
+	size_t cap = (size_t)m->nparts * 128 + 128, len = 0;
+	char *body = malloc(cap);
+	uint64_t size = 0;
+	int i, rc;
+
+	if (!body)
+		return -ENOMEM;
+	len += (size_t)snprintf(body + len, cap - len, "<CompleteMultipartUpload>");
+	for (i = 0; i < m->nparts; i++)
+		len += (size_t)snprintf(body + len, cap - len, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
+					i + 1, m->etag[i]);
+	len += (size_t)snprintf(body + len, cap - len, "</CompleteMultipartUpload>");
+	o.params[o.nparams++] = (struct sigv4_param){ "uploadId", m->upload_id };
+	o.body = body;
+	o.body_len = len;
+	o.quiet_404 = 1;
+	rc = s3_run(m->s, &o);
+	/* A retried completion whose first try succeeded finds the upload gone:
+	 * the object tells whether it worked. */
+	if (rc == -ENOENT && s3_head_size(m->s, m->key, &size) == 0 && size == m->size)
+		rc = 0;
+	else if (rc == -ENOENT)
+		log_error("s3: cannot complete upload of '%s': the service no longer knows the upload", m->key);
+	m->transient = rc && o.transient;
+	s3_op_release(&o);
+	free(body);
+	return rc;
+}
+
+static void abort_upload(struct mp *m)
+{
+	struct s3_op o = { .op = "abort upload of", .key = m->key, .method = "DELETE", .name = m->name,
+			   .max_attempts = 3, .quiet_404 = 1 };
+
+	o.params[o.nparams++] = (struct sigv4_param){ "uploadId", m->upload_id };
+	if (s3_run(m->s, &o) != 0 && o.resp.status != 404)
+		log_warn("s3: the unfinished upload of '%s' stays in the bucket (a lifecycle rule for"
+			 " incomplete uploads removes such leftovers)", m->key);
+	s3_op_release(&o);
+}
+
+/* The SHA-256 a content-addressed key names, or NULL. */
+static const char *key_sha(const char *key)
+{
+	char want[BACKEND_KEY_MAX];
+	const char *slash = strrchr(key, '/');
+
+	if (!slash || strlen(slash + 1) != SHA256_HEX_LEN)
+		return NULL;
+	backend_key_for(slash + 1, want);
+	return want[0] && strcmp(want, key) == 0 ? slash + 1 : NULL;
+}
+
+int s3_put_multipart(struct s3 *s, const char *key, int fd, uint64_t size, const char *sha256_hex)
+{
+	struct mp m = { .s = s, .key = key, .fd = fd, .size = size };
+	const char *sha = sha256_hex ? sha256_hex : key_sha(key);
+	uint64_t have = 0;
+	char probe;
+	int rc, resumed;
+
+	/* A source that cannot be read fails before anything is sent. */
+	if (pread(fd, &probe, 1, 0) < 0) {
+		rc = -errno;
+		log_error("s3: cannot put '%s': reading the source: %s", key, strerror(-rc));
+		return rc;
+	}
+	m.part_size = s3_part_size(size, s->part_size);
+	m.nparts = (int)((size + m.part_size - 1) / m.part_size);
+	/* Content-addressed and already whole: these bytes are there. */
+	if (key_sha(key) && s3_head_size(s, key, &have) == 0 && have == size)
+		return 0;
+	m.name = s3_object_name(s, key);
+	m.etag = calloc((size_t)m.nparts, sizeof(*m.etag));
+	m.held = calloc((size_t)m.nparts, sizeof(*m.held));
+	if (!m.name || !m.etag || !m.held) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_init(&m.lock, NULL);
+	resumed = find_upload(&m) && list_parts(&m) == 0;
+	if (!resumed) {
+		rc = create_upload(&m, sha);
+		if (rc)
+			goto out_lock;
+	}
+	rc = send_parts(&m);
+	if (rc == 0)
+		rc = complete_upload(&m);
+	if (rc == 0 && (s3_head_size(s, key, &have) != 0 || have != size)) {
+		log_error("s3: cannot put '%s': after the upload the store holds %llu bytes, not %llu", key,
+			  (unsigned long long)have, (unsigned long long)size);
+		rc = -EIO;
+	}
+	if (rc && m.transient)
+		log_warn("s3: the upload of '%s' is left for the next attempt to resume (%llu of %llu bytes sent)",
+			 key, (unsigned long long)(m.sent + m.reused), (unsigned long long)size);
+	else if (rc)
+		abort_upload(&m);
+	else if (resumed)
+		log_info("s3: put '%s': resumed an upload, reusing %llu of %llu bytes", key,
+			 (unsigned long long)m.reused, (unsigned long long)size);
+out_lock:
+	pthread_mutex_destroy(&m.lock);
+out:
+	free(m.name);
+	free(m.etag);
+	free(m.held);
+	return rc;
+}

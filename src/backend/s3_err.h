@@ -1,0 +1,86 @@
+/*
+ * s3_err.h - what an S3 answer means: one errno mapper, one retry
+ * predicate, one backoff policy, and the few XML fields S3 answers carry.
+ *
+ * Kept apart from be_s3.c so each is a pure function with unit tests
+ * (tests/unit/test_s3.c), and so mapping, retrying and logging stay three
+ * separate decisions.
+ */
+#ifndef MVFS_S3_ERR_H
+#define MVFS_S3_ERR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/http.h"
+
+/* The errno for an S3 answer: HTTP STATUS with error CODE (from the XML
+ * body, "" when none), or a transport failure FAIL (status then 0).
+ *   403 AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch,
+ *       RequestTimeTooSkewed, ExpiredToken ...      -> EACCES
+ *   404 NoSuchKey / NoSuchUpload                    -> ENOENT
+ *   404 NoSuchBucket                                -> ENXIO (the store itself is missing)
+ *   400 EntityTooLarge                              -> EFBIG
+ *   400 KeyTooLongError                             -> ENAMETOOLONG
+ *   400 InvalidBucketName, InvalidArgument, ...     -> EINVAL
+ *   301/307 (wrong region or addressing style)      -> EINVAL
+ *   409                                             -> EBUSY
+ *   507, QuotaExceeded                              -> ENOSPC
+ *   429, 5xx, transport failures                    -> EIO
+ * Anything else in 4xx is EINVAL (the request is wrong), in 2xx is 0. */
+int s3_status_to_errno(long status, const char *code, enum http_fail fail);
+
+/* Whether the same request may succeed if sent again: 429, 500, 502, 503,
+ * 504, S3's SlowDown / InternalError / RequestTimeout codes, and transport
+ * failures other than TLS.  Never a 4xx that means the request is wrong. */
+int s3_is_retryable(long status, const char *code, enum http_fail fail);
+
+struct s3_retry_policy {
+	int max_attempts;	/* attempts in all, the first included */
+	long base_ms;		/* first backoff */
+	long cap_ms;		/* no single wait is longer */
+};
+
+/* How long to wait before attempt ATTEMPT (2 for the first retry):
+ * "full jitter" exponential backoff, a random wait in
+ * [0, min(cap, base * 2^(attempt-2))], but at least RETRY_AFTER_MS when the
+ * server asked for it (Retry-After), itself capped at 4 * cap.  *SEED is
+ * the caller's rand_r state. */
+long s3_backoff_ms(const struct s3_retry_policy *p, int attempt, long retry_after_ms, unsigned *seed);
+
+/* Retry-After as milliseconds: a number of seconds, or an HTTP date
+ * relative to NOW; -1 when absent or unreadable. */
+long s3_retry_after_ms(const char *value, long now);
+
+/* ---- XML ----------------------------------------------------------------
+ * S3 answers are small, flat documents; these find an element by name and
+ * decode its text (the five XML entities and numeric references).  Not a
+ * general XML parser: they do not need to be one. */
+
+/* 1 when BODY looks like an XML document (after optional whitespace, a
+ * '<' that starts "<?xml" or an element). */
+int s3_xml_is_xml(const char *body, size_t len);
+
+/* Finds the first <NAME>...</NAME> in [*POS, END); decodes its text into
+ * OUT (at most OUTLEN-1 bytes, NUL-terminated) and moves *POS past it.
+ * Returns 1 when found, 0 when not, -1 when the text did not fit. */
+int s3_xml_get(const char **pos, const char *end, const char *name, char *out, size_t outlen);
+
+/* Finds the next <NAME>...</NAME> block in [*POS, END): *START and *STOP
+ * bound its inner text; *POS moves past it.  1 found, 0 not. */
+int s3_xml_block(const char **pos, const char *end, const char *name, const char **start, const char **stop);
+
+/* ---- multipart planning ---------------------------------------------------- */
+
+#define S3_MAX_PARTS 10000
+#define S3_MIN_PART (5ull << 20)		/* S3's minimum for all but the last part */
+#define S3_MAX_PART (5ull << 30)
+#define S3_MAX_OBJECT (5ull << 40)		/* 5 TiB */
+#define S3_MAX_SINGLE_PUT (5ull << 30)	/* one PUT request */
+
+/* The part size to use for an object of SIZE bytes when WANT is asked for:
+ * WANT (at least S3_MIN_PART), grown in MiB steps until SIZE fits in
+ * S3_MAX_PARTS parts.  Returns 0 when SIZE is over S3_MAX_OBJECT. */
+uint64_t s3_part_size(uint64_t size, uint64_t want);
+
+#endif
