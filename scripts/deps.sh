@@ -6,6 +6,11 @@ set -eu
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libpq-dev postgresql
 libcurl4-openssl-dev libssl-dev libxxhash-dev python3-pytest
 python3-pytest-timeout rsync attr psmisc procps util-linux"
+# S3: credentials-file parser; the tests' signer cross-check (botocore) and
+# the benchmarks' rivals (s3fs-fuse, rclone); node for s3rver, unless a node
+# with npm is already there (a nodesource build carries its own npm).
+PKGS="$PKGS libinih-dev python3-botocore s3fs rclone"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do
@@ -29,4 +34,12 @@ fi
 if [ ! -c /dev/fuse ]; then
 	echo "deps: /dev/fuse is missing: load the fuse module (modprobe fuse) or run the container with --device /dev/fuse" >&2
 	exit 1
+fi
+
+# The S3-compatible test server, pinned in tests/package.json.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -x "$here/tests/node_modules/.bin/s3rver" ] ||
+   [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
+	(cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	echo "deps: installed s3rver (tests/node_modules)"
 fi

@@ -10,12 +10,14 @@
  */
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <openssl/crypto.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +27,9 @@
 #include "fs/fs.h"
 #include "meta/meta.h"
 #include "meta/meta_embedded.h"
+#include "meta/meta_s3conf.h"
+#include "backend/s3_creds.h"
+#include "util/secret.h"
 #include "util/log.h"
 
 struct mvfs_opts {
@@ -53,6 +58,56 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	FUSE_OPT_END
 };
 
+/* The S3 store's options: one table and one help text of their own. */
+struct s3_cli {
+	char *endpoint;
+	char *region;
+	char *keyfile;
+	int path_style;
+	int unsigned_payload;
+	unsigned part_mb;
+	unsigned threshold_mb;
+	int concurrency;
+	int retries;
+	int timeout;
+};
+
+#define S3OPT(t, p, v) { t, offsetof(struct s3_cli, p), v }
+static const struct fuse_opt s3_opt_spec[] = {
+	S3OPT("s3_endpoint=%s", endpoint, 1),
+	S3OPT("s3_region=%s", region, 1),
+	S3OPT("keyfile=%s", keyfile, 1),
+	S3OPT("s3_path_style", path_style, 1),
+	S3OPT("s3_virtual_host", path_style, -1),
+	S3OPT("s3_unsigned_payload", unsigned_payload, 1),
+	S3OPT("s3_part_size=%u", part_mb, 1),
+	S3OPT("s3_multipart_threshold=%u", threshold_mb, 1),
+	S3OPT("s3_concurrency=%d", concurrency, 1),
+	S3OPT("s3_retries=%d", retries, 1),
+	S3OPT("s3_timeout=%d", timeout, 1),
+	FUSE_OPT_END
+};
+
+static void s3_usage(void)
+{
+	printf("S3 store options (with -o store=s3://BUCKET[/PREFIX]):\n"
+	       "    -o s3_endpoint=URL     http(s)://host[:port] (default: AWS in the region)\n"
+	       "    -o s3_region=NAME      region to sign for (default us-east-1)\n"
+	       "    -o s3_path_style       https://host/BUCKET/key instead of https://BUCKET.host/key\n"
+	       "    -o s3_unsigned_payload send UNSIGNED-PAYLOAD instead of the body's SHA-256 (use over TLS)\n"
+	       "    -o s3_part_size=MIB    multipart part size (default 16)\n"
+	       "    -o s3_multipart_threshold=MIB  larger files go multipart (default: the part size)\n"
+	       "    -o s3_concurrency=N    parts sent in parallel per file (default 4)\n"
+	       "    -o s3_retries=N        attempts per request (default 8; backoff with jitter)\n"
+	       "    -o s3_timeout=SECS     a transfer may stall this long (default 30)\n"
+	       "    -o keyfile=FILE        key that decrypts credentials kept in the database\n"
+	       "                           (default DATA/s3.key, made with mode 0600 when missing)\n"
+	       "    Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else\n"
+	       "    ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE), else the user's\n"
+	       "    row of s3_configurations, whose keys are AES-256-GCM encrypted with the keyfile.\n"
+	       "\n");
+}
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
@@ -77,6 +132,7 @@ static void usage(const char *prog)
 	       "    -o trash_days=N        how long removed files stay in .trash/ (default 30)\n"
 	       "    -V, --version          print the version\n"
 	       "\n", prog, prog);
+	s3_usage();
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -243,6 +299,8 @@ struct mount {
 	int fs_ready;
 	struct fuse_session *se;
 	int mounted, handlers;
+	struct s3_cli s3;
+	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
 };
 
 static void mount_release(struct mount *m)
@@ -265,6 +323,90 @@ static void mount_release(struct mount *m)
 	free(m->o.data_dir);
 	free(m->o.user);
 	free(m->o.log);
+	free(m->s3.endpoint);
+	free(m->s3.region);
+	free(m->s3.keyfile);
+	s3_creds_release(&m->s3_creds);
+}
+
+/* Decrypts the user's S3 keys from s3_configurations into M->s3_creds;
+ * region, endpoint and addressing come from the row unless given. */
+static int s3_creds_from_db(struct mount *m, const char *bucket)
+{
+	unsigned char key[SECRET_KEY_LEN];
+	struct meta_s3conf row;
+	char *path = NULL;
+	int rc = meta_s3conf_get(m->meta, bucket, &row);
+
+	if (rc)
+		return rc;
+	if (m->s3.keyfile)
+		path = strdup(m->s3.keyfile);
+	else if (asprintf(&path, "%s/s3.key", m->o.data_dir) < 0)
+		path = NULL;
+	rc = path ? secret_key_load(path, 1, key) : -ENOMEM;
+	if (rc) {
+		fprintf(stderr, "mvaultfs: cannot read the key file '%s': %s%s\n", path ? path : "",
+			strerror(-rc), rc == -EPERM ? " (others may read it: chmod 600)" : "");
+	} else {
+		m->s3_creds.access_key = secret_decrypt(key, row.access_key_enc);
+		m->s3_creds.secret_key = secret_decrypt(key, row.secret_key_enc);
+		if (!m->s3_creds.access_key || !m->s3_creds.secret_key) {
+			fprintf(stderr, "mvaultfs: cannot decrypt the S3 keys of configuration '%s' with '%s':"
+				" another key file encrypted them, or they are not encrypted\n", row.name, path);
+			rc = -EBADMSG;
+		}
+		snprintf(m->s3_creds.source, sizeof(m->s3_creds.source), "s3_configurations '%.100s'", row.name);
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	if (!rc && !m->s3.region && row.region[0])
+		m->s3.region = strdup(row.region);
+	if (!rc && !m->s3.endpoint && row.endpoint[0])
+		m->s3.endpoint = strdup(row.endpoint);
+	if (!rc && !m->s3.path_style && row.path_style)
+		m->s3.path_style = 1;
+	meta_s3conf_release(&row);
+	free(path);
+	return rc;
+}
+
+/* Fills M->backend_cfg for an s3:// store; 0, or -1 after a line on stderr. */
+static int mount_s3_config(struct mount *m)
+{
+	struct backend_config *c = &m->backend_cfg;
+	char bucket[128];
+	int rc;
+
+	if (strncasecmp(m->o.store, "s3://", 5) != 0)
+		return 0;
+	snprintf(bucket, sizeof(bucket), "%.*s", (int)strcspn(m->o.store + 5, "/?"), m->o.store + 5);
+	rc = s3_creds_lookup(&m->s3_creds);
+	if (rc == -ENOENT)
+		rc = s3_creds_from_db(m, bucket);
+	if (rc == -ENOENT) {
+		fprintf(stderr, "mvaultfs: no S3 credentials for '%s': set AWS_ACCESS_KEY_ID and"
+			" AWS_SECRET_ACCESS_KEY, write ~/.aws/credentials, or add a row to s3_configurations\n",
+			bucket);
+		return -1;
+	}
+	if (rc == -EINVAL)
+		fprintf(stderr, "mvaultfs: the S3 credentials in %s lack a key or a secret\n", m->s3_creds.source);
+	if (rc)
+		return -1;
+	log_info("s3: credentials for '%s' from %s", bucket, m->s3_creds.source);
+	c->s3_access_key = m->s3_creds.access_key;
+	c->s3_secret_key = m->s3_creds.secret_key;
+	c->s3_session_token = m->s3_creds.session_token;
+	c->s3_endpoint = m->s3.endpoint;
+	c->s3_region = m->s3.region;
+	c->s3_path_style = m->s3.path_style;
+	c->s3_unsigned_payload = m->s3.unsigned_payload;
+	c->s3_part_size = (uint64_t)m->s3.part_mb << 20;
+	c->s3_multipart_threshold = (uint64_t)m->s3.threshold_mb << 20;
+	c->s3_concurrency = m->s3.concurrency;
+	c->s3_retries = m->s3.retries;
+	c->s3_timeout = m->s3.timeout;
+	return 0;
 }
 
 /* Opens database, store and cache; 0, or -1 after one line on stderr.
@@ -294,6 +436,8 @@ static int mount_open_engines(struct mount *m)
 	}
 	if (!m->o.store && asprintf(&m->o.store, "%s/store", m->o.data_dir) < 0)
 		return -1;
+	if (mount_s3_config(m) != 0)
+		return -1;
 	m->backend = backend_open(m->o.store, &m->backend_cfg);
 	if (!m->backend) {
 		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
@@ -318,7 +462,8 @@ static int cmd_mount(int argc, char **argv)
 	char *logpath = NULL;
 	int rc = 1;
 
-	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 || fuse_parse_cmdline(&args, &m.cmd) != 0)
+	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 || fuse_parse_cmdline(&args, &m.cmd) != 0)
 		goto out;
 	if (m.cmd.show_help) {
 		usage(argv[0]);

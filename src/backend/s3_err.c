@@ -158,7 +158,7 @@ int s3_xml_block(const char **pos, const char *end, const char *name, const char
 	while ((o = find(p, end, open, nlen + 1))) {
 		const char *after = o + nlen + 1;
 
-		if (after < end && (*after == '>' || *after == ' ')) {
+		if (after < end && (*after == '>' || *after == ' ' || *after == '/')) {
 			const char *gt = memchr(after, '>', (size_t)(end - after));
 
 			if (!gt)

@@ -1,0 +1,203 @@
+/*
+ * test_s3.c - the pure parts of the S3 backend: the errno mapper, the retry
+ * predicate and backoff, Retry-After, the XML field reader, part sizes, and
+ * the AES-256-GCM secrets that keep S3 keys in the database.
+ */
+#include "unit.h"
+#include "backend/s3_err.h"
+#include "util/secret.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void test_errno_map(void)
+{
+	CHECK_EQ_INT(s3_status_to_errno(200, "", HTTP_OK), 0);
+	CHECK_EQ_INT(s3_status_to_errno(206, "", HTTP_OK), 0);
+	CHECK_EQ_INT(s3_status_to_errno(403, "AccessDenied", HTTP_OK), -EACCES);
+	CHECK_EQ_INT(s3_status_to_errno(403, "SignatureDoesNotMatch", HTTP_OK), -EACCES);
+	CHECK_EQ_INT(s3_status_to_errno(403, "InvalidAccessKeyId", HTTP_OK), -EACCES);
+	CHECK_EQ_INT(s3_status_to_errno(403, "RequestTimeTooSkewed", HTTP_OK), -EACCES);
+	CHECK_EQ_INT(s3_status_to_errno(400, "ExpiredToken", HTTP_OK), -EACCES);
+	CHECK_EQ_INT(s3_status_to_errno(404, "NoSuchKey", HTTP_OK), -ENOENT);
+	CHECK_EQ_INT(s3_status_to_errno(404, "", HTTP_OK), -ENOENT);	/* HEAD has no body */
+	CHECK_EQ_INT(s3_status_to_errno(404, "NoSuchBucket", HTTP_OK), -ENXIO);
+	CHECK_EQ_INT(s3_status_to_errno(400, "EntityTooLarge", HTTP_OK), -EFBIG);
+	CHECK_EQ_INT(s3_status_to_errno(400, "KeyTooLongError", HTTP_OK), -ENAMETOOLONG);
+	CHECK_EQ_INT(s3_status_to_errno(400, "InvalidArgument", HTTP_OK), -EINVAL);
+	CHECK_EQ_INT(s3_status_to_errno(416, "InvalidRange", HTTP_OK), -EINVAL);
+	CHECK_EQ_INT(s3_status_to_errno(301, "PermanentRedirect", HTTP_OK), -EINVAL);
+	CHECK_EQ_INT(s3_status_to_errno(409, "BucketNotEmpty", HTTP_OK), -EBUSY);
+	CHECK_EQ_INT(s3_status_to_errno(507, "", HTTP_OK), -ENOSPC);
+	CHECK_EQ_INT(s3_status_to_errno(403, "QuotaExceeded", HTTP_OK), -ENOSPC);
+	CHECK_EQ_INT(s3_status_to_errno(503, "SlowDown", HTTP_OK), -EIO);
+	CHECK_EQ_INT(s3_status_to_errno(500, "", HTTP_OK), -EIO);
+	CHECK_EQ_INT(s3_status_to_errno(429, "", HTTP_OK), -EIO);
+	CHECK_EQ_INT(s3_status_to_errno(0, "", HTTP_FAIL_RESET), -EIO);
+	CHECK_EQ_INT(s3_status_to_errno(0, "", HTTP_FAIL_CONNECT), -EIO);
+}
+
+static void test_retryable(void)
+{
+	static const long yes[] = { 429, 500, 502, 503, 504 };
+	static const long no[] = { 400, 401, 403, 404, 405, 409, 411, 412, 416, 501 };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		CHECK(s3_is_retryable(yes[i], "", HTTP_OK));
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		CHECK(!s3_is_retryable(no[i], "", HTTP_OK));
+	CHECK(s3_is_retryable(400, "RequestTimeout", HTTP_OK));
+	CHECK(s3_is_retryable(200, "InternalError", HTTP_OK));	/* a 200 with an <Error> */
+	CHECK(!s3_is_retryable(403, "SignatureDoesNotMatch", HTTP_OK));
+	CHECK(!s3_is_retryable(403, "RequestTimeTooSkewed", HTTP_OK));
+	CHECK(s3_is_retryable(0, "", HTTP_FAIL_RESET));
+	CHECK(s3_is_retryable(0, "", HTTP_FAIL_TIMEOUT));
+	CHECK(s3_is_retryable(0, "", HTTP_FAIL_CONNECT));
+	CHECK(s3_is_retryable(0, "", HTTP_FAIL_OVERFLOW));
+	CHECK(!s3_is_retryable(0, "", HTTP_FAIL_TLS));
+}
+
+static void test_backoff(void)
+{
+	struct s3_retry_policy p = { 8, 100, 2000 };
+	unsigned seed = 42;
+	int a, i;
+
+	for (a = 2; a <= 12; a++) {
+		long ceiling = 100L << (a - 2);
+
+		if (ceiling > 2000 || a > 7)
+			ceiling = 2000;
+		for (i = 0; i < 50; i++) {
+			long w = s3_backoff_ms(&p, a, -1, &seed);
+
+			CHECK(w >= 0 && w <= ceiling);
+		}
+	}
+	/* Retry-After wins over a shorter backoff, but is capped too. */
+	CHECK(s3_backoff_ms(&p, 2, 1500, &seed) >= 1500);
+	CHECK_EQ_INT(s3_backoff_ms(&p, 2, 3600000, &seed), 8000);
+	CHECK_EQ_INT(s3_retry_after_ms("3", 0), 3000);
+	CHECK_EQ_INT(s3_retry_after_ms("", 0), -1);
+	CHECK_EQ_INT(s3_retry_after_ms("soon", 0), -1);
+	CHECK_EQ_INT(s3_retry_after_ms("Wed, 21 Oct 2015 07:28:05 GMT", 1445412480L), 5000);
+}
+
+static void test_xml(void)
+{
+	const char *doc = "<?xml version=\"1.0\"?>\n<ListBucketResult><KeyCount>2</KeyCount>"
+			  "<Contents><Key>a&amp;b&lt;&#x4e2d;</Key><Size>10</Size></Contents>"
+			  "<Contents><Key>c</Key><Size>0</Size></Contents><Empty/>"
+			  "<IsTruncated>false</IsTruncated></ListBucketResult>";
+	const char *p = doc, *end = doc + strlen(doc), *a, *z;
+	char out[64], small[3];
+	int n = 0;
+
+	CHECK(s3_xml_is_xml(doc, strlen(doc)));
+	CHECK(s3_xml_is_xml("  <Error/>", 10));
+	CHECK(!s3_xml_is_xml("<html", 1));
+	CHECK(!s3_xml_is_xml("Service Unavailable", 19));
+	CHECK(!s3_xml_is_xml("", 0));
+	CHECK(!s3_xml_is_xml("{\"json\": 1}", 11));
+	while (s3_xml_block(&p, end, "Contents", &a, &z)) {
+		const char *q = a;
+
+		CHECK_EQ_INT(s3_xml_get(&q, z, "Key", out, sizeof(out)), 1);
+		if (n == 0)
+			CHECK_STREQ(out, "a&b<\xe4\xb8\xad");
+		else
+			CHECK_STREQ(out, "c");
+		n++;
+	}
+	CHECK_EQ_INT(n, 2);
+	p = doc;
+	CHECK_EQ_INT(s3_xml_get(&p, end, "Key", out, sizeof(out)), 1);	/* not <KeyCount> */
+	CHECK(out[0] == 'a');
+	p = doc;
+	CHECK_EQ_INT(s3_xml_get(&p, end, "Empty", out, sizeof(out)), 1);
+	CHECK_STREQ(out, "");
+	p = doc;
+	CHECK_EQ_INT(s3_xml_get(&p, end, "Missing", out, sizeof(out)), 0);
+	p = doc;
+	CHECK_EQ_INT(s3_xml_get(&p, end, "IsTruncated", small, sizeof(small)), -1);
+	/* Cut short: no closing tag, no answer. */
+	p = "<Code>SlowDo";
+	CHECK_EQ_INT(s3_xml_get(&p, p + 12, "Code", out, sizeof(out)), 0);
+}
+
+static void test_part_size(void)
+{
+	const uint64_t MiB = 1 << 20;
+
+	CHECK_EQ_INT(s3_part_size(100 * MiB, 16 * MiB), 16 * MiB);
+	CHECK_EQ_INT(s3_part_size(100 * MiB, 1 * MiB), 5 * MiB);	/* S3's minimum */
+	/* 5 GiB + 1 byte (over one PUT's limit): fits in 10,000 parts. */
+	CHECK((5ull << 30) + 1 <= s3_part_size((5ull << 30) + 1, 16 * MiB) * S3_MAX_PARTS);
+	/* 1 TiB at 16 MiB would be 65,536 parts: the part grows. */
+	CHECK(s3_part_size(1ull << 40, 16 * MiB) * S3_MAX_PARTS >= 1ull << 40);
+	CHECK(s3_part_size(1ull << 40, 16 * MiB) <= S3_MAX_PART);
+	CHECK_EQ_INT(s3_part_size(S3_MAX_OBJECT, 16 * MiB) > 0, 1);
+	CHECK_EQ_INT(s3_part_size(S3_MAX_OBJECT + 1, 16 * MiB), 0);
+}
+
+static void test_secret(void)
+{
+	char dir[] = "/tmp/mvfs-test-secret.XXXXXX", path[64], *enc, *dec, *enc2;
+	unsigned char k1[SECRET_KEY_LEN], k2[SECRET_KEY_LEN], k3[SECRET_KEY_LEN];
+	struct stat st;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/key", dir);
+	CHECK_EQ_INT(secret_key_load(path, 0, k1), -ENOENT);
+	CHECK_EQ_INT(secret_key_load(path, 1, k1), 0);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK_EQ_INT(secret_key_load(path, 1, k2), 0);
+	CHECK(memcmp(k1, k2, sizeof(k1)) == 0);
+
+	enc = secret_encrypt(k1, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+	enc2 = secret_encrypt(k1, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+	CHECK(enc && strncmp(enc, "v1:", 3) == 0 && !strstr(enc, "EXAMPLE"));
+	CHECK(enc && enc2 && strcmp(enc, enc2) != 0);	/* a fresh nonce each time */
+	dec = secret_decrypt(k1, enc);
+	CHECK_STREQ(dec, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+	secret_free(dec);
+	/* Another key, a changed byte, junk: EBADMSG, never garbage. */
+	memcpy(k3, k1, sizeof(k3));
+	k3[0] ^= 1;
+	errno = 0;
+	CHECK(secret_decrypt(k3, enc) == NULL && errno == EBADMSG);
+	enc[10] = enc[10] == 'A' ? 'B' : 'A';
+	CHECK(secret_decrypt(k1, enc) == NULL);
+	CHECK(secret_decrypt(k1, "plaintext") == NULL);
+	CHECK(secret_decrypt(k1, "v1:") == NULL);
+	CHECK(secret_decrypt(k1, "v1:AAAA") == NULL);
+	free(enc);
+	free(enc2);
+	dec = secret_decrypt(k1, (enc = secret_encrypt(k1, "")));
+	CHECK_STREQ(dec, "");
+	secret_free(dec);
+	free(enc);
+
+	/* A key file others can read is refused. */
+	CHECK(chmod(path, 0644) == 0);
+	CHECK_EQ_INT(secret_key_load(path, 1, k2), -EPERM);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	TEST(test_errno_map);
+	TEST(test_retryable);
+	TEST(test_backoff);
+	TEST(test_xml);
+	TEST(test_part_size);
+	TEST(test_secret);
+	return unit_done();
+}
