@@ -26,8 +26,15 @@ from pathlib import Path
 import pytest
 
 from pgtest import Daemon, PgServer, default_bin, is_mounted, stop_pg_under
+import sys as _sys
+_sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "s3"))
+from s3server import S3rver  # noqa: E402
 from mvtest import SANITIZED, sql  # noqa: F401  (sql is re-exported for tests)
 
+# MVFS_TEST_STORE=s3: every mount whose test does not pick a store keeps its
+# content in s3rver (bucket mvtest, a fresh prefix per mount) instead of a
+# local folder; tests that look at the local store's files are skipped.
+S3_MODE = os.environ.get("MVFS_TEST_STORE") == "s3"
 WATCHDOG_S = 270          # pytest-timeout is 300 s (pytest.ini)
 _live = []                # daemons of the running test, for the watchdog
 
@@ -40,6 +47,35 @@ def pg_server():
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """s3rver on 127.0.0.1 on a free port, bucket "mvtest", a temp folder."""
+    srv = S3rver()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _uses_local_store_layout(item):
+    import inspect
+    try:
+        src = inspect.getsource(item.function)
+    except (OSError, TypeError):
+        return False
+    return "object_path(" in src or "store_objects(" in src or "small_store" in src
+
+
+def pytest_collection_modifyitems(config, items):
+    if not S3_MODE:
+        return
+    skip = pytest.mark.skip(reason="looks at the local store's files (MVFS_TEST_STORE=s3)")
+    for item in items:
+        if _uses_local_store_layout(item):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +100,7 @@ class Mount:
         self.pg = pg
         self.db = db          # database name on pg_server (None if not on it)
         self.dsn = dsn
-        self.store = Path(store) if store else None
+        self.store = (store if str(store).startswith("s3://") else Path(store)) if store else None
         self.data_dir = Path(data_dir) if data_dir else None
         self.done = False     # the test took care of the daemon's end
         self.log_files = [self.data_dir / "mvaultfs.log"] if self.data_dir else []
@@ -169,9 +205,17 @@ def mvfs(request, tmp_path, pg_server):
                 dsn, db = db, None
             else:
                 dsn = pg_server.dsn(db)
-            store = Path(store) if store else tmp_path / ("store%d" % n)
+            if store is None and S3_MODE:
+                store = request.getfixturevalue("s3_server").url("t-" + uuid.uuid4().hex[:12])
+            if str(store or "").startswith("s3://"):
+                s3 = request.getfixturevalue("s3_server")
+                if not any(o.startswith("s3_endpoint=") for o in extra_opts):
+                    extra_opts = ["s3_endpoint=" + s3.endpoint] + list(extra_opts)
+                env = dict(s3.env(), **(env or {}))
+            else:
+                store = Path(store) if store else tmp_path / ("store%d" % n)
+                store.mkdir(parents=True, exist_ok=True)
             data_dir = Path(data_dir) if data_dir else tmp_path / ("data%d" % n)
-            store.mkdir(parents=True, exist_ok=True)
             data_dir.mkdir(parents=True, exist_ok=True)
             opts = ["db=" + dsn, "store=%s" % store, "data_dir=%s" % data_dir]
         opts += list(extra_opts)
