@@ -26,7 +26,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 PYTEST   := /usr/bin/python3 -m pytest
 
-.PHONY: all deps check unit mount asan bench demo clean layers
+.PHONY: all deps check unit mount mount-s3 asan bench demo clean layers
 all: mvaultfs
 
 mvaultfs: $(B)/mvaultfs
@@ -64,8 +64,12 @@ layers:
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-mount: all
+mount: all $(B)/tests/test_backend
 	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
+
+# The mount tests again with every store on s3rver (tests/s3/s3server.py).
+mount-s3: all $(B)/tests/test_backend
+	MVFS_TEST_STORE=s3 MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
@@ -78,7 +82,7 @@ unit-asan: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 
 check: deps
-	$(MAKE) layers all unit mount
+	$(MAKE) layers all unit mount mount-s3
 	$(MAKE) asan
 
 bench: deps all

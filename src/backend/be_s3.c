@@ -1073,10 +1073,16 @@ static int probe(struct s3 *s, const char *url)
 			   .arg = "ListBucketResult", .max_attempts = 3 };
 	int rc;
 
+	char *probe_prefix = NULL;
+
+	/* A prefix no key has: the answer is small however full the bucket
+	 * (and s3rver fails max-keys=1 on a prefix that has keys). */
+	if (asprintf(&probe_prefix, "%s.mvaultfs-probe", s->prefix) < 0)
+		return -ENOMEM;
 	o.params[o.nparams++] = (struct sigv4_param){ "list-type", "2" };
-	o.params[o.nparams++] = (struct sigv4_param){ "max-keys", "1" };
-	o.params[o.nparams++] = (struct sigv4_param){ "prefix", s->prefix };
+	o.params[o.nparams++] = (struct sigv4_param){ "prefix", probe_prefix };
 	rc = s3_run(s, &o);
+	free(probe_prefix);
 	if (rc && o.resp.fail != HTTP_OK && o.resp.fail != HTTP_FAIL_OVERFLOW && o.resp.fail != HTTP_FAIL_TLS) {
 		log_error("cannot open store '%s': cannot reach %s://%s: %s", url, s->scheme, s->host,
 			  http_fail_str(o.resp.fail));
