@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -57,6 +58,102 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("trash_days=%d", trash_days),
 	FUSE_OPT_END
 };
+
+/* The cache's options: sizes take K, M, G, T suffixes (powers of 1024). */
+struct cache_cli {
+	char *size_max, *free_min, *block_size, *staging_max;
+	int uploaders, fetchers, readahead;
+	double io_timeout, fsync_timeout;
+};
+
+#define COPT(t, p) { t, offsetof(struct cache_cli, p), 1 }
+static const struct fuse_opt cache_opt_spec[] = {
+	COPT("cache_size=%s", size_max),
+	COPT("cache_free_min=%s", free_min),
+	COPT("block_size=%s", block_size),
+	COPT("staging_max=%s", staging_max),
+	COPT("uploaders=%d", uploaders),
+	COPT("fetchers=%d", fetchers),
+	COPT("readahead=%d", readahead),
+	COPT("io_timeout=%lf", io_timeout),
+	COPT("fsync_timeout=%lf", fsync_timeout),
+	FUSE_OPT_END
+};
+
+static void cache_usage(void)
+{
+	printf("cache options:\n"
+	       "    -o cache_size=SIZE     block cache cap (default 10%% of its disk, at most 10G)\n"
+	       "    -o cache_free_min=SIZE free space the cache leaves on its disk (default 5%%)\n"
+	       "    -o block_size=SIZE     cache block size (default 1M)\n"
+	       "    -o staging_max=SIZE    written bytes that may wait for upload; past it writes get\n"
+	       "                           ENOSPC (default 25%% of the disk)\n"
+	       "    -o uploaders=N         upload threads (default 4)\n"
+	       "    -o fetchers=N          read-ahead threads (default 4)\n"
+	       "    -o readahead=N         blocks read ahead of a sequential reader (default 8)\n"
+	       "    -o io_timeout=SECS     a read of content not cached fails with EIO after (default 60)\n"
+	       "    -o fsync_timeout=SECS  fsync(2) waits for the upload this long (default 300)\n"
+	       "\n");
+}
+
+/* "1G" -> 1073741824; 0 with *OK 0 when it is not a size. */
+static uint64_t parse_size(const char *s, int *ok)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	*ok = 1;
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	switch (*end) {
+	case 't': case 'T': shift += 10; /* fall through */
+	case 'g': case 'G': shift += 10; /* fall through */
+	case 'm': case 'M': shift += 10; /* fall through */
+	case 'k': case 'K': shift += 10; end++; break;
+	default: break;
+	}
+	if (errno || end == s || (*end && strcmp(end, "B") != 0 && strcmp(end, "iB") != 0)) {
+		*ok = 0;
+		return 0;
+	}
+	return (uint64_t)v << shift;
+}
+
+/* The cache's configuration from its options; -1 after a line on stderr. */
+static int cache_config_from(const struct cache_cli *cli, struct cache_config *cfg)
+{
+	struct { const char *name, *text; uint64_t *out; } sizes[] = {
+		{ "cache_size", cli->size_max, &cfg->size_max },
+		{ "cache_free_min", cli->free_min, &cfg->free_min },
+		{ "staging_max", cli->staging_max, &cfg->staging_max },
+	};
+	uint64_t bs;
+	int ok;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		*sizes[i].out = parse_size(sizes[i].text, &ok);
+		if (!ok) {
+			fprintf(stderr, "mvaultfs: -o %s=%s: not a size (use e.g. 512M, 20G)\n", sizes[i].name,
+				sizes[i].text);
+			return -1;
+		}
+	}
+	bs = parse_size(cli->block_size, &ok);
+	if (!ok || (cli->block_size && (bs < 4096 || bs > (64 << 20)))) {
+		fprintf(stderr, "mvaultfs: -o block_size=%s: give a size from 4K to 64M\n", cli->block_size);
+		return -1;
+	}
+	cfg->block_size = (uint32_t)bs;
+	cfg->uploaders = cli->uploaders;
+	cfg->fetchers = cli->fetchers;
+	cfg->readahead = cli->readahead;
+	cfg->io_timeout = cli->io_timeout;
+	return 0;
+}
 
 /* The S3 store's options: one table and one help text of their own. */
 struct s3_cli {
@@ -112,6 +209,8 @@ static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
 	       "       %s db migrate [-o db=CONNINFO]\n"
+	       "       %s sync MOUNTPOINT [--timeout SECS]   wait until every closed file is uploaded\n"
+	       "       %s status MOUNTPOINT                  staged files, uploads, cache\n"
 	       "\n"
 	       "Mounts a memories library: metadata in PostgreSQL, content in an object store.\n"
 	       "With no database configured it runs a private PostgreSQL under the data folder\n"
@@ -131,7 +230,8 @@ static void usage(const char *prog)
 	       "    -o db_connections=N    PostgreSQL connections kept open (default 8)\n"
 	       "    -o trash_days=N        how long removed files stay in .trash/ (default 30)\n"
 	       "    -V, --version          print the version\n"
-	       "\n", prog, prog);
+	       "\n", prog, prog, prog, prog);
+	cache_usage();
 	s3_usage();
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -301,6 +401,8 @@ struct mount {
 	int mounted, handlers;
 	struct s3_cli s3;
 	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
+	struct cache_cli cache_cli;
+	int cache_started;
 };
 
 static void mount_release(struct mount *m)
@@ -313,6 +415,9 @@ static void mount_release(struct mount *m)
 		fuse_session_destroy(m->se);
 	if (m->fs_ready)
 		fs_release(&m->fs);
+	/* uploads in flight record themselves in the database first */
+	if (m->cache)
+		cache_stop(m->cache);
 	meta_free(m->meta);
 	cache_free(m->cache);
 	backend_free(m->backend);
@@ -327,6 +432,10 @@ static void mount_release(struct mount *m)
 	free(m->s3.region);
 	free(m->s3.keyfile);
 	s3_creds_release(&m->s3_creds);
+	free(m->cache_cli.size_max);
+	free(m->cache_cli.free_min);
+	free(m->cache_cli.block_size);
+	free(m->cache_cli.staging_max);
 }
 
 /* Decrypts the user's S3 keys from s3_configurations into M->s3_creds;
@@ -445,7 +554,15 @@ static int mount_open_engines(struct mount *m)
 	}
 	if (asprintf(&path, "%s/cache", m->o.data_dir) < 0)
 		return -1;
-	m->cache = cache_open(path, m->backend);
+	{
+		struct cache_config cc;
+
+		if (cache_config_from(&m->cache_cli, &cc) != 0) {
+			free(path);
+			return -1;
+		}
+		m->cache = cache_open(path, m->backend, &cc);
+	}
 	rc = m->cache ? 0 : -errno;
 	if (rc)
 		fprintf(stderr, "mvaultfs: cannot open the cache folder '%s': %s\n", path, strerror(-rc));
@@ -463,7 +580,9 @@ static int cmd_mount(int argc, char **argv)
 	int rc = 1;
 
 	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
-	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 || fuse_parse_cmdline(&args, &m.cmd) != 0)
+	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
+	    fuse_parse_cmdline(&args, &m.cmd) != 0)
 		goto out;
 	if (m.cmd.show_help) {
 		usage(argv[0]);
@@ -500,7 +619,8 @@ static int cmd_mount(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	if (mount_open_engines(&m) != 0)
 		goto out;
-	fc = (struct fs_config){ .attr_timeout = m.o.attr_timeout, .entry_timeout = m.o.entry_timeout };
+	fc = (struct fs_config){ .attr_timeout = m.o.attr_timeout, .entry_timeout = m.o.entry_timeout,
+				 .fsync_timeout = m.cache_cli.fsync_timeout > 0 ? m.cache_cli.fsync_timeout : 300 };
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
@@ -519,6 +639,11 @@ static int cmd_mount(int argc, char **argv)
 	if (!m.cmd.foreground)
 		log_set_stderr(0);
 	fuse_daemonize(m.cmd.foreground);
+	/* Threads only now: a daemon's fork keeps none. */
+	if (cache_start(m.cache, fs_file_uploaded, &m.fs) != 0) {
+		log_error("cannot start the cache's upload and fetch threads");
+		goto out;
+	}
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, m.cmd.clone_fd);
 	if (m.cmd.max_idle_threads != UINT_MAX)
@@ -535,8 +660,143 @@ out:
 	return rc;
 }
 
+/* The mount's numbers (fs_xattr_stats), read from its root folder. */
+struct mount_stats {
+	unsigned long long staged_files, staged_bytes, set_aside, uploaded_files, uploaded_bytes;
+	unsigned long long cache_bytes, cache_blocks, cache_max, hits, misses, store_gets, store_puts;
+	double upload_rate;
+};
+
+static int read_stats(const char *mnt, struct mount_stats *st, char *text, size_t len)
+{
+	static const struct { const char *name; size_t off; } fields[] = {
+#define F(n) { #n, offsetof(struct mount_stats, n) }
+		F(staged_files), F(staged_bytes), F(set_aside), F(uploaded_files), F(uploaded_bytes),
+		F(cache_bytes), F(cache_blocks), F(cache_max), F(hits), F(misses), F(store_gets), F(store_puts),
+#undef F
+	};
+	ssize_t n = getxattr(mnt, FS_XATTR_STATS, text, len - 1);
+	char *line, *save;
+
+	if (n < 0) {
+		fprintf(stderr, "mvaultfs: '%s' is not an mvaultfs mount (%s)\n", mnt, strerror(errno));
+		return -1;
+	}
+	text[n] = '\0';
+	memset(st, 0, sizeof(*st));
+	char *copy = strdup(text);
+
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[64];
+		double v;
+
+		if (sscanf(line, "%63s %lf", name, &v) != 2)
+			continue;
+		if (strcmp(name, "upload_rate") == 0)
+			st->upload_rate = v;
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+			if (strcmp(name, fields[i].name) == 0)
+				*(unsigned long long *)((char *)st + fields[i].off) = (unsigned long long)v;
+	}
+	free(copy);
+	return 0;
+}
+
+static void human(double bytes, char *buf, size_t len)
+{
+	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (bytes >= 1024 && u < 4) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	struct mount_stats st;
+	char text[2048], a[32], b[32], r[32];
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: mvaultfs status MOUNTPOINT\n");
+		return 1;
+	}
+	if (read_stats(argv[1], &st, text, sizeof(text)) != 0)
+		return 1;
+	human((double)st.staged_bytes, a, sizeof(a));
+	human(st.upload_rate, r, sizeof(r));
+	printf("staged:   %llu file(s), %s waiting for upload\n", st.staged_files, a);
+	human((double)st.uploaded_bytes, a, sizeof(a));
+	printf("uploaded: %llu file(s), %s since mount, %s/s lately\n", st.uploaded_files, a, r);
+	if (st.set_aside)
+		printf("set aside: %llu staged file(s) failed their check (see the log)\n", st.set_aside);
+	human((double)st.cache_bytes, a, sizeof(a));
+	human((double)st.cache_max, b, sizeof(b));
+	printf("cache:    %s in %llu block(s), cap %s\n", a, st.cache_blocks, b);
+	printf("hit rate: %.1f%% (%llu hits, %llu misses); %llu GET(s), %llu PUT(s) to the store\n",
+	       st.hits + st.misses ? 100.0 * (double)st.hits / (double)(st.hits + st.misses) : 100.0,
+	       st.hits, st.misses, st.store_gets, st.store_puts);
+	return 0;
+}
+
+static int cmd_sync(int argc, char **argv)
+{
+	struct mount_stats st;
+	struct timespec start, now;
+	char text[2048], a[32], r[32];
+	double timeout = 0;
+	const char *mnt = NULL;
+	int tty = isatty(STDERR_FILENO);
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+			timeout = atof(argv[++i]);
+		else if (!mnt)
+			mnt = argv[i];
+		else
+			mnt = NULL, i = argc;
+	}
+	if (!mnt) {
+		fprintf(stderr, "usage: mvaultfs sync MOUNTPOINT [--timeout SECS]\n");
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (read_stats(mnt, &st, text, sizeof(text)) != 0)
+			return 1;
+		if (st.set_aside) {
+			fprintf(stderr, "%smvaultfs: %llu staged file(s) failed their hash check and were set aside,"
+				" not uploaded: see the log and the cache's aside/ folder\n", tty ? "\n" : "",
+				st.set_aside);
+			return 1;
+		}
+		if (st.staged_files == 0) {
+			if (tty)
+				fprintf(stderr, "\rsync: every closed file is in the store.%20s\n", "");
+			return 0;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (timeout > 0 && (double)(now.tv_sec - start.tv_sec) > timeout) {
+			fprintf(stderr, "%smvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
+				" (is the store reachable? see the log)\n", tty ? "\n" : "", timeout, st.staged_files);
+			return 1;
+		}
+		human((double)st.staged_bytes, a, sizeof(a));
+		human(st.upload_rate, r, sizeof(r));
+		fprintf(stderr, tty ? "\rsync: %llu file(s), %s left, %s/s   " : "sync: %llu file(s), %s left, %s/s\n",
+			st.staged_files, a, r);
+		usleep(tty ? 250000 : 1000000);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "sync") == 0)
+		return cmd_sync(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "status") == 0)
+		return cmd_status(argc - 1, argv + 1);
 	if (argc >= 3 && strcmp(argv[1], "db") == 0 && strcmp(argv[2], "migrate") == 0)
 		return cmd_migrate(argc - 2, argv + 2);
 	return cmd_mount(argc, argv);

@@ -1,11 +1,15 @@
 /*
- * cache.c - staging of written files, and the pass-through to the backend.
+ * cache.c - the cache folder, its configuration, and the calls that pick
+ * between staging, cached blocks and the store.
  *
- * Staging files are O_TMPFILE files in DIR/staging: they exist only while a
- * file is open for writing and vanish with the process.  (Write-back with a
- * journal that survives crashes replaces this in issue 5.)
+ * Layout of the cache folder (0700, and refused when others may write it:
+ * staged files are the only copy of what was written):
+ *   staging/<sha256>        sealed content waiting for upload
+ *   journal/<seq>-<sha256>  one entry per sealed file: what to commit after upload
+ *   aside/                  staged content that failed its hash check
+ *   blocks/ab/<sha256>.<n>  cached block n of content, with an XXH3 trailer
  */
-#include "cache/cache.h"
+#include "cache/cache_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,57 +17,163 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "util/log.h"
 
-struct cache {
-	struct backend *backend;
-	char *staging;		/* DIR/staging */
-};
-
-static int mkdir_private(const char *path)
+int cache_private_dir(const char *path)
 {
 	struct stat st;
 
-	if (mkdir(path, 0700) == 0)
-		return 0;
-	if (errno != EEXIST)
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 		return -errno;
 	if (stat(path, &st) != 0)
 		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (st.st_mode & 022) {
+		log_error("refusing cache folder '%s': others may write to it (mode %03o); it holds the only"
+			  " copy of files not yet uploaded: chmod go-w it", path, st.st_mode & 0777);
+		return -EACCES;
+	}
+	if (st.st_uid != geteuid()) {
+		log_error("refusing cache folder '%s': it belongs to uid %u, not to this user", path,
+			  (unsigned)st.st_uid);
+		return -EACCES;
+	}
+	return 0;
 }
 
-struct cache *cache_open(const char *dir, struct backend *b)
+int cache_disk_space(const struct cache *c, uint64_t *total, uint64_t *avail)
+{
+	struct statvfs sv;
+
+	if (statvfs(c->dir, &sv) != 0)
+		return -errno;
+	*total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
+}
+
+void cache_count(struct cache *c, uint64_t *field, uint64_t n)
+{
+	pthread_mutex_lock(&c->stats_lock);
+	*field += n;
+	pthread_mutex_unlock(&c->stats_lock);
+}
+
+static void config_defaults(struct cache *c)
+{
+	struct cache_config *cfg = &c->cfg;
+	uint64_t total = 0, avail = 0;
+
+	cache_disk_space(c, &total, &avail);
+	if (!cfg->block_size)
+		cfg->block_size = 1 << 20;
+	if (!cfg->size_max) {
+		cfg->size_max = total / 10;
+		if (cfg->size_max > (10ULL << 30))
+			cfg->size_max = 10ULL << 30;
+	}
+	if (!cfg->free_min)
+		cfg->free_min = total / 20;
+	if (!cfg->staging_max)
+		cfg->staging_max = total / 4;
+	if (cfg->uploaders <= 0)
+		cfg->uploaders = 4;
+	if (cfg->fetchers <= 0)
+		cfg->fetchers = 4;
+	if (cfg->readahead <= 0)
+		cfg->readahead = 8;
+	if (cfg->io_timeout <= 0)
+		cfg->io_timeout = 60;
+}
+
+static char *join(const char *a, const char *b)
+{
+	char *s;
+
+	return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
+}
+
+struct cache *cache_open(const char *dir, struct backend *b, const struct cache_config *cfg)
 {
 	struct cache *c = calloc(1, sizeof(*c));
-	int rc;
+	int rc = -ENOMEM;
 
-	if (!c)
-		return NULL;
-	c->backend = b;
-	if (asprintf(&c->staging, "%s/staging", dir) < 0) {
-		c->staging = NULL;
-		cache_free(c);
+	if (!c) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	if ((rc = mkdir_private(dir)) != 0 || (rc = mkdir_private(c->staging)) != 0) {
+	c->backend = b;
+	if (cfg)
+		c->cfg = *cfg;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->changed, NULL);
+	pthread_mutex_init(&c->block_lock, NULL);
+	pthread_cond_init(&c->fetched, NULL);
+	pthread_mutex_init(&c->stats_lock, NULL);
+	c->dir = strdup(dir);
+	c->staging_dir = join(dir, "staging");
+	c->journal_dir = join(dir, "journal");
+	c->blocks_dir = join(dir, "blocks");
+	c->aside_dir = join(dir, "aside");
+	if (!c->dir || !c->staging_dir || !c->journal_dir || !c->blocks_dir || !c->aside_dir)
+		goto fail;
+	if ((rc = cache_private_dir(c->dir)) != 0 || (rc = cache_private_dir(c->staging_dir)) != 0 ||
+	    (rc = cache_private_dir(c->journal_dir)) != 0 || (rc = cache_private_dir(c->blocks_dir)) != 0 ||
+	    (rc = cache_private_dir(c->aside_dir)) != 0) {
 		log_error("cannot use cache folder '%s': %s", dir, strerror(-rc));
-		cache_free(c);
-		errno = -rc;
-		return NULL;
+		goto fail;
 	}
+	config_defaults(c);
+	c->st.cache_max = c->cfg.size_max;
+	if ((rc = cache_stage_open(c)) != 0 || (rc = cache_blocks_open(c)) != 0)
+		goto fail;
 	return c;
+fail:
+	cache_free(c);
+	errno = -rc;
+	return NULL;
+}
+
+int cache_start(struct cache *c, cache_uploaded_fn fn, void *arg)
+{
+	int rc;
+
+	c->uploaded = fn;
+	c->uploaded_arg = arg;
+	rc = cache_blocks_start(c);
+	if (rc == 0)
+		rc = cache_stage_start(c);
+	return rc;
+}
+
+void cache_stop(struct cache *c)
+{
+	cache_stage_stop(c);
+	cache_blocks_stop(c);
 }
 
 void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
-	free(c->staging);
+	cache_stop(c);
+	cache_stage_free(c);
+	cache_blocks_free(c);
+	free(c->dir);
+	free(c->staging_dir);
+	free(c->journal_dir);
+	free(c->blocks_dir);
+	free(c->aside_dir);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->changed);
+	pthread_mutex_destroy(&c->block_lock);
+	pthread_cond_destroy(&c->fetched);
+	pthread_mutex_destroy(&c->stats_lock);
 	free(c);
 }
 
@@ -72,23 +182,44 @@ const char *cache_backend_name(const struct cache *c)
 	return c->backend->ops->name;
 }
 
-int cache_stage_create(struct cache *c)
+int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off, size_t len,
+	       void *dst, size_t *got, struct cache_reader *r)
 {
-	int fd = open(c->staging, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int fd = cache_stage_open_content(c, sha256);
 
-	if (fd < 0) {
-		int err = errno;
+	*got = 0;
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	if (fd >= 0) {
+		size_t done = 0;
+		int rc = 0;
 
-		log_error("cannot create a staging file in '%s': %s", c->staging, strerror(err));
-		return -err;
+		while (done < len) {
+			ssize_t n = pread(fd, (char *)dst + done, len - done, (off_t)(off + done));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				rc = n < 0 ? -errno : -EIO;
+				break;
+			}
+			done += (size_t)n;
+		}
+		close(fd);
+		*got = done;
+		if (rc)
+			log_error("cannot read staged content %.12s...: %s", sha256, strerror(-rc));
+		return rc;
 	}
-	return fd;
+	return cache_blocks_read(c, sha256, size, off, len, dst, got, r);
 }
 
-int cache_stage_fill(struct cache *c, const char *key, uint64_t size, int fd)
+int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd)
 {
-	enum { CHUNK = 1 << 20 };
-	char *buf = malloc(CHUNK);
+	uint32_t chunk = c->cfg.block_size;
+	char *buf = malloc(chunk);
 	uint64_t off = 0;
 	int rc = 0;
 
@@ -97,27 +228,43 @@ int cache_stage_fill(struct cache *c, const char *key, uint64_t size, int fd)
 	while (rc == 0 && off < size) {
 		size_t got = 0;
 
-		rc = backend_get_range(c->backend, key, off, CHUNK, buf, &got);
+		rc = cache_read(c, sha256, size, off, chunk, buf, &got, NULL);
 		if (rc == 0 && got == 0)
-			rc = -EIO;	/* object shorter than its row says */
+			rc = -EIO;	/* content shorter than its row says */
 		if (rc == 0 && pwrite(fd, buf, got, (off_t)off) != (ssize_t)got)
 			rc = errno ? -errno : -EIO;
 		off += got;
 	}
 	free(buf);
 	if (rc)
-		log_error("cannot copy '%s' into staging: %s", key, strerror(-rc));
+		log_error("cannot copy content %.12s... into staging: %s", sha256, strerror(-rc));
 	return rc;
 }
 
-int cache_store(struct cache *c, const char *key, int fd, uint64_t size, const char *sha256)
+int cache_store(struct cache *c, const char *sha256, int fd, uint64_t size)
 {
-	return backend_put(c->backend, key, fd, size, sha256);
+	char key[BACKEND_KEY_MAX];
+	int rc;
+
+	backend_key_for(sha256, key);
+	if (!key[0])
+		return -EINVAL;
+	rc = backend_put(c->backend, key, fd, size, sha256);
+	if (rc == 0)
+		cache_count(c, &c->st.store_puts, 1);
+	return rc;
 }
 
-int cache_read(struct cache *c, const char *key, uint64_t off, size_t len, void *dst, size_t *got)
+void cache_stats(struct cache *c, struct cache_stats *st)
 {
-	return backend_get_range(c->backend, key, off, len, dst, got);
+	pthread_mutex_lock(&c->stats_lock);
+	*st = c->st;
+	pthread_mutex_unlock(&c->stats_lock);
+	pthread_mutex_lock(&c->lock);
+	st->staged_files = c->staged_files;
+	st->staged_bytes = c->staged_bytes;
+	st->set_aside = c->set_aside;
+	pthread_mutex_unlock(&c->lock);
 }
 
 int cache_space(struct cache *c, uint64_t *total, uint64_t *avail)

@@ -1,45 +1,141 @@
 /*
  * cache.h - the layer between the filesystem and the object store.
  *
- * Today it stages written files on local disk and passes reads and uploads
- * through to the backend; the block cache and write-back uploader (issue 5)
- * grow here behind the same calls, so src/fs never talks to a backend.
+ * Two jobs, both on local disk under the cache folder:
+ *
+ *  - Write-back.  A written file is staged; at close its content is sealed
+ *    under its SHA-256 (fsync'd, with a journal entry) and close returns.
+ *    Uploader threads send sealed content to the store, oldest first, and
+ *    then call the owner's "uploaded" function (the commit that marks the
+ *    asset uploaded).  After a crash, cache_start finds every journal entry,
+ *    checks the staged bytes against their hash and resumes the upload.
+ *
+ *  - Block cache.  Content read from the store is kept in blocks keyed by
+ *    (sha256, block index), each with an XXH3 checksum, under a size cap
+ *    with LRU eviction; it survives restarts.  Sequential reads are detected
+ *    and read ahead by fetcher threads.
+ *
+ * src/fs never talks to a backend: every byte goes through here.
  */
 #ifndef MVFS_CACHE_H
 #define MVFS_CACHE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct backend;
 struct cache;
 
-/* Opens the cache folder DIR (created 0700 when missing) in front of
- * backend B (borrowed: the caller frees it after cache_free).  Returns NULL
- * with errno set and a log line naming DIR on failure. */
-struct cache *cache_open(const char *dir, struct backend *b);
-/* cache_free(NULL) is a no-op. */
+struct cache_config {
+	uint64_t size_max;	/* block cache cap in bytes; 0: 10% of the disk, at most 10 GiB */
+	uint64_t free_min;	/* free space the cache leaves on its disk; 0: 5% of the disk */
+	uint32_t block_size;	/* 0: 1 MiB */
+	uint64_t staging_max;	/* staged bytes waiting for upload; 0: 25% of the disk */
+	int uploaders;		/* upload threads; 0: 4 */
+	int fetchers;		/* block fetch threads; 0: 4 */
+	int readahead;		/* blocks read ahead of a sequential reader; 0: 8 */
+	double io_timeout;	/* seconds a read of uncached content may take; 0: 60 */
+};
+
+/* What the journal keeps about sealed content: enough to commit it after a
+ * crash without anything else. */
+struct cache_entry {
+	uint64_t ino;			/* the file it is the content of */
+	char sha256[65];
+	uint64_t size;
+	char mime[128];
+	char memory_type[16];
+	struct timespec mtime;
+	int has_mtime;
+	uint64_t seq;			/* journal order (oldest first) */
+};
+
+/* Called by an uploader once E's bytes are in the store.  Returns 0 (the
+ * journal entry goes), or -errno: the upload is tried again later. */
+typedef int (*cache_uploaded_fn)(void *arg, const struct cache_entry *e);
+
+/* Opens the cache folder DIR (created 0700 when missing; refused when
+ * another user could write to it) in front of backend B (borrowed: the
+ * caller frees it after cache_free).  Rebuilds the block index.  Returns
+ * NULL with errno set and a log line naming DIR on failure. */
+struct cache *cache_open(const char *dir, struct backend *b, const struct cache_config *cfg);
+/* Starts the uploader and fetcher threads; journal entries left by an
+ * earlier run are checked and queued first.  FN is called for each upload. */
+int cache_start(struct cache *c, cache_uploaded_fn fn, void *arg);
+/* Stops the threads (an upload in flight finishes); content still waiting
+ * stays journalled for the next start, and a log line says how much. */
+void cache_stop(struct cache *c);
+/* cache_free(NULL) is a no-op; calls cache_stop when needed. */
 void cache_free(struct cache *c);
 
 /* The backend's name ("local", "s3"), for the rows that record where
  * content lives. */
 const char *cache_backend_name(const struct cache *c);
 
+/* --- write-back ---------------------------------------------------------- */
+
 /* A new, empty staging file for content being written; returns an fd open
- * read-write (the caller closes it) or -errno.  The file has no name: a
- * crash leaves nothing behind. */
+ * read-write (the caller closes it) or -errno.  It has no name until it is
+ * sealed: a crash before close leaves nothing behind. */
 int cache_stage_create(struct cache *c);
+/* Whether a file growing to MORE bytes may be staged beside what is sealed
+ * already: 0, or -ENOSPC (with a log line) when the staging cap or the
+ * disk's free-space floor would be passed.  (Files being written at the
+ * same time are counted once sealed.) */
+int cache_stage_room(struct cache *c, uint64_t more);
+/* Seals the E->size bytes of staging file FD, whose SHA-256 is E->sha256:
+ * links them under their hash, fsyncs, and writes the journal entry.  When
+ * this returns 0 the content survives a crash.  FD stays the caller's and
+ * must not be written again (write to a new stage). */
+int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e);
+/* Queues sealed entry E for upload.  Separate from sealing so that the
+ * owner can record the staged version before its upload is recorded. */
+int cache_stage_upload(struct cache *c, const struct cache_entry *e);
+/* Waits until content SHA256 is no longer waiting for upload, for at most
+ * TIMEOUT seconds: 0, -ETIMEDOUT, or -EIO when it was set aside. */
+int cache_wait_uploaded(struct cache *c, const char *sha256, double timeout);
+/* Is content SHA256 staged here (sealed, not yet uploaded), or was it
+ * uploaded from here a moment ago?  (A listing that read "uploading" just
+ * before the upload was recorded must still show the file.) */
+int cache_is_staged(struct cache *c, const char *sha256);
 
-/* Copies the SIZE bytes of object KEY into staging fd FD (from offset 0), for
- * copy-on-write of an existing file.  Returns 0 or -errno. */
-int cache_stage_fill(struct cache *c, const char *key, uint64_t size, int fd);
+/* --- reading ------------------------------------------------------------- */
 
-/* Sends the SIZE bytes of FD to the store under KEY; returns once the store
- * has all of them (0) or failed (-errno: -ENOSPC when it is full). */
-int cache_store(struct cache *c, const char *key, int fd, uint64_t size, const char *sha256);
+/* Where a reader of one open file stands, for read-ahead. */
+struct cache_reader {
+	uint64_t next_block;	/* block after the last one read */
+	int sequential;		/* consecutive sequential reads */
+};
 
-/* Reads up to LEN bytes of object KEY at OFF into DST; *GOT is how many. */
-int cache_read(struct cache *c, const char *key, uint64_t off, size_t len, void *dst, size_t *got);
+/* Reads up to LEN bytes at OFF of content SHA256 (SIZE bytes in all) into
+ * DST: from staging, from cached blocks, or from the store (then cached).
+ * *GOT is how many bytes (short only at the end).  R (may be NULL) tracks a
+ * sequential reader.  -EIO when the store cannot give the bytes within the
+ * I/O timeout or they fail their check. */
+int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off, size_t len,
+	       void *dst, size_t *got, struct cache_reader *r);
+/* Copies the SIZE bytes of content SHA256 into staging fd FD (copy on
+ * write of an existing file).  Returns 0 or -errno. */
+int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd);
+
+/* Sends SIZE bytes of FD to the store under content hash SHA256 right now
+ * (for content made by the daemon itself, like variants).  0 or -errno. */
+int cache_store(struct cache *c, const char *sha256, int fd, uint64_t size);
+
+/* --- numbers ------------------------------------------------------------- */
+
+struct cache_stats {
+	uint64_t staged_files, staged_bytes;	/* waiting for upload */
+	uint64_t set_aside;			/* staged content that failed its check */
+	uint64_t uploaded_files, uploaded_bytes;
+	double upload_rate;			/* bytes/s over the last uploads */
+	uint64_t cache_bytes, cache_blocks, cache_max;
+	uint64_t hits, misses;			/* block lookups */
+	uint64_t store_gets;			/* ranged GETs sent to the store */
+	uint64_t store_puts;
+};
+void cache_stats(struct cache *c, struct cache_stats *st);
 
 /* Space of the store: total and available bytes, or -ENOTSUP. */
 int cache_space(struct cache *c, uint64_t *total, uint64_t *avail);

@@ -14,15 +14,16 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "cache/cache.h"
 #include "meta/meta.h"
 #include "util/sha256.h"
 
-struct cache;
 struct fuse_lowlevel_ops;
 
 struct fs_config {
 	double entry_timeout;	/* seconds the kernel may cache a name */
 	double attr_timeout;	/* seconds the kernel may cache attributes */
+	double fsync_timeout;	/* seconds fsync(2) waits for the upload */
 };
 
 /*
@@ -39,6 +40,9 @@ struct fs_inode {
 	int stage_fd;		/* -1 unless open for writing */
 	int writers;		/* handles open for writing */
 	int dirty;		/* staged bytes not yet committed */
+	int sealed;		/* stage_fd holds committed content: copy before writing */
+	int write_error;	/* a write failed (-errno): the staged bytes are not what was written */
+	char sha256[65];	/* the content sealed last */
 	uint64_t size;		/* staged size, when stage_fd >= 0 */
 	int mtime_set;		/* mtime below is newer than the row's */
 	struct timespec mtime;
@@ -63,7 +67,8 @@ struct fs_handle {
 	struct fs_inode *in;
 	int writable;
 	uint64_t size;			/* committed size at open */
-	char key[META_KEY_MAX];		/* committed content at open */
+	char sha256[65];		/* committed content at open */
+	struct cache_reader ra;		/* read-ahead state */
 	struct fs_handle *prev, *next;
 };
 
@@ -107,15 +112,19 @@ void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *i
  * empty file): makes its staging file, filled with the current content
  * unless TRUNCATE.  Called with IN->lock held. */
 int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f, int truncate);
-/* Writes LEN bytes at OFF into IN's staging file.  Returns bytes written or -errno. */
-ssize_t fs_file_write(struct fs_inode *in, const void *buf, size_t len, off_t off);
+/* Writes LEN bytes at OFF into IN's staging file.  Returns bytes written or
+ * -errno (-ENOSPC when staging is full). */
+ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, size_t len, off_t off);
 /* Truncates IN's staging file to SIZE.  Called with IN->lock held. */
-int fs_file_truncate(struct fs_inode *in, uint64_t size);
-/* When IN has staged changes: hashes them, sends them to the store and
- * commits them (one new version).  A file whose first content cannot be
- * stored is removed again (nothing half-committed stays).  Called with
- * IN->lock held. */
+int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size);
+/* When IN has staged changes: hashes them, seals them in the cache (durable
+ * from then on, uploaded in the background) and records the new version.
+ * A file whose first content cannot be staged is removed again (nothing
+ * half-committed stays).  Called with IN->lock held. */
 int fs_file_commit(struct mvfs *fs, struct fs_inode *in);
+/* The cache's "uploaded" function: records in the database that content
+ * E is in the store.  ARG is the struct mvfs. */
+int fs_file_uploaded(void *arg, const struct cache_entry *e);
 /* Ends writing IN: closes its staging file once no writer is left. */
 void fs_file_unstage(struct fs_inode *in);
 
@@ -139,6 +148,10 @@ ssize_t fs_xattr_get(const struct meta_file *f, const struct meta_folder *folder
 		     char *buf, size_t size);
 /* NUL-separated names of the attributes of F or FOLDER. */
 ssize_t fs_xattr_list(const struct meta_file *f, const struct meta_folder *folder, char *buf, size_t size);
+/* The mount's numbers (staged files, cache, uploads) as "name value" lines:
+ * the root folder's user.mvault.stats, read by `mvaultfs status` and `sync`. */
+#define FS_XATTR_STATS "user.mvault.stats"
+ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size);
 /* Whether NAME is one of ours (user.mvault.*). */
 int fs_xattr_ours(const char *name);
 /* Setting or removing: EPERM for our read-only names, ENOTSUP otherwise. */

@@ -1,14 +1,17 @@
 /*
  * fs_file.c - a file's content while it is being written, and its commit.
  *
- * Writes go to a staging file.  Bytes written in order are hashed as they
- * arrive, so committing a file copied with cp or rsync costs no second read;
- * any other write pattern is hashed from the staging file at commit.
+ * Writes go to an unnamed staging file.  Bytes written in order are hashed
+ * as they arrive, so committing a file copied with cp or rsync costs no
+ * second read; any other write pattern is hashed from the staging file.
  *
- * Commit (on flush, fsync, or truncate of a closed file): SHA-256, type from
- * the first bytes, upload unless a blob with that hash is already stored,
- * then one transaction in meta.  Content is immutable per version: a commit
- * over committed content makes a new version and tombstones the old one.
+ * Commit (on flush, fsync, or a truncate of a closed file): SHA-256, type
+ * from the first bytes, then the cache seals the staged bytes (durable:
+ * fsync'd and journalled) and the database records the new version as
+ * uploading; close returns.  The cache's uploaders send the bytes to the
+ * store and call fs_file_uploaded, which marks the version uploaded.
+ * Content is immutable per version: writing to sealed content first copies
+ * it to a new staging file.
  */
 #include "fs/fs.h"
 
@@ -19,7 +22,6 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
-#include "cache/cache.h"
 #include "util/log.h"
 #include "util/mime.h"
 
@@ -66,7 +68,7 @@ int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *
 
 	if (in->stage_fd >= 0) {
 		if (truncate)
-			return fs_file_truncate(in, 0);
+			return fs_file_truncate(fs, in, 0);
 		return 0;
 	}
 	fd = cache_stage_create(fs->cache);
@@ -74,7 +76,7 @@ int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *
 		return fd;
 	in->size = 0;
 	if (f && !truncate && f->size > 0) {
-		rc = cache_stage_fill(fs->cache, f->key, f->size, fd);
+		rc = cache_stage_fill(fs->cache, f->sha256, f->size, fd);
 		if (rc) {
 			close(fd);
 			return rc;
@@ -82,6 +84,7 @@ int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *
 		in->size = f->size;
 	}
 	in->stage_fd = fd;
+	in->sealed = 0;
 	/* A new or truncated file starts dirty: its (empty) content is the
 	 * new version, even if nothing is written before close. */
 	in->dirty = !f || truncate;
@@ -91,18 +94,66 @@ int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *
 	return 0;
 }
 
-ssize_t fs_file_write(struct fs_inode *in, const void *buf, size_t len, off_t off)
+/* Before sealed content changes: a private copy to change (called with
+ * IN->lock held). */
+static int unseal(struct mvfs *fs, struct fs_inode *in)
+{
+	char *buf;
+	uint64_t off = 0;
+	int fd, rc = 0;
+
+	if (!in->sealed)
+		return 0;
+	fd = cache_stage_create(fs->cache);
+	if (fd < 0)
+		return fd;
+	buf = malloc(1 << 20);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (rc == 0 && off < in->size) {
+		ssize_t n = pread(in->stage_fd, buf, 1 << 20, (off_t)off);
+
+		if (n <= 0 || pwrite(fd, buf, (size_t)n, (off_t)off) != n)
+			rc = n < 0 || errno ? -errno : -EIO;
+		else
+			off += (uint64_t)n;
+	}
+	free(buf);
+	if (rc) {
+		log_error("cannot copy '%s' to change it: %s", in->name, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	close(in->stage_fd);
+	in->stage_fd = fd;
+	in->sealed = 0;
+	return 0;
+}
+
+ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, size_t len, off_t off)
 {
 	ssize_t n;
+	int rc = 0;
 
 	pthread_mutex_lock(&in->lock);
-	if (in->stage_fd < 0) {
+	if (in->stage_fd < 0)
+		rc = -EBADF;
+	if (rc == 0 && (uint64_t)off + len > in->size)
+		rc = cache_stage_room(fs->cache, (uint64_t)off + len);
+	if (rc == 0)
+		rc = unseal(fs, in);
+	if (rc) {
+		if (rc != -EBADF)
+			in->write_error = rc;
 		pthread_mutex_unlock(&in->lock);
-		return -EBADF;
+		return rc;
 	}
 	n = pwrite(in->stage_fd, buf, len, off);
 	if (n < 0) {
 		n = -errno;
+		in->write_error = (int)n;
 		log_error("cannot stage a write to '%s': %s", in->name, strerror(errno));
 	} else {
 		if (in->hash_valid && (uint64_t)off == in->hashed) {
@@ -121,8 +172,14 @@ ssize_t fs_file_write(struct fs_inode *in, const void *buf, size_t len, off_t of
 	return n;
 }
 
-int fs_file_truncate(struct fs_inode *in, uint64_t size)
+int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size)
 {
+	int rc;
+
+	if (size > in->size && (rc = cache_stage_room(fs->cache, size)) != 0)
+		return rc;
+	if ((rc = unseal(fs, in)) != 0)
+		return rc;
 	if (ftruncate(in->stage_fd, (off_t)size) != 0) {
 		int err = errno;
 
@@ -142,13 +199,23 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 {
 	char sha[SHA256_HEX_LEN + 1], key[BACKEND_KEY_MAX];
 	unsigned char head[MIME_SNIFF_BYTES];
+	struct cache_entry e;
 	struct meta_content ct;
 	struct mime_type type;
 	ssize_t nhead;
-	int rc, have;
+	int rc;
 
 	if (in->stage_fd < 0 || !in->dirty)
 		return 0;
+	if (in->write_error) {
+		/* Never keep a version some writes are missing from. */
+		rc = in->write_error;
+		log_error("not keeping '%s': a write to it failed (%s)", in->name, strerror(-rc));
+		meta_file_abort(fs->meta, in->ino);
+		in->dirty = 0;
+		in->write_error = 0;
+		return rc;
+	}
 	if (in->hash_valid && in->hashed == in->size) {
 		sha256_final(&in->sha, sha);
 	} else if ((rc = sha256_fd(in->stage_fd, in->size, sha)) != 0) {
@@ -160,35 +227,61 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 	type = mime_sniff(head, nhead > 0 ? (size_t)nhead : 0, in->name);
 	backend_key_for(sha, key);
 
-	have = meta_blob_exists(fs->meta, sha);
-	rc = have < 0 ? have : 0;
-	if (rc == 0 && !have)
-		rc = cache_store(fs->cache, key, in->stage_fd, in->size, sha);
+	memset(&e, 0, sizeof(e));
+	e.ino = in->ino;
+	snprintf(e.sha256, sizeof(e.sha256), "%s", sha);
+	e.size = in->size;
+	snprintf(e.mime, sizeof(e.mime), "%s", type.mime);
+	snprintf(e.memory_type, sizeof(e.memory_type), "%s", type.memory_type);
+	if (in->mtime_set) {
+		e.mtime = in->mtime;
+		e.has_mtime = 1;
+	}
+	rc = cache_stage_seal(fs->cache, in->stage_fd, &e);
 	if (rc) {
-		log_error("cannot store '%s' (%llu bytes): %s", in->name,
-			  (unsigned long long)in->size, strerror(-rc));
+		log_error("cannot keep '%s' (%llu bytes): %s", in->name, (unsigned long long)in->size,
+			  strerror(-rc));
 		/* A file that never had content must not stay behind half made. */
 		if (meta_file_abort(fs->meta, in->ino) == 0)
 			in->dirty = 0;
 		return rc;
 	}
+	in->sealed = 1;
+	in->dirty = 0;
+	snprintf(in->sha256, sizeof(in->sha256), "%s", sha);
 	ct = (struct meta_content){
 		.sha256 = sha, .size = in->size, .mime = type.mime, .memory_type = type.memory_type,
 		.backend = cache_backend_name(fs->cache), .key = key,
 		.mtime = in->mtime_set ? &in->mtime : NULL,
 	};
-	rc = meta_file_commit(fs->meta, in->ino, &ct);
-	if (rc == -ENOENT) {
-		/* Unlinked while open: the content goes with the name. */
+	/* The staged version is recorded before its upload can be, so the
+	 * upload's record never races this one. */
+	rc = meta_file_stage(fs->meta, in->ino, &ct);
+	if (rc == -ENOENT)
 		log_info("'%s' was removed while open; its last writes are dropped", in->name);
-		rc = 0;
-	} else if (rc) {
-		log_error("cannot commit '%s': %s", in->name, strerror(-rc));
-		return rc;
-	}
-	in->dirty = 0;
+	else if (rc)
+		/* The bytes are durable and journalled: the upload records them. */
+		log_warn("cannot record '%s' yet (%s); it is kept and recorded after its upload",
+			 in->name, strerror(-rc));
+	cache_stage_upload(fs->cache, &e);
 	in->mtime_set = 0;
 	return 0;
+}
+
+int fs_file_uploaded(void *arg, const struct cache_entry *e)
+{
+	struct mvfs *fs = arg;
+	char key[BACKEND_KEY_MAX];
+	struct meta_content ct;
+
+	backend_key_for(e->sha256, key);
+	ct = (struct meta_content){
+		.sha256 = e->sha256, .size = e->size, .mime = e->mime[0] ? e->mime : "application/octet-stream",
+		.memory_type = e->memory_type[0] ? e->memory_type : "document",
+		.backend = cache_backend_name(fs->cache), .key = key,
+		.mtime = e->has_mtime ? &e->mtime : NULL,
+	};
+	return meta_file_uploaded(fs->meta, e->ino, &ct);
 }
 
 void fs_file_unstage(struct fs_inode *in)
@@ -201,7 +294,9 @@ void fs_file_unstage(struct fs_inode *in)
 	close(in->stage_fd);
 	in->stage_fd = -1;
 	in->dirty = 0;
+	in->sealed = 0;
 	in->mtime_set = 0;
+	in->write_error = 0;
 }
 
 struct fs_handle *fs_handle_new(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f)
@@ -213,7 +308,7 @@ struct fs_handle *fs_handle_new(struct mvfs *fs, struct fs_inode *in, const stru
 	h->in = in;
 	if (f) {
 		h->size = f->size;
-		snprintf(h->key, sizeof(h->key), "%s", f->key);
+		snprintf(h->sha256, sizeof(h->sha256), "%s", f->sha256);
 	}
 	pthread_mutex_lock(&fs->handles_lock);
 	h->next = fs->handles;

@@ -118,7 +118,8 @@ void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param
 	e->entry_timeout = fs->cfg.entry_timeout;
 }
 
-/* A created file whose writer died before its first commit stays invisible
+/* Another mount's file shows once its upload is done.  A created file whose
+ * writer died before its first commit stays invisible
  * (its rows are removed by the next create of that name, or expire with
  * their upload session). */
 int fs_ns_visible(struct mvfs *fs, const struct meta_file *f)
@@ -127,6 +128,9 @@ int fs_ns_visible(struct mvfs *fs, const struct meta_file *f)
 	int staged = 0;
 
 	if (strcmp(f->upload_status, "completed") == 0)
+		return 1;
+	/* written here and waiting for upload */
+	if (strcmp(f->upload_status, "uploading") == 0 && cache_is_staged(fs->cache, f->sha256))
 		return 1;
 	in = fs_inode_find(fs, f->ino);
 	if (in) {

@@ -139,12 +139,12 @@ static int set_size(struct mvfs *fs, uint64_t ino, uint64_t size)
 		return -ENOMEM;
 	pthread_mutex_lock(&in->lock);
 	if (in->stage_fd >= 0) {
-		rc = fs_file_truncate(in, size);
+		rc = fs_file_truncate(fs, in, size);
 	} else if (size != f.size) {
 		rc = fs_file_stage(fs, in, &f, size == 0);
 		if (rc == 0) {
 			in->writers++;
-			rc = fs_file_truncate(in, size);
+			rc = fs_file_truncate(fs, in, size);
 			if (rc == 0)
 				rc = fs_file_commit(fs, in);
 			fs_file_unstage(in);
@@ -565,7 +565,8 @@ static int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	}
 	pthread_mutex_lock(&in->lock);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		int fresh = strcmp(f.upload_status, "completed") != 0;
+		/* never committed: nothing to copy (content being uploaded is) */
+		int fresh = strcmp(f.upload_status, "pending") == 0;
 
 		if (!in->name[0])
 			snprintf(in->name, sizeof(in->name), "%s", f.name);
@@ -618,11 +619,9 @@ static int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t o
 		*got = 0;
 		return 0;
 	}
-	if (size > h->size - (uint64_t)off)
-		size = (size_t)(h->size - (uint64_t)off);
-	rc = cache_read(fs->cache, h->key, (uint64_t)off, size, buf, got);
+	rc = cache_read(fs->cache, h->sha256, h->size, (uint64_t)off, size, buf, got, &h->ra);
 	if (rc)
-		log_error("cannot read '%s' at %lld: %s", in->name[0] ? in->name : h->key,
+		log_error("cannot read '%s' at %lld: %s", in->name[0] ? in->name : h->sha256,
 			  (long long)off, strerror(-rc));
 	return rc == -ENOENT ? -EIO : rc;	/* a row without its object */
 }
@@ -650,7 +649,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		     struct fuse_file_info *fi)
 {
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-	ssize_t n = h->writable ? fs_file_write(h->in, buf, size, off) : -EBADF;
+	ssize_t n = h->writable ? fs_file_write(fs_of(req), h->in, buf, size, off) : -EBADF;
 
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -675,9 +674,31 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, -commit_handle(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh));
 }
 
+/* fsync(2) returns once the file's content is in the store. */
+static int fs_do_fsync(struct mvfs *fs, struct fs_handle *h)
+{
+	char sha[65] = "";
+	int rc = commit_handle(fs, h);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&h->in->lock);
+	snprintf(sha, sizeof(sha), "%s", h->in->sha256[0] ? h->in->sha256 : h->sha256);
+	pthread_mutex_unlock(&h->in->lock);
+	if (!sha[0])
+		return 0;
+	rc = cache_wait_uploaded(fs->cache, sha, fs->cfg.fsync_timeout);
+	if (rc == -ETIMEDOUT) {
+		log_error("fsync of '%s': its upload did not finish within %.0f s", h->in->name,
+			  fs->cfg.fsync_timeout);
+		rc = -EIO;
+	}
+	return rc;
+}
+
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -commit_handle(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh));
+	fuse_reply_err(req, -fs_do_fsync(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -765,6 +786,12 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 	/* ls -l asks every file for security.selinux and POSIX ACLs: answer
 	 * those without a database round trip. */
+	if (ino == META_INO_ROOT && strcmp(name, FS_XATTR_STATS) == 0) {
+		buf = size ? malloc(size) : NULL;
+		reply_xattr(req, fs_xattr_stats(fs_of(req)->cache, buf, size), buf, size);
+		free(buf);
+		return;
+	}
 	if (!fs_xattr_ours(name) || (ino < META_INO_FIRST)) {
 		fuse_reply_err(req, ENODATA);
 		return;

@@ -163,14 +163,20 @@ struct meta_content {
 	const struct timespec *mtime;	/* the file's new mtime, or NULL: unchanged */
 };
 
-/* Makes C the content of file INO in one transaction: the blob row (created
- * with ref_count 1, or its ref_count raised: same bytes, one blob), the asset
- * (upload completed), the memory (active), the library or workspace row, the
- * upload session (completed).  When the file already had committed content,
- * that content's asset is tombstoned and a new asset row takes its place
- * (copy on write), so the inode keeps its number.  -ENOENT when the file was
- * removed meanwhile (nothing is committed). */
-int meta_file_commit(struct meta *m, uint64_t ino, const struct meta_content *c);
+/* Records C as the content of file INO, staged locally and not yet in the
+ * store (write-back, at close): the asset gets its hash, size and type with
+ * upload_status 'uploading' (a file with content already gets a new asset,
+ * the old one tombstoned: copy on write, so the inode keeps its number);
+ * the memory no longer expires as an abandoned upload.  -ENOENT when the
+ * file was removed meanwhile. */
+int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *c);
+/* Records that content C of file INO is now in the store, in one
+ * transaction: the blob row (created with ref_count 1, or its ref_count
+ * raised: same bytes, one blob), the asset (upload completed), the memory
+ * (active once none of its assets waits), the upload session (completed).
+ * Stages C first when the staging commit never happened (a crash).
+ * Idempotent; a version replaced meanwhile, or a removed file, is a no-op. */
+int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *c);
 
 /* Removes a file whose content never reached the store (a failed first
  * write): every row its create made goes, as if it never existed.  Files

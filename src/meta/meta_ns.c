@@ -303,66 +303,63 @@ static int blob_ref(PGconn *c, const struct meta_content *ct, char blob_id[META_
 	return rc;
 }
 
-int meta_file_commit(struct meta *m, uint64_t ino, const struct meta_content *ct)
+/* Records content CT as the file's current version, not yet in the store
+ * (upload 'uploading'): fills a created file's asset, or makes a new asset
+ * and tombstones the old one (copy on write).  The memory no longer expires
+ * as an abandoned upload: its bytes are durable in staging. */
+static int stage_content(struct meta *m, PGconn *c, struct meta_file *cur, const struct meta_content *ct)
 {
-	char blob_id[META_UUID_LEN + 1], size_s[24], new_asset[META_UUID_LEN + 1];
-	struct meta_file cur;
+	char size_s[24];
 	PGresult *r;
+	int rc = 0;
 
 	u64s(size_s, sizeof(size_s), ct->size);
-	TX_BEGIN(m, c, rc);
-	if (rc == 0)
-		rc = meta_find_ino(m, c, ino, &cur);
-	if (rc == 0 && strcmp(cur.lifecycle_status, "active") != 0)
-		rc = -ENOENT;
-	if (rc == 0)
-		rc = blob_ref(c, ct, blob_id);
-	if (rc == 0 && strcmp(cur.upload_status, "completed") != 0) {
-		/* First content of a created file: fill in its asset. */
-		const char *p[] = { cur.asset_id, blob_id, ct->sha256, size_s, ct->mime, ct->backend, ct->key };
+	if (strcmp(cur->sha256, ct->sha256) == 0 && strcmp(cur->upload_status, "pending") != 0) {
+		/* the same bytes again: nothing changes but the time */
+	} else if (strcmp(cur->upload_status, "pending") == 0) {
+		const char *p[] = { cur->asset_id, ct->sha256, size_s, ct->mime, ct->backend, ct->key };
 
-		rc = meta_exec(c, "complete asset",
-			       "UPDATE memory_assets SET blob_id = $2, content_hash = $3, computed_by = 'client',"
-			       " bytes = $4, mime_type = $5, storage_backend = $6, storage_key = $7,"
-			       " upload_status = 'completed' WHERE id = $1", 7, p, NULL);
-	} else if (rc == 0) {
-		/* New content for a committed file: copy on write. */
-		const char *p[] = { cur.memory_id, cur.item_id, blob_id, ct->sha256, size_s, ct->mime,
-				    ct->backend, ct->key };
+		rc = meta_exec(c, "stage asset",
+			       "UPDATE memory_assets SET content_hash = $2, computed_by = 'client', bytes = $3,"
+			       " mime_type = $4, storage_backend = $5, storage_key = $6, upload_status = 'uploading'"
+			       " WHERE id = $1", 6, p, NULL);
+	} else {
+		const char *p[] = { cur->memory_id, cur->item_id, ct->sha256, size_s, ct->mime, ct->backend,
+				    ct->key };
+		char new_asset[META_UUID_LEN + 1];
 
 		rc = meta_exec(c, "new asset version",
-			       "INSERT INTO memory_assets (memory_id, memory_item_id, group_id, asset_type, blob_id,"
+			       "INSERT INTO memory_assets (memory_id, memory_item_id, group_id, asset_type,"
 			       " content_hash, computed_by, bytes, mime_type, storage_backend, storage_key, upload_status)"
-			       " VALUES ($1, $2, gen_random_uuid(), 'original', $3, $4, 'client', $5, $6, $7, $8,"
-			       " 'completed') RETURNING id", 8, p, &r);
+			       " VALUES ($1, $2, gen_random_uuid(), 'original', $3, 'client', $4, $5, $6, $7,"
+			       " 'uploading') RETURNING id", 7, p, &r);
 		if (rc == 0) {
 			snprintf(new_asset, sizeof(new_asset), "%s", meta_val(r, 0, 0));
 			PQclear(r);
-			rc = tombstone_asset(c, cur.asset_id);
+			rc = tombstone_asset(c, cur->asset_id);
 		}
 		if (rc == 0) {
-			const char *q[] = { cur.item_id, new_asset };
+			const char *q[] = { cur->item_id, new_asset };
 
 			rc = meta_exec(c, "switch primary asset",
 				       "UPDATE memory_items SET primary_asset_id = $2 WHERE id = $1", 2, q, NULL);
 		}
 	}
 	if (rc == 0) {
-		const char *p[] = { cur.memory_id, m->user_id, ct->memory_type, size_s, ct->mime, ct->key };
+		const char *p[] = { cur->memory_id, m->user_id, ct->memory_type, size_s, ct->mime, ct->key };
 
-		rc = meta_exec(c, "activate memory",
-			       "WITH mem AS (UPDATE memories SET status = 'active', expires_at = NULL,"
-			       "               type = $3::memory_type_t, updated_by = $2 WHERE id = $1),"
+		rc = meta_exec(c, "stage memory",
+			       "WITH mem AS (UPDATE memories SET expires_at = NULL, type = $3::memory_type_t,"
+			       "               status = CASE WHEN status = 'active' THEN 'pending' ELSE status END,"
+			       "               updated_by = $2 WHERE id = $1),"
 			       " lib AS (UPDATE user_library SET storage_path = $6, file_size_bytes = $4,"
-			       "           mime_type = $5, asset_type = $3 WHERE memory_id = $1),"
-			       " ws AS (UPDATE workspace_assets SET temp_storage_path = $6, file_size_bytes = $4,"
 			       "           mime_type = $5, asset_type = $3 WHERE memory_id = $1)"
-			       " UPDATE upload_sessions SET status = 'completed', uploaded_files = total_files"
-			       " WHERE memory_id = $1 AND status = 'active'", 6, p, NULL);
+			       " UPDATE workspace_assets SET temp_storage_path = $6, file_size_bytes = $4,"
+			       "   mime_type = $5, asset_type = $3 WHERE memory_id = $1", 6, p, NULL);
 	}
 	if (rc == 0 && ct->mtime) {
 		char sec_s[24], nsec_s[16];
-		const char *p[] = { cur.item_id, sec_s, nsec_s };
+		const char *p[] = { cur->item_id, sec_s, nsec_s };
 
 		snprintf(sec_s, sizeof(sec_s), "%lld", (long long)ct->mtime->tv_sec);
 		snprintf(nsec_s, sizeof(nsec_s), "%ld", ct->mtime->tv_nsec);
@@ -370,6 +367,85 @@ int meta_file_commit(struct meta *m, uint64_t ino, const struct meta_content *ct
 			       "UPDATE memory_items SET mtime = to_timestamp($2), mtime_nsec = $3 WHERE id = $1",
 			       3, p, NULL);
 	}
+	return rc;
+}
+
+/* Marks the file's current version, whose bytes are now in the store, as
+ * uploaded: a reference on its blob, upload completed, the memory active
+ * when none of its assets still waits, the upload session completed. */
+static int complete_content(struct meta *m, PGconn *c, const struct meta_file *cur,
+			    const struct meta_content *ct)
+{
+	char blob_id[META_UUID_LEN + 1];
+	int rc = blob_ref(c, ct, blob_id);
+
+	if (rc == 0) {
+		const char *p[] = { cur->asset_id, blob_id };
+
+		rc = meta_exec(c, "complete asset",
+			       "UPDATE memory_assets SET blob_id = $2, upload_status = 'completed' WHERE id = $1",
+			       2, p, NULL);
+	}
+	if (rc == 0) {
+		const char *p[] = { cur->memory_id, m->user_id };
+
+		rc = meta_exec(c, "activate memory",
+			       "WITH mem AS (UPDATE memories SET updated_by = $2, status ="
+			       "   CASE WHEN EXISTS (SELECT 1 FROM memory_assets WHERE memory_id = $1"
+			       "     AND lifecycle_status = 'active' AND upload_status <> 'completed')"
+			       "   THEN 'pending'::memory_status_t ELSE 'active' END WHERE id = $1)"
+			       " UPDATE upload_sessions SET status = 'completed', uploaded_files = total_files"
+			       " WHERE memory_id = $1 AND status = 'active'", 2, p, NULL);
+	}
+	return rc;
+}
+
+int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
+{
+	struct meta_file cur;
+
+	TX_BEGIN(m, c, rc);
+	if (rc == 0)
+		rc = meta_find_ino(m, c, ino, &cur);
+	if (rc == 0 && strcmp(cur.lifecycle_status, "active") != 0)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = stage_content(m, c, &cur, ct);
+	TX_END(m, c, rc);
+}
+
+int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *ct)
+{
+	struct meta_file cur;
+	const char *p[2];
+	PGresult *r;
+
+	TX_BEGIN(m, c, rc);
+	if (rc == 0)
+		rc = meta_find_ino(m, c, ino, &cur);
+	if (rc == 0 && strcmp(cur.lifecycle_status, "active") != 0)
+		rc = -ENOENT;
+	/* A crash between the journal entry and the staging commit: this
+	 * version was never recorded, and it is the newest. */
+	if (rc == 0) {
+		p[0] = cur.item_id;
+		p[1] = ct->sha256;
+		rc = meta_exec(c, "version known?",
+			       "SELECT 1 FROM memory_assets WHERE memory_item_id = $1 AND content_hash = $2",
+			       2, p, &r);
+		if (rc == 0) {
+			int known = PQntuples(r) > 0;
+
+			PQclear(r);
+			if (!known && (rc = stage_content(m, c, &cur, ct)) == 0)
+				rc = meta_find_ino(m, c, ino, &cur);
+		}
+	}
+	/* An older version, replaced before its upload finished, needs nothing. */
+	if (rc == 0 && strcmp(cur.sha256, ct->sha256) == 0 && strcmp(cur.upload_status, "completed") != 0)
+		rc = complete_content(m, c, &cur, ct);
+	if (rc == -ENOENT)
+		rc = 0;		/* removed meanwhile: nothing to record */
 	TX_END(m, c, rc);
 }
 
@@ -655,4 +731,26 @@ int meta_folder_rename(struct meta *m, enum meta_place place, const char *name, 
 		}
 	}
 	TX_END(m, c, rc);
+}
+
+/* --- for the background jobs (meta_jobs_internal.h) ---------------------- */
+
+/* The commit path's blob reference, for variants and server-side hashes:
+ * the same dedup as a file's own content. */
+int meta_ns_blob_ref(PGconn *c, const struct meta_content *ct, char blob_id[META_UUID_LEN + 1])
+{
+	return blob_ref(c, ct, blob_id);
+}
+
+/* The unlink path's tombstone of a whole file, for workspace expiry: on
+ * the caller's connection and transaction, acting for USER_ID. */
+int meta_ns_tombstone(PGconn *c, const char *user_id, const char *asset_id, const char *memory_id)
+{
+	struct meta m = { 0 };
+	struct meta_file f = { 0 };
+
+	snprintf(m.user_id, sizeof(m.user_id), "%s", user_id);
+	snprintf(f.asset_id, sizeof(f.asset_id), "%s", asset_id);
+	snprintf(f.memory_id, sizeof(f.memory_id), "%s", memory_id);
+	return tombstone_file(&m, c, &f);
 }

@@ -127,25 +127,61 @@ def small_store(tmp_path):
         run(["umount", "-l", d], check=False)
 
 
+def mvaultfs_sync(m, timeout):
+    """`mvaultfs sync MOUNTPOINT` with a time limit: its CompletedProcess."""
+    return run([default_bin(), "sync", str(m.mnt), "--timeout", str(timeout)], check=False)
+
+
 def test_store_full(small_store, mvfs, tmp_path):
+    """A full store is an outage: writes keep succeeding into staging (the
+    bytes are durable there), nothing is recorded as uploaded, and the upload
+    drains once the store has room."""
     m = mvfs(store=small_store)
     lib = m.mnt / "library"
     big = tmp_path / "big.bin"
     make_random(big, 4 * MiB)
 
-    r = run(["cp", big, lib / "big.bin"], check=False)
-    assert r.returncode != 0, "cp of 4 MiB into a 2 MiB store succeeded"
+    run(["cp", big, lib / "big.bin"])
+    cmp_files(big, lib / "big.bin")          # served from staging
+    r = mvaultfs_sync(m, 3)
+    assert r.returncode != 0, "sync claimed a 4 MiB file reached a 2 MiB store"
+    status = sql(m, "SELECT a.upload_status, a.blob_id IS NULL FROM memory_items i"
+                    " JOIN memory_assets a ON a.id = i.primary_asset_id WHERE i.display_name = 'big.bin'")
+    assert status == ["uploading|t"], status
+    assert sql(m, "SELECT count(*) FROM blobs") == ["0"], "a blob row points at an object the store lacks"
+    assert "No space left on device" in m.log_text()
 
+    run(["mount", "-o", "remount,size=16m", small_store])   # the store comes back
+    r = mvaultfs_sync(m, 60)
+    assert r.returncode == 0, r.stderr
+    status = sql(m, "SELECT a.upload_status, b.ref_count FROM memory_items i"
+                    " JOIN memory_assets a ON a.id = i.primary_asset_id JOIN blobs b ON b.id = a.blob_id"
+                    " WHERE i.display_name = 'big.bin'")
+    assert status == ["completed|1"], status
+    cmp_files(big, lib / "big.bin")
+    m.unmount()
+
+
+def test_staging_full(mvfs, tmp_path):
+    """Past the staging cap a write fails with ENOSPC, and nothing of that
+    file stays in the database."""
+    m = mvfs(extra_opts=["staging_max=2M"])
+    lib = m.mnt / "library"
+    big = tmp_path / "big.bin"
+    make_random(big, 4 * MiB)
+
+    r = run(["cp", big, lib / "big.bin"], check=False)
+    assert r.returncode != 0, "cp of 4 MiB past a 2 MiB staging cap succeeded"
     with pytest.raises(OSError) as ei:
         with open(lib / "big2.bin", "wb") as f:
             f.write(big.read_bytes())
     assert ei.value.errno == errno.ENOSPC, ei.value
-
     for name in ("big.bin", "big2.bin"):
         def count():
             return sql(m, "SELECT count(*) FROM memory_items WHERE display_name = %s" % q(name))
         poll(lambda: count() == ["0"], 10)
         assert count() == ["0"], "a memory row stayed for %s; log:\n%s" % (name, m.log_text())
+    assert "staging is full" in m.log_text()
 
     small = tmp_path / "small.txt"
     make_random(small, 1024)

@@ -5,6 +5,7 @@ import os
 import uuid
 
 from mvtest import run
+from pgtest import default_bin
 
 
 def getfattr(path, name):
@@ -20,7 +21,11 @@ def test_xattrs(mvfs, tmp_path):
     run(["cp", src, f])
     assert getfattr(f, "user.mvault.sha256") == hashlib.sha256(data).hexdigest()
     uuid.UUID(getfattr(f, "user.mvault.id"))
+    # written back: the memory is pending until its upload is recorded
+    assert getfattr(f, "user.mvault.upload_status") in ("uploading", "completed")
+    run([default_bin(), "sync", str(m.mnt), "--timeout", "60"])
     assert getfattr(f, "user.mvault.status") == "active"
+    assert getfattr(f, "user.mvault.upload_status") == "completed"
     m.unmount()
 
 

@@ -1,0 +1,635 @@
+/*
+ * cache_block.c - the block cache: content read from the store, kept on
+ * local disk in blocks, under a size cap.
+ *
+ * A block is blocks/ab/<sha256>.<n>: the bytes of block n of that content
+ * followed by their XXH3-64 (8 bytes, little endian).  Every read checks the
+ * sum; a block that fails is dropped and fetched again, with a log line.
+ * Blocks are written to a temporary name and renamed, so a crash leaves
+ * whole blocks or none (and a torn one fails its sum).
+ *
+ * The index (every block's size and place in the LRU list) lives in memory
+ * and is rebuilt at start from one walk of blocks/, oldest access first.
+ * Over the cap, or under the disk's free-space floor, the least recently
+ * used blocks go.
+ *
+ * Reading: the blocks a read covers are taken from the cache or fetched
+ * from the store in the reader's thread; a reader that goes on sequentially
+ * has the next blocks fetched ahead by fetcher threads, and a small file
+ * (a few blocks) is fetched whole on first read.  A fetch already under way
+ * is waited for, never sent twice.
+ */
+#include "cache/cache_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "backend/backend.h"
+#include "util/log.h"
+#include "util/sha256.h"
+
+#define SUM_BYTES 8
+#define SMALL_BLOCKS 4		/* files of up to this many blocks are fetched whole */
+
+struct block {
+	char sha256[65];
+	uint64_t idx;
+	uint64_t bytes;		/* on disk, with the sum */
+	int fetching;		/* being fetched: not on disk yet */
+	struct block *next;	/* hash chain */
+	struct block *lru_prev, *lru_next;
+};
+
+struct fetch {
+	char sha256[65];
+	uint64_t idx, size;
+	struct fetch *next;
+};
+
+static size_t block_bucket(const struct cache *c, const char *sha, uint64_t idx)
+{
+	size_t h = (size_t)idx * 0x9e3779b97f4a7c15ULL;
+
+	for (int i = 0; i < 16; i++)
+		h = h * 31 + (unsigned char)sha[i];
+	return h % c->nblock_buckets;
+}
+
+static void block_path(const struct cache *c, const char *sha, uint64_t idx, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%.2s/%s.%" PRIu64, c->blocks_dir, sha, sha, idx);
+}
+
+/* --- the index, under block_lock ----------------------------------------- */
+
+static struct block *index_find(struct cache *c, const char *sha, uint64_t idx)
+{
+	struct block *b = c->blocks[block_bucket(c, sha, idx)];
+
+	while (b && (b->idx != idx || strcmp(b->sha256, sha) != 0))
+		b = b->next;
+	return b;
+}
+
+static void lru_unlink(struct cache *c, struct block *b)
+{
+	if (b->lru_prev)
+		b->lru_prev->lru_next = b->lru_next;
+	else if (c->lru_head == b)
+		c->lru_head = b->lru_next;
+	if (b->lru_next)
+		b->lru_next->lru_prev = b->lru_prev;
+	else if (c->lru_tail == b)
+		c->lru_tail = b->lru_prev;
+	b->lru_prev = b->lru_next = NULL;
+}
+
+static void lru_front(struct cache *c, struct block *b)
+{
+	lru_unlink(c, b);
+	b->lru_next = c->lru_head;
+	if (c->lru_head)
+		c->lru_head->lru_prev = b;
+	c->lru_head = b;
+	if (!c->lru_tail)
+		c->lru_tail = b;
+}
+
+static struct block *index_add(struct cache *c, const char *sha, uint64_t idx)
+{
+	struct block *b = calloc(1, sizeof(*b));
+	size_t k;
+
+	if (!b)
+		return NULL;
+	snprintf(b->sha256, sizeof(b->sha256), "%s", sha);
+	b->idx = idx;
+	k = block_bucket(c, sha, idx);
+	b->next = c->blocks[k];
+	c->blocks[k] = b;
+	return b;
+}
+
+static void index_remove(struct cache *c, struct block *b)
+{
+	struct block **pp = &c->blocks[block_bucket(c, b->sha256, b->idx)];
+
+	while (*pp && *pp != b)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = b->next;
+	lru_unlink(c, b);
+	if (!b->fetching) {
+		c->st.cache_bytes -= b->bytes;
+		c->st.cache_blocks--;
+	}
+	free(b);
+}
+
+/* Drops least recently used blocks while over the cap or under the free
+ * space floor (with block_lock held; stats under it too for cache_*). */
+static void evict(struct cache *c, uint64_t incoming)
+{
+	uint64_t total = 0, avail = UINT64_MAX;
+
+	cache_disk_space(c, &total, &avail);
+	while (c->lru_tail && (c->st.cache_bytes + incoming > c->cfg.size_max ||
+			       (avail != UINT64_MAX && avail < c->cfg.free_min + incoming))) {
+		struct block *b = c->lru_tail;
+		char path[4300];
+
+		block_path(c, b->sha256, b->idx, path, sizeof(path));
+		unlink(path);
+		if (avail != UINT64_MAX)
+			avail += b->bytes;
+		index_remove(c, b);
+	}
+}
+
+/* --- block files --------------------------------------------------------- */
+
+/* Reads block (SHA, IDX) of LEN bytes into DST: 0, -ENOENT (not cached), or
+ * -EBADMSG (failed its sum: the file is gone now). */
+static int block_load(struct cache *c, const char *sha, uint64_t idx, size_t len, void *dst)
+{
+	char path[4300];
+	unsigned char sum[SUM_BYTES];
+	uint64_t want, got;
+	struct block *b;
+	ssize_t n;
+	int fd;
+
+	pthread_mutex_lock(&c->block_lock);
+	b = index_find(c, sha, idx);
+	if (!b || b->fetching) {
+		pthread_mutex_unlock(&c->block_lock);
+		return -ENOENT;
+	}
+	lru_front(c, b);
+	pthread_mutex_unlock(&c->block_lock);
+
+	block_path(c, sha, idx, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto bad;
+	n = pread(fd, dst, len, 0);
+	if (n == (ssize_t)len)
+		n = pread(fd, sum, SUM_BYTES, (off_t)len);
+	close(fd);
+	if (n != SUM_BYTES)
+		goto bad;
+	want = XXH3_64bits(dst, len);
+	got = 0;
+	for (int i = SUM_BYTES - 1; i >= 0; i--)
+		got = got << 8 | sum[i];
+	if (want == got)
+		return 0;
+bad:
+	log_warn("cache block %.12s....%" PRIu64 " failed its check (missing, short or changed): dropped,"
+		 " fetching it again", sha, idx);
+	unlink(path);
+	pthread_mutex_lock(&c->block_lock);
+	if ((b = index_find(c, sha, idx)) && !b->fetching)
+		index_remove(c, b);
+	pthread_mutex_unlock(&c->block_lock);
+	return -EBADMSG;
+}
+
+/* Writes block (SHA, IDX) and puts it in the index (B, which is marked
+ * fetching, or a new entry when B is NULL). */
+static void block_save(struct cache *c, const char *sha, uint64_t idx, const void *data, size_t len)
+{
+	char path[4300], tmp[4400], dir[4300];
+	unsigned char sum[SUM_BYTES];
+	uint64_t x = XXH3_64bits(data, len), n;
+	struct block *b;
+	int fd, ok = 0;
+
+	for (int i = 0; i < SUM_BYTES; i++, x >>= 8)
+		sum[i] = (unsigned char)(x & 0xff);
+	block_path(c, sha, idx, path, sizeof(path));
+	snprintf(dir, sizeof(dir), "%s/%.2s", c->blocks_dir, sha);
+	pthread_mutex_lock(&c->block_lock);
+	n = ++c->tmp_counter;
+	evict(c, len + SUM_BYTES);
+	pthread_mutex_unlock(&c->block_lock);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp.%" PRIu64, dir, n);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		goto out;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto out;
+	ok = write(fd, data, len) == (ssize_t)len && write(fd, sum, SUM_BYTES) == SUM_BYTES;
+	close(fd);
+	ok = ok && rename(tmp, path) == 0;
+	if (!ok)
+		unlink(tmp);
+out:
+	pthread_mutex_lock(&c->block_lock);
+	b = index_find(c, sha, idx);
+	if (ok) {
+		if (!b)
+			b = index_add(c, sha, idx);
+		if (b) {
+			if (!b->fetching)
+				c->st.cache_bytes -= b->bytes, c->st.cache_blocks--;
+			b->fetching = 0;
+			b->bytes = len + SUM_BYTES;
+			c->st.cache_bytes += b->bytes;
+			c->st.cache_blocks++;
+			lru_front(c, b);
+		}
+	} else if (b && b->fetching) {
+		index_remove(c, b);
+	}
+	pthread_cond_broadcast(&c->fetched);
+	pthread_mutex_unlock(&c->block_lock);
+}
+
+/* Fetches block IDX of content SHA (SIZE bytes in all) from the store into
+ * DST (LEN bytes) and caches it.  A small file that is one block is checked
+ * against its SHA-256 on the way. */
+static int block_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t size, void *dst, size_t len)
+{
+	char key[BACKEND_KEY_MAX];
+	size_t got = 0;
+	int rc;
+
+	backend_key_for(sha, key);
+	cache_count(c, &c->st.store_gets, 1);
+	rc = backend_get_range(c->backend, key, idx * c->cfg.block_size, len, dst, &got);
+	if (rc == 0 && got != len) {
+		log_error("store returned %zu of %zu bytes of block %" PRIu64 " of '%s'", got, len, idx, key);
+		rc = -EIO;
+	}
+	if (rc == 0 && len == size) {
+		struct sha256 h = { 0 };
+		char hex[SHA256_HEX_LEN + 1];
+
+		if (sha256_init(&h) == 0) {
+			sha256_update(&h, dst, len);
+			sha256_final(&h, hex);
+			sha256_release(&h);
+			if (strcmp(hex, sha) != 0) {
+				log_error("content of '%s' from the store does not match its hash", key);
+				rc = -EIO;
+			}
+		}
+	}
+	if (rc) {
+		log_error("cannot fetch block %" PRIu64 " of '%s': %s", idx, key, strerror(-rc));
+		return rc == -ENOENT ? -EIO : rc;
+	}
+	block_save(c, sha, idx, dst, len);
+	return 0;
+}
+
+/* Marks (SHA, IDX) as being fetched by the caller: 1 when the caller should
+ * fetch it, 0 when it is cached or another thread fetches it. */
+static int claim_fetch(struct cache *c, const char *sha, uint64_t idx)
+{
+	struct block *b;
+	int mine = 0;
+
+	pthread_mutex_lock(&c->block_lock);
+	b = index_find(c, sha, idx);
+	if (!b && (b = index_add(c, sha, idx))) {
+		b->fetching = 1;
+		mine = 1;
+	}
+	pthread_mutex_unlock(&c->block_lock);
+	return mine;
+}
+
+static void release_fetch(struct cache *c, const char *sha, uint64_t idx)
+{
+	struct block *b;
+
+	pthread_mutex_lock(&c->block_lock);
+	if ((b = index_find(c, sha, idx)) && b->fetching)
+		index_remove(c, b);
+	pthread_cond_broadcast(&c->fetched);
+	pthread_mutex_unlock(&c->block_lock);
+}
+
+/* Waits while another thread fetches (SHA, IDX); -ETIMEDOUT after the I/O
+ * timeout. */
+static int wait_fetch(struct cache *c, const char *sha, uint64_t idx)
+{
+	struct timespec until;
+	struct block *b;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)c->cfg.io_timeout;
+	pthread_mutex_lock(&c->block_lock);
+	while (rc == 0 && (b = index_find(c, sha, idx)) && b->fetching)
+		rc = pthread_cond_timedwait(&c->fetched, &c->block_lock, &until) == 0 ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&c->block_lock);
+	return rc;
+}
+
+/* One block into DST: cached, fetched by us, or waited for. */
+static int block_get(struct cache *c, const char *sha, uint64_t idx, uint64_t size, void *dst, size_t len)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		int rc = block_load(c, sha, idx, len, dst);
+
+		if (rc == 0) {
+			cache_count(c, &c->st.hits, 1);
+			return 0;
+		}
+		if (claim_fetch(c, sha, idx)) {
+			cache_count(c, &c->st.misses, 1);
+			rc = block_fetch(c, sha, idx, size, dst, len);
+			if (rc)
+				release_fetch(c, sha, idx);
+			return rc;
+		}
+		if ((rc = wait_fetch(c, sha, idx)) != 0) {
+			log_error("gave up waiting %.0f s for block %" PRIu64 " of %.12s... from the store",
+				  c->cfg.io_timeout, idx, sha);
+			return -EIO;
+		}
+	}
+	return -EIO;
+}
+
+/* --- read-ahead ---------------------------------------------------------- */
+
+static void queue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t size)
+{
+	struct fetch *f;
+
+	if (!c->nfetchers || !claim_fetch(c, sha, idx))
+		return;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		release_fetch(c, sha, idx);
+		return;
+	}
+	snprintf(f->sha256, sizeof(f->sha256), "%s", sha);
+	f->idx = idx;
+	f->size = size;
+	pthread_mutex_lock(&c->block_lock);
+	if (c->fetch_tail)
+		c->fetch_tail->next = f;
+	else
+		c->fetch_head = f;
+	c->fetch_tail = f;
+	pthread_cond_broadcast(&c->fetched);
+	pthread_mutex_unlock(&c->block_lock);
+}
+
+static void *fetcher_main(void *arg)
+{
+	struct cache *c = arg;
+	char *buf = malloc(c->cfg.block_size);
+
+	for (;;) {
+		struct fetch *f;
+
+		pthread_mutex_lock(&c->block_lock);
+		while (!c->stopping && !c->fetch_head)
+			pthread_cond_wait(&c->fetched, &c->block_lock);
+		if (c->stopping) {
+			pthread_mutex_unlock(&c->block_lock);
+			break;
+		}
+		f = c->fetch_head;
+		c->fetch_head = f->next;
+		if (!c->fetch_head)
+			c->fetch_tail = NULL;
+		pthread_mutex_unlock(&c->block_lock);
+		if (!buf || block_fetch(c, f->sha256, f->idx, f->size, buf,
+					(size_t)(f->size - f->idx * c->cfg.block_size < c->cfg.block_size
+						 ? f->size - f->idx * c->cfg.block_size : c->cfg.block_size)) != 0)
+			release_fetch(c, f->sha256, f->idx);
+		free(f);
+	}
+	free(buf);
+	return NULL;
+}
+
+int cache_blocks_read(struct cache *c, const char *sha, uint64_t size, uint64_t off, size_t len,
+		      void *dst, size_t *got, struct cache_reader *r)
+{
+	uint64_t bs = c->cfg.block_size, first = off / bs, last = (off + len - 1) / bs;
+	uint64_t nblocks = (size + bs - 1) / bs;
+	char *buf = NULL;
+	int rc = 0;
+
+	*got = 0;
+	if (len == 0)
+		return 0;
+	/* Read-ahead: a small file whole; a sequential reader's next blocks. */
+	if (nblocks > 1 && nblocks <= SMALL_BLOCKS && (!r || r->next_block == 0)) {
+		for (uint64_t i = 0; i < nblocks; i++)
+			if (i < first || i > last)
+				queue_fetch(c, sha, i, size);
+	} else if (r) {
+		r->sequential = r->next_block == first ? r->sequential + 1 : 0;
+		if (r->sequential >= 1)
+			for (uint64_t i = last + 1; i <= last + (uint64_t)c->cfg.readahead && i < nblocks; i++)
+				queue_fetch(c, sha, i, size);
+	}
+	if (r)
+		r->next_block = last + 1;
+
+	for (uint64_t i = first; i <= last && rc == 0; i++) {
+		uint64_t bstart = i * bs, blen = size - bstart < bs ? size - bstart : bs;
+		uint64_t from = off > bstart ? off - bstart : 0;
+		uint64_t upto = off + len < bstart + blen ? off + len - bstart : blen;
+		int whole = from == 0 && upto == blen;
+		char *target = whole ? (char *)dst + *got : NULL;
+
+		if (!whole && !buf && !(buf = malloc(bs))) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = block_get(c, sha, i, size, whole ? target : buf, (size_t)blen);
+		if (rc == 0 && !whole)
+			memcpy((char *)dst + *got, buf + from, (size_t)(upto - from));
+		if (rc == 0)
+			*got += (size_t)(upto - from);
+	}
+	free(buf);
+	return rc;
+}
+
+void cache_blocks_import(struct cache *c, const char *sha, int fd, uint64_t size)
+{
+	uint64_t bs = c->cfg.block_size;
+	char *buf;
+
+	if (size > c->cfg.size_max / 2)
+		return;		/* would push out most of the cache */
+	buf = malloc(bs);
+	if (!buf)
+		return;
+	for (uint64_t i = 0; i * bs < size; i++) {
+		uint64_t blen = size - i * bs < bs ? size - i * bs : bs;
+
+		if (!claim_fetch(c, sha, i))
+			continue;
+		if (pread(fd, buf, (size_t)blen, (off_t)(i * bs)) != (ssize_t)blen) {
+			release_fetch(c, sha, i);
+			break;
+		}
+		block_save(c, sha, i, buf, (size_t)blen);
+	}
+	free(buf);
+}
+
+/* --- start and stop ------------------------------------------------------ */
+
+struct found {
+	char sha256[65];
+	uint64_t idx, bytes;
+	time_t atime;
+};
+
+static int cmp_found(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	return x->atime < y->atime ? -1 : x->atime > y->atime;
+}
+
+/* Rebuilds the index from blocks/: one readdir per subfolder and one
+ * fstatat per block, then the LRU list in access order. */
+static int rebuild(struct cache *c)
+{
+	struct found *list = NULL;
+	size_t n = 0, cap = 0;
+	DIR *top = opendir(c->blocks_dir);
+	struct dirent *sub;
+
+	if (!top)
+		return -errno;
+	while ((sub = readdir(top))) {
+		struct dirent *de;
+		int dfd;
+		DIR *d;
+
+		if (sub->d_name[0] == '.')
+			continue;
+		dfd = openat(dirfd(top), sub->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || !(d = fdopendir(dfd))) {
+			if (dfd >= 0)
+				close(dfd);
+			continue;
+		}
+		while ((de = readdir(d))) {
+			struct stat st;
+			char *dot;
+
+			if (de->d_name[0] == '.') {
+				if (strncmp(de->d_name, ".tmp.", 5) == 0)
+					unlinkat(dirfd(d), de->d_name, 0);
+				continue;
+			}
+			dot = strchr(de->d_name, '.');
+			if (!dot || dot - de->d_name != 64 || fstatat(dirfd(d), de->d_name, &st, 0) != 0)
+				continue;
+			if (n == cap) {
+				struct found *l = realloc(list, (cap = cap ? cap * 2 : 1024) * sizeof(*l));
+
+				if (!l)
+					break;
+				list = l;
+			}
+			memcpy(list[n].sha256, de->d_name, 64);
+			list[n].sha256[64] = '\0';
+			list[n].idx = strtoull(dot + 1, NULL, 10);
+			list[n].bytes = (uint64_t)st.st_size;
+			list[n].atime = st.st_atime > st.st_mtime ? st.st_atime : st.st_mtime;
+			n++;
+		}
+		closedir(d);
+	}
+	closedir(top);
+	qsort(list, n, sizeof(*list), cmp_found);
+	pthread_mutex_lock(&c->block_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct block *b = index_add(c, list[i].sha256, list[i].idx);
+
+		if (!b)
+			break;
+		b->bytes = list[i].bytes;
+		c->st.cache_bytes += b->bytes;
+		c->st.cache_blocks++;
+		lru_front(c, b);
+	}
+	evict(c, 0);
+	pthread_mutex_unlock(&c->block_lock);
+	free(list);
+	return 0;
+}
+
+int cache_blocks_open(struct cache *c)
+{
+	c->nblock_buckets = 1 << 16;
+	c->blocks = calloc(c->nblock_buckets, sizeof(*c->blocks));
+	if (!c->blocks)
+		return -ENOMEM;
+	return rebuild(c);
+}
+
+int cache_blocks_start(struct cache *c)
+{
+	c->fetchers = calloc((size_t)c->cfg.fetchers, sizeof(*c->fetchers));
+	if (!c->fetchers)
+		return -ENOMEM;
+	for (int i = 0; i < c->cfg.fetchers; i++) {
+		if (pthread_create(&c->fetchers[i], NULL, fetcher_main, c) != 0)
+			return -EAGAIN;
+		c->nfetchers++;
+	}
+	return 0;
+}
+
+void cache_blocks_stop(struct cache *c)
+{
+	struct fetch *f, *fn;
+
+	if (!c->nfetchers)
+		return;
+	pthread_mutex_lock(&c->block_lock);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->fetched);
+	pthread_mutex_unlock(&c->block_lock);
+	for (int i = 0; i < c->nfetchers; i++)
+		pthread_join(c->fetchers[i], NULL);
+	c->nfetchers = 0;
+	free(c->fetchers);
+	c->fetchers = NULL;
+	for (f = c->fetch_head; f; f = fn) {
+		fn = f->next;
+		release_fetch(c, f->sha256, f->idx);
+		free(f);
+	}
+	c->fetch_head = c->fetch_tail = NULL;
+}
+
+void cache_blocks_free(struct cache *c)
+{
+	for (size_t i = 0; c->blocks && i < c->nblock_buckets; i++) {
+		struct block *b = c->blocks[i], *bn;
+
+		for (; b; b = bn) {
+			bn = b->next;
+			free(b);
+		}
+	}
+	free(c->blocks);
+	c->blocks = NULL;
+}

@@ -1,0 +1,84 @@
+/*
+ * cache_internal.h - what the files of src/cache share.  Not for use
+ * outside src/cache.
+ */
+#ifndef MVFS_CACHE_INTERNAL_H
+#define MVFS_CACHE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "cache/cache.h"
+
+#define CACHE_RECENT 64
+
+struct staged;
+struct upload;
+struct block;
+struct fetch;
+
+struct cache {
+	struct backend *backend;
+	struct cache_config cfg;
+	char *dir, *staging_dir, *journal_dir, *blocks_dir, *aside_dir;
+
+	/* write-back (cache_stage.c), under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t changed;		/* queue or staged set changed */
+	struct staged **staged;		/* sha256 -> journal entries waiting */
+	size_t nstaged_buckets;
+	struct upload *queue_head, *queue_tail;
+	uint64_t last_seq;
+	cache_uploaded_fn uploaded;
+	void *uploaded_arg;
+	pthread_t *uploaders;
+	int nuploaders;
+	int stopping;
+	uint64_t staged_files, staged_bytes, set_aside;
+	char recent[CACHE_RECENT][65];	/* uploaded last, for cache_is_staged */
+	int recent_next;
+
+	/* block cache (cache_block.c), under block_lock */
+	pthread_mutex_t block_lock;
+	pthread_cond_t fetched;		/* a fetch finished */
+	struct block **blocks;
+	size_t nblock_buckets;
+	struct block *lru_head, *lru_tail;	/* head: most recent */
+	struct fetch *fetch_head, *fetch_tail;	/* read-ahead queue */
+	pthread_t *fetchers;
+	int nfetchers;
+	uint64_t tmp_counter;
+
+	/* numbers (cache_stats), under stats_lock */
+	pthread_mutex_t stats_lock;
+	struct cache_stats st;
+	struct timespec rate_since;
+	uint64_t rate_bytes;
+};
+
+/* cache_block.c */
+int cache_blocks_open(struct cache *c);
+int cache_blocks_start(struct cache *c);
+void cache_blocks_stop(struct cache *c);
+void cache_blocks_free(struct cache *c);
+int cache_blocks_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off, size_t len,
+		      void *dst, size_t *got, struct cache_reader *r);
+/* Keeps the SIZE bytes of FD (content SHA256) as cached blocks, when there
+ * is room; best effort. */
+void cache_blocks_import(struct cache *c, const char *sha256, int fd, uint64_t size);
+
+/* cache_stage.c */
+int cache_stage_open(struct cache *c);
+int cache_stage_start(struct cache *c);
+void cache_stage_stop(struct cache *c);
+void cache_stage_free(struct cache *c);
+/* An fd on the staged content SHA256, or -ENOENT when it is not staged. */
+int cache_stage_open_content(struct cache *c, const char *sha256);
+
+/* cache.c */
+/* Free bytes on the cache folder's disk, and its size. */
+int cache_disk_space(const struct cache *c, uint64_t *total, uint64_t *avail);
+void cache_count(struct cache *c, uint64_t *field, uint64_t n);
+/* mkdir DIR 0700, or check that it is a folder nobody else can write to. */
+int cache_private_dir(const char *path);
+
+#endif

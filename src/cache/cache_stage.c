@@ -1,0 +1,652 @@
+/*
+ * cache_stage.c - write-back: sealing staged files, the journal, the
+ * uploaders, and recovery after a crash.
+ *
+ * A file being written lives in an unnamed (O_TMPFILE) staging file.  At
+ * close, cache_stage_seal gives it the name staging/<sha256> (linkat of the
+ * open file: no copy), fsyncs file and folder, and writes a journal entry
+ * (written to a temporary name, fsync'd, renamed): from then on the content
+ * survives kill -9 and power loss.  The same bytes sealed twice share one
+ * staging file; the staged set counts the journal entries per hash.
+ *
+ * Uploaders take journal entries oldest first, send the bytes to the store
+ * (skipped when the store already has that key), call the owner's uploaded
+ * function (the database commit), and only then drop the journal entry and,
+ * with the last entry of a hash, the staging file, whose blocks go into the
+ * block cache.  Failures (a store or database outage) are retried with
+ * backoff, forever: nothing closed is ever dropped.
+ *
+ * At start, every journal entry is queued again in order; its staged bytes
+ * are checked against their hash before upload, and content that fails the
+ * check (edited behind our back) is moved to aside/ and reported, never
+ * uploaded.  Leftover temporary files are removed.
+ */
+#include "cache/cache_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "util/log.h"
+#include "util/sha256.h"
+
+struct staged {
+	char sha256[65];
+	int entries;		/* journal entries waiting for this content */
+	uint64_t size;
+	struct staged *next;
+};
+
+struct upload {
+	struct cache_entry e;
+	int verify;		/* recovered after a restart: check the hash first */
+	struct upload *next;
+};
+
+static size_t sha_bucket(const struct cache *c, const char *sha)
+{
+	size_t h = 0;
+
+	for (int i = 0; i < 16 && sha[i]; i++)
+		h = h * 31 + (unsigned char)sha[i];
+	return h % c->nstaged_buckets;
+}
+
+/* With c->lock held. */
+static struct staged *staged_find(struct cache *c, const char *sha)
+{
+	struct staged *s = c->staged[sha_bucket(c, sha)];
+
+	while (s && strcmp(s->sha256, sha) != 0)
+		s = s->next;
+	return s;
+}
+
+/* Counts one more journal entry for SHA (with c->lock held). */
+static int staged_add(struct cache *c, const char *sha, uint64_t size)
+{
+	struct staged *s = staged_find(c, sha);
+
+	if (!s) {
+		size_t k = sha_bucket(c, sha);
+
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		snprintf(s->sha256, sizeof(s->sha256), "%s", sha);
+		s->size = size;
+		s->next = c->staged[k];
+		c->staged[k] = s;
+		c->staged_bytes += size;
+	}
+	s->entries++;
+	c->staged_files++;
+	return 0;
+}
+
+/* Counts one journal entry less; returns 1 when it was the last one for SHA
+ * (with c->lock held). */
+static int staged_drop(struct cache *c, const char *sha)
+{
+	struct staged **pp = &c->staged[sha_bucket(c, sha)], *s;
+
+	while (*pp && strcmp((*pp)->sha256, sha) != 0)
+		pp = &(*pp)->next;
+	if (!(s = *pp))
+		return 0;
+	c->staged_files--;
+	if (--s->entries > 0)
+		return 0;
+	*pp = s->next;
+	c->staged_bytes -= s->size;
+	free(s);
+	return 1;
+}
+
+int cache_is_staged(struct cache *c, const char *sha256)
+{
+	int yes;
+
+	pthread_mutex_lock(&c->lock);
+	yes = staged_find(c, sha256) != NULL;
+	for (int i = 0; !yes && i < CACHE_RECENT; i++)
+		yes = strcmp(c->recent[i], sha256) == 0;
+	pthread_mutex_unlock(&c->lock);
+	return yes;
+}
+
+static int is_staged_now(struct cache *c, const char *sha256)
+{
+	int yes;
+
+	pthread_mutex_lock(&c->lock);
+	yes = staged_find(c, sha256) != NULL;
+	pthread_mutex_unlock(&c->lock);
+	return yes;
+}
+
+int cache_stage_open_content(struct cache *c, const char *sha256)
+{
+	char path[4200];
+	int fd;
+
+	if (!is_staged_now(c, sha256))
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/%s", c->staging_dir, sha256);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+int cache_stage_create(struct cache *c)
+{
+	int fd = open(c->staging_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		int err = errno;
+
+		log_error("cannot create a staging file in '%s': %s", c->staging_dir, strerror(err));
+		return -err;
+	}
+	return fd;
+}
+
+int cache_stage_room(struct cache *c, uint64_t more)
+{
+	uint64_t total = 0, avail = 0, staged;
+
+	pthread_mutex_lock(&c->lock);
+	staged = c->staged_bytes;
+	pthread_mutex_unlock(&c->lock);
+	if (staged + more > c->cfg.staging_max) {
+		log_error("staging is full: %" PRIu64 " bytes wait for upload (cap %" PRIu64 "); writes fail"
+			  " with ENOSPC until the store takes them", staged, c->cfg.staging_max);
+		return -ENOSPC;
+	}
+	if (cache_disk_space(c, &total, &avail) == 0 && avail < more + c->cfg.free_min / 2) {
+		log_error("the cache folder's disk is full (%" PRIu64 " bytes free); writes fail with ENOSPC",
+			  avail);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static void journal_name(const struct cache_entry *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "%020" PRIu64 "-%s", e->seq, e->sha256);
+}
+
+/* Writes E's journal entry: temporary name, fsync, rename, fsync folder. */
+static int journal_write(struct cache *c, const struct cache_entry *e)
+{
+	char name[128], path[4300], tmp[4300];
+	FILE *f;
+	int rc = 0;
+
+	journal_name(e, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", c->journal_dir, name);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "ino=%" PRIu64 "\nsha256=%s\nsize=%" PRIu64 "\nmime=%s\ntype=%s\n",
+		e->ino, e->sha256, e->size, e->mime, e->memory_type);
+	if (e->has_mtime)
+		fprintf(f, "mtime=%lld.%09ld\n", (long long)e->mtime.tv_sec, e->mtime.tv_nsec);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fsync_path(c->journal_dir);
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+static int journal_read(const char *path, struct cache_entry *e)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+	int have = 0;
+
+	if (!f)
+		return -errno;
+	memset(e, 0, sizeof(*e));
+	while (fgets(line, sizeof(line), f)) {
+		char *v = strchr(line, '='), *nl = strchr(line, '\n');
+
+		if (!v)
+			continue;
+		*v++ = '\0';
+		if (nl)
+			*nl = '\0';
+		if (strcmp(line, "ino") == 0)
+			e->ino = strtoull(v, NULL, 10), have |= 1;
+		else if (strcmp(line, "sha256") == 0 && strlen(v) == 64)
+			snprintf(e->sha256, sizeof(e->sha256), "%s", v), have |= 2;
+		else if (strcmp(line, "size") == 0)
+			e->size = strtoull(v, NULL, 10), have |= 4;
+		else if (strcmp(line, "mime") == 0)
+			snprintf(e->mime, sizeof(e->mime), "%s", v);
+		else if (strcmp(line, "type") == 0)
+			snprintf(e->memory_type, sizeof(e->memory_type), "%s", v);
+		else if (strcmp(line, "mtime") == 0) {
+			char *dot;
+
+			e->mtime.tv_sec = strtoll(v, &dot, 10);
+			e->mtime.tv_nsec = *dot == '.' ? strtol(dot + 1, NULL, 10) : 0;
+			e->has_mtime = 1;
+		}
+	}
+	fclose(f);
+	return have == 7 ? 0 : -EINVAL;
+}
+
+/* Appends an upload to the queue (with c->lock held). */
+static void queue_push(struct cache *c, struct upload *u)
+{
+	u->next = NULL;
+	if (c->queue_tail)
+		c->queue_tail->next = u;
+	else
+		c->queue_head = u;
+	c->queue_tail = u;
+	pthread_cond_broadcast(&c->changed);
+}
+
+int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
+{
+	char path[4200], proc[64];
+	struct timespec now;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", c->staging_dir, e->sha256);
+	if (fsync(fd) != 0) {
+		rc = -errno;
+		log_error("cannot make staged '%.12s...' durable: %s", e->sha256, strerror(-rc));
+		return rc;
+	}
+	/* Name the unnamed staging file; the same bytes may be there already. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST) {
+		rc = -errno;
+		log_error("cannot seal staged content as '%s': %s", path, strerror(-rc));
+		return rc;
+	}
+	if ((rc = fsync_path(c->staging_dir)) != 0)
+		return rc;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&c->lock);
+	e->seq = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+	if (e->seq <= c->last_seq)
+		e->seq = c->last_seq + 1;
+	c->last_seq = e->seq;
+	rc = staged_add(c, e->sha256, e->size);
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0)
+		rc = journal_write(c, e);
+	if (rc) {
+		log_error("cannot journal staged '%.12s...': %s", e->sha256, strerror(-rc));
+		pthread_mutex_lock(&c->lock);
+		if (staged_drop(c, e->sha256))
+			unlink(path);
+		pthread_cond_broadcast(&c->changed);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return rc;
+}
+
+int cache_stage_upload(struct cache *c, const struct cache_entry *e)
+{
+	struct upload *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return -ENOMEM;	/* journalled: the next start uploads it */
+	u->e = *e;
+	pthread_mutex_lock(&c->lock);
+	queue_push(c, u);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int cache_wait_uploaded(struct cache *c, const char *sha256, double timeout)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)timeout;
+	pthread_mutex_lock(&c->lock);
+	while (rc == 0 && staged_find(c, sha256))
+		rc = pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0 ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* Sleeps SECS or until the cache stops; returns 1 when stopping. */
+static int pause_or_stop(struct cache *c, int secs)
+{
+	struct timespec until;
+	int stop;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += secs;
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping && pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
+		;
+	stop = c->stopping;
+	pthread_mutex_unlock(&c->lock);
+	return stop;
+}
+
+/* Moves staged content that failed its check, and its journal entry, to
+ * aside/, where a person can look at it. */
+static void set_aside(struct cache *c, const struct cache_entry *e, const char *why)
+{
+	char name[128], from[4300], to[4300];
+
+	log_error("staged content %s of inode %" PRIu64 " %s: not uploaded, moved to '%s'", e->sha256, e->ino,
+		  why, c->aside_dir);
+	journal_name(e, name, sizeof(name));
+	snprintf(from, sizeof(from), "%s/%s", c->journal_dir, name);
+	snprintf(to, sizeof(to), "%s/%s.journal", c->aside_dir, name);
+	rename(from, to);
+	snprintf(from, sizeof(from), "%s/%s", c->staging_dir, e->sha256);
+	snprintf(to, sizeof(to), "%s/%s", c->aside_dir, name);
+	rename(from, to);
+	pthread_mutex_lock(&c->lock);
+	staged_drop(c, e->sha256);
+	c->set_aside++;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Sends one entry's bytes to the store.  0, -EAGAIN (try later), or
+ * -EBADMSG (set aside). */
+static int upload_bytes(struct cache *c, struct upload *u, int fd)
+{
+	const struct cache_entry *e = &u->e;
+	char key[BACKEND_KEY_MAX], sha[SHA256_HEX_LEN + 1];
+	struct backend_stat bst;
+	struct stat st;
+	int rc;
+
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != e->size)
+		return -EBADMSG;
+	if (u->verify) {
+		if ((rc = sha256_fd(fd, e->size, sha)) != 0)
+			return -EAGAIN;
+		if (strcmp(sha, e->sha256) != 0)
+			return -EBADMSG;
+		u->verify = 0;
+	}
+	backend_key_for(e->sha256, key);
+	if (backend_head(c->backend, key, &bst) == 0 && bst.size == e->size)
+		return 0;	/* content-addressed: the store has these bytes */
+	rc = backend_put(c->backend, key, fd, e->size, e->sha256);
+	if (rc)
+		return -EAGAIN;
+	cache_count(c, &c->st.store_puts, 1);
+	return 0;
+}
+
+static void upload_done(struct cache *c, struct upload *u, int fd)
+{
+	char name[128], path[4300];
+	struct timespec now;
+	int last;
+
+	journal_name(&u->e, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
+	unlink(path);
+	pthread_mutex_lock(&c->lock);
+	last = staged_drop(c, u->e.sha256);
+	snprintf(c->recent[c->recent_next], sizeof(c->recent[0]), "%s", u->e.sha256);
+	c->recent_next = (c->recent_next + 1) % CACHE_RECENT;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+	if (last) {
+		/* The bytes are local already: keep them as cached blocks. */
+		cache_blocks_import(c, u->e.sha256, fd, u->e.size);
+		snprintf(path, sizeof(path), "%s/%s", c->staging_dir, u->e.sha256);
+		unlink(path);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&c->stats_lock);
+	c->st.uploaded_files++;
+	c->st.uploaded_bytes += u->e.size;
+	if (c->rate_since.tv_sec == 0 || now.tv_sec - c->rate_since.tv_sec > 10) {
+		c->rate_since = now;
+		c->rate_bytes = 0;
+	}
+	c->rate_bytes += u->e.size;
+	{
+		double secs = (double)(now.tv_sec - c->rate_since.tv_sec) +
+			      (double)(now.tv_nsec - c->rate_since.tv_nsec) / 1e9;
+
+		c->st.upload_rate = secs > 0.2 ? (double)c->rate_bytes / secs : c->st.upload_rate;
+	}
+	pthread_mutex_unlock(&c->stats_lock);
+}
+
+static void *uploader_main(void *arg)
+{
+	struct cache *c = arg;
+
+	for (;;) {
+		struct upload *u;
+		char path[4200];
+		int fd, rc, backoff = 1, warned = 0;
+
+		pthread_mutex_lock(&c->lock);
+		while (!c->stopping && !c->queue_head)
+			pthread_cond_wait(&c->changed, &c->lock);
+		if (c->stopping) {
+			pthread_mutex_unlock(&c->lock);
+			return NULL;
+		}
+		u = c->queue_head;
+		c->queue_head = u->next;
+		if (!c->queue_head)
+			c->queue_tail = NULL;
+		pthread_mutex_unlock(&c->lock);
+
+		snprintf(path, sizeof(path), "%s/%s", c->staging_dir, u->e.sha256);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			set_aside(c, &u->e, "is missing from staging");
+			free(u);
+			continue;
+		}
+		for (;;) {
+			rc = upload_bytes(c, u, fd);
+			if (rc == 0)
+				rc = c->uploaded(c->uploaded_arg, &u->e) == 0 ? 0 : -EAGAIN;
+			if (rc != -EAGAIN)
+				break;
+			if (!warned++)
+				log_warn("upload of %.12s... (inode %" PRIu64 ") failed; retrying with backoff",
+					 u->e.sha256, u->e.ino);
+			if (pause_or_stop(c, backoff))
+				break;
+			backoff = backoff < 32 ? backoff * 2 : 60;
+		}
+		if (rc == 0) {
+			if (warned)
+				log_info("upload of %.12s... done after %d tries", u->e.sha256, warned + 1);
+			upload_done(c, u, fd);
+			free(u);
+		} else if (rc == -EBADMSG) {
+			set_aside(c, &u->e, "does not match its hash (changed behind mvaultfs' back)");
+			free(u);
+		} else {
+			/* stopping: back to the front of the queue, journalled */
+			pthread_mutex_lock(&c->lock);
+			u->next = c->queue_head;
+			c->queue_head = u;
+			if (!c->queue_tail)
+				c->queue_tail = u;
+			pthread_mutex_unlock(&c->lock);
+		}
+		close(fd);
+	}
+}
+
+static int cmp_upload(const void *a, const void *b)
+{
+	const struct upload *x = *(struct upload *const *)a, *y = *(struct upload *const *)b;
+
+	return x->e.seq < y->e.seq ? -1 : x->e.seq > y->e.seq;
+}
+
+/* Queues every journal entry left by an earlier run, oldest first. */
+static int recover(struct cache *c)
+{
+	struct upload **list = NULL, *u;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir(c->journal_dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char path[4300];
+		struct cache_entry e;
+
+		if (de->d_name[0] == '.') {
+			if (strncmp(de->d_name, ".tmp-", 5) == 0) {
+				snprintf(path, sizeof(path), "%s/%s", c->journal_dir, de->d_name);
+				unlink(path);	/* a journal entry never finished: its file was not closed */
+			}
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", c->journal_dir, de->d_name);
+		if (journal_read(path, &e) != 0) {
+			log_error("journal entry '%s' is unreadable; moved aside", path);
+			char to[4300];
+
+			snprintf(to, sizeof(to), "%s/%s.journal", c->aside_dir, de->d_name);
+			rename(path, to);
+			continue;
+		}
+		e.seq = strtoull(de->d_name, NULL, 10);
+		if (n == cap) {
+			struct upload **l = realloc(list, (cap = cap ? cap * 2 : 64) * sizeof(*l));
+
+			if (!l)
+				break;
+			list = l;
+		}
+		u = calloc(1, sizeof(*u));
+		if (!u)
+			break;
+		u->e = e;
+		u->verify = 1;
+		list[n++] = u;
+	}
+	closedir(d);
+	qsort(list, n, sizeof(*list), cmp_upload);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		staged_add(c, list[i]->e.sha256, list[i]->e.size);
+		if (list[i]->e.seq > c->last_seq)
+			c->last_seq = list[i]->e.seq;
+		queue_push(c, list[i]);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (n)
+		log_info("resuming %zu upload(s) left by the last run", n);
+	free(list);
+	return 0;
+}
+
+int cache_stage_open(struct cache *c)
+{
+	c->nstaged_buckets = 4096;
+	c->staged = calloc(c->nstaged_buckets, sizeof(*c->staged));
+	return c->staged ? 0 : -ENOMEM;
+}
+
+int cache_stage_start(struct cache *c)
+{
+	int rc = recover(c);
+
+	if (rc)
+		return rc;
+	c->uploaders = calloc((size_t)c->cfg.uploaders, sizeof(*c->uploaders));
+	if (!c->uploaders)
+		return -ENOMEM;
+	for (int i = 0; i < c->cfg.uploaders; i++) {
+		if (pthread_create(&c->uploaders[i], NULL, uploader_main, c) != 0)
+			return -EAGAIN;
+		c->nuploaders++;
+	}
+	return 0;
+}
+
+void cache_stage_stop(struct cache *c)
+{
+	uint64_t files, bytes;
+
+	if (!c->nuploaders)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+	for (int i = 0; i < c->nuploaders; i++)
+		pthread_join(c->uploaders[i], NULL);
+	c->nuploaders = 0;
+	free(c->uploaders);
+	c->uploaders = NULL;
+	pthread_mutex_lock(&c->lock);
+	files = c->staged_files;
+	bytes = c->staged_bytes;
+	pthread_mutex_unlock(&c->lock);
+	if (files)
+		log_warn("%" PRIu64 " file(s), %" PRIu64 " bytes, are not uploaded yet; they are kept in '%s'"
+			 " and uploaded by the next mount", files, bytes, c->staging_dir);
+}
+
+void cache_stage_free(struct cache *c)
+{
+	struct upload *u, *un;
+
+	for (u = c->queue_head; u; u = un) {
+		un = u->next;
+		free(u);
+	}
+	c->queue_head = c->queue_tail = NULL;
+	for (size_t i = 0; c->staged && i < c->nstaged_buckets; i++) {
+		struct staged *s = c->staged[i], *sn;
+
+		for (; s; s = sn) {
+			sn = s->next;
+			free(s);
+		}
+	}
+	free(c->staged);
+	c->staged = NULL;
+}
