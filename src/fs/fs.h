@@ -66,6 +66,7 @@ struct fs_inode_table {
 struct fs_handle {
 	struct fs_inode *in;
 	int writable;
+	int created;			/* by this handle's create */
 	uint64_t size;			/* committed size at open */
 	char sha256[65];		/* committed content at open */
 	struct cache_reader ra;		/* read-ahead state */

@@ -517,6 +517,7 @@ static int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode
 		return rc ? rc : -ENOMEM;
 	}
 	h->writable = 1;
+	h->created = 1;
 	fi->fh = (uintptr_t)h;
 	fs_file_stat(fs, &f, in, &e->attr);
 	fs_ns_entry(fs, &e->attr, e);
@@ -669,9 +670,21 @@ static int commit_handle(struct mvfs *fs, struct fs_handle *h)
 	return rc;
 }
 
+/* close(2).  A new file still empty is left for release: a shell's
+ * `> file` closes a duplicate of the descriptor before writing, and
+ * committing there would make an empty version first. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -commit_handle(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh));
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	int rc = 0;
+
+	if (h->writable) {
+		pthread_mutex_lock(&h->in->lock);
+		if (!(h->in->size == 0 && h->created))
+			rc = fs_file_commit(fs_of(req), h->in);
+		pthread_mutex_unlock(&h->in->lock);
+	}
+	fuse_reply_err(req, -rc);
 }
 
 /* fsync(2) returns once the file's content is in the store. */
