@@ -151,6 +151,13 @@ int fs_ns_check_name(const char *name)
 	return rc;
 }
 
+int fs_ns_check_existing(const char *name)
+{
+	int rc = name_check(name, NULL);
+
+	return rc == -ENAMETOOLONG ? rc : rc ? -ENOENT : 0;
+}
+
 /* An entry for folder F, with the kernel's reference counted. */
 static int folder_entry(struct mvfs *fs, const struct meta_folder *f, struct fuse_entry_param *e)
 {
@@ -173,9 +180,11 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 	struct stat st;
 	int rc;
 
-	if (strlen(name) > NAME_MAX_BYTES)
-		return -ENAMETOOLONG;
 	if ((rc = fs_node_of(fs, parent, &n)) != 0)
+		return rc;
+	if (n.kind == FS_NODE_FILE)
+		return -ENOTDIR;
+	if ((rc = fs_ns_check_existing(name)) != 0)
 		return rc;
 	switch (n.kind) {
 	case FS_NODE_ROOT:

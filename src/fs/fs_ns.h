@@ -39,6 +39,9 @@ void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param
 int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
 /* Checks NAME for a new entry: 0, or -errno after a log line naming the rule. */
 int fs_ns_check_name(const char *name);
+/* Checks NAME for an existing entry: a name no entry can have is -ENOENT
+ * (too long: -ENAMETOOLONG) without asking the database. */
+int fs_ns_check_existing(const char *name);
 
 /* Listings: a handle per opendir. */
 struct fs_dir;

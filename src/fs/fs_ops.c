@@ -325,7 +325,9 @@ static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
 		return -EPERM;
 	}
 	if (n.kind != FS_NODE_FOLDERS)
-		return n.kind == FS_NODE_FILE ? -ENOTDIR : -ENOTDIR;
+		return -ENOTDIR;
+	if ((rc = fs_ns_check_existing(name)) != 0)
+		return rc;
 	rc = meta_folder_remove(fs->meta, n.folders, name);
 	if (rc == -ENOTEMPTY)
 		log_info("not removing %s/%s: it is not empty", n.name, name);
@@ -344,8 +346,8 @@ static int fs_do_unlink(struct mvfs *fs, uint64_t parent, const char *name)
 	struct fs_node n;
 	int rc;
 
-	if (strlen(name) > NAME_MAX_BYTES)
-		return -ENAMETOOLONG;
+	if ((rc = fs_ns_check_existing(name)) != 0)
+		return rc;
 	if ((rc = fs_node_of(fs, parent, &n)) != 0)
 		return rc;
 	if (n.kind == FS_NODE_ROOT) {
@@ -380,8 +382,8 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 		log_warn("cannot exchange '%s' and '%s': RENAME_EXCHANGE is not supported", name, newname);
 		return -EINVAL;
 	}
-	if (strlen(name) > NAME_MAX_BYTES)
-		return -ENAMETOOLONG;
+	if ((rc = fs_ns_check_existing(name)) != 0)
+		return rc;
 	if ((rc = fs_node_of(fs, parent, &from)) != 0 || (rc = fs_node_of(fs, newparent, &to)) != 0)
 		return rc;
 	if (from.kind == FS_NODE_ROOT || to.kind == FS_NODE_ROOT) {

@@ -66,7 +66,7 @@ struct meta_dir {
 struct meta_file {
 	uint64_t ino;
 	char name[256];			/* display_name, with a ~suffix for a twin */
-	char display_name[256];		/* as stored */
+	char display_name[1024];	/* as stored (cut at 1023 bytes: then it is no file name anyway) */
 	uint32_t mode;			/* permission bits */
 	uint64_t size;			/* bytes of the current original */
 	struct timespec mtime;

@@ -159,10 +159,7 @@ static void file_from_row(const PGresult *r, int row, struct meta_file *f)
 	COPY(f->processing_status, r, row, 16);
 	COPY(f->mime, r, row, 17);
 	f->nlink = (uint32_t)meta_u64(r, row, 18);
-	if (strcmp(meta_val(r, row, 19), "t") == 0)
-		name_twin(f->display_name, f->memory_id, f->name);
-	else
-		snprintf(f->name, sizeof(f->name), "%s", f->display_name);
+	name_shown(f->display_name, f->memory_id, strcmp(meta_val(r, row, 19), "t") == 0, f->name);
 	COPY(f->created_at, r, row, 20);
 }
 
@@ -187,45 +184,68 @@ int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out
 	return rc;
 }
 
-int meta_find(struct meta *m, PGconn *c, const struct meta_dir *dir, const char *name,
-	      struct meta_file *out)
+/* The files of DIR that may show as NAME: those with that display name, or
+ * (BY_ID) those whose memory id starts with hex digits HEX.  The one whose
+ * shown name is NAME goes to OUT. */
+static int find_shown(struct meta *m, PGconn *c, const struct meta_dir *dir, const char *name,
+		      const char *hex, struct meta_file *out)
 {
-	char sql[4096], from[256], where[512], twin[512], ino_s[24], base[256], hex[8];
-	const char *p[4], *cursor;
-	int n = 0, rc, twin_form;
+	char sql[4096], from[256], where[512], twin[512], ino_s[24], lo[40], hi[40];
+	const char *p[4], *cursor, *match;
+	int n = 0, rc;
 	PGresult *r;
 
 	if ((rc = place_sql(m, dir, from, sizeof(from), where, sizeof(where), &cursor)) != 0)
 		return rc;
-	twin_form = name_twin_parse(name, base, hex);
 	p[n++] = m->user_id;
 	if (place_has_ino(dir->place)) {
 		snprintf(ino_s, sizeof(ino_s), "%" PRIu64, dir->ino);
 		p[n++] = ino_s;
 	}
-	p[n++] = name;
-	p[n++] = twin_form ? base : name;
-	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS
-		 " WHERE %s AND i.display_name IN ($%d, $%d) ORDER BY i.ino",
-		 twin_test(meta_name_set(dir->place), twin, sizeof(twin), m->trash_days),
-		 from, where, n - 1, n);
+	if (hex) {
+		/* a range of the primary key: 1/65536 of the memories */
+		snprintf(lo, sizeof(lo), "%s0000-0000-0000-0000-000000000000", hex);
+		snprintf(hi, sizeof(hi), "%sffff-ffff-ffff-ffff-ffffffffffff", hex);
+		p[n++] = lo;
+		p[n++] = hi;
+		match = "m.id BETWEEN $%d::uuid AND $%d::uuid";
+	} else {
+		p[n++] = name;
+		match = "i.display_name = $%d";
+	}
+	{
+		char cond[96];
+
+		snprintf(cond, sizeof(cond), match, hex ? n - 1 : n, n);
+		snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS " WHERE %s AND %s ORDER BY i.ino",
+			 twin_test(meta_name_set(dir->place), twin, sizeof(twin), m->trash_days), from, where, cond);
+	}
 	rc = meta_exec(c, "lookup", sql, n, p, &r);
 	if (rc)
 		return rc;
 	rc = -ENOENT;
-	/* The plain name is the file without an older twin; a ~suffix names
-	 * a twin by its memory id. */
 	for (int i = 0; i < PQntuples(r) && rc == -ENOENT; i++) {
-		int is_twin = strcmp(meta_val(r, i, 19), "t") == 0;
-		const char *disp = meta_val(r, i, 1), *mem = meta_val(r, i, 12);
+		struct meta_file f;
 
-		if ((!is_twin && strcmp(disp, name) == 0) ||
-		    (is_twin && twin_form && strcmp(disp, base) == 0 && strncmp(mem, hex, NAME_TWIN_HEX) == 0)) {
-			file_from_row(r, i, out);
+		file_from_row(r, i, &f);
+		if (strcmp(f.name, name) == 0) {
+			*out = f;
 			rc = 0;
 		}
 	}
 	PQclear(r);
+	return rc;
+}
+
+int meta_find(struct meta *m, PGconn *c, const struct meta_dir *dir, const char *name,
+	      struct meta_file *out)
+{
+	char base[256], hex[8];
+	int rc = find_shown(m, c, dir, name, NULL, out);
+
+	/* A twin, or a web-app name shown cleaned up: found by memory id. */
+	if (rc == -ENOENT && name_twin_parse(name, base, hex))
+		rc = find_shown(m, c, dir, name, hex, out);
 	return rc;
 }
 

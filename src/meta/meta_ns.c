@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -71,21 +72,39 @@ static int lock_names(struct meta *m, PGconn *c, enum meta_place s1, const char 
 
 /* Tombstones asset ASSET_ID when it is active: its blob loses a reference,
  * and a blob left with none gets a row in the deletion outbox.  The object
- * is deleted only later, by the deletion job, after the grace period. */
+ * is deleted only later, by the deletion job, after the grace period.
+ *
+ * Two statements, not one: the asset's UPDATE may wait for an upload's
+ * commit that creates the blob row, and a later statement's snapshot is
+ * needed to see that row. */
 static int tombstone_asset(PGconn *c, const char *asset_id)
 {
 	const char *p[] = { asset_id };
+	char blob_id[META_UUID_LEN + 1] = "";
+	PGresult *r;
+	int rc;
 
-	return meta_exec(c, "tombstone asset",
-			 "WITH a AS (UPDATE memory_assets SET lifecycle_status = 'tombstoned',"
-			 "             tombstoned_at = mvault_now()"
-			 "           WHERE id = $1 AND lifecycle_status = 'active' RETURNING blob_id),"
-			 " b AS (UPDATE blobs SET ref_count = ref_count - 1"
-			 "       WHERE id = (SELECT blob_id FROM a)"
-			 "       RETURNING id, ref_count, storage_backend, storage_key)"
-			 " INSERT INTO asset_delete_jobs (asset_id, backend, backend_key, blob_id)"
-			 "   SELECT $1, storage_backend, storage_key, id FROM b WHERE ref_count = 0",
-			 1, p, NULL);
+	rc = meta_exec(c, "tombstone asset",
+		       "UPDATE memory_assets SET lifecycle_status = 'tombstoned', tombstoned_at = mvault_now()"
+		       " WHERE id = $1 AND lifecycle_status = 'active' RETURNING coalesce(blob_id::text, '')",
+		       1, p, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) > 0)
+		snprintf(blob_id, sizeof(blob_id), "%s", meta_val(r, 0, 0));
+	PQclear(r);
+	if (!blob_id[0])
+		return 0;
+	{
+		const char *q[] = { asset_id, blob_id };
+
+		return meta_exec(c, "release blob",
+				 "WITH b AS (UPDATE blobs SET ref_count = ref_count - 1 WHERE id = $2"
+				 "           RETURNING id, ref_count, storage_backend, storage_key)"
+				 " INSERT INTO asset_delete_jobs (asset_id, backend, backend_key, blob_id)"
+				 "   SELECT $1, storage_backend, storage_key, id FROM b WHERE ref_count = 0",
+				 2, q, NULL);
+	}
 }
 
 /* Tombstones a whole file: its current asset and its memory. */
@@ -107,15 +126,28 @@ static int restore_file(struct meta *m, PGconn *c, const struct meta_file *f)
 {
 	const char *p[] = { f->asset_id };
 	const char *q[] = { f->memory_id, m->user_id };
+	char blob_id[META_UUID_LEN + 1] = "";
+	PGresult *r;
 	int rc;
 
+	/* two statements, as in tombstone_asset */
 	rc = meta_exec(c, "restore asset",
-		       "WITH a AS (UPDATE memory_assets SET lifecycle_status = 'active', tombstoned_at = NULL"
-		       "           WHERE id = $1 AND lifecycle_status = 'tombstoned' RETURNING blob_id),"
-		       " b AS (UPDATE blobs SET ref_count = ref_count + 1"
-		       "       WHERE id = (SELECT blob_id FROM a) RETURNING id)"
-		       " UPDATE asset_delete_jobs SET status = 'cancelled'"
-		       " WHERE blob_id = (SELECT id FROM b) AND status = 'pending'", 1, p, NULL);
+		       "UPDATE memory_assets SET lifecycle_status = 'active', tombstoned_at = NULL"
+		       " WHERE id = $1 AND lifecycle_status = 'tombstoned' RETURNING coalesce(blob_id::text, '')",
+		       1, p, &r);
+	if (rc == 0) {
+		if (PQntuples(r) > 0)
+			snprintf(blob_id, sizeof(blob_id), "%s", meta_val(r, 0, 0));
+		PQclear(r);
+	}
+	if (rc == 0 && blob_id[0]) {
+		const char *b[] = { blob_id };
+
+		rc = meta_exec(c, "take blob back",
+			       "WITH b AS (UPDATE blobs SET ref_count = ref_count + 1 WHERE id = $1 RETURNING id)"
+			       " UPDATE asset_delete_jobs SET status = 'cancelled'"
+			       " WHERE blob_id = (SELECT id FROM b) AND status = 'pending'", 1, b, NULL);
+	}
 	if (rc == 0)
 		rc = meta_exec(c, "restore memory",
 			       "UPDATE memories SET status = CASE WHEN EXISTS (SELECT 1 FROM memory_assets"
@@ -370,32 +402,81 @@ static int stage_content(struct meta *m, PGconn *c, struct meta_file *cur, const
 	return rc;
 }
 
-/* Marks the file's current version, whose bytes are now in the store, as
- * uploaded: a reference on its blob, upload completed, the memory active
- * when none of its assets still waits, the upload session completed. */
-static int complete_content(struct meta *m, PGconn *c, const struct meta_file *cur,
+/* Marks version ASSET_ID of file CUR, whose bytes CT are now in the store,
+ * as uploaded: its blob row (made or found) and upload completed.  The
+ * version may have been removed meanwhile (rm, or a newer version): it is
+ * recorded all the same, holding no reference on its blob, and a blob left
+ * with none goes to the deletion outbox, so the store never keeps bytes no
+ * row knows of.  The asset row is locked first: an unlink racing this
+ * commit either sees the blob and drops its reference, or waits. */
+static int complete_content(struct meta *m, PGconn *c, const struct meta_file *cur, const char *asset_id,
 			    const struct meta_content *ct)
 {
-	char blob_id[META_UUID_LEN + 1];
-	int rc = blob_ref(c, ct, blob_id);
+	char size_s[24], blob_id[META_UUID_LEN + 1];
+	const char *p[] = { asset_id };
+	int active, refs, rc;
+	PGresult *r;
 
-	if (rc == 0) {
-		const char *p[] = { cur->asset_id, blob_id };
+	rc = meta_exec(c, "lock version", "SELECT lifecycle_status FROM memory_assets WHERE id = $1 FOR UPDATE",
+		       1, p, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) == 0 || strcmp(meta_val(r, 0, 0), "deleted") == 0) {
+		PQclear(r);
+		return 0;
+	}
+	active = strcmp(meta_val(r, 0, 0), "active") == 0;
+	PQclear(r);
+	u64s(size_s, sizeof(size_s), ct->size);
+	{
+		const char *q[] = { ct->sha256, ct->backend, ct->key, size_s, ct->mime, active ? "1" : "0" };
+
+		rc = meta_exec(c, "reference blob",
+			       "INSERT INTO blobs (content_hash, storage_backend, storage_key, bytes, mime_type, ref_count)"
+			       " VALUES ($1, $2, $3, $4, $5, $6::integer)"
+			       " ON CONFLICT (content_hash) DO UPDATE"
+			       "   SET ref_count = blobs.ref_count + $6::integer, last_accessed_at = now()"
+			       " RETURNING id, ref_count", 6, q, &r);
+	}
+	if (rc)
+		return rc;
+	snprintf(blob_id, sizeof(blob_id), "%s", meta_val(r, 0, 0));
+	refs = atoi(meta_val(r, 0, 1));
+	PQclear(r);
+	{
+		const char *q[] = { asset_id, blob_id };
 
 		rc = meta_exec(c, "complete asset",
 			       "UPDATE memory_assets SET blob_id = $2, upload_status = 'completed' WHERE id = $1",
-			       2, p, NULL);
+			       2, q, NULL);
 	}
-	if (rc == 0) {
-		const char *p[] = { cur->memory_id, m->user_id };
+	if (rc == 0 && active && refs == 1) {
+		const char *q[] = { blob_id };
+
+		rc = meta_exec(c, "cancel blob deletion",
+			       "UPDATE asset_delete_jobs SET status = 'cancelled'"
+			       " WHERE blob_id = $1 AND status = 'pending'", 1, q, NULL);
+	}
+	if (rc == 0 && !active && refs == 0) {
+		const char *q[] = { asset_id, blob_id };
+
+		rc = meta_exec(c, "queue blob deletion",
+			       "INSERT INTO asset_delete_jobs (asset_id, backend, backend_key, blob_id)"
+			       " SELECT $1, storage_backend, storage_key, id FROM blobs b WHERE id = $2"
+			       " AND NOT EXISTS (SELECT 1 FROM asset_delete_jobs j WHERE j.blob_id = b.id"
+			       "                 AND j.status = 'pending')", 2, q, NULL);
+	}
+	if (rc == 0 && active) {
+		const char *q[] = { cur->memory_id, m->user_id };
 
 		rc = meta_exec(c, "activate memory",
 			       "WITH mem AS (UPDATE memories SET updated_by = $2, status ="
 			       "   CASE WHEN EXISTS (SELECT 1 FROM memory_assets WHERE memory_id = $1"
 			       "     AND lifecycle_status = 'active' AND upload_status <> 'completed')"
-			       "   THEN 'pending'::memory_status_t ELSE 'active' END WHERE id = $1)"
+			       "   THEN 'pending'::memory_status_t ELSE 'active' END"
+			       "   WHERE id = $1 AND status <> 'tombstoned')"
 			       " UPDATE upload_sessions SET status = 'completed', uploaded_files = total_files"
-			       " WHERE memory_id = $1 AND status = 'active'", 2, p, NULL);
+			       " WHERE memory_id = $1 AND status = 'active'", 2, q, NULL);
 	}
 	return rc;
 }
@@ -414,20 +495,44 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
 	TX_END(m, c, rc);
 }
 
+/* The asset of file CUR that holds version SHA256 and waits for its
+ * upload, into ASSET_ID: 1, 0 when there is none, or -errno. */
+static int waiting_version(PGconn *c, const struct meta_file *cur, const char *sha256,
+			   char asset_id[META_UUID_LEN + 1])
+{
+	const char *p[] = { cur->item_id, sha256 };
+	PGresult *r;
+	int rc;
+
+	rc = meta_exec(c, "waiting version",
+		       "SELECT id FROM memory_assets WHERE memory_item_id = $1 AND content_hash = $2"
+		       " AND upload_status <> 'completed' AND lifecycle_status <> 'deleted'"
+		       " ORDER BY created_at DESC LIMIT 1", 2, p, &r);
+	if (rc)
+		return rc;
+	rc = PQntuples(r) > 0;
+	if (rc)
+		snprintf(asset_id, META_UUID_LEN + 1, "%s", meta_val(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
 int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *ct)
 {
+	char asset_id[META_UUID_LEN + 1];
 	struct meta_file cur;
 	const char *p[2];
 	PGresult *r;
+	int found = 0;
 
 	TX_BEGIN(m, c, rc);
 	if (rc == 0)
 		rc = meta_find_ino(m, c, ino, &cur);
-	if (rc == 0 && strcmp(cur.lifecycle_status, "active") != 0)
-		rc = -ENOENT;
-	/* A crash between the journal entry and the staging commit: this
-	 * version was never recorded, and it is the newest. */
-	if (rc == 0) {
+	if (rc == 0)
+		rc = found = waiting_version(c, &cur, ct->sha256, asset_id);
+	/* None waiting: done already, or (a crash between the journal entry
+	 * and the staging commit) never recorded, and then it is the newest. */
+	if (rc == 0 && strcmp(cur.lifecycle_status, "active") == 0) {
 		p[0] = cur.item_id;
 		p[1] = ct->sha256;
 		rc = meta_exec(c, "version known?",
@@ -437,15 +542,17 @@ int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *
 			int known = PQntuples(r) > 0;
 
 			PQclear(r);
-			if (!known && (rc = stage_content(m, c, &cur, ct)) == 0)
-				rc = meta_find_ino(m, c, ino, &cur);
+			if (!known && (rc = stage_content(m, c, &cur, ct)) == 0 &&
+			    (rc = meta_find_ino(m, c, ino, &cur)) == 0)
+				rc = found = waiting_version(c, &cur, ct->sha256, asset_id);
 		}
 	}
-	/* An older version, replaced before its upload finished, needs nothing. */
-	if (rc == 0 && strcmp(cur.sha256, ct->sha256) == 0 && strcmp(cur.upload_status, "completed") != 0)
-		rc = complete_content(m, c, &cur, ct);
+	if (rc > 0)
+		rc = 0;
+	if (rc == 0 && found)
+		rc = complete_content(m, c, &cur, asset_id, ct);
 	if (rc == -ENOENT)
-		rc = 0;		/* removed meanwhile: nothing to record */
+		rc = 0;		/* the file is gone: nothing to record */
 	TX_END(m, c, rc);
 }
 
@@ -482,6 +589,9 @@ int meta_unlink(struct meta *m, const struct meta_dir *dir, const char *name, ui
 		rc = meta_find(m, c, dir, name, &f);
 	if (rc == 0)
 		rc = lock_name(m, c, dir->place, f.display_name);
+	/* again, under the lock: another mount may have changed it meanwhile */
+	if (rc == 0)
+		rc = meta_find(m, c, dir, name, &f);
 	if (rc == 0)
 		rc = dir->place == META_PLACE_GALLERY ? gallery_remove(c, &f, dir->ino) : tombstone_file(m, c, &f);
 	if (rc == 0 && ino)
@@ -520,9 +630,19 @@ int meta_move(struct meta *m, const struct meta_dir *from, const char *name,
 		rc = meta_find(m, c, from, name, &f);
 	/* A name that stays as it is keeps its stored form (a twin's suffix
 	 * is not written into it). */
-	newdisp = strcmp(newname, f.name) == 0 ? f.display_name : newname;
+	newdisp = rc == 0 && strcmp(newname, f.name) == 0 ? f.display_name : newname;
 	if (rc == 0)
 		rc = lock_names(m, c, from->place, f.display_name, to->place, newdisp);
+	/* again, under the locks: a crossing move may have won meanwhile */
+	if (rc == 0) {
+		uint64_t was = f.ino;
+
+		rc = meta_find(m, c, from, name, &f);
+		if (rc == 0 && f.ino != was)
+			rc = -ENOENT;	/* the file moved away; the name is another's now */
+		if (rc == 0)
+			newdisp = strcmp(newname, f.name) == 0 ? f.display_name : newname;
+	}
 	if (rc == 0 && same_folder && newdisp == f.display_name)
 		goto done;		/* mv a a */
 	if (rc == 0) {

@@ -96,3 +96,36 @@ int name_twin_parse(const char *name, char base[NAME_MAX_BYTES + 1], char hex[NA
 	snprintf(hex, NAME_TWIN_HEX + 1, "%.*s", NAME_TWIN_HEX, tilde + 1);
 	return 1;
 }
+
+void name_shown(const char *display, const char *memory_id, int twin, char out[NAME_MAX_BYTES + 1])
+{
+	const unsigned char *s = (const unsigned char *)display;
+	size_t len = strlen(display), w = 0;
+	char clean[1024];
+
+	if (name_check(display, NULL) == 0) {
+		if (twin)
+			name_twin(display, memory_id, out);
+		else
+			snprintf(out, NAME_MAX_BYTES + 1, "%s", display);
+		return;
+	}
+	/* Not a file name: '_' for what cannot be in one.  The result is
+	 * always shown in twin form, found again by its memory id. */
+	while (*s && w < sizeof(clean) - 5) {
+		size_t n = utf8_seq_len(s, len - (size_t)(s - (const unsigned char *)display));
+
+		if (n == 0 || *s < 0x20 || *s == 0x7f || *s == '/') {
+			clean[w++] = '_';
+			s += n ? n : 1;
+		} else {
+			memcpy(clean + w, s, n);
+			w += n;
+			s += n;
+		}
+	}
+	clean[w] = '\0';
+	if (strcmp(clean, "") == 0 || strcmp(clean, ".") == 0 || strcmp(clean, "..") == 0)
+		snprintf(clean, sizeof(clean), "_");
+	name_twin(clean, memory_id, out);
+}

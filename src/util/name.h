@@ -32,6 +32,13 @@ int name_check(const char *name, const char **why);
  * OUT.  A name too long for the suffix is shortened (at a UTF-8 boundary)
  * to stay within 255 bytes. */
 void name_twin(const char *display, const char *memory_id, char out[NAME_MAX_BYTES + 1]);
+/* The name a file with DISPLAY name and MEMORY_ID shows: DISPLAY itself;
+ * its twin form when TWIN (an older file has that name); and, when DISPLAY
+ * cannot be a file name (made by the web app: '/', control characters, '.',
+ * '..', empty, over 255 bytes), DISPLAY with every such byte made '_', in
+ * its twin form, so it is unique and can be found again by memory id. */
+void name_shown(const char *display, const char *memory_id, int twin, char out[NAME_MAX_BYTES + 1]);
+
 /* Whether NAME has a twin's form (stem~hhhh[.ext]): then 1, with the display
  * name in BASE and the hex digits in HEX; else 0. */
 int name_twin_parse(const char *name, char base[NAME_MAX_BYTES + 1], char hex[NAME_TWIN_HEX + 1]);

@@ -82,6 +82,29 @@ static void test_twins(void)
 	CHECK_EQ_INT(name_check(out, NULL), 0);
 }
 
+static void test_shown(void)
+{
+	const char *id = "3f9a0c1e-1111-2222-3333-444455556666";
+	char out[256], long_name[400];
+
+	name_shown("a.jpg", id, 0, out);
+	CHECK_STREQ(out, "a.jpg");
+	name_shown("a.jpg", id, 1, out);
+	CHECK_STREQ(out, "a~3f9a.jpg");
+	name_shown("x/y.jpg", id, 0, out);		/* not a file name: cleaned, twin form */
+	CHECK_STREQ(out, "x_y~3f9a.jpg");
+	name_shown("..", id, 0, out);
+	CHECK_STREQ(out, "_~3f9a");
+	name_shown("ctl\x01.jpg", id, 0, out);
+	CHECK_STREQ(out, "ctl_~3f9a.jpg");
+	memset(long_name, 'n', 300);
+	strcpy(long_name + 300, ".jpg");
+	name_shown(long_name, id, 0, out);
+	CHECK_EQ_INT(strlen(out), 255);
+	CHECK_EQ_INT(name_check(out, NULL), 0);
+	CHECK_STREQ(out + 246, "~3f9a.jpg");
+}
+
 static void test_mime(void)
 {
 	static const unsigned char jpeg[] = { 0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F' };
@@ -143,6 +166,7 @@ int main(void)
 	TEST(test_name_accepts);
 	TEST(test_name_refuses);
 	TEST(test_twins);
+	TEST(test_shown);
 	TEST(test_mime);
 	TEST(test_sha256);
 	return unit_done();
