@@ -158,8 +158,7 @@ int fs_ns_check_existing(const char *name)
 	return rc == -ENAMETOOLONG ? rc : rc ? -ENOENT : 0;
 }
 
-/* An entry for folder F, with the kernel's reference counted. */
-static int folder_entry(struct mvfs *fs, const struct meta_folder *f, struct fuse_entry_param *e)
+int fs_ns_folder_entry(struct mvfs *fs, const struct meta_folder *f, struct fuse_entry_param *e)
 {
 	struct fs_inode *in = fs_inode_get(fs, f->ino, 1, 0);
 	struct stat st;
@@ -198,7 +197,7 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 		return -ENOENT;
 	case FS_NODE_FOLDERS:
 		rc = meta_folder_lookup(fs->meta, n.folders, name, &folder);
-		return rc ? rc : folder_entry(fs, &folder, e);
+		return rc ? rc : fs_ns_folder_entry(fs, &folder, e);
 	case FS_NODE_FILES:
 		rc = meta_lookup(fs->meta, &n.dir, name, &f);
 		if (rc)

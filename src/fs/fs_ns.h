@@ -31,6 +31,8 @@ int fs_node_of(struct mvfs *fs, uint64_t ino, struct fs_node *n);
 /* Entry and attributes. */
 int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
 int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
+/* An entry for collection or gallery F, with the kernel's reference counted. */
+int fs_ns_folder_entry(struct mvfs *fs, const struct meta_folder *f, struct fuse_entry_param *e);
 /* The attributes of a folder (virtual, or a collection or gallery). */
 void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, struct stat *st);
 /* Fills E for attributes ST (which may point into E). */

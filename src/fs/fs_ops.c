@@ -275,9 +275,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
 {
 	struct meta_folder f;
-	struct fs_inode *in;
 	struct fs_node n;
-	struct stat st;
 	int rc;
 
 	if ((rc = fs_node_of(fs, parent, &n)) != 0)
@@ -292,14 +290,7 @@ static int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, struc
 	if ((rc = fs_ns_check_name(name)) != 0)
 		return rc;
 	rc = meta_folder_create(fs->meta, n.folders, name, &f);
-	if (rc)
-		return rc;
-	if (!(in = fs_inode_get(fs, f.ino, 1, 0)))
-		return -ENOMEM;
-	in->place = f.place;
-	fs_ns_dir_stat(fs, f.ino, &f, &st);
-	fs_ns_entry(fs, &st, e);
-	return 0;
+	return rc ? rc : fs_ns_folder_entry(fs, &f, e);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)

@@ -275,26 +275,12 @@ int meta_find_exact(struct meta *m, PGconn *c, enum meta_place set, const char *
 
 int meta_lookup(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out)
 {
-	PGconn *c = meta_conn_get(m);
-	int rc;
-
-	if (!c)
-		return -EIO;
-	rc = meta_find(m, c, dir, name, out);
-	meta_conn_put(m, c);
-	return rc;
+	return META_ON_CONN(m, c, meta_find(m, c, dir, name, out));
 }
 
 int meta_file_get(struct meta *m, uint64_t ino, struct meta_file *out)
 {
-	PGconn *c = meta_conn_get(m);
-	int rc;
-
-	if (!c)
-		return -EIO;
-	rc = meta_find_ino(m, c, ino, out);
-	meta_conn_put(m, c);
-	return rc;
+	return META_ON_CONN(m, c, meta_find_ino(m, c, ino, out));
 }
 
 int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cur,
@@ -387,14 +373,7 @@ int meta_find_folder(struct meta *m, PGconn *c, enum meta_place place, const cha
 
 int meta_folder_lookup(struct meta *m, enum meta_place place, const char *name, struct meta_folder *out)
 {
-	PGconn *c = meta_conn_get(m);
-	int rc;
-
-	if (!c)
-		return -EIO;
-	rc = meta_find_folder(m, c, place, name, out);
-	meta_conn_put(m, c);
-	return rc;
+	return META_ON_CONN(m, c, meta_find_folder(m, c, place, name, out));
 }
 
 int meta_folder_get_on(struct meta *m, PGconn *c, uint64_t ino, struct meta_folder *out)
@@ -421,14 +400,7 @@ int meta_folder_get_on(struct meta *m, PGconn *c, uint64_t ino, struct meta_fold
 
 int meta_folder_get(struct meta *m, uint64_t ino, struct meta_folder *out)
 {
-	PGconn *c = meta_conn_get(m);
-	int rc;
-
-	if (!c)
-		return -EIO;
-	rc = meta_folder_get_on(m, c, ino, out);
-	meta_conn_put(m, c);
-	return rc;
+	return META_ON_CONN(m, c, meta_folder_get_on(m, c, ino, out));
 }
 
 int meta_folder_list(struct meta *m, enum meta_place place, const char *after,

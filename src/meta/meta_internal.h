@@ -27,6 +27,16 @@ struct meta {
 PGconn *meta_conn_get(struct meta *m);
 void meta_conn_put(struct meta *m, PGconn *c);
 
+/* The value of CALL, an int expression that uses connection C, run on a
+ * connection borrowed from M's pool for it (-EIO when none can be had). */
+#define META_ON_CONN(m, c, call) ({ \
+	PGconn *c = meta_conn_get(m); \
+	int on_conn_rc_ = c ? (call) : -EIO; \
+	if (c) \
+		meta_conn_put(m, c); \
+	on_conn_rc_; \
+})
+
 /* Runs SQL with NPARAMS text parameters (NULL entries are SQL NULL).
  * WHAT names the statement in the log line of a failure.  On success, *RES
  * (when RES is not NULL) owns the result; the caller PQclear()s it.

@@ -70,6 +70,31 @@ static int lock_names(struct meta *m, PGconn *c, enum meta_place s1, const char 
 
 /* --- lifecycle ----------------------------------------------------------- */
 
+/* Moves asset ASSET_ID between lifecycles: active -> tombstoned
+ * (TO_ACTIVE 0) or back (1); BLOB_ID receives its blob, "" when it has none
+ * or was not in the first state. */
+static int set_lifecycle(PGconn *c, const char *asset_id, int to_active, char blob_id[META_UUID_LEN + 1])
+{
+	const char *p[] = { asset_id };
+	PGresult *r;
+	int rc;
+
+	blob_id[0] = '\0';
+	rc = meta_exec(c, to_active ? "restore asset" : "tombstone asset",
+		       to_active
+		       ? "UPDATE memory_assets SET lifecycle_status = 'active', tombstoned_at = NULL"
+			 " WHERE id = $1 AND lifecycle_status = 'tombstoned' RETURNING coalesce(blob_id::text, '')"
+		       : "UPDATE memory_assets SET lifecycle_status = 'tombstoned', tombstoned_at = mvault_now()"
+			 " WHERE id = $1 AND lifecycle_status = 'active' RETURNING coalesce(blob_id::text, '')",
+		       1, p, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) > 0)
+		snprintf(blob_id, META_UUID_LEN + 1, "%s", meta_val(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
 /* Tombstones asset ASSET_ID when it is active: its blob loses a reference,
  * and a blob left with none gets a row in the deletion outbox.  The object
  * is deleted only later, by the deletion job, after the grace period.
@@ -79,22 +104,11 @@ static int lock_names(struct meta *m, PGconn *c, enum meta_place s1, const char 
  * needed to see that row. */
 static int tombstone_asset(PGconn *c, const char *asset_id)
 {
-	const char *p[] = { asset_id };
-	char blob_id[META_UUID_LEN + 1] = "";
-	PGresult *r;
-	int rc;
+	char blob_id[META_UUID_LEN + 1];
+	int rc = set_lifecycle(c, asset_id, 0, blob_id);
 
-	rc = meta_exec(c, "tombstone asset",
-		       "UPDATE memory_assets SET lifecycle_status = 'tombstoned', tombstoned_at = mvault_now()"
-		       " WHERE id = $1 AND lifecycle_status = 'active' RETURNING coalesce(blob_id::text, '')",
-		       1, p, &r);
-	if (rc)
+	if (rc || !blob_id[0])
 		return rc;
-	if (PQntuples(r) > 0)
-		snprintf(blob_id, sizeof(blob_id), "%s", meta_val(r, 0, 0));
-	PQclear(r);
-	if (!blob_id[0])
-		return 0;
 	{
 		const char *q[] = { asset_id, blob_id };
 
@@ -124,22 +138,11 @@ static int tombstone_file(struct meta *m, PGconn *c, const struct meta_file *f)
  * reference back, and its pending deletion cancelled. */
 static int restore_file(struct meta *m, PGconn *c, const struct meta_file *f)
 {
-	const char *p[] = { f->asset_id };
 	const char *q[] = { f->memory_id, m->user_id };
-	char blob_id[META_UUID_LEN + 1] = "";
-	PGresult *r;
-	int rc;
-
+	char blob_id[META_UUID_LEN + 1];
 	/* two statements, as in tombstone_asset */
-	rc = meta_exec(c, "restore asset",
-		       "UPDATE memory_assets SET lifecycle_status = 'active', tombstoned_at = NULL"
-		       " WHERE id = $1 AND lifecycle_status = 'tombstoned' RETURNING coalesce(blob_id::text, '')",
-		       1, p, &r);
-	if (rc == 0) {
-		if (PQntuples(r) > 0)
-			snprintf(blob_id, sizeof(blob_id), "%s", meta_val(r, 0, 0));
-		PQclear(r);
-	}
+	int rc = set_lifecycle(c, f->asset_id, 1, blob_id);
+
 	if (rc == 0 && blob_id[0]) {
 		const char *b[] = { blob_id };
 
