@@ -155,7 +155,11 @@ ssize_t fs_xattr_list(const struct meta_file *f, const struct meta_folder *folde
 ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size);
 /* Whether NAME is one of ours (user.mvault.*). */
 int fs_xattr_ours(const char *name);
-/* Setting or removing: EPERM for our read-only names, ENOTSUP otherwise. */
+/* Whether NAME is user.mvault.collection, which files show and take: set
+ * to a collection's name it files the file there, removed it unfiles it. */
+int fs_xattr_is_collection(const char *name);
+/* Setting or removing NAME: 0 for user.mvault.collection, EPERM for our
+ * read-only names, ENOTSUP otherwise. */
 int fs_xattr_set(const char *name);
 
 #endif

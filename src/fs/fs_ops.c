@@ -802,6 +802,17 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
+	if (fs_xattr_is_collection(name)) {
+		char coll[256];
+		ssize_t n;
+
+		rc = meta_file_collection(fs_of(req)->meta, ino, coll, sizeof(coll));
+		n = rc ? rc : (ssize_t)strlen(coll);
+		if (n >= 0 && size && (size_t)n > size)
+			n = -ERANGE;
+		reply_xattr(req, n, coll, size);
+		return;
+	}
 	rc = xattr_source(fs_of(req), ino, &f, &folder, &is_file, &is_folder);
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -830,19 +841,53 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
+/* Files a file in a collection, or unfiles it (VALUE NULL).  The one way
+ * out of a collection back to library/ only: mv refuses to move a file onto
+ * another name of the same inode, and the kernel never asks. */
+static int fs_do_set_collection(struct mvfs *fs, uint64_t ino, const char *value, size_t size)
+{
+	char name[NAME_MAX_BYTES + 1];
+	struct fs_node n;
+	int rc;
+
+	if ((rc = fs_node_of(fs, ino, &n)) != 0)
+		return rc;
+	if (n.kind != FS_NODE_FILE)
+		return -EPERM;
+	if (value) {
+		if (size == 0 || size > NAME_MAX_BYTES)
+			return size ? -ENAMETOOLONG : -EINVAL;
+		memcpy(name, value, size);
+		name[size] = '\0';
+		if ((rc = fs_ns_check_existing(name)) != 0)
+			return rc;
+	}
+	rc = meta_file_set_collection(fs->meta, ino, value ? name : NULL);
+	if (rc == -EPERM)
+		log_warn("cannot file inode %llu in a collection: only library files are in collections",
+			 (unsigned long long)ino);
+	return rc;
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
 	int rc = fs_xattr_set(name);
 
-	if (rc == -EPERM)
+	if (rc == 0)
+		rc = fs_do_set_collection(fs_of(req), ino, value, size);
+	else if (rc == -EPERM)
 		log_warn("cannot set '%s': it is read-only", name);
 	fuse_reply_err(req, -rc);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, -fs_xattr_set(name));
+	int rc = fs_xattr_set(name);
+
+	if (rc == 0)
+		rc = fs_do_set_collection(fs_of(req), ino, NULL, 0);
+	fuse_reply_err(req, -rc);
 }
 
 /* --- session ------------------------------------------------------------- */

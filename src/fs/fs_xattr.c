@@ -98,6 +98,14 @@ ssize_t fs_xattr_list(const struct meta_file *f, const struct meta_folder *folde
 	return copy_out(names, len, buf, size);
 }
 
+/* user.mvault.collection: the one attribute that can be set. */
+#define XATTR_COLLECTION XATTR_PREFIX "collection"
+
+int fs_xattr_is_collection(const char *name)
+{
+	return strcmp(name, XATTR_COLLECTION) == 0;
+}
+
 int fs_xattr_ours(const char *name)
 {
 	return strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0;
@@ -105,6 +113,8 @@ int fs_xattr_ours(const char *name)
 
 int fs_xattr_set(const char *name)
 {
+	if (fs_xattr_is_collection(name))
+		return 0;
 	return fs_xattr_ours(name) ? -EPERM : -ENOTSUP;
 }
 

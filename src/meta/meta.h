@@ -208,6 +208,14 @@ int meta_move(struct meta *m, const struct meta_dir *from, const char *name,
 int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *newname,
 	      struct meta_file *out);
 
+/* The collection file INO is in, into NAME (256 bytes): 0, or -ENODATA
+ * when it is in none. */
+int meta_file_collection(struct meta *m, uint64_t ino, char *name, size_t len);
+/* Puts library file INO into the collection called NAME (-ENOENT when there
+ * is none), or into none when NAME is NULL.  -EPERM for a file that is not
+ * in library/ (workspace, trash). */
+int meta_file_set_collection(struct meta *m, uint64_t ino, const char *name);
+
 enum meta_setattr_flags {
 	META_SET_MODE = 1 << 0,
 	META_SET_MTIME = 1 << 1,

@@ -713,6 +713,58 @@ int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const ch
 	TX_END(m, c, rc);
 }
 
+int meta_file_collection(struct meta *m, uint64_t ino, char *name, size_t len)
+{
+	char ino_s[24];
+	const char *p[] = { m->user_id, ino_s };
+	PGconn *c = meta_conn_get(m);
+	PGresult *r;
+	int rc;
+
+	if (!c)
+		return -EIO;
+	u64s(ino_s, sizeof(ino_s), ino);
+	rc = meta_exec(c, "collection of file",
+		       "SELECT uc.name FROM memory_items i JOIN user_library l ON l.memory_id = i.memory_id"
+		       " JOIN user_collections uc ON uc.id = l.collection_id WHERE i.user_id = $1 AND i.ino = $2",
+		       2, p, &r);
+	meta_conn_put(m, c);
+	if (rc)
+		return rc;
+	rc = PQntuples(r) ? 0 : -ENODATA;
+	if (rc == 0)
+		snprintf(name, len, "%s", meta_val(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
+int meta_file_set_collection(struct meta *m, uint64_t ino, const char *name)
+{
+	struct meta_folder coll;
+	struct meta_file f;
+	PGresult *r;
+
+	TX_BEGIN(m, c, rc);
+	if (rc == 0)
+		rc = meta_find_ino(m, c, ino, &f);
+	if (rc == 0 && strcmp(f.lifecycle_status, "active") != 0)
+		rc = -EPERM;
+	if (rc == 0 && name)
+		rc = meta_find_folder(m, c, META_PLACE_COLLECTION, name, &coll);
+	if (rc == 0) {
+		const char *p[] = { f.memory_id };
+
+		rc = meta_exec(c, "in library?", "SELECT 1 FROM user_library WHERE memory_id = $1", 1, p, &r);
+		if (rc == 0) {
+			rc = PQntuples(r) ? 0 : -EPERM;
+			PQclear(r);
+		}
+	}
+	if (rc == 0)
+		rc = collection_set(c, &f, name ? coll.ino : 0);
+	TX_END(m, c, rc);
+}
+
 int meta_file_setattr(struct meta *m, uint64_t ino, unsigned flags, uint32_t mode,
 		      const struct timespec *mtime)
 {

@@ -102,3 +102,107 @@ def tree_state(d, hashes=True):
 def cmp_files(a, b):
     r = run(["cmp", a, b], check=False)
     assert r.returncode == 0, "cmp %s %s: %s%s" % (a, b, r.stdout, r.stderr)
+
+
+# ---------------------------------------------------------------- namespace
+# Helpers of the namespace tests (tests/mount/test_ns_*.py).
+
+import errno as _errno
+
+TOP_ALL = {"library", "workspace", "collections", "galleries", ".trash"}
+
+# Each query lists the rows that break a rule; all must come back empty.
+CONSISTENCY = {
+    "collection asset_count != library rows in it":
+        "SELECT c.name, c.asset_count, (SELECT count(*) FROM user_library l"
+        " WHERE l.collection_id = c.id) FROM user_collections c"
+        " WHERE c.asset_count <> (SELECT count(*) FROM user_library l WHERE l.collection_id = c.id)",
+    "blob ref_count != active assets on it":
+        "SELECT b.id, b.content_hash, b.ref_count, (SELECT count(*) FROM memory_assets a"
+        " WHERE a.blob_id = b.id AND a.lifecycle_status = 'active') FROM blobs b"
+        " WHERE b.ref_count <> (SELECT count(*) FROM memory_assets a"
+        " WHERE a.blob_id = b.id AND a.lifecycle_status = 'active')",
+    "pending delete job on a referenced blob":
+        "SELECT j.id, j.blob_id, b.ref_count FROM asset_delete_jobs j JOIN blobs b ON b.id = j.blob_id"
+        " WHERE j.status = 'pending' AND b.ref_count <> 0",
+}
+
+
+def consistency_problems(handle):
+    out = {}
+    for rule, query in CONSISTENCY.items():
+        rows = sql(handle, query)
+        if rows:
+            out[rule] = rows
+    return out
+
+
+def check_consistency(handle, timeout=5):
+    """Assert the counters agree with the rows (as the database superuser):
+    every collection's asset_count, every blob's ref_count, and no pending
+    deletion of a blob still referenced. Retries for timeout seconds, for
+    work the daemon finishes in the background."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bad = consistency_problems(handle)
+        if not bad or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not bad, "database inconsistent: %r" % bad
+
+
+def oserror(fn, *args, **kw):
+    """The errno fn(*args) fails with, or None if it succeeds."""
+    try:
+        fn(*args, **kw)
+    except OSError as e:
+        return e.errno
+    return None
+
+
+def errname(n):
+    return _errno.errorcode.get(n, str(n)) if n is not None else "success"
+
+
+def assert_errno(want, fn, *args, **kw):
+    """fn(*args) must fail with errno want (an int or a set of them)."""
+    wants = want if isinstance(want, (set, frozenset, tuple, list)) else {want}
+    got = oserror(fn, *args, **kw)
+    assert got in wants, "%s%r: got %s, want %s" % (
+        getattr(fn, "__name__", fn), args, errname(got), "/".join(errname(w) for w in wants))
+
+
+def create_excl(path, data=b""):
+    """open(O_CREAT|O_EXCL|O_WRONLY), write data, close."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    try:
+        if data:
+            os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def set_skew(handle, interval):
+    """Move the database clock (mvault_now()) by interval, e.g. '8 days'."""
+    sql(handle, "UPDATE mvault_clock SET skew = interval %s" % q(interval))
+
+
+def user_id(handle, name):
+    rows = sql(handle, "SELECT id FROM users WHERE name = %s" % q(name))
+    return rows[0] if rows else None
+
+
+def memory_of(handle, display_name, user=None):
+    """memories.id of the memory items named display_name (a list)."""
+    where = "i.display_name = %s" % q(display_name)
+    if user:
+        where += " AND i.user_id = (SELECT id FROM users WHERE name = %s)" % q(user)
+    return sql(handle, "SELECT i.memory_id FROM memory_items i WHERE %s ORDER BY i.ino" % where)
+
+
+def log_lines_after(handle, fn, settle=0.2):
+    """Run fn(); return (its errno or None, the daemon log lines it added)."""
+    before = len(handle.daemon.log_text().splitlines())
+    err = oserror(fn)
+    time.sleep(settle)
+    return err, handle.daemon.log_text().splitlines()[before:]
