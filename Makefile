@@ -6,7 +6,7 @@
 #   make check    deps, build, unit tests, mount tests, then the suite again under ASan+UBSan
 #   make bench    benchmarks (ratios against a local folder), report in build/bench.txt
 
-PKGS     := fuse3 libpq libcurl openssl libxxhash inih
+PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 VERSION  := 0.1.0
@@ -19,7 +19,7 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS   += $(PKG_LIBS) -lpthread
 
 B ?= build
-SRC_LIB  := $(sort $(wildcard src/util/*.c src/meta/*.c src/backend/*.c src/cache/*.c src/fs/*.c src/media/*.c))
+SRC_LIB  := $(sort $(wildcard src/util/*.c src/meta/*.c src/backend/*.c src/cache/*.c src/fs/*.c src/media/*.c src/worker/*.c))
 SQL      := $(sort $(wildcard src/meta/sql/*.sql))
 OBJ_LIB  := $(SRC_LIB:%.c=$(B)/%.o) $(B)/gen/meta_sql.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -54,11 +54,13 @@ $(B)/tests/%: tests/unit/%.c $(OBJ_LIB)
 deps:
 	sh scripts/deps.sh
 
-# Only src/fs talks FUSE, only src/meta talks libpq, only src/backend talks curl.
+# Only src/fs talks FUSE, only src/meta talks libpq, only src/backend talks curl,
+# only src/media talks libvips.
 layers:
 	@bad=$$(grep -rlE '#include[[:space:]]*[<"](fuse_lowlevel|fuse)\.h[>"]' src | grep -v '^src/fs/' | grep -v '^src/main.c$$'; \
 	        grep -rlE '#include[[:space:]]*[<"]libpq-fe\.h[>"]' src | grep -v '^src/meta/'; \
-	        grep -rlE '#include[[:space:]]*[<"]curl/curl\.h[>"]' src | grep -v '^src/backend/'); \
+	        grep -rlE '#include[[:space:]]*[<"]curl/curl\.h[>"]' src | grep -v '^src/backend/'; \
+	        grep -rlE '#include[[:space:]]*[<"]vips/vips\.h[>"]' src | grep -v '^src/media/'); \
 	 if [ -n "$$bad" ]; then echo "layer violation in: $$bad"; exit 1; fi
 
 unit: $(UNIT_BIN)

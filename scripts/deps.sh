@@ -11,6 +11,10 @@ python3-pytest-timeout rsync attr psmisc procps util-linux"
 # with npm is already there (a nodesource build carries its own npm).
 PKGS="$PKGS libinih-dev python3-botocore s3fs rclone"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+# Variants: libvips (its HEIF/AVIF module pulls libheif with libaom, dav1d,
+# libde265 and x265); vipsthumbnail is the benchmarks' rival; PIL makes the
+# tests' images.
+PKGS="$PKGS libvips-dev libvips-tools python3-pil"
 
 missing=""
 for p in $PKGS; do
