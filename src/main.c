@@ -13,6 +13,8 @@
 #include <openssl/crypto.h>
 #include <limits.h>
 #include <pwd.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +28,14 @@
 #include "backend/backend.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
+#include "fs/fs_variants.h"
 #include "meta/meta.h"
 #include "meta/meta_embedded.h"
 #include "meta/meta_s3conf.h"
 #include "backend/s3_creds.h"
 #include "util/secret.h"
 #include "util/log.h"
+#include "worker/worker.h"
 
 struct mvfs_opts {
 	char *db;
@@ -205,12 +209,75 @@ static void s3_usage(void)
 	       "\n");
 }
 
+/* The background jobs' options (issue 6): one table, one help text. */
+struct jobs_cli {
+	char *workers;			/* NULL: the default (1 in a mount, 2 in `worker`) */
+	char *display_format;
+	int media_timeout, media_memory, media_threads;
+	double interval;
+};
+
+#define JOPT(t, p) { t, offsetof(struct jobs_cli, p), 1 }
+static const struct fuse_opt jobs_opt_spec[] = {
+	JOPT("workers=%s", workers),
+	JOPT("display_format=%s", display_format),
+	JOPT("media_timeout=%d", media_timeout),
+	JOPT("media_memory=%d", media_memory),
+	JOPT("media_threads=%d", media_threads),
+	JOPT("jobs_interval=%lf", interval),
+	FUSE_OPT_END
+};
+
+static void jobs_usage(void)
+{
+	printf("background jobs (variants, deletion after the grace period, expiry):\n"
+	       "    -o workers=N           job threads (default 1 in a mount, 2 for `worker`; 0: none)\n"
+	       "    -o display_format=F    webp (default) or avif for .display/ variants\n"
+	       "    -o media_timeout=SECS  time limit per image (default 120)\n"
+	       "    -o media_memory=MB     memory limit of an image helper process (default 2048)\n"
+	       "    -o media_threads=N     libvips threads per image helper (default: libvips')\n"
+	       "    -o jobs_interval=SECS  how often to look for due work (default 5)\n"
+	       "\n");
+}
+
+/* The worker configuration from the options; -1 after a line on stderr. */
+static int jobs_config_from(const struct jobs_cli *cli, int default_threads, struct worker_config *cfg)
+{
+	static const struct media_recipe recipe = MEDIA_RECIPE_DEFAULT;
+	char *end = NULL;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->threads = default_threads;
+	if (cli->workers) {
+		long n = strtol(cli->workers, &end, 10);
+
+		if (!*cli->workers || *end || n < 0 || n > 64) {
+			fprintf(stderr, "mvaultfs: -o workers=%s: give a number from 0 to 64\n", cli->workers);
+			return -1;
+		}
+		cfg->threads = (int)n;
+	}
+	cfg->recipe = recipe;
+	if (cli->display_format) {
+		if (strcmp(cli->display_format, "webp") != 0 && strcmp(cli->display_format, "avif") != 0) {
+			fprintf(stderr, "mvaultfs: -o display_format=%s: give webp or avif\n", cli->display_format);
+			return -1;
+		}
+		cfg->recipe.display_format = cli->display_format;
+	}
+	cfg->limits = (struct media_limits){ .timeout_s = cli->media_timeout, .memory_mb = cli->media_memory,
+					     .threads = cli->media_threads };
+	cfg->interval = cli->interval;
+	return 0;
+}
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
 	       "       %s db migrate [-o db=CONNINFO]\n"
 	       "       %s sync MOUNTPOINT [--timeout SECS]   wait until every closed file is uploaded\n"
 	       "       %s status MOUNTPOINT                  staged files, uploads, cache\n"
+	       "       %s worker [-o db=CONNINFO,...]        run background jobs for every user, no mount\n"
 	       "\n"
 	       "Mounts a memories library: metadata in PostgreSQL, content in an object store.\n"
 	       "With no database configured it runs a private PostgreSQL under the data folder\n"
@@ -230,8 +297,9 @@ static void usage(const char *prog)
 	       "    -o db_connections=N    PostgreSQL connections kept open (default 8)\n"
 	       "    -o trash_days=N        how long removed files stay in .trash/ (default 30)\n"
 	       "    -V, --version          print the version\n"
-	       "\n", prog, prog, prog, prog);
+	       "\n", prog, prog, prog, prog, prog);
 	cache_usage();
+	jobs_usage();
 	s3_usage();
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -403,6 +471,8 @@ struct mount {
 	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
 	struct cache_cli cache_cli;
 	int cache_started;
+	struct jobs_cli jobs;
+	struct worker *worker;
 };
 
 static void mount_release(struct mount *m)
@@ -413,6 +483,7 @@ static void mount_release(struct mount *m)
 		fuse_remove_signal_handlers(m->se);
 	if (m->se)
 		fuse_session_destroy(m->se);
+	worker_stop(m->worker);
 	if (m->fs_ready)
 		fs_release(&m->fs);
 	/* uploads in flight record themselves in the database first */
@@ -436,6 +507,8 @@ static void mount_release(struct mount *m)
 	free(m->cache_cli.free_min);
 	free(m->cache_cli.block_size);
 	free(m->cache_cli.staging_max);
+	free(m->jobs.workers);
+	free(m->jobs.display_format);
 }
 
 /* Decrypts the user's S3 keys from s3_configurations into M->s3_creds;
@@ -570,11 +643,31 @@ static int mount_open_engines(struct mount *m)
 	return rc ? -1 : 0;
 }
 
+/* The mount's job threads, for its user; 0, or -1 after a log line. */
+static int mount_start_worker(struct mount *m)
+{
+	struct worker_config wc;
+	char err[512] = "";
+
+	if (jobs_config_from(&m->jobs, 1, &wc) != 0)
+		return -1;
+	if (wc.threads == 0)
+		return 0;
+	wc.meta = m->meta;
+	wc.cache = m->cache;
+	wc.backend = m->backend;
+	m->worker = worker_start(&wc, err, sizeof(err));
+	if (!m->worker)
+		log_error("cannot start the background jobs: %s", err);
+	return m->worker ? 0 : -1;
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct mount m = { .o = { .attr_timeout = 1.0, .entry_timeout = 1.0, .pool = 8 } };
 	struct fuse_loop_config *loop;
+	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
 	char *logpath = NULL;
 	int rc = 1;
@@ -582,6 +675,7 @@ static int cmd_mount(int argc, char **argv)
 	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
 	    fuse_parse_cmdline(&args, &m.cmd) != 0)
 		goto out;
 	if (m.cmd.show_help) {
@@ -624,7 +718,8 @@ static int cmd_mount(int argc, char **argv)
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
-	m.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &m.fs);
+	fs_variants_ops(&ops);
+	m.se = fuse_session_new(&args, &ops, sizeof(ops), &m.fs);
 	if (!m.se)
 		goto out;
 	if (fuse_set_signal_handlers(m.se) != 0)
@@ -644,6 +739,8 @@ static int cmd_mount(int argc, char **argv)
 		log_error("cannot start the cache's upload and fetch threads");
 		goto out;
 	}
+	if (mount_start_worker(&m) != 0)
+		goto out;
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, m.cmd.clone_fd);
 	if (m.cmd.max_idle_threads != UINT_MAX)
@@ -791,12 +888,95 @@ static int cmd_sync(int argc, char **argv)
 	}
 }
 
+/* `mvaultfs worker`: job threads for every user (or -o user=NAME's only),
+ * with no mount, until SIGTERM or SIGINT. */
+static int cmd_worker(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct mount m = { .o = { .pool = 2 } };
+	struct worker_config wc;
+	char err[512] = "", *base;
+	int user_given, rc = 1, sig;
+	sigset_t stop;
+
+	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0)
+		goto out;
+	if (args.argc > 1) {
+		fprintf(stderr, "mvaultfs worker: unexpected '%s' (options go in -o)\n", args.argv[1]);
+		goto out;
+	}
+	if (!m.o.db && getenv("MVAULT_DB"))
+		m.o.db = strdup(getenv("MVAULT_DB"));
+	if (!m.o.db) {
+		fprintf(stderr, "mvaultfs: worker needs -o db=CONNINFO or MVAULT_DB (a shared PostgreSQL)\n");
+		goto out;
+	}
+	if (jobs_config_from(&m.jobs, 2, &wc) != 0)
+		goto out;
+	/* Its own data folder (cache, log): it must not share a mount's. */
+	if (!m.o.data_dir) {
+		if (!(base = default_data_dir()) || asprintf(&m.o.data_dir, "%s/worker", base) < 0)
+			m.o.data_dir = NULL;
+		free(base);
+		if (!m.o.data_dir) {
+			fprintf(stderr, "mvaultfs: no data folder: give -o data_dir=DIR\n");
+			goto out;
+		}
+	}
+	user_given = m.o.user != NULL;
+	if (!m.o.user)
+		m.o.user = default_user();
+	if (mkdirs(m.o.data_dir, 0700) != 0) {
+		fprintf(stderr, "mvaultfs: cannot make the data folder '%s': %s\n", m.o.data_dir, strerror(errno));
+		goto out;
+	}
+	if (!m.o.log && asprintf(&m.o.log, "%s/mvaultfs.log", m.o.data_dir) < 0)
+		goto out;
+	if (log_open(m.o.log) != 0)
+		fprintf(stderr, "mvaultfs: warning: cannot write the log '%s': %s\n", m.o.log, strerror(errno));
+	if (mount_open_engines(&m) != 0)
+		goto out;
+	wc.threads = wc.threads > 0 ? wc.threads : 1;
+	wc.meta = user_given ? m.meta : NULL;
+	wc.conninfo = m.o.db;
+	wc.trash_days = m.o.trash_days;
+	wc.cache = m.cache;
+	wc.backend = m.backend;
+	/* Signals are taken by sigwait below, not by the threads. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	m.worker = worker_start(&wc, err, sizeof(err));
+	if (!m.worker) {
+		fprintf(stderr, "mvaultfs: %s\n", err);
+		goto out;
+	}
+	log_info("worker running for %s, store '%s'", user_given ? m.o.user : "every user", m.o.store);
+	while (sigwait(&stop, &sig) != 0)
+		;
+	log_info("worker stopping (%s)", strsignal(sig));
+	rc = 0;
+out:
+	mount_release(&m);
+	fuse_opt_free_args(&args);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "sync") == 0)
 		return cmd_sync(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "status") == 0)
 		return cmd_status(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "worker") == 0)
+		return cmd_worker(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "__media") == 0)
+		return media_helper_main(argc, argv);
 	if (argc >= 3 && strcmp(argv[1], "db") == 0 && strcmp(argv[2], "migrate") == 0)
 		return cmd_migrate(argc - 2, argv + 2);
 	return cmd_mount(argc, argv);

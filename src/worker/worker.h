@@ -1,0 +1,43 @@
+/*
+ * worker.h - the threads that run background jobs.
+ *
+ * A mount runs them for its user (-o workers=N); `mvaultfs worker` runs
+ * them for every user, without a mount, so any number of machines can
+ * share one queue.  Each thread has its own queue connection and its own
+ * image helper process (media.h), claims one job at a time, and in between
+ * waits for a wake-up; one idle thread sweeps for due work every interval.
+ */
+#ifndef MVFS_WORKER_H
+#define MVFS_WORKER_H
+
+#include <stddef.h>
+
+#include "media/media.h"
+
+struct meta;
+struct cache;
+struct backend;
+struct worker;
+
+struct worker_config {
+	int threads;			/* worker threads; 0: 1 */
+	struct meta *meta;		/* a mount's: its jobs only; NULL: every user's */
+	const char *conninfo;		/* without META: the database */
+	int trash_days;			/* without META: the grace period; 0: 30 */
+	struct cache *cache;		/* content in and out */
+	struct backend *backend;	/* deleting objects; reading keys that are not hashes */
+	struct media_recipe recipe;
+	struct media_limits limits;
+	double interval;		/* seconds between sweeps for due work; 0: 5 */
+	const char *self;		/* binary for the image helper; NULL: /proc/self/exe */
+};
+
+/* Starts the threads.  On failure (a queue connection cannot be opened)
+ * writes a one-line reason into ERR and returns NULL. */
+struct worker *worker_start(const struct worker_config *cfg, char *err, size_t errlen);
+/* Stops the threads: a job being processed is given back to the queue
+ * (its image helper is killed), others finish.  Logs what was done.
+ * NULL is a no-op. */
+void worker_stop(struct worker *w);
+
+#endif
