@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mvtest import MiB, fsync_path, make_random, poll, sha256_file
+from mvtest import MiB, fsync_path, make_random, poll, sha256_file, sql
+from pgtest import default_bin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "s3"))
 from faultproxy import FaultProxy  # noqa: E402
@@ -89,8 +90,8 @@ def test_reads_never_return_wrong_bytes(mvfs, s3_server, proxy, tmp_path):
     f.write_bytes(data)
     fsync_path(f)
     m.unmount()
-    m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt,
-              extra_opts=s3_opts(proxy.endpoint))
+    # a fresh data folder: nothing cached, every byte comes from the store
+    m2 = mvfs(db=m.db, store=m.store, mnt=m.mnt, extra_opts=s3_opts(proxy.endpoint))
     proxy.add("corrupt", method="GET", path=r"/sha256/")
     with pytest.raises(OSError) as e:
         (m2.mnt / "library" / "small.bin").read_bytes()
@@ -109,13 +110,12 @@ def test_cut_bodies_are_retried_then_eio(mvfs, s3_server, proxy):
     m.unmount()
     # Cut twice: the third attempt of the budget of 3 succeeds.
     proxy.add("truncate", method="GET", path=r"/sha256/", times=2)
-    m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt,
-              extra_opts=s3_opts(proxy.endpoint))
+    # fresh data folders: nothing cached, every byte comes from the store
+    m2 = mvfs(db=m.db, store=m.store, mnt=m.mnt, extra_opts=s3_opts(proxy.endpoint))
     assert (m2.mnt / "library" / "f.bin").read_bytes() == data
     m2.unmount()
     proxy.add("truncate", method="GET", path=r"/sha256/")
-    m3 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt,
-              extra_opts=s3_opts(proxy.endpoint))
+    m3 = mvfs(db=m.db, store=m.store, mnt=m.mnt, extra_opts=s3_opts(proxy.endpoint))
     with pytest.raises(OSError) as e:
         (m3.mnt / "library" / "f.bin").read_bytes()
     assert e.value.errno == errno.EIO
@@ -141,18 +141,26 @@ def test_multipart_survives_faults(mvfs, s3_server, proxy, tmp_path):
 
 
 def test_upload_that_cannot_finish_is_not_committed(mvfs, s3_server, proxy, tmp_path):
-    """Every part upload reset: close() fails with EIO, nothing is stored
-    under the key, and the file is not shown as uploaded."""
+    """Every part upload reset: close() succeeds (the bytes are durable in
+    staging), but nothing is stored under the key, the file is not shown as
+    uploaded and `mvaultfs sync` says so; once the store answers again the
+    upload finishes."""
     m = mvfs(store=s3_server.url("nope"), extra_opts=s3_opts(proxy.endpoint, "s3_part_size=5"))
     proxy.add("reset", method="PUT")
     src = tmp_path / "src.bin"
     h = make_random(src, 11 * MiB)
-    r = subprocess.run(["cp", str(src), str(m.mnt / "library" / "x.bin")], capture_output=True,
-                       text=True)
-    assert r.returncode != 0, "cp succeeded although the store took nothing"
+    subprocess.run(["cp", str(src), str(m.mnt / "library" / "x.bin")], check=True)
+    r = subprocess.run([default_bin(), "sync", str(m.mnt), "--timeout", "5"], capture_output=True, text=True)
+    assert r.returncode != 0, "sync claimed an upload the store refused"
     assert not any(k.endswith(h) for k in s3_server.keys("nope/")), s3_server.keys("nope/")
-    proxy.clear()
+    assert sql(m, "SELECT a.upload_status, a.blob_id IS NULL FROM memory_items i JOIN memory_assets a"
+                  " ON a.id = i.primary_asset_id WHERE i.display_name = 'x.bin'") == ["uploading|t"]
     assert "s3: cannot upload part of" in m.log_text()
+    proxy.clear()
+    r = subprocess.run([default_bin(), "sync", str(m.mnt), "--timeout", "120"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert any(k.endswith(h) for k in s3_server.keys("nope/")), s3_server.keys("nope/")
+    assert sha256_file(m.mnt / "library" / "x.bin") == h
 
 
 # ---- bad input: one clear line and exit status 1, nothing mounted --------------------------
