@@ -4,7 +4,8 @@
 #   make deps     install the Debian packages (and npm test servers) the build and tests need
 #   make demo     build and mount the embedded default at ./memories
 #   make check    deps, build, unit tests, mount tests, then the suite again under ASan+UBSan
-#   make bench    benchmarks (ratios against a local folder), report in build/bench.txt
+#   make bench    benchmarks (ratios against a local folder, and variants against
+#                 vipsthumbnail), reports in build/bench.txt and build/bench_variants.txt
 
 PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -89,6 +90,7 @@ check: deps
 
 bench: deps all
 	sh tests/bench/bench.sh
+	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs /usr/bin/python3 tests/bench/bench_variants.py
 
 demo: deps all
 	@mkdir -p memories
