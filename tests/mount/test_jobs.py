@@ -307,12 +307,13 @@ def web_asset(m, uid, name, key, size, mime):
     sql(m, "BEGIN;"
            " INSERT INTO memory_items (id, memory_id, user_id, display_name) VALUES (%s, %s, %s, %s);"
            " INSERT INTO memory_assets (id, memory_id, memory_item_id, group_id, storage_backend, storage_key,"
-           "  bytes, mime_type, upload_status) VALUES (%s, %s, %s, gen_random_uuid(), 'local', %s, %s, %s,"
+           "  bytes, mime_type, upload_status) VALUES (%s, %s, %s, gen_random_uuid(), %s, %s, %s, %s,"
            "  'completed');"
            " UPDATE memory_items SET primary_asset_id = %s WHERE id = %s;"
            " INSERT INTO user_library (user_id, memory_id, asset_type, storage_path, file_size_bytes, mime_type)"
            "  VALUES (%s, %s, 'image', %s, %s, %s); COMMIT"
-           % (q(item), q(mem), q(uid), q(name), q(asset), q(mem), q(item), q(key), size, q(mime),
+           % (q(item), q(mem), q(uid), q(name), q(asset), q(mem), q(item),
+              q("s3" if str(m.store).startswith("s3://") else "local"), q(key), size, q(mime),
               q(asset), q(item), q(uid), q(mem), q(key), size, q(mime)))
     return asset
 
