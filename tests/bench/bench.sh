@@ -6,4 +6,6 @@ cd "$(dirname "$0")/../.."
 mkdir -p build
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench.py "$@"
 # S3: mvaultfs, curl, s3fs-fuse and rclone mount on one s3rver (appends to build/bench.txt)
-MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} exec /usr/bin/python3 tests/bench/bench_s3.py
+MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_s3.py
+# block cache and write-back: cold/warm/hot reads, rsync until synced (appends to build/bench.txt)
+MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_cache.py

@@ -1,0 +1,288 @@
+"""Write-back survives the daemon's death (issue 5): kill -9 in the middle of
+copying 100 files loses none whose close returned; staged content changed
+behind the daemon's back is set aside, never uploaded; an unmount with
+uploads pending says so and the next mount finishes them."""
+
+import hashlib
+import os
+import signal
+import time
+
+import pytest
+
+from cachetest import (MiB, asset_rows, closed_names, local_stores, make_sources, mount_on,  # noqa: F401
+                       mvsync, read_all, start_writer, stats, stores, wait_for)
+from mvtest import q, sql
+
+
+def sha_of(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_uploaded(m, store, name, data):
+    """name is in library/ with data, its asset completed on a blob of its
+    hash, exactly one memory item and one original asset of that hash, and
+    the object is in the store."""
+    sha = sha_of(data)
+    got = read_all(m.mnt / "library" / name)
+    assert len(got) == len(data) and got == data, "%s: %d bytes, not the %d written" % (
+        name, len(got), len(data))
+    rows = asset_rows(m, name)
+    assert rows == [("completed", sha, sha)], "%s: %r" % (name, rows)
+    n = sql(m, "SELECT count(*) FROM memory_assets a JOIN memory_items i ON a.memory_item_id = i.id"
+               " WHERE i.display_name = %s AND a.content_hash = %s" % (q(name), q(sha)))
+    assert n == ["1"], "%s: %s assets of its content" % (name, n)
+    assert store.has(sha), "%s: object %s is not in the store" % (name, sha)
+
+
+def test_kill9_while_copying_100_files(stores, mvfs, tmp_path):
+    """kill -9 of the daemon's process group after ~40 of 100 files of 256 KiB
+    were closed; the dead mount is detached (fusermount3 -uz) and a new daemon
+    mounts the same database, store and data_dir. Every file whose close
+    returned is there, byte-identical, and after `mvaultfs sync` uploaded,
+    once; a file whose close never returned is absent or whole."""
+    store = stores(tmpfs_mb=64)
+    src = tmp_path / "src"
+    files = make_sources(src, 100, 256 * 1024)
+    m = mount_on(mvfs, store)
+    lib = m.mnt / "library"
+    log = tmp_path / "writer.log"
+    w = start_writer(src, lib, log)
+    try:
+        # after 20 closes the store goes away, so that many uploads are
+        # still pending (journalled) when the daemon dies
+        wait_for(lambda: len(closed_names(log)) >= 20 or w.poll() is not None, 60,
+                 interval=0.005, what="20 closed files")
+        store.outage()
+        wait_for(lambda: len(closed_names(log)) >= 40 or w.poll() is not None, 60,
+                 interval=0.005, what="40 closed files")
+        assert w.poll() is None, "the writer ended early: %s" % w.stderr.read()
+        m.kill(signal.SIGKILL)
+        t_kill = time.monotonic()
+    finally:
+        try:
+            w.wait(30)
+        except Exception:
+            os.killpg(w.pid, signal.SIGKILL)
+            w.wait(10)
+    closed = closed_names(log)
+    assert 40 <= len(closed) < 100, "%d files closed before the kill: no crash mid-copy" % len(closed)
+    assert time.monotonic() - t_kill < 30
+    cache = m.data_dir / "cache"
+    left = sorted(os.listdir(cache / "journal"))
+
+    assert len(left) >= 10, "only %d uploads pending at the kill" % len(left)
+    store.restore()
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=m.data_dir, mnt=m.mnt)
+    r = mvsync(m2, 120)
+    assert r.returncode == 0, "sync after the crash: %s\nlog:\n%s" % (r.stderr, m2.log_text())
+    if left:
+        assert "resuming" in m2.log_text(), "journal held %d entries; log:\n%s" % (len(left), m2.log_text())
+    for name in closed:
+        check_uploaded(m2, store, name, files[name])
+    names = set(os.listdir(m2.mnt / "library"))
+    assert set(closed) <= names
+    extra = sorted(names - set(closed))
+    print("closed before the kill: %d; journal entries left: %d; other files present: %r"
+          % (len(closed), len(left), extra))
+    for name in extra:
+        # never closed (or closed but not logged before the kill): absent or whole
+        assert name in files, "unexpected file %s" % name
+        got = read_all(m2.mnt / "library" / name)
+        assert got == files[name], "%s was never closed and is there with %d bytes (partial)" % (
+            name, len(got))
+    dups = sql(m2, "SELECT display_name, count(*) FROM memory_items GROUP BY display_name HAVING count(*) > 1")
+    assert dups == [], "duplicate memory items: %r" % dups
+    dup_blobs = sql(m2, "SELECT content_hash, count(*) FROM memory_assets WHERE lifecycle_status = 'active'"
+                        " AND content_hash IS NOT NULL GROUP BY content_hash HAVING count(*) > 1")
+    assert dup_blobs == [], "content uploaded twice under two assets: %r" % dup_blobs
+    dangling = sql(m2, "SELECT b.content_hash FROM blobs b")
+    objs = store.objects()
+    missing = [h for h in dangling if h not in objs]
+    assert missing == [], "blob rows without an object in the store: %r" % missing
+    assert os.listdir(cache / "journal") == [], "journal not empty after sync"
+    assert [p for p in os.listdir(cache / "staging")] == [], "staging not empty after sync"
+    m2.unmount()
+
+
+def test_staging_edited_behind_our_back(local_stores, mvfs, tmp_path):
+    """A full store keeps a closed file staged; kill -9; one byte of
+    staging/<sha> is changed; the store gets room; a new mount does not
+    upload it but moves it to aside/, `mvaultfs sync` fails naming it, and
+    the log says why. A good file staged beside it is uploaded."""
+    store = local_stores(tmpfs_mb=4)
+    m = mount_on(mvfs, store)
+    store.outage()
+    bad, good = os.urandom(300000), os.urandom(200000)
+    (m.mnt / "library" / "bad.jpg").write_bytes(bad)
+    (m.mnt / "library" / "good.jpg").write_bytes(good)
+    assert stats(m.mnt)["staged_files"] == 2
+    m.kill(signal.SIGKILL)
+
+    sha = sha_of(bad)
+    staged = m.data_dir / "cache" / "staging" / sha
+    assert staged.is_file(), os.listdir(staged.parent)
+    with open(staged, "r+b") as f:
+        f.seek(1234)
+        b = f.read(1)
+        f.seek(1234)
+        f.write(bytes([b[0] ^ 0xFF]))
+    store.restore()
+
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=m.data_dir, mnt=m.mnt)
+    r = mvsync(m2, 60)
+    log = m2.log_text()
+    assert r.returncode != 0, "sync succeeded with a staged file that fails its hash"
+    assert "set aside" in r.stderr and "aside" in r.stderr, r.stderr
+    assert "does not match its hash" in log and sha in log, log
+    assert not store.has(sha), "content that failed its check was uploaded"
+    aside = os.listdir(m.data_dir / "cache" / "aside")
+    assert any(sha in n and not n.endswith(".journal") for n in aside), aside
+    assert not staged.exists()
+    assert asset_rows(m2, "bad.jpg") == [("uploading", "", sha)], asset_rows(m2, "bad.jpg")
+    assert sql(m2, "SELECT count(*) FROM blobs WHERE content_hash = %s" % q(sha)) == ["0"]
+    wait_for(lambda: asset_rows(m2, "good.jpg") == [("completed", sha_of(good), sha_of(good))], 30,
+             what="good.jpg uploaded")
+    assert store.has(sha_of(good))
+    st = stats(m2.mnt)
+    assert st["set_aside"] == 1 and st["staged_files"] == 0, st
+    m2.unmount()
+
+
+def test_sync_names_the_file_set_aside(local_stores, mvfs, tmp_path):
+    """`mvaultfs sync` that fails because staged content was set aside names
+    it (the file's name or its hash), so a person knows what to look at."""
+    store = local_stores(tmpfs_mb=4)
+    m = mount_on(mvfs, store)
+    store.outage()
+    bad = os.urandom(100000)
+    (m.mnt / "library" / "edited.jpg").write_bytes(bad)
+    m.kill(signal.SIGKILL)
+    staged = m.data_dir / "cache" / "staging" / sha_of(bad)
+    with open(staged, "r+b") as f:
+        f.write(b"X")
+    store.restore()
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=m.data_dir, mnt=m.mnt)
+    r = mvsync(m2, 30)
+    assert r.returncode != 0
+    assert "edited.jpg" in r.stderr or sha_of(bad)[:12] in r.stderr, r.stderr
+    m2.unmount()
+
+
+def test_unmount_with_uploads_pending(local_stores, mvfs, tmp_path):
+    """With the store full, an unmount says how much is not uploaded yet and
+    exits 0; the files stay readable from staging by the next mount, which,
+    once the store has room, uploads them."""
+    store = local_stores(tmpfs_mb=4)
+    m = mount_on(mvfs, store)
+    store.outage()
+    files = {"p%d.bin" % i: os.urandom(150000 + i) for i in range(5)}
+    for name, data in files.items():
+        (m.mnt / "library" / name).write_bytes(data)
+    assert stats(m.mnt)["staged_files"] == 5
+    m.unmount()
+    log = m.log_text()
+    assert "5 file(s)" in log and "not uploaded yet" in log and "next mount" in log, log
+    for name in files:
+        assert asset_rows(m, name)[0][0] == "uploading", asset_rows(m, name)
+
+    # still full: the next mount serves them from staging
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=m.data_dir, mnt=m.mnt)
+    for name, data in files.items():
+        assert read_all(m2.mnt / "library" / name) == data
+    assert stats(m2.mnt)["staged_files"] == 5
+    m2.unmount()
+
+    store.restore()
+    m3 = mount_on(mvfs, store, db=m.db, data_dir=m.data_dir, mnt=m.mnt)
+    r = mvsync(m3, 60)
+    assert r.returncode == 0, r.stderr
+    for name, data in files.items():
+        check_uploaded(m3, store, name, data)
+    m3.unmount()
+
+
+def test_same_bytes_closed_while_their_upload_finishes(local_stores, mvfs, tmp_path):
+    """B, with the same bytes as A, is closed just as A's upload finishes
+    (while the daemon turns A's staging file into cached blocks): B's sealed
+    staging file is the same file as A's. B must still be uploaded and
+    recorded, not set aside as missing from staging. (One uploader: B's
+    upload is taken by the thread that finishes A's, as with a backlog.)"""
+    store = local_stores()
+    m = mount_on(mvfs, store, extra_opts=["uploaders=1"])
+    lib = m.mnt / "library"
+    data = os.urandom(200 * MiB)
+    sha = sha_of(data)
+    fb = os.open(lib / "b.bin", os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        for i in range(0, len(data), MiB):
+            os.write(fb, data[i:i + MiB])
+        os.sync()                       # B's staged bytes on disk: its seal is quick
+        (lib / "a.bin").write_bytes(data)
+        wait_for(lambda: stats(m.mnt)["staged_files"] == 0, 60, interval=0.001, what="a.bin uploaded")
+    finally:
+        os.close(fb)                    # seals B: staging/<sha> exists until A's import ends
+    r = mvsync(m, 60)
+    log = m.log_text()
+    assert r.returncode == 0, "sync: %s\n%s" % (r.stderr, "\n".join(
+        ln for ln in log.splitlines() if sha[:12] in ln or "staging" in ln))
+    assert asset_rows(m, "a.bin") == [("completed", sha, sha)]
+    assert asset_rows(m, "b.bin") == [("completed", sha, sha)], asset_rows(m, "b.bin")
+    assert read_all(lib / "b.bin") == data
+    m.unmount()
+
+
+def test_orphan_staging_file_is_discarded(local_stores, mvfs, tmp_path):
+    """kill -9 between naming a staging file and writing its journal entry
+    (close never returned) leaves staging/<sha> with no journal entry and a
+    journal/.tmp-* file. The next mount discards both (nothing refers to
+    them); they must not stay in the cache folder forever."""
+    store = local_stores()
+    m = mount_on(mvfs, store)
+    (m.mnt / "library" / "kept.txt").write_bytes(b"kept")
+    assert mvsync(m, 30).returncode == 0
+    m.kill(signal.SIGKILL)
+    cache = m.data_dir / "cache"
+    data = os.urandom(100000)
+    sha = sha_of(data)
+    (cache / "staging" / sha).write_bytes(data)
+    (cache / "journal" / (".tmp-%020d-%s" % (time.time_ns(), sha))).write_text("ino=1000\n")
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=m.data_dir, mnt=m.mnt)
+    assert mvsync(m2, 30).returncode == 0
+    assert (m2.mnt / "library" / "kept.txt").read_bytes() == b"kept"
+    assert os.listdir(cache / "journal") == [], os.listdir(cache / "journal")
+    assert os.listdir(cache / "staging") == [], "staging/ keeps %r with no journal entry" % (
+        os.listdir(cache / "staging"))
+    m2.unmount()
+
+
+def test_version_not_recorded_at_close_does_not_replace_a_newer_one(local_stores, mvfs, tmp_path):
+    """v1 of a file is sealed but its database record fails at close (the
+    daemon logs "recorded after its upload"); v2 is written and recorded;
+    the store was unavailable meanwhile, so v1's upload finishes first. The
+    file must end with v2's bytes: recording v1 after its upload must not
+    make it the current version again."""
+    store = local_stores(tmpfs_mb=8)
+    m = mount_on(mvfs, store)
+    store.outage()
+    lib = m.mnt / "library"
+    v1, v2 = os.urandom(100000), os.urandom(120000)
+    m.sql("CREATE FUNCTION t_fail_v1() RETURNS trigger AS $$ BEGIN"
+          " IF NEW.content_hash = '%s' THEN RAISE EXCEPTION 'injected failure'; END IF;"
+          " RETURN NEW; END $$ LANGUAGE plpgsql" % sha_of(v1))
+    m.sql("CREATE TRIGGER t_fail_v1 BEFORE UPDATE ON memory_assets FOR EACH ROW EXECUTE FUNCTION t_fail_v1()")
+    (lib / "photo.jpg").write_bytes(v1)
+    assert "recorded after its upload" in m.log_text(), m.log_text()
+    m.sql("DROP TRIGGER t_fail_v1 ON memory_assets")
+    (lib / "photo.jpg").write_bytes(v2)
+    assert read_all(lib / "photo.jpg") == v2
+    store.restore()
+    r = mvsync(m, 60)
+    assert r.returncode == 0, r.stderr
+    assert asset_rows(m, "photo.jpg") == [("completed", sha_of(v2), sha_of(v2))], (
+        "the file's current version after both uploads: %r (v1 %s, v2 %s)" % (
+            asset_rows(m, "photo.jpg"), sha_of(v1)[:12], sha_of(v2)[:12]))
+    m.unmount()
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=tmp_path / "fresh")
+    assert read_all(m2.mnt / "library" / "photo.jpg") == v2
+    m2.unmount()
