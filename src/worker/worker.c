@@ -149,7 +149,7 @@ static void job_process(struct worker_thread *t, const struct meta_job *j)
 	char why[512] = "", spec[256];
 	char dsha[SHA256_HEX_LEN + 1], tsha[SHA256_HEX_LEN + 1], dkey[BACKEND_KEY_MAX], tkey[BACKEND_KEY_MAX];
 	int in = -1, dfd = -1, tfd = -1, rc, fail;
-	double t0 = now_s();
+	double t0 = now_s(), t_fetch = 0, t_media = 0;
 
 	rc = meta_jobs_original(t->q, j, &o);
 	if (rc == -ENOENT || (rc == 0 && (!o.ready || o.done))) {
@@ -170,10 +170,12 @@ static void job_process(struct worker_thread *t, const struct meta_job *j)
 		snprintf(why, sizeof(why), "no room for the variants: %s", strerror(-rc));
 	}
 	fail = 0;
+	t_fetch = now_s();
 	if (rc == 0) {
 		fail = media_make(t->media, r, in, dfd, tfd, &res, why, sizeof(why));
 		rc = fail ? -EIO : 0;
 	}
+	t_media = now_s();
 	if (rc == 0) {
 		uint64_t dsize = 0, tsize = 0;
 		struct meta_variant_new v[2] = {
@@ -199,9 +201,11 @@ static void job_process(struct worker_thread *t, const struct meta_job *j)
 			snprintf(why, sizeof(why), "cannot record the variants: %s", strerror(-rc));
 		if (rc == 0) {
 			log_info("variants of '%s' (%dx%d %s): display %dx%d %s %llu bytes, thumb %dx%d %llu bytes,"
-				 " %.2f s", o.name, res.width, res.height, res.loader, res.display_width,
-				 res.display_height, r->display_format, (unsigned long long)dsize, res.thumb_width,
-				 res.thumb_height, (unsigned long long)tsize, now_s() - t0);
+				 " %.2f s (read %.2f, decode and encode %.2f, store and record %.2f)", o.name,
+				 res.width, res.height, res.loader, res.display_width, res.display_height,
+				 r->display_format, (unsigned long long)dsize, res.thumb_width, res.thumb_height,
+				 (unsigned long long)tsize, now_s() - t0, t_fetch - t0, t_media - t_fetch,
+				 now_s() - t_media);
 			count(w, &w->done);
 		}
 	}
