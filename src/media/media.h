@@ -65,8 +65,9 @@ struct media_helper;
 struct media_helper *media_helper_new(const char *self, const struct media_limits *lim);
 /* Ends the process (if any) and frees H.  NULL is a no-op. */
 void media_helper_free(struct media_helper *h);
-/* Kills a helper busy with an image (from another thread, to stop fast);
- * media_make then fails with MEDIA_CRASHED. */
+/* Stops H for good (from another thread, to stop fast): a helper busy
+ * with an image is killed, and this and every later media_make fail with
+ * MEDIA_CRASHED. */
 void media_helper_cancel(struct media_helper *h);
 /* Peak resident size of H's processes so far, in KiB. */
 long media_helper_peak_kb(const struct media_helper *h);

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ struct media_helper {
 	int sock;		/* our end, -1 when not running */
 	int served;		/* images made by the running process */
 	long peak_kb;
-	volatile int cancelled;
+	atomic_int cancelled;	/* set once, at shutdown */
 };
 
 extern char **environ;
@@ -67,6 +68,7 @@ struct media_helper *media_helper_new(const char *self, const struct media_limit
 	if (h->lim.images_per_helper <= 0)
 		h->lim.images_per_helper = 100;
 	h->sock = -1;
+	atomic_init(&h->cancelled, 0);
 	return h;
 }
 
@@ -114,7 +116,7 @@ void media_helper_cancel(struct media_helper *h)
 {
 	pid_t pid = h->pid;
 
-	h->cancelled = 1;
+	atomic_store(&h->cancelled, 1);
 	if (pid > 0)
 		kill(pid, SIGKILL);
 }
@@ -219,7 +221,7 @@ static int start(struct media_helper *h)
 /* Why the helper ended, for a failed image's reason. */
 static void death_reason(const struct media_helper *h, int rc, int st, char *why, size_t len)
 {
-	if (h->cancelled)
+	if (atomic_load(&h->cancelled))
 		snprintf(why, len, "stopped: the worker is shutting down");
 	else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
 		snprintf(why, len, "the decoder ran past its time limit of %d s", h->lim.timeout_s);
@@ -271,6 +273,9 @@ static int receive_answer(struct media_helper *h, char *buf, size_t len)
 			return -errno;
 		if (rc > 0)
 			break;
+		/* cancelled between our start and its kill: end it here */
+		if (atomic_load(&h->cancelled))
+			return -ECANCELED;
 		waited += 1000;
 		if (waited >= limit)
 			return -ETIMEDOUT;
@@ -307,7 +312,10 @@ int media_make(struct media_helper *h, const struct media_recipe *r, int in_fd, 
 	char buf[1024];
 	int rc, st = 0;
 
-	h->cancelled = 0;
+	if (atomic_load(&h->cancelled)) {
+		snprintf(why, len, "stopped: the worker is shutting down");
+		return MEDIA_CRASHED;
+	}
 	if (h->pid > 0 && h->served >= h->lim.images_per_helper)
 		stop(h, 0);
 	if (h->pid <= 0 && (rc = start(h)) != 0) {
