@@ -838,6 +838,23 @@ static int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+/* Names what was set aside: each journal entry there says which inode and
+ * which content; the file beside it holds the bytes. */
+static void list_aside(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d) {
+		fprintf(stderr, "    in %s\n", dir);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, ".journal"))
+			fprintf(stderr, "    %s/%.*s\n", dir, (int)(strlen(de->d_name) - 8), de->d_name);
+	closedir(d);
+}
+
 static int cmd_sync(int argc, char **argv)
 {
 	struct mount_stats st;
@@ -864,9 +881,15 @@ static int cmd_sync(int argc, char **argv)
 		if (read_stats(mnt, &st, text, sizeof(text)) != 0)
 			return 1;
 		if (st.set_aside) {
+			char dir[4096];
+			ssize_t n = getxattr(mnt, FS_XATTR_ASIDE, dir, sizeof(dir) - 1);
+
 			fprintf(stderr, "%smvaultfs: %llu staged file(s) failed their hash check and were set aside,"
-				" not uploaded: see the log and the cache's aside/ folder\n", tty ? "\n" : "",
-				st.set_aside);
+				" not uploaded (see the log):\n", tty ? "\n" : "", st.set_aside);
+			if (n > 0) {
+				dir[n] = '\0';
+				list_aside(dir);
+			}
 			return 1;
 		}
 		if (st.staged_files == 0) {

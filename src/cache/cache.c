@@ -267,6 +267,11 @@ void cache_stats(struct cache *c, struct cache_stats *st)
 	pthread_mutex_unlock(&c->lock);
 }
 
+const char *cache_aside_dir(const struct cache *c)
+{
+	return c->aside_dir;
+}
+
 int cache_space(struct cache *c, uint64_t *total, uint64_t *avail)
 {
 	return backend_space(c->backend, total, avail);

@@ -79,11 +79,11 @@ const char *cache_backend_name(const struct cache *c);
  * read-write (the caller closes it) or -errno.  It has no name until it is
  * sealed: a crash before close leaves nothing behind. */
 int cache_stage_create(struct cache *c);
-/* Whether a file growing to MORE bytes may be staged beside what is sealed
- * already: 0, or -ENOSPC (with a log line) when the staging cap or the
- * disk's free-space floor would be passed.  (Files being written at the
- * same time are counted once sealed.) */
-int cache_stage_room(struct cache *c, uint64_t more);
+/* Whether a file growing by GROWTH bytes to SIZE may be staged beside what
+ * is sealed already: 0, or -ENOSPC (with a log line) when the staging cap
+ * or the disk's free-space floor would be passed.  (Files being written at
+ * the same time are counted once sealed.) */
+int cache_stage_room(struct cache *c, uint64_t size, uint64_t growth);
 /* Seals the E->size bytes of staging file FD, whose SHA-256 is E->sha256:
  * links them under their hash, fsyncs, and writes the journal entry.  When
  * this returns 0 the content survives a crash.  FD stays the caller's and
@@ -136,6 +136,8 @@ struct cache_stats {
 	uint64_t store_puts;
 };
 void cache_stats(struct cache *c, struct cache_stats *st);
+/* The folder where staged content that failed its check is kept. */
+const char *cache_aside_dir(const struct cache *c);
 
 /* Space of the store: total and available bytes, or -ENOTSUP. */
 int cache_space(struct cache *c, uint64_t *total, uint64_t *avail);

@@ -44,8 +44,20 @@ struct block {
 	uint64_t idx;
 	uint64_t bytes;		/* on disk, with the sum */
 	int fetching;		/* being fetched: not on disk yet */
+	struct timespec since;	/* when that fetch began */
 	struct block *next;	/* hash chain */
 	struct block *lru_prev, *lru_next;
+};
+
+/* A block read last, checked, kept in memory: a reader going through a
+ * block in kernel-sized pieces reads and checks it once, not once a piece. */
+#define HOT_BLOCKS 8
+struct hot_block {
+	char sha256[65];
+	uint64_t idx;
+	size_t len;
+	uint64_t used;		/* hot_clock at the last use; 0: empty */
+	char *data;
 };
 
 struct fetch {
@@ -141,7 +153,7 @@ static void evict(struct cache *c, uint64_t incoming)
 	uint64_t total = 0, avail = UINT64_MAX;
 
 	cache_disk_space(c, &total, &avail);
-	while (c->lru_tail && (c->st.cache_bytes + incoming > c->cfg.size_max ||
+	while (c->lru_tail && (c->st.cache_bytes + c->reserved + incoming > c->cfg.size_max ||
 			       (avail != UINT64_MAX && avail < c->cfg.free_min + incoming))) {
 		struct block *b = c->lru_tail;
 		char path[4300];
@@ -217,9 +229,12 @@ static void block_save(struct cache *c, const char *sha, uint64_t idx, const voi
 		sum[i] = (unsigned char)(x & 0xff);
 	block_path(c, sha, idx, path, sizeof(path));
 	snprintf(dir, sizeof(dir), "%s/%.2s", c->blocks_dir, sha);
+	/* Room for this block is made and held under the lock, so blocks
+	 * written in parallel cannot together pass the cap. */
 	pthread_mutex_lock(&c->block_lock);
 	n = ++c->tmp_counter;
 	evict(c, len + SUM_BYTES);
+	c->reserved += len + SUM_BYTES;
 	pthread_mutex_unlock(&c->block_lock);
 	snprintf(tmp, sizeof(tmp), "%s/.tmp.%" PRIu64, dir, n);
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
@@ -234,6 +249,7 @@ static void block_save(struct cache *c, const char *sha, uint64_t idx, const voi
 		unlink(tmp);
 out:
 	pthread_mutex_lock(&c->block_lock);
+	c->reserved -= len + SUM_BYTES;
 	b = index_find(c, sha, idx);
 	if (ok) {
 		if (!b)
@@ -303,6 +319,7 @@ static int claim_fetch(struct cache *c, const char *sha, uint64_t idx)
 	b = index_find(c, sha, idx);
 	if (!b && (b = index_add(c, sha, idx))) {
 		b->fetching = 1;
+		clock_gettime(CLOCK_REALTIME, &b->since);
 		mine = 1;
 	}
 	pthread_mutex_unlock(&c->block_lock);
@@ -320,39 +337,93 @@ static void release_fetch(struct cache *c, const char *sha, uint64_t idx)
 	pthread_mutex_unlock(&c->block_lock);
 }
 
-/* Waits while another thread fetches (SHA, IDX); -ETIMEDOUT after the I/O
- * timeout. */
+/* Waits while a fetch of (SHA, IDX) is under way; -ETIMEDOUT once it has
+ * taken the I/O timeout (counted from its start: a second reader of a hung
+ * block gives up as soon as the first one). */
 static int wait_fetch(struct cache *c, const char *sha, uint64_t idx)
 {
 	struct timespec until;
 	struct block *b;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)c->cfg.io_timeout;
 	pthread_mutex_lock(&c->block_lock);
-	while (rc == 0 && (b = index_find(c, sha, idx)) && b->fetching)
-		rc = pthread_cond_timedwait(&c->fetched, &c->block_lock, &until) == 0 ? 0 : -ETIMEDOUT;
+	while (rc == 0 && (b = index_find(c, sha, idx)) && b->fetching) {
+		until = b->since;
+		until.tv_sec += (time_t)c->cfg.io_timeout;
+		rc = pthread_cond_timedwait(&c->fetched, &c->block_lock, &until) == ETIMEDOUT ? -ETIMEDOUT : 0;
+	}
 	pthread_mutex_unlock(&c->block_lock);
 	return rc;
 }
 
-/* One block into DST: cached, fetched by us, or waited for. */
+static void enqueue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t size, int urgent);
+
+/* Copies the hot copy of (SHA, IDX) into DST: 1, or 0 when it is not hot. */
+static int hot_get(struct cache *c, const char *sha, uint64_t idx, void *dst, size_t len)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&c->block_lock);
+	for (int i = 0; c->hot && i < HOT_BLOCKS && !found; i++) {
+		struct hot_block *h = &c->hot[i];
+
+		if (h->used && h->idx == idx && h->len == len && strcmp(h->sha256, sha) == 0) {
+			memcpy(dst, h->data, len);
+			h->used = ++c->hot_clock;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->block_lock);
+	return found;
+}
+
+/* Keeps DATA, checked block (SHA, IDX), in the least recently used slot. */
+static void hot_put(struct cache *c, const char *sha, uint64_t idx, const void *data, size_t len)
+{
+	struct hot_block *victim = NULL;
+
+	pthread_mutex_lock(&c->block_lock);
+	for (int i = 0; c->hot && i < HOT_BLOCKS; i++)
+		if (!victim || c->hot[i].used < victim->used)
+			victim = &c->hot[i];
+	if (victim && len <= c->cfg.block_size) {
+		snprintf(victim->sha256, sizeof(victim->sha256), "%s", sha);
+		victim->idx = idx;
+		victim->len = len;
+		memcpy(victim->data, data, len);
+		victim->used = ++c->hot_clock;
+	}
+	pthread_mutex_unlock(&c->block_lock);
+}
+
+/* One block into DST: hot in memory, cached, fetched by us, or waited for. */
 static int block_get(struct cache *c, const char *sha, uint64_t idx, uint64_t size, void *dst, size_t len)
 {
+	if (hot_get(c, sha, idx, dst, len)) {
+		cache_count(c, &c->st.hits, 1);
+		return 0;
+	}
 	for (int tries = 0; tries < 3; tries++) {
 		int rc = block_load(c, sha, idx, len, dst);
 
 		if (rc == 0) {
 			cache_count(c, &c->st.hits, 1);
+			hot_put(c, sha, idx, dst, len);
 			return 0;
 		}
 		if (claim_fetch(c, sha, idx)) {
 			cache_count(c, &c->st.misses, 1);
-			rc = block_fetch(c, sha, idx, size, dst, len);
-			if (rc)
-				release_fetch(c, sha, idx);
-			return rc;
+			if (!c->nfetchers) {
+				rc = block_fetch(c, sha, idx, size, dst, len);
+				if (rc)
+					release_fetch(c, sha, idx);
+				else
+					hot_put(c, sha, idx, dst, len);
+				return rc;
+			}
+			/* A fetcher does it, so that this reader can give up
+			 * after the I/O timeout even when the store hangs. */
+			enqueue_fetch(c, sha, idx, size, 1);
 		}
 		if ((rc = wait_fetch(c, sha, idx)) != 0) {
 			log_error("gave up waiting %.0f s for block %" PRIu64 " of %.12s... from the store",
@@ -365,13 +436,12 @@ static int block_get(struct cache *c, const char *sha, uint64_t idx, uint64_t si
 
 /* --- read-ahead ---------------------------------------------------------- */
 
-static void queue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t size)
+/* Hands claimed block (SHA, IDX) to the fetcher threads: at the front of
+ * their queue when a reader waits for it (URGENT), else behind. */
+static void enqueue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t size, int urgent)
 {
-	struct fetch *f;
+	struct fetch *f = calloc(1, sizeof(*f));
 
-	if (!c->nfetchers || !claim_fetch(c, sha, idx))
-		return;
-	f = calloc(1, sizeof(*f));
 	if (!f) {
 		release_fetch(c, sha, idx);
 		return;
@@ -380,13 +450,26 @@ static void queue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t
 	f->idx = idx;
 	f->size = size;
 	pthread_mutex_lock(&c->block_lock);
-	if (c->fetch_tail)
-		c->fetch_tail->next = f;
-	else
+	if (urgent) {
+		f->next = c->fetch_head;
 		c->fetch_head = f;
-	c->fetch_tail = f;
+		if (!c->fetch_tail)
+			c->fetch_tail = f;
+	} else {
+		if (c->fetch_tail)
+			c->fetch_tail->next = f;
+		else
+			c->fetch_head = f;
+		c->fetch_tail = f;
+	}
 	pthread_cond_broadcast(&c->fetched);
 	pthread_mutex_unlock(&c->block_lock);
+}
+
+static void queue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t size)
+{
+	if (c->nfetchers && claim_fetch(c, sha, idx))
+		enqueue_fetch(c, sha, idx, size, 0);
 }
 
 static void *fetcher_main(void *arg)
@@ -579,8 +662,12 @@ int cache_blocks_open(struct cache *c)
 {
 	c->nblock_buckets = 1 << 16;
 	c->blocks = calloc(c->nblock_buckets, sizeof(*c->blocks));
-	if (!c->blocks)
+	c->hot = calloc(HOT_BLOCKS, sizeof(*c->hot));
+	if (!c->blocks || !c->hot)
 		return -ENOMEM;
+	for (int i = 0; i < HOT_BLOCKS; i++)
+		if (!(c->hot[i].data = malloc(c->cfg.block_size)))
+			return -ENOMEM;
 	return rebuild(c);
 }
 
@@ -632,4 +719,8 @@ void cache_blocks_free(struct cache *c)
 	}
 	free(c->blocks);
 	c->blocks = NULL;
+	for (int i = 0; c->hot && i < HOT_BLOCKS; i++)
+		free(c->hot[i].data);
+	free(c->hot);
+	c->hot = NULL;
 }

@@ -15,6 +15,7 @@ struct staged;
 struct upload;
 struct block;
 struct fetch;
+struct hot_block;
 
 struct cache {
 	struct backend *backend;
@@ -47,6 +48,9 @@ struct cache {
 	pthread_t *fetchers;
 	int nfetchers;
 	uint64_t tmp_counter;
+	uint64_t reserved;		/* bytes of blocks being written */
+	struct hot_block *hot;		/* blocks read last, checked, in memory */
+	uint64_t hot_clock;
 
 	/* numbers (cache_stats), under stats_lock */
 	pthread_mutex_t stats_lock;

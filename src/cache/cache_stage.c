@@ -157,19 +157,20 @@ int cache_stage_create(struct cache *c)
 	return fd;
 }
 
-int cache_stage_room(struct cache *c, uint64_t more)
+int cache_stage_room(struct cache *c, uint64_t size, uint64_t growth)
 {
 	uint64_t total = 0, avail = 0, staged;
 
 	pthread_mutex_lock(&c->lock);
 	staged = c->staged_bytes;
 	pthread_mutex_unlock(&c->lock);
-	if (staged + more > c->cfg.staging_max) {
+	if (staged + size > c->cfg.staging_max) {
 		log_error("staging is full: %" PRIu64 " bytes wait for upload (cap %" PRIu64 "); writes fail"
 			  " with ENOSPC until the store takes them", staged, c->cfg.staging_max);
 		return -ENOSPC;
 	}
-	if (cache_disk_space(c, &total, &avail) == 0 && avail < more + c->cfg.free_min / 2) {
+	/* what is written already is off the free space: only growth counts */
+	if (cache_disk_space(c, &total, &avail) == 0 && avail < growth + c->cfg.free_min / 2) {
 		log_error("the cache folder's disk is full (%" PRIu64 " bytes free); writes fail with ENOSPC",
 			  avail);
 		return -ENOSPC;
@@ -287,23 +288,26 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
 		log_error("cannot make staged '%.12s...' durable: %s", e->sha256, strerror(-rc));
 		return rc;
 	}
-	/* Name the unnamed staging file; the same bytes may be there already. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	/* Name the unnamed staging file (the same bytes may be there already)
+	 * and count it, under the lock: an upload of the same bytes finishing
+	 * now either sees this entry or has moved its file out of the way. */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	pthread_mutex_lock(&c->lock);
 	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST) {
 		rc = -errno;
+		pthread_mutex_unlock(&c->lock);
 		log_error("cannot seal staged content as '%s': %s", path, strerror(-rc));
 		return rc;
 	}
-	if ((rc = fsync_path(c->staging_dir)) != 0)
-		return rc;
-	clock_gettime(CLOCK_REALTIME, &now);
-	pthread_mutex_lock(&c->lock);
 	e->seq = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 	if (e->seq <= c->last_seq)
 		e->seq = c->last_seq + 1;
 	c->last_seq = e->seq;
 	rc = staged_add(c, e->sha256, e->size);
 	pthread_mutex_unlock(&c->lock);
+	if (rc == 0)
+		rc = fsync_path(c->staging_dir);
 	if (rc == 0)
 		rc = journal_write(c, e);
 	if (rc) {
@@ -413,15 +417,21 @@ static int upload_bytes(struct cache *c, struct upload *u, int fd)
 
 static void upload_done(struct cache *c, struct upload *u, int fd)
 {
-	char name[128], path[4300];
+	char name[128], path[4300], done[4400];
 	struct timespec now;
 	int last;
 
 	journal_name(&u->e, name, sizeof(name));
 	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s", c->staging_dir, u->e.sha256);
+	snprintf(done, sizeof(done), "%s/.done-%" PRIu64 "-%s", c->staging_dir, u->e.seq, u->e.sha256);
 	pthread_mutex_lock(&c->lock);
 	last = staged_drop(c, u->e.sha256);
+	/* The last entry's file leaves its name under the lock: bytes sealed
+	 * again from now on get a file of their own. */
+	if (last && rename(path, done) != 0)
+		last = 0;
 	snprintf(c->recent[c->recent_next], sizeof(c->recent[0]), "%s", u->e.sha256);
 	c->recent_next = (c->recent_next + 1) % CACHE_RECENT;
 	pthread_cond_broadcast(&c->changed);
@@ -429,8 +439,7 @@ static void upload_done(struct cache *c, struct upload *u, int fd)
 	if (last) {
 		/* The bytes are local already: keep them as cached blocks. */
 		cache_blocks_import(c, u->e.sha256, fd, u->e.size);
-		snprintf(path, sizeof(path), "%s/%s", c->staging_dir, u->e.sha256);
-		unlink(path);
+		unlink(done);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&c->stats_lock);
@@ -513,6 +522,36 @@ static void *uploader_main(void *arg)
 	}
 }
 
+/* Staging files no journal entry names: sealed by a run killed before it
+ * wrote the entry (its close never returned), or finished uploads whose
+ * cleanup was cut short.  Neither is anything's only copy. */
+static void discard_orphans(struct cache *c)
+{
+	struct dirent *de;
+	DIR *d = opendir(c->staging_dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int orphan;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_name[0] == '.') {
+			orphan = 1;	/* .done-* */
+		} else {
+			pthread_mutex_lock(&c->lock);
+			orphan = strlen(de->d_name) == 64 && !staged_find(c, de->d_name);
+			pthread_mutex_unlock(&c->lock);
+		}
+		if (orphan) {
+			log_info("discarding staging file '%s' that no journal entry names", de->d_name);
+			unlinkat(dirfd(d), de->d_name, 0);
+		}
+	}
+	closedir(d);
+}
+
 static int cmp_upload(const void *a, const void *b)
 {
 	const struct upload *x = *(struct upload *const *)a, *y = *(struct upload *const *)b;
@@ -576,6 +615,7 @@ static int recover(struct cache *c)
 		queue_push(c, list[i]);
 	}
 	pthread_mutex_unlock(&c->lock);
+	discard_orphans(c);
 	if (n)
 		log_info("resuming %zu upload(s) left by the last run", n);
 	free(list);

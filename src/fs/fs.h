@@ -153,6 +153,9 @@ ssize_t fs_xattr_list(const struct meta_file *f, const struct meta_folder *folde
  * the root folder's user.mvault.stats, read by `mvaultfs status` and `sync`. */
 #define FS_XATTR_STATS "user.mvault.stats"
 ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size);
+/* The root's user.mvault.aside: the folder of staged content set aside. */
+#define FS_XATTR_ASIDE "user.mvault.aside"
+ssize_t fs_xattr_aside(struct cache *cache, char *buf, size_t size);
 /* Whether NAME is one of ours (user.mvault.*). */
 int fs_xattr_ours(const char *name);
 /* Whether NAME is user.mvault.collection, which files show and take: set

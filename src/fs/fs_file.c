@@ -141,7 +141,7 @@ ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, siz
 	if (in->stage_fd < 0)
 		rc = -EBADF;
 	if (rc == 0 && (uint64_t)off + len > in->size)
-		rc = cache_stage_room(fs->cache, (uint64_t)off + len);
+		rc = cache_stage_room(fs->cache, (uint64_t)off + len, (uint64_t)off + len - in->size);
 	if (rc == 0)
 		rc = unseal(fs, in);
 	if (rc) {
@@ -176,7 +176,7 @@ int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size)
 {
 	int rc;
 
-	if (size > in->size && (rc = cache_stage_room(fs->cache, size)) != 0)
+	if (size > in->size && (rc = cache_stage_room(fs->cache, size, size - in->size)) != 0)
 		return rc;
 	if ((rc = unseal(fs, in)) != 0)
 		return rc;
@@ -252,7 +252,7 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 	ct = (struct meta_content){
 		.sha256 = sha, .size = in->size, .mime = type.mime, .memory_type = type.memory_type,
 		.backend = cache_backend_name(fs->cache), .key = key,
-		.mtime = in->mtime_set ? &in->mtime : NULL,
+		.mtime = in->mtime_set ? &in->mtime : NULL, .seq = e.seq,
 	};
 	/* The staged version is recorded before its upload can be, so the
 	 * upload's record never races this one. */
@@ -279,7 +279,7 @@ int fs_file_uploaded(void *arg, const struct cache_entry *e)
 		.sha256 = e->sha256, .size = e->size, .mime = e->mime[0] ? e->mime : "application/octet-stream",
 		.memory_type = e->memory_type[0] ? e->memory_type : "document",
 		.backend = cache_backend_name(fs->cache), .key = key,
-		.mtime = e->has_mtime ? &e->mtime : NULL,
+		.mtime = e->has_mtime ? &e->mtime : NULL, .seq = e->seq,
 	};
 	return meta_file_uploaded(fs->meta, e->ino, &ct);
 }

@@ -792,9 +792,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 	/* ls -l asks every file for security.selinux and POSIX ACLs: answer
 	 * those without a database round trip. */
-	if (ino == META_INO_ROOT && strcmp(name, FS_XATTR_STATS) == 0) {
+	if (ino == META_INO_ROOT && (strcmp(name, FS_XATTR_STATS) == 0 || strcmp(name, FS_XATTR_ASIDE) == 0)) {
 		buf = size ? malloc(size) : NULL;
-		reply_xattr(req, fs_xattr_stats(fs_of(req)->cache, buf, size), buf, size);
+		reply_xattr(req, strcmp(name, FS_XATTR_STATS) == 0 ? fs_xattr_stats(fs_of(req)->cache, buf, size)
+								   : fs_xattr_aside(fs_of(req)->cache, buf, size),
+			    buf, size);
 		free(buf);
 		return;
 	}

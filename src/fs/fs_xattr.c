@@ -138,3 +138,10 @@ ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size)
 		     (unsigned long long)st.store_puts);
 	return copy_out(text, (size_t)n, buf, size);
 }
+
+ssize_t fs_xattr_aside(struct cache *cache, char *buf, size_t size)
+{
+	const char *dir = cache_aside_dir(cache);
+
+	return copy_out(dir, strlen(dir), buf, size);
+}

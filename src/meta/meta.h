@@ -161,6 +161,7 @@ struct meta_content {
 	const char *backend;		/* storage_backend_t: "local", "s3" */
 	const char *key;		/* storage key */
 	const struct timespec *mtime;	/* the file's new mtime, or NULL: unchanged */
+	uint64_t seq;			/* order of the close that made it (write-back journal) */
 };
 
 /* Records C as the content of file INO, staged locally and not yet in the

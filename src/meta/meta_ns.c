@@ -344,30 +344,32 @@ static int blob_ref(PGconn *c, const struct meta_content *ct, char blob_id[META_
  * as an abandoned upload: its bytes are durable in staging. */
 static int stage_content(struct meta *m, PGconn *c, struct meta_file *cur, const struct meta_content *ct)
 {
-	char size_s[24];
+	char size_s[24], seq_s[24];
 	PGresult *r;
 	int rc = 0;
 
 	u64s(size_s, sizeof(size_s), ct->size);
+	u64s(seq_s, sizeof(seq_s), ct->seq);
 	if (strcmp(cur->sha256, ct->sha256) == 0 && strcmp(cur->upload_status, "pending") != 0) {
 		/* the same bytes again: nothing changes but the time */
 	} else if (strcmp(cur->upload_status, "pending") == 0) {
-		const char *p[] = { cur->asset_id, ct->sha256, size_s, ct->mime, ct->backend, ct->key };
+		const char *p[] = { cur->asset_id, ct->sha256, size_s, ct->mime, ct->backend, ct->key, seq_s };
 
 		rc = meta_exec(c, "stage asset",
 			       "UPDATE memory_assets SET content_hash = $2, computed_by = 'client', bytes = $3,"
-			       " mime_type = $4, storage_backend = $5, storage_key = $6, upload_status = 'uploading'"
-			       " WHERE id = $1", 6, p, NULL);
+			       " mime_type = $4, storage_backend = $5, storage_key = $6, upload_status = 'uploading',"
+			       " staged_seq = $7 WHERE id = $1", 7, p, NULL);
 	} else {
 		const char *p[] = { cur->memory_id, cur->item_id, ct->sha256, size_s, ct->mime, ct->backend,
-				    ct->key };
+				    ct->key, seq_s };
 		char new_asset[META_UUID_LEN + 1];
 
 		rc = meta_exec(c, "new asset version",
 			       "INSERT INTO memory_assets (memory_id, memory_item_id, group_id, asset_type,"
-			       " content_hash, computed_by, bytes, mime_type, storage_backend, storage_key, upload_status)"
+			       " content_hash, computed_by, bytes, mime_type, storage_backend, storage_key, upload_status,"
+			       " staged_seq)"
 			       " VALUES ($1, $2, gen_random_uuid(), 'original', $3, 'client', $4, $5, $6, $7,"
-			       " 'uploading') RETURNING id", 7, p, &r);
+			       " 'uploading', $8) RETURNING id", 8, p, &r);
 		if (rc == 0) {
 			snprintf(new_asset, sizeof(new_asset), "%s", meta_val(r, 0, 0));
 			PQclear(r);
@@ -520,6 +522,35 @@ static int waiting_version(PGconn *c, const struct meta_file *cur, const char *s
 	return rc;
 }
 
+/* Records content CT of file CUR as an old version, already replaced: an
+ * asset row in the trash, waiting for its upload record.  1 with its id in
+ * ASSET_ID, or -errno. */
+static int superseded_version(PGconn *c, const struct meta_file *cur, const struct meta_content *ct,
+			      char asset_id[META_UUID_LEN + 1])
+{
+	char size_s[24], seq_s[24];
+	const char *p[] = { cur->memory_id, cur->item_id, ct->sha256, size_s, ct->mime, ct->backend, ct->key,
+			    seq_s };
+	PGresult *r;
+	int rc;
+
+	u64s(size_s, sizeof(size_s), ct->size);
+	u64s(seq_s, sizeof(seq_s), ct->seq);
+	rc = meta_exec(c, "old version",
+		       "INSERT INTO memory_assets (memory_id, memory_item_id, group_id, asset_type, content_hash,"
+		       " computed_by, bytes, mime_type, storage_backend, storage_key, upload_status, lifecycle_status,"
+		       " tombstoned_at, staged_seq)"
+		       " VALUES ($1, $2, gen_random_uuid(), 'original', $3, 'client', $4, $5, $6, $7, 'uploading',"
+		       " 'tombstoned', mvault_now(), $8) RETURNING id", 8, p, &r);
+	if (rc)
+		return rc;
+	snprintf(asset_id, META_UUID_LEN + 1, "%s", meta_val(r, 0, 0));
+	PQclear(r);
+	log_info("a version of '%s' uploaded after a newer one was written: kept as a removed old version",
+		 cur->name);
+	return 1;
+}
+
 int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *ct)
 {
 	char asset_id[META_UUID_LEN + 1];
@@ -533,20 +564,27 @@ int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *
 		rc = meta_find_ino(m, c, ino, &cur);
 	if (rc == 0)
 		rc = found = waiting_version(c, &cur, ct->sha256, asset_id);
-	/* None waiting: done already, or (a crash between the journal entry
-	 * and the staging commit) never recorded, and then it is the newest. */
+	/* None waiting: done already, or never recorded (the record at close
+	 * failed, or a crash came between the journal entry and it).  Then it
+	 * becomes the file's content if it is newer than what the file has;
+	 * else it is kept as a removed old version, so its bytes in the store
+	 * stay known (and are deleted after the grace period). */
 	if (rc == 0 && strcmp(cur.lifecycle_status, "active") == 0) {
 		p[0] = cur.item_id;
 		p[1] = ct->sha256;
 		rc = meta_exec(c, "version known?",
-			       "SELECT 1 FROM memory_assets WHERE memory_item_id = $1 AND content_hash = $2",
-			       2, p, &r);
+			       "SELECT (SELECT count(*) FROM memory_assets WHERE memory_item_id = $1 AND content_hash = $2),"
+			       " (SELECT coalesce(staged_seq, 0) FROM memory_assets a JOIN memory_items i"
+			       "  ON a.id = i.primary_asset_id WHERE i.id = $1)", 2, p, &r);
 		if (rc == 0) {
-			int known = PQntuples(r) > 0;
+			int known = strcmp(meta_val(r, 0, 0), "0") != 0;
+			uint64_t cur_seq = meta_u64(r, 0, 1);
 
 			PQclear(r);
-			if (!known && (rc = stage_content(m, c, &cur, ct)) == 0 &&
-			    (rc = meta_find_ino(m, c, ino, &cur)) == 0)
+			if (!known && cur_seq > ct->seq)
+				rc = found = superseded_version(c, &cur, ct, asset_id);
+			else if (!known && (rc = stage_content(m, c, &cur, ct)) == 0 &&
+				 (rc = meta_find_ino(m, c, ino, &cur)) == 0)
 				rc = found = waiting_version(c, &cur, ct->sha256, asset_id);
 		}
 	}
