@@ -640,7 +640,8 @@ static int rebuild(struct cache *c)
 		closedir(d);
 	}
 	closedir(top);
-	qsort(list, n, sizeof(*list), cmp_found);
+	if (n)
+		qsort(list, n, sizeof(*list), cmp_found);
 	pthread_mutex_lock(&c->block_lock);
 	for (size_t i = 0; i < n; i++) {
 		struct block *b = index_add(c, list[i].sha256, list[i].idx);

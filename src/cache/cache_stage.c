@@ -606,7 +606,8 @@ static int recover(struct cache *c)
 		list[n++] = u;
 	}
 	closedir(d);
-	qsort(list, n, sizeof(*list), cmp_upload);
+	if (n)
+		qsort(list, n, sizeof(*list), cmp_upload);
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < n; i++) {
 		staged_add(c, list[i]->e.sha256, list[i]->e.size);
