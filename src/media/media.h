@@ -63,6 +63,8 @@ struct media_helper;
  * SELF is the binary to run in helper mode ("/proc/self/exe").  NULL on
  * allocation failure. */
 struct media_helper *media_helper_new(const char *self, const struct media_limits *lim);
+/* Ends the process (if any); the next image starts a new one. */
+void media_helper_stop(struct media_helper *h);
 /* Ends the process (if any) and frees H.  NULL is a no-op. */
 void media_helper_free(struct media_helper *h);
 /* Stops H for good (from another thread, to stop fast): a helper busy

@@ -103,6 +103,11 @@ static void stop(struct media_helper *h, int kill_it)
 	h->served = 0;
 }
 
+void media_helper_stop(struct media_helper *h)
+{
+	stop(h, 1);
+}
+
 void media_helper_free(struct media_helper *h)
 {
 	if (!h)

@@ -494,8 +494,11 @@ void worker_stop(struct worker *w)
 
 		if (t->started)
 			pthread_join(t->thread, NULL);
-		if (t->media && media_helper_peak_kb(t->media) > helper_kb)
-			helper_kb = media_helper_peak_kb(t->media);
+		if (t->media) {
+			media_helper_stop(t->media);	/* reaped: its peak is known */
+			if (media_helper_peak_kb(t->media) > helper_kb)
+				helper_kb = media_helper_peak_kb(t->media);
+		}
 		media_helper_free(t->media);
 		meta_jobs_free(t->q);
 	}
