@@ -415,6 +415,27 @@ static int upload_bytes(struct cache *c, struct upload *u, int fd)
 	return 0;
 }
 
+/* After the record: the store still has the bytes.  A deletion job that
+ * saw the blob unreferenced may have deleted the object between our PUT (or
+ * the HEAD that made it unneeded) and our record; once recorded, the blob is
+ * referenced and no deletion starts, so one look settles it.  0, or -EAGAIN
+ * (the record is idempotent: it is simply made again). */
+static int still_stored(struct cache *c, struct upload *u, int fd)
+{
+	char key[BACKEND_KEY_MAX];
+	struct backend_stat bst;
+
+	backend_key_for(u->e.sha256, key);
+	if (backend_head(c->backend, key, &bst) == 0 && bst.size == u->e.size)
+		return 0;
+	log_warn("'%s' left the store while its upload was being recorded (a deletion of the same bytes);"
+		 " sending it again", key);
+	if (backend_put(c->backend, key, fd, u->e.size, u->e.sha256) != 0)
+		return -EAGAIN;
+	cache_count(c, &c->st.store_puts, 1);
+	return 0;
+}
+
 static void upload_done(struct cache *c, struct upload *u, int fd)
 {
 	char name[128], path[4300], done[4400];
@@ -492,6 +513,8 @@ static void *uploader_main(void *arg)
 			rc = upload_bytes(c, u, fd);
 			if (rc == 0)
 				rc = c->uploaded(c->uploaded_arg, &u->e) == 0 ? 0 : -EAGAIN;
+			if (rc == 0)
+				rc = still_stored(c, u, fd);
 			if (rc != -EAGAIN)
 				break;
 			if (!warned++)
