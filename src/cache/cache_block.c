@@ -153,6 +153,9 @@ static void evict(struct cache *c, uint64_t incoming)
 	uint64_t total = 0, avail = UINT64_MAX;
 
 	cache_disk_space(c, &total, &avail);
+	/* blocks being written right now are not off the free space yet */
+	if (avail != UINT64_MAX)
+		avail = avail > c->reserved ? avail - c->reserved : 0;
 	while (c->lru_tail && (c->st.cache_bytes + c->reserved + incoming > c->cfg.size_max ||
 			       (avail != UINT64_MAX && avail < c->cfg.free_min + incoming))) {
 		struct block *b = c->lru_tail;
