@@ -135,32 +135,31 @@ static void micros_to_ts(long long us, struct timespec *ts)
 	ts->tv_nsec = (us % 1000000) * 1000;
 }
 
-#define COPY(dst, r, row, col) snprintf((dst), sizeof(dst), "%s", meta_val((r), (row), (col)))
 
 static void file_from_row(const PGresult *r, int row, struct meta_file *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->ino = meta_u64(r, row, 0);
-	COPY(f->display_name, r, row, 1);
+	META_COPY(f->display_name, r, row, 1);
 	f->mode = (uint32_t)meta_u64(r, row, 2) & 07777;
 	f->mtime.tv_sec = strtoll(meta_val(r, row, 3), NULL, 10);
 	f->mtime.tv_nsec = strtol(meta_val(r, row, 4), NULL, 10);
 	micros_to_ts(strtoll(meta_val(r, row, 5), NULL, 10), &f->ctime);
 	micros_to_ts(strtoll(meta_val(r, row, 6), NULL, 10), &f->crtime);
 	f->size = meta_u64(r, row, 7);
-	COPY(f->sha256, r, row, 8);
-	COPY(f->key, r, row, 9);
-	COPY(f->status, r, row, 10);
-	COPY(f->upload_status, r, row, 11);
-	COPY(f->memory_id, r, row, 12);
-	COPY(f->item_id, r, row, 13);
-	COPY(f->asset_id, r, row, 14);
-	COPY(f->lifecycle_status, r, row, 15);
-	COPY(f->processing_status, r, row, 16);
-	COPY(f->mime, r, row, 17);
+	META_COPY(f->sha256, r, row, 8);
+	META_COPY(f->key, r, row, 9);
+	META_COPY(f->status, r, row, 10);
+	META_COPY(f->upload_status, r, row, 11);
+	META_COPY(f->memory_id, r, row, 12);
+	META_COPY(f->item_id, r, row, 13);
+	META_COPY(f->asset_id, r, row, 14);
+	META_COPY(f->lifecycle_status, r, row, 15);
+	META_COPY(f->processing_status, r, row, 16);
+	META_COPY(f->mime, r, row, 17);
 	f->nlink = (uint32_t)meta_u64(r, row, 18);
 	name_shown(f->display_name, f->memory_id, strcmp(meta_val(r, row, 19), "t") == 0, f->name);
-	COPY(f->created_at, r, row, 20);
+	META_COPY(f->created_at, r, row, 20);
 }
 
 int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out)
@@ -343,8 +342,8 @@ static void folder_from_row(const PGresult *r, int row, enum meta_place place, s
 	memset(f, 0, sizeof(*f));
 	f->place = place;
 	f->ino = meta_u64(r, row, 0);
-	COPY(f->id, r, row, 1);
-	COPY(f->name, r, row, 2);
+	META_COPY(f->id, r, row, 1);
+	META_COPY(f->name, r, row, 2);
 	micros_to_ts(strtoll(meta_val(r, row, 3), NULL, 10), &f->mtime);
 	micros_to_ts(strtoll(meta_val(r, row, 4), NULL, 10), &f->crtime);
 }

@@ -81,5 +81,7 @@ enum meta_place meta_name_set(enum meta_place place);
 static inline const char *meta_val(const PGresult *r, int row, int col)
 { return PQgetvalue(r, row, col); }
 unsigned long long meta_u64(const PGresult *r, int row, int col);
+/* Copies column COL of row ROW of R into the char array DST, cut to fit. */
+#define META_COPY(dst, r, row, col) snprintf((dst), sizeof(dst), "%s", meta_val((r), (row), (col)))
 
 #endif

@@ -25,7 +25,6 @@
 
 #include "util/log.h"
 
-#define COPY(dst, r, row, col) snprintf((dst), sizeof(dst), "%s", meta_val((r), (row), (col)))
 
 /* --- process_assets: the worker's side ----------------------------------- */
 
@@ -55,12 +54,12 @@ int meta_jobs_original(struct meta_jobs *q, const struct meta_job *j, struct met
 			rc = -ENOENT;
 		} else {
 			memset(out, 0, sizeof(*out));
-			COPY(out->asset_id, r, 0, 0);
-			COPY(out->memory_id, r, 0, 1);
-			COPY(out->sha256, r, 0, 2);
-			COPY(out->key, r, 0, 3);
-			COPY(out->mime, r, 0, 4);
-			COPY(out->name, r, 0, 5);
+			META_COPY(out->asset_id, r, 0, 0);
+			META_COPY(out->memory_id, r, 0, 1);
+			META_COPY(out->sha256, r, 0, 2);
+			META_COPY(out->key, r, 0, 3);
+			META_COPY(out->mime, r, 0, 4);
+			META_COPY(out->name, r, 0, 5);
 			out->size = meta_u64(r, 0, 6);
 			out->ready = strcmp(meta_val(r, 0, 7), "t") == 0;
 			out->done = strcmp(meta_val(r, 0, 8), "t") == 0;
@@ -212,11 +211,11 @@ static void variant_from_row(const PGresult *r, int row, struct meta_variant *v)
 	long long us;
 
 	memset(v, 0, sizeof(*v));
-	COPY(v->original_id, r, row, 0);
-	COPY(v->type, r, row, 1);
-	COPY(v->sha256, r, row, 2);
-	COPY(v->key, r, row, 3);
-	COPY(v->mime, r, row, 4);
+	META_COPY(v->original_id, r, row, 0);
+	META_COPY(v->type, r, row, 1);
+	META_COPY(v->sha256, r, row, 2);
+	META_COPY(v->key, r, row, 3);
+	META_COPY(v->mime, r, row, 4);
 	v->size = meta_u64(r, row, 5);
 	v->width = atoi(meta_val(r, row, 6));
 	v->height = atoi(meta_val(r, row, 7));
@@ -353,11 +352,11 @@ int meta_processing_get(struct meta *m, const char *asset_id, struct meta_proces
 		rc = -ENOENT;
 	} else {
 		memset(out, 0, sizeof(*out));
-		COPY(out->status, r, 0, 0);
-		COPY(out->error, r, 0, 1);
+		META_COPY(out->status, r, 0, 0);
+		META_COPY(out->error, r, 0, 1);
 		out->width = atoi(meta_val(r, 0, 2));
 		out->height = atoi(meta_val(r, 0, 3));
-		COPY(out->color_space, r, 0, 4);
+		META_COPY(out->color_space, r, 0, 4);
 	}
 	PQclear(r);
 	return rc;
