@@ -92,15 +92,18 @@ class Bench:
             "ls %s/small | xargs -P %d -I{} curl -sf %s %s/small/{} -o /dev/null" % (self.src, PAR, sig, base)))
 
     # -- a mount: cp in, remount, cat out -----------------------------------------------
-    def through_mount(self, who, mount, umount, subdir=""):
+    def through_mount(self, who, mount, umount, subdir="", settle=""):
+        """SETTLE, a shell command run after each ingest and timed with it,
+        waits until the bytes are in the store (mvaultfs writes back)."""
         mnt = self.work / ("mnt-" + who)
         mnt.mkdir()
         h = mount(mnt)
         dest = mnt / subdir if subdir else mnt
+        then = (" && " + settle % mnt) if settle else ""
         try:
-            self.record(who, "ingest 1 big file", timed("cp %s/big.bin %s/" % (self.src, dest)))
+            self.record(who, "ingest 1 big file", timed("cp %s/big.bin %s/%s" % (self.src, dest, then)))
             self.record(who, "ingest %d x 4 MiB" % NFILES, timed(
-                "ls %s/small | xargs -P %d -I{} cp %s/small/{} %s/s-{}" % (self.src, PAR, self.src, dest)))
+                "ls %s/small | xargs -P %d -I{} cp %s/small/{} %s/s-{}%s" % (self.src, PAR, self.src, dest, then)))
         finally:
             umount(mnt, h)
         h = mount(mnt)
@@ -114,12 +117,15 @@ class Bench:
 
     def mvaultfs(self, s3, pg):
         dsn = pg.dsn(pg.create_db("bench_s3"))
-        data = self.work / "mv-data"
-        data.mkdir()
         env = dict(os.environ, **s3.env())
         env.pop("MVAULT_DB", None)
+        mounts = [0]
 
         def mount(mnt):
+            # a fresh data folder each mount: reads come from the store, not the block cache
+            mounts[0] += 1
+            data = self.work / ("mv-data%d" % mounts[0])
+            data.mkdir()
             d = Daemon([default_bin(), "-f", "-o", "db=%s,store=%s,data_dir=%s,s3_endpoint=%s"
                         % (dsn, s3.url("mvaultfs"), data, s3.endpoint), str(mnt)],
                        mnt, self.work / "mvaultfs.log", env=env)
@@ -130,7 +136,8 @@ class Bench:
         def umount(mnt, d):
             d.unmount(120)
 
-        self.through_mount("mvaultfs", mount, umount, "library")
+        self.through_mount("mvaultfs", mount, umount, "library",
+                           settle="%s sync %%s >/dev/null 2>&1" % default_bin())
 
     def s3fs(self, s3):
         pw = self.work / "s3fs.passwd"
