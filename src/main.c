@@ -47,6 +47,7 @@ struct mvfs_opts {
 	double entry_timeout;
 	int pool;
 	int trash_days;
+	int version_min_age;	/* -1: not given */
 };
 
 #define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
@@ -60,6 +61,7 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("db_connections=%d", pool),
 	OPT("trash_days=%d", trash_days),
+	OPT("version_min_age=%d", version_min_age),
 	FUSE_OPT_END
 };
 
@@ -296,6 +298,8 @@ static void usage(const char *prog)
 	       "    -o entry_timeout=SECS  how long the kernel may cache names (default 1)\n"
 	       "    -o db_connections=N    PostgreSQL connections kept open (default 8)\n"
 	       "    -o trash_days=N        how long removed files stay in .trash/ (default 30)\n"
+	       "    -o version_min_age=SECS  a version replaced by a save is kept in .trash/ only when it\n"
+	       "                           was current this long (default 300; 0 keeps every version)\n"
 	       "    -V, --version          print the version\n"
 	       "\n", prog, prog, prog, prog, prog);
 	cache_usage();
@@ -610,7 +614,9 @@ static int mount_open_engines(struct mount *m)
 		db = conninfo;
 	}
 	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .pool_size = m->o.pool,
-				.trash_days = m->o.trash_days };
+				.trash_days = m->o.trash_days,
+				.version_min_age = m->o.version_min_age < 0 ? 0 : m->o.version_min_age == 0 ? -1
+						 : m->o.version_min_age };
 	m->meta = meta_open(&mc, err, sizeof(err));
 	if (!m->meta) {
 		fprintf(stderr, "mvaultfs: %s\n", err);
@@ -665,7 +671,7 @@ static int mount_start_worker(struct mount *m)
 static int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct mount m = { .o = { .attr_timeout = 1.0, .entry_timeout = 1.0, .pool = 8 } };
+	struct mount m = { .o = { .attr_timeout = 1.0, .entry_timeout = 1.0, .pool = 8, .version_min_age = -1 } };
 	struct fuse_loop_config *loop;
 	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
@@ -720,6 +726,7 @@ static int cmd_mount(int argc, char **argv)
 	m.fs_ready = 1;
 	fs_variants_ops(&ops);
 	m.se = fuse_session_new(&args, &ops, sizeof(ops), &m.fs);
+	m.fs.se = m.se;
 	if (!m.se)
 		goto out;
 	if (fuse_set_signal_handlers(m.se) != 0)

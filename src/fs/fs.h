@@ -19,6 +19,7 @@
 #include "util/sha256.h"
 
 struct fuse_lowlevel_ops;
+struct fuse_session;
 
 struct fs_config {
 	double entry_timeout;	/* seconds the kernel may cache a name */
@@ -42,6 +43,7 @@ struct fs_inode {
 	int dirty;		/* staged bytes not yet committed */
 	int sealed;		/* stage_fd holds committed content: copy before writing */
 	int write_error;	/* a write failed (-errno): the staged bytes are not what was written */
+	uint64_t commits;	/* commits so far: a reader of the rows can tell it raced one */
 	char sha256[65];	/* the content sealed last */
 	uint64_t size;		/* staged size, when stage_fd >= 0 */
 	int mtime_set;		/* mtime below is newer than the row's */
@@ -66,7 +68,7 @@ struct fs_inode_table {
 struct fs_handle {
 	struct fs_inode *in;
 	int writable;
-	int created;			/* by this handle's create */
+	int created;			/* made or truncated (O_TRUNC) by this handle's open */
 	uint64_t size;			/* committed size at open */
 	char sha256[65];		/* committed content at open */
 	struct cache_reader ra;		/* read-ahead state */
@@ -83,6 +85,7 @@ struct mvfs {
 	struct fs_inode_table inodes;
 	pthread_mutex_t handles_lock;
 	struct fs_handle *handles;	/* open files, newest first */
+	struct fuse_session *se;	/* for telling the kernel what changed; NULL before the session */
 };
 
 /* The FUSE operations table (fs_ops.c). */
@@ -109,6 +112,9 @@ void fs_inode_put(struct mvfs *fs, uint64_t ino, uint64_t nlookup, int nopen);
 /* The attributes of file F, with the staged size and mtime of IN (may be
  * NULL) when it is being written. */
 void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *in, struct stat *st);
+/* The attributes of file INO as getattr reports them: its rows, and what
+ * is being written here; read again when a commit raced the rows' read. */
+int fs_file_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
 /* Starts writing IN (a file with committed content F, or F NULL for a new,
  * empty file): makes its staging file, filled with the current content
  * unless TRUNCATE.  Called with IN->lock held. */

@@ -36,17 +36,49 @@ void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *i
 	st->st_size = (off_t)f->size;
 	st->st_mtim = f->mtime;
 	st->st_ctim = f->ctime;
-	st->st_atim = f->mtime;
+	st->st_atim = f->atime;
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		if (in->stage_fd >= 0)
 			st->st_size = (off_t)in->size;
-		if (in->mtime_set)
+		if (in->mtime_set) {	/* changed here, not yet recorded */
 			st->st_mtim = in->mtime;
+			if (in->mtime.tv_sec > st->st_ctim.tv_sec ||
+			    (in->mtime.tv_sec == st->st_ctim.tv_sec && in->mtime.tv_nsec > st->st_ctim.tv_nsec))
+				st->st_ctim = in->mtime;
+		}
 		pthread_mutex_unlock(&in->lock);
 	}
 	st->st_blksize = 1 << 20;
 	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+int fs_file_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
+{
+	struct fs_inode *in = fs_inode_find(fs, ino);
+	struct meta_file f;
+	int rc;
+
+	for (int tries = 0;; tries++) {
+		uint64_t before = 0, after = 0;
+
+		if (in) {
+			pthread_mutex_lock(&in->lock);
+			before = in->commits;
+			pthread_mutex_unlock(&in->lock);
+		}
+		if ((rc = meta_file_get(fs->meta, ino, &f)) != 0)
+			return rc;
+		if (in) {
+			pthread_mutex_lock(&in->lock);
+			after = in->commits;
+			pthread_mutex_unlock(&in->lock);
+		}
+		if (before == after || tries == 3)
+			break;
+	}
+	fs_file_stat(fs, &f, in, st);
+	return 0;
 }
 
 static void hash_reset(struct fs_inode *in, int valid)
@@ -88,6 +120,10 @@ int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *
 	/* A new or truncated file starts dirty: its (empty) content is the
 	 * new version, even if nothing is written before close. */
 	in->dirty = !f || truncate;
+	if (f && truncate) {		/* O_TRUNC changes the file now, written or not */
+		in->mtime_set = 1;
+		clock_gettime(CLOCK_REALTIME, &in->mtime);
+	}
 	hash_reset(in, in->size == 0);
 	if (f)
 		snprintf(in->name, sizeof(in->name), "%s", f->name);
@@ -248,6 +284,7 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 	}
 	in->sealed = 1;
 	in->dirty = 0;
+	in->commits++;
 	snprintf(in->sha256, sizeof(in->sha256), "%s", sha);
 	ct = (struct meta_content){
 		.sha256 = sha, .size = in->size, .mime = type.mime, .memory_type = type.memory_type,

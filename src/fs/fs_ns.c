@@ -1,14 +1,17 @@
 /*
  * fs_ns.c - the tree the kernel sees, and how its names become entries.
  *
- *   /                    virtual: library, workspace, collections, galleries, .trash
- *   /library/NAME        files (FS_NODE_FILES folders hold files)
- *   /workspace/NAME
- *   /.trash/NAME
- *   /collections/C/NAME  collections/ and galleries/ hold folders
+ *   /                       virtual: library, workspace, collections, galleries, .trash
+ *   /library/A/B/NAME       the person's tree: folders and files, any depth
+ *   /workspace/A/NAME
+ *   /.trash/NAME            files only
+ *   /collections/C/NAME     collections/ and galleries/ hold folders, which hold files
  *   /galleries/G/NAME
  *
- * Virtual folders have fixed inode numbers below META_INO_FIRST; files,
+ * FS_NODE_FILES folders hold files; those of the tree (library/, workspace/
+ * and below) hold folders too, listed first.  The top-level folders have
+ * fixed inode numbers below META_INO_FIRST (library/ and workspace/ keep
+ * their mode and times in the database all the same); files, folders,
  * collections and galleries have the numbers the database gave them.  The
  * daemon remembers which of those a number is when it hands it to the
  * kernel (fs_inode.place), so a request on a folder costs no query to find
@@ -97,14 +100,60 @@ void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, 
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	st->st_mode = S_IFDIR | (ino == META_INO_TRASH ? 0555 : 0755);
-	st->st_nlink = 2;
+	st->st_mode = S_IFDIR | (f ? f->mode : ino == META_INO_TRASH ? 0555 : 0755);
+	st->st_nlink = f ? f->nlink : 2;
 	if (ino == META_INO_ROOT)
 		st->st_nlink = 2 + NTOP;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_blksize = 4096;
-	st->st_mtim = st->st_ctim = st->st_atim = f ? f->mtime : fs->mounted_at;
+	st->st_mtim = f ? f->mtime : fs->mounted_at;
+	st->st_ctim = f ? f->ctime : fs->mounted_at;
+	st->st_atim = f ? f->atime : fs->mounted_at;
+}
+
+void fs_ns_view_entry(const struct meta_dir *dir, struct fuse_entry_param *e)
+{
+	if (dir->place == META_PLACE_COLLECTION || dir->place == META_PLACE_GALLERY)
+		e->entry_timeout = 0;
+}
+
+int fs_ns_is_tree(const struct fs_node *n)
+{
+	return n->kind == FS_NODE_FILES &&
+	       (n->dir.place == META_PLACE_LIBRARY || n->dir.place == META_PLACE_WORKSPACE);
+}
+
+int fs_ns_folders_in(const struct fs_node *n, struct meta_dir *in)
+{
+	if (fs_ns_is_tree(n)) {
+		*in = n->dir;
+		return 1;
+	}
+	if (n->kind == FS_NODE_FOLDERS) {
+		*in = (struct meta_dir){ .place = n->folders,
+					 .ino = n->folders == META_PLACE_COLLECTION ? META_INO_COLLECTIONS
+										    : META_INO_GALLERIES };
+		return 1;
+	}
+	return 0;
+}
+
+/* The attributes of folder INO: library/ and workspace/ and the folders
+ * below them from the database, the other top-level folders virtual. */
+static int dir_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
+{
+	struct meta_folder f;
+	int rc;
+
+	if (ino < META_INO_FIRST && ino != META_INO_LIBRARY && ino != META_INO_WORKSPACE) {
+		fs_ns_dir_stat(fs, ino, NULL, st);
+		return 0;
+	}
+	rc = meta_folder_get(fs->meta, ino, &f);
+	if (rc == 0)
+		fs_ns_dir_stat(fs, ino, &f, st);
+	return rc;
 }
 
 void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e)
@@ -175,6 +224,7 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 {
 	struct fs_node n;
 	struct meta_folder folder;
+	struct meta_dir in;
 	struct meta_file f;
 	struct stat st;
 	int rc;
@@ -189,23 +239,30 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 	case FS_NODE_ROOT:
 		for (size_t i = 0; i < NTOP; i++) {
 			if (strcmp(name, top_dirs[i].name) == 0) {
-				fs_ns_dir_stat(fs, top_dirs[i].ino, NULL, &st);
+				if ((rc = dir_getattr(fs, top_dirs[i].ino, &st)) != 0)
+					return rc;
 				fs_ns_entry(fs, &st, e);
 				return 0;
 			}
 		}
 		return -ENOENT;
 	case FS_NODE_FOLDERS:
-		rc = meta_folder_lookup(fs->meta, n.folders, name, &folder);
+		fs_ns_folders_in(&n, &in);
+		rc = meta_folder_lookup(fs->meta, &in, name, &folder);
 		return rc ? rc : fs_ns_folder_entry(fs, &folder, e);
 	case FS_NODE_FILES:
 		rc = meta_lookup(fs->meta, &n.dir, name, &f);
+		if (rc == -ENOENT && fs_ns_folders_in(&n, &in)) {
+			rc = meta_folder_lookup(fs->meta, &in, name, &folder);
+			return rc ? rc : fs_ns_folder_entry(fs, &folder, e);
+		}
 		if (rc)
 			return rc;
 		if (!fs_ns_visible(fs, &f))
 			return -ENOENT;
 		fs_file_stat(fs, &f, fs_inode_find(fs, f.ino), &st);
 		fs_ns_entry(fs, &st, e);
+		fs_ns_view_entry(&n.dir, e);
 		return fs_inode_get(fs, f.ino, 1, 0) ? 0 : -ENOMEM;
 	default:
 		return -ENOTDIR;
@@ -214,27 +271,14 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 
 int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 {
-	struct meta_folder folder;
-	struct meta_file f;
 	struct fs_node n;
 	int rc;
 
 	if ((rc = fs_node_of(fs, ino, &n)) != 0)
 		return rc;
-	if (n.kind == FS_NODE_FILE) {
-		rc = meta_file_get(fs->meta, ino, &f);
-		if (rc == 0)
-			fs_file_stat(fs, &f, fs_inode_find(fs, ino), st);
-		return rc;
-	}
-	if (ino >= META_INO_FIRST) {
-		rc = meta_folder_get(fs->meta, ino, &folder);
-		if (rc == 0)
-			fs_ns_dir_stat(fs, ino, &folder, st);
-		return rc;
-	}
-	fs_ns_dir_stat(fs, ino, NULL, st);
-	return 0;
+	if (n.kind == FS_NODE_FILE)
+		return fs_file_getattr(fs, ino, st);
+	return dir_getattr(fs, ino, st);
 }
 
 /* --- listings ------------------------------------------------------------ */
@@ -253,9 +297,11 @@ struct fs_dir {
 	/* files */
 	struct meta_cursor cursor;
 	struct meta_file *files;
-	/* folders */
+	/* folders, listed before files in a folder of the tree */
 	char folder_after[256];
 	struct meta_folder *folders;
+	int files_phase;		/* the folders are done */
+	int page_folders;		/* the page read last holds folders */
 	int npage, pos, eof;
 };
 
@@ -293,37 +339,47 @@ static void dir_rewind(struct fs_dir *d)
 	d->next_off = 0;
 	memset(&d->cursor, 0, sizeof(d->cursor));
 	d->folder_after[0] = '\0';
-	d->npage = d->pos = d->eof = 0;
+	d->npage = d->pos = d->eof = d->files_phase = d->page_folders = 0;
 }
 
 /* Reads the next page when the last one is used up; 0 at the end, 1 when
- * d->pos points at an entry, or -errno. */
+ * d->pos points at an entry, or -errno.  Folders come first (collections/,
+ * galleries/ and the tree), then files (every folder of files). */
 static int dir_fill(struct fs_dir *d)
 {
 	struct mvfs *fs = d->fs;
+	struct meta_dir in;
 	int rc;
 
-	if (d->pos < d->npage)
-		return 1;
-	if (d->eof)
-		return 0;
-	if (d->node.kind == FS_NODE_FILES) {
+	while (d->pos >= d->npage) {
+		if (d->eof)
+			return 0;
+		d->pos = 0;
+		if (!d->files_phase && fs_ns_folders_in(&d->node, &in)) {
+			if (!d->folders && !(d->folders = malloc(LIST_PAGE * sizeof(*d->folders))))
+				return -ENOMEM;
+			rc = meta_folder_list(fs->meta, &in, d->folder_after, d->folders, LIST_PAGE, &d->npage);
+			if (rc)
+				return rc;
+			if (d->npage > 0)
+				snprintf(d->folder_after, sizeof(d->folder_after), "%s",
+					 d->folders[d->npage - 1].name);
+			d->page_folders = 1;
+			if (d->npage < LIST_PAGE) {
+				d->files_phase = 1;
+				d->eof = d->node.kind != FS_NODE_FILES;
+			}
+			continue;
+		}
 		if (!d->files && !(d->files = malloc(LIST_PAGE * sizeof(*d->files))))
 			return -ENOMEM;
 		rc = meta_list(fs->meta, &d->node.dir, &d->cursor, d->files, LIST_PAGE, &d->npage);
-	} else {
-		if (!d->folders && !(d->folders = malloc(LIST_PAGE * sizeof(*d->folders))))
-			return -ENOMEM;
-		rc = meta_folder_list(fs->meta, d->node.folders, d->folder_after, d->folders, LIST_PAGE,
-				      &d->npage);
-		if (rc == 0 && d->npage > 0)
-			snprintf(d->folder_after, sizeof(d->folder_after), "%s", d->folders[d->npage - 1].name);
+		if (rc)
+			return rc;
+		d->page_folders = 0;
+		d->eof = d->npage < LIST_PAGE;
 	}
-	if (rc)
-		return rc;
-	d->pos = 0;
-	d->eof = d->npage < LIST_PAGE;
-	return d->npage > 0;
+	return 1;
 }
 
 /* The entry at the listing's position (past invisible files): its name and
@@ -352,7 +408,7 @@ static int dir_peek(struct fs_dir *d, const char **name, struct stat *st, uint64
 	for (;;) {
 		if ((rc = dir_fill(d)) <= 0)
 			return rc;
-		if (d->node.kind == FS_NODE_FOLDERS) {
+		if (d->page_folders) {
 			const struct meta_folder *f = &d->folders[d->pos];
 
 			*name = f->name;
@@ -406,6 +462,8 @@ int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t s
 			continue;
 		}
 		fs_ns_entry(fs, &e.attr, &e);
+		if (d->node.kind == FS_NODE_FILES && !d->page_folders)
+			fs_ns_view_entry(&d->node.dir, &e);
 		if (d->next_off < 2)
 			e.ino = 0;		/* "." and "..": no lookup reference */
 		n = plus ? fuse_add_direntry_plus(req, buf + len, size - len, name, &e, d->next_off + 1)

@@ -28,6 +28,13 @@ struct fs_node {
 /* What INO is.  -ENOENT for a number the mount does not know. */
 int fs_node_of(struct mvfs *fs, uint64_t ino, struct fs_node *n);
 
+/* Whether N is a folder of the person's tree (library/, workspace/ or a
+ * folder below them), which holds folders and files. */
+int fs_ns_is_tree(const struct fs_node *n);
+/* Whether N holds folders (collections/, galleries/, the tree): 1 with IN,
+ * the meta_dir to look them up in, else 0. */
+int fs_ns_folders_in(const struct fs_node *n, struct meta_dir *in);
+
 /* Entry and attributes. */
 int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
 int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
@@ -37,6 +44,10 @@ int fs_ns_folder_entry(struct mvfs *fs, const struct meta_folder *f, struct fuse
 void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, struct stat *st);
 /* Fills E for attributes ST (which may point into E). */
 void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e);
+/* A file's entry in a collection or gallery is not cached by the kernel:
+ * a save in the file's own folder can give the file a new inode number
+ * (meta_ns.c, identity across saves), and its other names must find it. */
+void fs_ns_view_entry(const struct meta_dir *dir, struct fuse_entry_param *e);
 /* Whether file F shows: committed, or being written through this mount. */
 int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
 /* Checks NAME for a new entry: 0, or -errno after a log line naming the rule. */

@@ -155,22 +155,51 @@ static int set_size(struct mvfs *fs, uint64_t ino, uint64_t size)
 	return rc;
 }
 
+/* The mode and times a setattr asks for: META_SET_* flags, with MTIME and
+ * ATIME filled. */
+static unsigned times_asked(const struct stat *attr, int to_set, struct timespec *mtime, struct timespec *atime)
+{
+	struct timespec now;
+	unsigned flags = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		flags |= META_SET_MODE;
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		flags |= META_SET_MTIME;
+		*mtime = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		flags |= META_SET_ATIME;
+		*atime = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : attr->st_atim;
+	}
+	return flags;
+}
+
 static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, struct stat *st)
 {
-	struct timespec now, mtime;
-	unsigned flags = 0;
+	struct timespec mtime = { 0 }, atime = { 0 };
+	unsigned flags = times_asked(attr, to_set, &mtime, &atime);
 	struct fs_node n;
 	int rc;
 
 	if ((rc = fs_node_of(fs, ino, &n)) != 0)
 		return rc;
 	if (n.kind != FS_NODE_FILE) {
-		/* rsync -a and cp -a set the times and mode of the folder they
-		 * copy into; folders have none to keep, so that is accepted and
-		 * changes nothing. */
+		struct meta_folder f;
+
 		if (to_set & FUSE_SET_ATTR_SIZE)
 			return -EISDIR;
-		log_debug("ignoring a change of attributes on a folder");
+		/* Folders of the tree keep their mode and times (rsync -a and
+		 * cp -a set them); the others have none to keep: accepted,
+		 * unchanged. */
+		if (flags && (fs_ns_is_tree(&n) || ino == META_INO_LIBRARY || ino == META_INO_WORKSPACE)) {
+			rc = meta_folder_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &f);
+			if (rc == 0)
+				fs_ns_dir_stat(fs, ino, &f, st);
+			return rc;
+		}
+		log_debug("ignoring a change of attributes on a folder that keeps none");
 		return fs_ns_getattr(fs, ino, st);
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -179,13 +208,6 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 		rc = set_size(fs, ino, (uint64_t)attr->st_size);
 		if (rc)
 			return rc;
-	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (to_set & FUSE_SET_ATTR_MODE)
-		flags |= META_SET_MODE;
-	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
-		flags |= META_SET_MTIME;
-		mtime = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
 	}
 	if (flags) {
 		struct fs_inode *in = fs_inode_find(fs, ino);
@@ -200,7 +222,7 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 			}
 			pthread_mutex_unlock(&in->lock);
 		}
-		rc = meta_file_setattr(fs->meta, ino, flags, attr->st_mode, &mtime);
+		rc = meta_file_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime);
 		if (rc)
 			return rc;
 	}
@@ -272,9 +294,11 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-static int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
+static int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
+		       struct fuse_entry_param *e)
 {
 	struct meta_folder f;
+	struct meta_dir in;
 	struct fs_node n;
 	int rc;
 
@@ -282,21 +306,24 @@ static int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, struc
 		return rc;
 	if (n.kind == FS_NODE_FILE)
 		return -ENOTDIR;
-	if (n.kind != FS_NODE_FOLDERS) {
-		log_warn("cannot make folder '%s' in %s: folders are made in collections/ and galleries/ only",
-			 name, n.kind == FS_NODE_ROOT ? "the top level" : n.name ? n.name : "a collection or gallery");
+	if (!fs_ns_folders_in(&n, &in)) {
+		log_warn("cannot make folder '%s' in %s: folders are made in library/, workspace/ (any depth),"
+			 " collections/ and galleries/", name,
+			 n.kind == FS_NODE_ROOT ? "the top level" : n.name ? n.name : "a collection or gallery");
 		return -EPERM;
 	}
 	if ((rc = fs_ns_check_name(name)) != 0)
 		return rc;
-	rc = meta_folder_create(fs->meta, n.folders, name, &f);
+	rc = meta_folder_create(fs->meta, &in, name, mode, &f);
+	if (rc == -EEXIST)
+		log_info("not making folder '%s': a file or folder has that name", name);
 	return rc ? rc : fs_ns_folder_entry(fs, &f, e);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct fuse_entry_param e;
-	int rc = fs_do_mkdir(fs_of(req), parent, name, &e);
+	int rc = fs_do_mkdir(fs_of(req), parent, name, mode, &e);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -306,6 +333,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
 {
+	struct meta_dir in;
 	struct fs_node n;
 	int rc;
 
@@ -315,16 +343,15 @@ static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
 		log_warn("cannot remove '%s': the top-level folders are fixed", name);
 		return -EPERM;
 	}
-	if (n.kind != FS_NODE_FOLDERS)
-		return -ENOTDIR;
+	if (!fs_ns_folders_in(&n, &in))
+		return n.kind == FS_NODE_FILE ? -ENOTDIR : -ENOENT;
 	if ((rc = fs_ns_check_existing(name)) != 0)
 		return rc;
-	rc = meta_folder_remove(fs->meta, n.folders, name);
+	rc = meta_folder_remove(fs->meta, &in, name);
 	if (rc == -ENOTEMPTY)
-		log_info("not removing %s/%s: it is not empty", n.name, name);
+		log_info("not removing folder '%s': it is not empty", name);
 	return rc;
 }
-
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_reply_err(req, -fs_do_rmdir(fs_of(req), parent, name));
@@ -365,6 +392,8 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent,
 			const char *newname, unsigned flags)
 {
+	unsigned mflags = (flags & RENAME_NOREPLACE) ? META_MOVE_NOREPLACE : 0;
+	struct meta_dir fin, tin;
 	struct fs_node from, to;
 	uint64_t replaced;
 	int rc;
@@ -383,21 +412,36 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 	}
 	if ((rc = fs_ns_check_name(newname)) != 0)
 		return rc;
-	if (from.kind == FS_NODE_FOLDERS || to.kind == FS_NODE_FOLDERS) {
-		if (from.kind != to.kind || from.folders != to.folders) {
-			log_warn("cannot move '%s' from %s/ to %s/: a collection stays a collection and a gallery"
-				 " a gallery", name, from.name ? from.name : "a folder", to.name ? to.name : "a folder");
+	/* A folder: collections and galleries among themselves, folders of
+	 * the tree anywhere in their place's tree. */
+	if (from.kind == FS_NODE_FOLDERS ||
+	    (fs_ns_is_tree(&from) && fs_ns_folders_in(&from, &fin) &&
+	     meta_folder_lookup(fs->meta, &fin, name, NULL) == 0)) {
+		fs_ns_folders_in(&from, &fin);
+		if (!fs_ns_folders_in(&to, &tin) || fs_ns_is_tree(&from) != fs_ns_is_tree(&to) ||
+		    (from.kind == FS_NODE_FOLDERS && from.folders != to.folders)) {
+			log_warn("cannot move folder '%s' there: a collection stays in collections/, a gallery in"
+				 " galleries/, and a folder of library/ or workspace/ in their tree", name);
 			return -EPERM;
 		}
-		return meta_folder_rename(fs->meta, from.folders, name, newname,
-					  (flags & RENAME_NOREPLACE) ? META_MOVE_NOREPLACE : 0);
+		rc = meta_folder_rename(fs->meta, &fin, name, &tin, newname, mflags);
+		if (rc == -EINVAL)
+			log_warn("cannot move folder '%s' into itself or a folder below it", name);
+		else if (rc == -EXDEV)
+			log_info("moving folder '%s' between library/ and workspace/ is a copy (EXDEV)", name);
+		else if (rc == -ENOTEMPTY)
+			log_info("cannot move folder '%s' over '%s': that folder is not empty", name, newname);
+		return rc;
 	}
 	if (from.kind != FS_NODE_FILES || to.kind != FS_NODE_FILES)
 		return -ENOTDIR;
 	if ((rc = move_allowed(&from.dir, &to.dir, name)) != 0)
 		return rc;
-	return meta_move(fs->meta, &from.dir, name, &to.dir, newname,
-			 (flags & RENAME_NOREPLACE) ? META_MOVE_NOREPLACE : 0, &replaced);
+	rc = meta_move(fs->meta, &from.dir, name, &to.dir, newname, mflags, &replaced);
+	if (rc == -EPERM)
+		log_warn("cannot move '%s' out of .trash/: it is a replaced version; cp it over the file to"
+			 " bring it back", name);
+	return rc;
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -568,6 +612,7 @@ static int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 		if (rc == 0) {
 			in->writers++;
 			h->writable = 1;
+			h->created = fresh || (fi->flags & O_TRUNC);
 		}
 	} else {
 		/* Content under an inode changes only through this mount's
@@ -586,12 +631,18 @@ static int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int rc = fs_do_open(fs_of(req), ino, fi);
+	struct mvfs *fs = fs_of(req);
+	int rc = fs_do_open(fs, ino, fi);
 
-	if (rc)
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_open(req, fi);
+		return;
+	}
+	fuse_reply_open(req, fi);
+	/* O_TRUNC changed the file's times; the kernel keeps the attributes
+	 * it had (atomic O_TRUNC sends no setattr), so tell it. */
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got)
@@ -663,9 +714,10 @@ static int commit_handle(struct mvfs *fs, struct fs_handle *h)
 	return rc;
 }
 
-/* close(2).  A new file still empty is left for release: a shell's
- * `> file` closes a duplicate of the descriptor before writing, and
- * committing there would make an empty version first. */
+/* close(2).  A file this handle made or truncated, still empty, is left
+ * for release: a shell's `> file` closes a duplicate of the descriptor
+ * before writing, and committing there would make an empty version first
+ * (and, over an existing file, a stray empty version with a blob row). */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;

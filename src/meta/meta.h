@@ -28,6 +28,8 @@ struct meta_config {
 	const char *user_name;	/* whose library this mount shows */
 	int pool_size;		/* connections kept open; 0 = default (4) */
 	int trash_days;		/* grace period of tombstoned files; 0 = default (30) */
+	int version_min_age;	/* seconds a replaced version must have been current to be
+				 * kept in the trash; 0 = default (300), < 0: keep every one */
 };
 
 /* Inode numbers of the virtual folders; every memory item, collection and
@@ -48,21 +50,28 @@ enum meta_ino {
 
 /* The folders that hold files. */
 enum meta_place {
-	META_PLACE_LIBRARY = 1,		/* every saved memory (user_library) */
-	META_PLACE_WORKSPACE,		/* temporary, until expires_at (workspace_assets) */
+	META_PLACE_LIBRARY = 1,		/* a folder of the person's tree in library/ (user_library) */
+	META_PLACE_WORKSPACE,		/* a folder of workspace/: temporary, until expires_at */
 	META_PLACE_COLLECTION,		/* library files with this collection_id */
 	META_PLACE_GALLERY,		/* gallery_items of one gallery */
-	META_PLACE_TRASH,		/* tombstoned, inside the grace period */
+	META_PLACE_TRASH,		/* tombstoned files and replaced versions, inside the grace period */
 };
 
-/* A folder that holds files: its place and, for a collection or gallery,
- * its inode number. */
+/* A folder that holds files: its place and its inode number.  For library/
+ * and workspace/ themselves that is META_INO_LIBRARY / META_INO_WORKSPACE;
+ * for .trash/ META_INO_TRASH.  Folders of the tree (LIBRARY, WORKSPACE) hold
+ * folders too; a collection or gallery holds files only.  collections/ and
+ * galleries/ hold folders only: as a meta_dir they are
+ * { META_PLACE_COLLECTION, META_INO_COLLECTIONS } and
+ * { META_PLACE_GALLERY, META_INO_GALLERIES }. */
 struct meta_dir {
 	enum meta_place place;
 	uint64_t ino;
 };
 
-/* One file (a memory item and its original asset) as the filesystem shows it. */
+/* One file (a memory item and its original asset) as the filesystem shows
+ * it; in the trash also a replaced version of a file (its own inode number,
+ * its name marked with when it was replaced). */
 struct meta_file {
 	uint64_t ino;
 	char name[256];			/* display_name, with a ~suffix for a twin */
@@ -70,9 +79,11 @@ struct meta_file {
 	uint32_t mode;			/* permission bits */
 	uint64_t size;			/* bytes of the current original */
 	struct timespec mtime;
-	struct timespec ctime;		/* last change of the rows */
+	struct timespec ctime;		/* last change of the file's metadata or content */
+	struct timespec atime;
 	struct timespec crtime;		/* created_at */
 	uint32_t nlink;			/* the places it appears in */
+	int is_version;			/* a replaced version, in the trash */
 	char memory_id[META_UUID_LEN + 1];
 	char item_id[META_UUID_LEN + 1];
 	char asset_id[META_UUID_LEN + 1];
@@ -86,13 +97,18 @@ struct meta_file {
 	char created_at[40];		/* ISO 8601 */
 };
 
-/* A collection or a gallery, as a folder. */
+/* A folder: a collection, a gallery, or a folder of the person's tree in
+ * library/ or workspace/ (including those two themselves). */
 struct meta_folder {
-	uint64_t ino;
-	enum meta_place place;		/* META_PLACE_COLLECTION or _GALLERY */
+	uint64_t ino;			/* as the kernel knows it */
+	enum meta_place place;		/* COLLECTION, GALLERY, or LIBRARY / WORKSPACE for the tree */
 	char id[META_UUID_LEN + 1];
 	char name[256];
+	uint32_t mode;			/* permission bits */
+	uint32_t nlink;			/* 2 + its folders, as on ext4 */
 	struct timespec mtime;
+	struct timespec ctime;
+	struct timespec atime;
 	struct timespec crtime;
 };
 
@@ -108,31 +124,28 @@ void meta_free(struct meta *m);
 /* Applies pending migrations on CONNINFO and returns; for `mvaultfs db migrate`. */
 int meta_migrate_only(const char *conninfo, char *err, size_t errlen);
 
-/* --- reading (meta_fs.c) ------------------------------------------------- */
+/* --- files: reading (meta_files.c) --------------------------------------- */
 
-/* The file shown as NAME in DIR (a twin's ~suffix resolved).  -ENOENT. */
+/* The file shown as NAME in DIR (a twin's ~suffix resolved; in the trash,
+ * a replaced version's marked name too).  -ENOENT. */
 int meta_lookup(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out);
-/* The user's file with inode number INO, whatever its place or lifecycle
- * (an open file that was removed keeps its attributes).  -ENOENT. */
+/* The user's file (or replaced version) with inode number INO, whatever its
+ * place or lifecycle (an open file that was removed keeps its attributes).
+ * -ENOENT. */
 int meta_file_get(struct meta *m, uint64_t ino, struct meta_file *out);
 
-/* Where a listing stands: past the entry with this memory id and inode. */
+/* Where a listing stands: past the entry with this memory id and inode;
+ * VERSIONS once the trash's files are done and its replaced versions are
+ * being listed. */
 struct meta_cursor {
 	char memory_id[META_UUID_LEN + 1];	/* "" at the start */
 	uint64_t ino;
+	int versions;
 };
 /* Up to MAX files of DIR after CURSOR (which moves on), one statement per
  * page.  *N receives the count; fewer than MAX means the end. */
 int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cursor,
 	      struct meta_file *out, int max, int *n);
-
-/* Collections and galleries (PLACE is META_PLACE_COLLECTION or _GALLERY). */
-int meta_folder_lookup(struct meta *m, enum meta_place place, const char *name, struct meta_folder *out);
-/* The collection or gallery with inode number INO.  -ENOENT. */
-int meta_folder_get(struct meta *m, uint64_t ino, struct meta_folder *out);
-/* Up to MAX folders of PLACE whose names sort after AFTER ("" from the start). */
-int meta_folder_list(struct meta *m, enum meta_place place, const char *after,
-		     struct meta_folder *out, int max, int *n);
 
 /* Is there a blob with this hash?  1 yes, 0 no, or -errno. */
 int meta_blob_exists(struct meta *m, const char *sha256);
@@ -140,17 +153,101 @@ int meta_blob_exists(struct meta *m, const char *sha256);
 /* Counts for statfs: active files and the bytes of their originals. */
 int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes);
 
-/* --- changing (meta_ns.c) ------------------------------------------------ */
+/* --- folders (meta_folders.c) -------------------------------------------- */
+
+/* Folders are looked up, listed, made, removed and renamed IN a folder that
+ * holds folders: collections/ or galleries/ (as their meta_dir, see above),
+ * or a folder of the tree (library/, workspace/ or one below them). */
+
+/* The folder called NAME in IN.  -ENOENT. */
+int meta_folder_lookup(struct meta *m, const struct meta_dir *in, const char *name, struct meta_folder *out);
+/* The folder with inode number INO (library/ and workspace/ themselves too).
+ * -ENOENT. */
+int meta_folder_get(struct meta *m, uint64_t ino, struct meta_folder *out);
+/* Up to MAX folders of IN whose names sort after AFTER ("" from the start). */
+int meta_folder_list(struct meta *m, const struct meta_dir *in, const char *after,
+		     struct meta_folder *out, int max, int *n);
+
+/* Makes folder NAME in IN.  -EEXIST when a folder or file has that name. */
+int meta_folder_create(struct meta *m, const struct meta_dir *in, const char *name, uint32_t mode,
+		       struct meta_folder *out);
+/* Removes folder NAME of IN when it shows nothing: -ENOTEMPTY otherwise
+ * (files of it in the trash then belong to its parent). */
+int meta_folder_remove(struct meta *m, const struct meta_dir *in, const char *name);
+/* Renames or moves folder NAME of FROM to NEWNAME in TO, in one statement
+ * whatever it holds.  Over an empty folder it replaces it; over one that is
+ * not empty -ENOTEMPTY; over a file -ENOTDIR; into itself or a folder below
+ * it -EINVAL; between library/ and workspace/ -EXDEV; with
+ * META_MOVE_NOREPLACE over anything -EEXIST. */
+int meta_folder_rename(struct meta *m, const struct meta_dir *from, const char *name,
+		       const struct meta_dir *to, const char *newname, unsigned flags);
+
+enum meta_setattr_flags {
+	META_SET_MODE = 1 << 0,
+	META_SET_MTIME = 1 << 1,
+	META_SET_ATIME = 1 << 2,
+};
+/* Changes the mode and times of folder INO of the tree (collections and
+ * galleries keep none: accepted, unchanged).  OUT receives the result. */
+int meta_folder_setattr(struct meta *m, uint64_t ino, unsigned flags, uint32_t mode,
+			const struct timespec *mtime, const struct timespec *atime, struct meta_folder *out);
+
+/* --- files: changing (meta_ns.c) ------------------------------------------ */
 
 /* Creates a pending memory called NAME in DIR (not the trash): upload
  * session, memory (pending, expires in 24 h), item, original asset (upload
- * pending), and its places: a library row (with the collection, and the
- * gallery membership, of DIR) or a workspace row (expires in 7 days).
- * -EEXIST when a file already has that name (library, collections and
- * galleries share one set of names; workspace has its own); OUT then
- * describes that file. */
+ * pending), and its places: a library row in DIR's folder (for a
+ * collection or gallery, in library/ itself, with that membership) or a
+ * workspace row (expires in 7 days).  -EEXIST when a file already has that
+ * name there (OUT then describes that file); -EISDIR when a folder has. */
 int meta_create(struct meta *m, const struct meta_dir *dir, const char *name, uint32_t mode,
 		const struct timespec *mtime, struct meta_file *out);
+
+/* Removes NAME from DIR.  In a gallery: the membership only.  Elsewhere:
+ * tombstones the file (asset lifecycle tombstoned, memory tombstoned, blob
+ * ref_count down and an asset_delete_jobs row when it reaches zero); it
+ * shows in the trash until the grace period ends.  *INO receives the file's
+ * inode number. */
+int meta_unlink(struct meta *m, const struct meta_dir *dir, const char *name, uint64_t *ino);
+
+enum meta_move_flags { META_MOVE_NOREPLACE = 1 << 0 };
+/* Moves NAME in FROM to NEWNAME in TO, in one transaction: a rename within
+ * a folder, a move between folders of the tree; a change of collection;
+ * adding to, moving between or leaving galleries; promoting a workspace
+ * file to the library (expiry cleared); restoring from the trash
+ * (lifecycle active, ref_count up, a pending deletion cancelled).  Which
+ * moves are allowed is the caller's rule; this carries them out.
+ *
+ * Over an existing file: when the moved file is a fresh one (a single
+ * version, in no gallery: an editor's or rsync's temporary file) its
+ * content becomes a new version of the file it replaces, which keeps its
+ * memory id, collection and galleries and takes the moved file's inode
+ * number (what the kernel now holds for the name); the replaced version
+ * goes to the trash.  Otherwise the file replaced is tombstoned.  *REPLACED
+ * receives the inode number that no longer shows (0 for none).  -EEXIST
+ * with META_MOVE_NOREPLACE; -EISDIR over a folder. */
+int meta_move(struct meta *m, const struct meta_dir *from, const char *name,
+	      const struct meta_dir *to, const char *newname, unsigned flags, uint64_t *replaced);
+
+/* Adds file INO to gallery DIR under NEWNAME, which must be the name it
+ * already has (or its twin form; -EINVAL otherwise); a workspace file is
+ * promoted.  -EEXIST when the gallery already shows a file by that name. */
+int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *newname,
+	      struct meta_file *out);
+
+/* The collection file INO is in, into NAME (256 bytes): 0, or -ENODATA
+ * when it is in none. */
+int meta_file_collection(struct meta *m, uint64_t ino, char *name, size_t len);
+/* Puts library file INO into the collection called NAME (-ENOENT when there
+ * is none), or into none when NAME is NULL.  -EPERM for a file that is not
+ * in library/ (workspace, trash). */
+int meta_file_set_collection(struct meta *m, uint64_t ino, const char *name);
+
+/* Changes the mode and/or times of file INO. */
+int meta_file_setattr(struct meta *m, uint64_t ino, unsigned flags, uint32_t mode,
+		      const struct timespec *mtime, const struct timespec *atime);
+
+/* --- versions of a file's content (meta_versions.c) ---------------------- */
 
 /* What a commit records about content that is now in the store. */
 struct meta_content {
@@ -167,9 +264,9 @@ struct meta_content {
 /* Records C as the content of file INO, staged locally and not yet in the
  * store (write-back, at close): the asset gets its hash, size and type with
  * upload_status 'uploading' (a file with content already gets a new asset,
- * the old one tombstoned: copy on write, so the inode keeps its number);
- * the memory no longer expires as an abandoned upload.  -ENOENT when the
- * file was removed meanwhile. */
+ * the old one becomes a replaced version: copy on write, so the inode keeps
+ * its number); the memory no longer expires as an abandoned upload.
+ * -ENOENT when the file was removed meanwhile. */
 int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *c);
 /* Records that content C of file INO is now in the store, in one
  * transaction: the blob row (created with ref_count 1, or its ref_count
@@ -183,54 +280,5 @@ int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *
  * write): every row its create made goes, as if it never existed.  Files
  * that have committed content are left alone. */
 int meta_file_abort(struct meta *m, uint64_t ino);
-
-/* Removes NAME from DIR.  In a gallery: the membership only.  Elsewhere:
- * tombstones the file (asset lifecycle tombstoned, memory tombstoned, blob
- * ref_count down and an asset_delete_jobs row when it reaches zero); it
- * shows in the trash until the grace period ends.  *INO receives the file's
- * inode number. */
-int meta_unlink(struct meta *m, const struct meta_dir *dir, const char *name, uint64_t *ino);
-
-enum meta_move_flags { META_MOVE_NOREPLACE = 1 << 0 };
-/* Moves NAME in FROM to NEWNAME in TO, in one transaction: a rename within
- * a folder; a change of collection; adding to, moving between or leaving
- * galleries; promoting a workspace file to the library (expiry cleared);
- * restoring from the trash (lifecycle active, ref_count up, a pending
- * deletion cancelled).  Which moves are allowed is the caller's rule; this
- * carries them out.  A file already called NEWNAME (among the names TO
- * shares) is tombstoned (its inode in *REPLACED, else 0), or -EEXIST with
- * META_MOVE_NOREPLACE. */
-int meta_move(struct meta *m, const struct meta_dir *from, const char *name,
-	      const struct meta_dir *to, const char *newname, unsigned flags, uint64_t *replaced);
-
-/* Adds file INO to gallery DIR under NEWNAME, which must be the name it
- * already has (-EINVAL otherwise); a workspace file is promoted.  -EEXIST
- * when the gallery already shows a file by that name. */
-int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *newname,
-	      struct meta_file *out);
-
-/* The collection file INO is in, into NAME (256 bytes): 0, or -ENODATA
- * when it is in none. */
-int meta_file_collection(struct meta *m, uint64_t ino, char *name, size_t len);
-/* Puts library file INO into the collection called NAME (-ENOENT when there
- * is none), or into none when NAME is NULL.  -EPERM for a file that is not
- * in library/ (workspace, trash). */
-int meta_file_set_collection(struct meta *m, uint64_t ino, const char *name);
-
-enum meta_setattr_flags {
-	META_SET_MODE = 1 << 0,
-	META_SET_MTIME = 1 << 1,
-};
-/* Changes the mode and/or mtime of file INO. */
-int meta_file_setattr(struct meta *m, uint64_t ino, unsigned flags, uint32_t mode,
-		      const struct timespec *mtime);
-
-/* Makes, removes (only when it shows no file: -ENOTEMPTY) and renames
- * collections and galleries.  Renaming over an empty folder replaces it;
- * over one that is not empty, -ENOTEMPTY. */
-int meta_folder_create(struct meta *m, enum meta_place place, const char *name, struct meta_folder *out);
-int meta_folder_remove(struct meta *m, enum meta_place place, const char *name);
-int meta_folder_rename(struct meta *m, enum meta_place place, const char *name, const char *newname,
-		       unsigned flags);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdio.h>
 
 #include "meta/meta.h"
 
@@ -15,6 +16,8 @@ struct meta {
 	char *conninfo;
 	char user_id[META_UUID_LEN + 1];
 	int trash_days;
+	int version_min_age;		/* seconds; 0 keeps every replaced version */
+	uint64_t top_ino[2];		/* database inode numbers of library/ and workspace/ */
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	int nconns;
@@ -58,6 +61,16 @@ int meta_tx_end(PGconn *c, int rc);
 /* Applies the embedded migrations on C (meta_migrate.c). */
 int meta_migrate(PGconn *c, char *err, size_t errlen);
 
+/* The database's inode number of tree folder DIR (library/ and workspace/
+ * themselves have one of their own), 0 for a place that is no tree folder. */
+uint64_t meta_tree_ino(const struct meta *m, const struct meta_dir *dir);
+/* The inode number the kernel knows for tree folder DBINO. */
+uint64_t meta_kernel_ino(const struct meta *m, uint64_t dbino);
+
+/* Serialises every change to NAME in folder KEY (a tree folder's database
+ * inode number, or a collections/ / galleries/ inode) for the transaction. */
+int meta_lock_name(struct meta *m, PGconn *c, uint64_t key, const char *name);
+
 /* Finders that run on a connection the caller holds (inside its
  * transaction); each returns 0 with OUT filled, -ENOENT, or -errno. */
 /* The file shown as NAME in DIR. */
@@ -65,17 +78,56 @@ int meta_find(struct meta *m, PGconn *c, const struct meta_dir *dir, const char 
 	      struct meta_file *out);
 /* The user's file with inode INO, whatever its lifecycle. */
 int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out);
-/* The oldest file whose display name is exactly DISPLAY_NAME in the set of
- * names of place SET (library, workspace or trash). */
-int meta_find_exact(struct meta *m, PGconn *c, enum meta_place set, const char *display_name,
-		    struct meta_file *out);
-/* The collection or gallery called NAME (OUT may be NULL). */
-int meta_find_folder(struct meta *m, PGconn *c, enum meta_place place, const char *name,
+/* The oldest active file whose display name is exactly DISPLAY_NAME in
+ * tree folder DBINO (database inode number) of PLACE (library or workspace). */
+int meta_find_named(struct meta *m, PGconn *c, enum meta_place place, uint64_t dbino,
+		    const char *display_name, struct meta_file *out);
+/* The folder called NAME in IN (OUT may be NULL). */
+int meta_find_folder(struct meta *m, PGconn *c, const struct meta_dir *in, const char *name,
 		     struct meta_folder *out);
-/* The collection or gallery with inode INO. */
-int meta_folder_get_on(struct meta *m, PGconn *c, uint64_t ino, struct meta_folder *out);
-/* Which set of names PLACE's files share: library, workspace or trash. */
-enum meta_place meta_name_set(enum meta_place place);
+/* Whether tree folder DBINO holds a folder called NAME: 1, 0, or -errno. */
+int meta_has_subfolder(PGconn *c, uint64_t dbino, const char *name);
+/* The tree folder file F lives in: its place (library or workspace) and
+ * database inode number. */
+int meta_home_of(PGconn *c, const struct meta_file *f, enum meta_place *place, uint64_t *dbino);
+
+/* The FROM and WHERE of the files of DIR, as listings walk them: $1 is the
+ * user, $2 the folder's inode (all places but the trash: *HAS_INO).
+ * CURSOR receives the column that orders the listing. */
+int meta_place_sql(const struct meta *m, const struct meta_dir *dir, char *from, size_t flen,
+		   char *where, size_t wlen, const char **cursor, int *has_ino);
+
+/* The body of a change: a pooled connection C, a transaction begun (its
+ * status in RC), and at TX_END a commit, or a rollback when RC is an error. */
+#define TX_BEGIN(m, c, rc) \
+	PGconn *c = meta_conn_get(m); \
+	int rc; \
+	if (!c) \
+		return -EIO; \
+	rc = meta_tx_begin(c)
+#define TX_END(m, c, rc) \
+	rc = meta_tx_end(c, rc); \
+	meta_conn_put(m, c); \
+	return rc
+
+/* Lifecycle moves (meta_versions.c), on the caller's transaction. */
+/* Asset ASSET_ID active -> tombstoned (TO_ACTIVE 0) or back (1); BLOB_ID
+ * receives its blob, "" when it has none or was not in the first state. */
+int meta_set_lifecycle(PGconn *c, const char *asset_id, int to_active, char blob_id[META_UUID_LEN + 1]);
+/* Tombstones asset ASSET_ID when active: its blob loses a reference, and a
+ * blob left with none gets a row in the deletion outbox. */
+int meta_tombstone_asset(PGconn *c, const char *asset_id);
+/* The same for an original a newer version replaced: it gets an inode
+ * number of its own (INO, or a new one when 0) and stays in the trash for
+ * the grace period, or, when it was current for less than version_min_age,
+ * its grace period is over at once (still reachable by that number while
+ * a process holds it open). */
+int meta_retire_version(struct meta *m, PGconn *c, const char *asset_id, uint64_t ino);
+
+static inline void meta_u64s(char *buf, size_t len, uint64_t v)
+{
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+}
 
 /* Row helpers: column COL of row ROW as text / unsigned integer. */
 static inline const char *meta_val(const PGresult *r, int row, int col)

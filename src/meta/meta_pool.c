@@ -209,6 +209,31 @@ static int user_ensure(struct meta *m, PGconn *c, const char *name)
 	return 0;
 }
 
+/* The database inode numbers of the user's library/ and workspace/ (made
+ * on first use). */
+static int tops_load(struct meta *m, PGconn *c)
+{
+	const char *p[] = { m->user_id };
+	PGresult *r;
+	int rc;
+
+	/* made in one statement, read in the next (whose snapshot sees them) */
+	rc = meta_exec(c, "make top folders",
+		       "SELECT mvault_top_folder($1, 'library'), mvault_top_folder($1, 'workspace')", 1, p, NULL);
+	if (rc == 0)
+		rc = meta_exec(c, "top folders",
+			       "SELECT (SELECT ino FROM folders WHERE user_id = $1 AND place = 'library'"
+			       "        AND parent_id IS NULL),"
+			       " (SELECT ino FROM folders WHERE user_id = $1 AND place = 'workspace'"
+			       "  AND parent_id IS NULL)", 1, p, &r);
+	if (rc)
+		return rc;
+	m->top_ino[0] = meta_u64(r, 0, 0);
+	m->top_ino[1] = meta_u64(r, 0, 1);
+	PQclear(r);
+	return m->top_ino[0] && m->top_ino[1] ? 0 : -ENOENT;
+}
+
 struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 {
 	struct meta *m = calloc(1, sizeof(*m));
@@ -222,6 +247,7 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->freed, NULL);
 	m->trash_days = cfg->trash_days > 0 ? cfg->trash_days : 30;
+	m->version_min_age = cfg->version_min_age > 0 ? cfg->version_min_age : cfg->version_min_age < 0 ? 0 : 300;
 	m->conninfo = strdup(cfg->conninfo);
 	m->conns = calloc((size_t)n, sizeof(*m->conns));
 	m->busy = calloc((size_t)n, sizeof(*m->busy));
@@ -241,6 +267,8 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot find or create user '%s': %s", cfg->user_name, strerror(-rc));
 	if (rc == 0)
 		rc = conn_setup(m, m->conns[0]);
+	if (rc == 0 && (rc = tops_load(m, m->conns[0])) != 0)
+		snprintf(err, errlen, "cannot find the top folders of user '%s': %s", cfg->user_name, strerror(-rc));
 	for (int i = 1; rc == 0 && i < n; i++) {
 		m->conns[i] = conn_open(cfg->conninfo, err, errlen);
 		if (!m->conns[i]) {

@@ -284,46 +284,26 @@ int meta_variants_of(struct meta *m, const char *const *ids, int n, const char *
 
 int meta_variants_any(struct meta *m, const struct meta_dir *dir, const char *type)
 {
-	char ino_s[24], sql[1024];
-	const char *p[] = { m->user_id, type, ino_s };
-	const char *from, *filter = "";
+	char ino_s[24], sql[2048], from[256], where[512];
+	const char *p[] = { m->user_id, ino_s, type }, *cursor;
+	int has_ino, rc;
 	PGconn *c;
 	PGresult *r;
-	int rc, np = 2;
 
-	/* The folders' memberships as meta_fs.c walks them. */
-	switch (dir->place) {
-	case META_PLACE_LIBRARY:
-		from = "user_library";
-		break;
-	case META_PLACE_WORKSPACE:
-		from = "workspace_assets";
-		filter = " AND x.expires_at > mvault_now()";
-		break;
-	case META_PLACE_COLLECTION:
-		from = "user_library";
-		filter = " AND x.collection_id = (SELECT id FROM user_collections WHERE ino = $3)";
-		np = 3;
-		break;
-	case META_PLACE_GALLERY:
-		from = "gallery_items";
-		filter = " AND x.gallery_id = (SELECT id FROM galleries WHERE ino = $3)";
-		np = 3;
-		break;
-	default:
+	/* The folders' memberships as meta_files.c walks them. */
+	if (dir->place == META_PLACE_TRASH ||
+	    meta_place_sql(m, dir, from, sizeof(from), where, sizeof(where), &cursor, &has_ino) != 0)
 		return 0;
-	}
-	snprintf(ino_s, sizeof(ino_s), "%" PRIu64, dir->ino);
+	snprintf(ino_s, sizeof(ino_s), "%" PRIu64, meta_tree_ino(m, dir) ? meta_tree_ino(m, dir) : dir->ino);
 	snprintf(sql, sizeof(sql),
-		 "SELECT EXISTS (SELECT 1 FROM %s x JOIN memory_items i ON i.memory_id = x.memory_id"
-		 " JOIN memory_assets a ON a.id = i.primary_asset_id"
-		 " JOIN memory_assets v ON v.variant_of_asset_id = a.id AND v.variant_type = $2"
+		 "SELECT EXISTS (SELECT 1 FROM %s JOIN memory_assets a ON a.id = i.primary_asset_id"
+		 " JOIN memory_assets v ON v.variant_of_asset_id = a.id AND v.variant_type = $3"
 		 "   AND v.lifecycle_status = 'active' AND v.upload_status = 'completed'"
-		 " WHERE x.user_id = $1 AND i.user_id = $1 AND a.lifecycle_status = 'active'%s)", from, filter);
+		 " WHERE %s)", from, where);
 	c = meta_conn_get(m);
 	if (!c)
 		return -EIO;
-	rc = meta_exec(c, "any variants", sql, np, p, &r);
+	rc = meta_exec(c, "any variants", sql, 3, p, &r);
 	meta_conn_put(m, c);
 	if (rc)
 		return rc;

@@ -129,3 +129,47 @@ void name_shown(const char *display, const char *memory_id, int twin, char out[N
 		snprintf(clean, sizeof(clean), "_");
 	name_twin(clean, memory_id, out);
 }
+
+#define VERSION_OPEN " (replaced "
+
+void name_version(const char *display, const char *stamp, char out[NAME_MAX_BYTES + 1])
+{
+	size_t len = strlen(display), ext = ext_start(display, len), stem, mark;
+
+	mark = strlen(VERSION_OPEN) + NAME_VERSION_STAMP_LEN + 1;
+	if (len - ext + mark > NAME_MAX_BYTES)
+		ext = len;
+	stem = ext;
+	if (stem + mark + (len - ext) > NAME_MAX_BYTES) {
+		stem = NAME_MAX_BYTES - mark - (len - ext);
+		while (stem > 0 && ((unsigned char)display[stem] & 0xc0) == 0x80)
+			stem--;
+	}
+	snprintf(out, NAME_MAX_BYTES + 1, "%.*s" VERSION_OPEN "%.*s)%s", (int)stem, display,
+		 NAME_VERSION_STAMP_LEN, stamp, display + ext);
+}
+
+int name_version_parse(const char *name, char base[NAME_MAX_BYTES + 1],
+		       char stamp[NAME_VERSION_STAMP_LEN + 1])
+{
+	const char *open = NULL, *p = name;
+	size_t olen = strlen(VERSION_OPEN);
+
+	while ((p = strstr(p, VERSION_OPEN)) != NULL)
+		open = p++;
+	if (!open || strlen(open + olen) < NAME_VERSION_STAMP_LEN + 1 || open[olen + NAME_VERSION_STAMP_LEN] != ')')
+		return 0;
+	for (int i = 0; i < NAME_VERSION_STAMP_LEN; i++) {
+		char ch = open[olen + i];
+		int digit = i != 4 && i != 7 && i != 10 && i != 13 && i != 16;
+
+		if (digit && (ch < '0' || ch > '9'))
+			return 0;
+		if (!digit && ch != (i == 4 || i == 7 ? '-' : i == 10 ? ' ' : '.'))
+			return 0;
+	}
+	memcpy(stamp, open + olen, NAME_VERSION_STAMP_LEN);
+	stamp[NAME_VERSION_STAMP_LEN] = '\0';
+	snprintf(base, NAME_MAX_BYTES + 1, "%.*s%s", (int)(open - name), name, open + olen + NAME_VERSION_STAMP_LEN + 1);
+	return 1;
+}

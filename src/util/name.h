@@ -43,4 +43,20 @@ void name_shown(const char *display, const char *memory_id, int twin, char out[N
  * name in BASE and the hex digits in HEX; else 0. */
 int name_twin_parse(const char *name, char base[NAME_MAX_BYTES + 1], char hex[NAME_TWIN_HEX + 1]);
 
+/*
+ * Replaced versions: in the trash, a version of a file that a newer one
+ * replaced shows as its name with when it was replaced (UTC) before the
+ * extension:
+ *   IMG_0001.jpg  ->  IMG_0001 (replaced 2026-12-06 19.38.32).jpg
+ */
+#define NAME_VERSION_STAMP_LEN 19	/* YYYY-MM-DD HH.MM.SS */
+
+/* The shown name of a version of DISPLAY replaced at STAMP into OUT,
+ * shortened (at a UTF-8 boundary) to stay within 255 bytes. */
+void name_version(const char *display, const char *stamp, char out[NAME_MAX_BYTES + 1]);
+/* Whether NAME has a version's form: then 1, with the display name in BASE
+ * and the stamp in STAMP; else 0. */
+int name_version_parse(const char *name, char base[NAME_MAX_BYTES + 1],
+		       char stamp[NAME_VERSION_STAMP_LEN + 1]);
+
 #endif

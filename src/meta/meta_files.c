@@ -1,0 +1,557 @@
+/*
+ * meta_files.c - reading files: by folder, by name, by inode.
+ *
+ * A file is a memory item (display_name, ino, mode, times) shown with its
+ * primary (original) asset.  Which folder shows it is decided by one
+ * membership table per place:
+ *
+ *   library/ and its folders     user_library rows of that folder_id       asset active
+ *   workspace/ and its folders   workspace_assets of that folder, not expired  asset active
+ *   collections/C/               user_library rows of collection C         asset active
+ *   galleries/G/                 gallery_items of gallery G                asset active
+ *   .trash/                      items whose asset is tombstoned, inside the grace period,
+ *                                then replaced versions (assets with a version_ino)
+ *
+ * A listing page is one statement walking the membership table's index in
+ * (memory_id, ino) order from a cursor, so a page costs the same whatever
+ * the size of the library.  Folder inodes are resolved inside the statement
+ * (folder_id = (SELECT id ... WHERE ino = $2)): no extra round trip.
+ *
+ * Names are unique within a folder of the tree.  Two files with one display
+ * name in a listing are twins (made by the web application, or shown
+ * together by a collection or gallery): the lowest inode keeps the name,
+ * the others show a ~suffix (util/name.h).  Each row says whether it has an
+ * older twin in the same listing, with one indexed EXISTS.
+ */
+#include "meta/meta_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/name.h"
+
+/* The columns of a file row; file_from_row reads them in this order.
+ * %s: the twin test for the folder's listing. */
+#define FILE_COLS \
+	"i.ino, i.display_name, i.mode, floor(extract(epoch FROM i.mtime))::bigint, i.mtime_nsec," \
+	" coalesce(i.ctime_ns, (extract(epoch FROM greatest(i.updated_at, a.updated_at, m.updated_at))" \
+	"  * 1000000)::bigint * 1000)," \
+	" (extract(epoch FROM i.created_at) * 1000000)::bigint," \
+	" a.bytes, coalesce(a.content_hash, ''), coalesce(a.storage_key, ''), m.status, a.upload_status," \
+	" m.id, i.id, a.id, a.lifecycle_status, a.processing_status, a.mime_type," \
+	" CASE WHEN a.lifecycle_status <> 'active' THEN 1 ELSE" \
+	"  (SELECT count(*) + count(l2.collection_id) FROM user_library l2 WHERE l2.memory_id = i.memory_id)" \
+	"  + (SELECT count(*) FROM gallery_items g2 WHERE g2.memory_id = i.memory_id)" \
+	"  + (SELECT count(*) FROM workspace_assets w2 WHERE w2.memory_id = i.memory_id" \
+	"     AND w2.expires_at > mvault_now()) END," \
+	" %s, to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')," \
+	" coalesce(i.atime_ns, floor(extract(epoch FROM i.mtime))::bigint * 1000000000 + i.mtime_nsec)," \
+	" ''"
+
+#define FILE_JOINS \
+	" JOIN memories m ON m.id = i.memory_id" \
+	" JOIN memory_assets a ON a.id = i.primary_asset_id"
+
+/* A replaced version, in the same columns: its own inode number, written
+ * when it was made, changed when it was replaced; the last column is the
+ * stamp of its name. */
+#define VERSION_COLS \
+	"a.version_ino, i.display_name, i.mode, floor(extract(epoch FROM a.created_at))::bigint," \
+	" (extract(microseconds FROM a.created_at)::bigint %% 1000000) * 1000," \
+	" (extract(epoch FROM a.tombstoned_at) * 1000000)::bigint * 1000," \
+	" (extract(epoch FROM a.created_at) * 1000000)::bigint," \
+	" a.bytes, coalesce(a.content_hash, ''), coalesce(a.storage_key, ''), m.status, a.upload_status," \
+	" m.id, i.id, a.id, a.lifecycle_status, a.processing_status, a.mime_type, 1, false," \
+	" to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')," \
+	" (extract(epoch FROM a.created_at) * 1000000)::bigint * 1000," \
+	" to_char(a.tombstoned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24.MI.SS')"
+
+#define VERSION_FROM \
+	" memory_assets a JOIN memory_items i ON i.id = a.memory_item_id JOIN memories m ON m.id = i.memory_id"
+
+/* Replaced versions still inside the grace period. */
+#define VERSION_WHERE \
+	" i.user_id = $1 AND a.version_ino IS NOT NULL AND a.lifecycle_status = 'tombstoned'" \
+	" AND a.tombstoned_at > mvault_now() - make_interval(days => %d)"
+
+/* Does an older file with this display name show in the same listing? */
+static const char *twin_test(enum meta_place place, char *buf, size_t len, int grace_days)
+{
+	switch (place) {
+	case META_PLACE_LIBRARY:
+		return "EXISTS (SELECT 1 FROM memory_items t JOIN user_library tl ON tl.memory_id = t.memory_id"
+		       " JOIN memory_assets ta ON ta.id = t.primary_asset_id"
+		       " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
+		       " AND tl.folder_id = x.folder_id AND ta.lifecycle_status = 'active')";
+	case META_PLACE_COLLECTION:
+		return "EXISTS (SELECT 1 FROM memory_items t JOIN user_library tl ON tl.memory_id = t.memory_id"
+		       " JOIN memory_assets ta ON ta.id = t.primary_asset_id"
+		       " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
+		       " AND tl.collection_id = x.collection_id AND ta.lifecycle_status = 'active')";
+	case META_PLACE_GALLERY:
+		return "EXISTS (SELECT 1 FROM memory_items t JOIN gallery_items tg ON tg.memory_id = t.memory_id"
+		       " JOIN memory_assets ta ON ta.id = t.primary_asset_id"
+		       " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
+		       " AND tg.gallery_id = x.gallery_id AND ta.lifecycle_status = 'active')";
+	case META_PLACE_WORKSPACE:
+		return "EXISTS (SELECT 1 FROM memory_items t"
+		       " JOIN workspace_assets tw ON tw.memory_id = t.memory_id AND tw.expires_at > mvault_now()"
+		       " JOIN memory_assets ta ON ta.id = t.primary_asset_id"
+		       " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
+		       " AND tw.folder_id = x.folder_id AND ta.lifecycle_status = 'active')";
+	default:
+		snprintf(buf, len,
+			 "EXISTS (SELECT 1 FROM memory_items t JOIN memory_assets ta ON ta.id = t.primary_asset_id"
+			 " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
+			 " AND ta.lifecycle_status = 'tombstoned'"
+			 " AND ta.tombstoned_at > mvault_now() - interval '%d days')", grace_days);
+		return buf;
+	}
+}
+
+uint64_t meta_tree_ino(const struct meta *m, const struct meta_dir *dir)
+{
+	if (dir->place != META_PLACE_LIBRARY && dir->place != META_PLACE_WORKSPACE)
+		return 0;
+	if (dir->ino == META_INO_LIBRARY)
+		return m->top_ino[0];
+	if (dir->ino == META_INO_WORKSPACE)
+		return m->top_ino[1];
+	return dir->ino;
+}
+
+uint64_t meta_kernel_ino(const struct meta *m, uint64_t dbino)
+{
+	return dbino == m->top_ino[0] ? META_INO_LIBRARY : dbino == m->top_ino[1] ? META_INO_WORKSPACE : dbino;
+}
+
+int meta_lock_name(struct meta *m, PGconn *c, uint64_t key, const char *name)
+{
+	char key_s[24];
+	const char *p[] = { m->user_id, key_s, name };
+
+	snprintf(key_s, sizeof(key_s), "%" PRIu64, key);
+	return meta_exec(c, "lock name",
+			 "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2 || '/' || $3, 0))",
+			 3, p, NULL);
+}
+
+/*
+ * The FROM and WHERE of a folder's files.  $1 is always the user, $2 the
+ * folder's inode (all but the trash).  CURSOR receives the column that
+ * orders the listing.
+ */
+int meta_place_sql(const struct meta *m, const struct meta_dir *dir, char *from, size_t flen,
+		   char *where, size_t wlen, const char **cursor, int *has_ino)
+{
+	const char *table = NULL, *filter = "", *active = " AND a.lifecycle_status = 'active'";
+
+	*has_ino = 1;
+	switch (dir->place) {
+	case META_PLACE_LIBRARY:
+		table = "user_library";
+		filter = " AND x.folder_id = (SELECT id FROM folders WHERE ino = $2)";
+		break;
+	case META_PLACE_WORKSPACE:
+		table = "workspace_assets";
+		filter = " AND x.folder_id = (SELECT id FROM folders WHERE ino = $2) AND x.expires_at > mvault_now()";
+		break;
+	case META_PLACE_COLLECTION:
+		table = "user_library";
+		filter = " AND x.collection_id = (SELECT id FROM user_collections WHERE ino = $2)";
+		break;
+	case META_PLACE_GALLERY:
+		table = "gallery_items";
+		filter = " AND x.gallery_id = (SELECT id FROM galleries WHERE ino = $2)";
+		break;
+	case META_PLACE_TRASH:
+		*has_ino = 0;
+		snprintf(from, flen, "memory_items i");
+		snprintf(where, wlen, "i.user_id = $1 AND a.lifecycle_status = 'tombstoned'"
+			 " AND a.tombstoned_at > mvault_now() - interval '%d days'", m->trash_days);
+		*cursor = "i.memory_id";
+		return 0;
+	}
+	if (!table)
+		return -EINVAL;
+	snprintf(from, flen, "%s x JOIN memory_items i ON i.memory_id = x.memory_id", table);
+	snprintf(where, wlen, "x.user_id = $1 AND i.user_id = $1%s%s", filter, active);
+	*cursor = "x.memory_id";
+	return 0;
+}
+
+/* The inode parameter of DIR's statements. */
+static void dir_ino_param(const struct meta *m, const struct meta_dir *dir, char *buf, size_t len)
+{
+	uint64_t tree = meta_tree_ino(m, dir);
+
+	snprintf(buf, len, "%" PRIu64, tree ? tree : dir->ino);
+}
+
+static void micros_to_ts(long long us, struct timespec *ts)
+{
+	ts->tv_sec = us / 1000000;
+	ts->tv_nsec = (us % 1000000) * 1000;
+}
+
+static void nanos_to_ts(long long ns, struct timespec *ts)
+{
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+}
+
+static void file_from_row(const PGresult *r, int row, struct meta_file *f)
+{
+	const char *stamp = meta_val(r, row, 22);
+
+	memset(f, 0, sizeof(*f));
+	f->ino = meta_u64(r, row, 0);
+	META_COPY(f->display_name, r, row, 1);
+	f->mode = (uint32_t)meta_u64(r, row, 2) & 07777;
+	f->mtime.tv_sec = strtoll(meta_val(r, row, 3), NULL, 10);
+	f->mtime.tv_nsec = strtol(meta_val(r, row, 4), NULL, 10);
+	nanos_to_ts(strtoll(meta_val(r, row, 5), NULL, 10), &f->ctime);
+	micros_to_ts(strtoll(meta_val(r, row, 6), NULL, 10), &f->crtime);
+	f->size = meta_u64(r, row, 7);
+	META_COPY(f->sha256, r, row, 8);
+	META_COPY(f->key, r, row, 9);
+	META_COPY(f->status, r, row, 10);
+	META_COPY(f->upload_status, r, row, 11);
+	META_COPY(f->memory_id, r, row, 12);
+	META_COPY(f->item_id, r, row, 13);
+	META_COPY(f->asset_id, r, row, 14);
+	META_COPY(f->lifecycle_status, r, row, 15);
+	META_COPY(f->processing_status, r, row, 16);
+	META_COPY(f->mime, r, row, 17);
+	f->nlink = (uint32_t)meta_u64(r, row, 18);
+	META_COPY(f->created_at, r, row, 20);
+	nanos_to_ts(strtoll(meta_val(r, row, 21), NULL, 10), &f->atime);
+	f->is_version = stamp[0] != '\0';
+	if (f->is_version)
+		name_version(f->display_name, stamp, f->name);
+	else
+		name_shown(f->display_name, f->memory_id, strcmp(meta_val(r, row, 19), "t") == 0, f->name);
+}
+
+int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out)
+{
+	char sql[3072], s[24];
+	const char *p[] = { m->user_id, s };
+	PGresult *r;
+	int rc;
+
+	snprintf(s, sizeof(s), "%" PRIu64, ino);
+	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM memory_items i" FILE_JOINS
+		 " WHERE i.user_id = $1 AND i.ino = $2"
+		 " UNION ALL SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE i.user_id = $1 AND a.version_ino = $2",
+		 "false");
+	rc = meta_exec(c, "file by inode", sql, 2, p, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = -ENOENT;
+	else
+		file_from_row(r, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+/* The replaced version shown as NAME in the trash (display name BASE,
+ * replaced at STAMP). */
+static int find_version(struct meta *m, PGconn *c, const char *base, const char *stamp, struct meta_file *out)
+{
+	char sql[3072];
+	const char *p[] = { m->user_id, base, stamp };
+	PGresult *r;
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE" VERSION_WHERE
+		 " AND i.display_name = $2"
+		 " AND to_char(a.tombstoned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24.MI.SS') = $3"
+		 " ORDER BY a.tombstoned_at DESC LIMIT 1", m->trash_days);
+	rc = meta_exec(c, "version lookup", sql, 3, p, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = -ENOENT;
+	else
+		file_from_row(r, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+/* The files of DIR that may show as NAME: those with that display name, or
+ * (BY_ID) those whose memory id starts with hex digits HEX.  The one whose
+ * shown name is NAME goes to OUT. */
+static int find_shown(struct meta *m, PGconn *c, const struct meta_dir *dir, const char *name,
+		      const char *hex, struct meta_file *out)
+{
+	char sql[4096], from[256], where[512], twin[512], ino_s[24], lo[40], hi[40];
+	const char *p[4], *cursor, *match;
+	int n = 0, has_ino, rc;
+	PGresult *r;
+
+	if ((rc = meta_place_sql(m, dir, from, sizeof(from), where, sizeof(where), &cursor, &has_ino)) != 0)
+		return rc;
+	p[n++] = m->user_id;
+	if (has_ino) {
+		dir_ino_param(m, dir, ino_s, sizeof(ino_s));
+		p[n++] = ino_s;
+	}
+	if (hex) {
+		/* a range of the primary key: 1/65536 of the memories */
+		snprintf(lo, sizeof(lo), "%s0000-0000-0000-0000-000000000000", hex);
+		snprintf(hi, sizeof(hi), "%sffff-ffff-ffff-ffff-ffffffffffff", hex);
+		p[n++] = lo;
+		p[n++] = hi;
+		match = "m.id BETWEEN $%d::uuid AND $%d::uuid";
+	} else {
+		p[n++] = name;
+		match = "i.display_name = $%d";
+	}
+	{
+		char cond[96];
+
+		snprintf(cond, sizeof(cond), match, hex ? n - 1 : n, n);
+		snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS " WHERE %s AND %s ORDER BY i.ino",
+			 twin_test(dir->place, twin, sizeof(twin), m->trash_days), from, where, cond);
+	}
+	rc = meta_exec(c, "lookup", sql, n, p, &r);
+	if (rc)
+		return rc;
+	rc = -ENOENT;
+	for (int i = 0; i < PQntuples(r) && rc == -ENOENT; i++) {
+		struct meta_file f;
+
+		file_from_row(r, i, &f);
+		if (strcmp(f.name, name) == 0) {
+			*out = f;
+			rc = 0;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
+int meta_find(struct meta *m, PGconn *c, const struct meta_dir *dir, const char *name,
+	      struct meta_file *out)
+{
+	char base[256], hex[8], stamp[NAME_VERSION_STAMP_LEN + 1];
+	int rc = find_shown(m, c, dir, name, NULL, out);
+
+	/* A twin, or a web-app name shown cleaned up: found by memory id. */
+	if (rc == -ENOENT && name_twin_parse(name, base, hex))
+		rc = find_shown(m, c, dir, name, hex, out);
+	if (rc == -ENOENT && dir->place == META_PLACE_TRASH && name_version_parse(name, base, stamp))
+		rc = find_version(m, c, base, stamp, out);
+	return rc;
+}
+
+int meta_find_named(struct meta *m, PGconn *c, enum meta_place place, uint64_t dbino,
+		    const char *display_name, struct meta_file *out)
+{
+	struct meta_dir dir = { .place = place, .ino = dbino };
+	char sql[4096], from[256], where[512], ino_s[24];
+	const char *p[] = { m->user_id, ino_s, display_name }, *cursor;
+	int has_ino;
+	PGresult *r;
+	int rc;
+
+	if ((rc = meta_place_sql(m, &dir, from, sizeof(from), where, sizeof(where), &cursor, &has_ino)) != 0)
+		return rc;
+	snprintf(ino_s, sizeof(ino_s), "%" PRIu64, dbino);
+	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS
+		 " WHERE %s AND i.display_name = $3 ORDER BY i.ino LIMIT 1", "false", from, where);
+	rc = meta_exec(c, "find name", sql, 3, p, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = -ENOENT;
+	else
+		file_from_row(r, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+int meta_has_subfolder(PGconn *c, uint64_t dbino, const char *name)
+{
+	char ino_s[24];
+	const char *p[] = { ino_s, name };
+	PGresult *r;
+	int rc;
+
+	snprintf(ino_s, sizeof(ino_s), "%" PRIu64, dbino);
+	rc = meta_exec(c, "folder there?",
+		       "SELECT 1 FROM folders WHERE parent_id = (SELECT id FROM folders WHERE ino = $1) AND name = $2",
+		       2, p, &r);
+	if (rc)
+		return rc;
+	rc = PQntuples(r) > 0;
+	PQclear(r);
+	return rc;
+}
+
+int meta_home_of(PGconn *c, const struct meta_file *f, enum meta_place *place, uint64_t *dbino)
+{
+	const char *p[] = { f->memory_id };
+	PGresult *r;
+	int rc;
+
+	rc = meta_exec(c, "folder of file",
+		       "SELECT f.ino, f.place FROM user_library x JOIN folders f ON f.id = x.folder_id"
+		       " WHERE x.memory_id = $1"
+		       " UNION ALL SELECT f.ino, f.place FROM workspace_assets x JOIN folders f ON f.id = x.folder_id"
+		       " WHERE x.memory_id = $1", 1, p, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) == 0) {
+		rc = -ENOENT;
+	} else {
+		*dbino = meta_u64(r, 0, 0);
+		*place = strcmp(meta_val(r, 0, 1), "library") == 0 ? META_PLACE_LIBRARY : META_PLACE_WORKSPACE;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int meta_lookup(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out)
+{
+	return META_ON_CONN(m, c, meta_find(m, c, dir, name, out));
+}
+
+int meta_file_get(struct meta *m, uint64_t ino, struct meta_file *out)
+{
+	return META_ON_CONN(m, c, meta_find_ino(m, c, ino, out));
+}
+
+/* A page of the trash's replaced versions (after its files). */
+static int list_versions(struct meta *m, PGconn *c, struct meta_cursor *cur, const char *max_s, PGresult **r)
+{
+	char sql[3072], cino_s[24];
+	const char *p[] = { m->user_id, cur->memory_id[0] ? cur->memory_id : "00000000-0000-0000-0000-000000000000",
+			    cino_s, max_s };
+
+	snprintf(cino_s, sizeof(cino_s), "%" PRIu64, cur->memory_id[0] ? cur->ino : 0);
+	snprintf(sql, sizeof(sql), "SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE" VERSION_WHERE
+		 " AND (i.memory_id, a.version_ino) > ($2::uuid, $3::bigint)"
+		 " ORDER BY i.memory_id, a.version_ino LIMIT $4", m->trash_days);
+	return meta_exec(c, "version listing", sql, 4, p, r);
+}
+
+int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cur,
+	      struct meta_file *out, int max, int *n)
+{
+	char sql[4096], from[256], where[512], twin[512], ino_s[24], cino_s[24], max_s[16];
+	const char *p[5], *cursor;
+	int np = 0, has_ino, rc;
+	PGconn *c;
+	PGresult *r;
+
+	if ((rc = meta_place_sql(m, dir, from, sizeof(from), where, sizeof(where), &cursor, &has_ino)) != 0)
+		return rc;
+	p[np++] = m->user_id;
+	if (has_ino) {
+		dir_ino_param(m, dir, ino_s, sizeof(ino_s));
+		p[np++] = ino_s;
+	}
+	snprintf(cino_s, sizeof(cino_s), "%" PRIu64, cur->memory_id[0] ? cur->ino : 0);
+	snprintf(max_s, sizeof(max_s), "%d", max);
+	p[np++] = cur->memory_id[0] ? cur->memory_id : "00000000-0000-0000-0000-000000000000";
+	p[np++] = cino_s;
+	p[np++] = max_s;
+	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS
+		 " WHERE %s AND (%s, i.ino) > ($%d::uuid, $%d::bigint) ORDER BY %s, i.ino LIMIT $%d",
+		 twin_test(dir->place, twin, sizeof(twin), m->trash_days),
+		 from, where, cursor, np - 2, np - 1, cursor, np);
+	c = meta_conn_get(m);
+	if (!c)
+		return -EIO;
+	if (cur->versions)
+		rc = list_versions(m, c, cur, max_s, &r);
+	else
+		rc = meta_exec(c, "listing", sql, np, p, &r);
+	if (rc == 0 && !cur->versions && dir->place == META_PLACE_TRASH && PQntuples(r) < max) {
+		/* the trash's files are done: its replaced versions fill the page */
+		int got = PQntuples(r);
+		PGresult *rv;
+
+		for (int i = 0; i < got; i++)
+			file_from_row(r, i, &out[i]);
+		PQclear(r);
+		cur->versions = 1;
+		memset(cur->memory_id, 0, sizeof(cur->memory_id));
+		cur->ino = 0;
+		snprintf(max_s, sizeof(max_s), "%d", max - got);
+		rc = list_versions(m, c, cur, max_s, &rv);
+		meta_conn_put(m, c);
+		if (rc)
+			return rc;
+		*n = got + PQntuples(rv);
+		for (int i = got; i < *n; i++)
+			file_from_row(rv, i - got, &out[i]);
+		PQclear(rv);
+		if (*n > got) {
+			snprintf(cur->memory_id, sizeof(cur->memory_id), "%s", out[*n - 1].memory_id);
+			cur->ino = out[*n - 1].ino;
+		}
+		return 0;
+	}
+	meta_conn_put(m, c);
+	if (rc)
+		return rc;
+	*n = PQntuples(r);
+	for (int i = 0; i < *n; i++)
+		file_from_row(r, i, &out[i]);
+	if (*n > 0) {
+		snprintf(cur->memory_id, sizeof(cur->memory_id), "%s", out[*n - 1].memory_id);
+		cur->ino = out[*n - 1].ino;
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* --- counts -------------------------------------------------------------- */
+
+int meta_blob_exists(struct meta *m, const char *sha256)
+{
+	const char *p[] = { sha256 };
+	PGconn *c = meta_conn_get(m);
+	PGresult *r;
+	int rc;
+
+	if (!c)
+		return -EIO;
+	rc = meta_exec(c, "find blob", "SELECT 1 FROM blobs WHERE content_hash = $1", 1, p, &r);
+	meta_conn_put(m, c);
+	if (rc)
+		return rc;
+	rc = PQntuples(r) > 0;
+	PQclear(r);
+	return rc;
+}
+
+int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes)
+{
+	const char *p[] = { m->user_id };
+	PGconn *c = meta_conn_get(m);
+	PGresult *r;
+	int rc;
+
+	if (!c)
+		return -EIO;
+	rc = meta_exec(c, "usage",
+		       "SELECT count(*), coalesce(sum(a.bytes), 0) FROM memory_items i"
+		       " JOIN memory_assets a ON a.id = i.primary_asset_id"
+		       " WHERE i.user_id = $1 AND a.lifecycle_status = 'active'", 1, p, &r);
+	meta_conn_put(m, c);
+	if (rc)
+		return rc;
+	*files = meta_u64(r, 0, 0);
+	*bytes = meta_u64(r, 0, 1);
+	PQclear(r);
+	return 0;
+}
