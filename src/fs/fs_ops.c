@@ -433,7 +433,14 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 			log_info("cannot move folder '%s' over '%s': that folder is not empty", name, newname);
 		return rc;
 	}
-	if (from.kind != FS_NODE_FILES || to.kind != FS_NODE_FILES)
+	if (from.kind != FS_NODE_FILES)
+		return -ENOTDIR;
+	if (to.kind == FS_NODE_FOLDERS) {
+		log_warn("cannot move '%s' into %s/: it holds folders only (mkdir one, then put files in it)",
+			 name, to.name);
+		return -EPERM;
+	}
+	if (to.kind != FS_NODE_FILES)
 		return -ENOTDIR;
 	if ((rc = move_allowed(&from.dir, &to.dir, name)) != 0)
 		return rc;

@@ -77,12 +77,40 @@ def test_cp_over_existing_is_copy_on_write(mvfs, tmp_path):
     m.unmount()
 
 
-def test_rename_over_existing_tombstones_the_replaced(mvfs):
+def test_rename_over_existing_makes_a_new_version(mvfs):
+    """A fresh file (one version, in no gallery) renamed over another is a
+    save: the replaced file keeps its memory and takes the new content and
+    the moved file's inode; the old content is a version in .trash/."""
+    m = mvfs(extra_opts=["version_min_age=0"])
+    lib = m.mnt / "library"
+    d1, d2 = os.urandom(10_000), os.urandom(11_000)
+    (lib / "a.jpg").write_bytes(d1)
+    (lib / "b.jpg").write_bytes(d2)
+    ino_a = os.stat(lib / "a.jpg").st_ino
+    [mb] = memory_of(m, "b.jpg")
+    os.rename(lib / "a.jpg", lib / "b.jpg")
+    assert os.listdir(lib) == ["b.jpg"]
+    assert (lib / "b.jpg").read_bytes() == d1
+    assert os.stat(lib / "b.jpg").st_ino == ino_a
+    assert memory_of(m, "b.jpg") == [mb]
+    assert sql(m, "SELECT count(*) FROM memories") == ["1"]
+    [old] = os.listdir(m.mnt / ".trash")
+    assert old.startswith("b (replaced ") and old.endswith(").jpg"), old
+    assert (m.mnt / ".trash" / old).read_bytes() == d2
+    check_consistency(m)
+    m.unmount()
+
+
+def test_rename_over_existing_tombstones_a_curated_one(mvfs):
+    """A file with history of its own (here: in a gallery) renamed over
+    another replaces it as on ext4: the replaced one goes to .trash/."""
     m = mvfs()
     lib = m.mnt / "library"
     d1, d2 = os.urandom(10_000), os.urandom(11_000)
     (lib / "a.jpg").write_bytes(d1)
     (lib / "b.jpg").write_bytes(d2)
+    os.mkdir(m.mnt / "galleries" / "G")
+    os.link(lib / "a.jpg", m.mnt / "galleries" / "G" / "a.jpg")
     ino_a = os.stat(lib / "a.jpg").st_ino
     [mb] = memory_of(m, "b.jpg")
     os.rename(lib / "a.jpg", lib / "b.jpg")

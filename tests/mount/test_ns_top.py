@@ -51,12 +51,12 @@ def test_nothing_new_at_top_level(mvfs):
 
 
 def test_folders_only_where_folders_go(mvfs):
-    """mkdir directly under library/ or workspace/, or inside a collection
-    or gallery, is refused; collections/ and galleries/ hold no files."""
+    """mkdir inside a collection or gallery is refused (they are one level
+    deep); collections/ and galleries/ hold no files."""
     m = mvfs()
     os.mkdir(m.mnt / "collections" / "C")
     os.mkdir(m.mnt / "galleries" / "G")
-    for d in ("library", "workspace", "collections/C", "galleries/G"):
+    for d in ("collections/C", "galleries/G"):
         assert_errno(errno.EPERM, os.mkdir, m.mnt / d / "sub")
     assert_errno({errno.EPERM, errno.EROFS}, os.mkdir, m.mnt / ".trash" / "sub")
     for d in ("collections", "galleries"):
@@ -87,7 +87,7 @@ def test_refusals_log_the_rule(mvfs):
     assert err == errno.EPERM
     _one_rule_line(lines, "top level")
 
-    err, lines = log_lines_after(m, lambda: os.mkdir(m.mnt / "library" / "sub"))
+    err, lines = log_lines_after(m, lambda: os.mkdir(m.mnt / "galleries" / "G" / "sub"))
     assert err == errno.EPERM
     _one_rule_line(lines, "galleries")
 

@@ -36,10 +36,6 @@ def test_rsync_round_trip(mvfs, tmp_path):
     run(["rsync", "-a", "%s/" % src, "%s/" % lib])
     assert tree_state(lib) == want
 
-    with pytest.raises(OSError):
-        os.mkdir(lib / "sub")
-    assert "sub" not in os.listdir(lib)
-
     out = tmp_path / "out"
     run(["rsync", "-a", "%s/" % lib, "%s/" % out])
     assert tree_state(out) == want
