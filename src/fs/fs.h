@@ -147,14 +147,29 @@ void fs_handles_close_all(struct mvfs *fs);
 
 /* --- extended attributes (fs_xattr.c) ------------------------------------ */
 
-/* Value of xattr NAME of file F, or of collection or gallery FOLDER (the
- * other NULL; both NULL: a virtual folder), into BUF (SIZE 0: only the
- * length).  Returns the length, -ENODATA when there is no such attribute,
- * -ERANGE when BUF is too small. */
-ssize_t fs_xattr_get(const struct meta_file *f, const struct meta_folder *folder, const char *name,
-		     char *buf, size_t size);
-/* NUL-separated names of the attributes of F or FOLDER. */
-ssize_t fs_xattr_list(const struct meta_file *f, const struct meta_folder *folder, char *buf, size_t size);
+/* The workers of getxattr, listxattr, setxattr and removexattr on INO (the
+ * rules for each set of names are at the top of fs_xattr.c).  Get and list
+ * fill BUF (SIZE 0: only the length) and return the length or -errno
+ * (-ENODATA: no such attribute, -ERANGE: BUF too small); set and remove
+ * return 0 or -errno, after one log line for a refusal. */
+ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size);
+ssize_t fs_do_listxattr(struct mvfs *fs, uint64_t ino, char *buf, size_t size);
+int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *value, size_t size,
+		   int flags);
+int fs_do_removexattr(struct mvfs *fs, uint64_t ino, const char *name);
+/* The names of INO's attributes as listxattr gives them: the computed ones
+ * (of F when not NULL: INO's file, already read), then EXTRA (EXTRA_LEN
+ * bytes of NUL-terminated names another layer computes), then the stored
+ * ones.  Into BUF as fs_do_listxattr. */
+ssize_t fs_xattr_names(struct mvfs *fs, uint64_t ino, const struct meta_file *f, const char *extra,
+		       size_t extra_len, char *buf, size_t size);
+/* The answer to setting computed NAME of SUBJECT (quoted, for the log),
+ * whose value is CUR (CURLEN bytes; NULL: it has none), to VALUE with
+ * setxattr FLAGS: 0, changing nothing (one info line when VALUE differs),
+ * -EEXIST for XATTR_CREATE of a name with a value, -ENODATA for
+ * XATTR_REPLACE of one without. */
+int fs_xattr_set_computed(const char *subject, const char *name, const char *cur, size_t curlen,
+			  const char *value, size_t size, int flags);
 /* The mount's numbers (staged files, cache, uploads) as "name value" lines:
  * the root folder's user.mvault.stats, read by `mvaultfs status` and `sync`. */
 #define FS_XATTR_STATS "user.mvault.stats"
@@ -162,13 +177,5 @@ ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size);
 /* The root's user.mvault.aside: the folder of staged content set aside. */
 #define FS_XATTR_ASIDE "user.mvault.aside"
 ssize_t fs_xattr_aside(struct cache *cache, char *buf, size_t size);
-/* Whether NAME is one of ours (user.mvault.*). */
-int fs_xattr_ours(const char *name);
-/* Whether NAME is user.mvault.collection, which files show and take: set
- * to a collection's name it files the file there, removed it unfiles it. */
-int fs_xattr_is_collection(const char *name);
-/* Setting or removing NAME: 0 for user.mvault.collection, EPERM for our
- * read-only names, ENOTSUP otherwise. */
-int fs_xattr_set(const char *name);
 
 #endif

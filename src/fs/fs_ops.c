@@ -808,29 +808,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* --- extended attributes ------------------------------------------------- */
-
-/* The xattr source of INO: a file (*F filled, *FOLDER NULL), a collection
- * or gallery (*FOLDER filled), or a virtual folder (both NULL). */
-static int xattr_source(struct mvfs *fs, uint64_t ino, struct meta_file *f, struct meta_folder *folder,
-			int *is_file, int *is_folder)
-{
-	struct fs_node n;
-	int rc;
-
-	*is_file = *is_folder = 0;
-	if ((rc = fs_node_of(fs, ino, &n)) != 0)
-		return rc;
-	if (n.kind == FS_NODE_FILE) {
-		*is_file = 1;
-		return meta_file_get(fs->meta, ino, f);
-	}
-	if (ino >= META_INO_FIRST) {
-		*is_folder = 1;
-		return meta_folder_get(fs->meta, ino, folder);
-	}
-	return 0;
-}
+/* --- extended attributes (fs_xattr.c) ------------------------------------ */
 
 static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 {
@@ -844,111 +822,29 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct meta_folder folder;
-	struct meta_file f;
-	int is_file, is_folder, rc;
-	char *buf;
+	char *buf = size ? malloc(size) : NULL;
 
-	/* ls -l asks every file for security.selinux and POSIX ACLs: answer
-	 * those without a database round trip. */
-	if (ino == META_INO_ROOT && (strcmp(name, FS_XATTR_STATS) == 0 || strcmp(name, FS_XATTR_ASIDE) == 0)) {
-		buf = size ? malloc(size) : NULL;
-		reply_xattr(req, strcmp(name, FS_XATTR_STATS) == 0 ? fs_xattr_stats(fs_of(req)->cache, buf, size)
-								   : fs_xattr_aside(fs_of(req)->cache, buf, size),
-			    buf, size);
-		free(buf);
-		return;
-	}
-	if (!fs_xattr_ours(name) || (ino < META_INO_FIRST)) {
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
-	if (fs_xattr_is_collection(name)) {
-		char coll[256];
-		ssize_t n;
-
-		rc = meta_file_collection(fs_of(req)->meta, ino, coll, sizeof(coll));
-		n = rc ? rc : (ssize_t)strlen(coll);
-		if (n >= 0 && size && (size_t)n > size)
-			n = -ERANGE;
-		reply_xattr(req, n, coll, size);
-		return;
-	}
-	rc = xattr_source(fs_of(req), ino, &f, &folder, &is_file, &is_folder);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	buf = size ? malloc(size) : NULL;
-	reply_xattr(req, fs_xattr_get(is_file ? &f : NULL, is_folder ? &folder : NULL, name, buf, size),
-		    buf, size);
+	reply_xattr(req, size && !buf ? -ENOMEM : fs_do_getxattr(fs_of(req), ino, name, buf, size), buf, size);
 	free(buf);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct meta_folder folder;
-	struct meta_file f;
-	int is_file, is_folder, rc;
-	char *buf;
+	char *buf = size ? malloc(size) : NULL;
 
-	rc = xattr_source(fs_of(req), ino, &f, &folder, &is_file, &is_folder);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	buf = size ? malloc(size) : NULL;
-	reply_xattr(req, fs_xattr_list(is_file ? &f : NULL, is_folder ? &folder : NULL, buf, size), buf, size);
+	reply_xattr(req, size && !buf ? -ENOMEM : fs_do_listxattr(fs_of(req), ino, buf, size), buf, size);
 	free(buf);
-}
-
-/* Files a file in a collection, or unfiles it (VALUE NULL).  The one way
- * out of a collection back to library/ only: mv refuses to move a file onto
- * another name of the same inode, and the kernel never asks. */
-static int fs_do_set_collection(struct mvfs *fs, uint64_t ino, const char *value, size_t size)
-{
-	char name[NAME_MAX_BYTES + 1];
-	struct fs_node n;
-	int rc;
-
-	if ((rc = fs_node_of(fs, ino, &n)) != 0)
-		return rc;
-	if (n.kind != FS_NODE_FILE)
-		return -EPERM;
-	if (value) {
-		if (size == 0 || size > NAME_MAX_BYTES)
-			return size ? -ENAMETOOLONG : -EINVAL;
-		memcpy(name, value, size);
-		name[size] = '\0';
-		if ((rc = fs_ns_check_existing(name)) != 0)
-			return rc;
-	}
-	rc = meta_file_set_collection(fs->meta, ino, value ? name : NULL);
-	if (rc == -EPERM)
-		log_warn("cannot file inode %llu in a collection: only library files are in collections",
-			 (unsigned long long)ino);
-	return rc;
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	int rc = fs_xattr_set(name);
-
-	if (rc == 0)
-		rc = fs_do_set_collection(fs_of(req), ino, value, size);
-	else if (rc == -EPERM)
-		log_warn("cannot set '%s': it is read-only", name);
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, -fs_do_setxattr(fs_of(req), ino, name, value, size, flags));
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	int rc = fs_xattr_set(name);
-
-	if (rc == 0)
-		rc = fs_do_set_collection(fs_of(req), ino, NULL, 0);
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, -fs_do_removexattr(fs_of(req), ino, name));
 }
 
 /* --- session ------------------------------------------------------------- */

@@ -867,9 +867,9 @@ static int variant_xattr(const struct meta_variant *v, const char *name, char *o
 	return -1;
 }
 
-static int original_processing(struct mvfs *fs, fuse_ino_t ino, struct meta_processing *p)
+/* The processing results of file INO, and the file itself into F. */
+static int original_processing(struct mvfs *fs, fuse_ino_t ino, struct meta_processing *p, struct meta_file *f)
 {
-	struct meta_file f;
 	struct fs_node n;
 	int rc;
 
@@ -877,9 +877,9 @@ static int original_processing(struct mvfs *fs, fuse_ino_t ino, struct meta_proc
 		return rc;
 	if (n.kind != FS_NODE_FILE)
 		return -ENODATA;
-	if ((rc = meta_file_get(fs->meta, ino, &f)) != 0)
+	if ((rc = meta_file_get(fs->meta, ino, f)) != 0)
 		return rc;
-	return meta_processing_get(fs->meta, f.asset_id, p);
+	return meta_processing_get(fs->meta, f->asset_id, p);
 }
 
 static void vop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -887,6 +887,7 @@ static void vop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	struct mvfs *fs = fs_of(req);
 	struct meta_processing p;
 	struct meta_variant v;
+	struct meta_file f;
 	enum fs_vkind kind;
 	uint64_t base;
 	char val[600];
@@ -903,7 +904,7 @@ static void vop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	for (size_t i = 0; i < NPROC; i++) {
 		if (strcmp(name, proc_xattrs[i]) != 0)
 			continue;
-		rc = original_processing(fs, ino, &p);
+		rc = original_processing(fs, ino, &p, &f);
 		if (rc == 0 && (n = proc_value(&p, i, val, sizeof(val))) > 0)
 			reply_value(req, val, (size_t)n, size);
 		else
@@ -921,39 +922,65 @@ static void vop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs_node n;
 	enum fs_vkind kind;
 	uint64_t base;
-	char names[1024], val[600];
-	ssize_t len;
+	char extra[256], val[600], *buf;
+	size_t len = 0;
+	ssize_t got;
 	int rc;
 
 	if (fs_vino_split(ino, &kind, &base)) {
 		static const char list[] = "user.mvault.sha256\0user.mvault.mime\0user.mvault.width\0user.mvault.height";
 
-		len = is_dir_kind(kind) ? 0 : (ssize_t)sizeof(list);
-		reply_value(req, list, (size_t)len, size);
+		reply_value(req, list, is_dir_kind(kind) ? 0 : sizeof(list), size);
 		return;
 	}
 	if (fs_node_of(fs, ino, &n) != 0 || n.kind != FS_NODE_FILE) {
 		fs_ops.listxattr(req, ino, size);
 		return;
 	}
-	/* a file: fs_ops' names, then the ones processing set */
-	rc = meta_file_get(fs->meta, ino, &f);
-	len = rc ? rc : fs_xattr_list(&f, NULL, names, sizeof(names));
-	if (len < 0) {
-		fuse_reply_err(req, (int)-len);
+	/* a file: fs_ops' names, with the ones processing set among them */
+	if ((rc = meta_file_get(fs->meta, ino, &f)) != 0) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (meta_processing_get(fs->meta, f.asset_id, &p) == 0) {
 		for (size_t i = 0; i < NPROC; i++) {
 			size_t k = strlen(proc_xattrs[i]) + 1;
 
-			if (proc_value(&p, i, val, sizeof(val)) > 0 && (size_t)len + k <= sizeof(names)) {
-				memcpy(names + len, proc_xattrs[i], k);
-				len += (ssize_t)k;
+			if (proc_value(&p, i, val, sizeof(val)) > 0 && len + k <= sizeof(extra)) {
+				memcpy(extra + len, proc_xattrs[i], k);
+				len += k;
 			}
 		}
 	}
-	reply_value(req, names, (size_t)len, size);
+	buf = size ? malloc(size) : NULL;
+	got = size && !buf ? -ENOMEM : fs_xattr_names(fs, ino, &f, extra, len, buf, size);
+	if (got < 0)
+		fuse_reply_err(req, (int)-got);
+	else
+		reply_value(req, buf, (size_t)got, size);
+	free(buf);
+}
+
+/* Setting what processing found: computed, so it changes nothing. */
+static int set_proc(struct mvfs *fs, fuse_ino_t ino, size_t i, const char *value, size_t size, int flags)
+{
+	struct meta_processing p;
+	struct meta_file f;
+	char val[600], subject[300];
+	int n = 0, rc;
+
+	f.name[0] = '\0';
+	rc = original_processing(fs, ino, &p, &f);
+	if (rc && rc != -ENODATA)
+		return rc;
+	if (rc == 0)
+		n = proc_value(&p, i, val, sizeof(val));
+	if (f.name[0])
+		snprintf(subject, sizeof(subject), "'%s'", f.name);
+	else
+		snprintf(subject, sizeof(subject), "inode %llu", (unsigned long long)ino);
+	return fs_xattr_set_computed(subject, proc_xattrs[i], n > 0 ? val : NULL, n > 0 ? (size_t)n : 0,
+				     value, size, flags);
 }
 
 static void vop_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
@@ -962,10 +989,18 @@ static void vop_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	enum fs_vkind kind;
 	uint64_t base;
 
-	if (fs_vino_split(ino, &kind, &base))
+	if (fs_vino_split(ino, &kind, &base)) {
+		log_warn("cannot set '%s' on a variant: variants are read-only", name);
 		fuse_reply_err(req, EROFS);
-	else
-		fs_ops.setxattr(req, ino, name, value, size, flags);
+		return;
+	}
+	for (size_t i = 0; i < NPROC; i++) {
+		if (strcmp(name, proc_xattrs[i]) == 0) {
+			fuse_reply_err(req, -set_proc(fs_of(req), ino, i, value, size, flags));
+			return;
+		}
+	}
+	fs_ops.setxattr(req, ino, name, value, size, flags);
 }
 
 static void vop_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -973,10 +1008,12 @@ static void vop_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	enum fs_vkind kind;
 	uint64_t base;
 
-	if (fs_vino_split(ino, &kind, &base))
+	if (fs_vino_split(ino, &kind, &base)) {
+		log_warn("cannot remove '%s' from a variant: variants are read-only", name);
 		fuse_reply_err(req, EROFS);
-	else
+	} else {
 		fs_ops.removexattr(req, ino, name);
+	}
 }
 
 void fs_variants_ops(struct fuse_lowlevel_ops *ops)

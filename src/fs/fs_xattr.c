@@ -1,18 +1,46 @@
 /*
- * fs_xattr.c - the user.mvault.* extended attributes.
+ * fs_xattr.c - extended attributes: computed user.mvault.* names and the
+ * user.* attributes people and tools set, kept per inode as ext4 keeps them.
  *
- * They are read-only views of the rows behind a file: a table of names and
- * the field each one shows.  Setting one of ours is EPERM; any other name
- * is ENOTSUP, since a memory has nowhere to keep arbitrary attributes.
+ * A name falls in one of five sets, and each set has one rule:
+ *
+ *   user.mvault.collection  the file's collection: set files it, remove
+ *                           unfiles it.  Readable by name but not listed,
+ *                           so `rsync -aX` from a tree without attributes
+ *                           cannot unfile every file it touches.
+ *   user.mvault.*           computed from the rows behind the inode (id,
+ *                           hash, statuses ...).  Setting one succeeds and
+ *                           changes nothing (an info line when the value
+ *                           differs); removing one succeeds and changes
+ *                           nothing.  That is what lets `rsync -aX` copy a
+ *                           backup back in, even into another library.
+ *   user.*                  stored in the database (meta_xattr_*), on files
+ *                           and on collections and galleries; refused
+ *                           (ENOTSUP) on the top folders.
+ *   security.*, system.posix_acl_*
+ *                           asked of every file by ls -l: ENODATA at once,
+ *                           without a round trip.
+ *   anything else           ENOTSUP: only user.* attributes are kept.
+ *
+ * Limits are ext4's: a name over 255 bytes is ERANGE, a value over 64 KiB
+ * E2BIG, both refused before the database is asked.  Every refusal is one
+ * log line quoting the name and saying why.
  */
-#include "fs/fs.h"
+#include "fs/fs_ns.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
+
+#include "util/log.h"
+#include "util/name.h"
+#include "util/utf8.h"
 
 #define XATTR_PREFIX "user.mvault."
+#define XATTR_COLLECTION XATTR_PREFIX "collection"
 
 struct xattr_field {
 	const char *name;
@@ -36,18 +64,70 @@ static const struct xattr_field folder_xattrs[] = {
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The table and the struct that answer for F or FOLDER. */
-static const struct xattr_field *fields_of(const struct meta_file *f, const struct meta_folder *folder,
-					   const char **base, size_t *n)
+/* The sets of names (see the top of the file). */
+enum xattr_set {
+	XS_COLLECTION,
+	XS_COMPUTED,
+	XS_USER,
+	XS_QUIET,
+	XS_OTHER,
+};
+
+static enum xattr_set set_of(const char *name)
 {
-	if (f) {
-		*base = (const char *)f;
-		*n = N(file_xattrs);
-		return file_xattrs;
+	if (strcmp(name, XATTR_COLLECTION) == 0)
+		return XS_COLLECTION;
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0)
+		return XS_COMPUTED;
+	if (strncmp(name, "user.", 5) == 0)
+		return XS_USER;
+	if (strncmp(name, "security.", 9) == 0 || strncmp(name, "system.posix_acl_", 17) == 0)
+		return XS_QUIET;
+	return XS_OTHER;
+}
+
+/* What an inode's attributes come from. */
+struct xattr_src {
+	enum { SRC_TOP, SRC_FILE, SRC_FOLDER } kind;
+	struct meta_file f;		/* SRC_FILE */
+	struct meta_folder folder;	/* SRC_FOLDER: a collection or gallery */
+	char subject[300];		/* quoted, for log lines */
+};
+
+/* Fills S for INO: one round trip for a file or a collection or gallery,
+ * none for a top folder.  F, when not NULL, is INO's file already read. */
+static int source_of(struct mvfs *fs, uint64_t ino, const struct meta_file *f, struct xattr_src *s)
+{
+	struct fs_node n;
+	int rc;
+
+	if ((rc = fs_node_of(fs, ino, &n)) != 0)
+		return rc;
+	if (n.kind == FS_NODE_FILE) {
+		s->kind = SRC_FILE;
+		if (f)
+			s->f = *f;
+		else if ((rc = meta_file_get(fs->meta, ino, &s->f)) != 0)
+			return rc;
+		snprintf(s->subject, sizeof(s->subject), "'%s'", s->f.name);
+	} else if (ino >= META_INO_FIRST) {
+		s->kind = SRC_FOLDER;
+		if ((rc = meta_folder_get(fs->meta, ino, &s->folder)) != 0)
+			return rc;
+		snprintf(s->subject, sizeof(s->subject), "folder '%s'", s->folder.name);
+	} else {
+		s->kind = SRC_TOP;
+		snprintf(s->subject, sizeof(s->subject), "'%s'", n.name ? n.name : "?");
 	}
-	*base = (const char *)folder;
-	*n = folder ? N(folder_xattrs) : 0;
-	return folder_xattrs;
+	return 0;
+}
+
+/* The computed names of S: its table and the struct it reads. */
+static const struct xattr_field *fields_of(const struct xattr_src *s, const char **base, size_t *n)
+{
+	*base = s->kind == SRC_FILE ? (const char *)&s->f : (const char *)&s->folder;
+	*n = s->kind == SRC_FILE ? N(file_xattrs) : s->kind == SRC_FOLDER ? N(folder_xattrs) : 0;
+	return s->kind == SRC_FILE ? file_xattrs : folder_xattrs;
 }
 
 static ssize_t copy_out(const char *val, size_t len, char *buf, size_t size)
@@ -60,63 +140,284 @@ static ssize_t copy_out(const char *val, size_t len, char *buf, size_t size)
 	return (ssize_t)len;
 }
 
-ssize_t fs_xattr_get(const struct meta_file *f, const struct meta_folder *folder, const char *name,
-		     char *buf, size_t size)
+/* The value of computed NAME of S (a pointer into S), or NULL. */
+static const char *computed_value(const struct xattr_src *s, const char *name)
 {
 	const char *base;
 	size_t n;
-	const struct xattr_field *fields = fields_of(f, folder, &base, &n);
+	const struct xattr_field *fields = fields_of(s, &base, &n);
 
 	for (size_t i = 0; i < n; i++) {
 		const char *val = base + fields[i].off;
 
-		if (strcmp(name, fields[i].name) != 0)
-			continue;
-		if (!*val)
-			return -ENODATA;	/* e.g. no hash before the first commit */
-		return copy_out(val, strlen(val), buf, size);
+		if (strcmp(name, fields[i].name) == 0)
+			return *val ? val : NULL;	/* e.g. no hash before the first commit */
+	}
+	return NULL;
+}
+
+static int utf8_valid(const char *s, size_t len)
+{
+	for (size_t i = 0, k; i < len; i += k)
+		if ((k = utf8_seq_len((const unsigned char *)s + i, len - i)) == 0)
+			return 0;
+	return 1;
+}
+
+/* Whether NAME may be stored: 0, or -errno after a log line. */
+static int check_name(const char *name, uint64_t ino)
+{
+	size_t len = strlen(name);
+
+	if (len > META_XATTR_NAME_MAX) {
+		log_warn("cannot keep attribute '%.40s...' on inode %llu: its name is %zu bytes, the limit is %d",
+			 name, (unsigned long long)ino, len, META_XATTR_NAME_MAX);
+		return -ERANGE;
+	}
+	if (!utf8_valid(name, len)) {
+		log_warn("cannot keep attribute '%s' on inode %llu: its name is not valid UTF-8", name,
+			 (unsigned long long)ino);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* --- reading ------------------------------------------------------------- */
+
+ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size)
+{
+	struct xattr_src s;
+	const char *val;
+	int rc;
+
+	if (ino == META_INO_ROOT && strcmp(name, FS_XATTR_STATS) == 0)
+		return fs_xattr_stats(fs->cache, buf, size);
+	if (ino == META_INO_ROOT && strcmp(name, FS_XATTR_ASIDE) == 0)
+		return fs_xattr_aside(fs->cache, buf, size);
+	switch (set_of(name)) {
+	case XS_QUIET:
+		return -ENODATA;
+	case XS_OTHER:
+		log_info("no attribute '%s' on inode %llu: only user.* attributes are kept", name,
+			 (unsigned long long)ino);
+		return -ENOTSUP;
+	case XS_COLLECTION: {
+		char coll[NAME_MAX_BYTES + 1];
+
+		if (ino < META_INO_FIRST)
+			return -ENODATA;
+		rc = meta_file_collection(fs->meta, ino, coll, sizeof(coll));
+		return rc ? rc : copy_out(coll, strlen(coll), buf, size);
+	}
+	case XS_COMPUTED:
+		if ((rc = source_of(fs, ino, NULL, &s)) != 0)
+			return rc;
+		val = computed_value(&s, name);
+		return val ? copy_out(val, strlen(val), buf, size) : -ENODATA;
+	case XS_USER:
+		if (strlen(name) > META_XATTR_NAME_MAX)
+			return -ERANGE;
+		if (ino < META_INO_FIRST || !utf8_valid(name, strlen(name)))
+			return -ENODATA;	/* none can be stored */
+		return meta_xattr_get(fs->meta, ino, name, buf, size);
 	}
 	return -ENODATA;
 }
 
-ssize_t fs_xattr_list(const struct meta_file *f, const struct meta_folder *folder, char *buf, size_t size)
+ssize_t fs_xattr_names(struct mvfs *fs, uint64_t ino, const struct meta_file *f, const char *extra,
+		       size_t extra_len, char *buf, size_t size)
 {
-	char names[512];
+	/* the kernel takes at most 64 KiB of names; the stored ones are kept
+	 * below META_XATTR_LIST_MAX so that ours fit beside them */
+	size_t cap = 65536, len = 0;
+	const struct xattr_field *fields;
+	struct xattr_src s;
 	const char *base;
-	size_t len = 0, n;
-	const struct xattr_field *fields = fields_of(f, folder, &base, &n);
+	ssize_t n;
+	size_t nf;
+	char *names;
+	int rc;
 
-	for (size_t i = 0; i < n; i++) {
-		const char *val = base + fields[i].off;
+	if ((rc = source_of(fs, ino, f, &s)) != 0)
+		return rc;
+	if (!(names = malloc(cap)))
+		return -ENOMEM;
+	fields = fields_of(&s, &base, &nf);
+	for (size_t i = 0; i < nf; i++) {
 		size_t k = strlen(fields[i].name) + 1;
 
-		if (!*val)
+		if (!*(base + fields[i].off))
 			continue;
 		memcpy(names + len, fields[i].name, k);
 		len += k;
 	}
-	return copy_out(names, len, buf, size);
+	if (extra_len && len + extra_len <= cap) {
+		memcpy(names + len, extra, extra_len);
+		len += extra_len;
+	}
+	n = ino >= META_INO_FIRST ? meta_xattr_list(fs->meta, ino, names + len, cap - len) : 0;
+	if (n == -ERANGE)
+		log_warn("cannot list the attributes of %s: their names are over 64 KiB", s.subject);
+	n = n < 0 ? n : copy_out(names, len + (size_t)n, buf, size);
+	free(names);
+	return n;
 }
 
-/* user.mvault.collection: the one attribute that can be set. */
-#define XATTR_COLLECTION XATTR_PREFIX "collection"
-
-int fs_xattr_is_collection(const char *name)
+ssize_t fs_do_listxattr(struct mvfs *fs, uint64_t ino, char *buf, size_t size)
 {
-	return strcmp(name, XATTR_COLLECTION) == 0;
+	return fs_xattr_names(fs, ino, NULL, NULL, 0, buf, size);
 }
 
-int fs_xattr_ours(const char *name)
+/* --- changing ------------------------------------------------------------ */
+
+int fs_xattr_set_computed(const char *subject, const char *name, const char *cur, size_t curlen,
+			  const char *value, size_t size, int flags)
 {
-	return strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0;
+	if ((flags & XATTR_CREATE) && cur) {
+		log_info("cannot create '%s' on %s: it exists (XATTR_CREATE), computed by the filesystem",
+			 name, subject);
+		return -EEXIST;
+	}
+	if ((flags & XATTR_REPLACE) && !cur) {
+		log_info("cannot replace '%s' on %s: it has no value (XATTR_REPLACE)", name, subject);
+		return -ENODATA;
+	}
+	if (!cur || curlen != size || memcmp(cur, value, size) != 0)
+		log_info("ignored a new value of '%s' on %s: the filesystem computes it", name, subject);
+	return 0;
 }
 
-int fs_xattr_set(const char *name)
+/* Files a file in a collection, or unfiles it (VALUE NULL).  The one way
+ * out of a collection back to library/ only: mv refuses to move a file onto
+ * another name of the same inode, and the kernel never asks. */
+static int set_collection(struct mvfs *fs, uint64_t ino, const char *value, size_t size)
 {
-	if (fs_xattr_is_collection(name))
+	char name[NAME_MAX_BYTES + 1];
+	struct fs_node n;
+	int rc;
+
+	if ((rc = fs_node_of(fs, ino, &n)) != 0)
+		return rc;
+	if (n.kind != FS_NODE_FILE) {
+		log_warn("cannot set '" XATTR_COLLECTION "' on inode %llu: only files are in collections",
+			 (unsigned long long)ino);
+		return -EPERM;
+	}
+	if (value) {
+		if (size == 0 || size > NAME_MAX_BYTES)
+			return size ? -ENAMETOOLONG : -EINVAL;
+		memcpy(name, value, size);
+		name[size] = '\0';
+		if ((rc = fs_ns_check_existing(name)) != 0)
+			return rc;
+	}
+	rc = meta_file_set_collection(fs->meta, ino, value ? name : NULL);
+	if (rc == -EPERM)
+		log_warn("cannot file inode %llu in a collection: only library files are in collections",
+			 (unsigned long long)ino);
+	return rc;
+}
+
+/* Whether the user.* attributes of INO may change: 0 with S filled, or
+ * -errno after a log line.  WHAT is "set" or "remove". */
+static int user_writable(struct mvfs *fs, uint64_t ino, const char *name, const char *what,
+			 struct xattr_src *s)
+{
+	int rc = check_name(name, ino);
+
+	if (rc || (rc = source_of(fs, ino, NULL, s)) != 0)
+		return rc;
+	if (s->kind == SRC_TOP) {
+		log_warn("cannot %s '%s' on top folder %s: only files, collections and galleries keep"
+			 " attributes", what, name, s->subject);
+		return -ENOTSUP;
+	}
+	if (s->kind == SRC_FILE && strcmp(s->f.lifecycle_status, "active") != 0) {
+		log_warn("cannot %s '%s' on %s: it is in .trash/, which is read-only", what, name, s->subject);
+		return -EROFS;
+	}
+	return 0;
+}
+
+int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *value, size_t size,
+		   int flags)
+{
+	struct xattr_src s;
+	const char *cur;
+	int rc;
+
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE) || (flags & XATTR_CREATE && flags & XATTR_REPLACE)) {
+		log_warn("cannot set '%s' on inode %llu: unknown flags %#x", name, (unsigned long long)ino,
+			 (unsigned)flags);
+		return -EINVAL;
+	}
+	switch (set_of(name)) {
+	case XS_COLLECTION:
+		return set_collection(fs, ino, value, size);
+	case XS_COMPUTED:
+		if ((rc = source_of(fs, ino, NULL, &s)) != 0)
+			return rc;
+		cur = computed_value(&s, name);
+		return fs_xattr_set_computed(s.subject, name, cur, cur ? strlen(cur) : 0, value, size, flags);
+	case XS_USER:
+		break;
+	default:
+		log_warn("cannot set '%s' on inode %llu: only user.* attributes are kept", name,
+			 (unsigned long long)ino);
+		return -ENOTSUP;
+	}
+	if (size > META_XATTR_VALUE_MAX) {
+		log_warn("cannot set '%s' on inode %llu: its value is %zu bytes, the limit is %d", name,
+			 (unsigned long long)ino, size, META_XATTR_VALUE_MAX);
+		return -E2BIG;
+	}
+	if ((rc = user_writable(fs, ino, name, "set", &s)) != 0)
+		return rc;
+	rc = meta_xattr_set(fs->meta, ino, name, value, size,
+			    (flags & XATTR_CREATE ? META_XATTR_CREATE : 0) |
+			    (flags & XATTR_REPLACE ? META_XATTR_REPLACE : 0));
+	if (rc == -EEXIST)
+		log_info("cannot create '%s' on %s: it exists (XATTR_CREATE)", name, s.subject);
+	else if (rc == -ENODATA)
+		log_info("cannot replace '%s' on %s: it is not set (XATTR_REPLACE)", name, s.subject);
+	else if (rc == -ENOSPC)
+		log_warn("cannot set '%s' on %s: its attribute names would pass %d bytes", name, s.subject,
+			 META_XATTR_LIST_MAX);
+	else if (rc)
+		log_error("cannot set '%s' on %s: %s", name, s.subject, strerror(-rc));
+	return rc;
+}
+
+int fs_do_removexattr(struct mvfs *fs, uint64_t ino, const char *name)
+{
+	struct xattr_src s;
+	int rc;
+
+	switch (set_of(name)) {
+	case XS_COLLECTION:
+		return set_collection(fs, ino, NULL, 0);
+	case XS_COMPUTED:
+		/* rsync removes what its source lacks: nothing to do, not an error */
+		log_debug("kept '%s' on inode %llu: the filesystem computes it", name, (unsigned long long)ino);
 		return 0;
-	return fs_xattr_ours(name) ? -EPERM : -ENOTSUP;
+	case XS_USER:
+		break;
+	default:
+		log_warn("cannot remove '%s' from inode %llu: only user.* attributes are kept", name,
+			 (unsigned long long)ino);
+		return -ENOTSUP;
+	}
+	if ((rc = user_writable(fs, ino, name, "remove", &s)) != 0)
+		return rc;
+	rc = meta_xattr_remove(fs->meta, ino, name);
+	if (rc == -ENODATA)
+		log_info("cannot remove '%s' from %s: it is not set", name, s.subject);
+	else if (rc)
+		log_error("cannot remove '%s' from %s: %s", name, s.subject, strerror(-rc));
+	return rc;
 }
+
+/* --- the root's numbers -------------------------------------------------- */
 
 ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size)
 {

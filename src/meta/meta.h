@@ -281,4 +281,40 @@ int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *
  * that have committed content are left alone. */
 int meta_file_abort(struct meta *m, uint64_t ino);
 
+/* --- extended attributes (meta_xattr.c) ---------------------------------- */
+
+/* The user.* attributes kept per inode (a file, a collection, a gallery:
+ * any INO >= META_INO_FIRST), each call one statement.  NAME is a
+ * NUL-terminated UTF-8 name of at most META_XATTR_NAME_MAX bytes, values
+ * are bytes of at most META_XATTR_VALUE_MAX; the caller checks both (the
+ * table refuses the rest with -EINVAL).  The user.mvault.* names are the
+ * filesystem's and are never stored. */
+#define META_XATTR_NAME_MAX 255
+#define META_XATTR_VALUE_MAX 65536
+/* What the stored names of one inode may add up to in a listing (each name
+ * and its NUL), leaving room for the computed names within the kernel's
+ * 64 KiB listxattr limit. */
+#define META_XATTR_LIST_MAX (65536 - 2048)
+
+/* Value of NAME on INO into BUF (SIZE bytes; SIZE 0 asks only the length).
+ * Returns the length, -ENODATA when INO has no such attribute, -ERANGE when
+ * it does not fit in BUF. */
+ssize_t meta_xattr_get(struct meta *m, uint64_t ino, const char *name, void *buf, size_t size);
+/* The NUL-terminated names stored for INO, one after the other, into BUF
+ * (SIZE bytes; SIZE 0 asks only the length).  Returns their length, 0 for
+ * none, -ERANGE when they do not fit. */
+ssize_t meta_xattr_list(struct meta *m, uint64_t ino, char *buf, size_t size);
+
+enum meta_xattr_flags {
+	META_XATTR_CREATE = 1 << 0,	/* -EEXIST when NAME is already set */
+	META_XATTR_REPLACE = 1 << 1,	/* -ENODATA when NAME is not set */
+};
+/* Sets NAME on INO to the LEN bytes at VALUE.  -EEXIST / -ENODATA as FLAGS
+ * say; -ENOSPC when a new name would take INO's names past
+ * META_XATTR_LIST_MAX.  Nothing changes on failure. */
+int meta_xattr_set(struct meta *m, uint64_t ino, const char *name, const void *value, size_t len,
+		   unsigned flags);
+/* Removes NAME from INO: 0, or -ENODATA when it was not set. */
+int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name);
+
 #endif

@@ -62,23 +62,30 @@ def test_folder_xattrs(mvfs):
     for path, want in ((m.mnt / "collections" / "C", cid), (m.mnt / "galleries" / "G", gid)):
         assert os.getxattr(path, "user.mvault.id").decode() == want
         assert "user.mvault.id" in os.listxattr(path)
-        assert_errno(errno.EPERM, os.setxattr, path, "user.mvault.id", b"x")
-        assert_errno(errno.ENOTSUP, os.setxattr, path, "user.other", b"x")
+        # computed: a write succeeds and changes nothing (rsync -aX writes them back)
+        os.setxattr(path, "user.mvault.id", b"x")
+        assert os.getxattr(path, "user.mvault.id").decode() == want
         assert_errno(errno.ENODATA, os.getxattr, path, "user.other")
+        os.setxattr(path, "user.other", b"x")
+        assert os.getxattr(path, "user.other") == b"x"
     m.unmount()
 
 
-def test_setxattr_refused(mvfs):
+def test_setxattr_computed(mvfs):
+    """Writing or removing a computed name succeeds and changes nothing;
+    other user.* names are kept (tests/mount/test_xattr_user.py)."""
     m = mvfs()
     f = m.mnt / "library" / "a.jpg"
     f.write_bytes(b"a")
-    sha = os.getxattr(f, "user.mvault.sha256")
+    fsync_path(f)       # the upload recorded: the statuses stay
+    before = {n: os.getxattr(f, n) for n in FILE_XATTRS if n in os.listxattr(f)}
     for n in FILE_XATTRS:
-        assert_errno(errno.EPERM, os.setxattr, f, n, b"0" * 64)
-    assert_errno(errno.EPERM, os.removexattr, f, "user.mvault.sha256")
-    assert_errno(errno.ENOTSUP, os.setxattr, f, "user.other", b"x")
-    assert_errno(errno.ENOTSUP, os.setxattr, f, "user.comment", b"x")
+        os.setxattr(f, n, b"0" * 64)
+    os.removexattr(f, "user.mvault.sha256")
+    assert {n: os.getxattr(f, n) for n in before} == before
     assert_errno(errno.ENODATA, os.getxattr, f, "user.other")
-    assert os.getxattr(f, "user.mvault.sha256") == sha
+    os.setxattr(f, "user.comment", b"x")
+    assert os.getxattr(f, "user.comment") == b"x"
     assert "user.other" not in os.listxattr(f)
+    assert_errno(errno.ENOTSUP, os.setxattr, f, "trusted.other", b"x")
     m.unmount()
