@@ -37,7 +37,9 @@ int fs_ns_folder_entry(struct mvfs *fs, const struct meta_folder *f, struct fuse
 void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, struct stat *st);
 /* Fills E for attributes ST (which may point into E). */
 void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e);
-/* Whether file F shows: committed, or being written through this mount. */
+/* Whether file F shows: uploaded, or written through this mount (open for
+ * writing, or closed and waiting for upload or uploaded within the last
+ * minute), whatever the status in F, which may be a moment old, says. */
 int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
 /* Checks NAME for a new entry: 0, or -errno after a log line naming the rule. */
 int fs_ns_check_name(const char *name);
