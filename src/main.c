@@ -43,6 +43,7 @@ struct mvfs_opts {
 	char *data_dir;
 	char *user;
 	char *log;
+	char *variants;		/* hidden (NULL) or visible */
 	double attr_timeout;
 	double entry_timeout;
 	int pool;
@@ -57,6 +58,7 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("data_dir=%s", data_dir),
 	OPT("user=%s", user),
 	OPT("log=%s", log),
+	OPT("variants=%s", variants),
 	OPT("attr_timeout=%lf", attr_timeout),
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("db_connections=%d", pool),
@@ -300,6 +302,9 @@ static void usage(const char *prog)
 	       "    -o trash_days=N        how long removed files stay in .trash/ (default 30)\n"
 	       "    -o version_min_age=SECS  a version replaced by a save is kept in .trash/ only when it\n"
 	       "                           was current this long (default 300; 0 keeps every version)\n"
+	       "    -o variants=hidden     folders do not list .display/ and .thumb/ (the default;\n"
+	       "                           a path reaches them: ls library/.thumb/)\n"
+	       "    -o variants=visible    folders list them (once a variant in them is ready)\n"
 	       "    -V, --version          print the version\n"
 	       "\n", prog, prog, prog, prog, prog);
 	cache_usage();
@@ -503,6 +508,7 @@ static void mount_release(struct mount *m)
 	free(m->o.data_dir);
 	free(m->o.user);
 	free(m->o.log);
+	free(m->o.variants);
 	free(m->s3.endpoint);
 	free(m->s3.region);
 	free(m->s3.keyfile);
@@ -698,6 +704,10 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "usage: %s [options] MOUNTPOINT (see --help)\n", argv[0]);
 		goto out;
 	}
+	if (m.o.variants && strcmp(m.o.variants, "hidden") != 0 && strcmp(m.o.variants, "visible") != 0) {
+		fprintf(stderr, "mvaultfs: -o variants=%s: give hidden or visible\n", m.o.variants);
+		goto out;
+	}
 	if (check_mountpoint(m.cmd.mountpoint) != 0)
 		goto out;
 	if (!m.o.data_dir && !(m.o.data_dir = default_data_dir())) {
@@ -720,7 +730,8 @@ static int cmd_mount(int argc, char **argv)
 	if (mount_open_engines(&m) != 0)
 		goto out;
 	fc = (struct fs_config){ .attr_timeout = m.o.attr_timeout, .entry_timeout = m.o.entry_timeout,
-				 .fsync_timeout = m.cache_cli.fsync_timeout > 0 ? m.cache_cli.fsync_timeout : 300 };
+				 .fsync_timeout = m.cache_cli.fsync_timeout > 0 ? m.cache_cli.fsync_timeout : 300,
+				 .variants_visible = m.o.variants && strcmp(m.o.variants, "visible") == 0 };
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;

@@ -95,10 +95,12 @@ int cache_stage_upload(struct cache *c, const struct cache_entry *e);
 /* Waits until content SHA256 is no longer waiting for upload, for at most
  * TIMEOUT seconds: 0, -ETIMEDOUT, or -EIO when it was set aside. */
 int cache_wait_uploaded(struct cache *c, const char *sha256, double timeout);
-/* Is content SHA256 staged here (sealed, not yet uploaded), or was it
- * uploaded from here a moment ago?  (A listing that read "uploading" just
- * before the upload was recorded must still show the file.) */
-int cache_is_staged(struct cache *c, const char *sha256);
+/* Does the cache hold content closed in file INO (E->ino of a sealed
+ * entry): sealed and waiting for upload, or uploaded from here within the
+ * last minute?  From the seal until well after the upload is recorded, so
+ * a caller that read the file's row a moment before (still "pending" or
+ * "uploading") and asks now gets yes.  Entries set aside do not count. */
+int cache_holds_file(struct cache *c, uint64_t ino);
 
 /* --- reading ------------------------------------------------------------- */
 

@@ -9,9 +9,12 @@
 
 #include "cache/cache.h"
 
-#define CACHE_RECENT 64
+/* How long a file uploaded from here still counts as held here: longer than
+ * a listing keeps rows it read before showing them (cache_holds_file). */
+#define CACHE_RECENT_SECS 60
 
 struct staged;
+struct staged_file;
 struct upload;
 struct block;
 struct fetch;
@@ -35,8 +38,9 @@ struct cache {
 	int nuploaders;
 	int stopping;
 	uint64_t staged_files, staged_bytes, set_aside;
-	char recent[CACHE_RECENT][65];	/* uploaded last, for cache_is_staged */
-	int recent_next;
+	struct staged_file **files;	/* inode -> its entries waiting, or when its last went */
+	size_t nfile_buckets;
+	time_t files_swept;		/* monotonic seconds of the last sweep of uploaded files */
 
 	/* block cache (cache_block.c), under block_lock */
 	pthread_mutex_t block_lock;

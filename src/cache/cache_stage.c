@@ -16,6 +16,15 @@
  * block cache.  Failures (a store or database outage) are retried with
  * backoff, forever: nothing closed is ever dropped.
  *
+ * The files whose content is here are counted too (per inode), for the
+ * filesystem's listings: a file closed here shows from its close on, in
+ * every listing, whatever the row a listing read says.  A listing reads
+ * its rows first and asks about each file a little later, so a row read
+ * just before close was recorded ("pending") or just before the upload was
+ * ("uploading") must still find the file held here: an inode's count goes
+ * only after the upload is recorded, and an uploaded file is still
+ * reported for CACHE_RECENT_SECS after that (a sweep forgets it later).
+ *
  * At start, every journal entry is queued again in order; its staged bytes
  * are checked against their hash before upload, and content that fails the
  * check (edited behind our back) is moved to aside/ and reported, never
@@ -44,6 +53,15 @@ struct staged {
 	struct staged *next;
 };
 
+/* A file (inode) with content here: sealed entries waiting for upload, or
+ * none and the time its last one was uploaded. */
+struct staged_file {
+	uint64_t ino;
+	int entries;
+	time_t uploaded_at;	/* monotonic seconds, when entries is 0 */
+	struct staged_file *next;
+};
+
 struct upload {
 	struct cache_entry e;
 	int verify;		/* recovered after a restart: check the hash first */
@@ -69,33 +87,97 @@ static struct staged *staged_find(struct cache *c, const char *sha)
 	return s;
 }
 
-/* Counts one more journal entry for SHA (with c->lock held). */
-static int staged_add(struct cache *c, const char *sha, uint64_t size)
+static time_t mono_now(void)
 {
-	struct staged *s = staged_find(c, sha);
+	struct timespec t;
 
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
+}
+
+/* With c->lock held. */
+static struct staged_file **file_slot(struct cache *c, uint64_t ino)
+{
+	struct staged_file **pp = &c->files[ino % c->nfile_buckets];
+
+	while (*pp && (*pp)->ino != ino)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Forgets files uploaded more than CACHE_RECENT_SECS ago, at most once a
+ * second (with c->lock held). */
+static void files_sweep(struct cache *c, time_t now)
+{
+	if (now == c->files_swept)
+		return;
+	c->files_swept = now;
+	for (size_t i = 0; i < c->nfile_buckets; i++) {
+		struct staged_file **pp = &c->files[i], *f;
+
+		while ((f = *pp) != NULL) {
+			if (f->entries == 0 && now - f->uploaded_at > CACHE_RECENT_SECS) {
+				*pp = f->next;
+				free(f);
+			} else {
+				pp = &f->next;
+			}
+		}
+	}
+}
+
+/* Counts one more journal entry for E's file and content (with c->lock
+ * held).  On failure nothing changes. */
+static int staged_add(struct cache *c, const struct cache_entry *e)
+{
+	struct staged_file **fp = file_slot(c, e->ino);
+	struct staged *s = staged_find(c, e->sha256);
+	struct staged_file *f = *fp ? NULL : calloc(1, sizeof(*f));
+
+	if (!*fp && !f)
+		return -ENOMEM;
 	if (!s) {
-		size_t k = sha_bucket(c, sha);
+		size_t k = sha_bucket(c, e->sha256);
 
-		s = calloc(1, sizeof(*s));
-		if (!s)
+		if (!(s = calloc(1, sizeof(*s)))) {
+			free(f);
 			return -ENOMEM;
-		snprintf(s->sha256, sizeof(s->sha256), "%s", sha);
-		s->size = size;
+		}
+		snprintf(s->sha256, sizeof(s->sha256), "%s", e->sha256);
+		s->size = e->size;
 		s->next = c->staged[k];
 		c->staged[k] = s;
-		c->staged_bytes += size;
+		c->staged_bytes += e->size;
 	}
+	if (f) {
+		f->ino = e->ino;
+		*fp = f;
+	}
+	(*fp)->entries++;
 	s->entries++;
 	c->staged_files++;
 	return 0;
 }
 
-/* Counts one journal entry less; returns 1 when it was the last one for SHA
- * (with c->lock held). */
-static int staged_drop(struct cache *c, const char *sha)
+/* Counts one journal entry less for E's file and content; returns 1 when it
+ * was the last one for its content (with c->lock held).  UPLOADED: the
+ * entry's upload is recorded, and its file is still reported for a while;
+ * else (sealing failed, content set aside) the file no longer counts. */
+static int staged_drop(struct cache *c, const struct cache_entry *e, int uploaded)
 {
+	struct staged_file **fp = file_slot(c, e->ino), *f = *fp;
+	const char *sha = e->sha256;
 	struct staged **pp = &c->staged[sha_bucket(c, sha)], *s;
+
+	if (f && f->entries > 0 && --f->entries == 0) {
+		if (uploaded) {
+			f->uploaded_at = mono_now();
+			files_sweep(c, f->uploaded_at);
+		} else if (!f->uploaded_at) {
+			*fp = f->next;
+			free(f);
+		}
+	}
 
 	while (*pp && strcmp((*pp)->sha256, sha) != 0)
 		pp = &(*pp)->next;
@@ -110,14 +192,14 @@ static int staged_drop(struct cache *c, const char *sha)
 	return 1;
 }
 
-int cache_is_staged(struct cache *c, const char *sha256)
+int cache_holds_file(struct cache *c, uint64_t ino)
 {
+	struct staged_file *f;
 	int yes;
 
 	pthread_mutex_lock(&c->lock);
-	yes = staged_find(c, sha256) != NULL;
-	for (int i = 0; !yes && i < CACHE_RECENT; i++)
-		yes = strcmp(c->recent[i], sha256) == 0;
+	f = *file_slot(c, ino);
+	yes = f && (f->entries > 0 || mono_now() - f->uploaded_at <= CACHE_RECENT_SECS);
 	pthread_mutex_unlock(&c->lock);
 	return yes;
 }
@@ -280,7 +362,7 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
 {
 	char path[4200], proc[64];
 	struct timespec now;
-	int rc;
+	int rc, counted;
 
 	snprintf(path, sizeof(path), "%s/%s", c->staging_dir, e->sha256);
 	if (fsync(fd) != 0) {
@@ -304,7 +386,8 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
 	if (e->seq <= c->last_seq)
 		e->seq = c->last_seq + 1;
 	c->last_seq = e->seq;
-	rc = staged_add(c, e->sha256, e->size);
+	rc = staged_add(c, e);
+	counted = rc == 0;
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0)
 		rc = fsync_path(c->staging_dir);
@@ -313,7 +396,7 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
 	if (rc) {
 		log_error("cannot journal staged '%.12s...': %s", e->sha256, strerror(-rc));
 		pthread_mutex_lock(&c->lock);
-		if (staged_drop(c, e->sha256))
+		if (counted ? staged_drop(c, e, 0) : !staged_find(c, e->sha256))
 			unlink(path);
 		pthread_cond_broadcast(&c->changed);
 		pthread_mutex_unlock(&c->lock);
@@ -380,7 +463,7 @@ static void set_aside(struct cache *c, const struct cache_entry *e, const char *
 	snprintf(to, sizeof(to), "%s/%s", c->aside_dir, name);
 	rename(from, to);
 	pthread_mutex_lock(&c->lock);
-	staged_drop(c, e->sha256);
+	staged_drop(c, e, 0);
 	c->set_aside++;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
@@ -448,13 +531,11 @@ static void upload_done(struct cache *c, struct upload *u, int fd)
 	snprintf(path, sizeof(path), "%s/%s", c->staging_dir, u->e.sha256);
 	snprintf(done, sizeof(done), "%s/.done-%" PRIu64 "-%s", c->staging_dir, u->e.seq, u->e.sha256);
 	pthread_mutex_lock(&c->lock);
-	last = staged_drop(c, u->e.sha256);
+	last = staged_drop(c, &u->e, 1);
 	/* The last entry's file leaves its name under the lock: bytes sealed
 	 * again from now on get a file of their own. */
 	if (last && rename(path, done) != 0)
 		last = 0;
-	snprintf(c->recent[c->recent_next], sizeof(c->recent[0]), "%s", u->e.sha256);
-	c->recent_next = (c->recent_next + 1) % CACHE_RECENT;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
 	if (last) {
@@ -633,7 +714,7 @@ static int recover(struct cache *c)
 		qsort(list, n, sizeof(*list), cmp_upload);
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < n; i++) {
-		staged_add(c, list[i]->e.sha256, list[i]->e.size);
+		staged_add(c, &list[i]->e);
 		if (list[i]->e.seq > c->last_seq)
 			c->last_seq = list[i]->e.seq;
 		queue_push(c, list[i]);
@@ -650,7 +731,9 @@ int cache_stage_open(struct cache *c)
 {
 	c->nstaged_buckets = 4096;
 	c->staged = calloc(c->nstaged_buckets, sizeof(*c->staged));
-	return c->staged ? 0 : -ENOMEM;
+	c->nfile_buckets = 4096;
+	c->files = calloc(c->nfile_buckets, sizeof(*c->files));
+	return c->staged && c->files ? 0 : -ENOMEM;
 }
 
 int cache_stage_start(struct cache *c)
@@ -713,4 +796,14 @@ void cache_stage_free(struct cache *c)
 	}
 	free(c->staged);
 	c->staged = NULL;
+	for (size_t i = 0; c->files && i < c->nfile_buckets; i++) {
+		struct staged_file *f = c->files[i], *fn;
+
+		for (; f; f = fn) {
+			fn = f->next;
+			free(f);
+		}
+	}
+	free(c->files);
+	c->files = NULL;
 }

@@ -25,6 +25,7 @@ struct fs_config {
 	double entry_timeout;	/* seconds the kernel may cache a name */
 	double attr_timeout;	/* seconds the kernel may cache attributes */
 	double fsync_timeout;	/* seconds fsync(2) waits for the upload */
+	int variants_visible;	/* folders list .display/ and .thumb/ (else: reached by name only) */
 };
 
 /*

@@ -178,16 +178,16 @@ int fs_ns_visible(struct mvfs *fs, const struct meta_file *f)
 
 	if (strcmp(f->upload_status, "completed") == 0)
 		return 1;
-	/* written here and waiting for upload */
-	if (strcmp(f->upload_status, "uploading") == 0 && cache_is_staged(fs->cache, f->sha256))
-		return 1;
+	/* Being written here, or closed here, whatever the row read a moment
+	 * ago says.  In this order: a commit seals into the cache before it
+	 * closes the staging file, so no moment falls between the two. */
 	in = fs_inode_find(fs, f->ino);
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		staged = in->stage_fd >= 0;
 		pthread_mutex_unlock(&in->lock);
 	}
-	return staged;
+	return staged || cache_holds_file(fs->cache, f->ino);
 }
 
 int fs_ns_check_name(const char *name)

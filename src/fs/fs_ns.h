@@ -48,7 +48,9 @@ void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param
  * a save in the file's own folder can give the file a new inode number
  * (meta_ns.c, identity across saves), and its other names must find it. */
 void fs_ns_view_entry(const struct meta_dir *dir, struct fuse_entry_param *e);
-/* Whether file F shows: committed, or being written through this mount. */
+/* Whether file F shows: uploaded, or written through this mount (open for
+ * writing, or closed and waiting for upload or uploaded within the last
+ * minute), whatever the status in F, which may be a moment old, says. */
 int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
 /* Checks NAME for a new entry: 0, or -errno after a log line naming the rule. */
 int fs_ns_check_name(const char *name);

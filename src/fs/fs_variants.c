@@ -15,6 +15,12 @@
  * lookup strips the extension and looks the original up by its shown name,
  * so twins (IMG~3f9a.jpg) work as they do beside the originals.
  *
+ * Like ZFS's .zfs with snapdir=hidden, a folder of files does not list its
+ * variant folders (fs_config.variants_visible: -o variants=visible does),
+ * so rsync, cp -r, find and backups see only the person's files, and an
+ * `rsync --delete` back into the folder has nothing of ours to delete;
+ * a lookup by name reaches them all the same.
+ *
  * The kernel's lookup counts cover variant inodes as any other (they are
  * in the inode table, fs_inode_get/put), so forget needs nothing here.
  * Variant content is immutable per version, but a rewrite of the original
@@ -496,7 +502,7 @@ static void vop_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 }
 
 /* After the last entry of folder of files INO: its variant folders (those
- * with a ready variant), from offset OFF on. */
+ * with a ready variant) when the mount lists them, from offset OFF on. */
 static size_t tail_entries(fuse_req_t req, fuse_ino_t ino, off_t off, char *buf, size_t size, int plus)
 {
 	struct mvfs *fs = fs_of(req);
@@ -504,7 +510,7 @@ static size_t tail_entries(fuse_req_t req, fuse_ino_t ino, off_t off, char *buf,
 	struct meta_dir dir;
 	size_t len = 0;
 
-	if (files_dir(fs, ino, &dir) != 0)
+	if (!fs->cfg.variants_visible || files_dir(fs, ino, &dir) != 0)
 		return 0;
 	for (int i = 0; i < 2; i++) {
 		off_t my = VOFF + i + 1;

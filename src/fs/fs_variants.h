@@ -7,8 +7,9 @@
  *   library/.thumb/IMG_0001.jpg.webp
  *
  * Every folder of files but .trash/ has both (collections and galleries
- * too); a listing of the folder shows them once some variant in it is
- * ready, and they list only ready variants.  Writes are EROFS.
+ * too), reached by name; a listing of the folder does not show them unless
+ * the mount says so (-o variants=visible: once some variant in it is
+ * ready).  They list only ready variants.  Writes are EROFS.
  *
  * INODE NUMBERS.  Database inode numbers come from a sequence starting at
  * 1000 and stay far below 2^56; virtual folders below 1000.  A variant

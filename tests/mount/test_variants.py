@@ -5,6 +5,8 @@ the original intact and say why."""
 import errno
 import hashlib
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -12,10 +14,11 @@ from imgtest import (JOBS_FAST, animated, broken_icc_jpeg, cmyk_jpeg, exif_rotat
                      helper_alive_pids, huge_png, is_avif, is_webp, jobs, jpeg, listing, png, png16,
                      processing, size_of, wait_listed, wait_processed)
 from mvtest import assert_errno, check_consistency, poll, q, run, sql
+from pgtest import default_bin
 
 
 def test_variants_appear_with_right_sizes_and_formats(mvfs):
-    m = mvfs(extra_opts=JOBS_FAST)
+    m = mvfs(extra_opts=JOBS_FAST + ["variants=visible"])
     lib = m.mnt / "library"
     big, wide = jpeg(3000, 2000), png(1200, 300, seed=3)
     (lib / "IMG_0001.jpg").write_bytes(big)
@@ -26,7 +29,7 @@ def test_variants_appear_with_right_sizes_and_formats(mvfs):
     names = ["IMG_0001.jpg.webp", "wide.png.webp"]
     assert wait_listed(lib / ".thumb", names) == names, m.log_text()
     assert wait_listed(lib / ".display", names) == names
-    # the folder shows the variant folders once something is in them
+    # -o variants=visible: the folder shows the variant folders once something is in them
     assert sorted(os.listdir(lib)) == [".display", ".thumb", "IMG_0001.jpg", "fake.jpg", "notes.txt",
                                        "wide.png"]
 
@@ -124,8 +127,115 @@ def test_variant_folders_are_read_only(mvfs):
     m2.unmount()
 
 
-def test_variants_in_collections_galleries_and_workspace(mvfs):
+def make_photos(m):
+    """Two photos and a note in library/, a photo in a collection; waits for
+    their variants.  Returns the originals' names in library/."""
+    lib = m.mnt / "library"
+    (lib / "a.jpg").write_bytes(jpeg(640, 480))
+    (lib / "b.png").write_bytes(png(300, 200, seed=4))
+    (lib / "notes.txt").write_bytes(b"a note\n")
+    os.mkdir(m.mnt / "collections" / "Trip")
+    (m.mnt / "collections" / "Trip" / "c.jpg").write_bytes(jpeg(400, 300, seed=2))
+    wait_listed(lib / ".thumb", ["a.jpg.webp", "b.png.webp", "c.jpg.webp"])
+    wait_listed(lib / ".display", ["a.jpg.webp", "b.png.webp", "c.jpg.webp"])
+    return ["a.jpg", "b.png", "c.jpg", "notes.txt"]
+
+
+def test_variant_folders_hidden_but_reachable(mvfs, tmp_path):
+    """The default (-o variants=hidden): folders never list .display/ or
+    .thumb/, so find, du, ls -a and cp -r see only the person's files; a
+    path reaches them, and they list and read as with variants=visible."""
     m = mvfs(extra_opts=JOBS_FAST)
+    lib, trip = m.mnt / "library", m.mnt / "collections" / "Trip"
+    originals = make_photos(m)
+    assert listing(lib) == originals
+    assert listing(trip) == ["c.jpg"]
+    assert listing(m.mnt / "workspace") == []
+    # reachable by name
+    for d in (lib / ".display", lib / ".thumb", trip / ".thumb", m.mnt / "workspace" / ".thumb"):
+        assert os.path.isdir(d), d
+    assert listing(lib / ".thumb") == ["a.jpg.webp", "b.png.webp", "c.jpg.webp"]
+    assert listing(trip / ".display") == ["c.jpg.webp"]
+    t = (lib / ".thumb" / "a.jpg.webp").read_bytes()
+    assert is_webp(t) and size_of(t)[:2] == (512, 384)
+    assert os.stat(lib / ".thumb" / "a.jpg.webp").st_size == len(t)
+    assert run(["ls", str(lib / ".thumb")]).stdout.split() == ["a.jpg.webp", "b.png.webp", "c.jpg.webp"]
+    d = subprocess.run(["cat", str(lib / ".display" / "b.png.webp")], capture_output=True, check=True).stdout
+    assert is_webp(d) and d == (lib / ".display" / "b.png.webp").read_bytes()
+    # ordinary tools walk the folders and never see them
+    assert ".thumb" not in run(["ls", "-a", str(lib)]).stdout.split()
+    found = run(["find", str(m.mnt)]).stdout.splitlines()
+    assert not [p for p in found if "/.thumb" in p or "/.display" in p], found
+    assert str(lib / "a.jpg") in found and str(trip / "c.jpg") in found
+    du = run(["du", "-a", str(m.mnt)]).stdout
+    assert ".thumb" not in du and ".display" not in du and "a.jpg" in du
+    shutil.copytree(lib, tmp_path / "copy")
+    assert listing(tmp_path / "copy") == originals
+    # the names stay reserved and read-only
+    assert_errno(errno.EEXIST, os.mkdir, lib / ".thumb")
+    assert_errno(errno.EROFS, os.unlink, lib / ".thumb" / "a.jpg.webp")
+    assert_errno(errno.EROFS, open, lib / ".display" / "x.webp", "wb")
+    assert_errno(errno.EROFS, os.rename, lib / "a.jpg", lib / ".thumb" / "a.jpg")
+    assert_errno(errno.EROFS, os.rename, lib / ".display", lib / "display")
+    assert_errno({errno.EEXIST, errno.EISDIR}, os.open, lib / ".display", os.O_CREAT | os.O_WRONLY)
+    assert listing(lib) == originals
+    m.unmount()
+
+
+def test_rsync_backup_and_restore_leave_variants_alone(mvfs, tmp_path):
+    """rsync -a library/ backup/ copies the originals only; rsync -a
+    --delete backup/ library/ restores them, exits 0 and touches no
+    variant (it never sees one, so --delete has nothing of ours to remove)."""
+    m = mvfs(extra_opts=JOBS_FAST)
+    lib, backup = m.mnt / "library", tmp_path / "backup"
+    originals = make_photos(m)
+    run(["rsync", "-a", "%s/" % lib, "%s/" % backup])
+    assert listing(backup) == originals
+    assert (backup / "a.jpg").read_bytes() == (lib / "a.jpg").read_bytes()
+    thumb = (lib / ".thumb" / "a.jpg.webp").read_bytes()
+    ino = os.stat(lib / ".thumb" / "a.jpg.webp").st_ino
+
+    # after the backup: one file changed, one lost, one new
+    (lib / "notes.txt").write_bytes(b"changed\n")
+    os.unlink(lib / "b.png")
+    (lib / "new.jpg").write_bytes(jpeg(200, 200, seed=9))
+    wait_listed(lib / ".thumb", ["new.jpg.webp"])
+    r = run(["rsync", "-a", "--delete", "-i", "%s/" % backup, "%s/" % lib], check=False)
+    assert r.returncode == 0, (r.stdout, r.stderr, m.log_text())
+    assert ".thumb" not in r.stdout and ".display" not in r.stdout, r.stdout
+    assert "made by mvaultfs and read-only" not in m.log_text()
+    assert listing(lib) == originals
+    assert (lib / "notes.txt").read_bytes() == b"a note\n"
+    assert (lib / "b.png").read_bytes() == (backup / "b.png").read_bytes()
+    # the variants of what stayed are untouched; the restored photo gets its own again
+    assert (lib / ".thumb" / "a.jpg.webp").read_bytes() == thumb
+    assert os.stat(lib / ".thumb" / "a.jpg.webp").st_ino == ino
+    wait_listed(lib / ".thumb", ["a.jpg.webp", "b.png.webp", "c.jpg.webp"])
+    assert "new.jpg.webp" not in listing(lib / ".thumb")
+    # and again: nothing to do, still exit 0
+    r = run(["rsync", "-a", "--delete", "-i", "%s/" % backup, "%s/" % lib])
+    assert not [ln for ln in r.stdout.splitlines() if ln.startswith((">", "*deleting"))], r.stdout
+    check_consistency(m)
+    m.unmount()
+
+
+def test_variants_option_is_checked(tmp_path):
+    """-o variants= takes hidden or visible; anything else is one line on
+    stderr and exit status 1, before anything is started or mounted."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    p = subprocess.run([default_bin(), "-f", "-o", "variants=shown", str(mnt)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, XDG_DATA_HOME=str(tmp_path / "xdg")))
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "variants=shown" in p.stderr and "hidden or visible" in p.stderr, p.stderr
+    assert not (tmp_path / "xdg").exists()
+    help_text = subprocess.run([default_bin(), "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert "-o variants=visible" in help_text and "-o variants=hidden" in help_text
+
+
+def test_variants_in_collections_galleries_and_workspace(mvfs):
+    m = mvfs(extra_opts=JOBS_FAST + ["variants=visible"])
     c, g, ws = m.mnt / "collections" / "Trip", m.mnt / "galleries" / "Best", m.mnt / "workspace"
     os.mkdir(c)
     os.mkdir(g)
@@ -137,6 +247,8 @@ def test_variants_in_collections_galleries_and_workspace(mvfs):
     assert listing(g / ".thumb") == ["beach.jpg.webp"]
     assert listing(m.mnt / "library" / ".thumb") == ["beach.jpg.webp"]
     assert os.stat(g / ".thumb" / "beach.jpg.webp").st_ino == os.stat(c / ".thumb" / "beach.jpg.webp").st_ino
+    assert listing(c) == [".display", ".thumb", "beach.jpg"]
+    assert listing(ws) == [".display", ".thumb", "draft.png"]
     # a folder with no variants ready lists no variant folders; .trash has none
     os.mkdir(m.mnt / "collections" / "Empty")
     assert listing(m.mnt / "collections" / "Empty") == []
