@@ -53,6 +53,7 @@ struct fs_inode {
 	uint64_t hashed;
 	int hash_valid;		/* 0 once a write was not sequential */
 	char name[256];		/* for log lines and type sniffing */
+	int plain;		/* a plain file (fs_plain.c), not a memory */
 	struct fs_inode *next;	/* hash chain */
 };
 
@@ -70,6 +71,7 @@ struct fs_handle {
 	struct fs_inode *in;
 	int writable;
 	int created;			/* made or truncated (O_TRUNC) by this handle's open */
+	int plain;			/* on a plain file: holds a staging reference even to read */
 	uint64_t size;			/* committed size at open */
 	char sha256[65];		/* committed content at open */
 	struct cache_reader ra;		/* read-ahead state */

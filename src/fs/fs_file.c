@@ -13,7 +13,7 @@
  * Content is immutable per version: writing to sealed content first copies
  * it to a new staging file.
  */
-#include "fs/fs.h"
+#include "fs/fs_ns.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -243,6 +243,8 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 
 	if (in->stage_fd < 0 || !in->dirty)
 		return 0;
+	if (in->plain)
+		return fs_plain_commit(fs, in);
 	if (in->write_error) {
 		/* Never keep a version some writes are missing from. */
 		rc = in->write_error;

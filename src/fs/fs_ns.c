@@ -78,7 +78,7 @@ int fs_node_of(struct mvfs *fs, uint64_t ino, struct fs_node *n)
 		return -ENOENT;
 	in = fs_inode_find(fs, ino);
 	if (in && in->place == 0) {
-		n->kind = FS_NODE_FILE;
+		n->kind = in->plain ? FS_NODE_PLAIN : FS_NODE_FILE;
 		return 0;
 	}
 	if (in) {
@@ -231,7 +231,7 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 
 	if ((rc = fs_node_of(fs, parent, &n)) != 0)
 		return rc;
-	if (n.kind == FS_NODE_FILE)
+	if (n.kind == FS_NODE_FILE || n.kind == FS_NODE_PLAIN)
 		return -ENOTDIR;
 	if ((rc = fs_ns_check_existing(name)) != 0)
 		return rc;
@@ -251,6 +251,13 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 		rc = meta_folder_lookup(fs->meta, &in, name, &folder);
 		return rc ? rc : fs_ns_folder_entry(fs, &folder, e);
 	case FS_NODE_FILES:
+		if (n.dir.place != META_PLACE_TRASH && name_is_plain(name)) {
+			struct meta_plain p;
+
+			rc = meta_plain_lookup(fs->meta, &n.dir, name, &p);
+			if (rc != -ENOENT)
+				return rc ? rc : fs_plain_entry(fs, &p, e);
+		}
 		rc = meta_lookup(fs->meta, &n.dir, name, &f);
 		if (rc == -ENOENT && fs_ns_folders_in(&n, &in)) {
 			rc = meta_folder_lookup(fs->meta, &in, name, &folder);
@@ -278,6 +285,8 @@ int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 		return rc;
 	if (n.kind == FS_NODE_FILE)
 		return fs_file_getattr(fs, ino, st);
+	if (n.kind == FS_NODE_PLAIN)
+		return fs_plain_getattr(fs, ino, st);
 	return dir_getattr(fs, ino, st);
 }
 
@@ -300,8 +309,11 @@ struct fs_dir {
 	/* folders, listed before files in a folder of the tree */
 	char folder_after[256];
 	struct meta_folder *folders;
-	int files_phase;		/* the folders are done */
-	int page_folders;		/* the page read last holds folders */
+	/* plain files, listed after the files */
+	char plain_after[256];
+	struct meta_plain *plains;
+	enum { PHASE_FOLDERS, PHASE_FILES, PHASE_PLAIN } phase;	/* what the next page holds */
+	int page;			/* what the page read last holds */
 	int npage, pos, eof;
 };
 
@@ -313,7 +325,8 @@ int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	if ((rc = fs_node_of(fs, ino, &d->node)) != 0 || d->node.kind == FS_NODE_FILE) {
+	if ((rc = fs_node_of(fs, ino, &d->node)) != 0 || d->node.kind == FS_NODE_FILE ||
+	    d->node.kind == FS_NODE_PLAIN) {
 		free(d);
 		return rc ? rc : -ENOTDIR;
 	}
@@ -330,6 +343,7 @@ void fs_dir_close(struct fs_dir *d)
 		return;
 	free(d->files);
 	free(d->folders);
+	free(d->plains);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
@@ -339,23 +353,33 @@ static void dir_rewind(struct fs_dir *d)
 	d->next_off = 0;
 	memset(&d->cursor, 0, sizeof(d->cursor));
 	d->folder_after[0] = '\0';
-	d->npage = d->pos = d->eof = d->files_phase = d->page_folders = 0;
+	d->plain_after[0] = '\0';
+	d->phase = d->page = PHASE_FOLDERS;
+	d->npage = d->pos = d->eof = 0;
 }
 
 /* Reads the next page when the last one is used up; 0 at the end, 1 when
  * d->pos points at an entry, or -errno.  Folders come first (collections/,
- * galleries/ and the tree), then files (every folder of files). */
+ * galleries/ and the tree), then files (every folder of files), then plain
+ * files (every folder of files but the trash). */
 static int dir_fill(struct fs_dir *d)
 {
 	struct mvfs *fs = d->fs;
 	struct meta_dir in;
-	int rc;
+	int rc, files = d->node.kind == FS_NODE_FILES;
 
 	while (d->pos >= d->npage) {
 		if (d->eof)
 			return 0;
 		d->pos = 0;
-		if (!d->files_phase && fs_ns_folders_in(&d->node, &in)) {
+		d->page = d->phase;
+		switch (d->phase) {
+		case PHASE_FOLDERS:
+			if (!fs_ns_folders_in(&d->node, &in)) {
+				d->npage = 0;
+				d->phase = PHASE_FILES;
+				continue;
+			}
 			if (!d->folders && !(d->folders = malloc(LIST_PAGE * sizeof(*d->folders))))
 				return -ENOMEM;
 			rc = meta_folder_list(fs->meta, &in, d->folder_after, d->folders, LIST_PAGE, &d->npage);
@@ -364,20 +388,33 @@ static int dir_fill(struct fs_dir *d)
 			if (d->npage > 0)
 				snprintf(d->folder_after, sizeof(d->folder_after), "%s",
 					 d->folders[d->npage - 1].name);
-			d->page_folders = 1;
 			if (d->npage < LIST_PAGE) {
-				d->files_phase = 1;
-				d->eof = d->node.kind != FS_NODE_FILES;
+				d->phase = PHASE_FILES;
+				d->eof = !files;
 			}
-			continue;
+			break;
+		case PHASE_FILES:
+			if (!d->files && !(d->files = malloc(LIST_PAGE * sizeof(*d->files))))
+				return -ENOMEM;
+			rc = meta_list(fs->meta, &d->node.dir, &d->cursor, d->files, LIST_PAGE, &d->npage);
+			if (rc)
+				return rc;
+			if (d->npage < LIST_PAGE) {
+				d->phase = PHASE_PLAIN;
+				d->eof = d->node.dir.place == META_PLACE_TRASH;
+			}
+			break;
+		default:
+			if (!d->plains && !(d->plains = malloc(LIST_PAGE * sizeof(*d->plains))))
+				return -ENOMEM;
+			rc = meta_plain_list(fs->meta, &d->node.dir, d->plain_after, d->plains, LIST_PAGE, &d->npage);
+			if (rc)
+				return rc;
+			if (d->npage > 0)
+				snprintf(d->plain_after, sizeof(d->plain_after), "%s", d->plains[d->npage - 1].name);
+			d->eof = d->npage < LIST_PAGE;
+			break;
 		}
-		if (!d->files && !(d->files = malloc(LIST_PAGE * sizeof(*d->files))))
-			return -ENOMEM;
-		rc = meta_list(fs->meta, &d->node.dir, &d->cursor, d->files, LIST_PAGE, &d->npage);
-		if (rc)
-			return rc;
-		d->page_folders = 0;
-		d->eof = d->npage < LIST_PAGE;
 	}
 	return 1;
 }
@@ -385,7 +422,8 @@ static int dir_fill(struct fs_dir *d)
 /* The entry at the listing's position (past invisible files): its name and
  * attributes, and the inode the kernel will hold for it (0 for none).
  * 0 at the end, 1 with an entry, or -errno. */
-static int dir_peek(struct fs_dir *d, const char **name, struct stat *st, uint64_t *ref, enum meta_place *place)
+static int dir_peek(struct fs_dir *d, const char **name, struct stat *st, uint64_t *ref, enum meta_place *place,
+		    int *plain)
 {
 	struct mvfs *fs = d->fs;
 	off_t idx = d->next_off;
@@ -393,6 +431,7 @@ static int dir_peek(struct fs_dir *d, const char **name, struct stat *st, uint64
 
 	*ref = 0;
 	*place = 0;
+	*plain = 0;
 	if (idx < 2) {
 		*name = idx == 0 ? "." : "..";
 		fs_ns_dir_stat(fs, idx == 0 ? d->ino : META_INO_ROOT, NULL, st);
@@ -408,7 +447,16 @@ static int dir_peek(struct fs_dir *d, const char **name, struct stat *st, uint64
 	for (;;) {
 		if ((rc = dir_fill(d)) <= 0)
 			return rc;
-		if (d->page_folders) {
+		if (d->page == PHASE_PLAIN) {
+			const struct meta_plain *p = &d->plains[d->pos];
+
+			*name = p->name;
+			fs_plain_stat(fs, p, fs_inode_find(fs, p->ino), st);
+			*ref = p->ino;
+			*plain = 1;
+			return 1;
+		}
+		if (d->page == PHASE_FOLDERS) {
 			const struct meta_folder *f = &d->folders[d->pos];
 
 			*name = f->name;
@@ -449,11 +497,12 @@ int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t s
 	while (rc == 0) {
 		struct fuse_entry_param e;
 		enum meta_place place;
+		int plain;
 		const char *name;
 		uint64_t ref;
 		size_t n;
 
-		rc = dir_peek(d, &name, &e.attr, &ref, &place);
+		rc = dir_peek(d, &name, &e.attr, &ref, &place, &plain);
 		if (rc <= 0)
 			break;
 		rc = 0;
@@ -462,7 +511,7 @@ int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t s
 			continue;
 		}
 		fs_ns_entry(fs, &e.attr, &e);
-		if (d->node.kind == FS_NODE_FILES && !d->page_folders)
+		if (d->node.kind == FS_NODE_FILES && d->page == PHASE_FILES)
 			fs_ns_view_entry(&d->node.dir, &e);
 		if (d->next_off < 2)
 			e.ino = 0;		/* "." and "..": no lookup reference */
@@ -477,6 +526,8 @@ int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t s
 				rc = -ENOMEM;
 			else if (place)
 				in->place = place;
+			else if (plain)
+				in->plain = 1;
 		}
 		len += n;
 		dir_advance(d);

@@ -16,6 +16,7 @@ enum fs_node_kind {
 	FS_NODE_FILES,		/* a folder of files: library, workspace, .trash, a collection, a gallery */
 	FS_NODE_FOLDERS,	/* collections/ or galleries/: a folder of folders */
 	FS_NODE_FILE,
+	FS_NODE_PLAIN,		/* a plain file: .DS_Store and the like (fs_plain.c) */
 };
 
 struct fs_node {
@@ -65,5 +66,18 @@ int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out);
 int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t size, int plus,
 		size_t *used);
 void fs_dir_close(struct fs_dir *d);
+
+/* --- plain files (fs_plain.c) -------------------------------------------- */
+
+/* The attributes of plain file P, with what IN (may be NULL) is writing. */
+void fs_plain_stat(struct mvfs *fs, const struct meta_plain *p, struct fs_inode *in, struct stat *st);
+/* An entry for plain file P, with the kernel's reference counted. */
+int fs_plain_entry(struct mvfs *fs, const struct meta_plain *p, struct fuse_entry_param *e);
+int fs_plain_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
+/* Loads plain file IN into a staging file (empty when TRUNCATE).  Called
+ * with IN->lock held. */
+int fs_plain_stage(struct mvfs *fs, struct fs_inode *in, int truncate);
+/* Writes IN's staged bytes back to its row.  Called with IN->lock held. */
+int fs_plain_commit(struct mvfs *fs, struct fs_inode *in);
 
 #endif

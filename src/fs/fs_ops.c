@@ -176,6 +176,36 @@ static unsigned times_asked(const struct stat *attr, int to_set, struct timespec
 	return flags;
 }
 
+/* setattr of a plain file: its size through a staging file, its mode and
+ * times on its row. */
+static int plain_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, unsigned flags,
+			 const struct timespec *mtime, const struct timespec *atime, struct stat *st)
+{
+	int rc = 0;
+
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct fs_inode *in = fs_inode_get(fs, ino, 0, 1);
+
+		if (!in)
+			return -ENOMEM;
+		if (attr->st_size < 0 || (uint64_t)attr->st_size > META_PLAIN_MAX)
+			rc = attr->st_size < 0 ? -EINVAL : -EFBIG;
+		pthread_mutex_lock(&in->lock);
+		if (rc == 0 && (rc = fs_plain_stage(fs, in, 0)) == 0) {
+			in->writers++;
+			rc = fs_file_truncate(fs, in, (uint64_t)attr->st_size);
+			if (rc == 0)
+				rc = fs_file_commit(fs, in);
+			fs_file_unstage(in);
+		}
+		pthread_mutex_unlock(&in->lock);
+		fs_inode_put(fs, ino, 0, 1);
+	}
+	if (rc == 0 && flags)
+		rc = meta_plain_setattr(fs->meta, ino, flags, attr->st_mode, mtime, atime);
+	return rc ? rc : fs_plain_getattr(fs, ino, st);
+}
+
 static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, struct stat *st)
 {
 	struct timespec mtime = { 0 }, atime = { 0 };
@@ -185,6 +215,8 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 
 	if ((rc = fs_node_of(fs, ino, &n)) != 0)
 		return rc;
+	if (n.kind == FS_NODE_PLAIN)
+		return plain_setattr(fs, ino, attr, to_set, flags, &mtime, &atime, st);
 	if (n.kind != FS_NODE_FILE) {
 		struct meta_folder f;
 
@@ -381,6 +413,8 @@ static int fs_do_unlink(struct mvfs *fs, uint64_t parent, const char *name)
 			 " period ends, or by mv to restore them", name);
 		return -EPERM;
 	}
+	if (name_is_plain(name) && (rc = meta_plain_unlink(fs->meta, &n.dir, name)) != -ENOENT)
+		return rc;
 	return meta_unlink(fs->meta, &n.dir, name, NULL);
 }
 
@@ -444,6 +478,19 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 		return -ENOTDIR;
 	if ((rc = move_allowed(&from.dir, &to.dir, name)) != 0)
 		return rc;
+	if (name_is_plain(name) && meta_plain_lookup(fs->meta, &from.dir, name, NULL) == 0) {
+		if (!name_is_plain(newname)) {
+			log_info("'%s' to '%s': a plain file does not become a memory by a rename (EXDEV: copy it)",
+				 name, newname);
+			return -EXDEV;
+		}
+		return meta_plain_rename(fs->meta, &from.dir, name, &to.dir, newname, mflags);
+	}
+	if (name_is_plain(newname)) {
+		log_info("'%s' to '%s': a memory does not become a plain file by a rename (EXDEV: copy it)",
+			 name, newname);
+		return -EXDEV;
+	}
 	rc = meta_move(fs->meta, &from.dir, name, &to.dir, newname, mflags, &replaced);
 	if (rc == -EPERM)
 		log_warn("cannot move '%s' out of .trash/: it is a replaced version; cp it over the file to"
@@ -506,6 +553,61 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 /* --- files --------------------------------------------------------------- */
 
+/* A handle on plain file IN (open count held), its bytes staged. */
+static int plain_handle(struct mvfs *fs, struct fs_inode *in, int writable, int truncate,
+			struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	int rc;
+
+	pthread_mutex_lock(&in->lock);
+	rc = fs_plain_stage(fs, in, truncate);
+	if (rc == 0)
+		in->writers++;		/* every handle reads the staged bytes */
+	pthread_mutex_unlock(&in->lock);
+	if (rc)
+		return rc;
+	h = fs_handle_new(fs, in, NULL);
+	if (!h) {
+		pthread_mutex_lock(&in->lock);
+		fs_file_unstage(in);
+		pthread_mutex_unlock(&in->lock);
+		return -ENOMEM;
+	}
+	h->writable = writable;
+	h->created = truncate;
+	h->plain = 1;
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+/* Creates plain file NAME (.DS_Store and the like) in DIR. */
+static int create_plain(struct mvfs *fs, const struct meta_dir *dir, const char *name, mode_t mode,
+			const struct timespec *now, struct fuse_file_info *fi, struct fuse_entry_param *e)
+{
+	struct meta_plain p;
+	struct fs_inode *in;
+	int rc = meta_plain_create(fs->meta, dir, name, mode, now, &p);
+
+	if (rc)
+		return rc;
+	if ((rc = fs_plain_entry(fs, &p, e)) != 0)
+		return rc;
+	in = fs_inode_get(fs, p.ino, 0, 1);
+	if (!in) {
+		fs_inode_put(fs, p.ino, 1, 0);
+		return -ENOMEM;
+	}
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	rc = plain_handle(fs, in, 1, 1, fi);
+	if (rc) {
+		meta_plain_unlink(fs->meta, dir, name);
+		fs_inode_put(fs, p.ino, 1, 1);
+	}
+	return rc;
+}
+
 static int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
 			struct fuse_file_info *fi, struct fuse_entry_param *e)
 {
@@ -529,6 +631,8 @@ static int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode
 	if ((rc = fs_ns_check_name(name)) != 0)
 		return rc;
 	clock_gettime(CLOCK_REALTIME, &now);
+	if (name_is_plain(name))
+		return create_plain(fs, &dir, name, mode, &now, fi, e);
 	rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
 	if (rc == -EEXIST && !fs_ns_visible(fs, &f)) {
 		/* Left by a writer that died before its first commit. */
@@ -591,6 +695,16 @@ static int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 
 	if ((rc = fs_node_of(fs, ino, &n)) != 0)
 		return rc;
+	if (n.kind == FS_NODE_PLAIN) {
+		in = fs_inode_get(fs, ino, 0, 1);
+		if (!in)
+			return -ENOMEM;
+		rc = plain_handle(fs, in, (fi->flags & O_ACCMODE) != O_RDONLY,
+				  (fi->flags & O_ACCMODE) != O_RDONLY && (fi->flags & O_TRUNC), fi);
+		if (rc)
+			fs_inode_put(fs, ino, 0, 1);
+		return rc;
+	}
 	if (n.kind != FS_NODE_FILE)
 		return -EISDIR;
 	rc = meta_file_get(fs->meta, ino, &f);
@@ -771,10 +885,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct mvfs *fs = fs_of(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 
-	if (h->writable) {
+	if (h->writable || h->plain) {
 		pthread_mutex_lock(&h->in->lock);
 		/* Pages written through mmap can arrive after the last flush. */
-		fs_file_commit(fs, h->in);
+		if (h->writable)
+			fs_file_commit(fs, h->in);
 		fs_file_unstage(h->in);
 		pthread_mutex_unlock(&h->in->lock);
 	}

@@ -88,7 +88,7 @@ static enum xattr_set set_of(const char *name)
 
 /* What an inode's attributes come from. */
 struct xattr_src {
-	enum { SRC_TOP, SRC_FILE, SRC_FOLDER } kind;
+	enum { SRC_TOP, SRC_FILE, SRC_FOLDER, SRC_PLAIN } kind;
 	struct meta_file f;		/* SRC_FILE */
 	struct meta_folder folder;	/* SRC_FOLDER: a collection or gallery */
 	char subject[300];		/* quoted, for log lines */
@@ -110,6 +110,13 @@ static int source_of(struct mvfs *fs, uint64_t ino, const struct meta_file *f, s
 		else if ((rc = meta_file_get(fs->meta, ino, &s->f)) != 0)
 			return rc;
 		snprintf(s->subject, sizeof(s->subject), "'%s'", s->f.name);
+	} else if (n.kind == FS_NODE_PLAIN) {
+		struct meta_plain p;
+
+		s->kind = SRC_PLAIN;
+		if ((rc = meta_plain_get(fs->meta, ino, &p)) != 0)
+			return rc;
+		snprintf(s->subject, sizeof(s->subject), "'%s'", p.name);
 	} else if (ino >= META_INO_FIRST) {
 		s->kind = SRC_FOLDER;
 		if ((rc = meta_folder_get(fs->meta, ino, &s->folder)) != 0)

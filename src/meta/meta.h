@@ -281,6 +281,47 @@ int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *
  * that have committed content are left alone. */
 int meta_file_abort(struct meta *m, uint64_t ino);
 
+/* --- plain files (meta_plain.c) ------------------------------------------ */
+
+/* What operating systems and editors leave in folders (.DS_Store, ._*,
+ * Thumbs.db, desktop.ini, .directory, lock and swap files: name_is_plain)
+ * is kept as a plain file: in its folder, with its bytes in the database,
+ * never a memory.  DIR is a folder of the tree, a collection or a gallery. */
+struct meta_plain {
+	uint64_t ino;
+	char name[256];
+	uint32_t mode;			/* permission bits */
+	uint64_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+	struct timespec atime;
+	struct timespec crtime;
+};
+#define META_PLAIN_MAX (32u << 20)	/* bytes a plain file may hold (-EFBIG) */
+
+/* The plain file NAME of DIR / with inode INO.  -ENOENT. */
+int meta_plain_lookup(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_plain *out);
+int meta_plain_get(struct meta *m, uint64_t ino, struct meta_plain *out);
+/* Up to MAX plain files of DIR whose names sort after AFTER. */
+int meta_plain_list(struct meta *m, const struct meta_dir *dir, const char *after, struct meta_plain *out,
+		    int max, int *n);
+/* Makes empty plain file NAME in DIR.  -EEXIST when it exists. */
+int meta_plain_create(struct meta *m, const struct meta_dir *dir, const char *name, uint32_t mode,
+		      const struct timespec *now, struct meta_plain *out);
+/* The bytes of plain file INO: *BUF (malloc'd, the caller frees) and *LEN. */
+int meta_plain_read(struct meta *m, uint64_t ino, void **buf, size_t *len);
+/* Replaces the bytes of plain file INO (mtime MTIME, ctime now). */
+int meta_plain_write(struct meta *m, uint64_t ino, const void *buf, size_t len, const struct timespec *mtime);
+/* Changes mode and times (META_SET_*) of plain file INO. */
+int meta_plain_setattr(struct meta *m, uint64_t ino, unsigned flags, uint32_t mode,
+		       const struct timespec *mtime, const struct timespec *atime);
+/* Removes plain file NAME of DIR (at once: it is no memory). */
+int meta_plain_unlink(struct meta *m, const struct meta_dir *dir, const char *name);
+/* Renames plain file NAME of FROM to NEWNAME of TO, replacing a plain file
+ * there (-EEXIST with META_MOVE_NOREPLACE). */
+int meta_plain_rename(struct meta *m, const struct meta_dir *from, const char *name, const struct meta_dir *to,
+		      const char *newname, unsigned flags);
+
 /* --- extended attributes (meta_xattr.c) ---------------------------------- */
 
 /* The user.* attributes kept per inode (a file, a collection, a gallery:

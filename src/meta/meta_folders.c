@@ -189,26 +189,31 @@ static int folder_count(PGconn *c, const struct meta_folder *f, long *n)
 
 	switch (f->place) {
 	case META_PLACE_COLLECTION:
-		sql = "SELECT count(*) FROM user_library x JOIN memory_items i ON i.memory_id = x.memory_id"
-		      " JOIN memory_assets a ON a.id = i.primary_asset_id"
-		      " WHERE x.collection_id = $1 AND a.lifecycle_status = 'active'";
+		sql = "SELECT (SELECT count(*) FROM user_library x JOIN memory_items i ON i.memory_id = x.memory_id"
+		      "    JOIN memory_assets a ON a.id = i.primary_asset_id"
+		      "    WHERE x.collection_id = $1 AND a.lifecycle_status = 'active')"
+		      " + (SELECT count(*) FROM plain_files WHERE dir_ino = (SELECT ino FROM user_collections"
+		      "    WHERE id = $1))";
 		break;
 	case META_PLACE_GALLERY:
-		sql = "SELECT count(*) FROM gallery_items x JOIN memory_items i ON i.memory_id = x.memory_id"
-		      " JOIN memory_assets a ON a.id = i.primary_asset_id"
-		      " WHERE x.gallery_id = $1 AND a.lifecycle_status = 'active'";
+		sql = "SELECT (SELECT count(*) FROM gallery_items x JOIN memory_items i ON i.memory_id = x.memory_id"
+		      "    JOIN memory_assets a ON a.id = i.primary_asset_id"
+		      "    WHERE x.gallery_id = $1 AND a.lifecycle_status = 'active')"
+		      " + (SELECT count(*) FROM plain_files WHERE dir_ino = (SELECT ino FROM galleries WHERE id = $1))";
 		break;
 	case META_PLACE_LIBRARY:
 		sql = "SELECT (SELECT count(*) FROM folders WHERE parent_id = $1)"
 		      " + (SELECT count(*) FROM user_library x JOIN memory_items i ON i.memory_id = x.memory_id"
 		      "    JOIN memory_assets a ON a.id = i.primary_asset_id"
-		      "    WHERE x.folder_id = $1 AND a.lifecycle_status = 'active')";
+		      "    WHERE x.folder_id = $1 AND a.lifecycle_status = 'active')"
+		      " + (SELECT count(*) FROM plain_files WHERE dir_ino = (SELECT ino FROM folders WHERE id = $1))";
 		break;
 	default:
 		sql = "SELECT (SELECT count(*) FROM folders WHERE parent_id = $1)"
 		      " + (SELECT count(*) FROM workspace_assets x JOIN memory_items i ON i.memory_id = x.memory_id"
 		      "    JOIN memory_assets a ON a.id = i.primary_asset_id"
-		      "    WHERE x.folder_id = $1 AND a.lifecycle_status = 'active' AND x.expires_at > mvault_now())";
+		      "    WHERE x.folder_id = $1 AND a.lifecycle_status = 'active' AND x.expires_at > mvault_now())"
+		      " + (SELECT count(*) FROM plain_files WHERE dir_ino = (SELECT ino FROM folders WHERE id = $1))";
 		break;
 	}
 	rc = meta_exec(c, "folder count", sql, 1, p, &r);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/utf8.h"
 
@@ -172,4 +173,34 @@ int name_version_parse(const char *name, char base[NAME_MAX_BYTES + 1],
 	stamp[NAME_VERSION_STAMP_LEN] = '\0';
 	snprintf(base, NAME_MAX_BYTES + 1, "%.*s%s", (int)(open - name), name, open + olen + NAME_VERSION_STAMP_LEN + 1);
 	return 1;
+}
+
+int name_is_plain(const char *name)
+{
+	static const char *const exact[] = { ".DS_Store", ".directory", ".localized", "Thumbs.db", "ehthumbs.db",
+					     "desktop.ini", ".hidden" };
+	static const char *const prefix[] = { "._", ".~lock.", "~$", ".DS_Store.", ".directory.", "Thumbs.db.",
+					      "desktop.ini." };
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (strcasecmp(name, exact[i]) == 0)
+			return 1;
+	for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
+		if (strncmp(name, prefix[i], strlen(prefix[i])) == 0)
+			return 1;
+	/* rsync's temporary name for NAME: .NAME.XXXXXX (NAME.XXXXXX when NAME
+	 * starts with a dot) */
+	if (len > 7 && name[len - 7] == '.') {
+		char inner[NAME_MAX_BYTES + 1];
+
+		snprintf(inner, sizeof(inner), "%.*s", (int)(len - 7), name);
+		if (name_is_plain(inner) || (inner[0] == '.' && inner[1] && name_is_plain(inner + 1)))
+			return 1;
+	}
+	/* vim: .NAME.swp, .swo, ..., .swx */
+	if (name[0] == '.' && len > 5 && name[len - 4] == '.' && name[len - 3] == 's' && name[len - 2] == 'w' &&
+	    ((name[len - 1] >= 'a' && name[len - 1] <= 'p') || name[len - 1] == 'x'))
+		return 1;
+	return 0;
 }

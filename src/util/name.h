@@ -43,6 +43,13 @@ void name_shown(const char *display, const char *memory_id, int twin, char out[N
  * name in BASE and the hex digits in HEX; else 0. */
 int name_twin_parse(const char *name, char base[NAME_MAX_BYTES + 1], char hex[NAME_TWIN_HEX + 1]);
 
+/* Whether NAME is one that operating systems and editors leave in folders
+ * (.DS_Store, ._* AppleDouble files, Thumbs.db, desktop.ini, KDE's
+ * .directory, LibreOffice's and Office's lock files, vim's swap files, and
+ * the temporary names they are written under): such a file is kept as a
+ * plain file, never as a memory. */
+int name_is_plain(const char *name);
+
 /*
  * Replaced versions: in the trash, a version of a file that a newer one
  * replaced shows as its name with when it was replaced (UTC) before the

@@ -82,6 +82,46 @@ static void test_twins(void)
 	CHECK_EQ_INT(name_check(out, NULL), 0);
 }
 
+static void test_versions(void)
+{
+	char out[256], base[256], stamp[NAME_VERSION_STAMP_LEN + 1], longname[256];
+
+	name_version("IMG_0001.jpg", "2026-12-06 19.38.32", out);
+	CHECK_STREQ(out, "IMG_0001 (replaced 2026-12-06 19.38.32).jpg");
+	CHECK_EQ_INT(name_version_parse(out, base, stamp), 1);
+	CHECK_STREQ(base, "IMG_0001.jpg");
+	CHECK_STREQ(stamp, "2026-12-06 19.38.32");
+	name_version("notes", "2026-01-02 03.04.05", out);
+	CHECK_STREQ(out, "notes (replaced 2026-01-02 03.04.05)");
+	CHECK_EQ_INT(name_version_parse(out, base, stamp), 1);
+	CHECK_STREQ(base, "notes");
+	CHECK_EQ_INT(name_version_parse("a (replaced 2026-12-06 19:38:32).jpg", base, stamp), 0);
+	CHECK_EQ_INT(name_version_parse("a (replaced 2026-12-06).jpg", base, stamp), 0);
+	CHECK_EQ_INT(name_version_parse("IMG_0001.jpg", base, stamp), 0);
+	memset(longname, 'b', 248);
+	memcpy(longname + 248, "\xc3\xa9.jpg", 7);
+	longname[255] = '\0';
+	name_version(longname, "2026-12-06 19.38.32", out);
+	CHECK(strlen(out) <= 255);
+	CHECK_EQ_INT(name_check(out, NULL), 0);
+	CHECK_EQ_INT(name_version_parse(out, base, stamp), 1);
+}
+
+static void test_plain_names(void)
+{
+	static const char *const plain[] = { ".DS_Store", "._IMG_0001.jpg", "Thumbs.db", "thumbs.db", "desktop.ini",
+					     "Desktop.ini", ".directory", ".~lock.report.odt#", "~$report.docx",
+					     ".notes.txt.swp", ".notes.txt.swx", "..DS_Store.Ab12Cd", ".Thumbs.db.x1y2z3",
+					     ".notes.txt.swp.l1gMQH", ".directory.a1b2c3" };
+	static const char *const memories[] = { "IMG_0001.jpg", "DS_Store", "notes.swp", ".bashrc", "photo.db",
+						".IMG_0001.jpg.Ab12Cd", "Thumbs.dbx", "a.jpg.swp" };
+
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		CHECK_EQ_INT(name_is_plain(plain[i]), 1);
+	for (size_t i = 0; i < sizeof(memories) / sizeof(memories[0]); i++)
+		CHECK_EQ_INT(name_is_plain(memories[i]), 0);
+}
+
 static void test_shown(void)
 {
 	const char *id = "3f9a0c1e-1111-2222-3333-444455556666";
@@ -167,6 +207,8 @@ int main(void)
 	TEST(test_name_refuses);
 	TEST(test_twins);
 	TEST(test_shown);
+	TEST(test_versions);
+	TEST(test_plain_names);
 	TEST(test_mime);
 	TEST(test_sha256);
 	return unit_done();
