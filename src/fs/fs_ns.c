@@ -190,6 +190,33 @@ int fs_ns_visible(struct mvfs *fs, const struct meta_file *f)
 	return staged || cache_holds_file(fs->cache, f->ino);
 }
 
+/* The folder of files PARENT is, for putting a file NAME there by WHAT
+ * ("create", "link", ...): 0 with *DIR, or -errno after a log line. */
+int fs_ns_files_dir(struct mvfs *fs, uint64_t parent, const char *what, const char *name,
+		     struct meta_dir *dir)
+{
+	struct fs_node n;
+	int rc = fs_node_of(fs, parent, &n);
+
+	if (rc)
+		return rc;
+	switch (n.kind) {
+	case FS_NODE_FILES:
+		*dir = n.dir;
+		return 0;
+	case FS_NODE_ROOT:
+		log_warn("cannot %s '%s' at the top level: it holds only library, workspace, collections,"
+			 " galleries and .trash", what, name);
+		return -EPERM;
+	case FS_NODE_FOLDERS:
+		log_warn("cannot %s '%s' in %s/: it holds folders only (mkdir one, then put files in it)",
+			 what, name, n.name);
+		return -EPERM;
+	default:
+		return -ENOTDIR;
+	}
+}
+
 int fs_ns_check_name(const char *name)
 {
 	const char *why;

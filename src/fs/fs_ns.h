@@ -53,6 +53,22 @@ void fs_ns_view_entry(const struct meta_dir *dir, struct fuse_entry_param *e);
  * writing, or closed and waiting for upload or uploaded within the last
  * minute), whatever the status in F, which may be a moment old, says. */
 int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
+/* The folder of files PARENT is, for putting a file NAME there by WHAT
+ * ("create", "link", ...): 0 with *DIR, or -errno after a log line. */
+int fs_ns_files_dir(struct mvfs *fs, uint64_t parent, const char *what, const char *name, struct meta_dir *dir);
+
+/* --- the workers of file operations (fs_open.c) -------------------------- */
+
+int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_file_info *fi,
+		 struct fuse_entry_param *e);
+int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi);
+/* Up to SIZE bytes of H at OFF into BUF; *GOT how many. */
+int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got);
+/* Commits what H wrote (a no-op for a read-only handle). */
+int fs_commit_handle(struct mvfs *fs, struct fs_handle *h);
+/* fsync(2): commits, then waits until the content is in the store. */
+int fs_do_fsync(struct mvfs *fs, struct fs_handle *h);
+
 /* Checks NAME for a new entry: 0, or -errno after a log line naming the rule. */
 int fs_ns_check_name(const char *name);
 /* Checks NAME for an existing entry: a name no entry can have is -ENOENT

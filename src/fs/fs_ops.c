@@ -29,33 +29,6 @@ static struct mvfs *fs_of(fuse_req_t req)
 
 /* --- the rules ------------------------------------------------------------ */
 
-/* The folder of files PARENT is, for putting a file NAME there by WHAT
- * ("create", "link", ...): 0 with *DIR, or -errno after a log line. */
-static int files_dir(struct mvfs *fs, uint64_t parent, const char *what, const char *name,
-		     struct meta_dir *dir)
-{
-	struct fs_node n;
-	int rc = fs_node_of(fs, parent, &n);
-
-	if (rc)
-		return rc;
-	switch (n.kind) {
-	case FS_NODE_FILES:
-		*dir = n.dir;
-		return 0;
-	case FS_NODE_ROOT:
-		log_warn("cannot %s '%s' at the top level: it holds only library, workspace, collections,"
-			 " galleries and .trash", what, name);
-		return -EPERM;
-	case FS_NODE_FOLDERS:
-		log_warn("cannot %s '%s' in %s/: it holds folders only (mkdir one, then put files in it)",
-			 what, name, n.name);
-		return -EPERM;
-	default:
-		return -ENOTDIR;
-	}
-}
-
 /* Whether a file may move from FROM to TO; -EPERM after a log line. */
 static int move_allowed(const struct meta_dir *from, const struct meta_dir *to, const char *name)
 {
@@ -423,11 +396,35 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -fs_do_unlink(fs_of(req), parent, name));
 }
 
+/* Renames or moves folder NAME of FROM (collections and galleries among
+ * themselves, folders of the tree anywhere in their place's tree). */
+static int rename_folder(struct mvfs *fs, const struct fs_node *from, const char *name, const struct fs_node *to,
+			 const char *newname, unsigned mflags)
+{
+	struct meta_dir fin, tin;
+	int rc;
+
+	fs_ns_folders_in(from, &fin);
+	if (!fs_ns_folders_in(to, &tin) || fs_ns_is_tree(from) != fs_ns_is_tree(to) ||
+	    (from->kind == FS_NODE_FOLDERS && from->folders != to->folders)) {
+		log_warn("cannot move folder '%s' there: a collection stays in collections/, a gallery in"
+			 " galleries/, and a folder of library/ or workspace/ in their tree", name);
+		return -EPERM;
+	}
+	rc = meta_folder_rename(fs->meta, &fin, name, &tin, newname, mflags);
+	if (rc == -EINVAL)
+		log_warn("cannot move folder '%s' into itself or a folder below it", name);
+	else if (rc == -EXDEV)
+		log_info("moving folder '%s' between library/ and workspace/ is a copy (EXDEV)", name);
+	else if (rc == -ENOTEMPTY)
+		log_info("cannot move folder '%s' over '%s': that folder is not empty", name, newname);
+	return rc;
+}
+
 static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent,
 			const char *newname, unsigned flags)
 {
 	unsigned mflags = (flags & RENAME_NOREPLACE) ? META_MOVE_NOREPLACE : 0;
-	struct meta_dir fin, tin;
 	struct fs_node from, to;
 	uint64_t replaced;
 	int rc;
@@ -446,27 +443,18 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 	}
 	if ((rc = fs_ns_check_name(newname)) != 0)
 		return rc;
-	/* A folder: collections and galleries among themselves, folders of
-	 * the tree anywhere in their place's tree. */
-	if (from.kind == FS_NODE_FOLDERS ||
-	    (fs_ns_is_tree(&from) && fs_ns_folders_in(&from, &fin) &&
-	     meta_folder_lookup(fs->meta, &fin, name, NULL) == 0)) {
-		fs_ns_folders_in(&from, &fin);
-		if (!fs_ns_folders_in(&to, &tin) || fs_ns_is_tree(&from) != fs_ns_is_tree(&to) ||
-		    (from.kind == FS_NODE_FOLDERS && from.folders != to.folders)) {
-			log_warn("cannot move folder '%s' there: a collection stays in collections/, a gallery in"
-				 " galleries/, and a folder of library/ or workspace/ in their tree", name);
-			return -EPERM;
-		}
-		rc = meta_folder_rename(fs->meta, &fin, name, &tin, newname, mflags);
-		if (rc == -EINVAL)
-			log_warn("cannot move folder '%s' into itself or a folder below it", name);
-		else if (rc == -EXDEV)
-			log_info("moving folder '%s' between library/ and workspace/ is a copy (EXDEV)", name);
-		else if (rc == -ENOTEMPTY)
-			log_info("cannot move folder '%s' over '%s': that folder is not empty", name, newname);
-		return rc;
+	/* The common case first: a file renamed within its place's tree, with
+	 * no query to ask whether NAME is a folder (meta_move says ENOENT). */
+	if (fs_ns_is_tree(&from) && fs_ns_is_tree(&to) && from.dir.place == to.dir.place &&
+	    !name_is_plain(name) && !name_is_plain(newname)) {
+		rc = meta_move(fs->meta, &from.dir, name, &to.dir, newname, mflags, &replaced);
+		if (rc != -ENOENT || meta_folder_lookup(fs->meta, &from.dir, name, NULL) != 0)
+			return rc;
+		return rename_folder(fs, &from, name, &to, newname, mflags);
 	}
+	if (from.kind == FS_NODE_FOLDERS ||
+	    (fs_ns_is_tree(&from) && meta_folder_lookup(fs->meta, &from.dir, name, NULL) == 0))
+		return rename_folder(fs, &from, name, &to, newname, mflags);
 	if (from.kind != FS_NODE_FILES)
 		return -ENOTDIR;
 	if (to.kind == FS_NODE_FOLDERS) {
@@ -512,7 +500,7 @@ static int fs_do_link(struct mvfs *fs, uint64_t ino, uint64_t newparent, const c
 	struct stat st;
 	int rc;
 
-	if ((rc = files_dir(fs, newparent, "link", newname, &dir)) != 0)
+	if ((rc = fs_ns_files_dir(fs, newparent, "link", newname, &dir)) != 0)
 		return rc;
 	if (dir.place != META_PLACE_GALLERY) {
 		log_warn("cannot link '%s': hard links add a file to a gallery, and only there", newname);
@@ -553,125 +541,6 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 /* --- files --------------------------------------------------------------- */
 
-/* A handle on plain file IN (open count held), its bytes staged. */
-static int plain_handle(struct mvfs *fs, struct fs_inode *in, int writable, int truncate,
-			struct fuse_file_info *fi)
-{
-	struct fs_handle *h;
-	int rc;
-
-	pthread_mutex_lock(&in->lock);
-	rc = fs_plain_stage(fs, in, truncate);
-	if (rc == 0)
-		in->writers++;		/* every handle reads the staged bytes */
-	pthread_mutex_unlock(&in->lock);
-	if (rc)
-		return rc;
-	h = fs_handle_new(fs, in, NULL);
-	if (!h) {
-		pthread_mutex_lock(&in->lock);
-		fs_file_unstage(in);
-		pthread_mutex_unlock(&in->lock);
-		return -ENOMEM;
-	}
-	h->writable = writable;
-	h->created = truncate;
-	h->plain = 1;
-	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 0;
-	return 0;
-}
-
-/* Creates plain file NAME (.DS_Store and the like) in DIR. */
-static int create_plain(struct mvfs *fs, const struct meta_dir *dir, const char *name, mode_t mode,
-			const struct timespec *now, struct fuse_file_info *fi, struct fuse_entry_param *e)
-{
-	struct meta_plain p;
-	struct fs_inode *in;
-	int rc = meta_plain_create(fs->meta, dir, name, mode, now, &p);
-
-	if (rc)
-		return rc;
-	if ((rc = fs_plain_entry(fs, &p, e)) != 0)
-		return rc;
-	in = fs_inode_get(fs, p.ino, 0, 1);
-	if (!in) {
-		fs_inode_put(fs, p.ino, 1, 0);
-		return -ENOMEM;
-	}
-	snprintf(in->name, sizeof(in->name), "%s", name);
-	rc = plain_handle(fs, in, 1, 1, fi);
-	if (rc) {
-		meta_plain_unlink(fs->meta, dir, name);
-		fs_inode_put(fs, p.ino, 1, 1);
-	}
-	return rc;
-}
-
-static int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
-			struct fuse_file_info *fi, struct fuse_entry_param *e)
-{
-	struct timespec now;
-	struct meta_file f;
-	struct fs_inode *in;
-	struct fs_handle *h;
-	struct meta_dir dir;
-	int rc;
-
-	if ((rc = files_dir(fs, parent, "create", name, &dir)) != 0)
-		return rc;
-	if (dir.place == META_PLACE_TRASH) {
-		log_warn("cannot create '%s' in .trash/: it is read-only", name);
-		return -EPERM;
-	}
-	if (!S_ISREG(mode)) {
-		log_warn("cannot create '%s': only regular files can be created", name);
-		return -EPERM;
-	}
-	if ((rc = fs_ns_check_name(name)) != 0)
-		return rc;
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (name_is_plain(name))
-		return create_plain(fs, &dir, name, mode, &now, fi, e);
-	rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
-	if (rc == -EEXIST && !fs_ns_visible(fs, &f)) {
-		/* Left by a writer that died before its first commit. */
-		log_info("removing the unfinished earlier upload of '%s'", name);
-		if ((rc = meta_file_abort(fs->meta, f.ino)) == 0)
-			rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
-	}
-	if (rc)
-		return rc;
-	in = fs_inode_get(fs, f.ino, 1, 1);
-	if (!in) {
-		meta_file_abort(fs->meta, f.ino);
-		return -ENOMEM;
-	}
-	pthread_mutex_lock(&in->lock);
-	snprintf(in->name, sizeof(in->name), "%s", name);
-	rc = fs_file_stage(fs, in, NULL, 1);
-	if (rc == 0)
-		in->writers++;
-	pthread_mutex_unlock(&in->lock);
-	h = rc == 0 ? fs_handle_new(fs, in, NULL) : NULL;
-	if (!h) {
-		if (rc == 0) {
-			pthread_mutex_lock(&in->lock);
-			fs_file_unstage(in);
-			pthread_mutex_unlock(&in->lock);
-		}
-		meta_file_abort(fs->meta, f.ino);
-		fs_inode_put(fs, f.ino, 1, 1);
-		return rc ? rc : -ENOMEM;
-	}
-	h->writable = 1;
-	h->created = 1;
-	fi->fh = (uintptr_t)h;
-	fs_file_stat(fs, &f, in, &e->attr);
-	fs_ns_entry(fs, &e->attr, e);
-	return 0;
-}
-
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
@@ -682,72 +551,6 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_create(req, &e, fi);
-}
-
-static int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
-{
-	struct meta_file f;
-	struct fs_inode *in;
-	struct fs_handle *h;
-	int rc;
-
-	struct fs_node n;
-
-	if ((rc = fs_node_of(fs, ino, &n)) != 0)
-		return rc;
-	if (n.kind == FS_NODE_PLAIN) {
-		in = fs_inode_get(fs, ino, 0, 1);
-		if (!in)
-			return -ENOMEM;
-		rc = plain_handle(fs, in, (fi->flags & O_ACCMODE) != O_RDONLY,
-				  (fi->flags & O_ACCMODE) != O_RDONLY && (fi->flags & O_TRUNC), fi);
-		if (rc)
-			fs_inode_put(fs, ino, 0, 1);
-		return rc;
-	}
-	if (n.kind != FS_NODE_FILE)
-		return -EISDIR;
-	rc = meta_file_get(fs->meta, ino, &f);
-	if (rc)
-		return rc;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && strcmp(f.lifecycle_status, "active") != 0) {
-		log_warn("cannot write '%s': it is in .trash/, which is read-only", f.name);
-		return -EROFS;
-	}
-	in = fs_inode_get(fs, ino, 0, 1);
-	if (!in)
-		return -ENOMEM;
-	h = fs_handle_new(fs, in, &f);
-	if (!h) {
-		fs_inode_put(fs, ino, 0, 1);
-		return -ENOMEM;
-	}
-	pthread_mutex_lock(&in->lock);
-	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		/* never committed: nothing to copy (content being uploaded is) */
-		int fresh = strcmp(f.upload_status, "pending") == 0;
-
-		if (!in->name[0])
-			snprintf(in->name, sizeof(in->name), "%s", f.name);
-		rc = fs_file_stage(fs, in, fresh ? NULL : &f, fresh || (fi->flags & O_TRUNC));
-		if (rc == 0) {
-			in->writers++;
-			h->writable = 1;
-			h->created = fresh || (fi->flags & O_TRUNC);
-		}
-	} else {
-		/* Content under an inode changes only through this mount's
-		 * commits, so the kernel may keep its cached pages. */
-		fi->keep_cache = in->stage_fd < 0;
-	}
-	pthread_mutex_unlock(&in->lock);
-	if (rc) {
-		fs_handle_free(fs, h);
-		fs_inode_put(fs, ino, 0, 1);
-		return rc;
-	}
-	fi->fh = (uintptr_t)h;
-	return 0;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -764,32 +567,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * it had (atomic O_TRUNC sends no setattr), so tell it. */
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && fs->se)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
-}
-
-static int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got)
-{
-	struct fs_inode *in = h->in;
-	int rc = 1;
-
-	pthread_mutex_lock(&in->lock);
-	if (in->stage_fd >= 0) {
-		ssize_t n = pread(in->stage_fd, buf, size, off);
-
-		rc = n < 0 ? -errno : 0;
-		*got = n < 0 ? 0 : (size_t)n;
-	}
-	pthread_mutex_unlock(&in->lock);
-	if (rc <= 0)
-		return rc;
-	if ((uint64_t)off >= h->size) {
-		*got = 0;
-		return 0;
-	}
-	rc = cache_read(fs->cache, h->sha256, h->size, (uint64_t)off, size, buf, got, &h->ra);
-	if (rc)
-		log_error("cannot read '%s' at %lld: %s", in->name[0] ? in->name : h->sha256,
-			  (long long)off, strerror(-rc));
-	return rc == -ENOENT ? -EIO : rc;	/* a row without its object */
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -823,18 +600,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_write(req, (size_t)n);
 }
 
-static int commit_handle(struct mvfs *fs, struct fs_handle *h)
-{
-	int rc = 0;
-
-	if (!h->writable)
-		return 0;
-	pthread_mutex_lock(&h->in->lock);
-	rc = fs_file_commit(fs, h->in);
-	pthread_mutex_unlock(&h->in->lock);
-	return rc;
-}
-
 /* close(2).  A file this handle made or truncated, still empty, is left
  * for release: a shell's `> file` closes a duplicate of the descriptor
  * before writing, and committing there would make an empty version first
@@ -851,28 +616,6 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		pthread_mutex_unlock(&h->in->lock);
 	}
 	fuse_reply_err(req, -rc);
-}
-
-/* fsync(2) returns once the file's content is in the store. */
-static int fs_do_fsync(struct mvfs *fs, struct fs_handle *h)
-{
-	char sha[65] = "";
-	int rc = commit_handle(fs, h);
-
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&h->in->lock);
-	snprintf(sha, sizeof(sha), "%s", h->in->sha256[0] ? h->in->sha256 : h->sha256);
-	pthread_mutex_unlock(&h->in->lock);
-	if (!sha[0])
-		return 0;
-	rc = cache_wait_uploaded(fs->cache, sha, fs->cfg.fsync_timeout);
-	if (rc == -ETIMEDOUT) {
-		log_error("fsync of '%s': its upload did not finish within %.0f s", h->in->name,
-			  fs->cfg.fsync_timeout);
-		rc = -EIO;
-	}
-	return rc;
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)

@@ -121,6 +121,9 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen);
 /* meta_free(NULL) is a no-op. */
 void meta_free(struct meta *m);
 
+/* How many SQL statements this process has sent (each one round trip). */
+unsigned long long meta_statements(void);
+
 /* Applies pending migrations on CONNINFO and returns; for `mvaultfs db migrate`. */
 int meta_migrate_only(const char *conninfo, char *err, size_t errlen);
 

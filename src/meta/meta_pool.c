@@ -54,6 +54,18 @@ unsigned long long meta_u64(const PGresult *r, int row, int col)
 	return strtoull(PQgetvalue(r, row, col), NULL, 10);
 }
 
+/* Statements sent by this process, for `mvaultfs status` and the
+ * benchmarks: every statement goes through meta_exec (or meta_tx_begin and
+ * meta_tx_end, which call it), so this is the one place to count.  A
+ * process-wide counter, like the kernel's: it describes the process, not
+ * one pool. */
+static _Atomic unsigned long long statements_sent;
+
+unsigned long long meta_statements(void)
+{
+	return statements_sent;
+}
+
 int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	      const char *const *params, PGresult **res)
 {
@@ -63,6 +75,8 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	char *msg, *nl;
 	int err;
 
+	statements_sent++;
+	log_debug("sql: %s", what);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		if (res)
 			*res = r;

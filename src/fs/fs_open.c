@@ -1,0 +1,264 @@
+/*
+ * fs_open.c - the workers of create, open, read and fsync: what a handle on
+ * a file is, and where its bytes come from (the staging file while it is
+ * written, else the block cache and the store).  Plain files (fs_plain.c)
+ * get a handle on a staging file holding their bytes.  The adapters that
+ * reply are in fs_ops.c.
+ */
+#include "fs/fs_ns.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "util/log.h"
+#include "util/name.h"
+
+/* A handle on plain file IN (open count held), its bytes staged. */
+static int plain_handle(struct mvfs *fs, struct fs_inode *in, int writable, int truncate,
+			struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	int rc;
+
+	pthread_mutex_lock(&in->lock);
+	rc = fs_plain_stage(fs, in, truncate);
+	if (rc == 0)
+		in->writers++;		/* every handle reads the staged bytes */
+	pthread_mutex_unlock(&in->lock);
+	if (rc)
+		return rc;
+	h = fs_handle_new(fs, in, NULL);
+	if (!h) {
+		pthread_mutex_lock(&in->lock);
+		fs_file_unstage(in);
+		pthread_mutex_unlock(&in->lock);
+		return -ENOMEM;
+	}
+	h->writable = writable;
+	h->created = truncate;
+	h->plain = 1;
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+/* Creates plain file NAME (.DS_Store and the like) in DIR. */
+static int create_plain(struct mvfs *fs, const struct meta_dir *dir, const char *name, mode_t mode,
+			const struct timespec *now, struct fuse_file_info *fi, struct fuse_entry_param *e)
+{
+	struct meta_plain p;
+	struct fs_inode *in;
+	int rc = meta_plain_create(fs->meta, dir, name, mode, now, &p);
+
+	if (rc)
+		return rc;
+	if ((rc = fs_plain_entry(fs, &p, e)) != 0)
+		return rc;
+	in = fs_inode_get(fs, p.ino, 0, 1);
+	if (!in) {
+		fs_inode_put(fs, p.ino, 1, 0);
+		return -ENOMEM;
+	}
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	rc = plain_handle(fs, in, 1, 1, fi);
+	if (rc) {
+		meta_plain_unlink(fs->meta, dir, name);
+		fs_inode_put(fs, p.ino, 1, 1);
+	}
+	return rc;
+}
+
+int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
+			struct fuse_file_info *fi, struct fuse_entry_param *e)
+{
+	struct timespec now;
+	struct meta_file f;
+	struct fs_inode *in;
+	struct fs_handle *h;
+	struct meta_dir dir;
+	int rc;
+
+	if ((rc = fs_ns_files_dir(fs, parent, "create", name, &dir)) != 0)
+		return rc;
+	if (dir.place == META_PLACE_TRASH) {
+		log_warn("cannot create '%s' in .trash/: it is read-only", name);
+		return -EPERM;
+	}
+	if (!S_ISREG(mode)) {
+		log_warn("cannot create '%s': only regular files can be created", name);
+		return -EPERM;
+	}
+	if ((rc = fs_ns_check_name(name)) != 0)
+		return rc;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (name_is_plain(name))
+		return create_plain(fs, &dir, name, mode, &now, fi, e);
+	rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
+	if (rc == -EEXIST && !fs_ns_visible(fs, &f)) {
+		/* Left by a writer that died before its first commit. */
+		log_info("removing the unfinished earlier upload of '%s'", name);
+		if ((rc = meta_file_abort(fs->meta, f.ino)) == 0)
+			rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
+	}
+	if (rc)
+		return rc;
+	in = fs_inode_get(fs, f.ino, 1, 1);
+	if (!in) {
+		meta_file_abort(fs->meta, f.ino);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&in->lock);
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	rc = fs_file_stage(fs, in, NULL, 1);
+	if (rc == 0)
+		in->writers++;
+	pthread_mutex_unlock(&in->lock);
+	h = rc == 0 ? fs_handle_new(fs, in, NULL) : NULL;
+	if (!h) {
+		if (rc == 0) {
+			pthread_mutex_lock(&in->lock);
+			fs_file_unstage(in);
+			pthread_mutex_unlock(&in->lock);
+		}
+		meta_file_abort(fs->meta, f.ino);
+		fs_inode_put(fs, f.ino, 1, 1);
+		return rc ? rc : -ENOMEM;
+	}
+	h->writable = 1;
+	h->created = 1;
+	fi->fh = (uintptr_t)h;
+	fs_file_stat(fs, &f, in, &e->attr);
+	fs_ns_entry(fs, &e->attr, e);
+	return 0;
+}
+
+int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
+{
+	struct meta_file f;
+	struct fs_inode *in;
+	struct fs_handle *h;
+	int rc;
+
+	struct fs_node n;
+
+	if ((rc = fs_node_of(fs, ino, &n)) != 0)
+		return rc;
+	if (n.kind == FS_NODE_PLAIN) {
+		in = fs_inode_get(fs, ino, 0, 1);
+		if (!in)
+			return -ENOMEM;
+		rc = plain_handle(fs, in, (fi->flags & O_ACCMODE) != O_RDONLY,
+				  (fi->flags & O_ACCMODE) != O_RDONLY && (fi->flags & O_TRUNC), fi);
+		if (rc)
+			fs_inode_put(fs, ino, 0, 1);
+		return rc;
+	}
+	if (n.kind != FS_NODE_FILE)
+		return -EISDIR;
+	rc = meta_file_get(fs->meta, ino, &f);
+	if (rc)
+		return rc;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && strcmp(f.lifecycle_status, "active") != 0) {
+		log_warn("cannot write '%s': it is in .trash/, which is read-only", f.name);
+		return -EROFS;
+	}
+	in = fs_inode_get(fs, ino, 0, 1);
+	if (!in)
+		return -ENOMEM;
+	h = fs_handle_new(fs, in, &f);
+	if (!h) {
+		fs_inode_put(fs, ino, 0, 1);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&in->lock);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		/* never committed: nothing to copy (content being uploaded is) */
+		int fresh = strcmp(f.upload_status, "pending") == 0;
+
+		if (!in->name[0])
+			snprintf(in->name, sizeof(in->name), "%s", f.name);
+		rc = fs_file_stage(fs, in, fresh ? NULL : &f, fresh || (fi->flags & O_TRUNC));
+		if (rc == 0) {
+			in->writers++;
+			h->writable = 1;
+			h->created = fresh || (fi->flags & O_TRUNC);
+		}
+	} else {
+		/* Content under an inode changes only through this mount's
+		 * commits, so the kernel may keep its cached pages. */
+		fi->keep_cache = in->stage_fd < 0;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (rc) {
+		fs_handle_free(fs, h);
+		fs_inode_put(fs, ino, 0, 1);
+		return rc;
+	}
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got)
+{
+	struct fs_inode *in = h->in;
+	int rc = 1;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->stage_fd >= 0) {
+		ssize_t n = pread(in->stage_fd, buf, size, off);
+
+		rc = n < 0 ? -errno : 0;
+		*got = n < 0 ? 0 : (size_t)n;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (rc <= 0)
+		return rc;
+	if ((uint64_t)off >= h->size) {
+		*got = 0;
+		return 0;
+	}
+	rc = cache_read(fs->cache, h->sha256, h->size, (uint64_t)off, size, buf, got, &h->ra);
+	if (rc)
+		log_error("cannot read '%s' at %lld: %s", in->name[0] ? in->name : h->sha256,
+			  (long long)off, strerror(-rc));
+	return rc == -ENOENT ? -EIO : rc;	/* a row without its object */
+}
+
+int fs_commit_handle(struct mvfs *fs, struct fs_handle *h)
+{
+	int rc = 0;
+
+	if (!h->writable)
+		return 0;
+	pthread_mutex_lock(&h->in->lock);
+	rc = fs_file_commit(fs, h->in);
+	pthread_mutex_unlock(&h->in->lock);
+	return rc;
+}
+
+/* fsync(2) returns once the file's content is in the store. */
+int fs_do_fsync(struct mvfs *fs, struct fs_handle *h)
+{
+	char sha[65] = "";
+	int rc = fs_commit_handle(fs, h);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&h->in->lock);
+	snprintf(sha, sizeof(sha), "%s", h->in->sha256[0] ? h->in->sha256 : h->sha256);
+	pthread_mutex_unlock(&h->in->lock);
+	if (!sha[0])
+		return 0;
+	rc = cache_wait_uploaded(fs->cache, sha, fs->cfg.fsync_timeout);
+	if (rc == -ETIMEDOUT) {
+		log_error("fsync of '%s': its upload did not finish within %.0f s", h->in->name,
+			  fs->cfg.fsync_timeout);
+		rc = -EIO;
+	}
+	return rc;
+}
