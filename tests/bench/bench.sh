@@ -9,3 +9,5 @@ MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench.py 
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_s3.py
 # block cache and write-back: cold/warm/hot reads, rsync until synced (appends to build/bench.txt)
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_cache.py
+# a 2,000-file photo tree: rsync in and out, reruns, ls -lR, a folder rename (appends to build/bench.txt)
+MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_tree.py
