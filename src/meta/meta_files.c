@@ -237,19 +237,14 @@ static void file_from_row(const PGresult *r, int row, struct meta_file *f)
 		name_shown(f->display_name, f->memory_id, strcmp(meta_val(r, row, 19), "t") == 0, f->name);
 }
 
-int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out)
+/* Runs SQL, which selects file rows, and reads the first into OUT: 0,
+ * -ENOENT when there is none, or -errno. */
+static int file_one(PGconn *c, const char *what, const char *sql, int n, const char *const *p,
+		    struct meta_file *out)
 {
-	char sql[3072], s[24];
-	const char *p[] = { m->user_id, s };
 	PGresult *r;
-	int rc;
+	int rc = meta_exec(c, what, sql, n, p, &r);
 
-	snprintf(s, sizeof(s), "%" PRIu64, ino);
-	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM memory_items i" FILE_JOINS
-		 " WHERE i.user_id = $1 AND i.ino = $2"
-		 " UNION ALL SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE i.user_id = $1 AND a.version_ino = $2",
-		 "false");
-	rc = meta_exec(c, "file by inode", sql, 2, p, &r);
 	if (rc)
 		return rc;
 	if (PQntuples(r) == 0)
@@ -260,28 +255,31 @@ int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out
 	return rc;
 }
 
+int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out)
+{
+	char sql[3072], s[24];
+	const char *p[] = { m->user_id, s };
+
+	snprintf(s, sizeof(s), "%" PRIu64, ino);
+	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM memory_items i" FILE_JOINS
+		 " WHERE i.user_id = $1 AND i.ino = $2"
+		 " UNION ALL SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE i.user_id = $1 AND a.version_ino = $2",
+		 "false");
+	return file_one(c, "file by inode", sql, 2, p, out);
+}
+
 /* The replaced version shown as NAME in the trash (display name BASE,
  * replaced at STAMP). */
 static int find_version(struct meta *m, PGconn *c, const char *base, const char *stamp, struct meta_file *out)
 {
 	char sql[3072];
 	const char *p[] = { m->user_id, base, stamp };
-	PGresult *r;
-	int rc;
 
 	snprintf(sql, sizeof(sql), "SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE" VERSION_WHERE
 		 " AND i.display_name = $2"
 		 " AND to_char(a.tombstoned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24.MI.SS') = $3"
 		 " ORDER BY a.tombstoned_at DESC LIMIT 1", m->trash_days);
-	rc = meta_exec(c, "version lookup", sql, 3, p, &r);
-	if (rc)
-		return rc;
-	if (PQntuples(r) == 0)
-		rc = -ENOENT;
-	else
-		file_from_row(r, 0, out);
-	PQclear(r);
-	return rc;
+	return file_one(c, "version lookup", sql, 3, p, out);
 }
 
 /* The files of DIR that may show as NAME: those with that display name, or
@@ -358,7 +356,6 @@ int meta_find_named(struct meta *m, PGconn *c, enum meta_place place, uint64_t d
 	char sql[4096], from[256], where[512], ino_s[24];
 	const char *p[] = { m->user_id, ino_s, display_name }, *cursor;
 	int has_ino;
-	PGresult *r;
 	int rc;
 
 	if ((rc = meta_place_sql(m, &dir, from, sizeof(from), where, sizeof(where), &cursor, &has_ino)) != 0)
@@ -366,33 +363,18 @@ int meta_find_named(struct meta *m, PGconn *c, enum meta_place place, uint64_t d
 	snprintf(ino_s, sizeof(ino_s), "%" PRIu64, dbino);
 	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS
 		 " WHERE %s AND i.display_name = $3 ORDER BY i.ino LIMIT 1", "false", from, where);
-	rc = meta_exec(c, "find name", sql, 3, p, &r);
-	if (rc)
-		return rc;
-	if (PQntuples(r) == 0)
-		rc = -ENOENT;
-	else
-		file_from_row(r, 0, out);
-	PQclear(r);
-	return rc;
+	return file_one(c, "find name", sql, 3, p, out);
 }
 
 int meta_has_subfolder(PGconn *c, uint64_t dbino, const char *name)
 {
 	char ino_s[24];
 	const char *p[] = { ino_s, name };
-	PGresult *r;
-	int rc;
 
 	snprintf(ino_s, sizeof(ino_s), "%" PRIu64, dbino);
-	rc = meta_exec(c, "folder there?",
-		       "SELECT 1 FROM folders WHERE parent_id = (SELECT id FROM folders WHERE ino = $1) AND name = $2",
-		       2, p, &r);
-	if (rc)
-		return rc;
-	rc = PQntuples(r) > 0;
-	PQclear(r);
-	return rc;
+	return meta_query_bool(c, "folder there?",
+			       "SELECT EXISTS (SELECT 1 FROM folders WHERE name = $2"
+			       "               AND parent_id = (SELECT id FROM folders WHERE ino = $1))", 2, p);
 }
 
 int meta_home_of(PGconn *c, const struct meta_file *f, enum meta_place *place, uint64_t *dbino)

@@ -341,19 +341,12 @@ static int below(PGconn *c, const char *s_id, uint64_t target)
 {
 	char t[24];
 	const char *p[] = { s_id, t };
-	PGresult *r;
-	int rc;
 
 	snprintf(t, sizeof(t), "%" PRIu64, target);
-	rc = meta_exec(c, "folder below?",
-		       "WITH RECURSIVE up AS (SELECT id, parent_id FROM folders WHERE ino = $2"
-		       "   UNION ALL SELECT f.id, f.parent_id FROM folders f JOIN up ON f.id = up.parent_id)"
-		       " SELECT EXISTS (SELECT 1 FROM up WHERE id = $1)", 2, p, &r);
-	if (rc)
-		return rc;
-	rc = strcmp(meta_val(r, 0, 0), "t") == 0;
-	PQclear(r);
-	return rc;
+	return meta_query_bool(c, "folder below?",
+			       "WITH RECURSIVE up AS (SELECT id, parent_id FROM folders WHERE ino = $2"
+			       "   UNION ALL SELECT f.id, f.parent_id FROM folders f JOIN up ON f.id = up.parent_id)"
+			       " SELECT EXISTS (SELECT 1 FROM up WHERE id = $1)", 2, p);
 }
 
 int meta_folder_rename(struct meta *m, const struct meta_dir *from, const char *name,

@@ -47,6 +47,10 @@ void meta_conn_put(struct meta *m, PGconn *c);
 int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	      const char *const *params, PGresult **res);
 
+/* Runs SQL, which selects one boolean: 1 when it is true, 0 when false or
+ * no row, or -errno. */
+int meta_query_bool(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params);
+
 /* One mapper from SQLSTATE to errno. */
 int pg_sqlstate_to_errno(const char *sqlstate);
 /* Whether a failure with this SQLSTATE is worth running the transaction

@@ -214,14 +214,9 @@ static int promote(struct meta *m, PGconn *c, const struct meta_file *f, uint64_
 static int in_workspace(PGconn *c, const struct meta_file *f)
 {
 	const char *p[] = { f->memory_id };
-	PGresult *r;
-	int rc = meta_exec(c, "in workspace?", "SELECT 1 FROM workspace_assets WHERE memory_id = $1", 1, p, &r);
 
-	if (rc)
-		return rc;
-	rc = PQntuples(r) > 0;
-	PQclear(r);
-	return rc;
+	return meta_query_bool(c, "in workspace?",
+			       "SELECT EXISTS (SELECT 1 FROM workspace_assets WHERE memory_id = $1)", 1, p);
 }
 
 /* Puts F, which now is in library/ (unfiled or in a collection), into the
@@ -352,18 +347,11 @@ int meta_unlink(struct meta *m, const struct meta_dir *dir, const char *name, ui
 static int is_fresh(PGconn *c, const struct meta_file *f)
 {
 	const char *p[] = { f->item_id, f->memory_id };
-	PGresult *r;
-	int rc;
 
-	rc = meta_exec(c, "fresh file?",
-		       "SELECT (SELECT count(*) FROM memory_assets WHERE memory_item_id = $1"
-		       "        AND variant_of_asset_id IS NULL) = 1"
-		       " AND NOT EXISTS (SELECT 1 FROM gallery_items WHERE memory_id = $2)", 2, p, &r);
-	if (rc)
-		return rc;
-	rc = strcmp(meta_val(r, 0, 0), "t") == 0;
-	PQclear(r);
-	return rc;
+	return meta_query_bool(c, "fresh file?",
+			       "SELECT (SELECT count(*) FROM memory_assets WHERE memory_item_id = $1"
+			       "        AND variant_of_asset_id IS NULL) = 1"
+			       " AND NOT EXISTS (SELECT 1 FROM gallery_items WHERE memory_id = $2)", 2, p);
 }
 
 /* Makes the content of fresh file F a new version of file T, which keeps

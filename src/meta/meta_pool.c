@@ -113,6 +113,18 @@ int meta_tx_end(PGconn *c, int rc)
 	return rc;
 }
 
+int meta_query_bool(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *r;
+	int rc = meta_exec(c, what, sql, nparams, params, &r);
+
+	if (rc)
+		return rc;
+	rc = PQntuples(r) > 0 && strcmp(meta_val(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return rc;
+}
+
 /* Makes C act for the pool's user: it works as mvault_app, a role that
  * row-level security applies to (when the connected role may become it),
  * and names the user in mvault.user_id, which the policies read. */
