@@ -160,12 +160,14 @@ ssize_t fs_do_listxattr(struct mvfs *fs, uint64_t ino, char *buf, size_t size);
 int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *value, size_t size,
 		   int flags);
 int fs_do_removexattr(struct mvfs *fs, uint64_t ino, const char *name);
-/* The names of INO's attributes as listxattr gives them: the computed ones
- * (of F when not NULL: INO's file, already read), then EXTRA (EXTRA_LEN
- * bytes of NUL-terminated names another layer computes), then the stored
- * ones.  Into BUF as fs_do_listxattr. */
-ssize_t fs_xattr_names(struct mvfs *fs, uint64_t ino, const struct meta_file *f, const char *extra,
-		       size_t extra_len, char *buf, size_t size);
+/* The names of INO's attributes as listxattr gives them: the stored
+ * user.* ones only.  The computed user.mvault.* names are readable by name
+ * and not listed (as CephFS's ceph.* attributes): their values change on
+ * their own (upload, processing status) and differ in every library (ids),
+ * so a listed one would break `rsync -aX` (ERANGE between its size query
+ * and its read) and make every rerun rewrite it.  Into BUF as
+ * fs_do_listxattr. */
+ssize_t fs_xattr_names(struct mvfs *fs, uint64_t ino, char *buf, size_t size);
 /* The answer to setting computed NAME of SUBJECT (quoted, for the log),
  * whose value is CUR (CURLEN bytes; NULL: it has none), to VALUE with
  * setxattr FLAGS: 0, changing nothing (one info line when VALUE differs),

@@ -922,49 +922,14 @@ static void vop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 
 static void vop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct mvfs *fs = fs_of(req);
-	struct meta_processing p;
-	struct meta_file f;
-	struct fs_node n;
 	enum fs_vkind kind;
 	uint64_t base;
-	char extra[256], val[600], *buf;
-	size_t len = 0;
-	ssize_t got;
-	int rc;
 
-	if (fs_vino_split(ino, &kind, &base)) {
-		static const char list[] = "user.mvault.sha256\0user.mvault.mime\0user.mvault.width\0user.mvault.height";
-
-		reply_value(req, list, is_dir_kind(kind) ? 0 : sizeof(list), size);
-		return;
-	}
-	if (fs_node_of(fs, ino, &n) != 0 || n.kind != FS_NODE_FILE) {
-		fs_ops.listxattr(req, ino, size);
-		return;
-	}
-	/* a file: fs_ops' names, with the ones processing set among them */
-	if ((rc = meta_file_get(fs->meta, ino, &f)) != 0) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (meta_processing_get(fs->meta, f.asset_id, &p) == 0) {
-		for (size_t i = 0; i < NPROC; i++) {
-			size_t k = strlen(proc_xattrs[i]) + 1;
-
-			if (proc_value(&p, i, val, sizeof(val)) > 0 && len + k <= sizeof(extra)) {
-				memcpy(extra + len, proc_xattrs[i], k);
-				len += k;
-			}
-		}
-	}
-	buf = size ? malloc(size) : NULL;
-	got = size && !buf ? -ENOMEM : fs_xattr_names(fs, ino, &f, extra, len, buf, size);
-	if (got < 0)
-		fuse_reply_err(req, (int)-got);
+	/* what a variant is, is readable by name; nothing of it is listed */
+	if (fs_vino_split(ino, &kind, &base))
+		reply_value(req, "", 0, size);
 	else
-		reply_value(req, buf, (size_t)got, size);
-	free(buf);
+		fs_ops.listxattr(req, ino, size);
 }
 
 /* Setting what processing found: computed, so it changes nothing. */

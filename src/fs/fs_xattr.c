@@ -231,48 +231,25 @@ ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *bu
 	return -ENODATA;
 }
 
-ssize_t fs_xattr_names(struct mvfs *fs, uint64_t ino, const struct meta_file *f, const char *extra,
-		       size_t extra_len, char *buf, size_t size)
+ssize_t fs_xattr_names(struct mvfs *fs, uint64_t ino, char *buf, size_t size)
 {
-	/* the kernel takes at most 64 KiB of names; the stored ones are kept
-	 * below META_XATTR_LIST_MAX so that ours fit beside them */
-	size_t cap = 65536, len = 0;
-	const struct xattr_field *fields;
 	struct xattr_src s;
-	const char *base;
 	ssize_t n;
-	size_t nf;
-	char *names;
 	int rc;
 
-	if ((rc = source_of(fs, ino, f, &s)) != 0)
+	if ((rc = source_of(fs, ino, NULL, &s)) != 0)
 		return rc;
-	if (!(names = malloc(cap)))
-		return -ENOMEM;
-	fields = fields_of(&s, &base, &nf);
-	for (size_t i = 0; i < nf; i++) {
-		size_t k = strlen(fields[i].name) + 1;
-
-		if (!*(base + fields[i].off))
-			continue;
-		memcpy(names + len, fields[i].name, k);
-		len += k;
-	}
-	if (extra_len && len + extra_len <= cap) {
-		memcpy(names + len, extra, extra_len);
-		len += extra_len;
-	}
-	n = ino >= META_INO_FIRST ? meta_xattr_list(fs->meta, ino, names + len, cap - len) : 0;
-	if (n == -ERANGE)
-		log_warn("cannot list the attributes of %s: their names are over 64 KiB", s.subject);
-	n = n < 0 ? n : copy_out(names, len + (size_t)n, buf, size);
-	free(names);
+	if (ino < META_INO_FIRST)
+		return 0;
+	n = meta_xattr_list(fs->meta, ino, buf, size);
+	if (n == -ERANGE && size)
+		log_debug("listing the attributes of %s: %zu bytes are not enough", s.subject, size);
 	return n;
 }
 
 ssize_t fs_do_listxattr(struct mvfs *fs, uint64_t ino, char *buf, size_t size)
 {
-	return fs_xattr_names(fs, ino, NULL, NULL, 0, buf, size);
+	return fs_xattr_names(fs, ino, buf, size);
 }
 
 /* --- changing ------------------------------------------------------------ */

@@ -636,3 +636,39 @@ def test_mvaultfs_rename_folder_of_1000_files(mv):
     moved = lib / "Big renamed" / "Camera roll" / "IMG_0500.jpg"
     assert moved.read_bytes() == b"\xff\xd8\xff" + (500).to_bytes(4, "big") * 256
     assert mvid(moved) == mid
+
+
+def test_mvaultfs_backup_and_restore_with_xattrs(mvfs, tmp_path):
+    """The README's backup: rsync -aX out gives the person's tree (no
+    variants, the same attributes); rsync -aX --delete back into the same
+    library changes nothing; into a fresh library it restores everything,
+    folders and times included."""
+    from imgtest import JOBS_FAST, jpeg
+    src = tmp_path / "Pictures"
+    make_photo_tree(src, seed=5, n_files=60)
+    (src / "2023" / "Summer" / "real.jpg").write_bytes(jpeg(320, 240, seed=3))
+    os.setxattr(src / "2023" / "Summer" / "real.jpg", "user.xdg.origin.url", b"https://example.org/a.jpg")
+    m = mvfs(extra_opts=JOBS_FAST)
+    lib = m.mnt / "library"
+    run(["rsync", "-aX", "%s/" % src, "%s/" % lib], timeout=240)
+    # wait for the real photo's variants, so a backup could copy them
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not os.path.exists(lib / "2023" / "Summer" / ".thumb" / "real.jpg.webp"):
+        time.sleep(0.5)
+    backup = tmp_path / "backup"
+    run(["rsync", "-aX", "%s/" % lib, "%s/" % backup], timeout=240)
+    assert subprocess.run(["diff", "-r", src, backup]).returncode == 0
+    assert snapshot(backup) == snapshot(src)
+    assert os.getxattr(backup / "2023" / "Summer" / "real.jpg", "user.xdg.origin.url") == b"https://example.org/a.jpg"
+    r = run(["rsync", "-aXi", "--delete", "%s/" % backup, "%s/" % lib], timeout=240)
+    assert [ln for ln in r.stdout.splitlines() if not ln.startswith(".")] == [], r.stdout
+    r = run(["rsync", "-aXi", "--delete", "%s/" % backup, "%s/" % lib], timeout=240)
+    assert r.stdout.strip() == "", r.stdout
+    m.unmount()
+    fresh = mvfs()
+    run(["rsync", "-aX", "--delete", "%s/" % backup, "%s/" % (fresh.mnt / "library")], timeout=240)
+    assert snapshot(fresh.mnt / "library") == snapshot(src)
+    assert mtimes(fresh.mnt / "library") == mtimes(src)
+    r = run(["rsync", "-aXi", "--delete", "%s/" % backup, "%s/" % (fresh.mnt / "library")], timeout=240)
+    assert r.stdout.strip() == "", r.stdout
+    fresh.unmount()

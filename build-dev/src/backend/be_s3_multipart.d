@@ -1,0 +1,11 @@
+build-dev/src/backend/be_s3_multipart.o: src/backend/be_s3_multipart.c \
+ src/backend/s3_internal.h src/backend/backend.h src/backend/http.h \
+ src/backend/s3_err.h src/backend/sigv4.h src/util/log.h \
+ src/util/sha256.h
+src/backend/s3_internal.h:
+src/backend/backend.h:
+src/backend/http.h:
+src/backend/s3_err.h:
+src/backend/sigv4.h:
+src/util/log.h:
+src/util/sha256.h:

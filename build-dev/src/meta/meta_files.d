@@ -1,0 +1,12 @@
+build-dev/src/meta/meta_files.o: src/meta/meta_files.c \
+ src/meta/meta_internal.h /usr/include/postgresql/libpq-fe.h \
+ /usr/include/postgresql/postgres_ext.h \
+ /usr/include/postgresql/pg_config_ext.h src/meta/meta.h src/util/log.h \
+ src/util/name.h
+src/meta/meta_internal.h:
+/usr/include/postgresql/libpq-fe.h:
+/usr/include/postgresql/postgres_ext.h:
+/usr/include/postgresql/pg_config_ext.h:
+src/meta/meta.h:
+src/util/log.h:
+src/util/name.h:
