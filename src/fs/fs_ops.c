@@ -183,6 +183,7 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 {
 	struct timespec mtime = { 0 }, atime = { 0 };
 	unsigned flags = times_asked(attr, to_set, &mtime, &atime);
+	struct meta_file f;
 	struct fs_node n;
 	int rc;
 
@@ -191,7 +192,7 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 	if (n.kind == FS_NODE_PLAIN)
 		return plain_setattr(fs, ino, attr, to_set, flags, &mtime, &atime, st);
 	if (n.kind != FS_NODE_FILE) {
-		struct meta_folder f;
+		struct meta_folder folder;
 
 		if (to_set & FUSE_SET_ATTR_SIZE)
 			return -EISDIR;
@@ -199,9 +200,9 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 		 * cp -a set them); the others have none to keep: accepted,
 		 * unchanged. */
 		if (flags && (fs_ns_is_tree(&n) || ino == META_INO_LIBRARY || ino == META_INO_WORKSPACE)) {
-			rc = meta_folder_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &f);
+			rc = meta_folder_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &folder);
 			if (rc == 0)
-				fs_ns_dir_stat(fs, ino, &f, st);
+				fs_ns_dir_stat(fs, ino, &folder, st);
 			return rc;
 		}
 		log_debug("ignoring a change of attributes on a folder that keeps none");
@@ -227,9 +228,11 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 			}
 			pthread_mutex_unlock(&in->lock);
 		}
-		rc = meta_file_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime);
+		rc = meta_file_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &f);
 		if (rc)
 			return rc;
+		fs_file_stat(fs, &f, fs_inode_find(fs, ino), st);
+		return 0;
 	}
 	/* Owner changes are accepted and not kept: every entry belongs to the
 	 * user the mount acts for. */

@@ -246,9 +246,10 @@ int meta_file_collection(struct meta *m, uint64_t ino, char *name, size_t len);
  * in library/ (workspace, trash). */
 int meta_file_set_collection(struct meta *m, uint64_t ino, const char *name);
 
-/* Changes the mode and/or times of file INO. */
+/* Changes the mode and/or times of file INO; OUT receives the file as it
+ * is now (one statement). */
 int meta_file_setattr(struct meta *m, uint64_t ino, unsigned flags, uint32_t mode,
-		      const struct timespec *mtime, const struct timespec *atime);
+		      const struct timespec *mtime, const struct timespec *atime, struct meta_file *out);
 
 /* --- versions of a file's content (meta_versions.c) ---------------------- */
 

@@ -255,6 +255,15 @@ static int file_one(PGconn *c, const char *what, const char *sql, int n, const c
 	return rc;
 }
 
+int meta_change_file(PGconn *c, const char *what, const char *update, int n, const char *const *p,
+		     struct meta_file *out)
+{
+	char sql[4096];
+
+	snprintf(sql, sizeof(sql), "WITH i AS (%s) SELECT " FILE_COLS " FROM i" FILE_JOINS, update, "false");
+	return file_one(c, what, sql, n, p, out);
+}
+
 int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out)
 {
 	char sql[3072], s[24];

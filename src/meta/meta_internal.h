@@ -47,6 +47,11 @@ void meta_conn_put(struct meta *m, PGconn *c);
 int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	      const char *const *params, PGresult **res);
 
+/* Runs SQL, one statement that is a change of its own (a call of one of
+ * our functions), on a connection borrowed for it; a serialization failure
+ * or deadlock is retried (bounded, with jitter).  As meta_exec otherwise. */
+int meta_call(struct meta *m, const char *what, const char *sql, int nparams, const char *const *params,
+	      PGresult **res);
 /* Runs SQL, which selects one boolean: 1 when it is true, 0 when false or
  * no row, or -errno. */
 int meta_query_bool(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params);
@@ -82,6 +87,11 @@ int meta_find(struct meta *m, PGconn *c, const struct meta_dir *dir, const char 
 	      struct meta_file *out);
 /* The user's file with inode INO, whatever its lifecycle. */
 int meta_find_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_file *out);
+/* Runs UPDATE, an UPDATE of memory_items ... RETURNING *, and reads the
+ * file it changed, as it is now, into OUT: one statement.  -ENOENT when it
+ * changed none. */
+int meta_change_file(PGconn *c, const char *what, const char *update, int n, const char *const *p,
+		     struct meta_file *out);
 /* The oldest active file whose display name is exactly DISPLAY_NAME in
  * tree folder DBINO (database inode number) of PLACE (library or workspace). */
 int meta_find_named(struct meta *m, PGconn *c, enum meta_place place, uint64_t dbino,

@@ -238,11 +238,13 @@ static int file_into(struct meta *m, PGconn *c, const struct meta_file *f, const
 int meta_create(struct meta *m, const struct meta_dir *dir, const char *name, uint32_t mode,
 		const struct timespec *mtime, struct meta_file *out)
 {
-	char mode_s[16], sec_s[24], nsec_s[16], mem[META_UUID_LEN + 1], home_s[24], coll_s[24], gal_s[24];
-	const char *q[] = { m->user_id, name };
+	char mode_s[16], sec_s[24], nsec_s[16], home_s[24], view_s[24];
 	enum meta_place hp = dir->place == META_PLACE_WORKSPACE ? META_PLACE_WORKSPACE : META_PLACE_LIBRARY;
 	uint64_t home = is_tree(dir) ? meta_tree_ino(m, dir) : m->top_ino[0];
+	const char *view = dir->place == META_PLACE_COLLECTION ? "c" : dir->place == META_PLACE_GALLERY ? "g" : "";
+	const char *p[] = { m->user_id, home_s, view, view_s, name, mode_s, sec_s, nsec_s };
 	PGresult *r;
+	int rc = 0;
 
 	if (dir->place == META_PLACE_TRASH)
 		return -EPERM;
@@ -250,67 +252,47 @@ int meta_create(struct meta *m, const struct meta_dir *dir, const char *name, ui
 	snprintf(sec_s, sizeof(sec_s), "%lld", (long long)mtime->tv_sec);
 	snprintf(nsec_s, sizeof(nsec_s), "%ld", mtime->tv_nsec);
 	u64s(home_s, sizeof(home_s), home);
-	u64s(coll_s, sizeof(coll_s), dir->ino);
-	u64s(gal_s, sizeof(gal_s), dir->ino);
-
-	TX_BEGIN(m, c, rc);
-	if (rc == 0)
-		rc = meta_lock_name(m, c, home, name);
-	if (rc == 0 && !is_tree(dir)) {
-		rc = meta_find(m, c, dir, name, out);
+	u64s(view_s, sizeof(view_s), dir->ino);
+	/* a collection or gallery shows files from many folders: the name must
+	 * be free there too (rare: one more statement) */
+	if (!is_tree(dir)) {
+		rc = meta_lookup(m, dir, name, out);
 		rc = rc == 0 ? -EEXIST : rc == -ENOENT ? 0 : rc;
 	}
-	if (rc == 0) {
-		rc = meta_find_named(m, c, hp, home, name, out);
-		rc = rc == 0 ? -EEXIST : rc == -ENOENT ? 0 : rc;
-	}
-	if (rc == 0 && (rc = meta_has_subfolder(c, home, name)) == 1)
-		rc = -EISDIR;
-	/* The memory first: the assets' row-level security policy looks it up. */
 	if (rc == 0)
-		rc = meta_exec(c, "create memory",
-			       "INSERT INTO memories (user_id, type, title, status, expires_at, created_by)"
-			       " VALUES ($1, 'document', $2, 'pending', now() + interval '24 hours', $1)"
-			       " RETURNING id", 2, q, &r);
-	if (rc == 0) {
-		const char *p[] = { m->user_id, name, mode_s, sec_s, nsec_s, mem, home_s,
-				    dir->place == META_PLACE_COLLECTION ? coll_s : NULL,
-				    dir->place == META_PLACE_GALLERY ? gal_s : NULL };
+		rc = meta_call(m, "create file", "SELECT * FROM mvfs_create($1, $2, $3, $4, $5, $6, $7, $8)", 8, p, &r);
+	if (rc == -EEXIST) {
+		/* the caller wants the file in the way (an unfinished upload?) */
+		int found = META_ON_CONN(m, c, meta_find_named(m, c, hp, home, name, out));
 
-		snprintf(mem, sizeof(mem), "%s", meta_val(r, 0, 0));
-		PQclear(r);
-		/* Ids are chosen up front so the item can name its asset and the
-		 * asset its item (foreign keys are checked at the end). */
-		rc = meta_exec(c, "create file",
-			       "WITH ids AS (SELECT gen_random_uuid() AS item, gen_random_uuid() AS asset),"
-			       " item AS (INSERT INTO memory_items (id, memory_id, user_id, display_name,"
-			       "            primary_asset_id, mode, mtime, mtime_nsec)"
-			       "   SELECT item, $6, $1, $2, asset, $3, to_timestamp($4), $5 FROM ids RETURNING ino),"
-			       " asset AS (INSERT INTO memory_assets (id, memory_id, memory_item_id, group_id, asset_type)"
-			       "   SELECT asset, $6, item, gen_random_uuid(), 'original' FROM ids),"
-			       " sess AS (INSERT INTO upload_sessions (user_id, memory_id, session_token, total_files,"
-			       "   expires_at) VALUES ($1, $6, gen_random_uuid()::text, 1, now() + interval '24 hours')),"
-			       " folder AS (SELECT id, place FROM folders WHERE ino = $7),"
-			       " lib AS (INSERT INTO user_library (user_id, memory_id, asset_type, storage_path,"
-			       "   file_size_bytes, mime_type, collection_id, folder_id)"
-			       "   SELECT $1, $6, 'document', '', 0, 'application/octet-stream',"
-			       "     (SELECT id FROM user_collections WHERE ino = $8::bigint), id"
-			       "   FROM folder WHERE place = 'library'),"
-			       " ws AS (INSERT INTO workspace_assets (user_id, memory_id, asset_type, temp_storage_path,"
-			       "   file_size_bytes, mime_type, expires_at, folder_id)"
-			       "   SELECT $1, $6, 'document', '', 0, 'application/octet-stream',"
-			       "     mvault_now() + interval '7 days', id FROM folder WHERE place = 'workspace'),"
-			       " gal AS (INSERT INTO gallery_items (gallery_id, memory_id, user_id)"
-			       "   SELECT id, $6, $1 FROM galleries WHERE ino = $9::bigint)"
-			       " SELECT ino FROM item", 9, p, &r);
+		rc = found == 0 || found == -ENOENT ? -EEXIST : found;
 	}
-	if (rc == 0) {
-		uint64_t ino = meta_u64(r, 0, 0);
-
-		PQclear(r);
-		rc = meta_find_ino(m, c, ino, out);
-	}
-	TX_END(m, c, rc);
+	if (rc)
+		return rc;
+	/* what a new, empty file is: no second round trip to read it back */
+	memset(out, 0, sizeof(*out));
+	out->ino = meta_u64(r, 0, 0);
+	META_COPY(out->memory_id, r, 0, 1);
+	META_COPY(out->item_id, r, 0, 2);
+	META_COPY(out->asset_id, r, 0, 3);
+	out->ctime.tv_sec = (time_t)(meta_u64(r, 0, 4) / 1000000000ULL);
+	out->ctime.tv_nsec = (long)(meta_u64(r, 0, 4) % 1000000000ULL);
+	out->crtime.tv_sec = (time_t)(meta_u64(r, 0, 5) / 1000000ULL);
+	out->crtime.tv_nsec = (long)(meta_u64(r, 0, 5) % 1000000ULL) * 1000;
+	META_COPY(out->created_at, r, 0, 6);
+	PQclear(r);
+	snprintf(out->display_name, sizeof(out->display_name), "%s", name);
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	out->mode = mode & 07777;
+	out->mtime = *mtime;
+	out->atime = *mtime;
+	out->nlink = 1 + (*view != '\0');
+	snprintf(out->status, sizeof(out->status), "pending");
+	snprintf(out->upload_status, sizeof(out->upload_status), "pending");
+	snprintf(out->processing_status, sizeof(out->processing_status), "pending");
+	snprintf(out->lifecycle_status, sizeof(out->lifecycle_status), "active");
+	snprintf(out->mime, sizeof(out->mime), "application/octet-stream");
+	return 0;
 }
 
 /* --- unlink -------------------------------------------------------------- */
@@ -623,15 +605,12 @@ int meta_file_set_collection(struct meta *m, uint64_t ino, const char *name)
 }
 
 int meta_file_setattr(struct meta *m, uint64_t ino, unsigned flags, uint32_t mode,
-		      const struct timespec *mtime, const struct timespec *atime)
+		      const struct timespec *mtime, const struct timespec *atime, struct meta_file *out)
 {
 	char ino_s[24], mode_s[16], sec_s[24], nsec_s[16], at_s[32];
 	const char *p[] = { m->user_id, ino_s, (flags & META_SET_MODE) ? mode_s : NULL,
 			    (flags & META_SET_MTIME) ? sec_s : NULL, (flags & META_SET_MTIME) ? nsec_s : NULL,
 			    (flags & META_SET_ATIME) ? at_s : NULL };
-	PGconn *c;
-	PGresult *r;
-	int rc;
 
 	u64s(ino_s, sizeof(ino_s), ino);
 	snprintf(mode_s, sizeof(mode_s), "%u", mode & 07777);
@@ -641,21 +620,12 @@ int meta_file_setattr(struct meta *m, uint64_t ino, unsigned flags, uint32_t mod
 	}
 	if (atime)
 		snprintf(at_s, sizeof(at_s), "%lld", (long long)atime->tv_sec * 1000000000LL + atime->tv_nsec);
-	c = meta_conn_get(m);
-	if (!c)
-		return -EIO;
-	rc = meta_exec(c, "set attributes",
-		       "UPDATE memory_items SET mode = coalesce($3::integer, mode),"
-		       " mtime = coalesce(to_timestamp($4::bigint), mtime),"
-		       " mtime_nsec = coalesce($5::integer, mtime_nsec), atime_ns = coalesce($6::bigint, atime_ns),"
-		       " ctime_ns = mvault_ns()"
-		       " WHERE user_id = $1 AND ino = $2 RETURNING id", 6, p, &r);
-	if (rc == 0) {
-		rc = PQntuples(r) ? 0 : -ENOENT;
-		PQclear(r);
-	}
-	meta_conn_put(m, c);
-	return rc;
+	return META_ON_CONN(m, c, meta_change_file(c, "set attributes",
+				"UPDATE memory_items SET mode = coalesce($3::integer, mode),"
+				" mtime = coalesce(to_timestamp($4::bigint), mtime),"
+				" mtime_nsec = coalesce($5::integer, mtime_nsec),"
+				" atime_ns = coalesce($6::bigint, atime_ns), ctime_ns = mvault_ns()"
+				" WHERE user_id = $1 AND ino = $2 RETURNING *", 6, p, out));
 }
 
 /* --- for the background jobs (meta_jobs_internal.h) ---------------------- */

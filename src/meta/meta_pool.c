@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/log.h"
 
@@ -38,6 +39,9 @@ int pg_sqlstate_to_errno(const char *s)
 
 	if (!s)
 		return EIO;
+	/* our functions' own: MV and the errno (0009_ops.sql) */
+	if (s[0] == 'M' && s[1] == 'V' && strspn(s + 2, "0123456789") == 3 && s[5] == '\0')
+		return atoi(s + 2);
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(s, map[i].state) == 0)
 			return map[i].err;
@@ -73,7 +77,7 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	ExecStatusType st = PQresultStatus(r);
 	const char *state;
 	char *msg, *nl;
-	int err;
+	int err, expected;
 
 	statements_sent++;
 	log_debug("sql: %s", what);
@@ -89,10 +93,11 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	msg = strdup(r ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	if (msg && (nl = strchr(msg, '\n')))
 		*nl = '\0';
-	/* Expected outcomes (a name taken, a retryable conflict) are not errors
-	 * of the daemon; the caller decides what to say about them. */
-	log_msg(err == EEXIST || err == EAGAIN ? LOG_LVL_DEBUG : LOG_LVL_ERROR,
-		"database: %s failed: %s (sqlstate %s)", what, msg ? msg : "out of memory",
+	/* Expected outcomes (a name taken, a retryable conflict, an answer of
+	 * our functions) are not errors of the daemon; the caller decides what
+	 * to say about them. */
+	expected = err == EEXIST || err == EAGAIN || (state && strncmp(state, "MV", 2) == 0);
+	log_msg(expected ? LOG_LVL_DEBUG : LOG_LVL_ERROR, "database: %s failed: %s (sqlstate %s)", what, msg ? msg : "out of memory",
 		state ? state : "none");
 	free(msg);
 	PQclear(r);
@@ -110,6 +115,32 @@ int meta_tx_end(PGconn *c, int rc)
 		return meta_exec(c, "commit", "COMMIT", 0, NULL, NULL);
 	if (PQtransactionStatus(c) != PQTRANS_IDLE)
 		meta_exec(c, "rollback", "ROLLBACK", 0, NULL, NULL);
+	return rc;
+}
+
+int meta_call(struct meta *m, const char *what, const char *sql, int nparams, const char *const *params,
+	      PGresult **res)
+{
+	int rc = -EAGAIN;
+
+	/* One statement, its own transaction: a serialization failure or a
+	 * deadlock is run again (bounded, with jitter) before an errno
+	 * reaches the caller. */
+	for (int attempt = 0; rc == -EAGAIN && attempt < 6; attempt++) {
+		PGconn *c;
+
+		if (attempt > 0) {
+			struct timespec ts = { 0, (long)(1 + rand() % (5 << attempt)) * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+		if (!(c = meta_conn_get(m)))
+			return -EIO;
+		rc = meta_exec(c, what, sql, nparams, params, res);
+		meta_conn_put(m, c);
+	}
+	if (rc == -EAGAIN)
+		log_error("database: %s kept conflicting with other changes; giving up", what);
 	return rc;
 }
 
