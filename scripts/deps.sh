@@ -15,6 +15,8 @@ command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # libde265 and x265); vipsthumbnail is the benchmarks' rival; PIL makes the
 # tests' images.
 PKGS="$PKGS libvips-dev libvips-tools python3-pil"
+# The peers benchmark draws its chart with gnuplot (no X: the PNG terminal only).
+PKGS="$PKGS gnuplot-nox"
 
 missing=""
 for p in $PKGS; do
