@@ -112,7 +112,7 @@ def wait_mount(mnt, proc, log, timeout=60):
         if is_mounted(mnt):
             return
         if proc.poll() is not None:
-            raise Failed("exited %s at mount: %s" % (proc.returncode, tail(log)))
+            raise Failed("mount: %s (exit %s)" % (tail(log), proc.returncode))
         time.sleep(0.1)
     raise Failed("did not mount within %d s: %s" % (timeout, tail(log)))
 
@@ -616,20 +616,23 @@ class Bench:
                    % N_MANY)
         for sy in self.systems:
             out.append("  " + sy.describe())
+        errors = {}    # (system, message) -> items, each reason once
         for k, _, _ in ITEMS:
             for n in names:
                 r = self.results[k].get(n, {})
                 if r.get("note"):
                     out.append("  * %s, %s: %s" % (n, LABEL[k], r["note"]))
                 if len(r.get("error", "")) > ERR_W:
-                    out.append("  %s, %s: %s" % (n, LABEL[k], r["error"]))
+                    errors.setdefault((n, r["error"]), []).append(SHORT[k])
+        for (n, msg), items in errors.items():
+            out.append("  %s, %s: %s" % (n, "every item" if len(items) == len(ITEMS) - 1 else ", ".join(items), msg))
         out += ["  note: " + n for n in self.notes]
         return "\n".join(out) + "\n"
 
     def chart(self):
         """peers.dat (ratios to local, '?' = none) and peers.png via gnuplot."""
         names = [sy.name for sy in self.systems if sy.name != "local"]
-        keys = [k for k, _, _ in ITEMS if self.results[k].get("local", {}).get("s")]
+        keys = [k for k, _, _ in ITEMS if self.results[k].get("local", {}).get("s") and k != "many_create"]
         lines = ["item " + " ".join(names)]
         lo, hi = 1.0, 1.0
         for k in keys:
@@ -674,7 +677,7 @@ plot for [i=2:%(ncol)d] '%(dat)s' using i:xtic(1) title columnheader(i) \\
         run("gnuplot %s" % gp, timeout=60)
 
 
-ERR_W = 30     # a failure's reason in a cell; in full under the table
+ERR_W = 34     # a failure's reason in a cell; in full under the table
 
 
 def fmt_ratio(r):
