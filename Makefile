@@ -4,8 +4,9 @@
 #   make deps     install the Debian packages (and npm test servers) the build and tests need
 #   make demo     build and mount the embedded default at ./memories
 #   make check    deps, build, unit tests, mount tests, then the suite again under ASan+UBSan
-#   make bench    benchmarks (ratios against a local folder, and variants against
-#                 vipsthumbnail), reports in build/bench.txt and build/bench_variants.txt
+#   make bench    benchmarks (ratios against a local folder, against s3fs-fuse and
+#                 rclone mount, and variants against vipsthumbnail), reports in
+#                 build/bench.txt, build/bench/peers.{txt,json,png} and build/bench_variants.txt
 
 PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

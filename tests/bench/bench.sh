@@ -1,5 +1,6 @@
 #!/bin/sh
-# bench.sh - `make bench`: mvaultfs against a local folder on the same disk.
+# bench.sh - `make bench`: mvaultfs against a local folder on the same disk,
+# and against its peers (s3fs-fuse, rclone mount) in build/bench/peers.{txt,json,png}.
 # Report on stdout and in build/bench.txt. MVFS_BIN picks the binary.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -11,3 +12,6 @@ MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_s3.
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_cache.py
 # a 2,000-file photo tree: rsync in and out, reruns, ls -lR, a folder rename (appends to build/bench.txt)
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_tree.py
+# peers: local folder, mvaultfs (local store and s3rver), s3fs-fuse, rclone mount (full, writes):
+# build/bench/peers.txt, peers.json, peers.png (appends the table to build/bench.txt)
+MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_peers.py
