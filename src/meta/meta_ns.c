@@ -426,8 +426,48 @@ static int file_to(struct meta *m, PGconn *c, const struct meta_file *f, const s
 	return rc;
 }
 
+static int move_any(struct meta *m, const struct meta_dir *from, const char *name,
+		    const struct meta_dir *to, const char *newname, unsigned flags, uint64_t *replaced);
+
+/* meta_move within one place's tree, for names that are no twin's: one
+ * call of mvfs_move_tree (0009). */
+static int move_in_tree(struct meta *m, const struct meta_dir *from, const char *name, const struct meta_dir *to,
+			const char *newname, unsigned flags, uint64_t *replaced)
+{
+	char from_s[24], to_s[24], age_s[16], days_s[16];
+	const char *p[] = { m->user_id, from_s, name, to_s, newname, (flags & META_MOVE_NOREPLACE) ? "t" : "f",
+			    age_s, days_s };
+	PGresult *r;
+	int rc;
+
+	u64s(from_s, sizeof(from_s), meta_tree_ino(m, from));
+	u64s(to_s, sizeof(to_s), meta_tree_ino(m, to));
+	snprintf(age_s, sizeof(age_s), "%d", m->version_min_age);
+	snprintf(days_s, sizeof(days_s), "%d", m->trash_days);
+	rc = meta_call(m, "move file", "SELECT mvfs_move_tree($1, $2, $3, $4, $5, $6, $7, $8)", 8, p, &r);
+	if (rc)
+		return rc;
+	*replaced = meta_u64(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
 int meta_move(struct meta *m, const struct meta_dir *from, const char *name,
 	      const struct meta_dir *to, const char *newname, unsigned flags, uint64_t *replaced)
+{
+	char base[NAME_MAX_BYTES + 1], hex[NAME_TWIN_HEX + 1];
+
+	if (is_tree(from) && is_tree(to) && from->place == to->place && !name_twin_parse(name, base, hex) &&
+	    !name_twin_parse(newname, base, hex)) {
+		*replaced = 0;
+		return move_in_tree(m, from, name, to, newname, flags, replaced);
+	}
+	return move_any(m, from, name, to, newname, flags, replaced);
+}
+
+/* meta_move anywhere: views, the trash, twins. */
+static int move_any(struct meta *m, const struct meta_dir *from, const char *name,
+		    const struct meta_dir *to, const char *newname, unsigned flags, uint64_t *replaced)
 {
 	struct meta_file f, target;
 	const char *newdisp = newname;

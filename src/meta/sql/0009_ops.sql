@@ -1,6 +1,6 @@
 -- 0009: file operations as server-side functions, so that each is one
--- round trip (issue 10): creating a file, recording its content at close
--- and recording that content's upload.
+-- round trip (issue 10): creating a file, recording its content at close,
+-- recording that content's upload, and renaming a file in the tree.
 -- Errors are raised with SQLSTATE 'MV' followed by the errno number
 -- (MV002 ENOENT, MV017 EEXIST, MV021 EISDIR); the daemon maps them back
 -- (pg_sqlstate_to_errno).  Every function runs as its caller, so row-level
@@ -281,6 +281,137 @@ BEGIN
 END
 $$;
 
+-- A whole file to the trash: its current asset (blob reference dropped, a
+-- blob left with none in the deletion outbox) and its memory.  Two
+-- statements for the asset: its UPDATE may wait for an upload's record that
+-- makes the blob row, which the next statement's snapshot sees.
+CREATE FUNCTION mvfs_tombstone_file(p_user uuid, p_asset uuid, p_memory uuid) RETURNS void
+  LANGUAGE plpgsql
+  AS $$
+DECLARE
+  b uuid;
+BEGIN
+  UPDATE memory_assets SET lifecycle_status = 'tombstoned', tombstoned_at = mvault_now()
+   WHERE id = p_asset AND lifecycle_status = 'active' RETURNING blob_id INTO b;
+  IF b IS NOT NULL THEN
+    PERFORM mvfs_release_blob(p_asset, b);
+  END IF;
+  UPDATE memories SET status = 'tombstoned', expires_at = NULL, updated_by = p_user WHERE id = p_memory;
+END
+$$;
+
+-- Renames file P_NAME of tree folder P_FROM to P_NEWNAME in tree folder
+-- P_TO of the same place (database inode numbers), in one call: the two
+-- names locked in the daemon's order, a file replaced as meta_move says
+-- (a fresh file's content becomes a new version of the one it replaces,
+-- which takes its inode number; else the replaced one goes to the trash).
+-- Returns the inode number that no longer shows (0 for none).  MV002 when
+-- no file has the name (it may be a folder), MV017 over a file with
+-- P_NOREPLACE, MV021 over a folder.
+CREATE FUNCTION mvfs_move_tree(p_user uuid, p_from bigint, p_name text, p_to bigint, p_newname text,
+                               p_noreplace boolean, p_min_age integer, p_trash_days integer)
+  RETURNS bigint
+  LANGUAGE plpgsql
+  AS $$
+DECLARE
+  from_id uuid;
+  to_id uuid;
+  lib boolean;
+  f record;
+  t record;
+  t_found boolean;
+  fresh boolean;
+BEGIN
+  IF p_from < p_to OR (p_from = p_to AND p_name COLLATE "C" <= p_newname COLLATE "C") THEN
+    PERFORM mvfs_lock_name(p_user, p_from, p_name);
+    PERFORM mvfs_lock_name(p_user, p_to, p_newname);
+  ELSE
+    PERFORM mvfs_lock_name(p_user, p_to, p_newname);
+    PERFORM mvfs_lock_name(p_user, p_from, p_name);
+  END IF;
+  SELECT id, place = 'library' INTO from_id, lib FROM folders WHERE ino = p_from;
+  SELECT id INTO to_id FROM folders WHERE ino = p_to;
+  IF from_id IS NULL OR to_id IS NULL THEN
+    RAISE EXCEPTION 'folder gone' USING ERRCODE = 'MV002';
+  END IF;
+  SELECT i.id AS item, i.memory_id AS mem, i.ino, i.mode, i.mtime, i.mtime_nsec, i.atime_ns, a.id AS asset,
+         a.upload_status
+    INTO f
+    FROM memory_items i JOIN memory_assets a ON a.id = i.primary_asset_id
+   WHERE i.user_id = p_user AND i.display_name = p_name AND a.lifecycle_status = 'active'
+     AND (CASE WHEN lib THEN EXISTS (SELECT 1 FROM user_library x WHERE x.memory_id = i.memory_id
+                                      AND x.folder_id = from_id)
+               ELSE EXISTS (SELECT 1 FROM workspace_assets x WHERE x.memory_id = i.memory_id
+                             AND x.folder_id = from_id AND x.expires_at > mvault_now()) END)
+   ORDER BY i.ino LIMIT 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no file %', p_name USING ERRCODE = 'MV002';
+  END IF;
+  IF p_from = p_to AND p_name = p_newname THEN
+    RETURN 0;
+  END IF;
+  IF EXISTS (SELECT 1 FROM folders s WHERE s.parent_id = to_id AND s.name = p_newname) THEN
+    RAISE EXCEPTION 'a folder is called %', p_newname USING ERRCODE = CASE WHEN p_noreplace THEN 'MV017' ELSE 'MV021' END;
+  END IF;
+  SELECT i.id AS item, i.memory_id AS mem, i.ino, a.id AS asset, a.upload_status
+    INTO t
+    FROM memory_items i JOIN memory_assets a ON a.id = i.primary_asset_id
+   WHERE i.user_id = p_user AND i.display_name = p_newname AND a.lifecycle_status = 'active' AND i.id <> f.item
+     AND (CASE WHEN lib THEN EXISTS (SELECT 1 FROM user_library x WHERE x.memory_id = i.memory_id
+                                      AND x.folder_id = to_id)
+               ELSE EXISTS (SELECT 1 FROM workspace_assets x WHERE x.memory_id = i.memory_id
+                             AND x.folder_id = to_id AND x.expires_at > mvault_now()) END)
+   ORDER BY i.ino LIMIT 1;
+  t_found := FOUND;
+  IF t_found THEN
+    IF p_noreplace THEN
+      RAISE EXCEPTION 'a file is called %', p_newname USING ERRCODE = 'MV017';
+    END IF;
+    fresh := t.upload_status <> 'pending'
+             AND (SELECT count(*) FROM memory_assets WHERE memory_item_id = f.item AND variant_of_asset_id IS NULL) = 1
+             AND NOT EXISTS (SELECT 1 FROM gallery_items WHERE memory_id = f.mem);
+    IF fresh THEN
+      -- a save: F's content becomes T's new version (meta_ns.c merge_into)
+      UPDATE memory_assets SET memory_id = t.mem,
+             memory_item_id = CASE WHEN memory_item_id = f.item THEN t.item ELSE memory_item_id END
+       WHERE memory_id = f.mem;
+      DELETE FROM memory_items WHERE id = f.item;
+      UPDATE memory_items SET ino = f.ino, primary_asset_id = f.asset, mode = f.mode, mtime = f.mtime,
+             mtime_nsec = f.mtime_nsec, atime_ns = f.atime_ns
+       WHERE id = t.item;
+      PERFORM mvfs_retire_version(t.asset, t.ino, p_min_age, p_trash_days);
+      UPDATE memories SET type = (SELECT type FROM memories WHERE id = f.mem), expires_at = NULL,
+             updated_by = p_user,
+             status = CASE WHEN EXISTS (SELECT 1 FROM memory_assets WHERE memory_id = t.mem
+                                         AND lifecycle_status = 'active' AND upload_status <> 'completed'
+                                         AND variant_of_asset_id IS NULL)
+                           THEN 'pending'::memory_status_t ELSE 'active' END
+       WHERE id = t.mem;
+      UPDATE user_library l SET storage_path = coalesce(a.storage_key, ''), file_size_bytes = a.bytes,
+             mime_type = a.mime_type, asset_type = (SELECT type FROM memories WHERE id = t.mem)::text
+        FROM memory_assets a WHERE a.id = f.asset AND l.memory_id = t.mem;
+      UPDATE workspace_assets w SET temp_storage_path = coalesce(a.storage_key, ''), file_size_bytes = a.bytes,
+             mime_type = a.mime_type
+        FROM memory_assets a WHERE a.id = f.asset AND w.memory_id = t.mem;
+      DELETE FROM memories WHERE id = f.mem;
+      RETURN t.ino;
+    END IF;
+    PERFORM mvfs_tombstone_file(p_user, t.asset, t.mem);
+  END IF;
+  IF p_name <> p_newname THEN
+    UPDATE memory_items SET display_name = p_newname WHERE id = f.item;
+  END IF;
+  IF p_from <> p_to THEN
+    IF lib THEN
+      UPDATE user_library SET folder_id = to_id WHERE memory_id = f.mem;
+    ELSE
+      UPDATE workspace_assets SET folder_id = to_id WHERE memory_id = f.mem;
+    END IF;
+  END IF;
+  RETURN CASE WHEN t_found THEN t.ino ELSE 0 END;
+END
+$$;
+
 DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mvault_app') THEN
@@ -291,7 +422,9 @@ BEGIN
             ' integer),'
             ' mvfs_complete(uuid, uuid, text, bigint, text, text, text),'
             ' mvfs_uploaded(uuid, bigint, text, bigint, text, text, text, text, bigint, integer, bigint, integer,'
-            ' integer) TO mvault_app';
+            ' integer),'
+            ' mvfs_tombstone_file(uuid, uuid, uuid),'
+            ' mvfs_move_tree(uuid, bigint, text, bigint, text, boolean, integer, integer) TO mvault_app';
   END IF;
 END
 $$;
