@@ -17,6 +17,8 @@ command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 PKGS="$PKGS libvips-dev libvips-tools python3-pil"
 # Folder tests: exiftool rewrites a JPEG the way photo tools save it.
 PKGS="$PKGS libimage-exiftool-perl"
+# The file manager's own calls (gio copy, save, move, remove) in the mount tests.
+PKGS="$PKGS libglib2.0-bin"
 # The peers benchmark draws its chart with gnuplot (no X: the PNG terminal only).
 PKGS="$PKGS gnuplot-nox"
 
