@@ -76,7 +76,7 @@ mount: all $(B)/tests/test_backend
 # S3: the namespace tests ask the same database either way.
 S3_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_rsync.py test_remount.py test_ops.py \
 	test_xattr.py test_cache_writeback.py test_cache_crash.py test_cache_outage.py test_cache_blocks.py \
-	test_variants.py test_jobs.py test_visible.py test_versions.py test_plain.py)
+	test_variants.py test_jobs.py test_visible.py test_versions.py test_plain.py test_tree.py test_gio.py)
 mount-s3: all $(B)/tests/test_backend
 	MVFS_TEST_STORE=s3 MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(wildcard $(S3_TESTS))
 

@@ -672,3 +672,26 @@ def test_mvaultfs_backup_and_restore_with_xattrs(mvfs, tmp_path):
     r = run(["rsync", "-aXi", "--delete", "%s/" % backup, "%s/" % (fresh.mnt / "library")], timeout=240)
     assert r.stdout.strip() == "", r.stdout
     fresh.unmount()
+
+
+def test_mvaultfs_gallery_link_changes_ctime(mv):
+    """ln into a gallery and rm from it change the file's ctime (its link
+    count changed), and not its mtime; an upload finishing changes
+    neither."""
+    m = mv
+    f = m.mnt / "library" / "Trip" / "a.jpg"
+    os.makedirs(f.parent)
+    f.write_bytes(b"\xff\xd8\xff" + os.urandom(5000))
+    fsync_path(f)                     # uploaded: nothing moves any more
+    os.mkdir(m.mnt / "galleries" / "G")
+    a = os.stat(f)
+    time.sleep(0.05)
+    os.link(f, m.mnt / "galleries" / "G" / "a.jpg")
+    b = os.stat(f)
+    assert b.st_ctime_ns > a.st_ctime_ns and b.st_mtime_ns == a.st_mtime_ns and b.st_nlink == a.st_nlink + 1
+    time.sleep(0.05)
+    os.unlink(m.mnt / "galleries" / "G" / "a.jpg")
+    c = os.stat(f)
+    assert c.st_ctime_ns > b.st_ctime_ns and c.st_mtime_ns == a.st_mtime_ns and c.st_nlink == a.st_nlink
+    time.sleep(1.1)                   # past the attribute cache
+    assert os.stat(f).st_ctime_ns == c.st_ctime_ns
