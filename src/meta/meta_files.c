@@ -81,36 +81,32 @@
 /* Does an older file with this display name show in the same listing? */
 static const char *twin_test(enum meta_place place, char *buf, size_t len, int grace_days)
 {
+	/* The older files of that name (few: an index on (user, name)), each
+	 * then probed in the listing's membership table by its memory id. */
+#define OLDER_NAMESAKE \
+	"EXISTS (SELECT 1 FROM memory_items t JOIN memory_assets ta ON ta.id = t.primary_asset_id" \
+	" WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino" \
+	" AND ta.lifecycle_status = "
 	switch (place) {
 	case META_PLACE_LIBRARY:
-		return "EXISTS (SELECT 1 FROM memory_items t JOIN user_library tl ON tl.memory_id = t.memory_id"
-		       " JOIN memory_assets ta ON ta.id = t.primary_asset_id"
-		       " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
-		       " AND tl.folder_id = x.folder_id AND ta.lifecycle_status = 'active')";
+		return OLDER_NAMESAKE "'active' AND EXISTS (SELECT 1 FROM user_library tl"
+		       " WHERE tl.memory_id = t.memory_id AND tl.folder_id = x.folder_id))";
 	case META_PLACE_COLLECTION:
-		return "EXISTS (SELECT 1 FROM memory_items t JOIN user_library tl ON tl.memory_id = t.memory_id"
-		       " JOIN memory_assets ta ON ta.id = t.primary_asset_id"
-		       " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
-		       " AND tl.collection_id = x.collection_id AND ta.lifecycle_status = 'active')";
+		return OLDER_NAMESAKE "'active' AND EXISTS (SELECT 1 FROM user_library tl"
+		       " WHERE tl.memory_id = t.memory_id AND tl.collection_id = x.collection_id))";
 	case META_PLACE_GALLERY:
-		return "EXISTS (SELECT 1 FROM memory_items t JOIN gallery_items tg ON tg.memory_id = t.memory_id"
-		       " JOIN memory_assets ta ON ta.id = t.primary_asset_id"
-		       " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
-		       " AND tg.gallery_id = x.gallery_id AND ta.lifecycle_status = 'active')";
+		return OLDER_NAMESAKE "'active' AND EXISTS (SELECT 1 FROM gallery_items tg"
+		       " WHERE tg.memory_id = t.memory_id AND tg.gallery_id = x.gallery_id))";
 	case META_PLACE_WORKSPACE:
-		return "EXISTS (SELECT 1 FROM memory_items t"
-		       " JOIN workspace_assets tw ON tw.memory_id = t.memory_id AND tw.expires_at > mvault_now()"
-		       " JOIN memory_assets ta ON ta.id = t.primary_asset_id"
-		       " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
-		       " AND tw.folder_id = x.folder_id AND ta.lifecycle_status = 'active')";
+		return OLDER_NAMESAKE "'active' AND EXISTS (SELECT 1 FROM workspace_assets tw"
+		       " WHERE tw.memory_id = t.memory_id AND tw.folder_id = x.folder_id"
+		       " AND tw.expires_at > mvault_now()))";
 	default:
-		snprintf(buf, len,
-			 "EXISTS (SELECT 1 FROM memory_items t JOIN memory_assets ta ON ta.id = t.primary_asset_id"
-			 " WHERE t.user_id = i.user_id AND t.display_name = i.display_name AND t.ino < i.ino"
-			 " AND ta.lifecycle_status = 'tombstoned'"
+		snprintf(buf, len, OLDER_NAMESAKE "'tombstoned'"
 			 " AND ta.tombstoned_at > mvault_now() - interval '%d days')", grace_days);
 		return buf;
 	}
+#undef OLDER_NAMESAKE
 }
 
 uint64_t meta_tree_ino(const struct meta *m, const struct meta_dir *dir)
