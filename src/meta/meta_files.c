@@ -450,10 +450,14 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 	p[np++] = cur->memory_id[0] ? cur->memory_id : "00000000-0000-0000-0000-000000000000";
 	p[np++] = cino_s;
 	p[np++] = max_s;
+	/* The cursor's memory id also as a bound of its own: the row
+	 * comparison spans two tables, and without it the planner walked the
+	 * listing from its start on every page (a 10,000-file folder: 60 ms
+	 * a page). */
 	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS
-		 " WHERE %s AND (%s, i.ino) > ($%d::uuid, $%d::bigint) ORDER BY %s, i.ino LIMIT $%d",
+		 " WHERE %s AND %s >= $%d::uuid AND (%s, i.ino) > ($%d::uuid, $%d::bigint) ORDER BY %s, i.ino LIMIT $%d",
 		 twin_test(dir->place, twin, sizeof(twin), m->trash_days),
-		 from, where, cursor, np - 2, np - 1, cursor, np);
+		 from, where, cursor, np - 2, cursor, np - 2, np - 1, cursor, np);
 	c = meta_conn_get(m);
 	if (!c)
 		return -EIO;
