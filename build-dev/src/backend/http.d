@@ -1,2 +1,0 @@
-build-dev/src/backend/http.o: src/backend/http.c src/backend/http.h
-src/backend/http.h:

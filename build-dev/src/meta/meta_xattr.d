@@ -1,9 +1,0 @@
-build-dev/src/meta/meta_xattr.o: src/meta/meta_xattr.c \
- src/meta/meta_internal.h /usr/include/postgresql/libpq-fe.h \
- /usr/include/postgresql/postgres_ext.h \
- /usr/include/postgresql/pg_config_ext.h src/meta/meta.h
-src/meta/meta_internal.h:
-/usr/include/postgresql/libpq-fe.h:
-/usr/include/postgresql/postgres_ext.h:
-/usr/include/postgresql/pg_config_ext.h:
-src/meta/meta.h:
