@@ -125,13 +125,11 @@ int meta_place_sql(const struct meta *m, const struct meta_dir *dir, char *from,
 	return rc
 
 /* Lifecycle moves (meta_versions.c), on the caller's transaction. */
-/* Asset ASSET_ID active -> tombstoned (TO_ACTIVE 0) or back (1); BLOB_ID
- * receives its blob, "" when it has none or was not in the first state. */
-int meta_set_lifecycle(PGconn *c, const char *asset_id, int to_active, char blob_id[META_UUID_LEN + 1]);
-/* Tombstones asset ASSET_ID when active: its blob loses a reference, and a
- * blob left with none gets a row in the deletion outbox. */
-int meta_tombstone_asset(PGconn *c, const char *asset_id);
-/* The same for an original a newer version replaced: it gets an inode
+/* Asset ASSET_ID tombstoned -> active; BLOB_ID receives its blob, "" when
+ * it has none or was not tombstoned. */
+int meta_restore_asset(PGconn *c, const char *asset_id, char blob_id[META_UUID_LEN + 1]);
+/* An original a newer version replaced is tombstoned (its blob reference
+ * dropped, a blob left with none in the deletion outbox); it gets an inode
  * number of its own (INO, or a new one when 0) and stays in the trash for
  * the grace period, or, when it was current for less than version_min_age,
  * its grace period is over at once (still reachable by that number while

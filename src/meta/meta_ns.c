@@ -74,17 +74,14 @@ static int home_of(struct meta *m, PGconn *c, const struct meta_file *f, enum me
 
 /* --- lifecycle ----------------------------------------------------------- */
 
-/* Tombstones a whole file: its current asset and its memory. */
+/* Tombstones a whole file: its current asset (blob reference dropped, a
+ * blob left with none in the deletion outbox) and its memory, as
+ * mvfs_tombstone_file (0009) does for every caller. */
 static int tombstone_file(struct meta *m, PGconn *c, const struct meta_file *f)
 {
-	const char *p[] = { f->memory_id, m->user_id };
-	int rc = meta_tombstone_asset(c, f->asset_id);
+	const char *p[] = { m->user_id, f->asset_id, f->memory_id };
 
-	if (rc == 0)
-		rc = meta_exec(c, "tombstone memory",
-			       "UPDATE memories SET status = 'tombstoned', expires_at = NULL, updated_by = $2"
-			       " WHERE id = $1", 2, p, NULL);
-	return rc;
+	return meta_exec(c, "tombstone file", "SELECT mvfs_tombstone_file($1, $2, $3)", 3, p, NULL);
 }
 
 /* Brings a tombstoned file back: asset and memory active, the blob's
@@ -93,8 +90,8 @@ static int restore_file(struct meta *m, PGconn *c, const struct meta_file *f)
 {
 	const char *q[] = { f->memory_id, m->user_id };
 	char blob_id[META_UUID_LEN + 1];
-	/* two statements, as in meta_tombstone_asset */
-	int rc = meta_set_lifecycle(c, f->asset_id, 1, blob_id);
+	/* two statements, as in mvfs_tombstone_file */
+	int rc = meta_restore_asset(c, f->asset_id, blob_id);
 
 	if (rc == 0 && blob_id[0]) {
 		const char *b[] = { blob_id };

@@ -27,24 +27,19 @@
 #define u64s meta_u64s
 /* --- lifecycle ----------------------------------------------------------- */
 
-static int release_blob(PGconn *c, const char *asset_id, const char *blob_id);
-
-/* Moves asset ASSET_ID between lifecycles: active -> tombstoned
- * (TO_ACTIVE 0) or back (1); BLOB_ID receives its blob, "" when it has none
- * or was not in the first state. */
-int meta_set_lifecycle(PGconn *c, const char *asset_id, int to_active, char blob_id[META_UUID_LEN + 1])
+/* Brings tombstoned asset ASSET_ID back to active; BLOB_ID receives its
+ * blob, "" when it has none or was not tombstoned.  (Tombstoning is the
+ * server's: mvfs_tombstone_file and mvfs_retire_version, 0009.) */
+int meta_restore_asset(PGconn *c, const char *asset_id, char blob_id[META_UUID_LEN + 1])
 {
 	const char *p[] = { asset_id };
 	PGresult *r;
 	int rc;
 
 	blob_id[0] = '\0';
-	rc = meta_exec(c, to_active ? "restore asset" : "tombstone asset",
-		       to_active
-		       ? "UPDATE memory_assets SET lifecycle_status = 'active', tombstoned_at = NULL"
-			 " WHERE id = $1 AND lifecycle_status = 'tombstoned' RETURNING coalesce(blob_id::text, '')"
-		       : "UPDATE memory_assets SET lifecycle_status = 'tombstoned', tombstoned_at = mvault_now()"
-			 " WHERE id = $1 AND lifecycle_status = 'active' RETURNING coalesce(blob_id::text, '')",
+	rc = meta_exec(c, "restore asset",
+		       "UPDATE memory_assets SET lifecycle_status = 'active', tombstoned_at = NULL"
+		       " WHERE id = $1 AND lifecycle_status = 'tombstoned' RETURNING coalesce(blob_id::text, '')",
 		       1, p, &r);
 	if (rc)
 		return rc;
@@ -52,32 +47,6 @@ int meta_set_lifecycle(PGconn *c, const char *asset_id, int to_active, char blob
 		snprintf(blob_id, META_UUID_LEN + 1, "%s", meta_val(r, 0, 0));
 	PQclear(r);
 	return 0;
-}
-
-/* Tombstones asset ASSET_ID when it is active: its blob loses a reference,
- * and a blob left with none gets a row in the deletion outbox.  The object
- * is deleted only later, by the deletion job, after the grace period.
- *
- * Two statements, not one: the asset's UPDATE may wait for an upload's
- * commit that creates the blob row, and a later statement's snapshot is
- * needed to see that row. */
-int meta_tombstone_asset(PGconn *c, const char *asset_id)
-{
-	char blob_id[META_UUID_LEN + 1];
-	int rc = meta_set_lifecycle(c, asset_id, 0, blob_id);
-
-	if (rc || !blob_id[0])
-		return rc;
-	return release_blob(c, asset_id, blob_id);
-}
-
-/* Drops the reference asset ASSET_ID held on blob BLOB_ID: a blob left with
- * none gets a row in the deletion outbox (mvfs_release_blob, 0009). */
-static int release_blob(PGconn *c, const char *asset_id, const char *blob_id)
-{
-	const char *q[] = { asset_id, blob_id };
-
-	return meta_exec(c, "release blob", "SELECT mvfs_release_blob($1, $2)", 2, q, NULL);
 }
 
 int meta_retire_version(struct meta *m, PGconn *c, const char *asset_id, uint64_t ino)
