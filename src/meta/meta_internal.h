@@ -40,6 +40,9 @@ void meta_conn_put(struct meta *m, PGconn *c);
 	on_conn_rc_; \
 })
 
+/* Forgets the statements C prepared: before it is reset or closed. */
+void meta_conn_forget(PGconn *c);
+
 /* Runs SQL with NPARAMS text parameters (NULL entries are SQL NULL).
  * WHAT names the statement in the log line of a failure.  On success, *RES
  * (when RES is not NULL) owns the result; the caller PQclear()s it.

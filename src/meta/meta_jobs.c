@@ -65,6 +65,7 @@ PGconn *meta_jobs_conn(struct meta_jobs *q)
 {
 	if (PQstatus(q->c) == CONNECTION_OK)
 		return q->c;
+	meta_conn_forget(q->c);
 	PQreset(q->c);
 	if (PQstatus(q->c) != CONNECTION_OK || conn_setup(q, q->c) != 0) {
 		char msg[256];
@@ -124,8 +125,10 @@ void meta_jobs_free(struct meta_jobs *q)
 {
 	if (!q)
 		return;
-	if (q->c)
+	if (q->c) {
+		meta_conn_forget(q->c);
 		PQfinish(q->c);
+	}
 	free(q->conninfo);
 	free(q);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "util/log.h"
 
@@ -70,10 +71,139 @@ unsigned long long meta_statements(void)
 	return statements_sent;
 }
 
+/* Statements the daemon repeats are prepared once per connection: parsing
+ * and planning cost more than running most of ours.  The statements kept
+ * are found by their text (queries built at run time repeat their few
+ * shapes too), per connection and server process: a reset connection has
+ * lost them.  A connection keeps at most PREP_MAX; past that, statements
+ * are simply sent with their text. */
+#define PREP_BUCKETS 1024
+#define PREP_MAX 512
+
+struct prep {
+	const PGconn *conn;
+	int pid;			/* the server process that holds it */
+	uint64_t hash;
+	char *sql;
+	char name[24];
+	struct prep *next;
+};
+
+static struct prep *prep_table[PREP_BUCKETS];
+static pthread_mutex_t prep_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic unsigned long long prep_names;
+
+/* Whether SQL is worth preparing: not transaction control or a DO block. */
+static int prep_worth(const char *sql)
+{
+	return strncmp(sql, "SELECT", 6) == 0 || strncmp(sql, "WITH", 4) == 0 ||
+	       strncmp(sql, "INSERT", 6) == 0 || strncmp(sql, "UPDATE", 6) == 0 ||
+	       strncmp(sql, "DELETE", 6) == 0;
+}
+
+/* The name C's server process knows SQL by, copied into NAME; 0 when it
+ * has none yet (and may get one), -1 when it should not. */
+static int prep_find(PGconn *c, const char *sql, uint64_t hash, char *name, size_t len)
+{
+	int pid = PQbackendPID(c), kept = 0, rc = 0;
+	struct prep *p;
+
+	pthread_mutex_lock(&prep_lock);
+	for (p = prep_table[hash % PREP_BUCKETS]; p; p = p->next)
+		if (p->conn == c && p->pid == pid && p->hash == hash && strcmp(p->sql, sql) == 0)
+			break;
+	if (p) {
+		snprintf(name, len, "%s", p->name);
+		rc = 1;
+	} else {
+		for (size_t b = 0; b < PREP_BUCKETS && kept < PREP_MAX; b++)
+			for (p = prep_table[b]; p; p = p->next)
+				kept += p->conn == c && p->pid == pid;
+		rc = kept < PREP_MAX ? 0 : -1;
+	}
+	pthread_mutex_unlock(&prep_lock);
+	return rc;
+}
+
+static void prep_add(PGconn *c, const char *sql, uint64_t hash, const char *name)
+{
+	struct prep *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->sql = strdup(sql))) {
+		free(p);
+		return;		/* prepared again next time: harmless */
+	}
+	p->conn = c;
+	p->pid = PQbackendPID(c);
+	p->hash = hash;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	pthread_mutex_lock(&prep_lock);
+	p->next = prep_table[hash % PREP_BUCKETS];
+	prep_table[hash % PREP_BUCKETS] = p;
+	pthread_mutex_unlock(&prep_lock);
+}
+
+void meta_conn_forget(PGconn *c)
+{
+	pthread_mutex_lock(&prep_lock);
+	for (size_t b = 0; b < PREP_BUCKETS; b++) {
+		struct prep **pp = &prep_table[b];
+
+		while (*pp) {
+			struct prep *p = *pp;
+
+			if (p->conn == c) {
+				*pp = p->next;
+				free(p->sql);
+				free(p);
+			} else {
+				pp = &p->next;
+			}
+		}
+	}
+	pthread_mutex_unlock(&prep_lock);
+}
+
+/* Runs SQL on C: by the name of its prepared statement when it has one
+ * (preparing it first when it is worth it), else with its text. */
+static PGresult *exec_sql(PGconn *c, const char *sql, int nparams, const char *const *params)
+{
+	const char *state;
+	uint64_t hash;
+	char name[24];
+	PGresult *r;
+	int have;
+
+	if (!prep_worth(sql))
+		return PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	hash = XXH3_64bits(sql, strlen(sql));
+	have = prep_find(c, sql, hash, name, sizeof(name));
+	if (have < 0)
+		return PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (have == 0) {
+		snprintf(name, sizeof(name), "mv%llu", ++prep_names);
+		r = PQprepare(c, name, sql, nparams, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			return r;	/* its error is the statement's */
+		PQclear(r);
+		prep_add(c, sql, hash, name);
+	}
+	r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (state && strcmp(state, "0A000") == 0 && PQtransactionStatus(c) == PQTRANS_IDLE) {
+		/* "cached plan must not change result type": a newer mvaultfs
+		 * changed a table under it.  Its text still runs. */
+		PQclear(r);
+		meta_conn_forget(c);
+		r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	}
+	return r;
+}
+
 int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	      const char *const *params, PGresult **res)
 {
-	PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult *r = exec_sql(c, sql, nparams, params);
 	ExecStatusType st = PQresultStatus(r);
 	const char *state;
 	char *msg, *nl;
@@ -221,6 +351,7 @@ PGconn *meta_conn_get(struct meta *m)
 	pthread_mutex_unlock(&m->lock);
 
 	if (PQstatus(c) != CONNECTION_OK) {
+		meta_conn_forget(c);
 		PQreset(c);
 		if (PQstatus(c) != CONNECTION_OK || conn_setup(m, c) != 0) {
 			char *msg = strdup(PQerrorMessage(c)), *nl;
@@ -346,8 +477,10 @@ void meta_free(struct meta *m)
 {
 	if (!m)
 		return;
-	for (int i = 0; i < m->nconns; i++)
+	for (int i = 0; i < m->nconns; i++) {
+		meta_conn_forget(m->conns[i]);
 		PQfinish(m->conns[i]);
+	}
 	free(m->conns);
 	free(m->busy);
 	free(m->conninfo);
@@ -364,6 +497,7 @@ int meta_migrate_only(const char *conninfo, char *err, size_t errlen)
 	if (!c)
 		return -EIO;
 	rc = meta_migrate(c, err, errlen);
+	meta_conn_forget(c);
 	PQfinish(c);
 	return rc;
 }
