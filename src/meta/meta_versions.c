@@ -129,8 +129,13 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
 	struct content_args a;
 
 	content_args(m, ino, ct, &a);
+	/* Committed without waiting for the WAL flush: the journal entry is
+	 * where the closed file is durable, and the upload record, which
+	 * commits synchronously before the entry goes, makes this record
+	 * again if a crash lost it (0011_durable_records.sql). */
 	return meta_call(m, "stage version",
-			 "SELECT mvfs_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", 13, a.p, NULL);
+			 "SELECT mvfs_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+			 " FROM set_config('synchronous_commit', 'off', true)", 13, a.p, NULL);
 }
 
 int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *ct)
@@ -140,8 +145,11 @@ int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *
 	int rc;
 
 	content_args(m, ino, ct, &a);
+	/* Its journal entry goes once this returns: committed durably,
+	 * whatever the server's default. */
 	rc = meta_call(m, "record upload",
-		       "SELECT mvfs_uploaded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", 13, a.p, &r);
+		       "SELECT mvfs_uploaded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+		       " FROM set_config('synchronous_commit', 'on', true)", 13, a.p, &r);
 	if (rc)
 		return rc;
 	if (strcmp(meta_val(r, 0, 0), "superseded") == 0)

@@ -286,3 +286,72 @@ def test_version_not_recorded_at_close_does_not_replace_a_newer_one(local_stores
     m2 = mount_on(mvfs, store, db=m.db, data_dir=tmp_path / "fresh")
     assert read_all(m2.mnt / "library" / "photo.jpg") == v2
     m2.unmount()
+
+
+def test_same_bytes_again_recorded_after_upload(local_stores, mvfs, tmp_path):
+    """A file saved as A, then B, then A again, while the store is away; the
+    close-time record of the last save is lost (here: it fails, as an
+    asynchronous commit lost in a crash would be missing). Its upload must
+    make that record from the journal entry: the file ends as A. (The
+    earlier test, "is there a version of these bytes?", found the first A
+    and left the file at B.)"""
+    store = local_stores(tmpfs_mb=8)
+    m = mount_on(mvfs, store)
+    store.outage()
+    f = m.mnt / "library" / "note.txt"
+    a, b = os.urandom(50000), os.urandom(60000)
+    f.write_bytes(a)
+    f.write_bytes(b)
+    m.sql("CREATE FUNCTION t_fail_a() RETURNS trigger AS $$ BEGIN"
+          " IF NEW.content_hash = '%s' THEN RAISE EXCEPTION 'injected failure'; END IF;"
+          " RETURN NEW; END $$ LANGUAGE plpgsql" % sha_of(a))
+    m.sql("CREATE TRIGGER t_fail_a BEFORE INSERT ON memory_assets FOR EACH ROW EXECUTE FUNCTION t_fail_a()")
+    f.write_bytes(a)
+    assert "recorded after its upload" in m.log_text(), m.log_text()
+    m.sql("DROP TRIGGER t_fail_a ON memory_assets")
+    store.restore()
+    r = mvsync(m, 60)
+    assert r.returncode == 0, r.stderr
+    assert asset_rows(m, "note.txt") == [("completed", sha_of(a), sha_of(a))], (
+        "the file's current version: %r (a %s, b %s)" % (asset_rows(m, "note.txt"), sha_of(a)[:12],
+                                                           sha_of(b)[:12]))
+    m.unmount()
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=tmp_path / "fresh")
+    assert read_all(m2.mnt / "library" / "note.txt") == a
+    m2.unmount()
+
+
+def test_upload_record_replayed_is_made_once(local_stores, mvfs, tmp_path):
+    """The upload record of a journal entry, made again (a crash between its
+    commit and the entry's removal replays it at the next start), changes
+    nothing: the answer is remembered in idempotency_keys under the entry's
+    name. Replayed here by putting the entry back in the journal."""
+    store = local_stores()
+    m = mount_on(mvfs, store)
+    f = m.mnt / "library" / "once.bin"
+    data = os.urandom(70000)
+    f.write_bytes(data)
+    journal = m.data_dir / "cache" / "journal"
+    entries = os.listdir(journal)
+    assert len(entries) == 1, entries
+    saved = (journal / entries[0]).read_bytes()
+    staged = (m.data_dir / "cache" / "staging" / sha_of(data)).read_bytes()
+    r = mvsync(m, 60)
+    assert r.returncode == 0, r.stderr
+    keys = sql(m, "SELECT key FROM idempotency_keys WHERE route = 'mvfs_uploaded'")
+    assert len(keys) == 1 and keys[0].endswith(":" + sha_of(data)), keys
+    before = sql(m, "SELECT ref_count FROM blobs WHERE content_hash = %s" % q(sha_of(data)))
+    m.unmount()
+    # the entry and its bytes back, as a crash after the record would leave them
+    (journal / entries[0]).write_bytes(saved)
+    (m.data_dir / "cache" / "staging" / sha_of(data)).write_bytes(staged)
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=m.data_dir)
+    r = mvsync(m2, 60)
+    assert r.returncode == 0, r.stderr
+    assert "resuming 1 upload" in m2.log_text(), m2.log_text()
+    assert sql(m2, "SELECT ref_count FROM blobs WHERE content_hash = %s" % q(sha_of(data))) == before
+    assert asset_rows(m2, "once.bin") == [("completed", sha_of(data), sha_of(data))]
+    n = sql(m2, "SELECT count(*) FROM memory_assets WHERE content_hash = %s" % q(sha_of(data)))
+    assert n == ["1"], n
+    assert read_all(m2.mnt / "library" / "once.bin") == data
+    m2.unmount()
