@@ -273,6 +273,27 @@ static int copy_in(int dst, int src, uint64_t size, const char **what)
 	return rc;
 }
 
+/* Puts the bytes of FD in as BASE (in DFD) without copying them: a hard
+ * link of FD's file, when it is on the store's file system.  Content is
+ * immutable once sealed, so the object and the file it came from may share
+ * one inode.  0 when done, -errno on failure, 1 when FD cannot be linked
+ * (another file system, an unnamed file that may not be linked, ...): copy. */
+static int link_in(int dfd, const char *base, int fd)
+{
+	char proc[64];
+
+	/* its data durable first (a no-op for sealed staging files, which are) */
+	if (fdatasync(fd) < 0)
+		return 1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dfd, base, AT_SYMLINK_FOLLOW) < 0) {
+		if (errno == EEXIST)
+			return 1;	/* a partial object? copying replaces it */
+		return errno == ENOSPC || errno == EDQUOT || errno == EIO ? -errno : 1;
+	}
+	return fsync(dfd) < 0 ? -errno : 0;
+}
+
 static int local_put(struct backend *b, const char *key, int fd, uint64_t size, const char *sha256_hex)
 {
 	struct local_backend *l = to_local(b);
@@ -291,6 +312,10 @@ static int local_put(struct backend *b, const char *key, int fd, uint64_t size, 
 	dfd = open_parent(l, key, &base, 1);
 	if (dfd < 0)
 		return fail("put", key, "making its directory", dfd);
+	if ((rc = link_in(dfd, base, fd)) <= 0) {
+		what = "linking it in";
+		goto out;
+	}
 	n = snprintf(tmp, sizeof(tmp), TMP_PREFIX "%s.%ld.%ld.%lu", base, (long)getpid(), (long)gettid(),
 		     atomic_fetch_add(&l->tmp_counter, 1));
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
