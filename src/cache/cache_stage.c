@@ -3,11 +3,16 @@
  * uploaders, and recovery after a crash.
  *
  * A file being written lives in an unnamed (O_TMPFILE) staging file.  At
- * close, cache_stage_seal gives it the name staging/<sha256> (linkat of the
- * open file: no copy), fsyncs file and folder, and writes a journal entry
- * (written to a temporary name, fsync'd, renamed): from then on the content
- * survives kill -9 and power loss.  The same bytes sealed twice share one
- * staging file; the staged set counts the journal entries per hash.
+ * close, cache_stage_seal fsyncs it, gives it the name staging/<sha256>
+ * (linkat of the open file: no copy) and links it once more as its journal
+ * entry, journal/<seq>_<sha256>_<ino>_<size>_<mtime>_<type>_<mime>, whose
+ * name holds what the upload record needs; an fsync of the journal folder
+ * makes the entry durable: from then on the content survives kill -9 and
+ * power loss.  Two fsyncs per close; staging/ is not synced, a start names
+ * the bytes there again from their entry.  The same bytes sealed twice
+ * share one staging file; the staged set counts the journal entries per
+ * hash.  (Entries of earlier versions, small key=value files named
+ * <seq>-<sha256>, are written anew at start.)
  *
  * Uploaders take journal entries oldest first, send the bytes to the store
  * (skipped when the store already has that key), call the owner's uploaded
@@ -272,42 +277,83 @@ static int fsync_path(const char *path)
 	return rc;
 }
 
+/* A journal entry is a hard link of the sealed content whose name holds
+ * the rest: journal/<seq>_<sha256>_<ino>_<size>_<mtime|n>_<type>_<mime>
+ * ('/' of the MIME type as '=').  Making one costs a link and one fsync of
+ * the folder, no data of its own to write and sync. */
+#define JOURNAL_NAME_MAX 256
+
 static void journal_name(const struct cache_entry *e, char *buf, size_t len)
 {
-	snprintf(buf, len, "%020" PRIu64 "-%s", e->seq, e->sha256);
+	char mtime[48] = "n", mime[96];
+	size_t i;
+
+	if (e->has_mtime)
+		snprintf(mtime, sizeof(mtime), "%lld.%09ld", (long long)e->mtime.tv_sec, e->mtime.tv_nsec);
+	const char *m = e->mime[0] && strlen(e->mime) < sizeof(mime) ? e->mime : "application/octet-stream";
+
+	memcpy(mime, m, strlen(m) + 1);
+	for (i = 0; mime[i]; i++)
+		if (mime[i] == '/')
+			mime[i] = '=';
+	snprintf(buf, len, "%020" PRIu64 "_%s_%" PRIu64 "_%" PRIu64 "_%s_%s_%s", e->seq, e->sha256, e->ino,
+		 e->size, mtime, e->memory_type[0] ? e->memory_type : "document", mime);
 }
 
-/* Writes E's journal entry: temporary name, fsync, rename, fsync folder. */
-static int journal_write(struct cache *c, const struct cache_entry *e)
+/* Reads entry NAME back; -EINVAL when it is not one. */
+static int journal_parse(const char *name, struct cache_entry *e)
 {
-	char name[128], path[4300], tmp[4300];
-	FILE *f;
-	int rc = 0;
+	char sha[65], mtime[48], type[16], mime[128];
+	unsigned long long seq, ino, size;
+	int end = 0;
 
-	journal_name(e, name, sizeof(name));
-	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", c->journal_dir, name);
-	f = fopen(tmp, "w");
-	if (!f)
+	memset(e, 0, sizeof(*e));
+	if (sscanf(name, "%20llu_%64[0-9a-f]_%llu_%llu_%47[^_]_%15[^_]_%127s%n", &seq, sha, &ino, &size, mtime,
+		   type, mime, &end) != 7 || name[end] != '\0' || strlen(sha) != 64)
+		return -EINVAL;
+	e->seq = seq;
+	e->ino = ino;
+	e->size = size;
+	snprintf(e->sha256, sizeof(e->sha256), "%s", sha);
+	snprintf(e->memory_type, sizeof(e->memory_type), "%s", type);
+	for (char *p = mime; *p; p++)
+		if (*p == '=')
+			*p = '/';
+	snprintf(e->mime, sizeof(e->mime), "%s", mime);
+	if (strcmp(mtime, "n") != 0) {
+		char *dot;
+
+		e->mtime.tv_sec = strtoll(mtime, &dot, 10);
+		e->mtime.tv_nsec = *dot == '.' ? strtol(dot + 1, NULL, 10) : 0;
+		e->has_mtime = 1;
+	}
+	return 0;
+}
+
+/* Makes E's journal entry: a link of FD's file, durable once the folder
+ * is synced. */
+static int journal_write(struct cache *c, int fd, const struct cache_entry *e)
+{
+	char name[JOURNAL_NAME_MAX], proc[64];
+	int dfd = open(c->journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (dfd < 0)
 		return -errno;
-	fprintf(f, "ino=%" PRIu64 "\nsha256=%s\nsize=%" PRIu64 "\nmime=%s\ntype=%s\n",
-		e->ino, e->sha256, e->size, e->mime, e->memory_type);
-	if (e->has_mtime)
-		fprintf(f, "mtime=%lld.%09ld\n", (long long)e->mtime.tv_sec, e->mtime.tv_nsec);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+	journal_name(e, name, sizeof(name));
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) != 0)
 		rc = -errno;
-	if (fclose(f) != 0 && rc == 0)
+	else if (fsync(dfd) != 0)
 		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = fsync_path(c->journal_dir);
 	if (rc)
-		unlink(tmp);
+		unlinkat(dfd, name, 0);
+	close(dfd);
 	return rc;
 }
 
-static int journal_read(const char *path, struct cache_entry *e)
+/* An entry as earlier versions wrote it (journal/<seq>-<sha256>, a small
+ * text file of key=value lines), read at start to be written anew. */
+static int journal_read_old(const char *path, struct cache_entry *e)
 {
 	char line[512];
 	FILE *f = fopen(path, "r");
@@ -389,10 +435,10 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
 	rc = staged_add(c, e);
 	counted = rc == 0;
 	pthread_mutex_unlock(&c->lock);
+	/* staging/<sha256> is not synced: the entry is the durable name, and
+	 * a start links staging/ again from it */
 	if (rc == 0)
-		rc = fsync_path(c->staging_dir);
-	if (rc == 0)
-		rc = journal_write(c, e);
+		rc = journal_write(c, fd, e);
 	if (rc) {
 		log_error("cannot journal staged '%.12s...': %s", e->sha256, strerror(-rc));
 		pthread_mutex_lock(&c->lock);
@@ -451,7 +497,7 @@ static int pause_or_stop(struct cache *c, int secs)
  * aside/, where a person can look at it. */
 static void set_aside(struct cache *c, const struct cache_entry *e, const char *why)
 {
-	char name[128], from[4300], to[4300];
+	char name[JOURNAL_NAME_MAX], from[4300], to[4300];
 
 	log_error("staged content %s of inode %" PRIu64 " %s: not uploaded, moved to '%s'", e->sha256, e->ino,
 		  why, c->aside_dir);
@@ -521,7 +567,7 @@ static int still_stored(struct cache *c, struct upload *u, int fd)
 
 static void upload_done(struct cache *c, struct upload *u, int fd)
 {
-	char name[128], path[4300], done[4400];
+	char name[JOURNAL_NAME_MAX], path[4300], done[4400];
 	struct timespec now;
 	int last;
 
@@ -663,38 +709,81 @@ static int cmp_upload(const void *a, const void *b)
 	return x->e.seq < y->e.seq ? -1 : x->e.seq > y->e.seq;
 }
 
+/* Entry NAME of the journal, read into E, its bytes named staging/<sha256>
+ * again when a crash took that name; an entry of an earlier version is
+ * written anew (a link of its staged bytes) and its text file removed. */
+static int recover_entry(struct cache *c, const char *name, struct cache_entry *e)
+{
+	char path[4300], staged[4300], entry[JOURNAL_NAME_MAX];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
+	if (journal_parse(name, e) == 0) {
+		snprintf(staged, sizeof(staged), "%s/%s", c->staging_dir, e->sha256);
+		if (link(path, staged) != 0 && errno != EEXIST)
+			return -errno;
+		return 0;
+	}
+	if ((rc = journal_read_old(path, e)) != 0)
+		return rc;
+	e->seq = strtoull(name, NULL, 10);
+	journal_name(e, entry, sizeof(entry));
+	snprintf(staged, sizeof(staged), "%s/%s", c->staging_dir, e->sha256);
+	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, entry);
+	if (link(staged, path) != 0 && errno != EEXIST)
+		return -errno;
+	if ((rc = fsync_path(c->journal_dir)) != 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
+	unlink(path);
+	return 0;
+}
+
 /* Queues every journal entry left by an earlier run, oldest first. */
 static int recover(struct cache *c)
 {
 	struct upload **list = NULL, *u;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, nnames = 0;
+	char **names = NULL;
 	struct dirent *de;
 	DIR *d;
 
+	/* the names first: an entry written anew joins the folder meanwhile */
 	d = opendir(c->journal_dir);
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
+		char **l = realloc(names, (nnames + 1) * sizeof(*names));
+
+		if (!l || !(l[nnames] = strdup(de->d_name))) {
+			names = l ? l : names;
+			break;
+		}
+		names = l;
+		nnames++;
+	}
+	closedir(d);
+	for (size_t i = 0; i < nnames; i++) {
+		const char *name = names[i];
 		char path[4300];
 		struct cache_entry e;
 
-		if (de->d_name[0] == '.') {
-			if (strncmp(de->d_name, ".tmp-", 5) == 0) {
-				snprintf(path, sizeof(path), "%s/%s", c->journal_dir, de->d_name);
+		if (name[0] == '.') {
+			if (strncmp(name, ".tmp-", 5) == 0) {
+				snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
 				unlink(path);	/* a journal entry never finished: its file was not closed */
 			}
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/%s", c->journal_dir, de->d_name);
-		if (journal_read(path, &e) != 0) {
-			log_error("journal entry '%s' is unreadable; moved aside", path);
+		snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
+		if (recover_entry(c, name, &e) != 0) {
+			log_error("journal entry '%s' is unreadable or its bytes are gone; moved aside", path);
 			char to[4300];
 
-			snprintf(to, sizeof(to), "%s/%s.journal", c->aside_dir, de->d_name);
+			snprintf(to, sizeof(to), "%s/%s.journal", c->aside_dir, name);
 			rename(path, to);
 			continue;
 		}
-		e.seq = strtoull(de->d_name, NULL, 10);
 		if (n == cap) {
 			struct upload **l = realloc(list, (cap = cap ? cap * 2 : 64) * sizeof(*l));
 
@@ -709,7 +798,9 @@ static int recover(struct cache *c)
 		u->verify = 1;
 		list[n++] = u;
 	}
-	closedir(d);
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
 	if (n)
 		qsort(list, n, sizeof(*list), cmp_upload);
 	pthread_mutex_lock(&c->lock);
