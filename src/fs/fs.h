@@ -38,7 +38,9 @@ struct fs_inode {
 	enum meta_place place;	/* a collection or gallery; 0 for a file */
 	uint64_t nlookup;	/* reply_entry/create add one, forget subtracts */
 	int nopen;		/* open handles */
-	pthread_mutex_t lock;	/* guards everything below */
+	pthread_mutex_t lock;	/* guards everything below; never held across I/O of a commit */
+	int committing;		/* a commit runs without the lock: nothing may change what it seals */
+	pthread_cond_t committed;	/* broadcast when a commit ends */
 	int stage_fd;		/* -1 unless open for writing */
 	int writers;		/* handles open for writing */
 	int dirty;		/* staged bytes not yet committed */
@@ -120,22 +122,38 @@ void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *i
 int fs_file_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
 /* Starts writing IN (a file with committed content F, or F NULL for a new,
  * empty file): makes its staging file, filled with the current content
- * unless TRUNCATE.  Called with IN->lock held. */
+ * unless TRUNCATE.  Called with IN->lock held; a TRUNCATE waits for a
+ * running commit. */
 int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f, int truncate);
-/* Writes LEN bytes at OFF into IN's staging file.  Returns bytes written or
- * -errno (-ENOSPC when staging is full). */
+/* Writes LEN bytes at OFF into IN's staging file, once no commit of IN
+ * runs.  Returns bytes written or -errno (-ENOSPC when staging is full). */
 ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, size_t len, off_t off);
-/* Truncates IN's staging file to SIZE.  Called with IN->lock held. */
+/* Truncates IN's staging file to SIZE.  Called with IN->lock held; waits
+ * for a running commit first (a caller that looked at IN->stage_fd without
+ * holding a writer's count waits before it looks). */
 int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size);
 /* When IN has staged changes: hashes them, seals them in the cache (durable
  * from then on, uploaded in the background) and records the new version.
  * A file whose first content cannot be staged is removed again (nothing
- * half-committed stays).  Called with IN->lock held. */
+ * half-committed stays).  Called with IN->lock held; waits for a commit of
+ * IN already running, and lets go of the lock while it hashes, seals and
+ * records (IN->committing set), so what the caller read of IN before may
+ * have changed when it returns, with the lock held again. */
 int fs_file_commit(struct mvfs *fs, struct fs_inode *in);
+/* Waits until no commit of IN runs (with IN->lock held).  Whatever changes
+ * the staged bytes, the staging file or the mtime to record calls it
+ * first; readers of IN do not. */
+void fs_file_wait_commit(struct fs_inode *in);
+/* The slow part of a commit of IN between the two: start marks IN
+ * committing and lets go of IN->lock (held); end takes the lock again and
+ * wakes those waiting for the commit. */
+void fs_file_commit_start(struct fs_inode *in);
+void fs_file_commit_end(struct fs_inode *in);
 /* The cache's "uploaded" function: records in the database that content
  * E is in the store.  ARG is the struct mvfs. */
 int fs_file_uploaded(void *arg, const struct cache_entry *e);
-/* Ends writing IN: closes its staging file once no writer is left. */
+/* Ends writing IN: closes its staging file once no writer is left (after
+ * a running commit).  Called with IN->lock held. */
 void fs_file_unstage(struct fs_inode *in);
 
 /* A handle on IN (which holds an open count for it), describing committed

@@ -12,6 +12,25 @@
  * store and call fs_file_uploaded, which marks the version uploaded.
  * Content is immutable per version: writing to sealed content first copies
  * it to a new staging file.
+ *
+ * LOCKING
+ *
+ * in->lock guards the inode's fields and is held to read or change them,
+ * never across a commit's hashing, fsyncs or database call: stat, listings
+ * and reads of a file take it for a moment and so never wait for a close
+ * that takes seconds.  A commit copies what it needs under the lock (the
+ * staging descriptor, size, running hash, mtime), sets in->committing and
+ * lets go of the lock (fs_file_commit_start); it hashes, seals and records
+ * without it, then takes it again to publish the outcome (sealed, dirty,
+ * commits, sha256) and wakes the waiters (fs_file_commit_end).
+ *
+ * While a commit runs, nothing may change what it seals, or it would seal
+ * bytes other than those it hashed: a write, a truncate, a second commit
+ * (the versions are recorded in order), the end of staging and a new mtime
+ * wait for it on in->committed (fs_file_wait_commit).  They find the
+ * content sealed afterwards, so a write copies it first (unseal).  Readers
+ * never wait: a read takes its own descriptor of the staging file under
+ * the lock and reads without it.
  */
 #include "fs/fs_ns.h"
 
@@ -94,10 +113,33 @@ static void hash_reset(struct fs_inode *in, int valid)
 	in->hash_valid = valid;
 }
 
+void fs_file_wait_commit(struct fs_inode *in)
+{
+	while (in->committing)
+		pthread_cond_wait(&in->committed, &in->lock);
+}
+
+void fs_file_commit_start(struct fs_inode *in)
+{
+	in->committing = 1;
+	pthread_mutex_unlock(&in->lock);
+}
+
+void fs_file_commit_end(struct fs_inode *in)
+{
+	pthread_mutex_lock(&in->lock);
+	in->committing = 0;
+	pthread_cond_broadcast(&in->committed);
+}
+
 int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f, int truncate)
 {
 	int fd, rc;
 
+	/* Staging is not closed under a running commit (fs_file_unstage
+	 * waits for it), so only a truncate, which changes the bytes, waits. */
+	if (truncate)
+		fs_file_wait_commit(in);
 	if (in->stage_fd >= 0) {
 		if (truncate)
 			return fs_file_truncate(fs, in, 0);
@@ -174,6 +216,7 @@ ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, siz
 	int rc = 0;
 
 	pthread_mutex_lock(&in->lock);
+	fs_file_wait_commit(in);
 	if (in->stage_fd < 0)
 		rc = -EBADF;
 	if (rc == 0 && (uint64_t)off + len > in->size)
@@ -212,6 +255,7 @@ int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size)
 {
 	int rc;
 
+	fs_file_wait_commit(in);
 	if (size > in->size && (rc = cache_stage_room(fs->cache, size, size - in->size)) != 0)
 		return rc;
 	if ((rc = unseal(fs, in)) != 0)
@@ -231,9 +275,37 @@ int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size)
 	return 0;
 }
 
-int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
+/* What a commit works on, copied from the inode under its lock.  While the
+ * commit runs nothing changes the staged bytes, so the copy stays true. */
+struct snapshot {
+	int fd;				/* the staging file, open until the commit ends */
+	uint64_t size;
+	char sha[SHA256_HEX_LEN + 1];	/* "" when the bytes must be hashed from FD */
+	int mtime_set;
+	struct timespec mtime;
+	char name[256];
+};
+
+/* Copies what a commit of IN needs (with IN->lock held). */
+static void snapshot_take(struct fs_inode *in, struct snapshot *s)
 {
-	char sha[SHA256_HEX_LEN + 1], key[BACKEND_KEY_MAX];
+	s->fd = in->stage_fd;
+	s->size = in->size;
+	s->sha[0] = '\0';
+	if (in->hash_valid && in->hashed == in->size)
+		sha256_final(&in->sha, s->sha);
+	hash_reset(in, 0);	/* later writes rehash from the file */
+	s->mtime_set = in->mtime_set;
+	s->mtime = in->mtime;
+	snprintf(s->name, sizeof(s->name), "%s", in->name);
+}
+
+/* The slow part of a commit of file INO, without its inode's lock: hash,
+ * type, seal, record.  Returns 0 or -errno; *ABORTED is set when a failed
+ * seal removed a file that never had content (its changes are gone). */
+static int seal_and_record(struct mvfs *fs, uint64_t ino, struct snapshot *s, int *aborted)
+{
+	char key[BACKEND_KEY_MAX];
 	unsigned char head[MIME_SNIFF_BYTES];
 	struct cache_entry e;
 	struct meta_content ct;
@@ -241,6 +313,57 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 	ssize_t nhead;
 	int rc;
 
+	*aborted = 0;
+	if (!s->sha[0] && (rc = sha256_fd(s->fd, s->size, s->sha)) != 0) {
+		log_error("cannot hash staged '%s': %s", s->name, strerror(-rc));
+		return rc;
+	}
+	nhead = pread(s->fd, head, sizeof(head), 0);
+	type = mime_sniff(head, nhead > 0 ? (size_t)nhead : 0, s->name);
+	backend_key_for(s->sha, key);
+
+	memset(&e, 0, sizeof(e));
+	e.ino = ino;
+	snprintf(e.sha256, sizeof(e.sha256), "%s", s->sha);
+	e.size = s->size;
+	snprintf(e.mime, sizeof(e.mime), "%s", type.mime);
+	snprintf(e.memory_type, sizeof(e.memory_type), "%s", type.memory_type);
+	if (s->mtime_set) {
+		e.mtime = s->mtime;
+		e.has_mtime = 1;
+	}
+	rc = cache_stage_seal(fs->cache, s->fd, &e);
+	if (rc) {
+		log_error("cannot keep '%s' (%llu bytes): %s", s->name, (unsigned long long)s->size,
+			  strerror(-rc));
+		/* A file that never had content must not stay behind half made. */
+		*aborted = meta_file_abort(fs->meta, ino) == 0;
+		return rc;
+	}
+	ct = (struct meta_content){
+		.sha256 = s->sha, .size = s->size, .mime = type.mime, .memory_type = type.memory_type,
+		.backend = cache_backend_name(fs->cache), .key = key,
+		.mtime = s->mtime_set ? &s->mtime : NULL, .seq = e.seq,
+	};
+	/* The staged version is recorded before its upload can be, so the
+	 * upload's record never races this one. */
+	rc = meta_file_stage(fs->meta, ino, &ct);
+	if (rc == -ENOENT)
+		log_info("'%s' was removed while open; its last writes are dropped", s->name);
+	else if (rc)
+		/* The bytes are durable and journalled: the upload records them. */
+		log_warn("cannot record '%s' yet (%s); it is kept and recorded after its upload",
+			 s->name, strerror(-rc));
+	cache_stage_upload(fs->cache, &e);
+	return 0;
+}
+
+int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
+{
+	struct snapshot s;
+	int rc, aborted;
+
+	fs_file_wait_commit(in);
 	if (in->stage_fd < 0 || !in->dirty)
 		return 0;
 	if (in->plain)
@@ -248,61 +371,30 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 	if (in->write_error) {
 		/* Never keep a version some writes are missing from. */
 		rc = in->write_error;
-		log_error("not keeping '%s': a write to it failed (%s)", in->name, strerror(-rc));
-		meta_file_abort(fs->meta, in->ino);
 		in->dirty = 0;
 		in->write_error = 0;
+		snprintf(s.name, sizeof(s.name), "%s", in->name);
+		fs_file_commit_start(in);
+		log_error("not keeping '%s': a write to it failed (%s)", s.name, strerror(-rc));
+		meta_file_abort(fs->meta, in->ino);
+		fs_file_commit_end(in);
 		return rc;
 	}
-	if (in->hash_valid && in->hashed == in->size) {
-		sha256_final(&in->sha, sha);
-	} else if ((rc = sha256_fd(in->stage_fd, in->size, sha)) != 0) {
-		log_error("cannot hash staged '%s': %s", in->name, strerror(-rc));
-		return rc;
-	}
-	hash_reset(in, 0);	/* later writes rehash from the file */
-	nhead = pread(in->stage_fd, head, sizeof(head), 0);
-	type = mime_sniff(head, nhead > 0 ? (size_t)nhead : 0, in->name);
-	backend_key_for(sha, key);
-
-	memset(&e, 0, sizeof(e));
-	e.ino = in->ino;
-	snprintf(e.sha256, sizeof(e.sha256), "%s", sha);
-	e.size = in->size;
-	snprintf(e.mime, sizeof(e.mime), "%s", type.mime);
-	snprintf(e.memory_type, sizeof(e.memory_type), "%s", type.memory_type);
-	if (in->mtime_set) {
-		e.mtime = in->mtime;
-		e.has_mtime = 1;
-	}
-	rc = cache_stage_seal(fs->cache, in->stage_fd, &e);
+	snapshot_take(in, &s);
+	fs_file_commit_start(in);
+	rc = seal_and_record(fs, in->ino, &s, &aborted);
+	fs_file_commit_end(in);
 	if (rc) {
-		log_error("cannot keep '%s' (%llu bytes): %s", in->name, (unsigned long long)in->size,
-			  strerror(-rc));
-		/* A file that never had content must not stay behind half made. */
-		if (meta_file_abort(fs->meta, in->ino) == 0)
+		if (aborted)
 			in->dirty = 0;
 		return rc;
 	}
+	/* Published only now, after the record: fs_file_getattr reads the
+	 * rows again when this count moved while it read them. */
 	in->sealed = 1;
 	in->dirty = 0;
 	in->commits++;
-	snprintf(in->sha256, sizeof(in->sha256), "%s", sha);
-	ct = (struct meta_content){
-		.sha256 = sha, .size = in->size, .mime = type.mime, .memory_type = type.memory_type,
-		.backend = cache_backend_name(fs->cache), .key = key,
-		.mtime = in->mtime_set ? &in->mtime : NULL, .seq = e.seq,
-	};
-	/* The staged version is recorded before its upload can be, so the
-	 * upload's record never races this one. */
-	rc = meta_file_stage(fs->meta, in->ino, &ct);
-	if (rc == -ENOENT)
-		log_info("'%s' was removed while open; its last writes are dropped", in->name);
-	else if (rc)
-		/* The bytes are durable and journalled: the upload records them. */
-		log_warn("cannot record '%s' yet (%s); it is kept and recorded after its upload",
-			 in->name, strerror(-rc));
-	cache_stage_upload(fs->cache, &e);
+	snprintf(in->sha256, sizeof(in->sha256), "%s", s.sha);
 	in->mtime_set = 0;
 	return 0;
 }
@@ -325,6 +417,7 @@ int fs_file_uploaded(void *arg, const struct cache_entry *e)
 
 void fs_file_unstage(struct fs_inode *in)
 {
+	fs_file_wait_commit(in);
 	if (--in->writers > 0 || in->stage_fd < 0)
 		return;
 	if (in->dirty)

@@ -70,6 +70,7 @@ struct fs_inode *fs_inode_get(struct mvfs *fs, uint64_t ino, uint64_t nlookup, i
 		in->ino = ino;
 		in->stage_fd = -1;
 		pthread_mutex_init(&in->lock, NULL);
+		pthread_cond_init(&in->committed, NULL);
 		size_t k = bucket_of(t, ino);
 		in->next = t->buckets[k];
 		t->buckets[k] = in;
@@ -96,6 +97,7 @@ static void inode_free(struct fs_inode *in)
 	if (in->stage_fd >= 0)
 		close(in->stage_fd);
 	sha256_release(&in->sha);
+	pthread_cond_destroy(&in->committed);
 	pthread_mutex_destroy(&in->lock);
 	free(in);
 }

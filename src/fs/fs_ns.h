@@ -91,9 +91,11 @@ void fs_plain_stat(struct mvfs *fs, const struct meta_plain *p, struct fs_inode 
 int fs_plain_entry(struct mvfs *fs, const struct meta_plain *p, struct fuse_entry_param *e);
 int fs_plain_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
 /* Loads plain file IN into a staging file (empty when TRUNCATE).  Called
- * with IN->lock held. */
+ * with IN->lock held; a TRUNCATE waits for a running commit. */
 int fs_plain_stage(struct mvfs *fs, struct fs_inode *in, int truncate);
-/* Writes IN's staged bytes back to its row.  Called with IN->lock held. */
+/* Writes IN's staged bytes back to its row.  Called by fs_file_commit with
+ * IN->lock held and no commit of IN running; lets go of the lock for the
+ * read and the statement, as fs_file_commit. */
 int fs_plain_commit(struct mvfs *fs, struct fs_inode *in);
 
 #endif

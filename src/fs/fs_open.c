@@ -206,18 +206,27 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got)
 {
 	struct fs_inode *in = h->in;
-	int rc = 1;
+	int fd = -1, staged, err = 0, rc;
+	ssize_t n = 0;
 
+	/* A descriptor of its own: the read needs no lock, and a write that
+	 * replaces the staging file meanwhile (unseal) cannot close it. */
 	pthread_mutex_lock(&in->lock);
-	if (in->stage_fd >= 0) {
-		ssize_t n = pread(in->stage_fd, buf, size, off);
-
-		rc = n < 0 ? -errno : 0;
-		*got = n < 0 ? 0 : (size_t)n;
+	staged = in->stage_fd >= 0;
+	if (staged && (fd = fcntl(in->stage_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		n = pread(in->stage_fd, buf, size, off);	/* out of descriptors */
+		err = errno;
 	}
 	pthread_mutex_unlock(&in->lock);
-	if (rc <= 0)
-		return rc;
+	if (fd >= 0) {
+		n = pread(fd, buf, size, off);
+		err = errno;
+		close(fd);
+	}
+	if (staged) {
+		*got = n < 0 ? 0 : (size_t)n;
+		return n < 0 ? -err : 0;
+	}
 	if ((uint64_t)off >= h->size) {
 		*got = 0;
 		return 0;

@@ -111,6 +111,7 @@ static int set_size(struct mvfs *fs, uint64_t ino, uint64_t size)
 	if (!in)
 		return -ENOMEM;
 	pthread_mutex_lock(&in->lock);
+	fs_file_wait_commit(in);	/* its end may close the staging file */
 	if (in->stage_fd >= 0) {
 		rc = fs_file_truncate(fs, in, size);
 	} else if (size != f.size) {
@@ -222,6 +223,8 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 		 * commit (cp -p sets it before close). */
 		if (in && (flags & META_SET_MTIME)) {
 			pthread_mutex_lock(&in->lock);
+			/* not under a running commit, which records the mtime it copied */
+			fs_file_wait_commit(in);
 			if (in->stage_fd >= 0) {
 				in->mtime = mtime;
 				in->mtime_set = 1;

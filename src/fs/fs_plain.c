@@ -12,6 +12,7 @@
 #include "fs/fs_ns.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,6 +71,8 @@ int fs_plain_stage(struct mvfs *fs, struct fs_inode *in, int truncate)
 	size_t len = 0;
 	int fd, rc = 0;
 
+	if (truncate)
+		fs_file_wait_commit(in);	/* as fs_file_stage */
 	if (in->stage_fd >= 0)
 		return truncate ? fs_file_truncate(fs, in, 0) : 0;
 	if (!truncate && (rc = meta_plain_read(fs->meta, in->ino, &buf, &len)) != 0)
@@ -102,9 +105,10 @@ int fs_plain_stage(struct mvfs *fs, struct fs_inode *in, int truncate)
 
 int fs_plain_commit(struct mvfs *fs, struct fs_inode *in)
 {
-	struct timespec now;
-	char *buf;
-	int rc = 0;
+	struct timespec now, mtime = in->mtime;
+	uint64_t size = in->size;
+	int fd = in->stage_fd, mtime_set = in->mtime_set, rc = 0;
+	char name[256], *buf;
 
 	if (in->write_error) {
 		rc = in->write_error;
@@ -113,24 +117,29 @@ int fs_plain_commit(struct mvfs *fs, struct fs_inode *in)
 		in->write_error = 0;
 		return rc;
 	}
-	if (in->size > META_PLAIN_MAX) {
+	if (size > META_PLAIN_MAX) {
 		log_error("cannot keep '%s': %llu bytes, more than a folder's plain file may hold (%u)",
-			  in->name, (unsigned long long)in->size, META_PLAIN_MAX);
+			  in->name, (unsigned long long)size, META_PLAIN_MAX);
 		return -EFBIG;
 	}
-	buf = malloc(in->size ? in->size : 1);
+	snprintf(name, sizeof(name), "%s", in->name);
+	/* Up to META_PLAIN_MAX bytes read and one statement: not under the
+	 * lock, with the staged bytes held still by the running commit. */
+	fs_file_commit_start(in);
+	buf = malloc(size ? size : 1);
 	if (!buf)
-		return -ENOMEM;
-	if (in->size && pread(in->stage_fd, buf, in->size, 0) != (ssize_t)in->size)
+		rc = -ENOMEM;
+	else if (size && pread(fd, buf, size, 0) != (ssize_t)size)
 		rc = errno ? -errno : -EIO;
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (rc == 0)
-		rc = meta_plain_write(fs->meta, in->ino, buf, in->size, in->mtime_set ? &in->mtime : &now);
+		rc = meta_plain_write(fs->meta, in->ino, buf, size, mtime_set ? &mtime : &now);
 	free(buf);
-	if (rc) {
-		log_error("cannot keep plain file '%s': %s", in->name, strerror(-rc));
+	if (rc)
+		log_error("cannot keep plain file '%s': %s", name, strerror(-rc));
+	fs_file_commit_end(in);
+	if (rc)
 		return rc;
-	}
 	in->dirty = 0;
 	in->mtime_set = 0;
 	in->commits++;
