@@ -355,3 +355,36 @@ def test_upload_record_replayed_is_made_once(local_stores, mvfs, tmp_path):
     assert n == ["1"], n
     assert read_all(m2.mnt / "library" / "once.bin") == data
     m2.unmount()
+
+
+def test_journal_entry_of_an_earlier_version_is_uploaded(local_stores, mvfs, tmp_path):
+    """A journal entry as earlier versions wrote it (journal/<seq>-<sha256>,
+    a key=value text file beside staging/<sha256>) left by an unmount with
+    the store away: the next mount writes it anew, uploads and records it."""
+    store = local_stores(tmpfs_mb=8)
+    m = mount_on(mvfs, store)
+    store.outage()
+    data = os.urandom(90000)
+    (m.mnt / "library" / "old.bin").write_bytes(data)
+    m.unmount()
+    journal = m.data_dir / "cache" / "journal"
+    [entry] = os.listdir(journal)
+    seq, sha, ino, size, mtime, typ, mime = entry.split("_", 6)
+    assert sha == sha_of(data) and int(size) == len(data), entry
+    os.unlink(journal / entry)
+    (journal / ("%s-%s" % (seq, sha))).write_text(
+        "ino=%s\nsha256=%s\nsize=%s\nmime=%s\ntype=%s\nmtime=%s\n" % (ino, sha, size, mime.replace("=", "/"),
+                                                                    typ, mtime))
+    assert (m.data_dir / "cache" / "staging" / sha).exists()
+    store.restore()
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=m.data_dir)
+    r = mvsync(m2, 60)
+    assert r.returncode == 0, r.stderr
+    assert "resuming 1 upload" in m2.log_text(), m2.log_text()
+    assert asset_rows(m2, "old.bin") == [("completed", sha, sha)]
+    assert store.has(sha)
+    assert os.listdir(journal) == []
+    m2.unmount()
+    m3 = mount_on(mvfs, store, db=m.db, data_dir=tmp_path / "fresh")
+    assert read_all(m3.mnt / "library" / "old.bin") == data
+    m3.unmount()
