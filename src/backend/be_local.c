@@ -15,6 +15,12 @@
  * at most a stray temp file, which list() never shows.  Newly made
  * directories are fsync'd into their parents so the object stays reachable
  * after a crash.  The only shared mutable state is the atomic temp counter.
+ *
+ * When the bytes to put are a file on the store's own file system (the
+ * write-back cache's sealed staging files, in the embedded default), put
+ * links that file in under the real name instead: its data synced first
+ * (fdatasync, nothing to write for sealed content), one link, one fsync of
+ * the directory, no copy.  The link appears whole, as a rename does.
  */
 #include "backend/be_local.h"
 #include "util/log.h"
