@@ -2,7 +2,7 @@
 
 Systems (the same work on each, one after the other):
   local          a folder on the same disk: the baseline, ratios are against it
-  mvaultfs       throwaway PostgreSQL (tests/mount/pgtest.py) + a local-folder store
+  mvaultfs       the embedded default (its own PostgreSQL, durable commits) + a local-folder store
   mvaultfs-s3    the same, store on s3rver (tests/s3/s3server.py)
   s3fs           s3fs-fuse on the same s3rver bucket
   rclone-full    rclone mount --vfs-cache-mode full on the same s3rver
@@ -10,7 +10,7 @@ Systems (the same work on each, one after the other):
 
 Work items, each in seconds:
   write BIG MiB + fsync (and, for write-back systems, until the bytes are in
-  the store); read it cold (fresh mount: a fresh data/cache folder, page
+  the store); read it cold (fresh mount: its block cache removed, page
   cache dropped) and warm; create N x 4 KiB files (until return, and until in
   the store); ls -l of that folder cold (remount) and warm; rsync -a of M x
   1 MiB in (until return, until in the store), a no-change rerun warm and
@@ -222,26 +222,28 @@ class Local(System):
 
 
 class Mvaultfs(System):
+    """mvaultfs as a user runs it: the embedded default (its own PostgreSQL
+    under the data folder, committing durably), the store a local folder or
+    s3rver. A cold mount is the same data folder with its block cache
+    removed (the database stays, as on a user's machine after a reboot)."""
     write_back = True
 
-    def __init__(self, bench, name, pg, s3=None):
+    def __init__(self, bench, name, s3=None):
         super().__init__(bench)
         self.name = name
         self.s3 = s3
-        self.dsn = pg.dsn(pg.create_db("bench_peers_" + name.replace("-", "_")))
         self.store = s3.url("mvaultfs") if s3 else str(self.work / (name + "-store"))
         self.mnt = self.work / ("mnt-" + name)
-        self.data = None
-        self.n = 0
+        self.data = self.work / (name + "-data")
         self.d = None
 
     def mount(self, space, fresh=False):
         from pgtest import Daemon, default_bin
-        if fresh or self.data is None:
-            self.n += 1
-            self.data = self.work / ("%s-data%d" % (self.name, self.n))
-            self.data.mkdir()
-        o = "db=%s,store=%s,data_dir=%s,user=%s" % (self.dsn, self.store, self.data, space)
+        os.chmod(self.work, 0o755)     # the embedded cluster's user must reach the data folder
+        self.data.mkdir(exist_ok=True)
+        if fresh:
+            shutil.rmtree(self.data / "cache" / "blocks", ignore_errors=True)
+        o = "store=%s,data_dir=%s,user=%s" % (self.store, self.data, space)
         env = dict(os.environ)
         env.pop("MVAULT_DB", None)
         if self.s3:
@@ -280,7 +282,8 @@ class Mvaultfs(System):
             self.d = None
 
     def describe(self):
-        return "%s: throwaway PostgreSQL, store %s, fresh data_dir for cold reads; 'in store' = + mvaultfs sync" % (
+        return "%s: embedded default (its own PostgreSQL), store %s, block cache removed for cold reads;" \
+            " 'in store' = + mvaultfs sync" % (
             self.name, "on s3rver" if self.s3 else "a local folder")
 
 
@@ -696,7 +699,7 @@ def versions():
 
 
 def main():
-    from pgtest import PgServer, default_bin
+    from pgtest import default_bin
     from s3server import S3rver
     want = os.environ.get("MVFS_BENCH_PEERS", "local,mvaultfs,mvaultfs-s3,s3fs,rclone-full,rclone-writes").split(",")
     if not os.path.exists(default_bin()):
@@ -705,11 +708,9 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="mvfs-bench-peers.", dir=str(REPO / "build")))
     b = Bench(work)
     b.versions = versions()
-    pg = PgServer()
     s3 = None
     try:
         b.make_sources()
-        pg.start()
         try:
             s3 = S3rver(folder=work / "s3rver").start()
         except Exception as e:
@@ -717,8 +718,8 @@ def main():
             s3 = None
         makers = {
             "local": lambda: Local(b),
-            "mvaultfs": lambda: Mvaultfs(b, "mvaultfs", pg),
-            "mvaultfs-s3": lambda: Mvaultfs(b, "mvaultfs-s3", pg, s3),
+            "mvaultfs": lambda: Mvaultfs(b, "mvaultfs"),
+            "mvaultfs-s3": lambda: Mvaultfs(b, "mvaultfs-s3", s3),
             "s3fs": lambda: S3fs(b, s3),
             "rclone-full": lambda: Rclone(b, s3, "full"),
             "rclone-writes": lambda: Rclone(b, s3, "writes"),
@@ -776,7 +777,6 @@ def main():
                 pass
         if s3:
             s3.stop()
-        pg.stop()
         left = [ln for ln in subprocess.run(["mount"], capture_output=True, text=True).stdout.splitlines()
                 if str(work) in ln]
         for ln in left:   # ours, still there: lazily
