@@ -59,6 +59,12 @@ int meta_call(struct meta *m, const char *what, const char *sql, int nparams, co
  * no row, or -errno. */
 int meta_query_bool(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params);
 
+/* After attempt ATTEMPT (0 for the first) of a change failed with RC:
+ * when RC is -EAGAIN (a serialization failure or deadlock) and attempts
+ * are left, sleeps a jittered, growing while and returns 1 (run it again);
+ * else 0, with a log line when the attempts ran out. */
+int meta_retry_pause(int rc, int attempt);
+
 /* One mapper from SQLSTATE to errno. */
 int pg_sqlstate_to_errno(const char *sqlstate);
 /* Whether a failure with this SQLSTATE is worth running the transaction
@@ -115,8 +121,13 @@ int meta_place_sql(const struct meta *m, const struct meta_dir *dir, char *from,
 		   char *where, size_t wlen, const char **cursor, int *has_ino);
 
 /* The body of a change: a pooled connection C, a transaction begun (its
- * status in RC), and at TX_END a commit, or a rollback when RC is an error. */
+ * status in RC), and at TX_END a commit, or a rollback when RC is an error.
+ * A transaction that ends in a serialization failure or a deadlock
+ * (-EAGAIN) runs again from TX_BEGIN, a bounded number of times with
+ * jitter (meta_retry_pause): the body must change nothing but the
+ * database until TX_END. */
 #define TX_BEGIN(m, c, rc) \
+	for (int tx_attempt_ = 0;; tx_attempt_++) { \
 	PGconn *c = meta_conn_get(m); \
 	int rc; \
 	if (!c) \
@@ -125,7 +136,10 @@ int meta_place_sql(const struct meta *m, const struct meta_dir *dir, char *from,
 #define TX_END(m, c, rc) \
 	rc = meta_tx_end(c, rc); \
 	meta_conn_put(m, c); \
-	return rc
+	if (meta_retry_pause(rc, tx_attempt_)) \
+		continue; \
+	return rc; \
+	}
 
 /* Lifecycle moves (meta_versions.c), on the caller's transaction. */
 /* Asset ASSET_ID tombstoned -> active; BLOB_ID receives its blob, "" when

@@ -248,30 +248,42 @@ int meta_tx_end(PGconn *c, int rc)
 	return rc;
 }
 
+#define RETRY_ATTEMPTS 6
+
+int meta_retry_pause(int rc, int attempt)
+{
+	struct timespec ts;
+
+	if (rc != -EAGAIN)
+		return 0;
+	if (attempt + 1 >= RETRY_ATTEMPTS) {
+		log_error("database: a change kept conflicting with other changes; giving up after %d tries",
+			  RETRY_ATTEMPTS);
+		return 0;
+	}
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)(1 + rand() % (5 << (attempt + 1))) * 1000000L;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 int meta_call(struct meta *m, const char *what, const char *sql, int nparams, const char *const *params,
 	      PGresult **res)
 {
-	int rc = -EAGAIN;
-
 	/* One statement, its own transaction: a serialization failure or a
 	 * deadlock is run again (bounded, with jitter) before an errno
 	 * reaches the caller. */
-	for (int attempt = 0; rc == -EAGAIN && attempt < 6; attempt++) {
-		PGconn *c;
+	for (int attempt = 0;; attempt++) {
+		PGconn *c = meta_conn_get(m);
+		int rc;
 
-		if (attempt > 0) {
-			struct timespec ts = { 0, (long)(1 + rand() % (5 << attempt)) * 1000000L };
-
-			nanosleep(&ts, NULL);
-		}
-		if (!(c = meta_conn_get(m)))
+		if (!c)
 			return -EIO;
 		rc = meta_exec(c, what, sql, nparams, params, res);
 		meta_conn_put(m, c);
+		if (!meta_retry_pause(rc, attempt))
+			return rc;
 	}
-	if (rc == -EAGAIN)
-		log_error("database: %s kept conflicting with other changes; giving up", what);
-	return rc;
 }
 
 int meta_query_bool(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params)
