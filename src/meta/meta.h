@@ -132,6 +132,13 @@ int meta_migrate_only(const char *conninfo, char *err, size_t errlen);
 /* The file shown as NAME in DIR (a twin's ~suffix resolved; in the trash,
  * a replaced version's marked name too).  -ENOENT. */
 int meta_lookup(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out);
+/* What NAME is in DIR, as a lookup of the filesystem asks: a file (0,
+ * FILE filled, *IS_FOLDER 0) or, in a folder of the tree, a folder (0,
+ * FOLDER filled, *IS_FOLDER 1); -ENOENT for neither.  One statement,
+ * whatever the answer (a name in a twin's form that is no file's display
+ * name takes a second).  In other places: meta_lookup. */
+int meta_lookup_entry(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *file,
+		      struct meta_folder *folder, int *is_folder);
 /* The user's file (or replaced version) with inode number INO, whatever its
  * place or lifecycle (an open file that was removed keeps its attributes).
  * -ENOENT. */

@@ -105,6 +105,15 @@ int meta_has_subfolder(PGconn *c, uint64_t dbino, const char *name);
  * database inode number. */
 int meta_home_of(PGconn *c, const struct meta_file *f, enum meta_place *place, uint64_t *dbino);
 
+/* The columns of a folder of the tree (alias f), as meta_folder_row reads
+ * them from column COL on. */
+#define META_TREE_COLS \
+	"f.ino, f.id, f.name, f.mode, f.mtime_ns, f.ctime_ns, f.atime_ns," \
+	" (extract(epoch FROM f.created_at) * 1000000)::bigint," \
+	" 2 + (SELECT count(*) FROM folders s WHERE s.parent_id = f.id), f.place"
+#define META_TREE_NCOLS 10
+void meta_folder_row(const struct meta *m, const PGresult *r, int row, int col, struct meta_folder *out);
+
 /* The FROM and WHERE of the files of DIR, as listings walk them: $1 is the
  * user, $2 the folder's inode (all places but the trash: *HAS_INO).
  * CURSOR receives the column that orders the listing. */
