@@ -479,6 +479,31 @@ int meta_lookup_entry(struct meta *m, const struct meta_dir *dir, const char *na
 	return rc;
 }
 
+int meta_call_file(struct meta *m, const char *what, const char *call, int n, const char *const *p,
+		   struct meta_file *out)
+{
+	char sql[4096];
+	PGresult *r;
+	int rc, nf;
+
+	/* The file's row is read in the statement's snapshot, from before
+	 * CALL ran: what CALL changed comes from its own answer. */
+	snprintf(sql, sizeof(sql), "WITH l AS MATERIALIZED (%s) SELECT " FILE_COLS ", l.nlink, l.ctime_ns FROM l"
+		 " JOIN memory_items i ON i.user_id = $1 AND i.ino = l.ino" FILE_JOINS, call, "false");
+	if ((rc = meta_call(m, what, sql, n, p, &r)) != 0)
+		return rc;
+	if (PQntuples(r) == 0) {
+		rc = -ENOENT;
+	} else {
+		nf = PQnfields(r);
+		file_from_row(r, 0, out);
+		out->nlink = (uint32_t)meta_u64(r, 0, nf - 2);
+		nanos_to_ts(strtoll(meta_val(r, 0, nf - 1), NULL, 10), &out->ctime);
+	}
+	PQclear(r);
+	return rc;
+}
+
 /* A page of the trash's replaced versions (after its files). */
 static int list_versions(struct meta *m, PGconn *c, struct meta_cursor *cur, const char *max_s, PGresult **r)
 {

@@ -96,6 +96,14 @@ int meta_change_file(PGconn *c, const char *what, const char *update, int n, con
  * tree folder DBINO (database inode number) of PLACE (library or workspace). */
 int meta_find_named(struct meta *m, PGconn *c, enum meta_place place, uint64_t dbino,
 		    const char *display_name, struct meta_file *out);
+/* Runs CALL, a statement that calls one of our functions which changes
+ * file rows and returns (ino, nlink, ctime_ns) of the file as they are now
+ * ($1 is the user), and reads that file into OUT in the same statement
+ * (meta_call: its own transaction, retried on a conflict).  The rest of
+ * the file is read as it was when the statement began: CALL must change
+ * nothing else about it. */
+int meta_call_file(struct meta *m, const char *what, const char *call, int n, const char *const *p,
+		   struct meta_file *out);
 /* The folder called NAME in IN (OUT may be NULL). */
 int meta_find_folder(struct meta *m, PGconn *c, const struct meta_dir *in, const char *name,
 		     struct meta_folder *out);
