@@ -285,10 +285,15 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 			if (rc != -ENOENT)
 				return rc ? rc : fs_plain_entry(fs, &p, e);
 		}
-		rc = meta_lookup(fs->meta, &n.dir, name, &f);
-		if (rc == -ENOENT && fs_ns_folders_in(&n, &in)) {
-			rc = meta_folder_lookup(fs->meta, &in, name, &folder);
-			return rc ? rc : fs_ns_folder_entry(fs, &folder, e);
+		if (fs_ns_folders_in(&n, &in)) {
+			/* a file or a folder of the tree: one question */
+			int is_folder;
+
+			rc = meta_lookup_entry(fs->meta, &in, name, &f, &folder, &is_folder);
+			if (rc == 0 && is_folder)
+				return fs_ns_folder_entry(fs, &folder, e);
+		} else {
+			rc = meta_lookup(fs->meta, &n.dir, name, &f);
 		}
 		if (rc)
 			return rc;

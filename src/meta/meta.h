@@ -132,6 +132,13 @@ int meta_migrate_only(const char *conninfo, char *err, size_t errlen);
 /* The file shown as NAME in DIR (a twin's ~suffix resolved; in the trash,
  * a replaced version's marked name too).  -ENOENT. */
 int meta_lookup(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out);
+/* What NAME is in DIR, as a lookup of the filesystem asks: a file (0,
+ * FILE filled, *IS_FOLDER 0) or, in a folder of the tree, a folder (0,
+ * FOLDER filled, *IS_FOLDER 1); -ENOENT for neither.  One statement,
+ * whatever the answer (a name in a twin's form that is no file's display
+ * name takes a second).  In other places: meta_lookup. */
+int meta_lookup_entry(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *file,
+		      struct meta_folder *folder, int *is_folder);
 /* The user's file (or replaced version) with inode number INO, whatever its
  * place or lifecycle (an open file that was removed keeps its attributes).
  * -ENOENT. */
@@ -209,8 +216,9 @@ int meta_create(struct meta *m, const struct meta_dir *dir, const char *name, ui
 /* Removes NAME from DIR.  In a gallery: the membership only.  Elsewhere:
  * tombstones the file (asset lifecycle tombstoned, memory tombstoned, blob
  * ref_count down and an asset_delete_jobs row when it reaches zero); it
- * shows in the trash until the grace period ends.  *INO receives the file's
- * inode number. */
+ * shows in the trash until the grace period ends.  *INO (may be NULL)
+ * receives the file's inode number.  One statement (a name in a twin's
+ * form is looked up first).  -ENOENT; -EPERM in the trash. */
 int meta_unlink(struct meta *m, const struct meta_dir *dir, const char *name, uint64_t *ino);
 
 enum meta_move_flags { META_MOVE_NOREPLACE = 1 << 0 };
@@ -234,7 +242,9 @@ int meta_move(struct meta *m, const struct meta_dir *from, const char *name,
 
 /* Adds file INO to gallery DIR under NEWNAME, which must be the name it
  * already has (or its twin form; -EINVAL otherwise); a workspace file is
- * promoted.  -EEXIST when the gallery already shows a file by that name. */
+ * promoted.  -EEXIST when the gallery already shows a file by that name,
+ * or this file; -EPERM outside galleries.  OUT receives the file as it is
+ * now.  One statement (a name in a twin's form is checked first). */
 int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *newname,
 	      struct meta_file *out);
 

@@ -415,6 +415,95 @@ int meta_file_get(struct meta *m, uint64_t ino, struct meta_file *out)
 	return META_ON_CONN(m, c, meta_find_ino(m, c, ino, out));
 }
 
+/* The file shown as NAME in tree folder DIR (by display name) and the
+ * folder called NAME there, in one statement: a row per file of that
+ * display name, each followed by the folder's columns (NULL for none); one
+ * row of NULL files when there is no such file. */
+static int find_entry(struct meta *m, PGconn *c, const struct meta_dir *dir, const char *name,
+		      struct meta_file *file, struct meta_folder *folder, int *has_folder)
+{
+	char sql[6144], from[256], where[512], twin[512], ino_s[24];
+	const char *p[] = { m->user_id, ino_s, name }, *cursor;
+	int has_ino, rc, nf;
+	PGresult *r;
+
+	*has_folder = 0;
+	if ((rc = meta_place_sql(m, dir, from, sizeof(from), where, sizeof(where), &cursor, &has_ino)) != 0)
+		return rc;
+	dir_ino_param(m, dir, ino_s, sizeof(ino_s));
+	snprintf(sql, sizeof(sql), "SELECT fi.*, fo.* FROM (SELECT 1) one"
+		 " LEFT JOIN LATERAL (SELECT " FILE_COLS " FROM %s" FILE_JOINS
+		 "   WHERE %s AND i.display_name = $3 ORDER BY i.ino) fi ON true"
+		 " LEFT JOIN LATERAL (SELECT " META_TREE_COLS " FROM folders f WHERE f.user_id = $1 AND f.name = $3"
+		 "   AND f.parent_id = (SELECT id FROM folders WHERE ino = $2)) fo ON true",
+		 twin_test(dir->place, twin, sizeof(twin), m->trash_days), from, where);
+	if ((rc = meta_exec(c, "lookup", sql, 3, p, &r)) != 0)
+		return rc;
+	rc = -ENOENT;
+	nf = PQnfields(r);
+	for (int i = 0; i < PQntuples(r) && !PQgetisnull(r, i, 0) && rc == -ENOENT; i++) {
+		struct meta_file f;
+
+		file_from_row(r, i, &f);
+		if (strcmp(f.name, name) == 0) {
+			*file = f;
+			rc = 0;
+		}
+	}
+	if (PQntuples(r) > 0 && !PQgetisnull(r, 0, nf - META_TREE_NCOLS)) {
+		meta_folder_row(m, r, 0, nf - META_TREE_NCOLS, folder);
+		*has_folder = 1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int meta_lookup_entry(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *file,
+		      struct meta_folder *folder, int *is_folder)
+{
+	char base[256], hex[8];
+	int has_folder = 0, rc;
+
+	*is_folder = 0;
+	if (dir->place != META_PLACE_LIBRARY && dir->place != META_PLACE_WORKSPACE)
+		return meta_lookup(m, dir, name, file);
+	rc = META_ON_CONN(m, c, find_entry(m, c, dir, name, file, folder, &has_folder));
+	/* a twin's name: a file found by its memory id, before the folder (as
+	 * meta_find, then meta_folder_lookup, would say) */
+	if (rc == -ENOENT && name_twin_parse(name, base, hex))
+		rc = META_ON_CONN(m, c, find_shown(m, c, dir, name, hex, file));
+	if (rc == -ENOENT && has_folder) {
+		*is_folder = 1;
+		rc = 0;
+	}
+	return rc;
+}
+
+int meta_call_file(struct meta *m, const char *what, const char *call, int n, const char *const *p,
+		   struct meta_file *out)
+{
+	char sql[4096];
+	PGresult *r;
+	int rc, nf;
+
+	/* The file's row is read in the statement's snapshot, from before
+	 * CALL ran: what CALL changed comes from its own answer. */
+	snprintf(sql, sizeof(sql), "WITH l AS MATERIALIZED (%s) SELECT " FILE_COLS ", l.nlink, l.ctime_ns FROM l"
+		 " JOIN memory_items i ON i.user_id = $1 AND i.ino = l.ino" FILE_JOINS, call, "false");
+	if ((rc = meta_call(m, what, sql, n, p, &r)) != 0)
+		return rc;
+	if (PQntuples(r) == 0) {
+		rc = -ENOENT;
+	} else {
+		nf = PQnfields(r);
+		file_from_row(r, 0, out);
+		out->nlink = (uint32_t)meta_u64(r, 0, nf - 2);
+		nanos_to_ts(strtoll(meta_val(r, 0, nf - 1), NULL, 10), &out->ctime);
+	}
+	PQclear(r);
+	return rc;
+}
+
 /* A page of the trash's replaced versions (after its files). */
 static int list_versions(struct meta *m, PGconn *c, struct meta_cursor *cur, const char *max_s, PGresult **r)
 {

@@ -24,11 +24,9 @@
 
 #include "util/log.h"
 
-/* The columns of every folder row, whatever its table. */
-#define TREE_COLS \
-	"f.ino, f.id, f.name, f.mode, f.mtime_ns, f.ctime_ns, f.atime_ns," \
-	" (extract(epoch FROM f.created_at) * 1000000)::bigint," \
-	" 2 + (SELECT count(*) FROM folders s WHERE s.parent_id = f.id), f.place"
+/* The columns of every folder row, whatever its table: a folder of the
+ * tree's are META_TREE_COLS (meta_internal.h), a collection's or gallery's
+ * these. */
 #define VIEW_COLS(kind) \
 	"f.ino, f.id, f.name, 493, (extract(epoch FROM f.updated_at) * 1000000)::bigint * 1000," \
 	" (extract(epoch FROM f.updated_at) * 1000000)::bigint * 1000," \
@@ -44,22 +42,22 @@ static void ts_ns(long long ns, struct timespec *ts)
 	ts->tv_nsec = ns % 1000000000;
 }
 
-static void folder_from_row(const struct meta *m, const PGresult *r, int row, struct meta_folder *f)
+void meta_folder_row(const struct meta *m, const PGresult *r, int row, int col, struct meta_folder *f)
 {
-	const char *kind = meta_val(r, row, 9);
-	long long us = strtoll(meta_val(r, row, 7), NULL, 10);
+	const char *kind = meta_val(r, row, col + 9);
+	long long us = strtoll(meta_val(r, row, col + 7), NULL, 10);
 
 	memset(f, 0, sizeof(*f));
-	f->ino = meta_kernel_ino(m, meta_u64(r, row, 0));
-	META_COPY(f->id, r, row, 1);
-	META_COPY(f->name, r, row, 2);
-	f->mode = (uint32_t)meta_u64(r, row, 3) & 07777;
-	ts_ns(strtoll(meta_val(r, row, 4), NULL, 10), &f->mtime);
-	ts_ns(strtoll(meta_val(r, row, 5), NULL, 10), &f->ctime);
-	ts_ns(strtoll(meta_val(r, row, 6), NULL, 10), &f->atime);
+	f->ino = meta_kernel_ino(m, meta_u64(r, row, col));
+	META_COPY(f->id, r, row, col + 1);
+	META_COPY(f->name, r, row, col + 2);
+	f->mode = (uint32_t)meta_u64(r, row, col + 3) & 07777;
+	ts_ns(strtoll(meta_val(r, row, col + 4), NULL, 10), &f->mtime);
+	ts_ns(strtoll(meta_val(r, row, col + 5), NULL, 10), &f->ctime);
+	ts_ns(strtoll(meta_val(r, row, col + 6), NULL, 10), &f->atime);
 	f->crtime.tv_sec = us / 1000000;
 	f->crtime.tv_nsec = (us % 1000000) * 1000;
-	f->nlink = (uint32_t)meta_u64(r, row, 8);
+	f->nlink = (uint32_t)meta_u64(r, row, col + 8);
 	f->place = kind[0] == 'c' ? META_PLACE_COLLECTION : kind[0] == 'g' ? META_PLACE_GALLERY
 		 : strcmp(kind, "library") == 0 ? META_PLACE_LIBRARY : META_PLACE_WORKSPACE;
 }
@@ -77,7 +75,7 @@ static int folder_one(struct meta *m, PGconn *c, const char *what, const char *s
 	if (PQntuples(r) == 0)
 		rc = -ENOENT;
 	else if (out)
-		folder_from_row(m, r, 0, out);
+		meta_folder_row(m, r, 0, 0, out);
 	PQclear(r);
 	return rc;
 }
@@ -101,7 +99,7 @@ int meta_find_folder(struct meta *m, PGconn *c, const struct meta_dir *in, const
 	if (is_tree(in)) {
 		snprintf(ino_s, sizeof(ino_s), "%" PRIu64, meta_tree_ino(m, in));
 		return folder_one(m, c, "folder lookup",
-				  "SELECT " TREE_COLS " FROM folders f WHERE f.user_id = $1 AND f.name = $2"
+				  "SELECT " META_TREE_COLS " FROM folders f WHERE f.user_id = $1 AND f.name = $2"
 				  " AND f.parent_id = (SELECT id FROM folders WHERE ino = $3)", 3, p, out);
 	}
 	if (in->place != META_PLACE_COLLECTION && in->place != META_PLACE_GALLERY)
@@ -119,13 +117,13 @@ static int find_folder_ino(struct meta *m, PGconn *c, uint64_t ino, struct meta_
 	snprintf(s, sizeof(s), "%s", ino == META_INO_LIBRARY ? "library" : "workspace");
 	if (ino == META_INO_LIBRARY || ino == META_INO_WORKSPACE)
 		return folder_one(m, c, "top folder",
-				  "SELECT " TREE_COLS " FROM folders f WHERE f.user_id = $1"
+				  "SELECT " META_TREE_COLS " FROM folders f WHERE f.user_id = $1"
 				  " AND f.place = $2 AND f.parent_id IS NULL", 2, p, out);
 	snprintf(s, sizeof(s), "%" PRIu64, ino);
 	return folder_one(m, c, "folder by inode",
 			  "SELECT " VIEW_COLS("c") " FROM user_collections f WHERE f.user_id = $1 AND f.ino = $2"
 			  " UNION ALL SELECT " VIEW_COLS("g") " FROM galleries f WHERE f.user_id = $1 AND f.ino = $2"
-			  " UNION ALL SELECT " TREE_COLS " FROM folders f WHERE f.user_id = $1 AND f.ino = $2"
+			  " UNION ALL SELECT " META_TREE_COLS " FROM folders f WHERE f.user_id = $1 AND f.ino = $2"
 			  " AND f.parent_id IS NOT NULL", 2, p, out);
 }
 
@@ -151,7 +149,7 @@ int meta_folder_list(struct meta *m, const struct meta_dir *in, const char *afte
 	snprintf(max_s, sizeof(max_s), "%d", max);
 	if (is_tree(in)) {
 		snprintf(ino_s, sizeof(ino_s), "%" PRIu64, meta_tree_ino(m, in));
-		snprintf(sql, sizeof(sql), "SELECT " TREE_COLS " FROM folders f WHERE f.user_id = $1 AND f.name > $2"
+		snprintf(sql, sizeof(sql), "SELECT " META_TREE_COLS " FROM folders f WHERE f.user_id = $1 AND f.name > $2"
 			 " AND f.parent_id = (SELECT id FROM folders WHERE ino = $4) ORDER BY f.name LIMIT $3");
 		np = 4;
 	} else if (in->place == META_PLACE_COLLECTION || in->place == META_PLACE_GALLERY) {
@@ -171,7 +169,7 @@ int meta_folder_list(struct meta *m, const struct meta_dir *in, const char *afte
 		return rc;
 	*n = PQntuples(r);
 	for (int i = 0; i < *n; i++)
-		folder_from_row(m, r, i, &out[i]);
+		meta_folder_row(m, r, i, 0, &out[i]);
 	PQclear(r);
 	return 0;
 }

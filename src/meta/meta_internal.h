@@ -105,6 +105,14 @@ int meta_change_file(PGconn *c, const char *what, const char *update, int n, con
  * tree folder DBINO (database inode number) of PLACE (library or workspace). */
 int meta_find_named(struct meta *m, PGconn *c, enum meta_place place, uint64_t dbino,
 		    const char *display_name, struct meta_file *out);
+/* Runs CALL, a statement that calls one of our functions which changes
+ * file rows and returns (ino, nlink, ctime_ns) of the file as they are now
+ * ($1 is the user), and reads that file into OUT in the same statement
+ * (meta_call: its own transaction, retried on a conflict).  The rest of
+ * the file is read as it was when the statement began: CALL must change
+ * nothing else about it. */
+int meta_call_file(struct meta *m, const char *what, const char *call, int n, const char *const *p,
+		   struct meta_file *out);
 /* The folder called NAME in IN (OUT may be NULL). */
 int meta_find_folder(struct meta *m, PGconn *c, const struct meta_dir *in, const char *name,
 		     struct meta_folder *out);
@@ -113,6 +121,15 @@ int meta_has_subfolder(PGconn *c, uint64_t dbino, const char *name);
 /* The tree folder file F lives in: its place (library or workspace) and
  * database inode number. */
 int meta_home_of(PGconn *c, const struct meta_file *f, enum meta_place *place, uint64_t *dbino);
+
+/* The columns of a folder of the tree (alias f), as meta_folder_row reads
+ * them from column COL on. */
+#define META_TREE_COLS \
+	"f.ino, f.id, f.name, f.mode, f.mtime_ns, f.ctime_ns, f.atime_ns," \
+	" (extract(epoch FROM f.created_at) * 1000000)::bigint," \
+	" 2 + (SELECT count(*) FROM folders s WHERE s.parent_id = f.id), f.place"
+#define META_TREE_NCOLS 10
+void meta_folder_row(const struct meta *m, const PGresult *r, int row, int col, struct meta_folder *out);
 
 /* The FROM and WHERE of the files of DIR, as listings walk them: $1 is the
  * user, $2 the folder's inode (all places but the trash: *HAS_INO).

@@ -12,6 +12,14 @@
  * its own folder of the tree ("home"); a file made in a collection or
  * gallery lives in library/ itself.
  *
+ * Round trips (issue 10): create, unlink, link and a rename within one
+ * place's tree are one call each of a server-side function (mvfs_create,
+ * mvfs_unlink, mvfs_link, mvfs_move_tree: 0009, 0010), which takes the
+ * same name locks there.  Moves through collections, galleries and the
+ * trash still run here, statement by statement in one transaction, with
+ * the same server-side pieces (mvfs_promote, mvfs_gallery_add/_remove,
+ * mvfs_merge, mvfs_tombstone_file), so each rule is written once.
+ *
  * Lifecycle: unlink tombstones (asset tombstoned, blob loses a reference, a
  * blob left with none gets a row in the deletion outbox); a move out of the
  * trash restores (the reverse, and a pending deletion is cancelled).  The
@@ -21,7 +29,7 @@
  * Identity across saves: rsync, editors and exiftool write a new file and
  * rename it over the old one.  When the file moved is such a fresh one (one
  * version, in no gallery) its content becomes a new version of the file it
- * replaces, which keeps its memory, collection and galleries (merge_into).
+ * replaces, which keeps its memory, collection and galleries (mvfs_merge).
  * The merged file takes the moved file's inode number: after rename(2) the
  * kernel holds that number for the name, so its caches stay right with no
  * invalidation from inside the request.  The replaced number becomes the
@@ -112,26 +120,6 @@ static int restore_file(struct meta *m, PGconn *c, const struct meta_file *f)
 
 /* --- places -------------------------------------------------------------- */
 
-/* A library row for file F in tree folder FOLDER (database inode), with
- * collection COLL_INO when not 0. */
-static int library_add(struct meta *m, PGconn *c, const struct meta_file *f, uint64_t folder, uint64_t coll_ino)
-{
-	char ino_s[24], folder_s[24];
-	const char *p[] = { m->user_id, f->memory_id, coll_ino ? ino_s : NULL, folder_s };
-
-	u64s(ino_s, sizeof(ino_s), coll_ino);
-	u64s(folder_s, sizeof(folder_s), folder);
-	return meta_exec(c, "add to library",
-			 "INSERT INTO user_library (user_id, memory_id, asset_type, storage_path,"
-			 "   file_size_bytes, mime_type, collection_id, folder_id)"
-			 " SELECT $1, mm.id, mm.type::text, coalesce(a.storage_key, ''), a.bytes, a.mime_type,"
-			 "   (SELECT id FROM user_collections WHERE ino = $3::bigint),"
-			 "   (SELECT id FROM folders WHERE ino = $4::bigint)"
-			 " FROM memories mm JOIN memory_items i ON i.memory_id = mm.id"
-			 " JOIN memory_assets a ON a.id = i.primary_asset_id"
-			 " WHERE mm.id = $2 LIMIT 1", 4, p, NULL);
-}
-
 /* File F moves to tree folder FOLDER of its place. */
 static int folder_set(PGconn *c, const struct meta_file *f, enum meta_place place, uint64_t folder)
 {
@@ -169,51 +157,27 @@ static int collection_set(PGconn *c, const struct meta_file *f, uint64_t coll_in
 	return rc ? rc : touch_file(c, f);
 }
 
-static int gallery_add(struct meta *m, PGconn *c, const struct meta_file *f, uint64_t gallery_ino)
+/* F joins / leaves gallery GALLERY_INO (mvfs_gallery_add, 0010). */
+static int gallery_change(struct meta *m, PGconn *c, const struct meta_file *f, uint64_t gallery_ino, int add)
 {
 	char ino_s[24];
-	const char *p[] = { f->memory_id, ino_s, m->user_id };
-	int rc;
+	const char *p[] = { m->user_id, f->memory_id, f->item_id, ino_s };
 
 	u64s(ino_s, sizeof(ino_s), gallery_ino);
-	rc = meta_exec(c, "add to gallery",
-		       "INSERT INTO gallery_items (gallery_id, memory_id, user_id)"
-		       " SELECT id, $1, $3 FROM galleries WHERE ino = $2"
-		       " ON CONFLICT (gallery_id, memory_id) DO NOTHING", 3, p, NULL);
-	return rc ? rc : touch_file(c, f);
-}
-
-static int gallery_remove(PGconn *c, const struct meta_file *f, uint64_t gallery_ino)
-{
-	char ino_s[24];
-	const char *p[] = { f->memory_id, ino_s };
-	int rc;
-
-	u64s(ino_s, sizeof(ino_s), gallery_ino);
-	rc = meta_exec(c, "remove from gallery",
-		       "DELETE FROM gallery_items WHERE memory_id = $1"
-		       " AND gallery_id = (SELECT id FROM galleries WHERE ino = $2)", 2, p, NULL);
-	return rc ? rc : touch_file(c, f);
+	return add ? meta_exec(c, "add to gallery", "SELECT mvfs_gallery_add($1, $2, $3, $4)", 4, p, NULL)
+		   : meta_exec(c, "remove from gallery", "SELECT mvfs_gallery_remove($1, $2, $3, $4)", 4, p, NULL);
 }
 
 /* A workspace file becomes a library file in tree folder FOLDER: its
- * expiry goes with it. */
+ * expiry goes with it (mvfs_promote, 0010).  1 when F was in the
+ * workspace, 0 when it was not (nothing changed), or -errno. */
 static int promote(struct meta *m, PGconn *c, const struct meta_file *f, uint64_t folder)
 {
-	const char *p[] = { f->memory_id };
-	int rc = meta_exec(c, "leave workspace", "DELETE FROM workspace_assets WHERE memory_id = $1",
-			   1, p, NULL);
+	char folder_s[24];
+	const char *p[] = { m->user_id, f->memory_id, folder_s };
 
-	return rc ? rc : library_add(m, c, f, folder, 0);
-}
-
-/* Whether F is in the workspace: 1, 0 or -errno. */
-static int in_workspace(PGconn *c, const struct meta_file *f)
-{
-	const char *p[] = { f->memory_id };
-
-	return meta_query_bool(c, "in workspace?",
-			       "SELECT EXISTS (SELECT 1 FROM workspace_assets WHERE memory_id = $1)", 1, p);
+	u64s(folder_s, sizeof(folder_s), folder);
+	return meta_query_bool(c, "promote", "SELECT mvfs_promote($1, $2, $3)", 3, p);
 }
 
 /* Puts F, which now is in library/ (unfiled or in a collection), into the
@@ -224,7 +188,7 @@ static int file_into(struct meta *m, PGconn *c, const struct meta_file *f, const
 	case META_PLACE_COLLECTION:
 		return collection_set(c, f, dir->ino);
 	case META_PLACE_GALLERY:
-		return gallery_add(m, c, f, dir->ino);
+		return gallery_change(m, c, f, dir->ino, 1);
 	default:
 		return 0;
 	}
@@ -294,29 +258,51 @@ int meta_create(struct meta *m, const struct meta_dir *dir, const char *name, ui
 
 /* --- unlink -------------------------------------------------------------- */
 
+/* The place argument of our functions (mvfs_shown, 0010). */
+static const char *place_name(enum meta_place place)
+{
+	switch (place) {
+	case META_PLACE_LIBRARY:
+		return "library";
+	case META_PLACE_WORKSPACE:
+		return "workspace";
+	case META_PLACE_COLLECTION:
+		return "collection";
+	case META_PLACE_GALLERY:
+		return "gallery";
+	default:
+		return NULL;
+	}
+}
+
 int meta_unlink(struct meta *m, const struct meta_dir *dir, const char *name, uint64_t *ino)
 {
-	enum meta_place hp;
+	char base[NAME_MAX_BYTES + 1], hex[NAME_TWIN_HEX + 1], dir_s[24], ino_s[24];
+	const char *p[] = { m->user_id, place_name(dir->place), dir_s, name, NULL };
 	struct meta_file f;
-	uint64_t home;
+	PGresult *r;
+	int rc;
 
-	if (dir->place == META_PLACE_TRASH)
+	if (dir->place == META_PLACE_TRASH || !p[1])
 		return -EPERM;
-	TX_BEGIN(m, c, rc);
-	if (rc == 0)
-		rc = meta_find(m, c, dir, name, &f);
-	if (rc == 0)
-		rc = home_of(m, c, &f, &hp, &home);
-	if (rc == 0)
-		rc = meta_lock_name(m, c, home, f.display_name);
-	/* again, under the lock: another mount may have changed it meanwhile */
-	if (rc == 0)
-		rc = meta_find(m, c, dir, name, &f);
-	if (rc == 0)
-		rc = dir->place == META_PLACE_GALLERY ? gallery_remove(c, &f, dir->ino) : tombstone_file(m, c, &f);
-	if (rc == 0 && ino)
-		*ino = f.ino;
-	TX_END(m, c, rc);
+	u64s(dir_s, sizeof(dir_s), is_tree(dir) ? meta_tree_ino(m, dir) : dir->ino);
+	/* A twin's name (or a web-app name shown cleaned up) says which file
+	 * by the C name rules (util/name.c): found first, then named to the
+	 * function by display name and inode number. */
+	if (name_twin_parse(name, base, hex)) {
+		if ((rc = meta_lookup(m, dir, name, &f)) != 0)
+			return rc;
+		u64s(ino_s, sizeof(ino_s), f.ino);
+		p[3] = f.display_name;
+		p[4] = ino_s;
+	}
+	rc = meta_call(m, "unlink", "SELECT mvfs_unlink($1, $2, $3, $4, $5)", 5, p, &r);
+	if (rc)
+		return rc;
+	if (ino)
+		*ino = meta_u64(r, 0, 0);
+	PQclear(r);
+	return 0;
 }
 
 /* --- move ---------------------------------------------------------------- */
@@ -335,59 +321,16 @@ static int is_fresh(PGconn *c, const struct meta_file *f)
 
 /* Makes the content of fresh file F a new version of file T, which keeps
  * its memory, places and name and takes F's inode number, mode and times;
- * F's own rows go.  T's old content becomes a replaced version. */
+ * F's own rows go.  T's old content becomes a replaced version.  The one
+ * save-merge, mvfs_merge (0010), which mvfs_move_tree calls too. */
 static int merge_into(struct meta *m, PGconn *c, const struct meta_file *f, const struct meta_file *t)
 {
-	char ino_s[24], mode_s[16], sec_s[24], nsec_s[16], at_s[32];
-	int rc;
+	char age_s[16], days_s[16];
+	const char *p[] = { m->user_id, f->item_id, t->item_id, age_s, days_s };
 
-	u64s(ino_s, sizeof(ino_s), f->ino);
-	snprintf(mode_s, sizeof(mode_s), "%u", f->mode);
-	snprintf(sec_s, sizeof(sec_s), "%lld", (long long)f->mtime.tv_sec);
-	snprintf(nsec_s, sizeof(nsec_s), "%ld", f->mtime.tv_nsec);
-	snprintf(at_s, sizeof(at_s), "%lld", (long long)f->atime.tv_sec * 1000000000LL + f->atime.tv_nsec);
-	{
-		const char *p[] = { f->memory_id, f->item_id, t->memory_id, t->item_id };
-
-		/* F's assets (its original and any variant made of it) become T's;
-		 * then F's item can go without taking them along. */
-		rc = meta_exec(c, "move versions",
-			       "WITH a AS (UPDATE memory_assets SET memory_id = $3,"
-			       "             memory_item_id = CASE WHEN memory_item_id = $2 THEN $4::uuid"
-			       "                                   ELSE memory_item_id END"
-			       "           WHERE memory_id = $1)"
-			       " DELETE FROM memory_items WHERE id = $2", 4, p, NULL);
-	}
-	if (rc == 0) {
-		const char *p[] = { t->item_id, ino_s, f->asset_id, mode_s, sec_s, nsec_s, at_s };
-
-		rc = meta_exec(c, "take the new version",
-			       "UPDATE memory_items SET ino = $2, primary_asset_id = $3, mode = $4,"
-			       " mtime = to_timestamp($5), mtime_nsec = $6, atime_ns = $7 WHERE id = $1", 7, p, NULL);
-	}
-	if (rc == 0)
-		rc = meta_retire_version(m, c, t->asset_id, t->ino);
-	if (rc == 0) {
-		const char *p[] = { t->memory_id, f->memory_id, m->user_id };
-
-		rc = meta_exec(c, "merge memory",
-			       "WITH fm AS (SELECT type FROM memories WHERE id = $2),"
-			       " a AS (SELECT a.bytes, a.mime_type, coalesce(a.storage_key, '') AS k"
-			       "       FROM memory_items i JOIN memory_assets a ON a.id = i.primary_asset_id"
-			       "       WHERE i.memory_id = $1),"
-			       " mem AS (UPDATE memories SET type = (SELECT type FROM fm), expires_at = NULL,"
-			       "   updated_by = $3, status = CASE WHEN EXISTS (SELECT 1 FROM memory_assets"
-			       "     WHERE memory_id = $1 AND lifecycle_status = 'active' AND upload_status <> 'completed'"
-			       "     AND variant_of_asset_id IS NULL)"
-			       "   THEN 'pending'::memory_status_t ELSE 'active' END WHERE id = $1),"
-			       " lib AS (UPDATE user_library SET storage_path = a.k, file_size_bytes = a.bytes,"
-			       "   mime_type = a.mime_type, asset_type = (SELECT type FROM fm)::text FROM a"
-			       "   WHERE memory_id = $1),"
-			       " ws AS (UPDATE workspace_assets SET temp_storage_path = a.k, file_size_bytes = a.bytes,"
-			       "   mime_type = a.mime_type FROM a WHERE memory_id = $1)"
-			       " DELETE FROM memories WHERE id = $2", 3, p, NULL);
-	}
-	return rc;
+	snprintf(age_s, sizeof(age_s), "%d", m->version_min_age);
+	snprintf(days_s, sizeof(days_s), "%d", m->trash_days);
+	return meta_exec(c, "merge versions", "SELECT mvfs_merge($1, $2, $3, $4, $5)", 5, p, NULL);
 }
 
 /* Takes F out of view or trash FROM on its way to TO: restored from the
@@ -401,7 +344,7 @@ static int file_out_of(struct meta *m, PGconn *c, const struct meta_file *f, con
 	case META_PLACE_COLLECTION:
 		return to->place == META_PLACE_COLLECTION ? 0 : collection_set(c, f, 0);
 	case META_PLACE_GALLERY:
-		return gallery_remove(c, f, from->ino);
+		return gallery_change(m, c, f, from->ino, 0);
 	default:
 		return 0;
 	}
@@ -414,8 +357,8 @@ static int file_to(struct meta *m, PGconn *c, const struct meta_file *f, const s
 {
 	int rc = 0;
 
-	if (hp == META_PLACE_WORKSPACE && nhp == META_PLACE_LIBRARY && (rc = in_workspace(c, f)) == 1)
-		rc = promote(m, c, f, nhome);
+	if (hp == META_PLACE_WORKSPACE && nhp == META_PLACE_LIBRARY && (rc = promote(m, c, f, nhome)) == 1)
+		rc = 0;
 	else if (rc == 0 && home != nhome)
 		rc = folder_set(c, f, nhp, nhome);
 	if (rc == 0 && !is_tree(to))
@@ -552,38 +495,33 @@ done:
 int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *newname,
 	      struct meta_file *out)
 {
-	char twin[NAME_MAX_BYTES + 1];
+	char base[NAME_MAX_BYTES + 1], hex[NAME_TWIN_HEX + 1], twin[NAME_MAX_BYTES + 1], ino_s[24], dir_s[24];
+	const char *p[] = { m->user_id, ino_s, dir_s, newname };
 	struct meta_file f, there;
-	enum meta_place hp;
-	uint64_t home;
+	int rc;
 
 	if (dir->place != META_PLACE_GALLERY)
 		return -EPERM;
-	TX_BEGIN(m, c, rc);
-	if (rc == 0)
-		rc = meta_find_ino(m, c, ino, &f);
-	if (rc == 0 && (strcmp(f.lifecycle_status, "active") != 0 || f.is_version))
-		rc = -ENOENT;
-	if (rc == 0) {
+	u64s(ino_s, sizeof(ino_s), ino);
+	u64s(dir_s, sizeof(dir_s), dir->ino);
+	/* A name in a twin's form takes the C name rules (util/name.c): is it
+	 * one of the file's names, and does the gallery show a file by it?
+	 * Then the function is told the name was checked (NULL). */
+	if (name_twin_parse(newname, base, hex)) {
+		if ((rc = meta_file_get(m, ino, &f)) != 0)
+			return rc;
+		if (strcmp(f.lifecycle_status, "active") != 0 || f.is_version)
+			return -ENOENT;
 		name_twin(f.display_name, f.memory_id, twin);
 		if (strcmp(newname, f.display_name) != 0 && strcmp(newname, f.name) != 0 && strcmp(newname, twin) != 0)
-			rc = -EINVAL;
+			return -EINVAL;
+		rc = meta_lookup(m, dir, newname, &there);
+		if (rc != -ENOENT)
+			return rc == 0 ? -EEXIST : rc;
+		if (strcmp(newname, f.display_name) != 0)
+			p[3] = NULL;
 	}
-	if (rc == 0)
-		rc = home_of(m, c, &f, &hp, &home);
-	if (rc == 0)
-		rc = meta_lock_name(m, c, home, f.display_name);
-	if (rc == 0) {
-		rc = meta_find(m, c, dir, newname, &there);
-		rc = rc == 0 ? -EEXIST : rc == -ENOENT ? 0 : rc;
-	}
-	if (rc == 0 && (rc = in_workspace(c, &f)) == 1)
-		rc = promote(m, c, &f, m->top_ino[0]);
-	if (rc == 0)
-		rc = gallery_add(m, c, &f, dir->ino);
-	if (rc == 0)
-		rc = meta_find_ino(m, c, ino, out);
-	TX_END(m, c, rc);
+	return meta_call_file(m, "link", "SELECT * FROM mvfs_link($1, $2, $3, $4)", 4, p, out);
 }
 
 /* --- collections of a file, attributes ----------------------------------- */
