@@ -284,10 +284,17 @@ static int copy_in(int dst, int src, uint64_t size, const char **what)
  * immutable once sealed, so the object and the file it came from may share
  * one inode.  0 when done, -errno on failure, 1 when FD cannot be linked
  * (another file system, an unnamed file that may not be linked, ...): copy. */
-static int link_in(int dfd, const char *base, int fd)
+static int link_in(int dfd, const char *base, int fd, uint64_t size)
 {
+	struct stat st;
 	char proc[64];
+	int fl = fcntl(fd, F_GETFL);
 
+	/* only a readable regular file of exactly SIZE bytes: anything else
+	 * gets the copy's checks and answers */
+	if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != size)
+		return 1;
 	/* its data durable first (a no-op for sealed staging files, which are) */
 	if (fdatasync(fd) < 0)
 		return 1;
@@ -318,7 +325,7 @@ static int local_put(struct backend *b, const char *key, int fd, uint64_t size, 
 	dfd = open_parent(l, key, &base, 1);
 	if (dfd < 0)
 		return fail("put", key, "making its directory", dfd);
-	if ((rc = link_in(dfd, base, fd)) <= 0) {
+	if ((rc = link_in(dfd, base, fd, size)) <= 0) {
 		what = "linking it in";
 		goto out;
 	}
