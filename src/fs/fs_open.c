@@ -177,12 +177,13 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	}
 	pthread_mutex_lock(&in->lock);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		/* never committed: nothing to copy (content being uploaded is) */
+		/* never committed: nothing to copy (content being uploaded is);
+		 * bytes another handle is writing stay unless O_TRUNC */
 		int fresh = strcmp(f.upload_status, "pending") == 0;
 
 		if (!in->name[0])
 			snprintf(in->name, sizeof(in->name), "%s", f.name);
-		rc = fs_file_stage(fs, in, fresh ? NULL : &f, fresh || (fi->flags & O_TRUNC));
+		rc = fs_file_stage(fs, in, fresh ? NULL : &f, (fi->flags & O_TRUNC) != 0);
 		if (rc == 0) {
 			in->writers++;
 			h->writable = 1;

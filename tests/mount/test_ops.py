@@ -96,3 +96,20 @@ def test_dedup_same_bytes_two_names(mvfs, tmp_path):
     assert (lib / "one.bin").read_bytes() == data
     assert (lib / "two.bin").read_bytes() == data
     m.unmount()
+
+
+def test_second_writer_of_a_new_file_keeps_the_first_ones_bytes(mvfs):
+    """A file being written for the first time, opened for writing a second
+    time without O_TRUNC (an editor's second look, a copier that reopens):
+    the first writer's bytes stay. The second open used to empty them."""
+    m = mvfs()
+    p = m.mnt / "library" / "two.txt"
+    a = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(a, b"first writer's bytes\n")
+    b = os.open(p, os.O_WRONLY)
+    os.pwrite(b, b"F", 0)
+    os.close(b)
+    os.write(a, b"more\n")
+    os.close(a)
+    assert p.read_bytes() == b"First writer's bytes\nmore\n"
+    m.unmount()
