@@ -68,7 +68,7 @@ layers:
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-mount: all $(B)/tests/test_backend
+mount: all $(B)/tests/test_backend $(B)/tests/test_meta
 	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
 
 # The mount tests again with every store on s3rver (tests/s3/s3server.py).
