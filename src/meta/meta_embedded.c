@@ -181,7 +181,8 @@ static int write_conf(const struct meta_embedded *e)
 		   "unix_socket_directories = '%s'\n"
 		   "unix_socket_permissions = 0700\n"
 		   "max_connections = 40\n"
-		   "shared_buffers = 32MB\n", e->sockdir);
+		   "shared_buffers = 32MB\n"
+		   "autovacuum_naptime = 10s\n", e->sockdir);
 	fclose(f);
 	if (geteuid() == 0 && chown(path, e->uid, e->gid) != 0)
 		return -errno;

@@ -18,6 +18,8 @@ struct meta {
 	int trash_days;
 	int version_min_age;		/* seconds; 0 keeps every replaced version */
 	uint64_t top_ino[2];		/* database inode numbers of library/ and workspace/ */
+	uint64_t uploads;		/* upload records made (under lock) */
+	uint64_t analyze_at;		/* ... when the tables are analyzed next */
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	int nconns;

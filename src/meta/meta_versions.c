@@ -138,6 +138,28 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
 			 " FROM set_config('synchronous_commit', 'off', true)", 13, a.p, NULL);
 }
 
+/* After 500, 1,000, 2,000 ... upload records, then every 20,000, the
+ * planner's statistics of the file tables are brought up to date (a bulk
+ * import outruns autovacuum: 0012_statistics.sql).  Runs on the uploader's
+ * thread, never a user's. */
+static void analyze_as_it_grows(struct meta *m)
+{
+	uint64_t n;
+	int due;
+
+	pthread_mutex_lock(&m->lock);
+	if (!m->analyze_at)
+		m->analyze_at = 500;
+	n = ++m->uploads;
+	due = n >= m->analyze_at;
+	if (due)
+		m->analyze_at = n < 10000 ? n * 2 : n + 20000;
+	pthread_mutex_unlock(&m->lock);
+	if (due && meta_call(m, "analyze", "SELECT mvfs_analyze()", 0, NULL, NULL) == 0)
+		log_info("database: statistics brought up to date after %llu upload records",
+			 (unsigned long long)n);
+}
+
 int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *ct)
 {
 	struct content_args a;
@@ -156,6 +178,7 @@ int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *
 		log_info("a version of inode %llu uploaded after a newer one was written: kept as a removed old"
 			 " version", (unsigned long long)ino);
 	PQclear(r);
+	analyze_as_it_grows(m);
 	return 0;
 }
 
