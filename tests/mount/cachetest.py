@@ -12,6 +12,7 @@ the object GETs at the server and can stop s3rver (an outage).
 """
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -342,6 +343,16 @@ def start_writer(src, dst, log):
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
+def end_writer(w, timeout=30):
+    """Wait for a writer of start_writer to end (its mount died or it is
+    done); kill its process group if it does not."""
+    try:
+        w.wait(timeout)
+    except Exception:
+        os.killpg(w.pid, signal.SIGKILL)
+        w.wait(10)
+
+
 def closed_names(log):
     try:
         text = Path(log).read_text()
@@ -376,4 +387,4 @@ def wait_for(fn, timeout=10, interval=0.05, what="condition"):
 
 __all__ = ["MiB", "stats", "mvsync", "mvstatus", "asset_rows", "drop_caches", "proc_status",
            "tree_bytes", "block_files", "Poller", "read_all", "LocalStore", "S3Store",
-           "s3_available", "mount_on", "stores", "local_stores", "start_writer", "closed_names", "make_sources", "wait_for"]
+           "s3_available", "mount_on", "stores", "local_stores", "start_writer", "end_writer", "closed_names", "make_sources", "wait_for"]

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from cachetest import (MiB, asset_rows, closed_names, local_stores, make_sources, mount_on,  # noqa: F401
-                       mvsync, read_all, start_writer, stats, stores, wait_for)
+from cachetest import (MiB, asset_rows, closed_names, local_stores, end_writer, make_sources,  # noqa: F401
+                       mount_on, mvsync, read_all, start_writer, stats, stores, wait_for)
 from mvtest import q, sql
 
 
@@ -60,11 +60,7 @@ def test_kill9_while_copying_100_files(stores, mvfs, tmp_path):
         m.kill(signal.SIGKILL)
         t_kill = time.monotonic()
     finally:
-        try:
-            w.wait(30)
-        except Exception:
-            os.killpg(w.pid, signal.SIGKILL)
-            w.wait(10)
+        end_writer(w)
     closed = closed_names(log)
     assert 40 <= len(closed) < 100, "%d files closed before the kill: no crash mid-copy" % len(closed)
     assert time.monotonic() - t_kill < 30

@@ -11,11 +11,10 @@ byte for byte, once; no blob row names bytes the store lacks."""
 
 import os
 import signal
-import time
 from pathlib import Path
 
-from cachetest import (asset_rows, closed_names, local_stores, make_sources, mount_on,  # noqa: F401
-                       mvsync, read_all, start_writer, wait_for)
+from cachetest import (asset_rows, closed_names, local_stores, end_writer, make_sources,  # noqa: F401
+                       mount_on, mvsync, read_all, start_writer, wait_for)
 from pgtest import PgServer, pg_processes_under
 
 
@@ -79,11 +78,7 @@ def test_kill9_of_postgres_and_daemon_during_ingest(local_stores, mvfs, tmp_path
             srv.crash()
             m.kill(signal.SIGKILL)
         finally:
-            try:
-                w.wait(30)
-            except Exception:
-                os.killpg(w.pid, signal.SIGKILL)
-                w.wait(10)
+            end_writer(w)
         closed = closed_names(log)
         assert 120 <= len(closed) < 300, "%d closed: no crash mid-ingest" % len(closed)
         journal = m.data_dir / "cache" / "journal"
