@@ -174,8 +174,8 @@ static __thread int lost_kind;
 static __thread int borrow_changed;
 
 /* Process-wide, for `mvaultfs status`: since when (mono_ms, 0 while it
- * answers) the database has been unreachable, and how
- * many operations wait for it. */
+ * answers) the database has been unreachable, and how many operations
+ * wait for it. */
 static _Atomic long long db_down_since;
 static _Atomic int db_waiting;
 
@@ -322,7 +322,7 @@ static PGresult *exec_sql(PGconn *c, const char *sql, int nparams, const char *c
  * before any commit. */
 static int lost_unrun(const char *sql, PGTransactionStatusType before, const char *state, int ok_first)
 {
-	if (before == PQTRANS_INTRANS && strcmp(sql, "COMMIT") != 0)
+	if ((before == PQTRANS_INTRANS || before == PQTRANS_INERROR) && strcmp(sql, "COMMIT") != 0)
 		return 1;
 	if (read_only(sql))
 		return 1;
