@@ -49,6 +49,7 @@ struct mvfs_opts {
 	int pool;
 	int trash_days;
 	int version_min_age;	/* -1: not given */
+	int db_timeout;
 };
 
 #define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
@@ -64,6 +65,7 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("db_connections=%d", pool),
 	OPT("trash_days=%d", trash_days),
 	OPT("version_min_age=%d", version_min_age),
+	OPT("db_timeout=%d", db_timeout),
 	FUSE_OPT_END
 };
 
@@ -299,6 +301,8 @@ static void usage(const char *prog)
 	       "    -o attr_timeout=SECS   how long the kernel may cache attributes (default 1)\n"
 	       "    -o entry_timeout=SECS  how long the kernel may cache names (default 1)\n"
 	       "    -o db_connections=N    PostgreSQL connections kept open (default 8)\n"
+	       "    -o db_timeout=SECS     how long an operation waits for an unreachable database\n"
+	       "                           before it fails with EIO (default 60)\n"
 	       "    -o trash_days=N        how long removed files stay in .trash/ (default 30)\n"
 	       "    -o version_min_age=SECS  a version replaced by a save is kept in .trash/ only when it\n"
 	       "                           was current this long (default 300; 0 keeps every version)\n"
@@ -492,6 +496,7 @@ static void mount_release(struct mount *m)
 		fuse_remove_signal_handlers(m->se);
 	if (m->se)
 		fuse_session_destroy(m->se);
+	meta_stop_waiting(m->meta);
 	worker_stop(m->worker);
 	if (m->fs_ready)
 		fs_release(&m->fs);
@@ -620,7 +625,7 @@ static int mount_open_engines(struct mount *m)
 		db = conninfo;
 	}
 	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .pool_size = m->o.pool,
-				.trash_days = m->o.trash_days,
+				.trash_days = m->o.trash_days, .db_timeout = m->o.db_timeout,
 				.version_min_age = m->o.version_min_age < 0 ? 0 : m->o.version_min_age == 0 ? -1
 						 : m->o.version_min_age };
 	m->meta = meta_open(&mc, err, sizeof(err));
@@ -779,6 +784,7 @@ out:
 struct mount_stats {
 	unsigned long long staged_files, staged_bytes, set_aside, uploaded_files, uploaded_bytes;
 	unsigned long long cache_bytes, cache_blocks, cache_max, hits, misses, store_gets, store_puts;
+	unsigned long long db_down_secs, db_waiting, store_failing, record_waiting;
 	double upload_rate;
 };
 
@@ -788,6 +794,7 @@ static int read_stats(const char *mnt, struct mount_stats *st, char *text, size_
 #define F(n) { #n, offsetof(struct mount_stats, n) }
 		F(staged_files), F(staged_bytes), F(set_aside), F(uploaded_files), F(uploaded_bytes),
 		F(cache_bytes), F(cache_blocks), F(cache_max), F(hits), F(misses), F(store_gets), F(store_puts),
+		F(db_down_secs), F(db_waiting), F(store_failing), F(record_waiting),
 #undef F
 	};
 	ssize_t n = getxattr(mnt, FS_XATTR_STATS, text, len - 1);
@@ -829,10 +836,31 @@ static void human(double bytes, char *buf, size_t len)
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 }
 
+/* Which side is down, and what waits for it, as one phrase into BUF; ""
+ * when neither is known to be.  The database counts as down while the
+ * daemon fails to reach it or an upload waits to be recorded in it; the
+ * store while an upload is refused by it. */
+static const char *down_sides(const struct mount_stats *st, char *buf, size_t len)
+{
+	int db = st->db_down_secs > 0 || st->record_waiting > 0, store = st->store_failing > 0;
+	char what[160] = "";
+
+	if (db)
+		snprintf(what, sizeof(what), "%llu operation(s) wait for the database%s", st->db_waiting,
+			 st->record_waiting ? ", upload records retry" : "");
+	if (store)
+		snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%llu upload(s) wait for the store",
+			 db ? "; " : "", st->store_failing);
+	snprintf(buf, len, "%s%s%s", db && store ? "the database and the store are unreachable"
+				    : db ? "the database is unreachable" : store ? "the store is unreachable" : "",
+		 *what ? ": " : "", what);
+	return buf;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	struct mount_stats st;
-	char text[2048], a[32], b[32], r[32];
+	char text[2048], a[32], b[32], r[32], down[256];
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: mvaultfs status MOUNTPOINT\n");
@@ -847,6 +875,8 @@ static int cmd_status(int argc, char **argv)
 	printf("uploaded: %llu file(s), %s since mount, %s/s lately\n", st.uploaded_files, a, r);
 	if (st.set_aside)
 		printf("set aside: %llu staged file(s) failed their check (see the log)\n", st.set_aside);
+	if (*down_sides(&st, down, sizeof(down)))
+		printf("down:     %s\n", down);
 	human((double)st.cache_bytes, a, sizeof(a));
 	human((double)st.cache_max, b, sizeof(b));
 	printf("cache:    %s in %llu block(s), cap %s\n", a, st.cache_blocks, b);
@@ -917,8 +947,15 @@ static int cmd_sync(int argc, char **argv)
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (timeout > 0 && (double)(now.tv_sec - start.tv_sec) > timeout) {
-			fprintf(stderr, "%smvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
-				" (is the store reachable? see the log)\n", tty ? "\n" : "", timeout, st.staged_files);
+			char down[256];
+
+			if (*down_sides(&st, down, sizeof(down)))
+				fprintf(stderr, "%smvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
+					" (%s; see the log)\n", tty ? "\n" : "", timeout, st.staged_files, down);
+			else
+				fprintf(stderr, "%smvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
+					" (is the store reachable? see the log)\n", tty ? "\n" : "", timeout,
+					st.staged_files);
 			return 1;
 		}
 		human((double)st.staged_bytes, a, sizeof(a));

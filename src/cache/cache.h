@@ -136,6 +136,9 @@ struct cache_stats {
 	uint64_t hits, misses;			/* block lookups */
 	uint64_t store_gets;			/* ranged GETs sent to the store */
 	uint64_t store_puts;
+	/* uploads retrying now: refused by the store, or sent but waiting
+	 * to be recorded (the database) */
+	uint64_t store_failing, record_waiting;
 };
 void cache_stats(struct cache *c, struct cache_stats *st);
 /* The folder where staged content that failed its check is kept. */

@@ -615,6 +615,7 @@ static void *uploader_main(void *arg)
 		struct upload *u;
 		char path[4200];
 		int fd, rc, backoff = 1, warned = 0;
+		uint64_t *waiting_on = NULL;
 
 		pthread_mutex_lock(&c->lock);
 		while (!c->stopping && !c->queue_head)
@@ -637,11 +638,28 @@ static void *uploader_main(void *arg)
 			continue;
 		}
 		for (;;) {
+			/* which side keeps it waiting, for `mvaultfs status` */
+			uint64_t *side = &c->st.store_failing;
+
 			rc = upload_bytes(c, u, fd);
-			if (rc == 0)
+			if (rc == 0 && waiting_on == &c->st.store_failing) {
+				/* the store took it: the record may wait a while */
+				cache_count(c, waiting_on, (uint64_t)-1);
+				waiting_on = NULL;
+			}
+			if (rc == 0) {
+				side = &c->st.record_waiting;
 				rc = c->uploaded(c->uploaded_arg, &u->e) == 0 ? 0 : -EAGAIN;
-			if (rc == 0)
+			}
+			if (rc == 0) {
+				side = &c->st.store_failing;
 				rc = still_stored(c, u, fd);
+			}
+			if (waiting_on)
+				cache_count(c, waiting_on, (uint64_t)-1);
+			waiting_on = rc == -EAGAIN ? side : NULL;
+			if (waiting_on)
+				cache_count(c, waiting_on, 1);
 			if (rc != -EAGAIN)
 				break;
 			if (!warned++)
@@ -651,6 +669,8 @@ static void *uploader_main(void *arg)
 				break;
 			backoff = backoff < 32 ? backoff * 2 : 60;
 		}
+		if (waiting_on)
+			cache_count(c, waiting_on, (uint64_t)-1);
 		if (rc == 0) {
 			if (warned)
 				log_info("upload of %.12s... done after %d tries", u->e.sha256, warned + 1);

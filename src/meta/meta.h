@@ -30,6 +30,8 @@ struct meta_config {
 	int trash_days;		/* grace period of tombstoned files; 0 = default (30) */
 	int version_min_age;	/* seconds a replaced version must have been current to be
 				 * kept in the trash; 0 = default (300), < 0: keep every one */
+	int db_timeout;		/* seconds an operation waits for an unreachable database
+				 * before it fails with EIO; 0 = default (60) */
 };
 
 /* Inode numbers of the virtual folders; every memory item, collection and
@@ -120,6 +122,14 @@ struct meta_folder {
 struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen);
 /* meta_free(NULL) is a no-op. */
 void meta_free(struct meta *m);
+
+/* At shutdown: operations stop waiting for an unreachable database (they
+ * fail at once; a journalled upload is recorded by the next mount). */
+void meta_stop_waiting(struct meta *m);
+
+/* For how many seconds the database has been unreachable (0: it answers),
+ * and in *WAITING (when not NULL) how many operations wait for it. */
+int meta_db_down(unsigned *waiting);
 
 /* How many SQL statements this process has sent (each one round trip). */
 unsigned long long meta_statements(void);

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "meta/meta.h"
@@ -17,6 +18,8 @@ struct meta {
 	char user_id[META_UUID_LEN + 1];
 	int trash_days;
 	int version_min_age;		/* seconds; 0 keeps every replaced version */
+	int db_timeout;			/* seconds an operation waits for an unreachable database */
+	_Atomic int stopping;		/* meta_stop_waiting: the daemon is going */
 	uint64_t top_ino[2];		/* database inode numbers of library/ and workspace/ */
 	uint64_t uploads;		/* upload records made (under lock) */
 	uint64_t analyze_at;		/* ... when the tables are analyzed next */
@@ -33,14 +36,34 @@ PGconn *meta_conn_get(struct meta *m);
 void meta_conn_put(struct meta *m, PGconn *c);
 
 /* The value of CALL, an int expression that uses connection C, run on a
- * connection borrowed from M's pool for it (-EIO when none can be had). */
+ * connection borrowed from M's pool for it (-EIO when none can be had);
+ * run again when a lost connection kept it from taking effect (meta_retry). */
 #define META_ON_CONN(m, c, call) ({ \
-	PGconn *c = meta_conn_get(m); \
-	int on_conn_rc_ = c ? (call) : -EIO; \
-	if (c) \
+	long long on_conn_start_ = meta_retry_start(); \
+	int on_conn_rc_; \
+	for (int on_conn_try_ = 0;; on_conn_try_++) { \
+		PGconn *c = meta_conn_get(m); \
+		on_conn_rc_ = c ? (call) : -EIO; \
+		if (!c) \
+			break; \
 		meta_conn_put(m, c); \
+		if (on_conn_rc_ != -EIO || !meta_retry(m, on_conn_rc_, on_conn_try_, on_conn_start_)) \
+			break; \
+	} \
 	on_conn_rc_; \
 })
+
+/* How a statement failed with its connection (meta_exec): it provably did
+ * not take effect, or it was sent and may have. */
+enum { META_LOST_UNSENT = 1, META_LOST_UNKNOWN = 2 };
+
+/* The start of an operation meta_retry bounds (CLOCK_MONOTONIC ms). */
+long long meta_retry_start(void);
+/* After attempt ATTEMPT of work that began at STARTED failed with RC:
+ * 1 to run it again -- a lost connection kept it from taking effect
+ * (nothing this borrow changed had committed) and db_timeout has not
+ * passed, or meta_retry_pause says so -- else 0. */
+int meta_retry(struct meta *m, int rc, int attempt, long long started);
 
 /* Forgets the statements C prepared: before it is reset or closed. */
 void meta_conn_forget(PGconn *c);
@@ -57,6 +80,12 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
  * or deadlock is retried (bounded, with jitter).  As meta_exec otherwise. */
 int meta_call(struct meta *m, const char *what, const char *sql, int nparams, const char *const *params,
 	      PGresult **res);
+/* As meta_call, for a call that changes nothing the second time it runs
+ * (the close-time and upload records, idempotent by journal sequence,
+ * 0011_durable_records.sql): run again after a lost connection even when
+ * it was sent. */
+int meta_call_idempotent(struct meta *m, const char *what, const char *sql, int nparams,
+			 const char *const *params, PGresult **res);
 /* Runs SQL, which selects one boolean: 1 when it is true, 0 when false or
  * no row, or -errno. */
 int meta_query_bool(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params);
@@ -143,10 +172,11 @@ int meta_place_sql(const struct meta *m, const struct meta_dir *dir, char *from,
  * status in RC), and at TX_END a commit, or a rollback when RC is an error.
  * A transaction that ends in a serialization failure or a deadlock
  * (-EAGAIN) runs again from TX_BEGIN, a bounded number of times with
- * jitter (meta_retry_pause): the body must change nothing but the
+ * jitter (meta_retry_pause), and so does one a lost connection aborted
+ * (meta_retry, within db_timeout): the body must change nothing but the
  * database until TX_END. */
 #define TX_BEGIN(m, c, rc) \
-	for (int tx_attempt_ = 0;; tx_attempt_++) { \
+	for (long long tx_start_ = meta_retry_start(), tx_attempt_ = 0;; tx_attempt_++) { \
 	PGconn *c = meta_conn_get(m); \
 	int rc; \
 	if (!c) \
@@ -155,7 +185,7 @@ int meta_place_sql(const struct meta *m, const struct meta_dir *dir, char *from,
 #define TX_END(m, c, rc) \
 	rc = meta_tx_end(c, rc); \
 	meta_conn_put(m, c); \
-	if (meta_retry_pause(rc, tx_attempt_)) \
+	if (meta_retry(m, rc, (int)tx_attempt_, tx_start_)) \
 		continue; \
 	return rc; \
 	}

@@ -72,10 +72,13 @@ PGconn *meta_jobs_conn(struct meta_jobs *q)
 
 		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(q->c));
 		msg[strcspn(msg, "\n")] = '\0';
-		log_error("jobs: database connection lost and not re-established: %s", msg);
+		/* the job threads try again every second: one line per outage */
+		if (!q->down++)
+			log_error("jobs: database connection lost and not re-established: %s", msg);
 		return NULL;
 	}
-	log_warn("jobs: database connection re-established");
+	log_warn("jobs: database connection re-established%s", q->down ? " after an outage" : "");
+	q->down = 0;
 	return q->c;
 }
 
@@ -336,8 +339,14 @@ int meta_jobs_wait(struct meta_jobs *q, int timeout_ms, int wake_fd)
 	struct pollfd fds[2];
 	int n = 0, rc;
 
-	if (!c)
+	if (!c) {
+		/* the database is away: wait here (a wake-up still ends it),
+		 * not in a loop of reconnects */
+		struct pollfd w = { .fd = wake_fd, .events = POLLIN };
+
+		poll(&w, wake_fd >= 0 ? 1 : 0, timeout_ms);
 		return -EIO;
+	}
 	if (PQconsumeInput(c) && drain(c))
 		return 1;
 	fds[n++] = (struct pollfd){ .fd = PQsocket(c), .events = POLLIN };

@@ -14,6 +14,7 @@ struct meta_jobs {
 	char user_id[META_UUID_LEN + 1];	/* "" for every user */
 	char worker_id[128];
 	int trash_days;
+	int down;		/* a reconnect failed: said once, until it works again */
 };
 
 /* The connection, reconnected (role, user, LISTEN) when it was lost; NULL

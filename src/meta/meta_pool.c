@@ -13,9 +13,11 @@
 #include "meta/meta_internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -164,9 +166,117 @@ void meta_conn_forget(PGconn *c)
 	pthread_mutex_unlock(&prep_lock);
 }
 
+/* How the last statement of this thread that failed with its connection
+ * failed, and whether the connection it borrowed has made a change that
+ * committed on its own (outside a transaction block): what decides
+ * whether running the work again could make a change twice. */
+static __thread int lost_kind;
+static __thread int borrow_changed;
+
+/* Process-wide, for `mvaultfs status`: since when (mono_ms, 0 while it
+ * answers) the database has been unreachable, and how many operations
+ * wait for it. */
+static _Atomic long long db_down_since;
+static _Atomic int db_waiting;
+
+/* CLOCK_MONOTONIC in milliseconds. */
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int meta_db_down(unsigned *waiting)
+{
+	long long since = db_down_since;
+
+	if (waiting)
+		*waiting = (unsigned)db_waiting;
+	return since ? (int)((mono_ms() - since) / 1000) + 1 : 0;
+}
+
+/* Waits for the result of what was sent on C, as PQexec would (the last
+ * result; an error wins), and says in *OK_FIRST whether a success came
+ * before an error: then the server had finished the statement. */
+static PGresult *collect(PGconn *c, int sent, int *ok_first)
+{
+	PGresult *r, *last = NULL;
+
+	*ok_first = 0;
+	if (!sent)
+		return NULL;
+	while ((r = PQgetResult(c))) {
+		ExecStatusType st = PQresultStatus(r);
+
+		if (last && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+			PQclear(r);	/* the first error says why */
+			continue;
+		}
+		if (last && st == PGRES_FATAL_ERROR && PQresultStatus(last) != PGRES_FATAL_ERROR)
+			*ok_first = 1;
+		PQclear(last);
+		last = r;
+	}
+	return last;
+}
+
+/* Whether SQL only reads: a SELECT that calls none of our functions that
+ * change rows (mvault_now and mvault_ns only read the clock) and takes no
+ * number from a sequence.  Running it again changes nothing. */
+static int read_only(const char *sql)
+{
+	const char *p = sql;
+
+	if (strncmp(sql, "SELECT", 6) != 0 || strstr(sql, "mvfs_") || strstr(sql, "nextval") ||
+	    strstr(sql, "set_config"))
+		return 0;
+	while ((p = strstr(p, "mvault_"))) {
+		if (strncmp(p, "mvault_now(", 11) != 0 && strncmp(p, "mvault_ns(", 10) != 0)
+			return 0;
+		p += 7;
+	}
+	return 1;
+}
+
+/* Set by notice_receive when the server's FATAL about closing a
+ * connection of this thread was read. */
+static __thread int fatal_seen;
+
+/* Whether C is still there before anything is sent on it: an idle
+ * connection has nothing to read, so input means the server has said
+ * something on its own.  Parsed (PQisBusy), a FATAL before it closed (a
+ * shutdown: 57P01) reaches notice_receive; libpq 15 keeps such a
+ * connection CONNECTION_OK until it reads the end that follows, and a
+ * statement sent on it then fails with no SQLSTATE (the peer's reset
+ * drops the FATAL), which would make its outcome look unknown. */
+static int conn_alive(PGconn *c)
+{
+	struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+
+	if (PQstatus(c) != CONNECTION_OK)
+		return 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return 1;
+	fatal_seen = 0;
+	if (!PQconsumeInput(c))
+		return 0;
+	PQisBusy(c);
+	if (!fatal_seen)
+		return PQstatus(c) == CONNECTION_OK;	/* a notice, a parameter's new value */
+	/* the end follows the FATAL at once: read it, so that the connection
+	 * is known broken and meta_conn_get re-establishes it */
+	for (int i = 0; i < 20 && PQstatus(c) == CONNECTION_OK; i++)
+		if (poll(&pfd, 1, 50) > 0 && !PQconsumeInput(c))
+			break;
+	return 0;
+}
+
 /* Runs SQL on C: by the name of its prepared statement when it has one
- * (preparing it first when it is worth it), else with its text. */
-static PGresult *exec_sql(PGconn *c, const char *sql, int nparams, const char *const *params)
+ * (preparing it first when it is worth it), else with its text.
+ * *OK_FIRST as collect's. */
+static PGresult *exec_sql(PGconn *c, const char *sql, int nparams, const char *const *params, int *ok_first)
 {
 	const char *state;
 	uint64_t hash;
@@ -175,43 +285,74 @@ static PGresult *exec_sql(PGconn *c, const char *sql, int nparams, const char *c
 	int have;
 
 	if (!prep_worth(sql))
-		return PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+		return collect(c, PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0), ok_first);
 	hash = XXH3_64bits(sql, strlen(sql));
 	have = prep_find(c, sql, hash, name, sizeof(name));
 	if (have < 0)
-		return PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+		return collect(c, PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0), ok_first);
 	if (have == 0) {
 		snprintf(name, sizeof(name), "mv%llu", ++prep_names);
-		r = PQprepare(c, name, sql, nparams, NULL);
+		r = collect(c, PQsendPrepare(c, name, sql, nparams, NULL), ok_first);
+		*ok_first = 0;	/* a statement prepared has changed nothing */
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			return r;	/* its error is the statement's */
 		PQclear(r);
 		prep_add(c, sql, hash, name);
 	}
-	r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+	r = collect(c, PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0), ok_first);
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (state && strcmp(state, "0A000") == 0 && PQtransactionStatus(c) == PQTRANS_IDLE) {
 		/* "cached plan must not change result type": a newer mvaultfs
 		 * changed a table under it.  Its text still runs. */
 		PQclear(r);
 		meta_conn_forget(c);
-		r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+		r = collect(c, PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0), ok_first);
 	}
 	return r;
+}
+
+/* Whether a statement whose connection broke under it provably did not
+ * take effect (see DECISIONS.md, issue 11): it was never sent; or it was
+ * sent inside a transaction block and is not its COMMIT (the server
+ * commits a block on COMMIT only, and a lost connection aborts it); or it
+ * only reads; or the server answered it with the FATAL of a backend it
+ * terminated (admin_shutdown, crash_shutdown, cannot_connect_now) before
+ * any success: the implicit commit of a statement of its own comes at
+ * Sync, after its CommandComplete, so a FATAL with none before it came
+ * before any commit. */
+static int lost_unrun(const char *sql, PGTransactionStatusType before, const char *state, int ok_first)
+{
+	if ((before == PQTRANS_INTRANS || before == PQTRANS_INERROR) && strcmp(sql, "COMMIT") != 0)
+		return 1;
+	if (read_only(sql))
+		return 1;
+	return !ok_first && state &&
+	       (strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
 }
 
 int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	      const char *const *params, PGresult **res)
 {
-	PGresult *r = exec_sql(c, sql, nparams, params);
-	ExecStatusType st = PQresultStatus(r);
+	PGTransactionStatusType before = PQtransactionStatus(c);
+	PGresult *r;
+	ExecStatusType st;
 	const char *state;
 	char *msg, *nl;
-	int err, expected;
+	int err, expected, ok_first = 0;
 
+	if (!conn_alive(c)) {
+		/* nothing sent: safe to run again on a new connection */
+		lost_kind = META_LOST_UNSENT;
+		log_warn("database: connection lost before '%s' was sent", what);
+		return -EIO;
+	}
+	r = exec_sql(c, sql, nparams, params, &ok_first);
+	st = PQresultStatus(r);
 	statements_sent++;
 	log_debug("sql: %s", what);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		if (before == PQTRANS_IDLE && !read_only(sql) && strcmp(sql, "BEGIN") != 0)
+			borrow_changed = 1;
 		if (res)
 			*res = r;
 		else
@@ -223,6 +364,19 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	msg = strdup(r ? PQresultErrorMessage(r) : PQerrorMessage(c));
 	if (msg && (nl = strchr(msg, '\n')))
 		*nl = '\0';
+	if (PQstatus(c) == CONNECTION_BAD) {
+		lost_kind = lost_unrun(sql, before, state, ok_first) ? META_LOST_UNSENT : META_LOST_UNKNOWN;
+		if (lost_kind == META_LOST_UNKNOWN)
+			log_error("database: connection lost after '%s' was sent (%s, sqlstate %s%s); whether it took"
+				  " effect is unknown, so it is not run again", what, msg ? msg : "out of memory",
+				  state ? state : "none", ok_first ? ", after its success" : "");
+		else
+			log_warn("database: connection lost running '%s' (%s, sqlstate %s); it did not take effect",
+				 what, msg ? msg : "out of memory", state ? state : "none");
+		free(msg);
+		PQclear(r);
+		return -EIO;
+	}
 	/* Expected outcomes (a name taken, a retryable conflict, an answer of
 	 * our functions) are not errors of the daemon; the caller decides what
 	 * to say about them. */
@@ -243,7 +397,8 @@ int meta_tx_end(PGconn *c, int rc)
 {
 	if (rc == 0)
 		return meta_exec(c, "commit", "COMMIT", 0, NULL, NULL);
-	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+	/* a lost connection has lost its transaction with it */
+	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
 		meta_exec(c, "rollback", "ROLLBACK", 0, NULL, NULL);
 	return rc;
 }
@@ -267,12 +422,32 @@ int meta_retry_pause(int rc, int attempt)
 	return 1;
 }
 
-int meta_call(struct meta *m, const char *what, const char *sql, int nparams, const char *const *params,
-	      PGresult **res)
+long long meta_retry_start(void)
 {
+	return mono_ms();
+}
+
+int meta_retry(struct meta *m, int rc, int attempt, long long started)
+{
+	if (rc == -EIO && lost_kind == META_LOST_UNSENT && !borrow_changed) {
+		/* it did not take effect: run it again on a connection that
+		 * meta_conn_get re-establishes (waiting for it), while the
+		 * operation has not waited db_timeout */
+		lost_kind = 0;
+		return !m->stopping && mono_ms() - started < m->db_timeout * 1000LL;
+	}
+	return meta_retry_pause(rc, attempt);
+}
+
+static int call(struct meta *m, const char *what, const char *sql, int nparams, const char *const *params,
+		PGresult **res, int idempotent)
+{
+	long long started = mono_ms();
+
 	/* One statement, its own transaction: a serialization failure or a
 	 * deadlock is run again (bounded, with jitter) before an errno
-	 * reaches the caller. */
+	 * reaches the caller, and so is one that a lost connection kept
+	 * from taking effect. */
 	for (int attempt = 0;; attempt++) {
 		PGconn *c = meta_conn_get(m);
 		int rc;
@@ -281,9 +456,25 @@ int meta_call(struct meta *m, const char *what, const char *sql, int nparams, co
 			return -EIO;
 		rc = meta_exec(c, what, sql, nparams, params, res);
 		meta_conn_put(m, c);
-		if (!meta_retry_pause(rc, attempt))
+		if (idempotent && rc == -EIO && lost_kind == META_LOST_UNKNOWN) {
+			log_warn("database: '%s' is idempotent: running it again", what);
+			lost_kind = META_LOST_UNSENT;
+		}
+		if (!meta_retry(m, rc, attempt, started))
 			return rc;
 	}
+}
+
+int meta_call(struct meta *m, const char *what, const char *sql, int nparams, const char *const *params,
+	      PGresult **res)
+{
+	return call(m, what, sql, nparams, params, res, 0);
+}
+
+int meta_call_idempotent(struct meta *m, const char *what, const char *sql, int nparams,
+			 const char *const *params, PGresult **res)
+{
+	return call(m, what, sql, nparams, params, res, 1);
 }
 
 int meta_query_bool(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params)
@@ -316,9 +507,19 @@ static int conn_setup(struct meta *m, PGconn *c)
 	return rc;
 }
 
-/* Notices ("already exists, skipping") are not worth a line. */
-static void notice_ignore(void *arg, const char *message)
+/* Notices ("already exists, skipping") are not worth a line; what libpq
+ * hands here as a notice when it reads it on an idle connection -- the
+ * server's FATAL before it closes one -- is. */
+static void notice_receive(void *arg, const PGresult *r)
 {
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
+		fatal_seen = 1;
+		log_warn("database: the server closed an idle connection: %s (sqlstate %s)",
+			 PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY), state ? state : "none");
+	}
 }
 
 static PGconn *conn_open(const char *conninfo, char *err, size_t errlen)
@@ -340,8 +541,70 @@ static PGconn *conn_open(const char *conninfo, char *err, size_t errlen)
 		PQfinish(c);
 		return NULL;
 	}
-	PQsetNoticeProcessor(c, notice_ignore, NULL);
+	PQsetNoticeReceiver(c, notice_receive, NULL);
 	return c;
+}
+
+/* Re-establishes C, waiting for the database with a growing pause while
+ * db_timeout allows; 0, or -EIO after one line saying why. */
+static int conn_revive(struct meta *m, PGconn *c)
+{
+	long long start = mono_ms(), zero = 0;
+	int pause_ms = 50, waiting = 0, rc = 0;
+
+	meta_conn_forget(c);
+	for (;;) {
+		char *msg, *nl;
+
+		PQreset(c);
+		if (PQstatus(c) == CONNECTION_OK && conn_setup(m, c) == 0)
+			break;
+		msg = strdup(PQerrorMessage(c));
+		if (msg && (nl = strchr(msg, '\n')))
+			*nl = '\0';
+		if (m->stopping) {
+			log_warn("database: unreachable at shutdown; not waiting for it: %s", msg ? msg : "out of memory");
+			free(msg);
+			rc = -EIO;
+			break;
+		}
+		if (mono_ms() - start >= m->db_timeout * 1000LL) {
+			log_error("database: unreachable for %d s (db_timeout); giving up: %s", m->db_timeout,
+				  msg ? msg : "out of memory");
+			free(msg);
+			rc = -EIO;
+			break;
+		}
+		if (!waiting++) {
+			db_waiting++;
+			if (atomic_compare_exchange_strong(&db_down_since, &zero, mono_ms()))
+				log_warn("database: unreachable (%s); operations wait for it up to %d s (db_timeout)",
+					 msg ? msg : "out of memory", m->db_timeout);
+		}
+		free(msg);
+		{
+			/* no later than db_timeout: the last try comes at it */
+			long long left = start + m->db_timeout * 1000LL - mono_ms(), ms = pause_ms < left ? pause_ms : left;
+			struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+			if (ms > 0)
+				nanosleep(&ts, NULL);
+		}
+		pause_ms = pause_ms < 1000 ? pause_ms * 2 : 1000;
+	}
+	if (waiting)
+		db_waiting--;
+	if (rc == 0) {
+		db_down_since = 0;
+		log_warn("database: connection re-established");
+	}
+	return rc;
+}
+
+void meta_stop_waiting(struct meta *m)
+{
+	if (m)
+		m->stopping = 1;
 }
 
 PGconn *meta_conn_get(struct meta *m)
@@ -362,22 +625,13 @@ PGconn *meta_conn_get(struct meta *m)
 	c = m->conns[i];
 	pthread_mutex_unlock(&m->lock);
 
-	if (PQstatus(c) != CONNECTION_OK) {
-		meta_conn_forget(c);
-		PQreset(c);
-		if (PQstatus(c) != CONNECTION_OK || conn_setup(m, c) != 0) {
-			char *msg = strdup(PQerrorMessage(c)), *nl;
-
-			if (msg && (nl = strchr(msg, '\n')))
-				*nl = '\0';
-			log_error("database: connection lost and could not be re-established: %s",
-				  msg ? msg : "out of memory");
-			free(msg);
-			meta_conn_put(m, c);
-			return NULL;
-		}
-		log_warn("database: connection re-established");
+	if (PQstatus(c) != CONNECTION_OK && conn_revive(m, c) != 0) {
+		meta_conn_put(m, c);
+		return NULL;
 	}
+	/* a new borrow: what the last one did no longer counts */
+	lost_kind = 0;
+	borrow_changed = 0;
 	return c;
 }
 
@@ -447,6 +701,7 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->freed, NULL);
 	m->trash_days = cfg->trash_days > 0 ? cfg->trash_days : 30;
+	m->db_timeout = cfg->db_timeout > 0 ? cfg->db_timeout : 60;
 	m->version_min_age = cfg->version_min_age > 0 ? cfg->version_min_age : cfg->version_min_age < 0 ? 0 : 300;
 	m->conninfo = strdup(cfg->conninfo);
 	m->conns = calloc((size_t)n, sizeof(*m->conns));

@@ -133,7 +133,7 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
 	 * where the closed file is durable, and the upload record, which
 	 * commits synchronously before the entry goes, makes this record
 	 * again if a crash lost it (0011_durable_records.sql). */
-	return meta_call(m, "stage version",
+	return meta_call_idempotent(m, "stage version",
 			 "SELECT mvfs_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 			 " FROM set_config('synchronous_commit', 'off', true)", 13, a.p, NULL);
 }
@@ -169,7 +169,7 @@ int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *
 	content_args(m, ino, ct, &a);
 	/* Its journal entry goes once this returns: committed durably,
 	 * whatever the server's default. */
-	rc = meta_call(m, "record upload",
+	rc = meta_call_idempotent(m, "record upload",
 		       "SELECT mvfs_uploaded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 		       " FROM set_config('synchronous_commit', 'on', true)", 13, a.p, &r);
 	if (rc)
