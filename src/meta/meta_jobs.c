@@ -336,8 +336,16 @@ int meta_jobs_wait(struct meta_jobs *q, int timeout_ms, int wake_fd)
 	struct pollfd fds[2];
 	int n = 0, rc;
 
-	if (!c)
+	if (!c) {
+		/* The database is away: wait as asked (a stop still wakes us)
+		 * rather than return at once, which made the worker retry the
+		 * connection, and log it, thousands of times a second. */
+		if (wake_fd >= 0)
+			poll(&(struct pollfd){ .fd = wake_fd, .events = POLLIN }, 1, timeout_ms);
+		else
+			poll(NULL, 0, timeout_ms);
 		return -EIO;
+	}
 	if (PQconsumeInput(c) && drain(c))
 		return 1;
 	fds[n++] = (struct pollfd){ .fd = PQsocket(c), .events = POLLIN };
