@@ -486,6 +486,8 @@ struct mount {
 
 static void mount_release(struct mount *m)
 {
+	/* first: a daemon started right after the unmount waits for our cluster */
+	meta_embedded_stopping(m->pg);
 	if (m->mounted)
 		fuse_session_unmount(m->se);
 	if (m->handlers)
@@ -759,6 +761,8 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (mount_start_worker(&m) != 0)
 		goto out;
+	if (meta_embedded_watch(m.pg) != 0)
+		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, m.cmd.clone_fd);
 	if (m.cmd.max_idle_threads != UINT_MAX)
