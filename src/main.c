@@ -996,6 +996,8 @@ static int cmd_worker(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	if (meta_embedded_watch(m.pg) != 0)
+		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	m.worker = worker_start(&wc, err, sizeof(err));
 	if (!m.worker) {
 		fprintf(stderr, "mvaultfs: %s\n", err);
