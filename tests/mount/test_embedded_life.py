@@ -47,6 +47,37 @@ def postmaster_pid(data):
     return int((data / "pg" / "postmaster.pid").read_text().split()[0])
 
 
+def wait_answer(m, since, limit):
+    """(seconds from since until a new file could be made and read back,
+    tries); seconds is None if that did not happen within limit."""
+    probes = 0
+    while time.monotonic() - since < limit:
+        probe = m.mnt / "library" / ("probe%d" % probes)
+        probes += 1
+        try:
+            probe.write_bytes(b"p")
+            if probe.read_bytes() == b"p":
+                return time.monotonic() - since, probes
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return None, probes
+
+
+def children(pid):
+    """Pids whose parent is pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
 def test_immediate_remount(home, mvfs, tmp_path):
     """fusermount3 -u, then a new daemon at once, 20 times: each mounts and
     shows the files (it used to exit 1: "the database system is shutting
@@ -155,19 +186,7 @@ def test_postmaster_killed_during_ingest(home, mvfs, tmp_path):
         os.kill(old, signal.SIGKILL)
         killed = time.monotonic()
 
-        # Answering again: a new file can be made and read back.
-        answered, probes = None, 0
-        while time.monotonic() - killed < 60:
-            probe = m.mnt / "library" / ("probe%d" % probes)
-            probes += 1
-            try:
-                probe.write_bytes(b"p")
-                if probe.read_bytes() == b"p":
-                    answered = time.monotonic() - killed
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
+        answered, probes = wait_answer(m, killed, 60)
         assert answered is not None, "the mount did not answer within 60 s of kill -9; log:\n%s" % (
             m.log_text())
         w.wait(180)
@@ -202,3 +221,38 @@ def test_postmaster_killed_during_ingest(home, mvfs, tmp_path):
     assert not lost, "closed files lost or changed after a remount: %s" % lost
     m2.unmount()
     assert_pg_stopped(m2, data)
+
+
+def test_lingering_process_of_dead_cluster_is_ended(home, mvfs, tmp_path):
+    """A process of the killed cluster that does not exit by itself (here:
+    stopped) keeps its shared memory and PostgreSQL from starting: the
+    daemon ends it after its wait, and only it, then restarts the cluster."""
+    env = embedded_env(home)
+    data = data_of(home)
+    m = mvfs(embedded=True, env=env, timeout=60)
+    (m.mnt / "library" / "a.bin").write_bytes(b"before")
+    pm = postmaster_pid(data)
+    victim = children(pm)[0]
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        os.kill(pm, signal.SIGKILL)
+        killed = time.monotonic()
+        answered, _ = wait_answer(m, killed, 60)
+    finally:
+        try:
+            os.kill(victim, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    print("\nkill -9 with a stopped leftover: answered again after %s s" % (
+        answered and "%.1f" % answered))
+    assert answered is not None, "the mount did not answer within 60 s; log:\n%s" % m.log_text()
+    assert "did not exit; ending them" in m.log_text(tail=1000), m.log_text()
+    assert poll(lambda: not os.path.exists("/proc/%d/cwd" % victim) or
+                not os.path.exists(os.readlink("/proc/%d/cwd" % victim)), 5)
+    # After sync: a file closed just before the crash may read empty until
+    # its record, which met the dead server, is made after its upload.
+    r = mvsync(m, 60)
+    assert r.returncode == 0, "mvaultfs sync: %s %s" % (r.stdout, r.stderr)
+    assert (m.mnt / "library" / "a.bin").read_bytes() == b"before"
+    m.unmount()
+    assert_pg_stopped(m, data)
