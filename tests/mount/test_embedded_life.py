@@ -30,7 +30,8 @@ def home():
     """A folder for XDG_DATA_HOME outside pytest's: another pytest session
     starting meanwhile makes /tmp/pytest-of-root 0700 again, and the
     cluster's user "mvaultfs" could no longer reach its data.  Requested
-    before mvfs, so it is removed after the daemons are gone."""
+    before mvfs, so it is removed after the daemons are gone (MVFS_KEEP=1
+    keeps it, cluster log and all, for a look)."""
     d = Path(tempfile.mkdtemp(prefix="mvfs-life-", dir="/tmp"))
     d.chmod(0o711)
     yield d
