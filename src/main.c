@@ -490,6 +490,8 @@ struct mount {
 
 static void mount_release(struct mount *m)
 {
+	/* first: a daemon started right after the unmount waits for our cluster */
+	meta_embedded_stopping(m->pg);
 	if (m->mounted)
 		fuse_session_unmount(m->se);
 	if (m->handlers)
@@ -764,6 +766,8 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (mount_start_worker(&m) != 0)
 		goto out;
+	if (meta_embedded_watch(m.pg) != 0)
+		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, m.cmd.clone_fd);
 	if (m.cmd.max_idle_threads != UINT_MAX)
@@ -1029,6 +1033,8 @@ static int cmd_worker(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	if (meta_embedded_watch(m.pg) != 0)
+		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	m.worker = worker_start(&wc, err, sizeof(err));
 	if (!m.worker) {
 		fprintf(stderr, "mvaultfs: %s\n", err);

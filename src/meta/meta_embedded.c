@@ -13,7 +13,32 @@
  *                        when DATA_DIR is too long for a socket path
  *   postgresql.log       the server's log
  *
+ *   embedded.lock        held (flock) by the daemon that owns the cluster;
+ *                        holds "PID running" or "PID stopping"
+ *
  * A cluster left running by a daemon that was killed is adopted as it is.
+ *
+ * DESIGN: the cluster's life.  One daemon at a time owns the cluster: it
+ * takes embedded.lock before it touches pg/ and lets go only once its
+ * postmaster is gone (pg_ctl stop -w returned).  A daemon that starts while
+ * the lock is held reads why: "stopping" is a previous daemon on its way
+ * out (an immediate remount, a systemd restart), waited for up to
+ * WAIT_PREVIOUS_S; "running" is another mount on the same data folder,
+ * which is refused after WAIT_RUNNING_S (the grace covers the moment
+ * between fusermount3 -u and the old daemon marking itself "stopping").
+ * With the lock taken, a cluster still shutting down or starting up is
+ * waited for; one that is ready is adopted.
+ *
+ * A watchdog thread (meta_embedded_watch) looks at postmaster.pid twice a
+ * second.  When the postmaster is gone (killed, crashed, stopped by hand)
+ * it waits for the old cluster's leftover processes, which exit by
+ * themselves once they notice, because a new postmaster refuses to start
+ * while any still attaches the old shared memory; then it starts the
+ * cluster again, with backoff while that fails.  The pool's connections
+ * reconnect on their next use.  The only processes ever signalled are that
+ * cluster's own: named postgres, owned by the cluster owner, working in
+ * its data folder (cluster_process), and only while no postmaster serves
+ * it.
  */
 #include "meta/meta_embedded.h"
 
@@ -21,15 +46,20 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <grp.h>
+#include <dirent.h>
 #include <libpq-fe.h>
+#include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -38,14 +68,45 @@
 #define DB_NAME "mvault"
 #define DB_SUPERUSER "mvault"
 
+#define WAIT_PREVIOUS_S 60	/* a previous daemon stopping, a cluster shutting down */
+#define WAIT_RUNNING_S 5	/* a daemon marked running: it may have just been unmounted */
+#define LEFTOVER_WAIT_S 10	/* a dead cluster's processes exit by themselves */
+#define WATCH_MS 500
+#define RESTART_BACKOFF_MAX_S 30
+
 struct meta_embedded {
 	char bindir[256];
 	char pgdata[4096];
+	char pgreal[PATH_MAX];	/* pgdata resolved: the cwd of the cluster's processes */
 	char sockdir[108];
 	char logfile[4096];
 	uid_t uid;		/* cluster owner */
 	gid_t gid;
+	int lockfd;		/* embedded.lock, flocked while we own the cluster */
+	pthread_t watcher;
+	int watching;
+	int quit;		/* under mu: the watcher is to end */
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
 };
+
+enum pm_state { PM_NONE, PM_STARTING, PM_READY, PM_STOPPING };
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
 
 /* The newest PostgreSQL's bin folder (Debian keeps them versioned), or the
  * folder of the pg_ctl found on PATH. */
@@ -216,13 +277,263 @@ static int cluster_init(struct meta_embedded *e, char *err, size_t errlen)
 	return 0;
 }
 
-static int cluster_running(const struct meta_embedded *e)
+/* Whether PID is a live process of this cluster: named postgres, owned by
+ * the cluster owner, working in its data folder (the postmaster chdirs
+ * there, its children inherit it).  A zombie, or another program that got
+ * a recycled pid, fails the test. */
+static int cluster_process(const struct meta_embedded *e, pid_t pid)
+{
+	char path[64], buf[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	FILE *f;
+	int named;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	named = fgets(buf, sizeof(buf), f) && strcmp(buf, "postgres\n") == 0;
+	fclose(f);
+	if (!named)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (stat(path, &st) != 0 || st.st_uid != e->uid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	return strcmp(buf, e->pgreal) == 0;
+}
+
+/* What the postmaster named in postmaster.pid is doing: line 1 is its pid,
+ * line 8 the status it announces (PostgreSQL's LOCK_FILE_LINE_PM_STATUS).
+ * PM_NONE when there is no such file or its postmaster is gone. */
+static enum pm_state postmaster_state(const struct meta_embedded *e)
+{
+	char path[4200], line[256];
+	enum pm_state state = PM_STARTING;
+	int pid = 0, n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", e->pgdata);
+	f = fopen(path, "r");
+	if (!f)
+		return PM_NONE;
+	while (fgets(line, sizeof(line), f)) {
+		if (++n == 1)
+			pid = atoi(line);
+		if (n == 8) {
+			if (strncmp(line, "ready", 5) == 0)
+				state = PM_READY;
+			else if (strncmp(line, "stopping", 8) == 0)
+				state = PM_STOPPING;
+		}
+	}
+	fclose(f);
+	return pid > 0 && cluster_process(e, pid) ? state : PM_NONE;
+}
+
+/* Sends SIG (0: none) to every process of this cluster; their number. */
+static int cluster_signal(const struct meta_embedded *e, int sig)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+
+		if (pid <= 0 || !cluster_process(e, pid))
+			continue;
+		n++;
+		if (sig)
+			kill(pid, sig);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The pid in postmaster.pid when that process is a zombie: dead, but
+ * PostgreSQL's check (kill(pid, 0)) finds it until its parent (init, or
+ * whatever reaps orphans here) gets round to reaping it; else 0. */
+static int pidfile_zombie(const struct meta_embedded *e)
+{
+	char path[4200], buf[512], *p;
+	int pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", e->pgdata);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	if (fgets(buf, sizeof(buf), f))
+		pid = atoi(buf);
+	fclose(f);
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	return p && p[1] == ' ' && p[2] == 'Z' ? pid : 0;
+}
+
+/* Once its postmaster is gone, waits for the cluster's other processes:
+ * they exit by themselves when they notice, and a new postmaster refuses
+ * to start while one still attaches the old shared memory.  Those still
+ * there after LEFTOVER_WAIT_S get SIGQUIT, then SIGKILL.  A dead but
+ * unreaped postmaster also makes PostgreSQL refuse; after the same wait,
+ * with none of the cluster's processes alive, its postmaster.pid is stale
+ * and removed.  Call only when postmaster_state() is PM_NONE and the lock
+ * is ours.  0, or -EBUSY. */
+static int leftovers_wait(const struct meta_embedded *e)
+{
+	double t0 = now_s();
+	int said = 0, n, zombie;
+
+	while ((n = cluster_signal(e, 0)) > 0 || (zombie = pidfile_zombie(e)) > 0) {
+		double waited = now_s() - t0;
+
+		if (n == 0 && waited > LEFTOVER_WAIT_S) {
+			char path[4200];
+
+			log_warn("the dead postmaster (pid %d) of '%s' was not reaped; removing its stale"
+				 " postmaster.pid", zombie, e->pgdata);
+			snprintf(path, sizeof(path), "%s/postmaster.pid", e->pgdata);
+			return unlink(path) == 0 || errno == ENOENT ? 0 : -EBUSY;
+		}
+		if (waited > LEFTOVER_WAIT_S + 5)
+			return -EBUSY;
+		if (n > 0 && waited > LEFTOVER_WAIT_S) {
+			if (!said)
+				log_warn("%d processes of the dead embedded PostgreSQL in '%s' did not exit;"
+					 " ending them", n, e->pgdata);
+			said = 1;
+			cluster_signal(e, waited > LEFTOVER_WAIT_S + 2 ? SIGKILL : SIGQUIT);
+		}
+		sleep_ms(100);
+	}
+	return 0;
+}
+
+static int pg_start(const struct meta_embedded *e)
 {
 	char pg_ctl[300];
-	char *argv[] = { pg_ctl, "status", "-D", (char *)e->pgdata, NULL };
+	char *argv[] = { pg_ctl, "start", "-w", "-t", "60", "-s", "-D", (char *)e->pgdata,
+			 "-l", (char *)e->logfile, NULL };
 
 	snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", e->bindir);
-	return run_as_owner(e, argv) == 0;
+	return run_as_owner(e, argv);
+}
+
+/* "PID STATE" into the lock file, for a daemon that finds it taken. */
+static void lock_note(const struct meta_embedded *e, const char *state)
+{
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "%d %s\n", (int)getpid(), state);
+
+	if (pwrite(e->lockfd, buf, (size_t)n, 0) == n && ftruncate(e->lockfd, n) != 0)
+		log_debug("cannot trim the lock file of '%s': %s", e->pgdata, strerror(errno));
+}
+
+/* Takes DATA_DIR/embedded.lock: waits for a previous daemon that is
+ * stopping the cluster, refuses a daemon that runs on it (DESIGN above). */
+static int lock_take(struct meta_embedded *e, const char *data_dir, char *err, size_t errlen)
+{
+	char path[4200];
+	double t0 = now_s(), running_since = -1;
+	int said = 0;
+
+	snprintf(path, sizeof(path), "%s/embedded.lock", data_dir);
+	/* O_CLOEXEC: a postmaster started with it open would hold the lock */
+	e->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (e->lockfd < 0) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		return -EIO;
+	}
+	while (flock(e->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		char buf[64] = "", state[16] = "";
+		int pid = 0;
+		ssize_t n;
+
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
+			return -EIO;
+		}
+		n = pread(e->lockfd, buf, sizeof(buf) - 1, 0);
+		if (n > 0 && sscanf(buf, "%d %15s", &pid, state) != 2)
+			state[0] = '\0';
+		if (strcmp(state, "running") == 0) {
+			if (running_since < 0)
+				running_since = now_s();
+			if (now_s() - running_since > WAIT_RUNNING_S) {
+				snprintf(err, errlen, "the data folder '%s' is in use by another mvaultfs (pid %d):"
+					 " one data folder serves one mount; give this one -o data_dir=DIR",
+					 data_dir, pid);
+				return -EBUSY;
+			}
+		} else {
+			running_since = -1;
+			if (!said)
+				log_info("waiting for the previous mvaultfs (pid %d) to stop the embedded PostgreSQL"
+					 " in '%s'", pid, e->pgdata);
+			said = 1;
+		}
+		if (now_s() - t0 > WAIT_PREVIOUS_S) {
+			snprintf(err, errlen, "the previous mvaultfs (pid %d) did not finish stopping the embedded"
+				 " PostgreSQL in '%s' within %d s (see '%s')", pid, e->pgdata, WAIT_PREVIOUS_S,
+				 e->logfile);
+			return -EBUSY;
+		}
+		sleep_ms(100);
+	}
+	lock_note(e, "running");
+	return 0;
+}
+
+/* With the lock ours: adopts a ready cluster, waits (bounded) for one
+ * shutting down or starting up, and starts one that is not running. */
+static int cluster_up(struct meta_embedded *e, char *err, size_t errlen)
+{
+	double t0 = now_s();
+	enum pm_state st;
+	int said = 0, rc;
+
+	while ((st = postmaster_state(e)) != PM_NONE) {
+		if (st == PM_READY) {
+			log_warn("the embedded PostgreSQL in '%s' was still running (the last daemon did not"
+				 " stop it); using it", e->pgdata);
+			return 0;
+		}
+		if (now_s() - t0 > WAIT_PREVIOUS_S) {
+			snprintf(err, errlen, "the embedded PostgreSQL in '%s' was still %s after %d s (see '%s')",
+				 e->pgdata, st == PM_STOPPING ? "shutting down" : "starting up", WAIT_PREVIOUS_S,
+				 e->logfile);
+			return -EBUSY;
+		}
+		if (!said)
+			log_info("waiting for the embedded PostgreSQL in '%s' to finish %s", e->pgdata,
+				 st == PM_STOPPING ? "shutting down" : "starting up");
+		said = 1;
+		sleep_ms(100);
+	}
+	if (leftovers_wait(e) != 0) {
+		snprintf(err, errlen, "processes of an earlier embedded PostgreSQL in '%s' did not exit",
+			 e->pgdata);
+		return -EBUSY;
+	}
+	rc = pg_start(e);
+	if (rc != 0) {
+		snprintf(err, errlen, "the embedded PostgreSQL in '%s' did not start (status %d, see '%s')",
+			 e->pgdata, rc, e->logfile);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Makes the mvaultfs database on first start. */
@@ -273,12 +584,20 @@ static int pick_sockdir(struct meta_embedded *e, const char *data_dir, char *err
 	return rc;
 }
 
+static void embedded_free(struct meta_embedded *e)
+{
+	if (e->lockfd >= 0)
+		close(e->lockfd);	/* lets the next daemon have the cluster */
+	pthread_cond_destroy(&e->wake);
+	pthread_mutex_destroy(&e->mu);
+	free(e);
+}
+
 struct meta_embedded *meta_embedded_start(const char *data_dir, char *conninfo, size_t len,
 					  char *err, size_t errlen)
 {
 	struct meta_embedded *e = calloc(1, sizeof(*e));
-	char pg_ctl[300], path[4200];
-	char *argv[] = { pg_ctl, "start", "-w", "-t", "60", "-s", "-D", NULL, "-l", NULL, NULL };
+	char path[4200];
 	struct stat st;
 	int rc;
 
@@ -286,6 +605,9 @@ struct meta_embedded *meta_embedded_start(const char *data_dir, char *conninfo, 
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	e->lockfd = -1;
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_cond_init(&e->wake, NULL);
 	snprintf(e->pgdata, sizeof(e->pgdata), "%s/pg", data_dir);
 	snprintf(e->logfile, sizeof(e->logfile), "%s/postgresql.log", data_dir);
 	if (find_bindir(e->bindir, sizeof(e->bindir)) != 0) {
@@ -295,8 +617,15 @@ struct meta_embedded *meta_embedded_start(const char *data_dir, char *conninfo, 
 	}
 	if ((rc = cluster_owner(e, err, errlen)) != 0)
 		goto fail;
+	/* before anything touches pg/: two daemons must not initdb or start it together */
+	if (lock_take(e, data_dir, err, errlen) != 0)
+		goto fail;
 	if ((rc = private_dir(e, e->pgdata)) != 0) {
 		snprintf(err, errlen, "cannot make '%s': %s", e->pgdata, strerror(-rc));
+		goto fail;
+	}
+	if (!realpath(e->pgdata, e->pgreal)) {
+		snprintf(err, errlen, "cannot resolve '%s': %s", e->pgdata, strerror(errno));
 		goto fail;
 	}
 	if (!owner_can_reach(e, e->pgdata)) {
@@ -319,17 +648,8 @@ struct meta_embedded *meta_embedded_start(const char *data_dir, char *conninfo, 
 		snprintf(err, errlen, "cannot write the configuration of '%s': %s", e->pgdata, strerror(-rc));
 		goto fail;
 	}
-	snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", e->bindir);
-	argv[7] = e->pgdata;
-	argv[9] = e->logfile;
-	if (cluster_running(e)) {
-		log_warn("the embedded PostgreSQL in '%s' was still running (the last daemon did not stop it); using it",
-			 e->pgdata);
-	} else if ((rc = run_as_owner(e, argv)) != 0) {
-		snprintf(err, errlen, "the embedded PostgreSQL in '%s' did not start (status %d, see '%s')",
-			 e->pgdata, rc, e->logfile);
+	if (cluster_up(e, err, errlen) != 0)
 		goto fail;
-	}
 	if (database_ensure(e, err, errlen) != 0) {
 		meta_embedded_stop(e);
 		return NULL;
@@ -338,8 +658,83 @@ struct meta_embedded *meta_embedded_start(const char *data_dir, char *conninfo, 
 		 " application_name=mvaultfs", e->sockdir);
 	return e;
 fail:
-	free(e);
+	embedded_free(e);
 	return NULL;
+}
+
+/* One look of the watchdog: restarts a cluster whose postmaster is gone.
+ * DIED is when it was first found gone (0: it was not), NEXT when to try
+ * again after a failed start, BACKOFF the pause after the next failure. */
+static void watch_once(struct meta_embedded *e, double *died, double *next, int *backoff)
+{
+	int rc;
+
+	/* a cluster stopping (pg_ctl stop by hand) is restarted once gone */
+	if (postmaster_state(e) != PM_NONE || now_s() < *next)
+		return;
+	if (*died == 0) {
+		*died = now_s();
+		log_error("embedded PostgreSQL died; restarting it (its log: '%s')", e->logfile);
+	}
+	rc = leftovers_wait(e);
+	if (rc == 0)
+		rc = pg_start(e);
+	if (rc == 0) {
+		log_warn("embedded PostgreSQL restarted, %.1f s after it was found dead", now_s() - *died);
+		*died = 0;
+		*backoff = 1;
+		return;
+	}
+	log_error("the embedded PostgreSQL in '%s' did not restart (%s, see '%s'); trying again in %d s",
+		  e->pgdata, rc < 0 ? "its old processes did not exit" : "pg_ctl start failed", e->logfile,
+		  *backoff);
+	*next = now_s() + *backoff;
+	*backoff = *backoff * 2 > RESTART_BACKOFF_MAX_S ? RESTART_BACKOFF_MAX_S : *backoff * 2;
+}
+
+static void *watch_main(void *arg)
+{
+	struct meta_embedded *e = arg;
+	double died = 0, next = 0;
+	int backoff = 1;
+
+	pthread_mutex_lock(&e->mu);
+	while (!e->quit) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WATCH_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&e->wake, &e->mu, &ts);
+		if (e->quit)
+			break;
+		pthread_mutex_unlock(&e->mu);
+		watch_once(e, &died, &next, &backoff);
+		pthread_mutex_lock(&e->mu);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+int meta_embedded_watch(struct meta_embedded *e)
+{
+	int rc;
+
+	if (!e || e->watching)
+		return 0;
+	lock_note(e, "running");	/* a daemon's pid changes when it forks away */
+	rc = pthread_create(&e->watcher, NULL, watch_main, e);
+	if (rc != 0)
+		return -rc;
+	e->watching = 1;
+	return 0;
+}
+
+void meta_embedded_stopping(struct meta_embedded *e)
+{
+	if (e)
+		lock_note(e, "stopping");
 }
 
 void meta_embedded_stop(struct meta_embedded *e)
@@ -350,6 +745,14 @@ void meta_embedded_stop(struct meta_embedded *e)
 
 	if (!e)
 		return;
+	if (e->watching) {
+		pthread_mutex_lock(&e->mu);
+		e->quit = 1;
+		pthread_cond_signal(&e->wake);
+		pthread_mutex_unlock(&e->mu);
+		pthread_join(e->watcher, NULL);
+	}
+	lock_note(e, "stopping");
 	snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", e->bindir);
 	argv[3] = e->pgdata;
 	rc = run_as_owner(e, argv);
@@ -358,5 +761,5 @@ void meta_embedded_stop(struct meta_embedded *e)
 			  e->pgdata, rc, e->logfile);
 	if (strncmp(e->sockdir, "/tmp/mvaultfs-pg.", 17) == 0)
 		rmdir(e->sockdir);
-	free(e);
+	embedded_free(e);
 }
