@@ -101,6 +101,11 @@ int cache_wait_uploaded(struct cache *c, const char *sha256, double timeout);
  * a caller that read the file's row a moment before (still "pending" or
  * "uploading") and asks now gets yes.  Entries set aside do not count. */
 int cache_holds_file(struct cache *c, uint64_t ino);
+/* The newest content sealed here for file INO that is still waiting for
+ * its upload: 1 with *E filled, else 0.  For a row that does not show it
+ * yet (its close-time record lost in a database crash, or not made while
+ * the database was away): the upload's record will. */
+int cache_file_waiting(struct cache *c, uint64_t ino, struct cache_entry *e);
 
 /* --- reading ------------------------------------------------------------- */
 

@@ -64,6 +64,7 @@ struct staged_file {
 	uint64_t ino;
 	int entries;
 	time_t uploaded_at;	/* monotonic seconds, when entries is 0 */
+	struct cache_entry newest;	/* the last content sealed (highest seq) */
 	struct staged_file *next;
 };
 
@@ -158,6 +159,8 @@ static int staged_add(struct cache *c, const struct cache_entry *e)
 		f->ino = e->ino;
 		*fp = f;
 	}
+	if (e->seq >= (*fp)->newest.seq)
+		(*fp)->newest = *e;
 	(*fp)->entries++;
 	s->entries++;
 	c->staged_files++;
@@ -205,6 +208,20 @@ int cache_holds_file(struct cache *c, uint64_t ino)
 	pthread_mutex_lock(&c->lock);
 	f = *file_slot(c, ino);
 	yes = f && (f->entries > 0 || mono_now() - f->uploaded_at <= CACHE_RECENT_SECS);
+	pthread_mutex_unlock(&c->lock);
+	return yes;
+}
+
+int cache_file_waiting(struct cache *c, uint64_t ino, struct cache_entry *e)
+{
+	struct staged_file *f;
+	int yes;
+
+	pthread_mutex_lock(&c->lock);
+	f = *file_slot(c, ino);
+	yes = f && f->entries > 0;
+	if (yes)
+		*e = f->newest;
 	pthread_mutex_unlock(&c->lock);
 	return yes;
 }

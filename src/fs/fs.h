@@ -117,6 +117,10 @@ void fs_inode_put(struct mvfs *fs, uint64_t ino, uint64_t nlookup, int nopen);
 /* The attributes of file F, with the staged size and mtime of IN (may be
  * NULL) when it is being written. */
 void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *in, struct stat *st);
+/* Row F as the file is: when its close-time record is missing (lost in a
+ * database crash, or the database was away) but its closed content waits
+ * here for upload, that content's hash, size and mtime. */
+void fs_file_catch_up(struct mvfs *fs, struct meta_file *f);
 /* The attributes of file INO as getattr reports them: its rows, and what
  * is being written here; read again when a commit raced the rows' read. */
 int fs_file_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);

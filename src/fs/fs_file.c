@@ -44,8 +44,32 @@
 #include "util/log.h"
 #include "util/mime.h"
 
+/* The content sealed here for row F when the row does not show it yet:
+ * its close-time record was lost (a database crash after its asynchronous
+ * commit) or never made (the database was away), and the upload's record
+ * will make it.  Until then the closed bytes are what the file holds. */
+static int waiting_content(struct mvfs *fs, const struct meta_file *f, struct cache_entry *w)
+{
+	return strcmp(f->upload_status, "pending") == 0 && cache_file_waiting(fs->cache, f->ino, w);
+}
+
+void fs_file_catch_up(struct mvfs *fs, struct meta_file *f)
+{
+	struct cache_entry w;
+
+	if (!waiting_content(fs, f, &w))
+		return;
+	f->size = w.size;
+	snprintf(f->sha256, sizeof(f->sha256), "%s", w.sha256);
+	snprintf(f->upload_status, sizeof(f->upload_status), "uploading");
+	if (w.has_mtime)
+		f->mtime = w.mtime;
+}
+
 void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *in, struct stat *st)
 {
+	struct cache_entry w;
+
 	memset(st, 0, sizeof(*st));
 	st->st_ino = f->ino;
 	st->st_mode = S_IFREG | (f->mode & 07777);
@@ -56,6 +80,11 @@ void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *i
 	st->st_mtim = f->mtime;
 	st->st_ctim = f->ctime;
 	st->st_atim = f->atime;
+	if (waiting_content(fs, f, &w)) {
+		st->st_size = (off_t)w.size;
+		if (w.has_mtime)
+			st->st_mtim = w.mtime;
+	}
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		if (in->stage_fd >= 0)

@@ -163,6 +163,7 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	rc = meta_file_get(fs->meta, ino, &f);
 	if (rc)
 		return rc;
+	fs_file_catch_up(fs, &f);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY && strcmp(f.lifecycle_status, "active") != 0) {
 		log_warn("cannot write '%s': it is in .trash/, which is read-only", f.name);
 		return -EROFS;

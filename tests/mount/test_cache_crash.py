@@ -384,3 +384,38 @@ def test_journal_entry_of_an_earlier_version_is_uploaded(local_stores, mvfs, tmp
     m3 = mount_on(mvfs, store, db=m.db, data_dir=tmp_path / "fresh")
     assert read_all(m3.mnt / "library" / "old.bin") == data
     m3.unmount()
+
+
+def test_closed_file_reads_whole_while_its_record_is_missing(local_stores, mvfs, tmp_path):
+    """A file's close-time record is missing (a database crash lost its
+    asynchronous commit, or the database was away at close: here it fails)
+    and the store is away, so its upload cannot make it yet. The file still
+    shows its size and reads back whole (and can be appended to), from the
+    content waiting in the cache; the upload makes the record later."""
+    store = local_stores(tmpfs_mb=8)
+    m = mount_on(mvfs, store)
+    store.outage()
+    data = os.urandom(70000)
+    m.sql("CREATE FUNCTION t_fail_stage() RETURNS trigger AS $$ BEGIN"
+          " IF NEW.content_hash = '%s' THEN RAISE EXCEPTION 'injected failure'; END IF;"
+          " RETURN NEW; END $$ LANGUAGE plpgsql" % sha_of(data))
+    m.sql("CREATE TRIGGER t_fail_stage BEFORE UPDATE ON memory_assets FOR EACH ROW"
+          " EXECUTE FUNCTION t_fail_stage()")
+    f = m.mnt / "library" / "waiting.bin"
+    f.write_bytes(data)
+    assert "recorded after its upload" in m.log_text(), m.log_text()
+    m.sql("DROP TRIGGER t_fail_stage ON memory_assets")
+    assert asset_rows(m, "waiting.bin") == [("pending", "", "")]
+    time.sleep(1.2)     # past the kernel's attribute timeout: the row is asked again
+    assert os.stat(f).st_size == len(data)
+    assert read_all(f) == data
+    with open(f, "ab") as fh:
+        fh.write(b"tail")
+    assert read_all(f) == data + b"tail"
+    store.restore()
+    r = mvsync(m, 60)
+    assert r.returncode == 0, r.stderr
+    assert read_all(f) == data + b"tail"
+    sha = sha_of(data + b"tail")
+    assert asset_rows(m, "waiting.bin") == [("completed", sha, sha)]
+    m.unmount()
