@@ -79,8 +79,11 @@ static void config_defaults(struct cache *c)
 	}
 	if (!cfg->free_min)
 		cfg->free_min = total / 20;
+	/* From free space, not disk size: on a small or busy disk a quarter of
+	 * its size could be more than is free, or refuse a photo while df
+	 * shows plenty free.  A larger file still passes alone. */
 	if (!cfg->staging_max)
-		cfg->staging_max = total / 4;
+		cfg->staging_max = avail / 2;
 	if (cfg->uploaders <= 0)
 		cfg->uploaders = 4;
 	if (cfg->fetchers <= 0)

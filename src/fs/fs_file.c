@@ -220,12 +220,16 @@ ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, siz
 	if (in->stage_fd < 0)
 		rc = -EBADF;
 	if (rc == 0 && (uint64_t)off + len > in->size)
-		rc = cache_stage_room(fs->cache, (uint64_t)off + len, (uint64_t)off + len - in->size);
-	if (rc == 0)
-		rc = unseal(fs, in);
+		rc = cache_stage_room(fs->cache, in->name, (uint64_t)off + len, (uint64_t)off + len - in->size);
 	if (rc) {
-		if (rc != -EBADF)
-			in->write_error = rc;
+		/* Nothing was written: the file keeps the writes that succeeded,
+		 * as on ext4, and is not lost at close. */
+		pthread_mutex_unlock(&in->lock);
+		return rc;
+	}
+	rc = unseal(fs, in);
+	if (rc) {
+		in->write_error = rc;
 		pthread_mutex_unlock(&in->lock);
 		return rc;
 	}
@@ -256,7 +260,7 @@ int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size)
 	int rc;
 
 	fs_file_wait_commit(in);
-	if (size > in->size && (rc = cache_stage_room(fs->cache, size, size - in->size)) != 0)
+	if (size > in->size && (rc = cache_stage_room(fs->cache, in->name, size, size - in->size)) != 0)
 		return rc;
 	if ((rc = unseal(fs, in)) != 0)
 		return rc;
