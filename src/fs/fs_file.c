@@ -67,6 +67,11 @@ void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *i
 				st->st_ctim = in->mtime;
 		}
 		pthread_mutex_unlock(&in->lock);
+		/* Removed while still open: fstat says 0 links, as POSIX file
+		 * systems do (.trash/ still shows it until its grace period ends). */
+		if (__atomic_load_n(&in->nopen, __ATOMIC_RELAXED) > 0 && !f->is_version &&
+		    strcmp(f->lifecycle_status, "active") != 0)
+			st->st_nlink = 0;
 	}
 	st->st_blksize = 1 << 20;
 	st->st_blocks = (st->st_size + 511) / 512;

@@ -253,3 +253,25 @@ def test_truncate_past_the_largest_file_is_efbig(mvfs):
     assert f.read_bytes() == b"abc"
     assert "largest file" in m.log_text()
     m.unmount()
+
+
+def test_unlinked_open_file_has_no_links(mvfs):
+    m = mvfs()
+    f = m.mnt / "library" / "gone.txt"
+    f.write_bytes(b"abc")
+    fd = os.open(f, os.O_RDONLY)
+    try:
+        assert os.fstat(fd).st_nlink == 1
+        os.unlink(f)
+        assert os.fstat(fd).st_nlink == 0
+        assert os.pread(fd, 3, 0) == b"abc"
+    finally:
+        os.close(fd)
+    fd = os.open(m.mnt / "library" / "new.txt", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        os.write(fd, b"x")
+        os.unlink(m.mnt / "library" / "new.txt")
+        assert os.fstat(fd).st_nlink == 0
+    finally:
+        os.close(fd)
+    m.unmount()
