@@ -241,9 +241,9 @@ int meta_move(struct meta *m, const struct meta_dir *from, const char *name,
 	      const struct meta_dir *to, const char *newname, unsigned flags, uint64_t *replaced);
 
 /* Adds file INO to gallery DIR under NEWNAME, which must be the name it
- * already has (or its twin form; -EINVAL otherwise); a workspace file is
- * promoted.  -EEXIST when the gallery already shows a file by that name,
- * or this file; -EPERM outside galleries.  OUT receives the file as it is
+ * already has (or its twin form; -EPERM otherwise: the model forbids it, as
+ * the README says); a workspace file is promoted.  -EEXIST when the gallery
+ * already shows a file by that name, or this file; -EPERM outside galleries.  OUT receives the file as it is
  * now.  One statement (a name in a twin's form is checked first). */
 int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *newname,
 	      struct meta_file *out);

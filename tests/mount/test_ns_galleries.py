@@ -53,12 +53,14 @@ def test_ln_same_inode_and_nlink(mvfs):
     m2.unmount()
 
 
-def test_ln_under_another_name_is_einval(mvfs):
+def test_ln_under_another_name_is_eperm(mvfs):
+    """What the model forbids is EPERM (README), with a log line."""
     m = mvfs()
     lib, g = m.mnt / "library", m.mnt / "galleries" / "G"
     (lib / "a.jpg").write_bytes(b"a")
     os.mkdir(g)
-    assert_errno(errno.EINVAL, os.link, lib / "a.jpg", g / "b.jpg")
+    assert_errno(errno.EPERM, os.link, lib / "a.jpg", g / "b.jpg")
+    assert "under its own name" in m.log_text()
     assert os.listdir(g) == []
     assert sql(m, "SELECT count(*) FROM gallery_items") == ["0"]
     m.unmount()
