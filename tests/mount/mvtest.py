@@ -75,6 +75,17 @@ def poll(fn, timeout=10, interval=0.1):
         time.sleep(interval)
 
 
+def wait_until(fn, what, timeout=120, interval=0.1):
+    """Call fn until it returns something true, and return that. For what
+    the daemon does in its own time: the bound is generous (doubled under
+    the sanitizers) since it only matters on failure, and a loaded machine
+    must not fail a test; on timeout the test fails saying what it waited
+    for (what, or what() when it is a function: a log read at the end)."""
+    v = poll(fn, timeout * (2 if SANITIZED else 1), interval)
+    assert v, "waited %ds for %s" % (timeout * (2 if SANITIZED else 1), what() if callable(what) else what)
+    return v
+
+
 def object_path(store, hexhash):
     """Where the local backend keeps an object."""
     return Path(store) / "sha256" / hexhash[:2] / hexhash[2:4] / hexhash
