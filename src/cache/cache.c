@@ -219,6 +219,27 @@ int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off,
 	return cache_blocks_read(c, sha256, size, off, len, dst, got, r);
 }
 
+int cache_write_full(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		/* a short write is retried: a full disk then says ENOSPC */
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
 int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd)
 {
 	uint32_t chunk = c->cfg.block_size;
@@ -234,8 +255,8 @@ int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd)
 		rc = cache_read(c, sha256, size, off, chunk, buf, &got, NULL);
 		if (rc == 0 && got == 0)
 			rc = -EIO;	/* content shorter than its row says */
-		if (rc == 0 && pwrite(fd, buf, got, (off_t)off) != (ssize_t)got)
-			rc = errno ? -errno : -EIO;
+		if (rc == 0)
+			rc = cache_write_full(fd, buf, got, (off_t)off);
 		off += got;
 	}
 	free(buf);

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct backend;
@@ -127,6 +128,9 @@ int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off,
 /* Copies the SIZE bytes of content SHA256 into staging fd FD (copy on
  * write of an existing file).  Returns 0 or -errno. */
 int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd);
+/* Writes all LEN bytes of BUF at OFF of FD, retrying short writes, so that
+ * a full disk answers -ENOSPC rather than a short count.  0 or -errno. */
+int cache_write_full(int fd, const void *buf, size_t len, off_t off);
 
 /* Sends SIZE bytes of FD to the store under content hash SHA256 right now
  * (for content made by the daemon itself, like variants).  0 or -errno. */

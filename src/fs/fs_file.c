@@ -198,9 +198,9 @@ static int unseal(struct mvfs *fs, struct fs_inode *in)
 	while (rc == 0 && off < in->size) {
 		ssize_t n = pread(in->stage_fd, buf, 1 << 20, (off_t)off);
 
-		if (n <= 0 || pwrite(fd, buf, (size_t)n, (off_t)off) != n)
-			rc = n < 0 || errno ? -errno : -EIO;
-		else
+		if (n <= 0)
+			rc = n < 0 ? -errno : -EIO;
+		else if ((rc = cache_write_full(fd, buf, (size_t)n, (off_t)off)) == 0)
 			off += (uint64_t)n;
 	}
 	free(buf);

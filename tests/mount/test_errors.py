@@ -12,7 +12,7 @@ import pytest
 
 from pgtest import default_bin, fusermount_u, is_mounted, mount_count
 from cachetest import local_stores, mount_on  # noqa: F401
-from mvtest import MiB, cmp_files, fsync_path, make_random, oserror, poll, q, run, sql
+from mvtest import MiB, cmp_files, errname, fsync_path, make_random, oserror, poll, q, run, sql
 
 
 def run_daemon(tmp_path, opts, mnt, timeout=15):
@@ -275,3 +275,39 @@ def test_unlinked_open_file_has_no_links(mvfs):
     finally:
         os.close(fd)
     m.unmount()
+
+
+def test_failed_rewrite_keeps_the_staged_version(local_stores, mvfs, tmp_path):
+    """A version committed while the store is down waits in staging. A later
+    write that fails inside staging (here the copy it must make first does
+    not fit on the cache disk) is ENOSPC, not EIO, and drops that change
+    only: the file keeps its last version and never vanishes (issue 11)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    small = tmp_path / "smalldata"
+    small.mkdir()
+    run(["mount", "-t", "tmpfs", "-o", "size=12m,mode=0700", "tmpfs", small])
+    try:
+        store = local_stores(tmpfs_mb=64)
+        m = mount_on(mvfs, store, data_dir=small,
+                     extra_opts=["cache_free_min=1M", "cache_size=1M", "staging_max=1G"])
+        lib = m.mnt / "library"
+        store.outage()
+        data = os.urandom(7 * MiB)
+        fd = os.open(lib / "a.bin", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            os.write(fd, data)
+            os.close(os.dup(fd))                # flush: commits, staged, waits for the store
+            # no room for the copy a change needs: ENOSPC, not EIO
+            assert errname(oserror(os.write, fd, b"more")) == "ENOSPC", m.log_text()
+        finally:
+            os.close(fd)
+        assert os.listdir(lib) == ["a.bin"], m.log_text()
+        assert (lib / "a.bin").read_bytes() == data
+        store.restore()
+        assert run([default_bin(), "sync", m.mnt, "--timeout", "60"], check=False).returncode == 0
+        assert sql(m, "SELECT count(*) FROM memory_items WHERE display_name = 'a.bin'") == ["1"]
+        m.unmount()
+    finally:
+        if run(["umount", small], check=False).returncode != 0:
+            run(["umount", "-l", small], check=False)
