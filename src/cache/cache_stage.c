@@ -266,10 +266,10 @@ int cache_stage_room(struct cache *c, const char *name, uint64_t size, uint64_t 
 	}
 	/* what is written already is off the free space: only growth counts */
 	if (cache_disk_space(c, &total, &avail) == 0 && avail < growth + c->cfg.free_min / 2) {
-		log_error("cannot stage '%s' (%" PRIu64 " bytes): the disk of '%s' has %" PRIu64 " bytes free,"
-			  " %" PRIu64 " more are needed and cache_free_min/2 (%" PRIu64 ") stays free; ENOSPC"
-			  " (every byte of a file is staged there before its upload)", name, size, c->dir, avail,
-			  growth, c->cfg.free_min / 2);
+		log_error("cannot stage '%s' (%" PRIu64 " bytes): the cache folder's disk is full (%" PRIu64
+			  " bytes free, %" PRIu64 " more needed, cache_free_min/2 = %" PRIu64 " stays free); ENOSPC"
+			  " (every byte of a file is staged in '%s' before its upload)", name, size, avail, growth,
+			  c->cfg.free_min / 2, c->dir);
 		return -ENOSPC;
 	}
 	return 0;
