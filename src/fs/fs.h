@@ -126,9 +126,13 @@ int fs_file_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
  * running commit. */
 int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f, int truncate);
 /* Writes LEN bytes at OFF into IN's staging file, once no commit of IN
- * runs.  Returns bytes written or -errno (-ENOSPC when staging is full). */
+ * runs.  Returns bytes written or -errno: -EFBIG past CACHE_FILE_MAX,
+ * -ENOSPC when staging or its disk has no room (cache_stage_room); such a
+ * refusal writes nothing and leaves IN as it was, to be committed at close
+ * with the writes that succeeded. */
 ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, size_t len, off_t off);
-/* Truncates IN's staging file to SIZE.  Called with IN->lock held; waits
+/* Truncates IN's staging file to SIZE (-EFBIG, -ENOSPC as fs_file_write;
+ * IN unchanged then).  Called with IN->lock held; waits
  * for a running commit first (a caller that looked at IN->stage_fd without
  * holding a writer's count waits before it looks). */
 int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size);
