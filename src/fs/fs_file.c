@@ -226,15 +226,12 @@ ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, siz
 		rc = -EBADF;
 	if (rc == 0 && (uint64_t)off + len > in->size)
 		rc = cache_stage_room(fs->cache, in->name, (uint64_t)off + len, (uint64_t)off + len - in->size);
+	if (rc == 0)
+		rc = unseal(fs, in);
 	if (rc) {
-		/* Nothing was written: the file keeps the writes that succeeded,
-		 * as on ext4, and is not lost at close. */
-		pthread_mutex_unlock(&in->lock);
-		return rc;
-	}
-	rc = unseal(fs, in);
-	if (rc) {
-		in->write_error = rc;
+		/* Nothing was written (no room, or no copy to write into): the
+		 * file keeps the writes that succeeded, as on ext4, and neither
+		 * it nor a later write is lost at close. */
 		pthread_mutex_unlock(&in->lock);
 		return rc;
 	}

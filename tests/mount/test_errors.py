@@ -279,14 +279,15 @@ def test_unlinked_open_file_has_no_links(mvfs):
 
 def test_failed_rewrite_keeps_the_staged_version(local_stores, mvfs, tmp_path):
     """A version committed while the store is down waits in staging. A later
-    write that fails inside staging (here the copy it must make first does
-    not fit on the cache disk) is ENOSPC, not EIO, and drops that change
-    only: the file keeps its last version and never vanishes (issue 11)."""
+    write that cannot copy it first (the cache disk is full) is ENOSPC, not
+    EIO, and writes nothing: once there is room again the next writes and
+    the close keep the file, with them, instead of dropping it with its
+    staged version (issue 11)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     small = tmp_path / "smalldata"
     small.mkdir()
-    run(["mount", "-t", "tmpfs", "-o", "size=12m,mode=0700", "tmpfs", small])
+    run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", small])
     try:
         store = local_stores(tmpfs_mb=64)
         m = mount_on(mvfs, store, data_dir=small,
@@ -298,12 +299,17 @@ def test_failed_rewrite_keeps_the_staged_version(local_stores, mvfs, tmp_path):
         try:
             os.write(fd, data)
             os.close(os.dup(fd))                # flush: commits, staged, waits for the store
-            # no room for the copy a change needs: ENOSPC, not EIO
-            assert errname(oserror(os.write, fd, b"more")) == "ENOSPC", m.log_text()
+            filler = small / "filler"           # leave ~3 MiB: no room for a 7 MiB copy
+            free = os.statvfs(small).f_bavail * os.statvfs(small).f_frsize
+            with open(filler, "wb") as f:
+                f.write(b"\0" * (free - 3 * MiB))
+            assert errname(oserror(os.pwrite, fd, b"more", len(data))) == "ENOSPC", m.log_text()
+            filler.unlink()
+            assert os.pwrite(fd, b"MORE", len(data)) == 4
         finally:
             os.close(fd)
         assert os.listdir(lib) == ["a.bin"], m.log_text()
-        assert (lib / "a.bin").read_bytes() == data
+        assert (lib / "a.bin").read_bytes() == data + b"MORE", m.log_text()
         store.restore()
         assert run([default_bin(), "sync", m.mnt, "--timeout", "60"], check=False).returncode == 0
         assert sql(m, "SELECT count(*) FROM memory_items WHERE display_name = 'a.bin'") == ["1"]
