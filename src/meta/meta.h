@@ -290,9 +290,10 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *c);
  * Idempotent; a version replaced meanwhile, or a removed file, is a no-op. */
 int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *c);
 
-/* Removes a file whose content never reached the store (a failed first
- * write): every row its create made goes, as if it never existed.  Files
- * that have committed content are left alone. */
+/* Removes a file that never had content (a failed first commit): every
+ * row its create made goes, as if it never existed.  Files with content
+ * recorded, uploaded or only staged (its bytes in the journal, waiting for
+ * the store), are left alone. */
 int meta_file_abort(struct meta *m, uint64_t ino);
 
 /* --- plain files (meta_plain.c) ------------------------------------------ */

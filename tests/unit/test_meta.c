@@ -678,6 +678,18 @@ static void test_abort(void)
 	CHECK_EQ_INT(meta_file_abort(m, f.ino), 0);
 	CHECK_EQ_INT(meta_file_get(m, f.ino, &g), 0);
 	CHECK_STREQ(g.lifecycle_status, "active");
+	/* and so is one whose content is staged, waiting for its upload: its
+	 * bytes are in the journal, and a later failed write must not lose it */
+	{
+		char sha[65], key[96];
+		struct meta_content c = content('s', 1000, 1, sha, key);
+
+		CHECK_EQ_INT(mk(m, &LIB, "z.bin", &f), 0);
+		CHECK_EQ_INT(meta_file_stage(m, f.ino, &c), 0);
+		CHECK_EQ_INT(meta_file_abort(m, f.ino), 0);
+		CHECK_EQ_INT(meta_file_get(m, f.ino, &g), 0);
+		CHECK_STREQ(g.sha256, sha);
+	}
 	meta_free(m);
 }
 
