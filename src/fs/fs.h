@@ -138,8 +138,10 @@ ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, siz
 int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size);
 /* When IN has staged changes: hashes them, seals them in the cache (durable
  * from then on, uploaded in the background) and records the new version.
- * A file whose first content cannot be staged is removed again (nothing
- * half-committed stays).  Called with IN->lock held; waits for a commit of
+ * After a write failed inside the staging file: no version of those bytes;
+ * the file keeps its last one, or stays empty when new, and the write's
+ * -errno is returned.  A file whose first content cannot be sealed is
+ * removed again (nothing half-committed stays).  Called with IN->lock held; waits for a commit of
  * IN already running, and lets go of the lock while it hashes, seals and
  * records (IN->committing set), so what the caller read of IN before may
  * have changed when it returns, with the lock held again. */

@@ -364,6 +364,36 @@ static int seal_and_record(struct mvfs *fs, uint64_t ino, struct snapshot *s, in
 	return 0;
 }
 
+/* A write to IN failed inside its staging file, which is not what was
+ * written then: never keep that version.  A file with content keeps its
+ * last version; a new one stays, empty (it must not vanish because a write
+ * failed).  Returns the write's error, for the close to report. */
+static int drop_failed_writes(struct mvfs *fs, struct fs_inode *in)
+{
+	int rc = in->write_error, had = 1;
+	struct meta_file f;
+	char name[256];
+
+	in->write_error = 0;
+	snprintf(name, sizeof(name), "%s", in->name);
+	fs_file_commit_start(in);
+	if (meta_file_get(fs->meta, in->ino, &f) == 0)
+		had = f.sha256[0] != '\0';
+	fs_file_commit_end(in);
+	if (!had && !in->sealed && ftruncate(in->stage_fd, 0) == 0) {
+		log_error("'%s' is kept empty: a write to it failed (%s)", name, strerror(-rc));
+		hash_reset(in, 1);
+		in->size = 0;
+		in->dirty = 1;
+		fs_file_commit(fs, in);
+		return rc;
+	}
+	log_error("not keeping the changes to '%s': a write to it failed (%s); it keeps its last version",
+		  name, strerror(-rc));
+	in->dirty = 0;
+	return rc;
+}
+
 int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 {
 	struct snapshot s;
@@ -374,18 +404,8 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 		return 0;
 	if (in->plain)
 		return fs_plain_commit(fs, in);
-	if (in->write_error) {
-		/* Never keep a version some writes are missing from. */
-		rc = in->write_error;
-		in->dirty = 0;
-		in->write_error = 0;
-		snprintf(s.name, sizeof(s.name), "%s", in->name);
-		fs_file_commit_start(in);
-		log_error("not keeping '%s': a write to it failed (%s)", s.name, strerror(-rc));
-		meta_file_abort(fs->meta, in->ino);
-		fs_file_commit_end(in);
-		return rc;
-	}
+	if (in->write_error)
+		return drop_failed_writes(fs, in);
 	snapshot_take(in, &s);
 	fs_file_commit_start(in);
 	rc = seal_and_record(fs, in->ino, &s, &aborted);

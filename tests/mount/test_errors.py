@@ -317,3 +317,44 @@ def test_failed_rewrite_keeps_the_staged_version(local_stores, mvfs, tmp_path):
     finally:
         if run(["umount", small], check=False).returncode != 0:
             run(["umount", "-l", small], check=False)
+
+
+def test_new_file_whose_write_failed_in_staging_stays_empty(local_stores, mvfs, tmp_path):
+    """A write into a hole (no growth, so no room check) that the full cache
+    disk refuses leaves a staging file that is not what was written: that
+    version is not kept, but the new file stays, empty, and close says why
+    (issue 11). It used to vanish."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    small = tmp_path / "smalldata"
+    small.mkdir()
+    run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", small])
+    try:
+        store = local_stores()
+        m = mount_on(mvfs, store, data_dir=small,
+                     extra_opts=["cache_free_min=1M", "cache_size=1M", "staging_max=1G"])
+        lib = m.mnt / "library"
+        fd = os.open(lib / "new.bin", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            os.ftruncate(fd, 8 * MiB)           # a hole: no bytes on the disk yet
+            filler = small / "filler"
+            free = os.statvfs(small).f_bavail * os.statvfs(small).f_frsize
+            with open(filler, "wb") as f:
+                f.write(b"\0" * (free - MiB))
+            err = None
+            for off in range(0, 8 * MiB, MiB):
+                err = oserror(os.pwrite, fd, os.urandom(MiB), off)
+                if err:
+                    break
+            assert errname(err) == "ENOSPC", m.log_text()
+            filler.unlink()
+        finally:
+            err = oserror(os.close, fd)
+        assert errname(err) == "ENOSPC", m.log_text()
+        assert os.listdir(lib) == ["new.bin"], m.log_text()
+        assert os.stat(lib / "new.bin").st_size == 0
+        assert "kept empty" in m.log_text()
+        m.unmount()
+    finally:
+        if run(["umount", small], check=False).returncode != 0:
+            run(["umount", "-l", small], check=False)
