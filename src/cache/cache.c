@@ -79,8 +79,11 @@ static void config_defaults(struct cache *c)
 	}
 	if (!cfg->free_min)
 		cfg->free_min = total / 20;
+	/* From free space, not disk size: on a small or busy disk a quarter of
+	 * its size could be more than is free, or refuse a photo while df
+	 * shows plenty free.  A larger file still passes alone. */
 	if (!cfg->staging_max)
-		cfg->staging_max = total / 4;
+		cfg->staging_max = avail / 2;
 	if (cfg->uploaders <= 0)
 		cfg->uploaders = 4;
 	if (cfg->fetchers <= 0)
@@ -216,6 +219,27 @@ int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off,
 	return cache_blocks_read(c, sha256, size, off, len, dst, got, r);
 }
 
+int cache_write_full(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		/* a short write is retried: a full disk then says ENOSPC */
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
 int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd)
 {
 	uint32_t chunk = c->cfg.block_size;
@@ -231,8 +255,8 @@ int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd)
 		rc = cache_read(c, sha256, size, off, chunk, buf, &got, NULL);
 		if (rc == 0 && got == 0)
 			rc = -EIO;	/* content shorter than its row says */
-		if (rc == 0 && pwrite(fd, buf, got, (off_t)off) != (ssize_t)got)
-			rc = errno ? -errno : -EIO;
+		if (rc == 0)
+			rc = cache_write_full(fd, buf, got, (off_t)off);
 		off += got;
 	}
 	free(buf);

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct backend;
@@ -31,7 +32,7 @@ struct cache_config {
 	uint64_t size_max;	/* block cache cap in bytes; 0: 10% of the disk, at most 10 GiB */
 	uint64_t free_min;	/* free space the cache leaves on its disk; 0: 5% of the disk */
 	uint32_t block_size;	/* 0: 1 MiB */
-	uint64_t staging_max;	/* staged bytes waiting for upload; 0: 25% of the disk */
+	uint64_t staging_max;	/* staged bytes waiting for upload; 0: half the disk's free space at mount */
 	int uploaders;		/* upload threads; 0: 4 */
 	int fetchers;		/* block fetch threads; 0: 4 */
 	int readahead;		/* blocks read ahead of a sequential reader; 0: 8 */
@@ -79,11 +80,18 @@ const char *cache_backend_name(const struct cache *c);
  * read-write (the caller closes it) or -errno.  It has no name until it is
  * sealed: a crash before close leaves nothing behind. */
 int cache_stage_create(struct cache *c);
-/* Whether a file growing by GROWTH bytes to SIZE may be staged beside what
- * is sealed already: 0, or -ENOSPC (with a log line) when the staging cap
- * or the disk's free-space floor would be passed.  (Files being written at
- * the same time are counted once sealed.) */
-int cache_stage_room(struct cache *c, uint64_t size, uint64_t growth);
+/* The largest file: 5 TiB, the largest object S3 stores.  Every byte of a
+ * file is staged, hashed and uploaded, so a sparse file is no cheaper. */
+#define CACHE_FILE_MAX (5ULL << 40)
+
+/* Whether file NAME growing by GROWTH bytes to SIZE may be staged beside
+ * what is sealed already: 0; -EFBIG past CACHE_FILE_MAX; -ENOSPC when
+ * other files wait for upload and SIZE would take them past staging_max (a
+ * file bigger than the cap passes when nothing else waits), or when the
+ * disk's free-space floor would be passed.  Logs one line saying which
+ * limit and how to raise it.  (Files being written at the same time are
+ * counted once sealed.) */
+int cache_stage_room(struct cache *c, const char *name, uint64_t size, uint64_t growth);
 /* Seals the E->size bytes of staging file FD, whose SHA-256 is E->sha256:
  * links them under their hash, fsyncs, and writes the journal entry.  When
  * this returns 0 the content survives a crash.  FD stays the caller's and
@@ -125,6 +133,9 @@ int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off,
 /* Copies the SIZE bytes of content SHA256 into staging fd FD (copy on
  * write of an existing file).  Returns 0 or -errno. */
 int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd);
+/* Writes all LEN bytes of BUF at OFF of FD, retrying short writes, so that
+ * a full disk answers -ENOSPC rather than a short count.  0 or -errno. */
+int cache_write_full(int fd, const void *buf, size_t len, off_t off);
 
 /* Sends SIZE bytes of FD to the store under content hash SHA256 right now
  * (for content made by the daemon itself, like variants).  0 or -errno. */

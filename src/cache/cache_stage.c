@@ -261,22 +261,32 @@ int cache_stage_create(struct cache *c)
 	return fd;
 }
 
-int cache_stage_room(struct cache *c, uint64_t size, uint64_t growth)
+int cache_stage_room(struct cache *c, const char *name, uint64_t size, uint64_t growth)
 {
 	uint64_t total = 0, avail = 0, staged;
 
+	if (size > CACHE_FILE_MAX) {
+		log_error("cannot make '%s' %" PRIu64 " bytes: the largest file is %" PRIu64 " bytes"
+			  " (5 TiB, the largest object S3 stores)", name, size, (uint64_t)CACHE_FILE_MAX);
+		return -EFBIG;
+	}
 	pthread_mutex_lock(&c->lock);
 	staged = c->staged_bytes;
 	pthread_mutex_unlock(&c->lock);
-	if (staged + size > c->cfg.staging_max) {
-		log_error("staging is full: %" PRIu64 " bytes wait for upload (cap %" PRIu64 "); writes fail"
-			  " with ENOSPC until the store takes them", staged, c->cfg.staging_max);
+	/* A file past the cap passes alone: with nothing waiting it could
+	 * never be written otherwise.  The disk's floor below still holds. */
+	if (staged > 0 && staged + size > c->cfg.staging_max) {
+		log_error("cannot stage '%s' (%" PRIu64 " bytes): %" PRIu64 " bytes of other files wait for"
+			  " upload, and staging_max is %" PRIu64 "; ENOSPC until the store takes them"
+			  " (raise it with -o staging_max=SIZE)", name, size, staged, c->cfg.staging_max);
 		return -ENOSPC;
 	}
 	/* what is written already is off the free space: only growth counts */
 	if (cache_disk_space(c, &total, &avail) == 0 && avail < growth + c->cfg.free_min / 2) {
-		log_error("the cache folder's disk is full (%" PRIu64 " bytes free); writes fail with ENOSPC",
-			  avail);
+		log_error("cannot stage '%s' (%" PRIu64 " bytes): the cache folder's disk is full (%" PRIu64
+			  " bytes free, %" PRIu64 " more needed, cache_free_min/2 = %" PRIu64 " stays free); ENOSPC"
+			  " (every byte of a file is staged in '%s' before its upload)", name, size, avail, growth,
+			  c->cfg.free_min / 2, c->dir);
 		return -ENOSPC;
 	}
 	return 0;

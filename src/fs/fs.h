@@ -130,16 +130,22 @@ int fs_file_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
  * running commit. */
 int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *f, int truncate);
 /* Writes LEN bytes at OFF into IN's staging file, once no commit of IN
- * runs.  Returns bytes written or -errno (-ENOSPC when staging is full). */
+ * runs.  Returns bytes written or -errno: -EFBIG past CACHE_FILE_MAX,
+ * -ENOSPC when staging or its disk has no room (cache_stage_room); such a
+ * refusal writes nothing and leaves IN as it was, to be committed at close
+ * with the writes that succeeded. */
 ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, size_t len, off_t off);
-/* Truncates IN's staging file to SIZE.  Called with IN->lock held; waits
+/* Truncates IN's staging file to SIZE (-EFBIG, -ENOSPC as fs_file_write;
+ * IN unchanged then).  Called with IN->lock held; waits
  * for a running commit first (a caller that looked at IN->stage_fd without
  * holding a writer's count waits before it looks). */
 int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size);
 /* When IN has staged changes: hashes them, seals them in the cache (durable
  * from then on, uploaded in the background) and records the new version.
- * A file whose first content cannot be staged is removed again (nothing
- * half-committed stays).  Called with IN->lock held; waits for a commit of
+ * After a write failed inside the staging file: no version of those bytes;
+ * the file keeps its last one, or stays empty when new, and the write's
+ * -errno is returned.  A file whose first content cannot be sealed is
+ * removed again (nothing half-committed stays).  Called with IN->lock held; waits for a commit of
  * IN already running, and lets go of the lock while it hashes, seals and
  * records (IN->committing set), so what the caller read of IN before may
  * have changed when it returns, with the lock held again. */

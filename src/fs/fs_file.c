@@ -96,6 +96,11 @@ void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *i
 				st->st_ctim = in->mtime;
 		}
 		pthread_mutex_unlock(&in->lock);
+		/* Removed while still open: fstat says 0 links, as POSIX file
+		 * systems do (.trash/ still shows it until its grace period ends). */
+		if (__atomic_load_n(&in->nopen, __ATOMIC_RELAXED) > 0 && !f->is_version &&
+		    strcmp(f->lifecycle_status, "active") != 0)
+			st->st_nlink = 0;
 	}
 	st->st_blksize = 1 << 20;
 	st->st_blocks = (st->st_size + 511) / 512;
@@ -222,9 +227,9 @@ static int unseal(struct mvfs *fs, struct fs_inode *in)
 	while (rc == 0 && off < in->size) {
 		ssize_t n = pread(in->stage_fd, buf, 1 << 20, (off_t)off);
 
-		if (n <= 0 || pwrite(fd, buf, (size_t)n, (off_t)off) != n)
-			rc = n < 0 || errno ? -errno : -EIO;
-		else
+		if (n <= 0)
+			rc = n < 0 ? -errno : -EIO;
+		else if ((rc = cache_write_full(fd, buf, (size_t)n, (off_t)off)) == 0)
 			off += (uint64_t)n;
 	}
 	free(buf);
@@ -249,12 +254,13 @@ ssize_t fs_file_write(struct mvfs *fs, struct fs_inode *in, const void *buf, siz
 	if (in->stage_fd < 0)
 		rc = -EBADF;
 	if (rc == 0 && (uint64_t)off + len > in->size)
-		rc = cache_stage_room(fs->cache, (uint64_t)off + len, (uint64_t)off + len - in->size);
+		rc = cache_stage_room(fs->cache, in->name, (uint64_t)off + len, (uint64_t)off + len - in->size);
 	if (rc == 0)
 		rc = unseal(fs, in);
 	if (rc) {
-		if (rc != -EBADF)
-			in->write_error = rc;
+		/* Nothing was written (no room, or no copy to write into): the
+		 * file keeps the writes that succeeded, as on ext4, and neither
+		 * it nor a later write is lost at close. */
 		pthread_mutex_unlock(&in->lock);
 		return rc;
 	}
@@ -285,7 +291,7 @@ int fs_file_truncate(struct mvfs *fs, struct fs_inode *in, uint64_t size)
 	int rc;
 
 	fs_file_wait_commit(in);
-	if (size > in->size && (rc = cache_stage_room(fs->cache, size, size - in->size)) != 0)
+	if (size > in->size && (rc = cache_stage_room(fs->cache, in->name, size, size - in->size)) != 0)
 		return rc;
 	if ((rc = unseal(fs, in)) != 0)
 		return rc;
@@ -387,6 +393,36 @@ static int seal_and_record(struct mvfs *fs, uint64_t ino, struct snapshot *s, in
 	return 0;
 }
 
+/* A write to IN failed inside its staging file, which is not what was
+ * written then: never keep that version.  A file with content keeps its
+ * last version; a new one stays, empty (it must not vanish because a write
+ * failed).  Returns the write's error, for the close to report. */
+static int drop_failed_writes(struct mvfs *fs, struct fs_inode *in)
+{
+	int rc = in->write_error, had = 1;
+	struct meta_file f;
+	char name[256];
+
+	in->write_error = 0;
+	snprintf(name, sizeof(name), "%s", in->name);
+	fs_file_commit_start(in);
+	if (meta_file_get(fs->meta, in->ino, &f) == 0)
+		had = f.sha256[0] != '\0';
+	fs_file_commit_end(in);
+	if (!had && !in->sealed && ftruncate(in->stage_fd, 0) == 0) {
+		log_error("'%s' is kept empty: a write to it failed (%s)", name, strerror(-rc));
+		hash_reset(in, 1);
+		in->size = 0;
+		in->dirty = 1;
+		fs_file_commit(fs, in);
+		return rc;
+	}
+	log_error("not keeping the changes to '%s': a write to it failed (%s); it keeps its last version",
+		  name, strerror(-rc));
+	in->dirty = 0;
+	return rc;
+}
+
 int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 {
 	struct snapshot s;
@@ -397,18 +433,8 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 		return 0;
 	if (in->plain)
 		return fs_plain_commit(fs, in);
-	if (in->write_error) {
-		/* Never keep a version some writes are missing from. */
-		rc = in->write_error;
-		in->dirty = 0;
-		in->write_error = 0;
-		snprintf(s.name, sizeof(s.name), "%s", in->name);
-		fs_file_commit_start(in);
-		log_error("not keeping '%s': a write to it failed (%s)", s.name, strerror(-rc));
-		meta_file_abort(fs->meta, in->ino);
-		fs_file_commit_end(in);
-		return rc;
-	}
+	if (in->write_error)
+		return drop_failed_writes(fs, in);
 	snapshot_take(in, &s);
 	fs_file_commit_start(in);
 	rc = seal_and_record(fs, in->ino, &s, &aborted);

@@ -513,7 +513,7 @@ static int fs_do_link(struct mvfs *fs, uint64_t ino, uint64_t newparent, const c
 		return -EPERM;
 	}
 	rc = meta_link(fs->meta, ino, &dir, newname, &f);
-	if (rc == -EINVAL)
+	if (rc == -EPERM)
 		log_warn("cannot link as '%s': a gallery shows a file under its own name", newname);
 	if (rc)
 		return rc;

@@ -82,10 +82,8 @@ int fs_plain_stage(struct mvfs *fs, struct fs_inode *in, int truncate)
 		free(buf);
 		return fd;
 	}
-	if (len > 0 && pwrite(fd, buf, len, 0) != (ssize_t)len) {
-		rc = -errno;
-		log_error("cannot stage plain file '%s': %s", in->name, strerror(errno));
-	}
+	if (len > 0 && (rc = cache_write_full(fd, buf, len, 0)) != 0)
+		log_error("cannot stage plain file '%s': %s", in->name, strerror(-rc));
 	free(buf);
 	if (rc) {
 		close(fd);

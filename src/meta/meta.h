@@ -251,9 +251,9 @@ int meta_move(struct meta *m, const struct meta_dir *from, const char *name,
 	      const struct meta_dir *to, const char *newname, unsigned flags, uint64_t *replaced);
 
 /* Adds file INO to gallery DIR under NEWNAME, which must be the name it
- * already has (or its twin form; -EINVAL otherwise); a workspace file is
- * promoted.  -EEXIST when the gallery already shows a file by that name,
- * or this file; -EPERM outside galleries.  OUT receives the file as it is
+ * already has (or its twin form; -EPERM otherwise: the model forbids it, as
+ * the README says); a workspace file is promoted.  -EEXIST when the gallery
+ * already shows a file by that name, or this file; -EPERM outside galleries.  OUT receives the file as it is
  * now.  One statement (a name in a twin's form is checked first). */
 int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *newname,
 	      struct meta_file *out);
@@ -300,9 +300,10 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *c);
  * Idempotent; a version replaced meanwhile, or a removed file, is a no-op. */
 int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *c);
 
-/* Removes a file whose content never reached the store (a failed first
- * write): every row its create made goes, as if it never existed.  Files
- * that have committed content are left alone. */
+/* Removes a file that never had content (a failed first commit): every
+ * row its create made goes, as if it never existed.  Files with content
+ * recorded, uploaded or only staged (its bytes in the journal, waiting for
+ * the store), are left alone. */
 int meta_file_abort(struct meta *m, uint64_t ino);
 
 /* --- plain files (meta_plain.c) ------------------------------------------ */

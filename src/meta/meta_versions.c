@@ -196,7 +196,7 @@ int meta_file_abort(struct meta *m, uint64_t ino)
 		       "DELETE FROM memories WHERE id = (SELECT memory_id FROM memory_items"
 		       "                                WHERE user_id = $1 AND ino = $2)"
 		       " AND NOT EXISTS (SELECT 1 FROM memory_assets a JOIN memory_items i ON a.memory_id = i.memory_id"
-		       "                 WHERE i.user_id = $1 AND i.ino = $2 AND a.upload_status = 'completed')",
+		       "                 WHERE i.user_id = $1 AND i.ino = $2 AND a.content_hash IS NOT NULL)",
 		       2, p, NULL);
 	meta_conn_put(m, c);
 	return rc;

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pgtest import default_bin
-from mvtest import MiB, q, run, sql
+from mvtest import SLACK, MiB, q, run, sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "s3"))
 import s3server  # noqa: E402
@@ -375,6 +375,8 @@ def make_sources(d, n, size, prefix="f"):
 
 
 def wait_for(fn, timeout=10, interval=0.05, what="condition"):
+    """fn() once it is true; fails after timeout * SLACK (as mvtest.poll)."""
+    timeout *= SLACK
     deadline = time.monotonic() + timeout
     while True:
         v = fn()

@@ -64,15 +64,31 @@ def fsync_path(path):
         os.close(fd)
 
 
+# Deadlines of waits for what the daemon does in its own time are
+# stretched by this much: a wait returns as soon as its condition holds, so
+# a generous bound costs nothing when a test passes, and a loaded machine
+# (2 cores, the sanitizers) must not fail one.  MVFS_TEST_SLACK overrides.
+SLACK = float(os.environ.get("MVFS_TEST_SLACK") or (6 if SANITIZED else 3))
+
+
 def poll(fn, timeout=10, interval=0.1):
-    """Call fn until it returns something true or timeout passes; return
-    its last value."""
-    deadline = time.monotonic() + timeout
+    """Call fn until it returns something true or timeout * SLACK passes;
+    return its last value.  For positive waits only: never to show that
+    something does not happen (that would wait the whole bound)."""
+    deadline = time.monotonic() + timeout * SLACK
     while True:
         v = fn()
         if v or time.monotonic() > deadline:
             return v
         time.sleep(interval)
+
+
+def wait_until(fn, what, timeout=60, interval=0.1):
+    """poll(fn, timeout), failing the test on timeout with what it waited
+    for (what, or what() when it is a function: a log read at the end)."""
+    v = poll(fn, timeout, interval)
+    assert v, "waited %ds for %s" % (timeout * SLACK, what() if callable(what) else what)
+    return v
 
 
 def object_path(store, hexhash):

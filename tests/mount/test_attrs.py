@@ -4,6 +4,8 @@ import os
 import stat
 import time
 
+import pytest
+
 from mvtest import TOP_LEVEL, run
 
 
@@ -71,4 +73,29 @@ def test_statfs(mvfs):
     st = os.statvfs(m.mnt)
     assert st.f_bsize > 0 and st.f_blocks >= st.f_bfree >= st.f_bavail
     assert st.f_namemax == 255
+    m.unmount()
+
+
+def test_chown_is_accepted_and_not_kept_rsync_as_root(mvfs, tmp_path):
+    """Files belong to the mount's user: chown succeeds and keeps nothing
+    (README), so rsync -a as root of a tree owned by someone else exits 0,
+    and a rerun transfers nothing (issue 11)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to own files as another uid")
+    m = mvfs()
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    for i, p in enumerate((src / "a.txt", src / "sub" / "b.jpg")):
+        p.write_bytes(os.urandom(3000 + i))
+        os.chown(p, 4321, 4321)
+    os.chown(src / "sub", 4321, 4321)
+    os.chown(m.mnt / "library", 0, 0)       # the top folders: no error either
+    dst = m.mnt / "library" / "t"
+    r = run(["rsync", "-a", "--stats", str(src) + "/", str(dst) + "/"], check=False)
+    assert r.returncode == 0, r.stderr
+    os.chown(dst / "a.txt", 4321, 4321)
+    assert os.stat(dst / "a.txt").st_uid == os.stat(m.mnt / "library").st_uid
+    r = run(["rsync", "-a", "--stats", str(src) + "/", str(dst) + "/"], check=False)
+    assert r.returncode == 0, r.stderr
+    assert "Number of regular files transferred: 0" in r.stdout, r.stdout
     m.unmount()

@@ -13,7 +13,7 @@ import pytest
 
 from imgtest import JOBS_FAST, Worker, jobs, jpeg, listing, processing, wait_job, wait_listed
 from mvtest import (check_consistency, fsync_path, object_path, poll, q, run, set_skew, sql,
-                    store_objects)
+                    store_objects, wait_until)
 
 
 def s3_of(request, m):
@@ -101,17 +101,18 @@ def test_job_that_keeps_losing_its_worker_ends_failed(mvfs, tmp_path, request):
                    s3=s3_of(request, m))
         mine = "%%:%d:%%" % w.proc.pid
         try:
-            assert poll(lambda: sql(m, "SELECT status FROM background_jobs WHERE locked_by LIKE %s"
-                                       % q(mine)) == ["processing"], timeout=30), w.text()
+            wait_until(lambda: sql(m, "SELECT status FROM background_jobs WHERE locked_by LIKE %s"
+                                   % q(mine)) == ["processing"], lambda: "worker %s to take the job: %s" % (w.proc.pid, w.text()))
         finally:
             w.kill()
     set_skew(m, "602 seconds")
     sweeper = Worker(m, tmp_path, ["workers=1"], name="sweeper", s3=s3_of(request, m))
     try:
-        rows = poll(lambda: jobs(m, "status = 'failed'"), timeout=30)
-        assert rows and rows[0].startswith("process_assets|failed|2|its worker") and "gave no answer" in rows[0]
-        p = poll(lambda: processing(m, "a.jpg") if processing(m, "a.jpg").startswith("failed") else None)
-        assert p and "gave no answer" in p
+        rows = wait_until(lambda: jobs(m, "status = 'failed'"), "the sweep to fail the job")
+        assert rows[0].startswith("process_assets|failed|2|its worker") and "gave no answer" in rows[0], rows
+        p = wait_until(lambda: processing(m, "a.jpg") if processing(m, "a.jpg").startswith("failed") else None,
+                       "a.jpg's processing_status to say failed")
+        assert "gave no answer" in p, p
     finally:
         assert sweeper.stop() == 0
     m.unmount()

@@ -53,12 +53,14 @@ def test_ln_same_inode_and_nlink(mvfs):
     m2.unmount()
 
 
-def test_ln_under_another_name_is_einval(mvfs):
+def test_ln_under_another_name_is_eperm(mvfs):
+    """What the model forbids is EPERM (README), with a log line."""
     m = mvfs()
     lib, g = m.mnt / "library", m.mnt / "galleries" / "G"
     (lib / "a.jpg").write_bytes(b"a")
     os.mkdir(g)
-    assert_errno(errno.EINVAL, os.link, lib / "a.jpg", g / "b.jpg")
+    assert_errno(errno.EPERM, os.link, lib / "a.jpg", g / "b.jpg")
+    assert "under its own name" in m.log_text()
     assert os.listdir(g) == []
     assert sql(m, "SELECT count(*) FROM gallery_items") == ["0"]
     m.unmount()
@@ -142,16 +144,39 @@ def test_cp_into_gallery_makes_a_memory(mvfs, tmp_path):
     m.unmount()
 
 
-def test_cp_into_gallery_name_taken_in_library(mvfs):
-    """library/ and galleries share one set of names: creating a.jpg in a
-    gallery with O_EXCL when library/a.jpg exists is EEXIST."""
+def test_create_in_gallery_name_only_library_has(mvfs):
+    """galleries/G/a.jpg does not exist while library/a.jpg is outside G, so
+    creating it there (O_CREAT, with or without O_EXCL) makes a new file
+    (issue 11; it was EEXIST). G shows it as a.jpg; library/ shows both, the
+    older keeping its name and the new one as a twin."""
     m = mvfs()
-    (m.mnt / "library" / "a.jpg").write_bytes(b"a")
-    os.mkdir(m.mnt / "galleries" / "G")
-    assert_errno(errno.EEXIST, create_excl, m.mnt / "galleries" / "G" / "a.jpg", b"other")
-    assert os.listdir(m.mnt / "galleries" / "G") == []
-    assert (m.mnt / "library" / "a.jpg").read_bytes() == b"a"
-    assert sql(m, "SELECT count(*) FROM memory_items") == ["1"]
+    lib, g = m.mnt / "library", m.mnt / "galleries" / "G"
+    (lib / "a.jpg").write_bytes(b"a")
+    os.mkdir(g)
+    assert_errno(errno.ENOENT, os.stat, g / "a.jpg")
+    create_excl(g / "a.jpg", b"other")
+    assert os.listdir(g) == ["a.jpg"]
+    assert (g / "a.jpg").read_bytes() == b"other"
+    assert (lib / "a.jpg").read_bytes() == b"a"
+    names = sorted(os.listdir(lib))
+    assert len(names) == 2 and names[0] == "a.jpg" and names[1].startswith("a~"), names
+    assert (lib / names[1]).read_bytes() == b"other"
+    assert os.stat(lib / names[1]).st_ino == os.stat(g / "a.jpg").st_ino
+    # plain O_CREAT (a shell's >) the same way, into a second gallery
+    os.mkdir(m.mnt / "galleries" / "H")
+    fd = os.open(m.mnt / "galleries" / "H" / "a.jpg", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    os.write(fd, b"third")
+    os.close(fd)
+    assert (m.mnt / "galleries" / "H" / "a.jpg").read_bytes() == b"third"
+    assert (lib / "a.jpg").read_bytes() == b"a"
+    assert len(os.listdir(lib)) == 3
+    # a name the gallery shows: O_EXCL is EEXIST, O_CREAT opens it
+    assert_errno(errno.EEXIST, create_excl, g / "a.jpg", b"x")
+    with open(g / "a.jpg", "ab") as f:
+        f.write(b"+")
+    assert (g / "a.jpg").read_bytes() == b"other+"
+    assert sql(m, "SELECT count(*) FROM memory_items") == ["3"]
+    check_consistency(m)
     m.unmount()
 
 

@@ -469,8 +469,8 @@ static void test_galleries(void)
 	CHECK(g.ino == f.ino);
 	/* again: the gallery shows it already */
 	CHECK_EQ_INT(BUDGET(1, meta_link(m, f.ino, &gd, "a.jpg", &g)), -EEXIST);
-	/* under another name: EINVAL; outside a gallery: EPERM; a gone file */
-	CHECK_EQ_INT(meta_link(m, f.ino, &gd, "b.jpg", &g), -EINVAL);
+	/* under another name: EPERM too (issue 11); outside a gallery: EPERM; a gone file */
+	CHECK_EQ_INT(meta_link(m, f.ino, &gd, "b.jpg", &g), -EPERM);
 	CHECK_EQ_INT(meta_link(m, f.ino, &LIB, "a.jpg", &g), -EPERM);
 	CHECK_EQ_INT(meta_link(m, 999999999, &gd, "a.jpg", &g), -ENOENT);
 
@@ -559,7 +559,7 @@ static void test_twins(void)
 	/* the gallery shows a.jpg now: the other one only as its twin */
 	CHECK_EQ_INT(meta_link(m, a1.ino, &gd, "a.jpg", &g), -EEXIST);
 	name_twin("a.jpg", a1.memory_id, twin);
-	CHECK_EQ_INT(meta_link(m, a1.ino, &gd, "a~zzzz.jpg", &g), -EINVAL);
+	CHECK_EQ_INT(meta_link(m, a1.ino, &gd, "a~zzzz.jpg", &g), -EPERM);
 	CHECK_EQ_INT(meta_link(m, a1.ino, &gd, twin, &g), 0);
 	CHECK_EQ_INT(g.nlink, 2);
 	CHECK_EQ_INT(meta_link(m, a1.ino, &gd, twin, &g), -EEXIST);
@@ -678,6 +678,18 @@ static void test_abort(void)
 	CHECK_EQ_INT(meta_file_abort(m, f.ino), 0);
 	CHECK_EQ_INT(meta_file_get(m, f.ino, &g), 0);
 	CHECK_STREQ(g.lifecycle_status, "active");
+	/* and so is one whose content is staged, waiting for its upload: its
+	 * bytes are in the journal, and a later failed write must not lose it */
+	{
+		char sha[65], key[96];
+		struct meta_content c = content('s', 1000, 1, sha, key);
+
+		CHECK_EQ_INT(mk(m, &LIB, "z.bin", &f), 0);
+		CHECK_EQ_INT(meta_file_stage(m, f.ino, &c), 0);
+		CHECK_EQ_INT(meta_file_abort(m, f.ino), 0);
+		CHECK_EQ_INT(meta_file_get(m, f.ino, &g), 0);
+		CHECK_STREQ(g.sha256, sha);
+	}
 	meta_free(m);
 }
 
