@@ -26,7 +26,10 @@ SQL      := $(sort $(wildcard src/meta/sql/*.sql))
 OBJ_LIB  := $(SRC_LIB:%.c=$(B)/%.o) $(B)/gen/meta_sql.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
-PYTEST   := /usr/bin/python3 -m pytest
+# Mount tests run in TEST_JOBS processes (pytest-xdist; each has its own
+# PostgreSQL and s3rver): they mostly wait on FUSE, the database and fsync.
+TEST_JOBS ?= 2
+PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS)
 
 .PHONY: all deps check unit mount mount-s3 asan bench demo clean layers
 all: mvaultfs

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libpq-dev postgresql
 libcurl4-openssl-dev libssl-dev libxxhash-dev python3-pytest
-python3-pytest-timeout rsync attr psmisc procps util-linux"
+python3-pytest-timeout python3-pytest-xdist rsync attr psmisc procps util-linux"
 # S3: credentials-file parser; the tests' signer cross-check (botocore) and
 # the benchmarks' rivals (s3fs-fuse, rclone); node for s3rver, unless a node
 # with npm is already there (a nodesource build carries its own npm).

@@ -286,7 +286,7 @@ def test_file_that_fits_on_the_cache_disk_is_taken(local_stores, mvfs, tmp_path,
 def test_index_of_100000_blocks_rebuilt_fast(mvfs, tmp_path):
     """A cache of 100,000 block files costs well under a second at start
     (the index is rebuilt from one walk of blocks/)."""
-    from mvtest import SANITIZED
+    from mvtest import SANITIZED, SLACK
     if SANITIZED:
         pytest.skip("timing")
     m = mvfs()
@@ -308,5 +308,7 @@ def test_index_of_100000_blocks_rebuilt_fast(mvfs, tmp_path):
     assert st["cache_blocks"] == 100000, st
     extra = m2.mounted_after - base
     print("mount: %.2f s empty cache, %.2f s with 100,000 blocks" % (base, m2.mounted_after))
-    assert extra < 1.0, "100,000 blocks cost %.2f s at start" % extra
+    # a generous bound (slack for a busy machine): a walk per block file
+    # would cost far more; the measurement itself is in the log line above
+    assert extra < 1.0 * SLACK, "100,000 blocks cost %.2f s at start" % extra
     m2.unmount()

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from pgtest import pg_processes_under
-from mvtest import SANITIZED, poll
+from mvtest import SANITIZED, SLACK, poll
 
 
 def let_others_traverse(path):
@@ -63,5 +63,7 @@ def test_embedded_default(mvfs, tmp_path):
 @pytest.mark.skipif(SANITIZED, reason="timings are meaningless under sanitizers")
 def test_embedded_mount_times(mvfs, tmp_path):
     first, second = mount_twice(mvfs, tmp_path)
-    assert first < 10, "first mount took %.1fs (limit 10s)" % first
-    assert second < 3, "second mount took %.1fs (limit 3s)" % second
+    print("first mount %.1f s, second %.1f s" % (first, second))
+    # generous bounds (slack for a busy machine): initdb, then a start
+    assert first < 10 * SLACK, "first mount took %.1fs (limit %ds)" % (first, 10 * SLACK)
+    assert second < 3 * SLACK, "second mount took %.1fs (limit %ds)" % (second, 3 * SLACK)
