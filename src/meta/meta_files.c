@@ -280,7 +280,7 @@ static int find_version(struct meta *m, PGconn *c, const char *base, const char 
 	char sql[3072];
 	const char *p[] = { m->user_id, base, stamp };
 
-	snprintf(sql, sizeof(sql), "SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE" VERSION_WHERE
+	snprintf(sql, sizeof(sql), META_PLAN_PER_CALL "SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE" VERSION_WHERE
 		 " AND i.display_name = $2"
 		 " AND to_char(a.tombstoned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24.MI.SS') = $3"
 		 " ORDER BY a.tombstoned_at DESC LIMIT 1", m->trash_days);
@@ -512,7 +512,7 @@ static int list_versions(struct meta *m, PGconn *c, struct meta_cursor *cur, con
 			    cino_s, max_s };
 
 	snprintf(cino_s, sizeof(cino_s), "%" PRIu64, cur->memory_id[0] ? cur->ino : 0);
-	snprintf(sql, sizeof(sql), "SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE" VERSION_WHERE
+	snprintf(sql, sizeof(sql), META_PLAN_PER_CALL "SELECT " VERSION_COLS " FROM" VERSION_FROM " WHERE" VERSION_WHERE
 		 " AND (i.memory_id, a.version_ino) > ($2::uuid, $3::bigint)"
 		 " ORDER BY i.memory_id, a.version_ino LIMIT $4", m->trash_days);
 	return meta_exec(c, "version listing", sql, 4, p, r);
@@ -543,7 +543,7 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 	 * comparison spans two tables, and without it the planner walked the
 	 * listing from its start on every page (a 10,000-file folder: 60 ms
 	 * a page). */
-	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS
+	snprintf(sql, sizeof(sql), META_PLAN_PER_CALL "SELECT " FILE_COLS " FROM %s" FILE_JOINS
 		 " WHERE %s AND %s >= $%d::uuid AND (%s, i.ino) > ($%d::uuid, $%d::bigint) ORDER BY %s, i.ino LIMIT $%d",
 		 twin_test(dir->place, twin, sizeof(twin), m->trash_days),
 		 from, where, cursor, np - 2, cursor, np - 2, np - 1, cursor, np);

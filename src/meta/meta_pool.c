@@ -95,7 +95,8 @@ static struct prep *prep_table[PREP_BUCKETS];
 static pthread_mutex_t prep_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned long long prep_names;
 
-/* Whether SQL is worth preparing: not transaction control or a DO block. */
+/* Whether SQL is worth preparing: not transaction control, a DO block, or
+ * a statement marked META_PLAN_PER_CALL (which does not start with a verb). */
 static int prep_worth(const char *sql)
 {
 	return strncmp(sql, "SELECT", 6) == 0 || strncmp(sql, "WITH", 4) == 0 ||
@@ -227,8 +228,11 @@ static PGresult *collect(PGconn *c, int sent, int *ok_first)
  * number from a sequence.  Running it again changes nothing. */
 static int read_only(const char *sql)
 {
-	const char *p = sql;
+	const char *p;
 
+	if (strncmp(sql, META_PLAN_PER_CALL, strlen(META_PLAN_PER_CALL)) == 0)
+		sql += strlen(META_PLAN_PER_CALL);
+	p = sql;
 	if (strncmp(sql, "SELECT", 6) != 0 || strstr(sql, "mvfs_") || strstr(sql, "nextval") ||
 	    strstr(sql, "set_config"))
 		return 0;

@@ -106,15 +106,45 @@ class PgServer:
         last = None
         for _ in range(5):   # another process may take the port first
             self.port = _free_port()
-            opts = "-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s" % (
-                self.port, self.dir)
-            r = self._pg(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"),
-                          "-o", opts, "-w", "-t", "60", "start"], timeout=90, check=False)
+            r = self._ctl_start(check=False)
             if r.returncode == 0:
                 self._started = True
                 return self
             last = r.stdout + r.stderr + self._server_log()
         raise RuntimeError("cannot start PostgreSQL:\n" + last)
+
+    def _ctl_start(self, check=True, action="start", mode=None):
+        opts = "-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s" % (self.port, self.dir)
+        return self._pg(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"), "-o", opts]
+                        + (["-m", mode] if mode else []) + ["-w", "-t", "60", action], timeout=90, check=check)
+
+    # Outages, for the tests that make them (on the same port, same data).
+    def restart_fast(self):
+        self._ctl_start(action="restart", mode="fast")
+
+    def stop_fast(self):
+        self._pg(["pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop"], timeout=90)
+
+    def start_again(self):
+        self._ctl_start()
+
+    def crash(self):
+        """kill -9 of the postmaster and every process it started, at once;
+        then what an administrator does once the server is known dead (the
+        dead postmaster may stay a zombie of a parent that never reaps)."""
+        pm = int((Path(self.data) / "postmaster.pid").read_text().split()[0])
+        pids = [pm] + [int(d) for d in os.listdir("/proc") if d.isdigit() and _ppid(int(d)) == pm]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 15
+        while pg_processes_under(self.data) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (Path(self.data) / "postmaster.pid").unlink()
+        for p in Path(self.dir).glob(".s.PGSQL.%d*" % self.port):
+            p.unlink()
 
     def stop(self):
         try:
@@ -189,6 +219,14 @@ def fusermount_u(path, lazy=False, timeout=15):
         return r.returncode, r.stderr.strip()
     except subprocess.TimeoutExpired:
         return -1, "fusermount3 timed out"
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _zombie(pid):

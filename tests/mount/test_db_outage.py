@@ -38,24 +38,6 @@ with open(log, "a") as lg:
 """
 
 
-class OutagePg(PgServer):
-    """A PostgreSQL the test restarts and stops (on the same port)."""
-
-    def _opts(self):
-        return "-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s" % (self.port, self.dir)
-
-    def restart_fast(self):
-        self._pg(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"),
-                  "-o", self._opts(), "-m", "fast", "-w", "-t", "60", "restart"], timeout=90)
-
-    def stop_fast(self):
-        self._pg(["pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop"], timeout=90)
-
-    def start_again(self):
-        self._pg(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"),
-                  "-o", self._opts(), "-w", "-t", "60", "start"], timeout=90)
-
-
 def start_timed_writer(src, dst, log, pause):
     return subprocess.Popen([sys.executable, "-c", TIMED_WRITER, str(src), str(dst), str(log), str(pause)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -113,7 +95,7 @@ def check_all_there(m, files):
 
 
 def test_pg_restart_during_copy_of_100_files(local_stores, mvfs, tmp_path):
-    srv = OutagePg().start()
+    srv = PgServer().start()
     try:
         m, files, lines = ingest_through(srv, mvfs, local_stores, tmp_path, "t_outage_restart",
                                          srv.restart_fast, 0.02)
@@ -130,7 +112,7 @@ def test_pg_restart_during_copy_of_100_files(local_stores, mvfs, tmp_path):
 
 
 def test_pg_stopped_10s_during_ingest(local_stores, mvfs, tmp_path):
-    srv = OutagePg().start()
+    srv = PgServer().start()
     down = {}
 
     def outage():
@@ -157,7 +139,7 @@ def test_pg_stopped_10s_during_ingest(local_stores, mvfs, tmp_path):
 
 
 def test_sync_and_status_name_the_database(local_stores, mvfs, tmp_path):
-    srv = OutagePg().start()
+    srv = PgServer().start()
     try:
         store = local_stores(tmpfs_mb=16)
         m = own_mount(srv, mvfs, store, "t_outage_sync", ["db_timeout=600"])
@@ -195,7 +177,7 @@ def test_sync_and_status_name_the_database(local_stores, mvfs, tmp_path):
 
 
 def test_create_fails_after_db_timeout(local_stores, mvfs, tmp_path):
-    srv = OutagePg().start()
+    srv = PgServer().start()
     try:
         store = local_stores()
         m = own_mount(srv, mvfs, store, "t_outage_timeout", ["db_timeout=2"])

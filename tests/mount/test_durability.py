@@ -11,19 +11,10 @@ byte for byte, once; no blob row names bytes the store lacks."""
 
 import os
 import signal
-from pathlib import Path
 
 from cachetest import (asset_rows, closed_names, local_stores, end_writer, make_sources,  # noqa: F401
                        mount_on, mvsync, read_all, start_writer, wait_for)
-from pgtest import PgServer, pg_processes_under
-
-
-def _ppid(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+from pgtest import PgServer
 
 
 class CrashablePg(PgServer):
@@ -36,27 +27,6 @@ class CrashablePg(PgServer):
         self.sql("postgres", "ALTER SYSTEM SET synchronous_commit = on")
         self.sql("postgres", "SELECT pg_reload_conf()")
         return self
-
-    def crash(self):
-        """kill -9 of the postmaster and every process it started, at once."""
-        pm = int((Path(self.data) / "postmaster.pid").read_text().split()[0])
-        pids = [pm] + [int(d) for d in os.listdir("/proc") if d.isdigit() and _ppid(int(d)) == pm]
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        wait_for(lambda: not pg_processes_under(self.data), 15, what="postgres to die")
-        # what an administrator does once the server is known to be dead
-        # (the dead postmaster may stay a zombie of a parent that never reaps)
-        (Path(self.data) / "postmaster.pid").unlink()
-        for p in Path(self.dir).glob(".s.PGSQL.%d*" % self.port):
-            p.unlink()
-
-    def restart(self):
-        opts = "-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s" % (self.port, self.dir)
-        self._pg(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"),
-                  "-o", opts, "-w", "-t", "60", "start"], timeout=90)
 
 
 def test_kill9_of_postgres_and_daemon_during_ingest(local_stores, mvfs, tmp_path):
@@ -83,7 +53,7 @@ def test_kill9_of_postgres_and_daemon_during_ingest(local_stores, mvfs, tmp_path
         assert 120 <= len(closed) < 300, "%d closed: no crash mid-ingest" % len(closed)
         journal = m.data_dir / "cache" / "journal"
         left = len(os.listdir(journal))
-        srv.restart()
+        srv.start_again()
         unrecorded = [n for n in closed if asset_rows(m, n) in ([], [("pending", "", "")])]
         print("closed before the crash: %d; journal entries left: %d; closed files whose close-time"
               " record the crash lost: %d" % (len(closed), left, len(unrecorded)))
