@@ -39,6 +39,15 @@ WATCHDOG_S = 270          # pytest-timeout is 300 s (pytest.ini)
 _live = []                # daemons of the running test, for the watchdog
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test (rep_setup, rep_call, ...),
+    for fixtures that add to a failure."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     srv = PgServer()
@@ -260,6 +269,12 @@ def mvfs(request, tmp_path, pg_server):
 
     yield start
 
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        # what the daemons said, beside the failure (rare failures are
+        # otherwise hard to read after the fact)
+        for h in handles:
+            print("--- mvaultfs (pid %d), the end of its log ---\n%s" % (h.daemon.pid, h.log_text(tail=60)))
     problems = []
     for h in reversed(handles):
         d = h.daemon
