@@ -423,3 +423,32 @@ def test_closed_file_reads_whole_while_its_record_is_missing(local_stores, mvfs,
     sha = sha_of(data + b"tail")
     assert asset_rows(m, "waiting.bin") == [("completed", sha, sha)]
     m.unmount()
+
+
+def test_same_bytes_saved_again_keep_a_later_mtime(local_stores, mvfs, tmp_path):
+    """The same bytes saved again while the store is away (a second journal
+    entry with nothing new to record), then the file's mtime set (touch -d,
+    rsync): the upload record of that entry must not put back the mtime of
+    its close, nor give the version's blob a second reference (both
+    entries' records completed the one version: ref_count 2, a blob that
+    could never be deleted; found by this test)."""
+    store = local_stores(tmpfs_mb=8)
+    m = mount_on(mvfs, store)
+    store.outage()
+    f = m.mnt / "library" / "same.txt"
+    data = os.urandom(30000)
+    f.write_bytes(data)
+    f.write_bytes(data)
+    os.utime(f, ns=(1500000000_123456789, 1500000000_123456789))
+    store.restore()
+    r = mvsync(m, 60)
+    assert r.returncode == 0, r.stderr
+    time.sleep(1.2)     # past the kernel's attribute timeout
+    assert os.stat(f).st_mtime_ns == 1500000000_123456789
+    # one version, one reference to its blob (not one per journal entry)
+    assert sql(m, "SELECT ref_count FROM blobs WHERE content_hash = %s" % q(sha_of(data))) == ["1"]
+    m.unmount()
+    m2 = mount_on(mvfs, store, db=m.db, data_dir=tmp_path / "fresh")
+    assert os.stat(m2.mnt / "library" / "same.txt").st_mtime_ns == 1500000000_123456789
+    assert read_all(m2.mnt / "library" / "same.txt") == data
+    m2.unmount()

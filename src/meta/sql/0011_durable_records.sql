@@ -37,6 +37,7 @@ DECLARE
   it uuid;
   mem uuid;
   life text;
+  cur_sha text;
   cur_seq bigint;
   waiting uuid;
   staged boolean;
@@ -47,7 +48,8 @@ BEGIN
   IF done IS NOT NULL THEN
     RETURN coalesce(done->>'said', '');	-- a replay: recorded already
   END IF;
-  SELECT i.id, i.memory_id, a.lifecycle_status, coalesce(a.staged_seq, 0) INTO it, mem, life, cur_seq
+  SELECT i.id, i.memory_id, a.lifecycle_status, a.content_hash, coalesce(a.staged_seq, 0)
+    INTO it, mem, life, cur_sha, cur_seq
     FROM memory_items i JOIN memory_assets a ON a.id = i.primary_asset_id
    WHERE i.user_id = p_user AND i.ino = p_ino;
   IF it IS NULL THEN
@@ -66,9 +68,12 @@ BEGIN
     SELECT a.id INTO waiting FROM memory_items i JOIN memory_assets a ON a.id = i.primary_asset_id
      WHERE i.id = it AND a.content_hash = p_sha AND a.upload_status <> 'completed'
        AND a.lifecycle_status = 'active';
-    IF waiting IS NULL AND life = 'active' AND cur_seq < p_seq THEN
+    IF waiting IS NULL AND life = 'active' AND cur_seq < p_seq AND cur_sha IS DISTINCT FROM p_sha THEN
       -- its close-time record was lost (a crash after an asynchronous
-      -- commit) or never made (the database was away at close): make it
+      -- commit) or never made (the database was away at close): make it.
+      -- (Not when the current version is these bytes: that record was
+      -- "the same bytes again", and making it now would put back the
+      -- mtime of that close over any set since.)
       PERFORM mvfs_stage(p_user, p_ino, p_sha, p_size, p_mime, p_type, p_backend, p_key, p_mtime_sec,
                          p_mtime_nsec, p_seq, p_min_age, p_trash_days);
       SELECT a.id INTO waiting FROM memory_items i JOIN memory_assets a ON a.id = i.primary_asset_id
@@ -95,5 +100,54 @@ BEGIN
   DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys
                                              WHERE expires_at < now() AND user_id = p_user LIMIT 4);
   RETURN said;
+END
+$$;
+
+-- An asset is completed once.  Two journal entries of the same bytes of one
+-- file (saved twice while the store was away: the second close had nothing
+-- new to record) both found the version waiting and both completed it: its
+-- blob got two references for one asset and could never be deleted.
+CREATE OR REPLACE FUNCTION mvfs_complete(p_user uuid, p_asset uuid, p_sha text, p_size bigint, p_mime text, p_backend text,
+                              p_key text)
+  RETURNS void
+  LANGUAGE plpgsql
+  AS $$
+DECLARE
+  life text;
+  done text;
+  mem uuid;
+  active boolean;
+  b uuid;
+  refs integer;
+BEGIN
+  SELECT lifecycle_status, memory_id, upload_status INTO life, mem, done FROM memory_assets
+   WHERE id = p_asset FOR UPDATE;
+  IF life IS NULL OR life = 'deleted' OR done = 'completed' THEN
+    RETURN;		-- completed once: one asset holds one reference to its blob
+  END IF;
+  active := life = 'active';
+  INSERT INTO blobs (content_hash, storage_backend, storage_key, bytes, mime_type, ref_count)
+    VALUES (p_sha, p_backend::storage_backend_t, p_key, p_size, p_mime, CASE WHEN active THEN 1 ELSE 0 END)
+    ON CONFLICT (content_hash) DO UPDATE
+      SET ref_count = blobs.ref_count + CASE WHEN active THEN 1 ELSE 0 END, last_accessed_at = now()
+    RETURNING id, ref_count INTO b, refs;
+  UPDATE memory_assets SET blob_id = b, upload_status = 'completed' WHERE id = p_asset;
+  IF active AND refs = 1 THEN
+    UPDATE asset_delete_jobs SET status = 'cancelled' WHERE blob_id = b AND status = 'pending';
+  END IF;
+  IF NOT active AND refs = 0 THEN
+    INSERT INTO asset_delete_jobs (asset_id, backend, backend_key, blob_id)
+      SELECT p_asset, bl.storage_backend, bl.storage_key, bl.id FROM blobs bl WHERE bl.id = b
+         AND NOT EXISTS (SELECT 1 FROM asset_delete_jobs j WHERE j.blob_id = bl.id AND j.status = 'pending');
+  END IF;
+  IF active THEN
+    UPDATE memories SET updated_by = p_user, status =
+             CASE WHEN EXISTS (SELECT 1 FROM memory_assets WHERE memory_id = mem AND lifecycle_status = 'active'
+                                  AND upload_status <> 'completed')
+                  THEN 'pending'::memory_status_t ELSE 'active' END
+     WHERE id = mem AND status <> 'tombstoned';
+    UPDATE upload_sessions SET status = 'completed', uploaded_files = total_files
+     WHERE memory_id = mem AND status = 'active';
+  END IF;
 END
 $$;
