@@ -343,14 +343,16 @@ def start_writer(src, dst, log):
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
-def end_writer(w, timeout=30):
+def end_writer(w, timeout=30, must_finish=False):
     """Wait for a writer of start_writer to end (its mount died or it is
-    done); kill its process group if it does not."""
+    done); kill its process group if it does not (and fail, when it had to
+    finish)."""
     try:
         w.wait(timeout)
     except Exception:
         os.killpg(w.pid, signal.SIGKILL)
         w.wait(10)
+        assert not must_finish, "the writer did not finish within %gs" % timeout
 
 
 def closed_names(log):

@@ -5,13 +5,12 @@ statement is run again only when it provably did not take effect; sync and
 status name the side that is down."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from cachetest import (local_stores, make_sources, mount_on, mvstatus, mvsync, read_all, stats,  # noqa: F401
+from cachetest import (end_writer, local_stores, make_sources, mount_on, mvstatus, mvsync, read_all, stats,  # noqa: F401
                        wait_for)
 from pgtest import PgServer
 
@@ -51,15 +50,6 @@ def writer_lines(log):
         return []
 
 
-def end_writer(w, timeout):
-    try:
-        w.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(w.pid, signal.SIGKILL)
-        w.wait(10)
-        raise AssertionError("the writer did not finish within %gs" % timeout)
-
-
 def own_mount(srv, mvfs, store, name, extra_opts=()):
     db = srv.create_db(name)
     m = mount_on(mvfs, store, db=srv.dsn(db), extra_opts=list(extra_opts))
@@ -82,7 +72,7 @@ def ingest_through(srv, mvfs, local_stores, tmp_path, name, outage, pause):
         assert w.poll() is None, "the writer ended before the outage"
         outage()
     finally:
-        end_writer(w, 240)
+        end_writer(w, 240, must_finish=True)
     return m, files, writer_lines(log)
 
 
