@@ -80,6 +80,14 @@ struct fs_handle {
 	struct fs_handle *prev, *next;
 };
 
+/* An open folder handle (fs_ns.c's and fs_variants.c's), on its mount's
+ * list until released, so an unmount frees the ones the kernel never
+ * released (a RELEASEDIR may still be queued when the session ends). */
+struct fs_open_dir {
+	void (*close)(struct fs_open_dir *self);
+	struct fs_open_dir *prev, *next;
+};
+
 struct mvfs {
 	struct meta *meta;
 	struct cache *cache;
@@ -90,6 +98,7 @@ struct mvfs {
 	struct fs_inode_table inodes;
 	pthread_mutex_t handles_lock;
 	struct fs_handle *handles;	/* open files, newest first */
+	struct fs_open_dir *dirs;	/* open folders, under handles_lock */
 	struct fuse_session *se;	/* for telling the kernel what changed; NULL before the session */
 };
 
@@ -173,8 +182,11 @@ struct fs_handle *fs_handle_new(struct mvfs *fs, struct fs_inode *in, const stru
  * caller's).  NULL is a no-op. */
 void fs_handle_free(struct mvfs *fs, struct fs_handle *h);
 /* At unmount: commits what handles the kernel never released still hold,
- * and frees them. */
+ * and frees them and the folder handles left open. */
 void fs_handles_close_all(struct mvfs *fs);
+/* Puts folder handle D on the mount's list (CLOSE frees it) / takes it off. */
+void fs_open_dir_track(struct mvfs *fs, struct fs_open_dir *d, void (*close)(struct fs_open_dir *));
+void fs_open_dir_untrack(struct mvfs *fs, struct fs_open_dir *d);
 
 /* --- extended attributes (fs_xattr.c) ------------------------------------ */
 

@@ -537,4 +537,41 @@ void fs_handles_close_all(struct mvfs *fs)
 		}
 		fs_handle_free(fs, h);
 	}
+	pthread_mutex_lock(&fs->handles_lock);
+	while (fs->dirs) {
+		struct fs_open_dir *d = fs->dirs;
+
+		fs->dirs = d->next;
+		if (fs->dirs)
+			fs->dirs->prev = NULL;
+		pthread_mutex_unlock(&fs->handles_lock);
+		d->close(d);
+		pthread_mutex_lock(&fs->handles_lock);
+	}
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+void fs_open_dir_track(struct mvfs *fs, struct fs_open_dir *d, void (*close)(struct fs_open_dir *))
+{
+	d->close = close;
+	d->prev = NULL;
+	pthread_mutex_lock(&fs->handles_lock);
+	d->next = fs->dirs;
+	if (d->next)
+		d->next->prev = d;
+	fs->dirs = d;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+void fs_open_dir_untrack(struct mvfs *fs, struct fs_open_dir *d)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	if (d->prev)
+		d->prev->next = d->next;
+	else if (fs->dirs == d)
+		fs->dirs = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	d->prev = d->next = NULL;
+	pthread_mutex_unlock(&fs->handles_lock);
 }

@@ -139,6 +139,7 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 	clock_gettime(CLOCK_REALTIME, &fs->mounted_at);
 	pthread_mutex_init(&fs->handles_lock, NULL);
 	fs->handles = NULL;
+	fs->dirs = NULL;
 	pthread_mutex_init(&fs->inodes.lock, NULL);
 	fs->inodes.nbuckets = 1024;
 	fs->inodes.count = 0;

@@ -330,6 +330,7 @@ int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
  * at another offset than the next one (a rewind or a seek) starts over.
  */
 struct fs_dir {
+	struct fs_open_dir open;	/* first: the mount's list of open folders */
 	struct mvfs *fs;
 	uint64_t ino;
 	struct fs_node node;
@@ -349,6 +350,8 @@ struct fs_dir {
 	int npage, pos, eof;
 };
 
+static void dir_free(struct fs_open_dir *od);
+
 int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 {
 	struct fs_dir *d;
@@ -365,6 +368,7 @@ int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 	d->fs = fs;
 	d->ino = ino;
 	pthread_mutex_init(&d->lock, NULL);
+	fs_open_dir_track(fs, &d->open, dir_free);
 	*out = d;
 	return 0;
 }
@@ -373,6 +377,14 @@ void fs_dir_close(struct fs_dir *d)
 {
 	if (!d)
 		return;
+	fs_open_dir_untrack(d->fs, &d->open);
+	dir_free(&d->open);
+}
+
+static void dir_free(struct fs_open_dir *od)
+{
+	struct fs_dir *d = (struct fs_dir *)od;
+
 	free(d->files);
 	free(d->folders);
 	free(d->plains);

@@ -220,6 +220,7 @@ struct vent {
 };
 
 struct vdir {
+	struct fs_open_dir open;	/* first: the mount's list of open folders */
 	struct mvfs *fs;
 	uint64_t ino;
 	enum fs_vkind kind;
@@ -286,6 +287,8 @@ static int vdir_fill(struct vdir *d)
 	return 1;
 }
 
+static void vdir_free(struct fs_open_dir *od);
+
 static int vdir_open(struct mvfs *fs, uint64_t ino, enum fs_vkind kind, uint64_t base, struct vdir **out)
 {
 	struct vdir *d = calloc(1, sizeof(*d));
@@ -311,6 +314,7 @@ static int vdir_open(struct mvfs *fs, uint64_t ino, enum fs_vkind kind, uint64_t
 	d->ino = ino;
 	d->kind = kind;
 	pthread_mutex_init(&d->lock, NULL);
+	fs_open_dir_track(fs, &d->open, vdir_free);
 	*out = d;
 	return 0;
 }
@@ -319,6 +323,14 @@ static void vdir_close(struct vdir *d)
 {
 	if (!d)
 		return;
+	fs_open_dir_untrack(d->fs, &d->open);
+	vdir_free(&d->open);
+}
+
+static void vdir_free(struct fs_open_dir *od)
+{
+	struct vdir *d = (struct vdir *)od;
+
 	pthread_mutex_destroy(&d->lock);
 	free(d->files);
 	free(d->vars);
