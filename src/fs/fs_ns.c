@@ -156,6 +156,14 @@ static int dir_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 	return rc;
 }
 
+double fs_ns_attr_timeout(const struct mvfs *fs, const struct stat *st)
+{
+	int held = st->st_ino >= META_INO_FIRST || st->st_ino == META_INO_LIBRARY ||
+		   st->st_ino == META_INO_WORKSPACE;
+
+	return S_ISDIR(st->st_mode) && held ? 0 : fs->cfg.attr_timeout;
+}
+
 void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e)
 {
 	struct stat copy = *st;
@@ -163,7 +171,7 @@ void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param
 	memset(e, 0, sizeof(*e));
 	e->ino = copy.st_ino;
 	e->attr = copy;
-	e->attr_timeout = fs->cfg.attr_timeout;
+	e->attr_timeout = fs_ns_attr_timeout(fs, &copy);
 	e->entry_timeout = fs->cfg.entry_timeout;
 }
 

@@ -89,7 +89,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, fs_of(req)->cfg.attr_timeout);
+		fuse_reply_attr(req, &st, fs_ns_attr_timeout(fs_of(req), &st));
 }
 
 /* Truncate of a file: staged when it is open for writing, else a new
@@ -251,7 +251,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, fs_of(req)->cfg.attr_timeout);
+		fuse_reply_attr(req, &st, fs_ns_attr_timeout(fs_of(req), &st));
 }
 
 /* --- folders ------------------------------------------------------------- */
