@@ -94,6 +94,8 @@ def test_worker_killed_mid_job_is_claimed_again(mvfs, tmp_path, request):
 def test_job_that_keeps_losing_its_worker_ends_failed(mvfs, tmp_path, request):
     m = mvfs(extra_opts=["workers=0"])
     (m.mnt / "library" / "a.jpg").write_bytes(jpeg(300, 200))
+    # the job is enqueued when the upload (in the background) completes
+    wait_until(lambda: jobs(m), "a.jpg's job to be enqueued")
     sql(m, "UPDATE background_jobs SET max_retries = 1")
     for i, skew in enumerate(["0", "301 seconds"]):
         set_skew(m, skew)

@@ -13,7 +13,7 @@ import pytest
 from imgtest import (JOBS_FAST, animated, broken_icc_jpeg, cmyk_jpeg, exif_rotated_jpeg, heic,
                      helper_alive_pids, huge_png, is_avif, is_webp, jobs, jpeg, listing, png, png16,
                      processing, size_of, wait_listed, wait_processed)
-from mvtest import assert_errno, check_consistency, poll, q, run, sql
+from mvtest import assert_errno, check_consistency, poll, q, run, sql, wait_until
 from pgtest import default_bin
 
 
@@ -394,7 +394,8 @@ def test_no_workers_no_variants(mvfs):
     worker (or `mvaultfs worker`) picks it up."""
     m = mvfs(extra_opts=["workers=0"])
     (m.mnt / "library" / "a.jpg").write_bytes(jpeg(300, 200))
-    assert jobs(m) == ["process_assets|pending|0|"]
+    # enqueued when the upload (in the background) completes
+    assert wait_until(lambda: jobs(m), "a.jpg's job to be enqueued") == ["process_assets|pending|0|"]
     m2 = mvfs(db=m.db, store=m.store, extra_opts=JOBS_FAST)
     wait_listed(m2.mnt / "library" / ".thumb", ["a.jpg.webp"])
     assert listing(m.mnt / "library" / ".thumb") == ["a.jpg.webp"]
