@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <openssl/crypto.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <pthread.h>
@@ -282,6 +283,8 @@ static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
 	       "       %s db migrate [-o db=CONNINFO]\n"
+	       "       %s user add NAME [-o db=CONNINFO,role=ROLE,pgpass=FILE,no_password]\n"
+	       "                                             a login role for user NAME (as the owner)\n"
 	       "       %s sync MOUNTPOINT [--timeout SECS]   wait until every closed file is uploaded\n"
 	       "       %s status MOUNTPOINT                  staged files, uploads, cache\n"
 	       "       %s worker [-o db=CONNINFO,...]        run background jobs for every user, no mount\n"
@@ -312,7 +315,7 @@ static void usage(const char *prog)
 	       "                           a path reaches them: ls library/.thumb/)\n"
 	       "    -o variants=visible    folders list them (once a variant in them is ready)\n"
 	       "    -V, --version          print the version\n"
-	       "\n", prog, prog, prog, prog, prog);
+	       "\n", prog, prog, prog, prog, prog, prog);
 	cache_usage();
 	jobs_usage();
 	s3_usage();
@@ -469,6 +472,80 @@ static int cmd_migrate(int argc, char **argv)
 	return rc ? 1 : 0;
 }
 
+/* `mvaultfs user add NAME`: a login role for user NAME (DECISIONS.md,
+ * "Who a connection acts for"). */
+struct user_opts {
+	char *role;
+	char *pgpass;
+	int no_password;
+};
+
+static const struct fuse_opt user_opt_spec[] = {
+	{ "role=%s", offsetof(struct user_opts, role), 0 },
+	{ "pgpass=%s", offsetof(struct user_opts, pgpass), 0 },
+	{ "no_password", offsetof(struct user_opts, no_password), 1 },
+	FUSE_OPT_END
+};
+
+static int cmd_user(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct mvfs_opts o = { 0 };
+	struct user_opts u = { 0 };
+	char err[512] = "", pw[SECRET_PASSWORD_LEN + 1], pgpass[1024], uri[512];
+	const char *db, *name = NULL;
+	int rc = 1, fd;
+
+	if (fuse_opt_parse(&args, &o, mvfs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &u, user_opt_spec, NULL) != 0)
+		goto out;
+	if (args.argc != 3 || strcmp(args.argv[1], "add") != 0) {
+		fprintf(stderr, "usage: mvaultfs user add NAME [-o db=CONNINFO,role=ROLE,pgpass=FILE,no_password]\n");
+		goto out;
+	}
+	name = args.argv[2];
+	db = o.db ? o.db : getenv("MVAULT_DB");
+	if (!db || !*db) {
+		fprintf(stderr, "mvaultfs: user add needs -o db=CONNINFO or MVAULT_DB (as the database's owner role)\n");
+		goto out;
+	}
+	if (!u.no_password && secret_password(pw) != 0) {
+		fprintf(stderr, "mvaultfs: cannot make a random password\n");
+		goto out;
+	}
+	if (meta_user_add(db, name, u.role ? u.role : name, u.no_password ? NULL : pw, pgpass, sizeof(pgpass),
+			  uri, sizeof(uri), err, sizeof(err)) != 0) {
+		fprintf(stderr, "mvaultfs: %s\n", err);
+		goto out;
+	}
+	printf("user '%s' logs in as database role '%s': -o db=%s\n", name, u.role ? u.role : name, uri);
+	if (u.no_password) {
+		rc = 0;
+	} else if (u.pgpass) {
+		fd = open(u.pgpass, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0 || dprintf(fd, "%s\n", pgpass) < 0 || fsync(fd) != 0) {
+			fprintf(stderr, "mvaultfs: cannot write the password to '%s': %s (the role has it now;"
+				" run this again to set a new one)\n", u.pgpass, strerror(errno));
+		} else {
+			printf("its password is in '%s' (a ~/.pgpass line: -o db_passfile=%s)\n", u.pgpass, u.pgpass);
+			rc = 0;
+		}
+		if (fd >= 0)
+			close(fd);
+	} else {
+		printf("its password, as a ~/.pgpass line (mode 0600):\n%s\n", pgpass);
+		rc = 0;
+	}
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(pgpass, sizeof(pgpass));
+out:
+	fuse_opt_free_args(&args);
+	free(o.db);
+	free(u.role);
+	free(u.pgpass);
+	return rc;
+}
+
 /* Everything a mount holds, released in reverse order by mount_release. */
 struct mount {
 	struct mvfs_opts o;
@@ -482,6 +559,7 @@ struct mount {
 	int fs_ready;
 	struct fuse_session *se;
 	int mounted, handlers;
+	int user_given;		/* -o user= was given, not the login name */
 	struct s3_cli s3;
 	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
 	struct cache_cli cache_cli;
@@ -628,7 +706,8 @@ static int mount_open_engines(struct mount *m)
 		}
 		db = conninfo;
 	}
-	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .pool_size = m->o.pool,
+	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .user_given = m->user_given,
+				.pool_size = m->o.pool,
 				.trash_days = m->o.trash_days, .db_timeout = m->o.db_timeout,
 				.version_min_age = m->o.version_min_age < 0 ? 0 : m->o.version_min_age == 0 ? -1
 						 : m->o.version_min_age };
@@ -723,6 +802,7 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "mvaultfs: no data folder: set XDG_DATA_HOME or HOME, or give -o data_dir=DIR\n");
 		goto out;
 	}
+	m.user_given = m.o.user != NULL;
 	if (!m.o.user)
 		m.o.user = default_user();
 	/* As root the folder is 0711: the embedded cluster's user must pass. */
@@ -757,7 +837,7 @@ static int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	m.mounted = 1;
-	log_info("mounted '%s' for user '%s', store '%s'", m.cmd.mountpoint, m.o.user, m.o.store);
+	log_info("mounted '%s' for user '%s', store '%s'", m.cmd.mountpoint, meta_user_name(m.meta), m.o.store);
 	if (!m.cmd.foreground)
 		log_set_stderr(0);
 	fuse_daemonize(m.cmd.foreground);
@@ -1010,7 +1090,7 @@ static int cmd_worker(int argc, char **argv)
 			goto out;
 		}
 	}
-	user_given = m.o.user != NULL;
+	user_given = m.user_given = m.o.user != NULL;
 	if (!m.o.user)
 		m.o.user = default_user();
 	if (mkdirs(m.o.data_dir, 0700) != 0) {
@@ -1065,5 +1145,7 @@ int main(int argc, char **argv)
 		return media_helper_main(argc, argv);
 	if (argc >= 3 && strcmp(argv[1], "db") == 0 && strcmp(argv[2], "migrate") == 0)
 		return cmd_migrate(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "user") == 0)
+		return cmd_user(argc - 1, argv + 1);
 	return cmd_mount(argc, argv);
 }

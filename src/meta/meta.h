@@ -25,7 +25,8 @@ struct meta;
 
 struct meta_config {
 	const char *conninfo;	/* libpq URI or key=value string */
-	const char *user_name;	/* whose library this mount shows */
+	const char *user_name;	/* whose library this mount shows (trusted roles only) */
+	int user_given;		/* user_name was asked for, not a default */
 	int pool_size;		/* connections kept open; 0 = default (4) */
 	int trash_days;		/* grace period of tombstoned files; 0 = default (30) */
 	int version_min_age;	/* seconds a replaced version must have been current to be
@@ -122,6 +123,9 @@ struct meta_folder {
 struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen);
 /* meta_free(NULL) is a no-op. */
 void meta_free(struct meta *m);
+/* The name of the user M acts for: its login role's user, or the one
+ * asked for (a trusted role). */
+const char *meta_user_name(const struct meta *m);
 
 /* At shutdown: operations stop waiting for an unreachable database (they
  * fail at once; a journalled upload is recorded by the next mount). */
@@ -136,6 +140,16 @@ unsigned long long meta_statements(void);
 
 /* Applies pending migrations on CONNINFO and returns; for `mvaultfs db migrate`. */
 int meta_migrate_only(const char *conninfo, char *err, size_t errlen);
+
+/* `mvaultfs user add`: on the database CONNINFO (as its owner side: a
+ * superuser or a member of mvault_admin), brings the schema up to date,
+ * makes user NAME if missing and gives it login role ROLE (made if
+ * missing) with PASSWORD (NULL: the role's password is left as it is).
+ * Only a SCRAM verifier of the password reaches the server.  Fills PGPASS
+ * with the ~/.pgpass line that logs in as ROLE (empty without PASSWORD)
+ * and URI with a conninfo without password.  0 or -errno with ERR set. */
+int meta_user_add(const char *conninfo, const char *name, const char *role, const char *password,
+		  char *pgpass, size_t pgpass_len, char *uri, size_t uri_len, char *err, size_t errlen);
 
 /* --- files: reading (meta_files.c) --------------------------------------- */
 

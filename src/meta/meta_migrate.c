@@ -67,10 +67,33 @@ static int apply(PGconn *c, const struct meta_migration *mig, char *err, size_t 
 	return rc;
 }
 
+/* 1 when every embedded migration is recorded: a user's login role, which
+ * may not create anything, then never tries to. */
+static int current(PGconn *c)
+{
+	PGresult *r;
+	int n = 0, yes;
+
+	for (const struct meta_migration *mig = meta_migrations; mig->sql; mig++)
+		n++;
+	if (meta_exec(c, "find schema_migrations", "SELECT to_regclass('schema_migrations') IS NOT NULL",
+		      0, NULL, &r) != 0)
+		return 0;
+	yes = PQntuples(r) == 1 && strcmp(meta_val(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!yes || meta_exec(c, "count migrations", "SELECT count(*) FROM schema_migrations", 0, NULL, &r) != 0)
+		return 0;
+	yes = PQntuples(r) == 1 && strtol(meta_val(r, 0, 0), NULL, 10) >= n;
+	PQclear(r);
+	return yes;
+}
+
 int meta_migrate(PGconn *c, char *err, size_t errlen)
 {
 	int rc, yes = 0;
 
+	if (current(c))
+		return 0;
 	rc = meta_exec(c, "lock migrations", "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL);
 	if (rc) {
 		snprintf(err, errlen, "cannot lock the schema for migration: %s", strerror(-rc));
@@ -85,7 +108,10 @@ int meta_migrate(PGconn *c, char *err, size_t errlen)
 		if (rc == 0 && !yes)
 			rc = apply(c, mig, err, errlen);
 	}
-	if (rc && !*err)
+	if (rc == -EACCES && !*err)
+		snprintf(err, errlen, "the database's schema is older than this mvaultfs and this role may not"
+			 " change it: run `mvaultfs db migrate` as the database's owner role");
+	else if (rc && !*err)
 		snprintf(err, errlen, "cannot migrate the schema: %s", strerror(-rc));
 	meta_exec(c, "unlock migrations", "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL);
 	return rc;

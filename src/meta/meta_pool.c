@@ -13,6 +13,7 @@
 #include "meta/meta_internal.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -649,6 +650,50 @@ void meta_conn_put(struct meta *m, PGconn *c)
 	pthread_mutex_unlock(&m->lock);
 }
 
+static int user_ensure(struct meta *m, PGconn *c, const char *name);
+
+/* Who M acts for.  A user's login role acts for its user and nobody else;
+ * a trusted role (a superuser or the owner side) for the user asked for,
+ * made if missing; any other role for nobody (DECISIONS.md, "Who a
+ * connection acts for"). */
+static int user_find(struct meta *m, PGconn *c, const struct meta_config *cfg, char *err, size_t errlen)
+{
+	PGresult *r;
+	int rc, trusted;
+
+	rc = meta_exec(c, "who am I", "SELECT user_id, user_name, trusted, session_user FROM mvault_whoami()",
+		       0, NULL, &r);
+	if (rc) {
+		snprintf(err, errlen, "cannot tell whom this database role acts for: %s", strerror(-rc));
+		return rc;
+	}
+	trusted = strcmp(meta_val(r, 0, 2), "t") == 0;
+	if (!PQgetisnull(r, 0, 0)) {
+		snprintf(m->user_id, sizeof(m->user_id), "%s", meta_val(r, 0, 0));
+		snprintf(m->user_name, sizeof(m->user_name), "%s", meta_val(r, 0, 1));
+		if (cfg->user_given && strcmp(cfg->user_name, m->user_name) != 0) {
+			snprintf(err, errlen, "database role '%s' acts for user '%s' only, not '%s'",
+				 meta_val(r, 0, 3), m->user_name, cfg->user_name);
+			rc = -EACCES;
+		}
+	} else if (!trusted) {
+		snprintf(err, errlen, "database role '%s' acts for no mvaultfs user: the database's owner adds"
+			 " one with `mvaultfs user add NAME`", meta_val(r, 0, 3));
+		rc = -EACCES;
+	} else if ((rc = user_ensure(m, c, cfg->user_name)) != 0) {
+		snprintf(err, errlen, "cannot find or create user '%s': %s", cfg->user_name, strerror(-rc));
+	} else {
+		snprintf(m->user_name, sizeof(m->user_name), "%s", cfg->user_name);
+	}
+	PQclear(r);
+	return rc;
+}
+
+const char *meta_user_name(const struct meta *m)
+{
+	return m->user_name;
+}
+
 static int user_ensure(struct meta *m, PGconn *c, const char *name)
 {
 	const char *p[] = { name };
@@ -722,12 +767,12 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 	}
 	m->nconns = 1;
 	rc = meta_migrate(m->conns[0], err, errlen);
-	if (rc == 0 && (rc = user_ensure(m, m->conns[0], cfg->user_name)) != 0)
-		snprintf(err, errlen, "cannot find or create user '%s': %s", cfg->user_name, strerror(-rc));
+	if (rc == 0)
+		rc = user_find(m, m->conns[0], cfg, err, errlen);
 	if (rc == 0)
 		rc = conn_setup(m, m->conns[0]);
 	if (rc == 0 && (rc = tops_load(m, m->conns[0])) != 0)
-		snprintf(err, errlen, "cannot find the top folders of user '%s': %s", cfg->user_name, strerror(-rc));
+		snprintf(err, errlen, "cannot find the top folders of user '%s': %s", m->user_name, strerror(-rc));
 	for (int i = 1; rc == 0 && i < n; i++) {
 		m->conns[i] = conn_open(cfg->conninfo, err, errlen);
 		if (!m->conns[i]) {
@@ -768,6 +813,75 @@ int meta_migrate_only(const char *conninfo, char *err, size_t errlen)
 	if (!c)
 		return -EIO;
 	rc = meta_migrate(c, err, errlen);
+	meta_conn_forget(c);
+	PQfinish(c);
+	return rc;
+}
+
+/* Appends S to OUT for a ~/.pgpass field (':' and '\\' escaped). */
+static void pgpass_field(GString *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == ':' || *s == '\\')
+			g_string_append_c(out, '\\');
+		g_string_append_c(out, *s);
+	}
+}
+
+int meta_user_add(const char *conninfo, const char *name, const char *role, const char *password,
+		  char *pgpass, size_t pgpass_len, char *uri, size_t uri_len, char *err, size_t errlen)
+{
+	PGconn *c = conn_open(conninfo, err, errlen);
+	const char *host, *port, *db;
+	char *verifier = NULL;
+	int rc;
+
+	pgpass[0] = uri[0] = '\0';
+	if (!c)
+		return -EIO;
+	rc = meta_migrate(c, err, errlen);
+	if (rc == 0 && password) {
+		verifier = PQencryptPasswordConn(c, password, role, "scram-sha-256");
+		if (!verifier) {
+			snprintf(err, errlen, "cannot make a password verifier: %s", PQerrorMessage(c));
+			rc = -EIO;
+		}
+	}
+	if (rc == 0) {
+		const char *p[] = { name, role, verifier };
+
+		rc = meta_exec(c, "add user", "SELECT mvault_login_add($1, $2, $3)", 3, p, NULL);
+		if (rc)
+			snprintf(err, errlen, "cannot give user '%s' the login role '%s': %s%s", name, role,
+				 strerror(-rc), rc == -EACCES ? " (run it as the database's owner role)" : "");
+	}
+	if (rc == 0) {
+		GString *line = g_string_new(NULL);
+
+		host = PQhost(c);
+		port = PQport(c);
+		db = PQdb(c);
+		/* a socket directory is "localhost" to ~/.pgpass */
+		pgpass_field(line, !host || !*host || host[0] == '/' ? "localhost" : host);
+		g_string_append_c(line, ':');
+		pgpass_field(line, port && *port ? port : "*");
+		g_string_append_c(line, ':');
+		pgpass_field(line, db);
+		g_string_append_c(line, ':');
+		pgpass_field(line, role);
+		g_string_append_c(line, ':');
+		if (password) {
+			pgpass_field(line, password);
+			snprintf(pgpass, pgpass_len, "%s", line->str);
+		}
+		memset(line->str, 0, line->len);
+		g_string_free(line, TRUE);
+		if (host && host[0] == '/')
+			snprintf(uri, uri_len, "host=%s port=%s dbname=%s user=%s", host, port, db, role);
+		else
+			snprintf(uri, uri_len, "postgresql://%s@%s:%s/%s", role, host, port, db);
+	}
+	PQfreemem(verifier);
 	meta_conn_forget(c);
 	PQfinish(c);
 	return rc;

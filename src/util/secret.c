@@ -172,3 +172,17 @@ void secret_free(char *s)
 		free(s);
 	}
 }
+
+int secret_password(char out[SECRET_PASSWORD_LEN + 1])
+{
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char raw[SECRET_PASSWORD_LEN];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return -EIO;
+	for (int i = 0; i < SECRET_PASSWORD_LEN; i++)
+		out[i] = digits[raw[i] & 63];
+	out[SECRET_PASSWORD_LEN] = '\0';
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return 0;
+}

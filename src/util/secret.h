@@ -29,6 +29,11 @@ char *secret_encrypt(const unsigned char key[SECRET_KEY_LEN], const char *plain)
  * was changed, or was made with another key; ENOMEM. */
 char *secret_decrypt(const unsigned char key[SECRET_KEY_LEN], const char *text);
 
+/* A new random password of 32 characters from [A-Za-z0-9_-] (192 bits)
+ * in OUT (33 bytes).  0, or -EIO when no random bytes could be had. */
+#define SECRET_PASSWORD_LEN 32
+int secret_password(char out[SECRET_PASSWORD_LEN + 1]);
+
 /* Overwrites and frees S; NULL is a no-op. */
 void secret_free(char *s);
 
