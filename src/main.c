@@ -31,6 +31,7 @@
 #include "fs/fs.h"
 #include "fs/fs_variants.h"
 #include "meta/meta.h"
+#include "meta/meta_conninfo.h"
 #include "meta/meta_embedded.h"
 #include "meta/meta_s3conf.h"
 #include "backend/s3_creds.h"
@@ -40,6 +41,7 @@
 
 struct mvfs_opts {
 	char *db;
+	char *db_passfile;
 	char *store;
 	char *data_dir;
 	char *user;
@@ -56,6 +58,7 @@ struct mvfs_opts {
 #define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
 static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("db=%s", db),
+	OPT("db_passfile=%s", db_passfile),
 	OPT("store=%s", store),
 	OPT("data_dir=%s", data_dir),
 	OPT("user=%s", user),
@@ -295,7 +298,10 @@ static void usage(const char *prog)
 	       "\n"
 	       "mvaultfs options:\n"
 	       "    -o db=CONNINFO         PostgreSQL to use: postgres://user@host/db or key=value\n"
-	       "                           (default: $MVAULT_DB, else the embedded default)\n"
+	       "                           (default: $MVAULT_DB, else the embedded default);\n"
+	       "                           its password is hidden from ps once the options are read\n"
+	       "    -o db_passfile=FILE    password file for the database, in ~/.pgpass format (mode\n"
+	       "                           0600); without it libpq reads $PGPASSFILE, else ~/.pgpass\n"
 	       "    -o store=DIR           folder that keeps content (default: DATA/store)\n"
 	       "    -o data_dir=DIR        embedded cluster, staging, log (default:\n"
 	       "                           $XDG_DATA_HOME/mvaultfs or ~/.local/share/mvaultfs;\n"
@@ -449,6 +455,68 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
+/* Hides the password of each db= option in the -o list OPTS, in place.
+ * Options end at a comma that no backslash escapes (libfuse's rule). */
+static void scrub_db_options(char *opts)
+{
+	char *p = opts, *end;
+
+	while (*p) {
+		for (end = p; *end && *end != ','; end++)
+			if (*end == '\\' && end[1])
+				end++;
+		if (strncmp(p, "db=", 3) == 0)
+			meta_conninfo_scrub(p + 3, (size_t)(end - p - 3));
+		p = *end ? end + 1 : end;
+	}
+}
+
+/* Overwrites database passwords in our own argv strings, which ps and
+ * /proc/PID/cmdline show to every local user.  Call after fuse_opt_parse:
+ * it has copied every value it keeps. */
+static void scrub_argv(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			scrub_db_options(argv[++i]);
+		else if (strncmp(argv[i], "-o", 2) == 0)
+			scrub_db_options(argv[i] + 2);
+	}
+}
+
+/* Settles O->db after the options are parsed: $MVAULT_DB when no -o db=,
+ * checked by libpq's parser, with -o db_passfile= added; then hides the
+ * password in argv and in the environment (which only our user and root
+ * can read, but children inherit).  0, or -1 after one line on stderr. */
+static int db_options_settle(struct mvfs_opts *o, int argc, char **argv)
+{
+	char *env = getenv("MVAULT_DB"), err[512], *ready;
+
+	if (!o->db && env && *env && !(o->db = strdup(env)))
+		return -1;
+	if (env)
+		meta_conninfo_scrub(env, strlen(env));
+	scrub_argv(argc, argv);
+	if (o->db_passfile && (!o->db || !*o->db)) {
+		fprintf(stderr, "mvaultfs: -o db_passfile= needs a database: -o db=CONNINFO or MVAULT_DB\n");
+		return -1;
+	}
+	if (o->db_passfile && access(o->db_passfile, R_OK) != 0) {
+		fprintf(stderr, "mvaultfs: cannot read -o db_passfile='%s': %s\n", o->db_passfile, strerror(errno));
+		return -1;
+	}
+	if (!o->db)
+		return 0;
+	ready = meta_conninfo_prepare(o->db, o->db_passfile, err, sizeof(err));
+	if (!ready) {
+		fprintf(stderr, "mvaultfs: %s\n", err);
+		return -1;
+	}
+	free(o->db);
+	o->db = ready;
+	return 0;
+}
+
 static int cmd_migrate(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -459,16 +527,21 @@ static int cmd_migrate(int argc, char **argv)
 
 	if (fuse_opt_parse(&args, &o, mvfs_opt_spec, NULL) != 0)
 		return 1;
-	db = o.db ? o.db : getenv("MVAULT_DB");
-	if (!db) {
+	rc = db_options_settle(&o, argc, argv);
+	db = o.db;
+	if (!rc && (!db || !*db)) {
 		fprintf(stderr, "mvaultfs: db migrate needs -o db=CONNINFO or MVAULT_DB\n");
-		return 1;
+		rc = -1;
 	}
-	rc = meta_migrate_only(db, err, sizeof(err));
-	if (rc)
-		fprintf(stderr, "mvaultfs: %s\n", err[0] ? err : strerror(-rc));
+	if (!rc) {
+		rc = meta_migrate_only(db, err, sizeof(err));
+		meta_conninfo_redact(db, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, "mvaultfs: %s\n", err[0] ? err : strerror(-rc));
+	}
 	fuse_opt_free_args(&args);
 	free(o.db);
+	free(o.db_passfile);
 	return rc ? 1 : 0;
 }
 
@@ -591,6 +664,7 @@ static void mount_release(struct mount *m)
 	meta_embedded_stop(m->pg);
 	free(m->cmd.mountpoint);
 	free(m->o.db);
+	free(m->o.db_passfile);
 	free(m->o.store);
 	free(m->o.data_dir);
 	free(m->o.user);
@@ -695,7 +769,7 @@ static int mount_open_engines(struct mount *m)
 {
 	char conninfo[512], err[512] = "", *path = NULL;
 	struct meta_config mc;
-	const char *db = m->o.db ? m->o.db : getenv("MVAULT_DB");
+	const char *db = m->o.db;
 	int rc;
 
 	if (!db || !*db) {
@@ -713,6 +787,7 @@ static int mount_open_engines(struct mount *m)
 						 : m->o.version_min_age };
 	m->meta = meta_open(&mc, err, sizeof(err));
 	if (!m->meta) {
+		meta_conninfo_redact(db, err, sizeof(err));
 		fprintf(stderr, "mvaultfs: %s\n", err);
 		return -1;
 	}
@@ -792,6 +867,8 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "usage: %s [options] MOUNTPOINT (see --help)\n", argv[0]);
 		goto out;
 	}
+	if (db_options_settle(&m.o, argc, argv) != 0)
+		goto out;
 	if (m.o.variants && strcmp(m.o.variants, "hidden") != 0 && strcmp(m.o.variants, "visible") != 0) {
 		fprintf(stderr, "mvaultfs: -o variants=%s: give hidden or visible\n", m.o.variants);
 		goto out;
@@ -1072,9 +1149,9 @@ static int cmd_worker(int argc, char **argv)
 		fprintf(stderr, "mvaultfs worker: unexpected '%s' (options go in -o)\n", args.argv[1]);
 		goto out;
 	}
-	if (!m.o.db && getenv("MVAULT_DB"))
-		m.o.db = strdup(getenv("MVAULT_DB"));
-	if (!m.o.db) {
+	if (db_options_settle(&m.o, argc, argv) != 0)
+		goto out;
+	if (!m.o.db || !*m.o.db) {
 		fprintf(stderr, "mvaultfs: worker needs -o db=CONNINFO or MVAULT_DB (a shared PostgreSQL)\n");
 		goto out;
 	}
@@ -1119,6 +1196,7 @@ static int cmd_worker(int argc, char **argv)
 		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	m.worker = worker_start(&wc, err, sizeof(err));
 	if (!m.worker) {
+		meta_conninfo_redact(m.o.db, err, sizeof(err));
 		fprintf(stderr, "mvaultfs: %s\n", err);
 		goto out;
 	}

@@ -194,7 +194,7 @@ def mvfs(request, tmp_path, pg_server):
     timeout=20) -> Mount.
 
     db: None for a fresh database, a name on pg_server, or a whole
-    conninfo (contains "://"). embedded=True passes neither db= nor store=
+    conninfo (contains "://" or "="). embedded=True passes neither db= nor store=
     nor data_dir= (the daemon's embedded default). extra_opts are more -o
     options, args more command-line arguments. env replaces or removes
     (value None) variables of the daemon's environment. wait=False returns
@@ -210,7 +210,7 @@ def mvfs(request, tmp_path, pg_server):
         if not embedded:
             if db is None:
                 db = pg_server.create_db(_db_name(request))
-            if "://" in db:
+            if "://" in db or "=" in db:     # a whole conninfo, URI or key=value
                 dsn, db = db, None
             else:
                 dsn = pg_server.dsn(db)

@@ -3,7 +3,8 @@ and the benchmarks (stdlib only).
 
 PgServer: initdb + pg_ctl under a temp dir in /tmp, listening on
 127.0.0.1:<free port> and on a unix socket in that dir, trust
-authentication, superuser `mvault`. PostgreSQL refuses to run as root, so
+authentication (add_password_role makes a role that needs a password),
+superuser `mvault`. PostgreSQL refuses to run as root, so
 as root the cluster runs as the `postgres` system user (created by the
 Debian package) or, failing that, as a system user `mvaultfs-test`.
 
@@ -174,6 +175,19 @@ class PgServer:
     def create_db(self, name):
         self.sql("postgres", 'CREATE DATABASE "%s"' % name)
         return name
+
+    def add_password_role(self, role, password):
+        """A login role (superuser, as the daemon needs) that must give
+        password (scram-sha-256) over TCP: the other roles keep trust."""
+        self.sql("postgres", "SET password_encryption = 'scram-sha-256'; "
+                 "CREATE ROLE \"%s\" LOGIN SUPERUSER PASSWORD '%s'" % (role, password.replace("'", "''")))
+        hba = os.path.join(self.data, "pg_hba.conf")
+        with open(hba) as f:
+            text = f.read()
+        with open(hba, "w") as f:     # in place: the file keeps its owner
+            f.write("host all \"%s\" 127.0.0.1/32 scram-sha-256\n%s" % (role, text))
+        self.sql("postgres", "SELECT pg_reload_conf()")
+        return role
 
     def __enter__(self):
         return self.start()
