@@ -577,7 +577,9 @@ static int cmd_user(int argc, char **argv)
 		goto out;
 	}
 	name = args.argv[2];
-	db = o.db ? o.db : getenv("MVAULT_DB");
+	if (db_options_settle(&o, argc, argv) != 0)
+		goto out;
+	db = o.db;
 	if (!db || !*db) {
 		fprintf(stderr, "mvaultfs: user add needs -o db=CONNINFO or MVAULT_DB (as the database's owner role)\n");
 		goto out;
@@ -588,6 +590,7 @@ static int cmd_user(int argc, char **argv)
 	}
 	if (meta_user_add(db, name, u.role ? u.role : name, u.no_password ? NULL : pw, pgpass, sizeof(pgpass),
 			  uri, sizeof(uri), err, sizeof(err)) != 0) {
+		meta_conninfo_redact(db, err, sizeof(err));
 		fprintf(stderr, "mvaultfs: %s\n", err);
 		goto out;
 	}
@@ -614,6 +617,7 @@ static int cmd_user(int argc, char **argv)
 out:
 	fuse_opt_free_args(&args);
 	free(o.db);
+	free(o.db_passfile);
 	free(u.role);
 	free(u.pgpass);
 	return rc;
