@@ -236,3 +236,36 @@ def test_alice_with_her_credentials_gets_nothing_of_bobs(mvfs, cluster, tmp_path
     assert os.listdir(a.mnt / "library") == ["alice.jpg"]
     a.unmount()
     b.unmount()
+
+
+def test_user_add_roles_passwords_and_refusals(mvfs, cluster, tmp_path):
+    mvaultfs("db", "migrate", "-o", "db=" + cluster.dsn(OWNER))
+    alice_pw = add_user(cluster, "alice", tmp_path)
+    # a second role for alice (another machine), shown on stdout
+    r = mvaultfs("user", "add", "alice", "-o", "db=%s,role=alice_laptop" % cluster.dsn(OWNER))
+    line = r.stdout.strip().splitlines()[-1]
+    assert re.match(r"^127\.0\.0\.1:%d:lib:alice_laptop:[A-Za-z0-9_-]{32}$" % cluster.pg.port, line), r.stdout
+    laptop = tmp_path / "laptop.pgpass"
+    laptop.write_text(line + "\n")
+    laptop.chmod(0o600)
+    m1 = mvfs(db=cluster.dsn("alice"), env={"PGPASSFILE": alice_pw})
+    (m1.mnt / "library" / "from-desktop.jpg").write_bytes(b"1")
+    m1.unmount()
+    m2 = mvfs(db=cluster.dsn("alice_laptop"), env={"PGPASSFILE": laptop})
+    assert os.listdir(m2.mnt / "library") == ["from-desktop.jpg"]
+    m2.unmount()
+    # no_password keeps the password; a new run without it changes it
+    mvaultfs("user", "add", "alice", "-o", "db=%s,no_password" % cluster.dsn(OWNER))
+    assert cluster.psql("alice", "SELECT current_user", passfile=alice_pw) == ["alice"]
+    mvaultfs("user", "add", "alice", "-o", "db=%s" % cluster.dsn(OWNER))
+    assert cluster.psql("alice", "SELECT 1", passfile=alice_pw, check=False).returncode != 0
+    # alice cannot make users, nor take another user's role
+    r = mvaultfs("user", "add", "eve", "-o", "db=%s,db_passfile=%s,pgpass=%s"
+                 % (cluster.dsn("alice_laptop"), laptop, tmp_path / "x"), check=False)
+    assert r.returncode == 1 and "owner role" in r.stderr, r.stderr
+    add_user(cluster, "bob", tmp_path)
+    r = mvaultfs("user", "add", "bob", "-o", "db=%s,role=alice_laptop" % cluster.dsn(OWNER), check=False)
+    assert r.returncode == 1 and "another user" in r.stderr, r.stderr
+    # nor can the owner hand a user a role with more rights than a user's
+    r = mvaultfs("user", "add", "carol", "-o", "db=%s,role=%s" % (cluster.dsn(OWNER), OWNER), check=False)
+    assert r.returncode == 1 and "more rights" in r.stderr, r.stderr
