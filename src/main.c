@@ -771,7 +771,7 @@ static int mount_s3_config(struct mount *m)
  * may keep their credentials in it. */
 static int mount_open_engines(struct mount *m)
 {
-	char conninfo[512], err[512] = "", *path = NULL;
+	char conninfo[512], err[512] = "", *path = NULL, role[64], unused[8], as_user[512];
 	struct meta_config mc;
 	const char *db = m->o.db;
 	int rc;
@@ -782,7 +782,16 @@ static int mount_open_engines(struct mount *m)
 			fprintf(stderr, "mvaultfs: %s\n", err);
 			return -1;
 		}
-		db = conninfo;
+		/* The cluster's superuser makes the user a login role of its own
+		 * (no password: the socket is the data folder's owner's only), and
+		 * the mount logs in as that role, as on a shared database. */
+		snprintf(role, sizeof(role), "mvfs_%.58s", m->o.user);
+		if (meta_user_add(conninfo, m->o.user, role, NULL, unused, sizeof(unused), as_user, sizeof(as_user),
+				  err, sizeof(err)) != 0) {
+			fprintf(stderr, "mvaultfs: %s\n", err);
+			return -1;
+		}
+		db = as_user;
 	}
 	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .user_given = m->user_given,
 				.pool_size = m->o.pool,
