@@ -55,6 +55,8 @@ struct fs_inode {
 	uint64_t hashed;
 	int hash_valid;		/* 0 once a write was not sequential */
 	char name[256];		/* for log lines and type sniffing */
+	struct meta_dir home;	/* the folder it was created in (ino 0: not known) */
+	uint64_t conflict_ino;	/* its rows went while open: commits go to this copy */
 	int plain;		/* a plain file (fs_plain.c), not a memory */
 	struct fs_inode *next;	/* hash chain */
 };
@@ -181,6 +183,11 @@ struct fs_handle *fs_handle_new(struct mvfs *fs, struct fs_inode *in, const stru
 /* Takes H off the mount's list and frees it (its inode's counts are the
  * caller's).  NULL is a no-op. */
 void fs_handle_free(struct mvfs *fs, struct fs_handle *h);
+/* The name of the copy that keeps what was written to NAME here when
+ * another writer took the name meanwhile: "IMG_1 (conflict HOST
+ * 2026-12-07 10.31.07).jpg", with " N" before ")" for the Nth try. */
+void fs_conflict_name(const char *name, int n, char *out, size_t len);
+
 /* At unmount: commits what handles the kernel never released still hold,
  * and frees them and the folder handles left open. */
 void fs_handles_close_all(struct mvfs *fs);

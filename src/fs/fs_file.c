@@ -319,6 +319,8 @@ struct snapshot {
 	int mtime_set;
 	struct timespec mtime;
 	char name[256];
+	uint64_t ino;			/* the file the commit records: its own, or its conflict copy */
+	struct meta_dir home;
 };
 
 /* Copies what a commit of IN needs (with IN->lock held). */
@@ -333,13 +335,76 @@ static void snapshot_take(struct fs_inode *in, struct snapshot *s)
 	s->mtime_set = in->mtime_set;
 	s->mtime = in->mtime;
 	snprintf(s->name, sizeof(s->name), "%s", in->name);
+	s->ino = in->conflict_ino ? in->conflict_ino : in->ino;
+	s->home = in->home;
+}
+
+void fs_conflict_name(const char *name, int n, char *out, size_t len)
+{
+	const char *dot = strrchr(name, '.');
+	size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+	char host[64] = "here", when[32], num[16] = "";
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, "/.")] = '\0';
+	strftime(when, sizeof(when), "%Y-%m-%d %H.%M.%S", localtime_r(&now, &tm));
+	if (n > 1)
+		snprintf(num, sizeof(num), " %d", n);
+	/* the stem gives way, so the whole stays a valid name */
+	snprintf(out, len, "%.*s (conflict %s %s%s)%s",
+		 (int)(stem > 160 ? 160 : stem), name, host, when, num, dot && dot != name ? dot : "");
+}
+
+/* File S->ino's rows went while it was open here (another mount made the
+ * name anew and removed this unfinished one): what was written here must
+ * not vanish.  Makes a conflict copy beside where the file was, seals the
+ * staged bytes as its content and records them.  Returns 0 with *COPY set,
+ * or -errno. */
+static int keep_conflict_copy(struct mvfs *fs, struct snapshot *s, const struct cache_entry *sealed,
+			      struct meta_content *ct, uint64_t *copy)
+{
+	struct meta_dir home = s->home.ino ? s->home
+					   : (struct meta_dir){ .place = META_PLACE_LIBRARY, .ino = META_INO_LIBRARY };
+	struct cache_entry e = *sealed;
+	struct timespec now;
+	struct meta_file f;
+	char name[256];
+	int rc = -EEXIST;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (int n = 1; rc == -EEXIST && n <= 20; n++) {
+		fs_conflict_name(s->name, n, name, sizeof(name));
+		rc = meta_create(fs->meta, &home, name, 0644, &now, &f);
+	}
+	if (rc == 0) {
+		e.ino = f.ino;
+		rc = cache_stage_seal(fs->cache, s->fd, &e);
+	}
+	if (rc == 0) {
+		ct->seq = e.seq;
+		rc = meta_file_stage(fs->meta, f.ino, ct);
+		cache_stage_upload(fs->cache, &e);
+	}
+	if (rc) {
+		log_error("'%s' was removed by another writer while open here, and what was written here could"
+			  " not be kept as a conflict copy: %s", s->name, strerror(-rc));
+		return rc;
+	}
+	log_warn("'%s' was removed by another writer while open here; what was written here is kept as '%s'",
+		 s->name, name);
+	*copy = f.ino;
+	return 0;
 }
 
 /* The slow part of a commit of file INO, without its inode's lock: hash,
  * type, seal, record.  Returns 0 or -errno; *ABORTED is set when a failed
  * seal removed a file that never had content (its changes are gone). */
-static int seal_and_record(struct mvfs *fs, uint64_t ino, struct snapshot *s, int *aborted)
+static int seal_and_record(struct mvfs *fs, struct snapshot *s, int *aborted, uint64_t *copy)
 {
+	uint64_t ino = s->ino;
+	struct meta_file gone;
 	char key[BACKEND_KEY_MAX];
 	unsigned char head[MIME_SNIFF_BYTES];
 	struct cache_entry e;
@@ -383,6 +448,12 @@ static int seal_and_record(struct mvfs *fs, uint64_t ino, struct snapshot *s, in
 	/* The staged version is recorded before its upload can be, so the
 	 * upload's record never races this one. */
 	rc = meta_file_stage(fs->meta, ino, &ct);
+	if (rc == -ENOENT && meta_file_get(fs->meta, ino, &gone) == -ENOENT) {
+		/* not in the trash (a removal keeps POSIX's rule, below): its
+		 * rows are gone, made anew by another writer */
+		cache_stage_upload(fs->cache, &e);	/* the entry leaves once recorded: a no-op */
+		return keep_conflict_copy(fs, s, &e, &ct, copy);
+	}
 	if (rc == -ENOENT)
 		log_info("'%s' was removed while open; its last writes are dropped", s->name);
 	else if (rc)
@@ -426,6 +497,7 @@ static int drop_failed_writes(struct mvfs *fs, struct fs_inode *in)
 int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 {
 	struct snapshot s;
+	uint64_t copy = 0;
 	int rc, aborted;
 
 	fs_file_wait_commit(in);
@@ -437,8 +509,10 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 		return drop_failed_writes(fs, in);
 	snapshot_take(in, &s);
 	fs_file_commit_start(in);
-	rc = seal_and_record(fs, in->ino, &s, &aborted);
+	rc = seal_and_record(fs, &s, &aborted, &copy);
 	fs_file_commit_end(in);
+	if (copy)
+		in->conflict_ino = copy;
 	if (rc) {
 		if (aborted)
 			in->dirty = 0;

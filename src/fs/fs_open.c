@@ -81,6 +81,7 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	struct fs_inode *in;
 	struct fs_handle *h;
 	struct meta_dir dir;
+	char conflict[256];
 	int rc;
 
 	if ((rc = fs_ns_files_dir(fs, parent, "create", name, &dir)) != 0)
@@ -105,6 +106,18 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 		if ((rc = meta_file_abort(fs->meta, f.ino)) == 0)
 			rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
 	}
+	/* Still taken, and the kernel asked to create it (it did not know the
+	 * name): another mount made it a moment ago, or is writing it and has
+	 * closed it once.  Without O_EXCL this writer's bytes go to a conflict
+	 * copy beside it: neither closed write is lost, and neither silently
+	 * replaces the other (DECISIONS.md, "Two writers of one name"). */
+	for (int n = 1; rc == -EEXIST && !(fi->flags & O_EXCL) && n <= 20; n++) {
+		fs_conflict_name(name, n, conflict, sizeof(conflict));
+		rc = meta_create(fs->meta, &dir, conflict, mode, &now, &f);
+		if (rc == 0)
+			log_warn("'%s' was made by another mount a moment ago: this one writes '%s' instead",
+				 name, conflict);
+	}
 	if (rc)
 		return rc;
 	in = fs_inode_get(fs, f.ino, 1, 1);
@@ -114,6 +127,8 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	}
 	pthread_mutex_lock(&in->lock);
 	snprintf(in->name, sizeof(in->name), "%s", name);
+	in->home = dir;
+	in->conflict_ino = 0;
 	rc = fs_file_stage(fs, in, NULL, 1);
 	if (rc == 0)
 		in->writers++;

@@ -192,12 +192,9 @@ int meta_file_abort(struct meta *m, uint64_t ino)
 	if (!c)
 		return -EIO;
 	u64s(s, sizeof(s), ino);
-	rc = meta_exec(c, "abort file",
-		       "DELETE FROM memories WHERE id = (SELECT memory_id FROM memory_items"
-		       "                                WHERE user_id = $1 AND ino = $2)"
-		       " AND NOT EXISTS (SELECT 1 FROM memory_assets a JOIN memory_items i ON a.memory_id = i.memory_id"
-		       "                 WHERE i.user_id = $1 AND i.ino = $2 AND a.content_hash IS NOT NULL)",
-		       2, p, NULL);
+	/* one function: it locks the memory first, as a record of its content
+	 * does (0016), so a close on another mount is never removed */
+	rc = meta_exec(c, "abort file", "SELECT mvfs_abort($1, $2)", 2, p, NULL);
 	meta_conn_put(m, c);
 	return rc;
 }
