@@ -47,7 +47,7 @@ struct fs_inode {
 	int sealed;		/* stage_fd holds committed content: copy before writing */
 	int write_error;	/* a write failed (-errno): the staged bytes are not what was written */
 	uint64_t commits;	/* commits so far: a reader of the rows can tell it raced one */
-	char sha256[65];	/* the content sealed last */
+	char sha256[65];	/* the content sealed last (at staging: the one it started from) */
 	uint64_t size;		/* staged size, when stage_fd >= 0 */
 	int mtime_set;		/* mtime below is newer than the row's */
 	struct timespec mtime;

@@ -193,6 +193,9 @@ int fs_file_stage(struct mvfs *fs, struct fs_inode *in, const struct meta_file *
 	}
 	in->stage_fd = fd;
 	in->sealed = 0;
+	/* what this writer starts from: a version another writer records
+	 * meanwhile is kept when this one replaces it (mvfs_stage, 0016) */
+	snprintf(in->sha256, sizeof(in->sha256), "%s", f ? f->sha256 : "");
 	/* A new or truncated file starts dirty: its (empty) content is the
 	 * new version, even if nothing is written before close. */
 	in->dirty = !f || truncate;
@@ -320,6 +323,7 @@ struct snapshot {
 	struct timespec mtime;
 	char name[256];
 	uint64_t ino;			/* the file the commit records: its own, or its conflict copy */
+	char base[SHA256_HEX_LEN + 1];	/* the version this writer replaces ("" for a new file) */
 	struct meta_dir home;
 };
 
@@ -336,6 +340,7 @@ static void snapshot_take(struct fs_inode *in, struct snapshot *s)
 	s->mtime = in->mtime;
 	snprintf(s->name, sizeof(s->name), "%s", in->name);
 	s->ino = in->conflict_ino ? in->conflict_ino : in->ino;
+	snprintf(s->base, sizeof(s->base), "%s", in->sha256);
 	s->home = in->home;
 }
 
@@ -443,7 +448,7 @@ static int seal_and_record(struct mvfs *fs, struct snapshot *s, int *aborted, ui
 	ct = (struct meta_content){
 		.sha256 = s->sha, .size = s->size, .mime = type.mime, .memory_type = type.memory_type,
 		.backend = cache_backend_name(fs->cache), .key = key,
-		.mtime = s->mtime_set ? &s->mtime : NULL, .seq = e.seq,
+		.mtime = s->mtime_set ? &s->mtime : NULL, .seq = e.seq, .base_sha = s->base[0] ? s->base : NULL,
 	};
 	/* The staged version is recorded before its upload can be, so the
 	 * upload's record never races this one. */

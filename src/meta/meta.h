@@ -297,6 +297,9 @@ struct meta_content {
 	const char *key;		/* storage key */
 	const struct timespec *mtime;	/* the file's new mtime, or NULL: unchanged */
 	uint64_t seq;			/* order of the close that made it (write-back journal) */
+	const char *base_sha;		/* the version the writer started from, or NULL: when
+					 * another is current by now, that one is kept in
+					 * the trash whatever its age */
 };
 
 /* Records C as the content of file INO, staged locally and not yet in the

@@ -95,7 +95,7 @@ static int blob_ref(PGconn *c, const struct meta_content *ct, char blob_id[META_
 /* The arguments of mvfs_stage and mvfs_uploaded (0009), which take the same. */
 struct content_args {
 	char ino[24], size[24], seq[24], sec[24], nsec[16], age[16], days[16];
-	const char *p[13];
+	const char *p[14];
 };
 
 static void content_args(struct meta *m, uint64_t ino, const struct meta_content *ct, struct content_args *a)
@@ -133,9 +133,10 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
 	 * where the closed file is durable, and the upload record, which
 	 * commits synchronously before the entry goes, makes this record
 	 * again if a crash lost it (0011_durable_records.sql). */
+	a.p[13] = ct->base_sha;
 	return meta_call_idempotent(m, "stage version",
-			 "SELECT mvfs_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-			 " FROM set_config('synchronous_commit', 'off', true)", 13, a.p, NULL);
+			 "SELECT mvfs_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+			 " FROM set_config('synchronous_commit', 'off', true)", 14, a.p, NULL);
 }
 
 /* After 500, 1,000, 2,000 ... upload records, then every 20,000, the

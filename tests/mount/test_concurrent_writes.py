@@ -3,9 +3,11 @@ moment. Every write that returned 0 ends up where a user finds it: one
 under the name, the other beside it as "NAME (conflict HOST DATE
 TIME).EXT" -- never only a log line. (cp opens with O_EXCL when it found no
 file, and may get EEXIST, as it does on ext4: that write failed loudly.)"""
+import hashlib
 import os
 import re
 import subprocess
+import time
 
 from mvtest import make_random, run, sha256_file
 from pgtest import default_bin
@@ -79,3 +81,48 @@ def test_rm_while_open_on_this_mount_still_drops_later_writes(mvfs):
     assert sorted(os.listdir(m.mnt / "library")) == []
     assert "(conflict " not in m.log_text()
     m.unmount()
+
+
+def everything_in_trash(m):
+    out = {}
+    for root, dirs, files in os.walk(m.mnt / ".trash"):
+        for f in files:
+            out.setdefault(sha256_file(os.path.join(root, f)), []).append(f)
+    return out
+
+
+def test_rewrites_of_one_file_from_two_mounts_keep_both(mvfs, tmp_path):
+    """Both mounts rewrite an existing file at once (O_TRUNC): the last
+    close wins the name; the other's version, recorded after the winner
+    opened the file, stays in .trash/ whatever its age (a person's own
+    quick saves still leave none: version_min_age)."""
+    a = mvfs()
+    b = mvfs(db=a.db, store=a.store)
+    lost = 0
+    for i in range(10):
+        name = "doc%d.jpg" % i
+        (a.mnt / "library" / name).write_bytes(b"original %d" % i)
+        run([default_bin(), "sync", str(a.mnt)], timeout=120)
+        for _ in range(100):        # b sees it once its upload is done
+            if os.path.exists(b.mnt / "library" / name):
+                break
+            time.sleep(0.05)
+        fa, fb = tmp_path / ("a%d" % i), tmp_path / ("b%d" % i)
+        make_random(fa, 128 << 10)
+        make_random(fb, 128 << 10)
+        p1, p2 = writer(fa, a.mnt / "library" / name, "redirect"), writer(fb, b.mnt / "library" / name, "redirect")
+        assert (p1.wait(), p2.wait()) == (0, 0), (p1.stderr.read(), p2.stderr.read())
+        for m in (a, b):
+            run([default_bin(), "sync", str(m.mnt)], timeout=120)
+        have, trash = everything(a), everything_in_trash(a)
+        for f in (fa, fb):
+            if sha256_file(f) not in have and sha256_file(f) not in trash:
+                lost += 1
+    assert lost == 0, "%d rewrites that returned 0 are nowhere" % lost
+    # one's own quick rewrite leaves no version behind (version_min_age)
+    (a.mnt / "library" / "quick.jpg").write_bytes(b"one")
+    (a.mnt / "library" / "quick.jpg").write_bytes(b"two")
+    run([default_bin(), "sync", str(a.mnt)], timeout=120)
+    assert hashlib.sha256(b"one").hexdigest() not in everything_in_trash(a)
+    a.unmount()
+    b.unmount()

@@ -10,10 +10,18 @@
 -- content only once it holds the lock.  A close that finds its file gone
 -- keeps its bytes as a conflict copy (fs_file.c); a create that finds the
 -- name held by a live writer's closed file writes a conflict copy (fs_open.c).
+-- Two writers rewriting one existing file: the last close wins, and the
+-- version it replaced, if another writer recorded it after this one
+-- started, stays in the trash (not only when older than version_min_age).
 
-CREATE OR REPLACE FUNCTION mvfs_stage(p_user uuid, p_ino bigint, p_sha text, p_size bigint, p_mime text, p_type text,
+-- P_BASE is the version the writer started from (NULL: not known): when
+-- another version is current by now -- another mount's writer closed the
+-- file meanwhile -- the one replaced here is kept in the trash whatever its
+-- age (P_MIN_AGE is for a person's own saves).
+DROP FUNCTION mvfs_stage(uuid, bigint, text, bigint, text, text, text, text, bigint, integer, bigint, integer, integer);
+CREATE FUNCTION mvfs_stage(p_user uuid, p_ino bigint, p_sha text, p_size bigint, p_mime text, p_type text,
                            p_backend text, p_key text, p_mtime_sec bigint, p_mtime_nsec integer, p_seq bigint,
-                           p_min_age integer, p_trash_days integer)
+                           p_min_age integer, p_trash_days integer, p_base text DEFAULT NULL)
   RETURNS void
   LANGUAGE plpgsql
   AS $$
@@ -51,7 +59,9 @@ BEGIN
       RETURNING id INTO nasset;
     -- the new one current first: the old one then leaves no folder
     UPDATE memory_items SET primary_asset_id = nasset WHERE id = it;
-    PERFORM mvfs_retire_version(cur, NULL, p_min_age, p_trash_days);
+    PERFORM mvfs_retire_version(cur, NULL,
+                                CASE WHEN p_base IS NOT NULL AND cur_sha IS DISTINCT FROM p_base THEN 0
+                                     ELSE p_min_age END, p_trash_days);
   END IF;
   -- a version waiting for its upload makes the memory pending; the same
   -- bytes again (a rewrite that changed nothing) leave it as it is
