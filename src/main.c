@@ -822,6 +822,7 @@ static int mount_open_engines(struct mount *m)
 			free(path);
 			return -1;
 		}
+		cc.key_prefix = meta_key_prefix(m->meta);	/* the user's own object keys */
 		m->cache = cache_open(path, m->backend, &cc);
 	}
 	rc = m->cache ? 0 : -errno;

@@ -106,26 +106,67 @@ int backend_key_valid(const char *key)
 	return 1;
 }
 
-void backend_key_for(const char *sha256_hex, char out[BACKEND_KEY_MAX])
+int backend_key_prefix_valid(const char *prefix)
+{
+	char k[BACKEND_KEY_PREFIX_MAX + 1];
+	size_t n;
+
+	if (!prefix)
+		return 0;
+	n = strlen(prefix);
+	if (n == 0)
+		return 1;
+	if (n > BACKEND_KEY_PREFIX_MAX || prefix[n - 1] != '/' || strncmp(prefix, "sha256/", 7) == 0)
+		return 0;
+	memcpy(k, prefix, n - 1);	/* a valid key once its last '/' goes */
+	k[n - 1] = '\0';
+	return backend_key_valid(k);
+}
+
+void backend_key_for(const char *prefix, const char *sha256_hex, char out[BACKEND_KEY_MAX])
 {
 	const char *h = sha256_hex;
+	size_t n;
 	int i;
 
 	out[0] = '\0';
-	if (!h)
+	if (!h || !backend_key_prefix_valid(prefix))
 		return;
 	for (i = 0; i < 64; i++)
 		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
 			return;
 	if (h[64] != '\0')
 		return;
-	/* "sha256/" + "ab/" + "cd/" + 64 + NUL = 78 bytes, within BACKEND_KEY_MAX. */
-	memcpy(out, "sha256/", 7);
-	out[7] = h[0];
-	out[8] = h[1];
-	out[9] = '/';
-	out[10] = h[2];
-	out[11] = h[3];
-	out[12] = '/';
-	memcpy(out + 13, h, 65);
+	/* PREFIX (at most 48) + "sha256/" + "ab/" + "cd/" + 64 + NUL = at most
+	 * 126 bytes, within BACKEND_KEY_MAX. */
+	n = strlen(prefix);
+	memcpy(out, prefix, n);
+	memcpy(out + n, "sha256/", 7);
+	out[n + 7] = h[0];
+	out[n + 8] = h[1];
+	out[n + 9] = '/';
+	out[n + 10] = h[2];
+	out[n + 11] = h[3];
+	out[n + 12] = '/';
+	memcpy(out + n + 13, h, 65);
+}
+
+const char *backend_key_sha(const char *key)
+{
+	char want[BACKEND_KEY_MAX], prefix[BACKEND_KEY_PREFIX_MAX + 1];
+	const char *slash = key ? strrchr(key, '/') : NULL;
+	size_t plen;
+
+	if (!slash || strlen(slash + 1) != 64)
+		return NULL;
+	/* the prefix is whatever precedes "sha256/ab/cd/<sha>" */
+	if ((size_t)(slash + 1 - key) < 13)
+		return NULL;
+	plen = (size_t)(slash + 1 - key) - 13;
+	if (plen > BACKEND_KEY_PREFIX_MAX)
+		return NULL;
+	memcpy(prefix, key, plen);
+	prefix[plen] = '\0';
+	backend_key_for(prefix, slash + 1, want);
+	return want[0] && strcmp(want, key) == 0 ? slash + 1 : NULL;
 }

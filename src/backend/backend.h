@@ -2,8 +2,9 @@
  * backend.h - object stores behind one interface.
  *
  * A backend keeps immutable objects under string keys.  mvaultfs only ever
- * writes content-addressed keys (backend_key_for), so the same bytes always
- * go to the same key and every operation can be retried freely.
+ * writes content-addressed keys (backend_key_for: a user's prefix and the
+ * hash), so the same bytes of one user always go to the same key and every
+ * operation can be retried freely.
  *
  * CONTRACT (every implementation):
  *  - Every operation is idempotent.  put of an existing key with the same
@@ -93,12 +94,22 @@ struct backend *backend_open(const char *url, const struct backend_config *cfg);
  * [A-Za-z0-9._/-], no leading '/', no empty, "." or ".." component. */
 int backend_key_valid(const char *key);
 
-/* The key for content with this SHA-256 (64 lowercase hex digits):
- * "sha256/ab/cd/abcd...".  OUT must hold BACKEND_KEY_MAX bytes.  Anything
- * else (NULL, uppercase, wrong length) writes "", which every backend
- * rejects with -EINVAL, so a bad hash cannot reach the store. */
-#define BACKEND_KEY_MAX 96
-void backend_key_for(const char *sha256_hex, char out[BACKEND_KEY_MAX]);
+/* The key for content with this SHA-256 (64 lowercase hex digits) under
+ * PREFIX: PREFIX "sha256/ab/cd/abcd...".  PREFIX is "" (the keys shared by
+ * the users made before per-user keys) or a user's own ("u/<uuid>/": see
+ * meta_key_prefix), so that naming a hash reaches only one's own uploads.
+ * OUT must hold BACKEND_KEY_MAX bytes.  Anything else (NULL, uppercase,
+ * wrong length, a prefix backend_key_prefix_valid refuses) writes "", which
+ * every backend rejects with -EINVAL, so a bad hash cannot reach the store. */
+#define BACKEND_KEY_MAX 128
+#define BACKEND_KEY_PREFIX_MAX 48
+void backend_key_for(const char *prefix, const char *sha256_hex, char out[BACKEND_KEY_MAX]);
+/* 1 when PREFIX may start keys: "", or up to BACKEND_KEY_PREFIX_MAX bytes
+ * of a valid key ending in '/' (and not "sha256/..."). */
+int backend_key_prefix_valid(const char *prefix);
+/* The SHA-256 a content-addressed key (any valid prefix) names, pointing
+ * into KEY, or NULL for a key backend_key_for would not make. */
+const char *backend_key_sha(const char *key);
 
 static inline int backend_put(struct backend *b, const char *key, int fd, uint64_t size, const char *sha)
 { return b->ops->put(b, key, fd, size, sha); }

@@ -481,15 +481,11 @@ static int s3_put(struct backend *b, const char *key, int fd, uint64_t size, con
  * (content-addressed) or from the answer's x-amz-meta-sha256. */
 static const char *expected_sha(const char *key, const struct http_resp *r)
 {
-	char want[BACKEND_KEY_MAX];
-	const char *slash = strrchr(key, '/');
+	const char *sha = backend_key_sha(key);
 	size_t i;
 
-	if (slash && strlen(slash + 1) == SHA256_HEX_LEN) {
-		backend_key_for(slash + 1, want);
-		if (want[0] && strcmp(want, key) == 0)
-			return slash + 1;
-	}
+	if (sha)
+		return sha;
 	if (strlen(r->meta_sha256) == SHA256_HEX_LEN) {
 		for (i = 0; i < SHA256_HEX_LEN; i++)
 			if (!isxdigit((unsigned char)r->meta_sha256[i]))

@@ -357,13 +357,7 @@ static void abort_upload(struct mp *m)
 /* The SHA-256 a content-addressed key names, or NULL. */
 static const char *key_sha(const char *key)
 {
-	char want[BACKEND_KEY_MAX];
-	const char *slash = strrchr(key, '/');
-
-	if (!slash || strlen(slash + 1) != SHA256_HEX_LEN)
-		return NULL;
-	backend_key_for(slash + 1, want);
-	return want[0] && strcmp(want, key) == 0 ? slash + 1 : NULL;
+	return backend_key_sha(key);
 }
 
 int s3_put_multipart(struct s3 *s, const char *key, int fd, uint64_t size, const char *sha256_hex)

@@ -113,6 +113,15 @@ struct cache *cache_open(const char *dir, struct backend *b, const struct cache_
 	c->backend = b;
 	if (cfg)
 		c->cfg = *cfg;
+	if (!backend_key_prefix_valid(c->cfg.key_prefix ? c->cfg.key_prefix : "")) {
+		log_error("cannot use cache folder '%s': the store key prefix '%s' is not one", dir,
+			  c->cfg.key_prefix);
+		free(c);
+		errno = EINVAL;
+		return NULL;
+	}
+	snprintf(c->key_prefix, sizeof(c->key_prefix), "%s", c->cfg.key_prefix ? c->cfg.key_prefix : "");
+	c->cfg.key_prefix = c->key_prefix;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
 	pthread_mutex_init(&c->block_lock, NULL);
@@ -183,6 +192,16 @@ void cache_free(struct cache *c)
 const char *cache_backend_name(const struct cache *c)
 {
 	return c->backend->ops->name;
+}
+
+void cache_key_for(const struct cache *c, const char *sha256, char *out)
+{
+	backend_key_for(c->key_prefix, sha256, out);
+}
+
+const char *cache_key_prefix(const struct cache *c)
+{
+	return c->key_prefix;
 }
 
 int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off, size_t len,
@@ -265,13 +284,11 @@ int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd)
 	return rc;
 }
 
-int cache_store(struct cache *c, const char *sha256, int fd, uint64_t size)
+int cache_store(struct cache *c, const char *key, const char *sha256, int fd, uint64_t size)
 {
-	char key[BACKEND_KEY_MAX];
 	int rc;
 
-	backend_key_for(sha256, key);
-	if (!key[0])
+	if (!key || !backend_key_valid(key))
 		return -EINVAL;
 	rc = backend_put(c->backend, key, fd, size, sha256);
 	if (rc == 0)

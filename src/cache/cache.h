@@ -37,6 +37,11 @@ struct cache_config {
 	int fetchers;		/* block fetch threads; 0: 4 */
 	int readahead;		/* blocks read ahead of a sequential reader; 0: 8 */
 	double io_timeout;	/* seconds a read of uncached content may take; 0: 60 */
+	/* What the mount user's object keys start with (backend_key_for):
+	 * "u/<uuid>/", or "" (NULL too) for a user with the shared keys of
+	 * before.  Copied; a prefix backend_key_prefix_valid refuses makes
+	 * cache_open fail with EINVAL. */
+	const char *key_prefix;
 };
 
 /* What the journal keeps about sealed content: enough to commit it after a
@@ -73,6 +78,12 @@ void cache_free(struct cache *c);
 /* The backend's name ("local", "s3"), for the rows that record where
  * content lives. */
 const char *cache_backend_name(const struct cache *c);
+/* The store key of content SHA256 of this cache's user (its key_prefix):
+ * the key every read, upload and record of this cache uses.  OUT gets ""
+ * for a bad hash (see backend_key_for). */
+void cache_key_for(const struct cache *c, const char *sha256, char *out);
+/* This cache's key prefix ("" for the shared keys). */
+const char *cache_key_prefix(const struct cache *c);
 
 /* --- write-back ---------------------------------------------------------- */
 
@@ -137,9 +148,11 @@ int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd)
  * a full disk answers -ENOSPC rather than a short count.  0 or -errno. */
 int cache_write_full(int fd, const void *buf, size_t len, off_t off);
 
-/* Sends SIZE bytes of FD to the store under content hash SHA256 right now
- * (for content made by the daemon itself, like variants).  0 or -errno. */
-int cache_store(struct cache *c, const char *sha256, int fd, uint64_t size);
+/* Sends SIZE bytes of FD (content hash SHA256) to the store under KEY
+ * right now (for content made by the daemon itself, like variants: KEY is
+ * the key of the job's user, which need not be this cache's).  0 or
+ * -errno (-EINVAL for an invalid key). */
+int cache_store(struct cache *c, const char *key, const char *sha256, int fd, uint64_t size);
 
 /* --- numbers ------------------------------------------------------------- */
 

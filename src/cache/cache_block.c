@@ -282,7 +282,7 @@ static int block_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t 
 	size_t got = 0;
 	int rc;
 
-	backend_key_for(sha, key);
+	cache_key_for(c, sha, key);
 	cache_count(c, &c->st.store_gets, 1);
 	rc = backend_get_range(c->backend, key, idx * c->cfg.block_size, len, dst, &got);
 	if (rc == 0 && got != len) {

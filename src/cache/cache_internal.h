@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "backend/backend.h"
 #include "cache/cache.h"
 
 /* How long a file uploaded from here still counts as held here: longer than
@@ -23,6 +24,7 @@ struct hot_block;
 struct cache {
 	struct backend *backend;
 	struct cache_config cfg;
+	char key_prefix[BACKEND_KEY_PREFIX_MAX + 1];	/* cfg.key_prefix, copied */
 	char *dir, *staging_dir, *journal_dir, *blocks_dir, *aside_dir;
 
 	/* write-back (cache_stage.c), under lock */

@@ -561,7 +561,7 @@ static int upload_bytes(struct cache *c, struct upload *u, int fd)
 			return -EBADMSG;
 		u->verify = 0;
 	}
-	backend_key_for(e->sha256, key);
+	cache_key_for(c, e->sha256, key);
 	if (backend_head(c->backend, key, &bst) == 0 && bst.size == e->size)
 		return 0;	/* content-addressed: the store has these bytes */
 	rc = backend_put(c->backend, key, fd, e->size, e->sha256);
@@ -581,7 +581,7 @@ static int still_stored(struct cache *c, struct upload *u, int fd)
 	char key[BACKEND_KEY_MAX];
 	struct backend_stat bst;
 
-	backend_key_for(u->e.sha256, key);
+	cache_key_for(c, u->e.sha256, key);
 	if (backend_head(c->backend, key, &bst) == 0 && bst.size == u->e.size)
 		return 0;
 	log_warn("'%s' left the store while its upload was being recorded (a deletion of the same bytes);"

@@ -425,7 +425,7 @@ static int seal_and_record(struct mvfs *fs, struct snapshot *s, int *aborted, ui
 	}
 	nhead = pread(s->fd, head, sizeof(head), 0);
 	type = mime_sniff(head, nhead > 0 ? (size_t)nhead : 0, s->name);
-	backend_key_for(s->sha, key);
+	cache_key_for(fs->cache, s->sha, key);
 
 	memset(&e, 0, sizeof(e));
 	e.ino = ino;
@@ -539,7 +539,7 @@ int fs_file_uploaded(void *arg, const struct cache_entry *e)
 	char key[BACKEND_KEY_MAX];
 	struct meta_content ct;
 
-	backend_key_for(e->sha256, key);
+	cache_key_for(fs->cache, e->sha256, key);
 	ct = (struct meta_content){
 		.sha256 = e->sha256, .size = e->size, .mime = e->mime[0] ? e->mime : "application/octet-stream",
 		.memory_type = e->memory_type[0] ? e->memory_type : "document",

@@ -121,6 +121,11 @@ struct meta_folder {
  * row-level security applies to them.  On failure writes a one-line reason
  * naming the database into ERR and returns NULL. */
 struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen);
+/* What the mount user's store keys start with, read once at meta_open from
+ * the users row: "u/<user id>/" for users made since migration 0015, ""
+ * for users made before (they keep the shared "sha256/..." keys).  Owned
+ * by M; give it to the cache (cache_config.key_prefix). */
+const char *meta_key_prefix(const struct meta *m);
 /* meta_free(NULL) is a no-op. */
 void meta_free(struct meta *m);
 /* The name of the user M acts for: its login role's user, or the one
@@ -180,9 +185,6 @@ struct meta_cursor {
  * page.  *N receives the count; fewer than MAX means the end. */
 int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cursor,
 	      struct meta_file *out, int max, int *n);
-
-/* Is there a blob with this hash?  1 yes, 0 no, or -errno. */
-int meta_blob_exists(struct meta *m, const char *sha256);
 
 /* Counts for statfs: active files and the bytes of their originals. */
 int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes);

@@ -596,24 +596,6 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 
 /* --- counts -------------------------------------------------------------- */
 
-int meta_blob_exists(struct meta *m, const char *sha256)
-{
-	const char *p[] = { sha256 };
-	PGconn *c = meta_conn_get(m);
-	PGresult *r;
-	int rc;
-
-	if (!c)
-		return -EIO;
-	rc = meta_exec(c, "find blob", "SELECT 1 FROM blobs WHERE content_hash = $1", 1, p, &r);
-	meta_conn_put(m, c);
-	if (rc)
-		return rc;
-	rc = PQntuples(r) > 0;
-	PQclear(r);
-	return rc;
-}
-
 int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes)
 {
 	const char *p[] = { m->user_id };

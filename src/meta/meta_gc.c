@@ -9,8 +9,11 @@
  *
  * DESIGN (deletion): the outbox row (asset_delete_jobs) names a blob whose
  * ref_count reached zero.  The step locks the blob row, asks
- * mvault_blob_deletable (every user's assets count: bytes are shared) and
- * only then deletes the object, with the lock still held: a commit of the
+ * mvault_blob_deletable (its assets: legal hold, grace period) and
+ * mvault_blob_object_kept (0015: the object goes only when it is under
+ * its owner's own key and no blob row of any user names it: users made
+ * before 0015 share keys; else only the row goes) and only then deletes
+ * the object, with the lock still held: a commit of the
  * same bytes (meta_file_commit's blob reference) waits on that lock and,
  * after the blob row is gone, makes a new one for content it uploads
  * again.  The rows are marked deleted and the blob row removed before the
@@ -68,7 +71,7 @@ static int outbox_row(PGconn *c, const struct meta_job *j, char blob[META_UUID_L
 int meta_jobs_asset_delete(struct meta_jobs *q, const struct meta_job *j, meta_jobs_delete_fn del, void *arg,
 			   char *note, size_t notelen)
 {
-	char blob[META_UUID_LEN + 1], backend[32] = "", key[META_KEY_MAX] = "", days[16];
+	char blob[META_UUID_LEN + 1], backend[32] = "", key[META_KEY_MAX] = "", days[16], kept[200] = "";
 	const char *p[] = { blob, days };
 	const char *d[] = { j->subject };
 	PGconn *c = meta_jobs_conn(q);
@@ -88,7 +91,8 @@ int meta_jobs_asset_delete(struct meta_jobs *q, const struct meta_job *j, meta_j
 	if (rc == 0 && !stop)
 		rc = meta_exec(c, "lock blob",
 			       "SELECT b.storage_backend, b.storage_key, mvault_blob_deletable(b.id, $2::integer),"
-			       " b.ref_count FROM blobs b WHERE b.id = $1 FOR UPDATE", 2, p, &r);
+			       " b.ref_count, mvault_blob_object_kept(b.id) FROM blobs b WHERE b.id = $1 FOR UPDATE",
+			       2, p, &r);
 	if (rc == 0 && !stop) {
 		if (PQntuples(r) == 0) {
 			snprintf(note, notelen, "nothing to delete: the blob is gone");
@@ -103,10 +107,12 @@ int meta_jobs_asset_delete(struct meta_jobs *q, const struct meta_job *j, meta_j
 		} else {
 			snprintf(backend, sizeof(backend), "%s", meta_val(r, 0, 0));
 			snprintf(key, sizeof(key), "%s", meta_val(r, 0, 1));
+			if (!PQgetisnull(r, 0, 4))
+				snprintf(kept, sizeof(kept), "%s", meta_val(r, 0, 4));
 		}
 		PQclear(r);
 	}
-	if (rc == 0 && !stop) {
+	if (rc == 0 && !stop && !kept[0]) {
 		rc = del(arg, backend, key);
 		if (rc)
 			snprintf(note, notelen, "cannot delete '%s' from the store: %s", key, strerror(-rc));
@@ -114,8 +120,12 @@ int meta_jobs_asset_delete(struct meta_jobs *q, const struct meta_job *j, meta_j
 	if (rc == 0 && !stop) {
 		rc = meta_exec(c, "forget blob", "SELECT mvault_blob_forget($1)", 1, p, &r);
 		if (rc == 0) {
-			snprintf(note, notelen, "deleted %s (%s asset%s)", key, meta_val(r, 0, 0),
-				 strcmp(meta_val(r, 0, 0), "1") == 0 ? "" : "s");
+			if (kept[0])
+				snprintf(note, notelen, "forgot the blob of %s (%s asset%s), the object stays: %s", key,
+					 meta_val(r, 0, 0), strcmp(meta_val(r, 0, 0), "1") == 0 ? "" : "s", kept);
+			else
+				snprintf(note, notelen, "deleted %s (%s asset%s)", key, meta_val(r, 0, 0),
+					 strcmp(meta_val(r, 0, 0), "1") == 0 ? "" : "s");
 			PQclear(r);
 		}
 	}
@@ -223,7 +233,9 @@ int meta_jobs_unhashed(struct meta_jobs *q, const struct meta_job *j, struct met
 		rc = meta_exec(c, "read unhashed asset",
 			       "SELECT id, coalesce(storage_backend::text, ''), coalesce(storage_key, ''), mime_type, bytes,"
 			       " content_hash IS NULL AND upload_status = 'completed' AND lifecycle_status = 'active'"
-			       "   AND storage_key IS NOT NULL"
+			       "   AND storage_key IS NOT NULL,"
+			       " (SELECT coalesce(u.key_prefix, '') FROM memories m JOIN users u ON u.id = m.user_id"
+			       "   WHERE m.id = memory_id)"
 			       " FROM memory_assets WHERE id = $1", 1, p, &r);
 	if (rc == 0) {
 		if (PQntuples(r) == 0) {
@@ -236,6 +248,7 @@ int meta_jobs_unhashed(struct meta_jobs *q, const struct meta_job *j, struct met
 			snprintf(out->mime, sizeof(out->mime), "%s", meta_val(r, 0, 3));
 			out->size = meta_u64(r, 0, 4);
 			out->ready = strcmp(meta_val(r, 0, 5), "t") == 0;
+			snprintf(out->key_prefix, sizeof(out->key_prefix), "%s", meta_val(r, 0, 6));
 		}
 		PQclear(r);
 	}

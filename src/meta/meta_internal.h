@@ -17,6 +17,7 @@ struct meta {
 	char *conninfo;
 	char user_id[META_UUID_LEN + 1];
 	char user_name[256];
+	char key_prefix[META_UUID_LEN + 4];	/* "" or "u/<user_id>/" (tops_load) */
 	int trash_days;
 	int version_min_age;		/* seconds; 0 keeps every replaced version */
 	int db_timeout;			/* seconds an operation waits for an unreachable database */

@@ -101,7 +101,8 @@ struct meta_original {
 	char asset_id[META_UUID_LEN + 1];
 	char memory_id[META_UUID_LEN + 1];
 	char sha256[65];
-	char key[META_KEY_MAX];
+	char key[META_KEY_MAX];		/* as its row says (written by its user: not trusted) */
+	char key_prefix[META_UUID_LEN + 4];	/* its user's store key prefix (meta_key_prefix) */
 	char mime[128];
 	char name[256];			/* display name, for log lines */
 	uint64_t size;
@@ -172,6 +173,7 @@ struct meta_unhashed {
 	char asset_id[META_UUID_LEN + 1];
 	char backend[32];
 	char key[META_KEY_MAX];		/* where its bytes are now */
+	char key_prefix[META_UUID_LEN + 4];	/* its user's store key prefix (meta_key_prefix) */
 	char mime[128];
 	uint64_t size;
 	int ready;			/* still active, uploaded and without a hash */

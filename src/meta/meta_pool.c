@@ -713,7 +713,11 @@ static int user_ensure(struct meta *m, PGconn *c, const char *name)
 }
 
 /* The database inode numbers of the user's library/ and workspace/ (made
- * on first use). */
+ * on first use), and the user's store key prefix: NULL (the shared keys of
+ * a user made before 0015) or "u/<id>/", nothing else (the trigger of
+ * 0015 keeps users from choosing theirs; refusing anything else here means
+ * a prefix someone did set cannot point this mount at another user's
+ * objects). */
 static int tops_load(struct meta *m, PGconn *c)
 {
 	const char *p[] = { m->user_id };
@@ -728,13 +732,28 @@ static int tops_load(struct meta *m, PGconn *c)
 			       "SELECT (SELECT ino FROM folders WHERE user_id = $1 AND place = 'library'"
 			       "        AND parent_id IS NULL),"
 			       " (SELECT ino FROM folders WHERE user_id = $1 AND place = 'workspace'"
-			       "  AND parent_id IS NULL)", 1, p, &r);
+			       "  AND parent_id IS NULL),"
+			       " (SELECT coalesce(key_prefix, '') FROM users WHERE id = $1)", 1, p, &r);
 	if (rc)
 		return rc;
 	m->top_ino[0] = meta_u64(r, 0, 0);
 	m->top_ino[1] = meta_u64(r, 0, 1);
+	snprintf(m->key_prefix, sizeof(m->key_prefix), "u/%s/", m->user_id);
+	if (!*meta_val(r, 0, 2)) {
+		m->key_prefix[0] = '\0';
+	} else if (strcmp(meta_val(r, 0, 2), m->key_prefix) != 0) {
+		log_error("user %s has store key prefix '%s', not its own ('%s')", m->user_id, meta_val(r, 0, 2),
+			  m->key_prefix);
+		PQclear(r);
+		return -EPERM;
+	}
 	PQclear(r);
 	return m->top_ino[0] && m->top_ino[1] ? 0 : -ENOENT;
+}
+
+const char *meta_key_prefix(const struct meta *m)
+{
+	return m->key_prefix;
 }
 
 struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)

@@ -46,7 +46,9 @@ int meta_jobs_original(struct meta_jobs *q, const struct meta_job *j, struct met
 			       " a.mime_type, coalesce(i.display_name, ''), a.bytes,"
 			       " a.lifecycle_status = 'active' AND a.upload_status = 'completed'"
 			       "   AND a.content_hash IS NOT NULL AND a.variant_of_asset_id IS NULL,"
-			       " EXISTS (SELECT 1 FROM memory_assets v WHERE v.variant_of_asset_id = a.id)"
+			       " EXISTS (SELECT 1 FROM memory_assets v WHERE v.variant_of_asset_id = a.id),"
+			       " (SELECT coalesce(u.key_prefix, '') FROM memories m JOIN users u ON u.id = m.user_id"
+			       "   WHERE m.id = a.memory_id)"
 			       " FROM memory_assets a LEFT JOIN memory_items i ON i.id = a.memory_item_id"
 			       " WHERE a.id = $1", 1, p, &r);
 	if (rc == 0) {
@@ -63,6 +65,7 @@ int meta_jobs_original(struct meta_jobs *q, const struct meta_job *j, struct met
 			out->size = meta_u64(r, 0, 6);
 			out->ready = strcmp(meta_val(r, 0, 7), "t") == 0;
 			out->done = strcmp(meta_val(r, 0, 8), "t") == 0;
+			META_COPY(out->key_prefix, r, 0, 9);
 		}
 		PQclear(r);
 	}

@@ -78,7 +78,7 @@ static int blob_ref(PGconn *c, const struct meta_content *ct, char blob_id[META_
 	rc = meta_exec(c, "reference blob",
 		       "INSERT INTO blobs (content_hash, storage_backend, storage_key, bytes, mime_type, ref_count)"
 		       " VALUES ($1, $2, $3, $4, $5, 1)"
-		       " ON CONFLICT (content_hash) DO UPDATE"
+		       " ON CONFLICT (user_id, content_hash) DO UPDATE"
 		       "   SET ref_count = blobs.ref_count + 1, last_accessed_at = now()"
 		       " RETURNING id, ref_count", 5, p, &r);
 	if (rc)

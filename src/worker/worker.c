@@ -78,9 +78,16 @@ static void count(struct worker *w, long *n)
 
 /* --- content in and out -------------------------------------------------- */
 
-/* Copies content SHA256 (SIZE bytes) through the cache into a new unnamed
- * staging file, checking it hashes to SHA256.  Returns the fd or -errno. */
-static int fetch_content(struct worker *w, const char *sha256, uint64_t size)
+static int fetch_key(struct worker *w, const char *key, uint64_t size, char sha256[SHA256_HEX_LEN + 1]);
+
+/* Copies content SHA256 (SIZE bytes) of the user whose keys start with
+ * PREFIX into a new unnamed staging file, checking it hashes to SHA256:
+ * through the cache when it is this cache's user (a mount's worker), else
+ * (`mvaultfs worker`, acting for many users) from the store under that
+ * user's key.  The key is made from the user's prefix, never taken from a
+ * row the user wrote, so a job cannot be pointed at someone else's bytes.
+ * Returns the fd or -errno. */
+static int fetch_content(struct worker *w, const char *prefix, const char *sha256, uint64_t size)
 {
 	enum { CHUNK = 1 << 20 };
 	char *buf = malloc(CHUNK), got_sha[SHA256_HEX_LEN + 1];
@@ -89,6 +96,20 @@ static int fetch_content(struct worker *w, const char *sha256, uint64_t size)
 	uint64_t off = 0;
 	int fd, rc = 0;
 
+	if (strcmp(prefix, cache_key_prefix(w->cfg.cache)) != 0) {
+		char key[BACKEND_KEY_MAX];
+
+		free(buf);
+		backend_key_for(prefix, sha256, key);
+		if (!key[0])
+			return -EINVAL;
+		fd = fetch_key(w, key, size, got_sha);
+		if (fd >= 0 && strcmp(got_sha, sha256) != 0) {
+			close(fd);
+			return -EBADMSG;
+		}
+		return fd;
+	}
 	if (!buf || sha256_init(&h) != 0) {
 		free(buf);
 		return -ENOMEM;
@@ -119,9 +140,10 @@ static int fetch_content(struct worker *w, const char *sha256, uint64_t size)
 	return rc ? rc : fd;
 }
 
-/* Stores the bytes of FD under their hash: *SIZE, SHA256 and KEY out. */
-static int store_content(struct worker *w, int fd, uint64_t *size, char sha256[SHA256_HEX_LEN + 1],
-			 char key[BACKEND_KEY_MAX])
+/* Stores the bytes of FD under their hash, among the keys of the user
+ * whose keys start with PREFIX: *SIZE, SHA256 and KEY out. */
+static int store_content(struct worker *w, const char *prefix, int fd, uint64_t *size,
+			 char sha256[SHA256_HEX_LEN + 1], char key[BACKEND_KEY_MAX])
 {
 	struct stat st;
 	int rc;
@@ -131,10 +153,12 @@ static int store_content(struct worker *w, int fd, uint64_t *size, char sha256[S
 	if (st.st_size <= 0)
 		return -ENODATA;
 	*size = (uint64_t)st.st_size;
+	key[0] = '\0';
 	rc = sha256_fd(fd, *size, sha256);
 	if (rc == 0)
-		rc = cache_store(w->cfg.cache, sha256, fd, *size);
-	backend_key_for(sha256, key);
+		backend_key_for(prefix, sha256, key);
+	if (rc == 0)
+		rc = cache_store(w->cfg.cache, key, sha256, fd, *size);
 	return rc;
 }
 
@@ -159,7 +183,7 @@ static void job_process(struct worker_thread *t, const struct meta_job *j)
 		return;
 	}
 	if (rc == 0) {
-		in = fetch_content(w, o.sha256, o.size);
+		in = fetch_content(w, o.key_prefix, o.sha256, o.size);
 		rc = in < 0 ? in : 0;
 		if (rc)
 			snprintf(why, sizeof(why), "cannot read the original: %s", rc == -EBADMSG
@@ -190,9 +214,9 @@ static void job_process(struct worker_thread *t, const struct meta_job *j)
 		};
 
 		media_transform_spec(r, spec, sizeof(spec));
-		rc = store_content(w, dfd, &dsize, dsha, dkey);
+		rc = store_content(w, o.key_prefix, dfd, &dsize, dsha, dkey);
 		if (rc == 0)
-			rc = store_content(w, tfd, &tsize, tsha, tkey);
+			rc = store_content(w, o.key_prefix, tfd, &tsize, tsha, tkey);
 		if (rc)
 			snprintf(why, sizeof(why), "cannot store the variants: %s", strerror(-rc));
 		v[0].size = dsize;
@@ -295,18 +319,27 @@ static int job_hash(struct worker_thread *t, const struct meta_job *j, char *why
 			 cache_backend_name(w->cfg.cache));
 		return -EXDEV;
 	}
+	/* A row names any key its user wrote: not one of the content-addressed
+	 * keys of someone else (another user's prefix, or the shared keys for
+	 * a user who has a prefix of their own). */
+	if (u.key_prefix[0] ? (strncmp(u.key, "u/", 2) == 0 || backend_key_sha(u.key)) &&
+			      strncmp(u.key, u.key_prefix, strlen(u.key_prefix)) != 0
+			    : strncmp(u.key, "u/", 2) == 0) {
+		snprintf(why, len, "its key '%s' is not its user's: not read", u.key);
+		return -EPERM;
+	}
 	fd = fetch_key(w, u.key, u.size, sha);
 	if (fd < 0) {
 		snprintf(why, len, "cannot read '%s': %s", u.key, strerror(-fd));
 		return fd;
 	}
-	rc = cache_store(w->cfg.cache, sha, fd, u.size);
+	backend_key_for(u.key_prefix, sha, key);
+	rc = cache_store(w->cfg.cache, key, sha, fd, u.size);
 	close(fd);
 	if (rc) {
 		snprintf(why, len, "cannot store it under its hash: %s", strerror(-rc));
 		return rc;
 	}
-	backend_key_for(sha, key);
 	rc = meta_jobs_hash_done(t->q, j, &u, sha, cache_backend_name(w->cfg.cache), key);
 	if (rc == 0)
 		log_info("hashed asset %s: sha256 %.12s..., stored under %s", u.asset_id, sha, key);

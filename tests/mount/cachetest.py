@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pgtest import default_bin
-from mvtest import SLACK, MiB, q, run, sql
+from mvtest import SLACK, MiB, object_path, q, run, sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "s3"))
 import s3server  # noqa: E402
@@ -161,15 +161,13 @@ class LocalStore:
     def objects(self):
         """{hash: size} of the objects in the store."""
         out = {}
-        d = self.path / "sha256"
-        for p in d.rglob("*") if d.exists() else []:
-            if p.is_file() and len(p.name) == 64:
+        for p in self.path.rglob("*"):
+            if p.is_file() and len(p.name) == 64 and "sha256" in p.parts:
                 out[p.name] = p.stat().st_size
         return out
 
     def has(self, sha):
-        p = self.path / "sha256" / sha[:2] / sha[2:4] / sha
-        return p.is_file()
+        return object_path(self.path, sha).is_file()
 
     def gets(self):
         return None     # the local store cannot count requests

@@ -92,8 +92,13 @@ def wait_until(fn, what, timeout=60, interval=0.1):
 
 
 def object_path(store, hexhash):
-    """Where the local backend keeps an object."""
-    return Path(store) / "sha256" / hexhash[:2] / hexhash[2:4] / hexhash
+    """Where the local backend keeps an object: under a user's own prefix
+    (u/<id>/sha256/..., users made since migration 0015) or the shared
+    sha256/... of older users; the first that exists, else the shared path."""
+    rel = Path("sha256") / hexhash[:2] / hexhash[2:4] / hexhash
+    for p in sorted(Path(store).glob("u/*/" + str(rel))):
+        return p
+    return Path(store) / rel
 
 
 def store_objects(store, hexhash=None):

@@ -11,7 +11,7 @@ import threading
 import time
 
 from cachetest import MiB, asset_rows, local_stores, mount_on, mvsync  # noqa: F401
-from mvtest import sha256_file
+from mvtest import object_path, sha256_file
 
 NO_CACHE = ["entry_timeout=0", "attr_timeout=0"]   # every stat reaches the daemon
 
@@ -147,6 +147,6 @@ def test_writes_during_a_commit_wait_and_keep_the_sealed_bytes(local_stores, mvf
     objects = store.objects()
     assert want in objects
     for name in objects:
-        p = store.path / "sha256" / name[:2] / name[2:4] / name
+        p = object_path(store.path, name)
         assert sha256_file(p) == name, "object %s does not hold the bytes of its name" % name
     m.unmount()

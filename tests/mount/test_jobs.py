@@ -166,7 +166,7 @@ def test_deletion_after_the_grace_period_not_before(mvfs):
     assert sql(m, "SELECT a.lifecycle_status, a.blob_id IS NULL, mm.status FROM memory_assets a"
                   " JOIN memories mm ON mm.id = a.memory_id") == ["deleted|t|deleted"]
     assert sql(m, "SELECT count(*) FROM blobs") == ["0"]
-    assert jobs(m, "type = 'asset_delete'")[0].startswith("asset_delete|completed|0|deleted sha256/")
+    assert jobs(m, "type = 'asset_delete'")[0].startswith("asset_delete|completed|0|deleted u/")
     # the same bytes again: a fresh upload, a fresh blob
     (lib / "again.bin").write_bytes(data)
     assert (lib / "again.bin").read_bytes() == data
@@ -335,7 +335,7 @@ def test_content_hash_compute_and_dedup(mvfs):
     a2 = web_asset(m, uid, "web2.jpg", "uploads/web2.jpg", len(data), "image/jpeg")
     assert wait_job(m, "type = 'content_hash_compute'", statuses=("completed",), timeout=60)
     rows = sql(m, "SELECT content_hash, computed_by, storage_key = %s, blob_id IS NOT NULL FROM memory_assets"
-                  " WHERE id IN (%s, %s)" % (q("sha256/%s/%s/%s" % (h[:2], h[2:4], h)), q(a1), q(a2)))
+                  " WHERE id IN (%s, %s)" % (q("u/%s/sha256/%s/%s/%s" % (uid, h[:2], h[2:4], h)), q(a1), q(a2)))
     assert rows == ["%s|server|t|t" % h] * 2
     assert sql(m, "SELECT ref_count FROM blobs WHERE content_hash = %s" % q(h)) == ["2"]   # one blob
     assert object_path(m.store, h).read_bytes() == data

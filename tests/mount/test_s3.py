@@ -133,7 +133,8 @@ def test_multipart_survives_faults(mvfs, s3_server, proxy, tmp_path):
     dst = m.mnt / "library" / "big.bin"
     subprocess.run(["cp", str(src), str(dst)], check=True)
     fsync_path(dst)
-    key = "mp/sha256/%s/%s/%s" % (h[:2], h[2:4], h)
+    uid = sql(m, "SELECT id FROM users LIMIT 1")[0]
+    key = "mp/u/%s/sha256/%s/%s/%s" % (uid, h[:2], h[2:4], h)     # the user's own prefix
     assert s3_server.keys("mp/").get(key) == 23 * MiB + 123
     assert proxy.injected.get("503", 0) + proxy.injected.get("reset", 0) > 0
     proxy.clear()

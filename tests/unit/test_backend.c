@@ -506,30 +506,47 @@ static void test_key_for(void)
 	char out[BACKEND_KEY_MAX], h[80];
 
 	memset(out, 'x', sizeof(out));
-	backend_key_for(empty, out);
+	backend_key_for("", empty, out);
 	CHECK_STREQ(out, "sha256/e3/b0/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	backend_key_for("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", out);
+	backend_key_for("", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", out);
 	CHECK_STREQ(out, "sha256/01/23/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 
 	/* Anything else gives "". */
-	backend_key_for("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", out);
+	backend_key_for("", "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", out);
 	CHECK_STREQ(out, "");
 	snprintf(h, sizeof(h), "%.63s", empty);
-	backend_key_for(h, out);
+	backend_key_for("", h, out);
 	CHECK_STREQ(out, "");
 	snprintf(h, sizeof(h), "%s0", empty);
-	backend_key_for(h, out);
+	backend_key_for("", h, out);
 	CHECK_STREQ(out, "");
 	snprintf(h, sizeof(h), "%sg", empty + 1);
-	backend_key_for(h, out);
+	backend_key_for("", h, out);
 	CHECK_STREQ(out, "");
 	snprintf(h, sizeof(h), "sha256:%.57s", empty);
-	backend_key_for(h, out);
+	backend_key_for("", h, out);
 	CHECK_STREQ(out, "");
-	backend_key_for("", out);
+	backend_key_for("", "", out);
 	CHECK_STREQ(out, "");
 	strcpy(out, "junk");
-	backend_key_for(NULL, out);
+	backend_key_for("", NULL, out);
+	CHECK_STREQ(out, "");
+
+	/* A user's own prefix goes in front; a bad prefix gives "". */
+	backend_key_for("u/0b6e1c1e-5a4f-4a8e-9c0e-1d2f3a4b5c6d/", empty, out);
+	CHECK_STREQ(out, "u/0b6e1c1e-5a4f-4a8e-9c0e-1d2f3a4b5c6d/sha256/e3/b0/"
+		    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	CHECK_STREQ(backend_key_sha(out), empty);
+	CHECK(backend_key_sha("sha256/e3/b0/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") != NULL);
+	CHECK(backend_key_sha("u/x/sha256/e3/b1/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == NULL);
+	CHECK(backend_key_sha("other/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == NULL);
+	backend_key_for("u/x", empty, out);
+	CHECK_STREQ(out, "");
+	backend_key_for("../", empty, out);
+	CHECK_STREQ(out, "");
+	backend_key_for("sha256/", empty, out);
+	CHECK_STREQ(out, "");
+	backend_key_for(NULL, empty, out);
 	CHECK_STREQ(out, "");
 }
 
