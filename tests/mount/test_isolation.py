@@ -129,15 +129,7 @@ def test_a_role_acts_for_its_own_user_only(mvfs, cluster, tmp_path):
     assert r.returncode != 0
 
 
-# blobs: not yet kept apart (dedup per user is the next step of issue 12)
-NOT_YET = {"blobs"}
-
-
 def _tables(cluster):
-    return [t for t in _all_tables(cluster) if t not in NOT_YET]
-
-
-def _all_tables(cluster):
     return cluster.su("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                       " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'p') ORDER BY 1")
 
@@ -214,7 +206,7 @@ def test_alice_with_her_credentials_gets_nothing_of_bobs(mvfs, cluster, tmp_path
         as_alice("BEGIN; %s DELETE FROM public.%s RETURNING *; ROLLBACK" % (name_bob, t))
         as_alice("BEGIN; UPDATE public.%s SET user_id = user_id RETURNING *; ROLLBACK" % t)
     # guessing bob's content hash
-    for t, col in (("memory_assets", "content_hash"),):
+    for t, col in (("memory_assets", "content_hash"), ("blobs", "content_hash")):
         r = as_alice("SELECT count(*) FROM public.%s WHERE %s = '%s'" % (t, col, bob_hash))
         assert r.returncode != 0 or r.stdout.strip() == "0", (t, r.stdout, r.stderr)
     # every function, with bob's ids, name and inode number wherever they fit

@@ -356,7 +356,8 @@ def test_worker_command_serves_every_user(mvfs, tmp_path, request):
     b = mvfs(db=a.db, store=a.store, extra_opts=["workers=0", "user=bob"])
     (a.mnt / "library" / "a.jpg").write_bytes(jpeg(400, 300, seed=1))
     (b.mnt / "library" / "b.jpg").write_bytes(jpeg(300, 400, seed=2))
-    assert len(jobs(a)) == 2
+    # enqueued as each upload (in the background) completes
+    wait_until(lambda: len(jobs(a)) == 2, "both jobs to be enqueued")
     w = Worker(a, tmp_path, ["workers=1"], s3=s3_of(request, a))
     try:
         assert wait_listed(a.mnt / "library" / ".thumb", ["a.jpg.webp"]) == ["a.jpg.webp"], w.text()

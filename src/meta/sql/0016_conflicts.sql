@@ -96,3 +96,22 @@ BEGIN
   RETURN FOUND;
 END
 $$;
+
+-- 0015's policy on blobs came after 0014 made every policy call
+-- mvault_uid() once per statement: the same for it.
+DO $$
+DECLARE
+  p record;
+BEGIN
+  FOR p IN SELECT schemaname, tablename, policyname, qual, with_check FROM pg_policies
+            WHERE schemaname = 'public' AND tablename = 'blobs'
+              AND qual LIKE '%mvault_uid()%' AND qual NOT LIKE '%SELECT mvault_uid()%'
+  LOOP
+    EXECUTE format('ALTER POLICY %I ON %I.%I', p.policyname, p.schemaname, p.tablename)
+      || ' USING (' || replace(p.qual, 'mvault_uid()', '(SELECT mvault_uid())') || ')'
+      || CASE WHEN p.with_check IS NOT NULL
+              THEN ' WITH CHECK (' || replace(p.with_check, 'mvault_uid()', '(SELECT mvault_uid())') || ')'
+              ELSE '' END;
+  END LOOP;
+END
+$$;
