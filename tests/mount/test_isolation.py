@@ -174,7 +174,10 @@ def test_alice_with_her_credentials_gets_nothing_of_bobs(mvfs, cluster, tmp_path
     (b.mnt / "library" / "Holidays").mkdir()
     (b.mnt / "library" / "Holidays" / "bob-secret-name.jpg").write_bytes(secret)
     (a.mnt / "library" / "alice.jpg").write_bytes(b"alice's")
+    # and one in bob's trash (restorable: its blob must not be forgotten)
+    (b.mnt / "library" / "bob-trashed.jpg").write_bytes(b"bob's trashed photo " * 40)
     mvaultfs("sync", str(b.mnt))
+    os.unlink(b.mnt / "library" / "bob-trashed.jpg")
     bob_id = cluster.su("SELECT id FROM users WHERE name = 'bob'")[0]
     bob_hash = hashlib.sha256(secret).hexdigest()
     bob_ino = cluster.su("SELECT ino FROM memory_items WHERE display_name = 'bob-secret-name.jpg'")[0]
@@ -211,6 +214,12 @@ def test_alice_with_her_credentials_gets_nothing_of_bobs(mvfs, cluster, tmp_path
         assert r.returncode != 0 or r.stdout.strip() == "0", (t, r.stdout, r.stderr)
     # every function, with bob's ids, name and inode number wherever they fit
     bob = {"id": bob_id, "name": "bob", "ino": bob_ino}
+    bob_ids = cluster.su("SELECT b.id FROM blobs b WHERE b.user_id = '%s'"
+                         " UNION ALL SELECT a.id FROM memory_assets a JOIN memories m ON m.id = a.memory_id"
+                         "  WHERE m.user_id = '%s'"
+                         " UNION ALL SELECT id FROM memories WHERE user_id = '%s'" % (bob_id, bob_id, bob_id))
+    assert len(bob_ids) >= 3, bob_ids
+    markers += bob_ids
     for name, args in _functions(cluster):
         if name in ("mvfs_analyze",):
             continue
@@ -218,13 +227,19 @@ def test_alice_with_her_credentials_gets_nothing_of_bobs(mvfs, cluster, tmp_path
         call = "SELECT * FROM public.%s(%s)" % (name, ", ".join(_value_for(x, bob) for x in types))
         for trick in tricks:
             as_alice("BEGIN; %s %s; COMMIT" % (trick, call))
+        # and with the ids of bob's rows, had she learnt them
+        if "uuid" in types:
+            for other in bob_ids:
+                ids = dict(bob, id=other)
+                as_alice("SELECT * FROM public.%s(%s)" % (name, ", ".join(_value_for(x, ids) for x in types)))
     after = _bob_snapshot(cluster, bob_id)
     changed = [x for x in before if x not in after] + [x for x in after if x not in before]
     # only times that bob's own daemon moves may differ
     changed = [x for x in changed if not re.match(r"^(upload_sessions|idempotency_keys):", x)]
     assert changed == [], "alice changed bob's rows:\n%s" % "\n".join(changed)
-    # and bob's file reads as before through his mount
+    # and bob's files read as before through his mount, the trashed one too
     assert (b.mnt / "library" / "Holidays" / "bob-secret-name.jpg").read_bytes() == secret
+    assert (b.mnt / ".trash" / "bob-trashed.jpg").read_bytes() == b"bob's trashed photo " * 40
     assert os.listdir(a.mnt / "library") == ["alice.jpg"]
     a.unmount()
     b.unmount()
