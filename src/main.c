@@ -286,8 +286,9 @@ static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
 	       "       %s db migrate [-o db=CONNINFO]\n"
-	       "       %s user add NAME [-o db=CONNINFO,role=ROLE,pgpass=FILE,no_password]\n"
-	       "                                             a login role for user NAME (as the owner)\n"
+	       "       %s user add NAME [-o db=CONNINFO,role=ROLE,pgpass=FILE,no_password,worker]\n"
+	       "                                             a login role for user NAME (as the owner);\n"
+	       "                                             -o worker: role NAME for `mvaultfs worker`\n"
 	       "       %s sync MOUNTPOINT [--timeout SECS]   wait until every closed file is uploaded\n"
 	       "       %s status MOUNTPOINT                  staged files, uploads, cache\n"
 	       "       %s worker [-o db=CONNINFO,...]        run background jobs for every user, no mount\n"
@@ -551,12 +552,14 @@ struct user_opts {
 	char *role;
 	char *pgpass;
 	int no_password;
+	int worker;		/* NAME is a role for `mvaultfs worker`, not a user */
 };
 
 static const struct fuse_opt user_opt_spec[] = {
 	{ "role=%s", offsetof(struct user_opts, role), 0 },
 	{ "pgpass=%s", offsetof(struct user_opts, pgpass), 0 },
 	{ "no_password", offsetof(struct user_opts, no_password), 1 },
+	{ "worker", offsetof(struct user_opts, worker), 1 },
 	FUSE_OPT_END
 };
 
@@ -573,7 +576,7 @@ static int cmd_user(int argc, char **argv)
 	    fuse_opt_parse(&args, &u, user_opt_spec, NULL) != 0)
 		goto out;
 	if (args.argc != 3 || strcmp(args.argv[1], "add") != 0) {
-		fprintf(stderr, "usage: mvaultfs user add NAME [-o db=CONNINFO,role=ROLE,pgpass=FILE,no_password]\n");
+		fprintf(stderr, "usage: mvaultfs user add NAME [-o db=CONNINFO,role=ROLE,pgpass=FILE,no_password,worker]\n");
 		goto out;
 	}
 	name = args.argv[2];
@@ -588,13 +591,16 @@ static int cmd_user(int argc, char **argv)
 		fprintf(stderr, "mvaultfs: cannot make a random password\n");
 		goto out;
 	}
-	if (meta_user_add(db, name, u.role ? u.role : name, u.no_password ? NULL : pw, pgpass, sizeof(pgpass),
-			  uri, sizeof(uri), err, sizeof(err)) != 0) {
+	if (meta_user_add(db, u.worker ? NULL : name, u.role ? u.role : name, u.no_password ? NULL : pw, pgpass,
+			  sizeof(pgpass), uri, sizeof(uri), err, sizeof(err)) != 0) {
 		meta_conninfo_redact(db, err, sizeof(err));
 		fprintf(stderr, "mvaultfs: %s\n", err);
 		goto out;
 	}
-	printf("user '%s' logs in as database role '%s': -o db=%s\n", name, u.role ? u.role : name, uri);
+	if (u.worker)
+		printf("'%s' is a role for mvaultfs worker: -o db=%s\n", u.role ? u.role : name, uri);
+	else
+		printf("user '%s' logs in as database role '%s': -o db=%s\n", name, u.role ? u.role : name, uri);
 	if (u.no_password) {
 		rc = 0;
 	} else if (u.pgpass) {
@@ -637,6 +643,7 @@ struct mount {
 	struct fuse_session *se;
 	int mounted, handlers;
 	int user_given;		/* -o user= was given, not the login name */
+	int for_nobody;		/* `mvaultfs worker` for every user: meta acts for nobody */
 	struct s3_cli s3;
 	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
 	struct cache_cli cache_cli;
@@ -794,6 +801,7 @@ static int mount_open_engines(struct mount *m)
 		db = as_user;
 	}
 	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .user_given = m->user_given,
+				.for_nobody = m->for_nobody,
 				.pool_size = m->o.pool,
 				.trash_days = m->o.trash_days, .db_timeout = m->o.db_timeout,
 				.version_min_age = m->o.version_min_age < 0 ? 0 : m->o.version_min_age == 0 ? -1
@@ -1182,6 +1190,7 @@ static int cmd_worker(int argc, char **argv)
 		}
 	}
 	user_given = m.user_given = m.o.user != NULL;
+	m.for_nobody = !user_given;
 	if (!m.o.user)
 		m.o.user = default_user();
 	if (mkdirs(m.o.data_dir, 0700) != 0) {

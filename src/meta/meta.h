@@ -27,6 +27,8 @@ struct meta_config {
 	const char *conninfo;	/* libpq URI or key=value string */
 	const char *user_name;	/* whose library this mount shows (trusted roles only) */
 	int user_given;		/* user_name was asked for, not a default */
+	int for_nobody;		/* acts for no user (`mvaultfs worker` for every user):
+				 * user_name is not looked up, nor made */
 	int pool_size;		/* connections kept open; 0 = default (4) */
 	int trash_days;		/* grace period of tombstoned files; 0 = default (30) */
 	int version_min_age;	/* seconds a replaced version must have been current to be
@@ -150,6 +152,8 @@ int meta_migrate_only(const char *conninfo, char *err, size_t errlen);
  * superuser or a member of mvault_admin), brings the schema up to date,
  * makes user NAME if missing and gives it login role ROLE (made if
  * missing) with PASSWORD (NULL: the role's password is left as it is).
+ * NAME NULL: ROLE becomes a role for `mvaultfs worker` instead (every
+ * user's jobs, no names readable).
  * Only a SCRAM verifier of the password reaches the server.  Fills PGPASS
  * with the ~/.pgpass line that logs in as ROLE (empty without PASSWORD)
  * and URI with a conninfo without password.  0 or -errno with ERR set. */

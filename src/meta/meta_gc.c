@@ -183,7 +183,7 @@ int meta_jobs_workspace_expire(struct meta_jobs *q, const struct meta_job *j, ch
 	rc = meta_jobs_tx_begin(q, c, j);
 	if (rc == 0 && j->subject[0]) {
 		rc = meta_exec(c, "read expired workspace file",
-			       "SELECT i.primary_asset_id, i.display_name FROM workspace_assets w"
+			       "SELECT i.primary_asset_id, coalesce(mvault_item_name(i.id), '') FROM workspace_assets w"
 			       " JOIN memory_items i ON i.memory_id = w.memory_id"
 			       " JOIN memory_assets a ON a.id = i.primary_asset_id"
 			       " WHERE w.memory_id = $1 AND w.expires_at <= mvault_now()"
@@ -203,13 +203,15 @@ int meta_jobs_workspace_expire(struct meta_jobs *q, const struct meta_job *j, ch
 	 * kept file does not go back to being temporary). */
 	if (rc == 0 && asset[0])
 		rc = meta_exec(c, "workspace row to library",
-			       "WITH w AS (DELETE FROM workspace_assets WHERE memory_id = $1 RETURNING *)"
+			       "WITH w AS (DELETE FROM workspace_assets WHERE memory_id = $1"
+			       "           RETURNING user_id, memory_id, asset_type, temp_storage_path,"
+			       "                     file_size_bytes, mime_type)"
 			       " INSERT INTO user_library (user_id, memory_id, asset_type, storage_path,"
 			       "   file_size_bytes, mime_type)"
 			       " SELECT user_id, memory_id, asset_type, temp_storage_path, file_size_bytes, mime_type"
 			       " FROM w ON CONFLICT (memory_id) DO NOTHING", 1, p, NULL);
 	if (rc == 0 && asset[0])
-		snprintf(note, notelen, "expired workspace file '%s' moved to the trash", name);
+		snprintf(note, notelen, "expired workspace file '%s' moved to the trash", name[0] ? name : asset);
 	if (rc == 0)
 		rc = meta_jobs_complete_on(q, c, j, note);
 	return meta_tx_end(c, rc);

@@ -786,11 +786,11 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 	}
 	m->nconns = 1;
 	rc = meta_migrate(m->conns[0], err, errlen);
-	if (rc == 0)
+	if (rc == 0 && !cfg->for_nobody)
 		rc = user_find(m, m->conns[0], cfg, err, errlen);
 	if (rc == 0)
 		rc = conn_setup(m, m->conns[0]);
-	if (rc == 0 && (rc = tops_load(m, m->conns[0])) != 0)
+	if (rc == 0 && !cfg->for_nobody && (rc = tops_load(m, m->conns[0])) != 0)
 		snprintf(err, errlen, "cannot find the top folders of user '%s': %s", m->user_name, strerror(-rc));
 	for (int i = 1; rc == 0 && i < n; i++) {
 		m->conns[i] = conn_open(cfg->conninfo, err, errlen);
@@ -866,13 +866,20 @@ int meta_user_add(const char *conninfo, const char *name, const char *role, cons
 			rc = -EIO;
 		}
 	}
-	if (rc == 0) {
+	if (rc == 0 && name) {
 		const char *p[] = { name, role, verifier };
 
 		rc = meta_exec(c, "add user", "SELECT mvault_login_add($1, $2, $3)", 3, p, NULL);
 		if (rc)
 			snprintf(err, errlen, "cannot give user '%s' the login role '%s': %s%s", name, role,
 				 strerror(-rc), rc == -EACCES ? " (run it as the database's owner role)" : "");
+	} else if (rc == 0) {
+		const char *p[] = { role, verifier };
+
+		rc = meta_exec(c, "add worker role", "SELECT mvault_worker_add($1, $2)", 2, p, NULL);
+		if (rc)
+			snprintf(err, errlen, "cannot make '%s' a worker's role: %s%s", role, strerror(-rc),
+				 rc == -EACCES ? " (run it as the database's owner role)" : "");
 	}
 	if (rc == 0) {
 		GString *line = g_string_new(NULL);

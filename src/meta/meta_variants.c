@@ -43,14 +43,13 @@ int meta_jobs_original(struct meta_jobs *q, const struct meta_job *j, struct met
 	if (rc == 0)
 		rc = meta_exec(c, "read original",
 			       "SELECT a.id, a.memory_id, coalesce(a.content_hash, ''), coalesce(a.storage_key, ''),"
-			       " a.mime_type, coalesce(i.display_name, ''), a.bytes,"
+			       " a.mime_type, coalesce(mvault_item_name(a.memory_item_id), ''), a.bytes,"
 			       " a.lifecycle_status = 'active' AND a.upload_status = 'completed'"
 			       "   AND a.content_hash IS NOT NULL AND a.variant_of_asset_id IS NULL,"
 			       " EXISTS (SELECT 1 FROM memory_assets v WHERE v.variant_of_asset_id = a.id),"
 			       " (SELECT coalesce(u.key_prefix, '') FROM memories m JOIN users u ON u.id = m.user_id"
 			       "   WHERE m.id = a.memory_id)"
-			       " FROM memory_assets a LEFT JOIN memory_items i ON i.id = a.memory_item_id"
-			       " WHERE a.id = $1", 1, p, &r);
+			       " FROM memory_assets a WHERE a.id = $1", 1, p, &r);
 	if (rc == 0) {
 		if (PQntuples(r) == 0) {
 			rc = -ENOENT;

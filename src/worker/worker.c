@@ -225,7 +225,8 @@ static void job_process(struct worker_thread *t, const struct meta_job *j)
 			snprintf(why, sizeof(why), "cannot record the variants: %s", strerror(-rc));
 		if (rc == 0) {
 			log_info("variants of '%s' (%dx%d %s): display %dx%d %s %llu bytes, thumb %dx%d %llu bytes,"
-				 " %.2f s (read %.2f, decode and encode %.2f, store and record %.2f)", o.name,
+				 " %.2f s (read %.2f, decode and encode %.2f, store and record %.2f)",
+				 o.name[0] ? o.name : j->subject,
 				 res.width, res.height, res.loader, res.display_width, res.display_height,
 				 r->display_format, (unsigned long long)dsize, res.thumb_width, res.thumb_height,
 				 (unsigned long long)tsize, now_s() - t0, t_fetch - t0, t_media - t_fetch,

@@ -276,3 +276,49 @@ def test_user_add_roles_passwords_and_refusals(mvfs, cluster, tmp_path):
     # nor can the owner hand a user a role with more rights than a user's
     r = mvaultfs("user", "add", "carol", "-o", "db=%s,role=%s" % (cluster.dsn(OWNER), OWNER), check=False)
     assert r.returncode == 1 and "more rights" in r.stderr, r.stderr
+
+
+def test_worker_role_runs_every_users_jobs_and_reads_no_names(mvfs, cluster, tmp_path):
+    """`mvaultfs user add w -o worker`: a role for `mvaultfs worker`. It makes
+    alice's and bob's variants (acting for each job's user), and with psql
+    it can read none of their names."""
+    from imgtest import Worker, jpeg, wait_listed
+    mvaultfs("db", "migrate", "-o", "db=" + cluster.dsn(OWNER))
+    alice_pw = add_user(cluster, "alice", tmp_path)
+    bob_pw = add_user(cluster, "bob", tmp_path)
+    wpass = tmp_path / "worker.pgpass"
+    r = mvaultfs("user", "add", "jobs1", "-o", "db=%s,worker,pgpass=%s" % (cluster.dsn(OWNER), wpass))
+    assert "role for mvaultfs worker" in r.stdout, r.stdout
+    a = mvfs(db=cluster.dsn("alice"), env={"PGPASSFILE": alice_pw}, extra_opts=["workers=0"])
+    b = mvfs(db=cluster.dsn("bob"), env={"PGPASSFILE": bob_pw}, extra_opts=["workers=0"], store=a.store)
+    (a.mnt / "library" / "alice-secret-name.jpg").write_bytes(jpeg(400, 300, seed=1))
+    (b.mnt / "library" / "bob-secret-name.jpg").write_bytes(jpeg(300, 400, seed=2))
+
+    class As:
+        dsn, store = cluster.dsn("jobs1"), a.store
+    w = Worker(As, tmp_path, ["workers=1"], env={"PGPASSFILE": str(wpass)})
+    try:
+        assert wait_listed(a.mnt / "library" / ".thumb", ["alice-secret-name.jpg.webp"]) == \
+            ["alice-secret-name.jpg.webp"], w.text()
+        assert wait_listed(b.mnt / "library" / ".thumb", ["bob-secret-name.jpg.webp"]) == \
+            ["bob-secret-name.jpg.webp"], w.text()
+    finally:
+        assert w.stop() == 0, w.text()
+    assert "every user" in w.text()
+    assert "secret-name" not in w.text()
+    # with psql, as the worker: no names, however asked
+    uid = cluster.su("SELECT id FROM users WHERE name = 'alice'")[0]
+    for trick in ("", "SELECT 1 FROM set_config('mvault.user_id', '%s', false);" % uid):
+        for q in ("SELECT display_name FROM memory_items", "SELECT * FROM memory_items",
+                  "SELECT name FROM folders", "SELECT title FROM memories", "SELECT name, value FROM inode_xattrs",
+                  "SELECT mvault_item_name(id) FROM memory_items"):
+            r = cluster.psql("jobs1", trick + q, passfile=wpass, check=False)
+            assert "secret-name" not in r.stdout + r.stderr, (q, r.stdout)
+            assert r.returncode != 0 or r.stdout.strip() in ("", "1"), (q, r.stdout)
+    # it cannot make users or become one
+    r = cluster.psql("jobs1", "SELECT mvault_user_ensure('mallory')", passfile=wpass, check=False)
+    assert r.returncode != 0 and "permission denied" in r.stderr
+    r = cluster.psql("jobs1", "INSERT INTO mvault_logins VALUES ('jobs1', '%s')" % uid, passfile=wpass, check=False)
+    assert r.returncode != 0 and "permission denied" in r.stderr
+    a.unmount()
+    b.unmount()
