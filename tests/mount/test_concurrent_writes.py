@@ -1,15 +1,14 @@
-"""Issue 14: two mounts of one library write the same new name at the same
+"""Issue 14: two mounts of one library write the same name at the same
 moment. Every write that returned 0 ends up where a user finds it: one
 under the name, the other beside it as "NAME (conflict HOST DATE
-TIME).EXT" -- never only a log line. (cp opens with O_EXCL when it found no
-file, and may get EEXIST, as it does on ext4: that write failed loudly.)"""
+TIME).EXT", or (a rewrite of an existing file) in .trash/ -- never only a
+log line."""
+import errno
 import hashlib
 import os
 import re
-import subprocess
-import time
 
-from mvtest import make_random, run, sha256_file
+from mvtest import make_random, run, sha256_file, wait_until
 from pgtest import default_bin
 
 
@@ -23,14 +22,10 @@ def everything(m):
     return out
 
 
-def writer(src, dst, how):
-    """cp (O_CREAT|O_EXCL when it finds no file: EEXIST is its answer to a
-    race, as on ext4) or a shell redirection (O_CREAT|O_TRUNC, no O_EXCL)."""
-    cmd = ["cp", str(src), str(dst)] if how == "cp" else ["sh", "-c", 'cat "$0" > "$1"', str(src), str(dst)]
-    return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-
-
 def test_same_name_from_two_mounts_keeps_both(mvfs, tmp_path):
+    """Each trial opens the new name on both mounts before either closes
+    (O_CREAT|O_EXCL as cp opens a file it found missing, or O_CREAT|O_TRUNC
+    as a shell redirection does), writes, and closes in turn."""
     a = mvfs()
     b = mvfs(db=a.db, store=a.store)
     os.makedirs(a.mnt / "library" / "Trip")
@@ -40,28 +35,40 @@ def test_same_name_from_two_mounts_keeps_both(mvfs, tmp_path):
         make_random(fa, 256 << 10)
         make_random(fb, 256 << 10)
         name = "Trip/race%d.jpg" % i
+        how = "excl" if i % 4 < 2 else "trunc"
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if how == "excl" else os.O_TRUNC)
         first, second = (a, b) if i % 2 else (b, a)
-        how = "cp" if i % 4 < 2 else "redirect"
-        p1, p2 = writer(fa, first.mnt / "library" / name, how), writer(fb, second.mnt / "library" / name, how)
-        e1, e2 = p1.communicate()[1], p2.communicate()[1]
+        fds, errs = [], []
+        for m in (first, second):
+            try:
+                fds.append(os.open(m.mnt / "library" / name, flags, 0o644))
+            except OSError as e:
+                fds.append(None)
+                errs.append(e.errno)
+        # only O_EXCL may lose the race, with EEXIST (as cp on ext4)
+        assert all(e == errno.EEXIST for e in errs) and (not errs or how == "excl"), (i, how, errs)
+        for fd, f in zip(fds, (fa, fb)):
+            if fd is not None:
+                os.write(fd, f.read_bytes())
+        for fd in (fds if i % 3 else fds[::-1]):
+            if fd is not None:
+                os.close(fd)
         for m in (a, b):
             run([default_bin(), "sync", str(m.mnt)], timeout=120)
         have = everything(a)
-        for p, e, f in ((p1, e1, fa), (p2, e2, fb)):
-            if p.returncode != 0:
-                # only cp's O_EXCL may lose the race, and it says so
-                assert how == "cp" and "File exists" in e, (i, how, e)
-                continue
-            assert sha256_file(f) in have, "trial %d (%s): the bytes of a write that returned 0 are nowhere;" \
-                " library: %s" % (i, how, sorted(n for ns in have.values() for n in ns if "race%d" % i in n))
+        for fd, f in zip(fds, (fa, fb)):
+            if fd is not None:
+                assert sha256_file(f) in have, "trial %d (%s): the bytes of a write that returned 0 are" \
+                    " nowhere; library: %s" % (i, how, sorted(n for ns in have.values() for n in ns
+                                                               if "race%d" % i in n))
         names = [n for ns in have.values() for n in ns if re.match(r"^race%d[ .]" % i, n)]
         assert "race%d.jpg" % i in names, names
         for n in names:
             if n != "race%d.jpg" % i:
                 assert re.match(r"^race%d \(conflict \S+ \d{4}-\d\d-\d\d \d\d\.\d\d\.\d\d( \d+)?\)\.jpg$" % i, n), n
-        key = (how, p1.returncode, p2.returncode, len(names))
+        key = (how, len(errs), len(names))
         outcomes[key] = outcomes.get(key, 0) + 1
-    print("outcomes (how, rc1, rc2, files):", outcomes)
+    print("outcomes (how, refused, files):", outcomes)
     assert everything(b) == everything(a)
     a.unmount()
     b.unmount()
@@ -92,10 +99,11 @@ def everything_in_trash(m):
 
 
 def test_rewrites_of_one_file_from_two_mounts_keep_both(mvfs, tmp_path):
-    """Both mounts rewrite an existing file at once (O_TRUNC): the last
-    close wins the name; the other's version, recorded after the winner
-    opened the file, stays in .trash/ whatever its age (a person's own
-    quick saves still leave none: version_min_age)."""
+    """Both mounts rewrite an existing file at once (O_TRUNC, both open
+    before either closes): the last close wins the name; the other's
+    version, recorded after the winner opened the file, stays in .trash/
+    whatever its age (a person's own quick saves still leave none:
+    version_min_age)."""
     a = mvfs()
     b = mvfs(db=a.db, store=a.store)
     lost = 0
@@ -103,15 +111,19 @@ def test_rewrites_of_one_file_from_two_mounts_keep_both(mvfs, tmp_path):
         name = "doc%d.jpg" % i
         (a.mnt / "library" / name).write_bytes(b"original %d" % i)
         run([default_bin(), "sync", str(a.mnt)], timeout=120)
-        for _ in range(100):        # b sees it once its upload is done
-            if os.path.exists(b.mnt / "library" / name):
-                break
-            time.sleep(0.05)
+        # b sees it once its upload is done
+        wait_until(lambda: os.path.exists(b.mnt / "library" / name), "b to see %s" % name)
         fa, fb = tmp_path / ("a%d" % i), tmp_path / ("b%d" % i)
         make_random(fa, 128 << 10)
         make_random(fb, 128 << 10)
-        p1, p2 = writer(fa, a.mnt / "library" / name, "redirect"), writer(fb, b.mnt / "library" / name, "redirect")
-        assert (p1.wait(), p2.wait()) == (0, 0), (p1.stderr.read(), p2.stderr.read())
+        # both open (O_TRUNC) before either closes: each writer started from
+        # the original, so neither knowingly replaced the other's version
+        # (a writer that opens after the other's close is an ordinary save)
+        fds = [os.open(m.mnt / "library" / name, os.O_WRONLY | os.O_TRUNC) for m in (a, b)]
+        for fd, f in zip(fds, (fa, fb)):
+            os.write(fd, f.read_bytes())
+        for fd in (fds if i % 2 else fds[::-1]):
+            os.close(fd)
         for m in (a, b):
             run([default_bin(), "sync", str(m.mnt)], timeout=120)
         have, trash = everything(a), everything_in_trash(a)
