@@ -79,8 +79,16 @@ def add_user(cluster, name, tmp_path):
     return passfile
 
 
-def mount_as(mvfs, cluster, name, passfile):
-    return mvfs(db=cluster.dsn(name), env={"PGPASSFILE": passfile})
+def mount_as(mvfs, cluster, name, pgpass):
+    return mvfs(db=cluster.dsn(name), env={"PGPASSFILE": pgpass})
+
+
+def passfile(tmp_path, role, password):
+    """A ~/.pgpass-format file (mode 0600) giving ROLE's PASSWORD anywhere."""
+    f = tmp_path / ("%s-%s.pgpass" % (role, len(password)))
+    f.write_text("*:*:*:%s:%s\n" % (role, password))
+    f.chmod(0o600)
+    return f
 
 
 def test_owner_without_superuser_migrates_adds_users_and_mounts(mvfs, cluster, tmp_path):
@@ -111,16 +119,11 @@ def test_a_role_acts_for_its_own_user_only(mvfs, cluster, tmp_path):
     assert "acts for user 'alice' only, not 'bob'" in m.log_text()
     # a role that is nobody's (made by hand) sees no library at all
     cluster.su("CREATE ROLE mallory LOGIN PASSWORD 'pw'; GRANT mvault_app TO mallory")
-    pf = tmp_path / "mallory.pgpass"
-    pf.write_text("*:*:*:mallory:pw\n")
-    pf.chmod(0o600)
-    m = mvfs(db=cluster.dsn("mallory"), env={"PGPASSFILE": pf}, wait=False)
+    m = mvfs(db=cluster.dsn("mallory"), env={"PGPASSFILE": passfile(tmp_path, "mallory", "pw")}, wait=False)
     assert m.wait_exit(30) == 1
     assert "acts for no mvaultfs user" in m.log_text()
     # a wrong password: a clear error, exit status 1
-    bad = tmp_path / "bad.pgpass"
-    bad.write_text("*:*:*:alice:not-the-password\n")
-    bad.chmod(0o600)
+    bad = passfile(tmp_path, "alice", "not-the-password")
     m = mvfs(db=cluster.dsn("alice"), env={"PGPASSFILE": bad}, wait=False)
     assert m.wait_exit(30) == 1
     assert "password authentication failed" in m.log_text()
@@ -252,9 +255,7 @@ def test_user_add_roles_passwords_and_refusals(mvfs, cluster, tmp_path):
     r = mvaultfs("user", "add", "alice", "-o", "db=%s,role=alice_laptop" % cluster.dsn(OWNER))
     line = r.stdout.strip().splitlines()[-1]
     assert re.match(r"^127\.0\.0\.1:%d:lib:alice_laptop:[A-Za-z0-9_-]{32}$" % cluster.pg.port, line), r.stdout
-    laptop = tmp_path / "laptop.pgpass"
-    laptop.write_text(line + "\n")
-    laptop.chmod(0o600)
+    laptop = passfile(tmp_path, "alice_laptop", line.rsplit(":", 1)[1])
     m1 = mvfs(db=cluster.dsn("alice"), env={"PGPASSFILE": alice_pw})
     (m1.mnt / "library" / "from-desktop.jpg").write_bytes(b"1")
     m1.unmount()

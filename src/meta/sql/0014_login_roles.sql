@@ -107,6 +107,29 @@ $$;
 REVOKE EXECUTE ON FUNCTION mvault_user_ensure(text) FROM PUBLIC, mvault_app;
 GRANT EXECUTE ON FUNCTION mvault_user_ensure(text) TO mvault_admin;
 
+-- Makes login role P_ROLE (if missing) a member of P_GROUP, with password
+-- verifier P_VERIFIER (NULL: the role's password is left as it is).  A role
+-- that exists already may have no more rights than such a member.
+CREATE FUNCTION mvault_login_role(p_role name, p_verifier text, p_group name) RETURNS void
+  LANGUAGE plpgsql
+  AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role
+             AND (rolsuper OR rolbypassrls OR rolcreaterole OR pg_has_role(oid, 'mvault_admin', 'MEMBER'))) THEN
+    RAISE EXCEPTION 'role % has more rights than a role in % may have', p_role, p_group USING ERRCODE = '42501';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role) THEN
+    EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB INHERIT', p_role);
+  END IF;
+  IF p_verifier IS NOT NULL THEN
+    EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L', p_role, p_verifier);
+  END IF;
+  EXECUTE format('GRANT %I TO %I', p_group, p_role);
+END
+$$;
+REVOKE EXECUTE ON FUNCTION mvault_login_role(name, text, name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mvault_login_role(name, text, name) TO mvault_admin;
+
 -- Gives user P_NAME (made if missing) the login role P_ROLE, with password
 -- verifier P_VERIFIER (a SCRAM secret made by the client, so no password
 -- reaches the server's logs; NULL keeps the role's password).  A role that
@@ -122,17 +145,7 @@ BEGIN
   IF other IS NOT NULL AND other <> uid THEN
     RAISE EXCEPTION 'role % already acts for another user', p_role USING ERRCODE = '42710';
   END IF;
-  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role
-             AND (rolsuper OR rolbypassrls OR rolcreaterole OR pg_has_role(oid, 'mvault_admin', 'MEMBER'))) THEN
-    RAISE EXCEPTION 'role % has more rights than a user''s role may have', p_role USING ERRCODE = '42501';
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role) THEN
-    EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB INHERIT', p_role);
-  END IF;
-  IF p_verifier IS NOT NULL THEN
-    EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L', p_role, p_verifier);
-  END IF;
-  EXECUTE format('GRANT mvault_app TO %I', p_role);
+  PERFORM mvault_login_role(p_role, p_verifier, 'mvault_app');
   INSERT INTO mvault_logins (role_name, user_id) VALUES (p_role, uid) ON CONFLICT (role_name) DO NOTHING;
   RETURN uid;
 END

@@ -107,18 +107,11 @@ BEGIN
   IF EXISTS (SELECT 1 FROM mvault_logins WHERE role_name = p_role) THEN
     RAISE EXCEPTION 'role % is a user''s', p_role USING ERRCODE = '42710';
   END IF;
-  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role
-             AND (rolsuper OR rolbypassrls OR rolcreaterole OR pg_has_role(oid, 'mvault_admin', 'MEMBER')
-                  OR pg_has_role(oid, 'mvault_app', 'MEMBER'))) THEN
-    RAISE EXCEPTION 'role % has more rights than a worker''s role may have', p_role USING ERRCODE = '42501';
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role AND pg_has_role(oid, 'mvault_app', 'MEMBER')) THEN
+    RAISE EXCEPTION 'role % has more rights than a role in mvault_worker may have (it reads names)', p_role
+      USING ERRCODE = '42501';
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role) THEN
-    EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB INHERIT', p_role);
-  END IF;
-  IF p_verifier IS NOT NULL THEN
-    EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L', p_role, p_verifier);
-  END IF;
-  EXECUTE format('GRANT mvault_worker TO %I', p_role);
+  PERFORM mvault_login_role(p_role, p_verifier, 'mvault_worker');
 END
 $$;
 REVOKE EXECUTE ON FUNCTION mvault_worker_add(name, text) FROM PUBLIC;
