@@ -198,6 +198,14 @@ static int start(struct media_helper *h)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		/* A stop sent to the worker's process group (SIGTERM from a
+		 * service manager, ^C) is the worker's to act on: it gives the
+		 * job back and ends this helper itself (cancel, or PDEATHSIG).
+		 * Killed by it first, the helper's death looked like the image's
+		 * failure and used one of the job's attempts. */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
 #ifndef MEDIA_NO_AS_LIMIT
 		setrlimit(RLIMIT_AS, &as);
 #else
