@@ -42,17 +42,28 @@ END
 $$;
 
 -- A session an operator runs: may act for any user through mvault.user_id.
+-- (PL/pgSQL, here and below: its plans are kept for the session, where a
+-- SQL function that cannot be inlined is planned again in every statement
+-- that calls it -- three times the cost of a stat, measured.)
 CREATE FUNCTION mvault_trusted() RETURNS boolean
-  LANGUAGE sql STABLE
-  AS $$SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND rolsuper)
-             OR pg_has_role(session_user, 'mvault_admin', 'MEMBER')$$;
+  LANGUAGE plpgsql STABLE
+  AS $$
+BEGIN
+  RETURN pg_has_role(session_user, 'mvault_admin', 'MEMBER')
+      OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND rolsuper);
+END
+$$;
 
 -- A trusted session acting for nobody: the owner side at work (adding
 -- users, `mvaultfs worker` between jobs).  Acting for a user, a trusted
 -- session sees what that user sees, no more.
 CREATE FUNCTION mvault_operator() RETURNS boolean
-  LANGUAGE sql STABLE
-  AS $$SELECT mvault_trusted() AND nullif(current_setting('mvault.user_id', true), '') IS NULL$$;
+  LANGUAGE plpgsql STABLE
+  AS $$
+BEGIN
+  RETURN nullif(current_setting('mvault.user_id', true), '') IS NULL AND mvault_trusted();
+END
+$$;
 
 -- Login role -> user.  A user may have several login roles (one per
 -- machine, say); a role acts for one user.
@@ -71,10 +82,18 @@ CREATE POLICY mvault_logins_admin ON mvault_logins USING ((SELECT mvault_operato
 -- The user this connection acts for: its login role's, else (trusted
 -- sessions only) the one named in mvault.user_id, else none.
 CREATE OR REPLACE FUNCTION mvault_uid() RETURNS uuid
-  LANGUAGE sql STABLE
-  AS $$SELECT (SELECT coalesce((SELECT l.user_id FROM mvault_logins l WHERE l.role_name = session_user),
-                                CASE WHEN mvault_trusted()
-                                     THEN nullif(current_setting('mvault.user_id', true), '')::uuid END))$$;
+  LANGUAGE plpgsql STABLE
+  AS $$
+DECLARE
+  u uuid;
+BEGIN
+  SELECT l.user_id INTO u FROM mvault_logins l WHERE l.role_name = session_user;
+  IF u IS NULL AND mvault_trusted() THEN
+    u := nullif(current_setting('mvault.user_id', true), '')::uuid;
+  END IF;
+  RETURN u;
+END
+$$;
 
 -- Who this connection is: the mapped user (NULL when the role is nobody's)
 -- and whether it may act for others.

@@ -21,10 +21,14 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION mvault_trusted() RETURNS boolean
-  LANGUAGE sql STABLE
-  AS $$SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND rolsuper)
-             OR pg_has_role(session_user, 'mvault_admin', 'MEMBER')
-             OR pg_has_role(session_user, 'mvault_worker', 'MEMBER')$$;
+  LANGUAGE plpgsql STABLE
+  AS $$
+BEGIN
+  RETURN pg_has_role(session_user, 'mvault_admin', 'MEMBER')
+      OR pg_has_role(session_user, 'mvault_worker', 'MEMBER')
+      OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND rolsuper);
+END
+$$;
 
 -- What the worker may not read.
 CREATE TABLE mvault_private_columns (
