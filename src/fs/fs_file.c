@@ -399,6 +399,7 @@ static int keep_conflict_copy(struct mvfs *fs, struct snapshot *s, const struct 
 	}
 	log_warn("'%s' was removed by another writer while open here; what was written here is kept as '%s'",
 		 s->name, name);
+	fs_ns_dirs_changed(fs, home.ino, 0);
 	*copy = f.ino;
 	return 0;
 }

@@ -156,12 +156,13 @@ static int dir_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 	return rc;
 }
 
-double fs_ns_attr_timeout(const struct mvfs *fs, const struct stat *st)
+void fs_ns_dirs_changed(struct mvfs *fs, uint64_t a, uint64_t b)
 {
-	int held = st->st_ino >= META_INO_FIRST || st->st_ino == META_INO_LIBRARY ||
-		   st->st_ino == META_INO_WORKSPACE;
-
-	return S_ISDIR(st->st_mode) && held ? 0 : fs->cfg.attr_timeout;
+	if (!fs->se)
+		return;
+	fuse_lowlevel_notify_inval_inode(fs->se, a, -1, 0);
+	if (b && b != a)
+		fuse_lowlevel_notify_inval_inode(fs->se, b, -1, 0);
 }
 
 void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e)
@@ -171,7 +172,7 @@ void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param
 	memset(e, 0, sizeof(*e));
 	e->ino = copy.st_ino;
 	e->attr = copy;
-	e->attr_timeout = fs_ns_attr_timeout(fs, &copy);
+	e->attr_timeout = fs->cfg.attr_timeout;
 	e->entry_timeout = fs->cfg.entry_timeout;
 }
 

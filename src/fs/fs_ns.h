@@ -43,12 +43,13 @@ int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
 int fs_ns_folder_entry(struct mvfs *fs, const struct meta_folder *f, struct fuse_entry_param *e);
 /* The attributes of a folder (virtual, or a collection or gallery). */
 void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, struct stat *st);
-/* How long the kernel may keep attributes ST: 0 for a folder the database
- * holds (its times change with every file made, renamed or removed in it,
- * and a lookup answered a moment before such a change would otherwise
- * outlive the kernel's invalidation: DECISIONS.md, "Folder attributes are
- * not cached"), -o attr_timeout for everything else. */
-double fs_ns_attr_timeout(const struct mvfs *fs, const struct stat *st);
+/* Folders A and B (B may be A, or 0) gained, lost or renamed an entry: the
+ * kernel's attributes of them are stale.  Called after the change is in the
+ * database and before its reply.  The kernel then also drops any reply
+ * about them that was read before the change and arrives after it (the
+ * notification moves the folder's attribute version past every request
+ * already sent): DECISIONS.md, "A folder's attributes after a change in it". */
+void fs_ns_dirs_changed(struct mvfs *fs, uint64_t a, uint64_t b);
 /* Fills E for attributes ST (which may point into E). */
 void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e);
 /* A file's entry in a collection or gallery is not cached by the kernel:

@@ -89,7 +89,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, fs_ns_attr_timeout(fs_of(req), &st));
+		fuse_reply_attr(req, &st, fs_of(req)->cfg.attr_timeout);
 }
 
 /* Truncate of a file: staged when it is open for writing, else a new
@@ -251,7 +251,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, fs_ns_attr_timeout(fs_of(req), &st));
+		fuse_reply_attr(req, &st, fs_of(req)->cfg.attr_timeout);
 }
 
 /* --- folders ------------------------------------------------------------- */
@@ -334,12 +334,15 @@ static int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, mode_
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct fuse_entry_param e;
-	int rc = fs_do_mkdir(fs_of(req), parent, name, mode, &e);
+	struct mvfs *fs = fs_of(req);
+	int rc = fs_do_mkdir(fs, parent, name, mode, &e);
 
-	if (rc)
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_entry(req, &e);
+		return;
+	}
+	fs_ns_dirs_changed(fs, parent, 0);
+	fuse_reply_entry(req, &e);
 }
 
 static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
@@ -365,7 +368,12 @@ static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
 }
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs_do_rmdir(fs_of(req), parent, name));
+	struct mvfs *fs = fs_of(req);
+	int rc = fs_do_rmdir(fs, parent, name);
+
+	if (rc == 0)
+		fs_ns_dirs_changed(fs, parent, 0);
+	fuse_reply_err(req, -rc);
 }
 
 /* --- names --------------------------------------------------------------- */
@@ -399,7 +407,12 @@ static int fs_do_unlink(struct mvfs *fs, uint64_t parent, const char *name)
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs_do_unlink(fs_of(req), parent, name));
+	struct mvfs *fs = fs_of(req);
+	int rc = fs_do_unlink(fs, parent, name);
+
+	if (rc == 0)
+		fs_ns_dirs_changed(fs, parent, 0);
+	fuse_reply_err(req, -rc);
 }
 
 /* Renames or moves folder NAME of FROM (collections and galleries among
@@ -495,7 +508,12 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -fs_do_rename(fs_of(req), parent, name, newparent, newname, flags));
+	struct mvfs *fs = fs_of(req);
+	int rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
+
+	if (rc == 0)
+		fs_ns_dirs_changed(fs, parent, newparent);
+	fuse_reply_err(req, -rc);
 }
 
 static int fs_do_link(struct mvfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
@@ -525,12 +543,15 @@ static int fs_do_link(struct mvfs *fs, uint64_t ino, uint64_t newparent, const c
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct fuse_entry_param e;
-	int rc = fs_do_link(fs_of(req), ino, newparent, newname, &e);
+	struct mvfs *fs = fs_of(req);
+	int rc = fs_do_link(fs, ino, newparent, newname, &e);
 
-	if (rc)
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_entry(req, &e);
+		return;
+	}
+	fs_ns_dirs_changed(fs, newparent, 0);
+	fuse_reply_entry(req, &e);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -551,12 +572,15 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		      struct fuse_file_info *fi)
 {
 	struct fuse_entry_param e;
-	int rc = fs_do_create(fs_of(req), parent, name, mode, fi, &e);
+	struct mvfs *fs = fs_of(req);
+	int rc = fs_do_create(fs, parent, name, mode, fi, &e);
 
-	if (rc)
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_create(req, &e, fi);
+		return;
+	}
+	fs_ns_dirs_changed(fs, parent, 0);
+	fuse_reply_create(req, &e, fi);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

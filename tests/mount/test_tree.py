@@ -652,12 +652,14 @@ def test_rsync_sets_every_folder_time_in_one_pass(mvfs, tmp_path):
 
 
 def test_folder_time_is_never_older_than_a_change_in_it(mvfs):
-    """A folder's time set with utime, then a file made in it, while other
-    threads list its parent (readdirplus) and stat it (lookups): stat must
-    show the change.  A listing or lookup answered just before the create
-    and delivered after the kernel's invalidation used to leave the set time
-    in the kernel's cache for a second (49 of 1,500 stale here), so rsync's
-    last pass saw its own time and skipped the folder."""
+    """A folder's time set with utime, then a file made, renamed or removed
+    in it, while other threads list its parent (readdirplus) and stat it
+    (lookups): stat must show the change.  A listing or lookup answered just
+    before the change and delivered after the kernel's invalidation used to
+    leave the set time in the kernel's cache (59 of 1,500 stale here with a
+    1 s attribute timeout, some even with a 0 s one), so rsync's last pass
+    saw its own time and skipped the folder.  The daemon now tells the
+    kernel of each change in a folder before it replies."""
     m = mvfs()
     lib = m.mnt / "library"
     d = lib / "D"
@@ -674,18 +676,24 @@ def test_folder_time_is_never_older_than_a_change_in_it(mvfs):
         t.start()
     stale = []
     try:
-        for i in range(1000):
+        for i in range(1200):
             t0 = 1_000_000_000_000 + i
             os.utime(d, ns=(t0, t0))
-            with open(d / ("f%d" % i), "wb"):
-                pass
+            n = i // 3
+            if i % 3 == 0:
+                with open(d / ("f%d" % n), "wb"):
+                    pass
+            elif i % 3 == 1:
+                os.rename(d / ("f%d" % n), d / ("g%d" % n))
+            else:
+                os.unlink(d / ("g%d" % n))
             if os.stat(d).st_mtime_ns == t0:
                 stale.append(i)
     finally:
         stop.append(1)
         for t in threads:
             t.join()
-    assert stale == [], "%d creates left the folder's old time visible" % len(stale)
+    assert stale == [], "%d changes left the folder's old time visible" % len(stale)
     m.unmount()
 
 
