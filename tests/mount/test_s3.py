@@ -229,3 +229,38 @@ def test_bucket_name_needs_path_style(mvfs, s3_server):
                        extra_opts=["s3_endpoint=http://s3.localhost:%d" % s3_server.port,
                                    "s3_virtual_host"] + S3_FAST)
     assert "use -o s3_path_style" in log, log
+
+
+def test_test_server_writes_are_atomic(s3_server):
+    """The test server itself: a reader never sees a replaced object half
+    written, as on S3.  s3rver answers a PUT before its file is written and
+    writes in place, so a HEAD right after a PUT could see 0 bytes
+    (conf_put_idempotent failed so in CI, under ASan);
+    tests/s3/s3rver-atomic.js makes the writes atomic.  Here one thread
+    replaces a key over and over while another reads it."""
+    import threading
+    c = s3_server.client()
+    r = s3_server.client()
+    sizes = [256 * 1024 + i for i in range(60)]
+    c.put_object(Bucket=s3_server.bucket, Key="atomic/again", Body=b"x" * sizes[0])
+    stop, bad = [], []
+
+    def writer():
+        try:
+            for n in sizes * 2:
+                c.put_object(Bucket=s3_server.bucket, Key="atomic/again", Body=bytes([n % 251]) * n)
+        finally:
+            stop.append(1)
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        while not stop:
+            h = r.head_object(Bucket=s3_server.bucket, Key="atomic/again")["ContentLength"]
+            body = r.get_object(Bucket=s3_server.bucket, Key="atomic/again")["Body"].read()
+            if h not in sizes or len(body) not in sizes or body != body[:1] * len(body):
+                bad.append((h, len(body)))
+    finally:
+        t.join()
+    assert bad == []
+    keys = [o["Key"] for o in c.list_objects_v2(Bucket=s3_server.bucket, Prefix="atomic/").get("Contents", [])]
+    assert keys == ["atomic/again"]

@@ -21,6 +21,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = REPO / "tests" / "node_modules" / ".bin" / "s3rver"
+# s3rver with atomic object writes (see the file)
+LAUNCHER = REPO / "tests" / "s3" / "s3rver-atomic.js"
 KEY = SECRET = "S3RVER"      # s3rver's built-in account
 BUCKET = "mvtest"
 
@@ -55,7 +57,7 @@ class S3rver:
         self.port = free_port()
         self.log = open(self.folder.parent / (self.folder.name + ".log"), "wb")
         self.proc = subprocess.Popen(
-            [str(BIN), "-d", str(self.folder), "-a", "127.0.0.1", "-p", str(self.port), "--silent",
+            ["node", str(LAUNCHER), "-d", str(self.folder), "-a", "127.0.0.1", "-p", str(self.port), "--silent",
              "--service-endpoint", "localhost", "--configure-bucket", self.bucket],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
