@@ -147,8 +147,12 @@ static void index_remove(struct cache *c, struct block *b)
 }
 
 /* Drops least recently used blocks while over the cap or under the free
- * space floor (with block_lock held; stats under it too for cache_*). */
-static void evict(struct cache *c, uint64_t incoming)
+ * space floor (with block_lock held; stats under it too for cache_*).
+ * Returns whether INCOMING bytes now fit: a cache with nothing left to drop
+ * may still be short (the disk is full of other things, or of a staged
+ * file whose blocks are being imported), and then the block is not kept
+ * rather than written into the floor. */
+static int evict(struct cache *c, uint64_t incoming)
 {
 	uint64_t total = 0, avail = UINT64_MAX;
 
@@ -167,6 +171,8 @@ static void evict(struct cache *c, uint64_t incoming)
 			avail += b->bytes;
 		index_remove(c, b);
 	}
+	return c->st.cache_bytes + c->reserved + incoming <= c->cfg.size_max &&
+	       (avail == UINT64_MAX || avail >= c->cfg.free_min + incoming);
 }
 
 /* --- block files --------------------------------------------------------- */
@@ -236,7 +242,15 @@ static void block_save(struct cache *c, const char *sha, uint64_t idx, const voi
 	 * written in parallel cannot together pass the cap. */
 	pthread_mutex_lock(&c->block_lock);
 	n = ++c->tmp_counter;
-	evict(c, len + SUM_BYTES);
+	if (!evict(c, len + SUM_BYTES)) {
+		/* no room even with the cache empty: served, not kept */
+		b = index_find(c, sha, idx);
+		if (b && b->fetching)
+			index_remove(c, b);
+		pthread_cond_broadcast(&c->fetched);
+		pthread_mutex_unlock(&c->block_lock);
+		return;
+	}
 	c->reserved += len + SUM_BYTES;
 	pthread_mutex_unlock(&c->block_lock);
 	snprintf(tmp, sizeof(tmp), "%s/.tmp.%" PRIu64, dir, n);

@@ -249,6 +249,16 @@ def test_cache_folder_on_a_full_disk(local_stores, mvfs, tmp_path, small_data_di
     # the refused write wrote nothing: the file keeps the MiBs before it, as on ext4
     size = os.stat(lib / "huge.bin").st_size
     assert 0 < size < 64 * MiB and size % MiB == 0, size
+    # Once uploaded, the staged bytes would go into the block cache; on a
+    # disk they nearly fill, that must not eat into what is left (it did,
+    # a block at a time, and took the disk below the floor while the reads
+    # below ran).
+    staging = small_data_dir / "cache" / "staging"
+    after_close = shutil.disk_usage(small_data_dir).free
+    with Poller(lambda: shutil.disk_usage(small_data_dir).free, 0.005) as p:
+        assert mvsync(m2, 30).returncode == 0
+        wait_for(lambda: not any(staging.iterdir()), 20, what="the staged file dropped after its upload")
+    assert min(v for v in p.values if v is not None) >= after_close - 256 * 1024, (after_close, min(p.values))
     os.unlink(lib / "huge.bin")
     (lib / "small.bin").write_bytes(b"still fine")
     assert mvsync(m2, 30).returncode == 0
