@@ -660,11 +660,13 @@ static void mount_release(struct mount *m)
 {
 	/* first: a daemon started right after the unmount waits for our cluster */
 	meta_embedded_stopping(m->pg);
-	/* it tells the session's kernel what changed: before the session goes */
+	/* it tells the session's kernel what changed: stopped before the
+	 * unmount, freed after it (fs_push.c, "Ending") and before the session */
 	fs_push_stop(m->fs.push);
-	m->fs.push = NULL;
 	if (m->mounted)
 		fuse_session_unmount(m->se);
+	fs_push_free(m->fs.push);
+	m->fs.push = NULL;
 	if (m->handlers)
 		fuse_remove_signal_handlers(m->se);
 	if (m->se)

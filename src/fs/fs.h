@@ -155,8 +155,12 @@ struct fs_push;
  * application, and workers) make to this user's library and tells the
  * kernel to drop what they make stale.  Needs fs->se.  NULL with ERR. */
 struct fs_push *fs_push_start(struct mvfs *fs, char *err, size_t errlen);
-/* Stops and frees it (before the session goes).  NULL is a no-op. */
+/* Stops it: before the unmount; waits for its thread at most 2 s (it may
+ * be waiting in the kernel for a folder a pending request holds).  Then,
+ * after the unmount and before the session goes, fs_push_free joins and
+ * frees it.  NULL is a no-op for both. */
 void fs_push_stop(struct fs_push *p);
+void fs_push_free(struct fs_push *p);
 
 /* --- files (fs_file.c) --------------------------------------------------- */
 

@@ -29,6 +29,13 @@
  * held (the kernel may wait for a request on that folder to end).  An
  * rsync of 10,000 files on another mount costs this one one batch per
  * BATCH_MS at most, each a few kernel calls for the inodes it holds.
+ *
+ * Ending: a kernel call can wait for a folder that a request holds, and
+ * after a signal ends the session loop nobody answers that request until
+ * the unmount.  So fs_push_stop (before the unmount) waits 2 s at most,
+ * and fs_push_free (after it: the unmount fails such requests, and the
+ * thread, seeing stop, makes no further call on the closed descriptor)
+ * joins before the session goes.
  */
 #include "fs/fs_ns.h"
 
@@ -56,7 +63,8 @@ struct fs_push {
 	struct meta_push *mp;
 	pthread_t thread;
 	int wake[2];		/* written to by fs_push_stop */
-	_Atomic int stop;
+	_Atomic int stop;	/* checked before every kernel call */
+	int joined;
 	/* the batch being gathered (this thread only) */
 	struct id_set names, attrs;
 	int all;
@@ -167,6 +175,10 @@ static int drop_all(struct fs_push *p)
 		return calls;
 	}
 	for (ssize_t i = 0; i < n; i++) {
+		if (p->stop) {
+			free(d[i].name);
+			continue;
+		}
 		if (d[i].parent) {
 			fuse_lowlevel_notify_inval_entry(fs->se, d[i].parent, d[i].name, strlen(d[i].name));
 			calls++;
@@ -190,9 +202,9 @@ static void apply(struct fs_push *p)
 	} else {
 		set_settle(&p->names);
 		set_settle(&p->attrs);
-		for (size_t i = 0; i < p->names.n; i++)
+		for (size_t i = 0; i < p->names.n && !p->stop; i++)
 			calls += drop_name(fs, p->names.v[i]);
-		for (size_t i = 0; i < p->attrs.n; i++) {
+		for (size_t i = 0; i < p->attrs.n && !p->stop; i++) {
 			uint64_t ino = p->attrs.v[i];
 
 			if (!set_has(&p->names, ino) && held(fs, ino)) {
@@ -268,12 +280,29 @@ struct fs_push *fs_push_start(struct mvfs *fs, char *err, size_t errlen)
 
 void fs_push_stop(struct fs_push *p)
 {
-	if (!p)
+	struct timespec until;
+
+	if (!p || p->joined)
 		return;
 	p->stop = 1;
 	if (write(p->wake[1], "x", 1) < 0)
 		log_warn("push: cannot wake the listening thread (%s); it ends within a second", strerror(errno));
-	pthread_join(p->thread, NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	if (pthread_timedjoin_np(p->thread, NULL, &until) == 0)
+		p->joined = 1;
+	else
+		log_warn("push: the listening thread waits in the kernel (a request the ended loop will"
+			 " not answer holds a folder); it ends with the unmount");
+}
+
+void fs_push_free(struct fs_push *p)
+{
+	if (!p)
+		return;
+	fs_push_stop(p);
+	if (!p->joined)
+		pthread_join(p->thread, NULL);
 	meta_push_free(p->mp);
 	close(p->wake[0]);
 	close(p->wake[1]);
