@@ -105,6 +105,8 @@ static void set_settle(struct id_set *s)
 {
 	size_t k = 0;
 
+	if (s->n == 0)
+		return;		/* s->v may be NULL, which qsort may not be given */
 	qsort(s->v, s->n, sizeof(*s->v), cmp_u64);
 	for (size_t i = 0; i < s->n; i++)
 		if (k == 0 || s->v[k - 1] != s->v[i])
