@@ -47,6 +47,7 @@ struct mvfs_opts {
 	char *user;
 	char *log;
 	char *variants;		/* hidden (NULL) or visible */
+	char *push;		/* on (NULL) or off: listen for other mounts' changes */
 	double attr_timeout;
 	double entry_timeout;
 	int pool;
@@ -64,6 +65,7 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("user=%s", user),
 	OPT("log=%s", log),
 	OPT("variants=%s", variants),
+	OPT("push=%s", push),
 	OPT("attr_timeout=%lf", attr_timeout),
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("db_connections=%d", pool),
@@ -320,6 +322,9 @@ static void usage(const char *prog)
 	       "    -o variants=hidden     folders do not list .display/ and .thumb/ (the default;\n"
 	       "                           a path reaches them: ls library/.thumb/)\n"
 	       "    -o variants=visible    folders list them (once a variant in them is ready)\n"
+	       "    -o push=off            do not listen for changes of other mounts (default on:\n"
+	       "                           they reach this mount's kernel caches within ms, not\n"
+	       "                           after attr_timeout/entry_timeout)\n"
 	       "    -V, --version          print the version\n"
 	       "\n", prog, prog, prog, prog, prog, prog);
 	cache_usage();
@@ -655,8 +660,13 @@ static void mount_release(struct mount *m)
 {
 	/* first: a daemon started right after the unmount waits for our cluster */
 	meta_embedded_stopping(m->pg);
+	/* it tells the session's kernel what changed: stopped before the
+	 * unmount, freed after it (fs_push.c, "Ending") and before the session */
+	fs_push_stop(m->fs.push);
 	if (m->mounted)
 		fuse_session_unmount(m->se);
+	fs_push_free(m->fs.push);
+	m->fs.push = NULL;
 	if (m->handlers)
 		fuse_remove_signal_handlers(m->se);
 	if (m->se)
@@ -680,6 +690,7 @@ static void mount_release(struct mount *m)
 	free(m->o.user);
 	free(m->o.log);
 	free(m->o.variants);
+	free(m->o.push);
 	free(m->s3.endpoint);
 	free(m->s3.region);
 	free(m->s3.keyfile);
@@ -894,6 +905,10 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "mvaultfs: -o variants=%s: give hidden or visible\n", m.o.variants);
 		goto out;
 	}
+	if (m.o.push && strcmp(m.o.push, "on") != 0 && strcmp(m.o.push, "off") != 0) {
+		fprintf(stderr, "mvaultfs: -o push=%s: give on or off\n", m.o.push);
+		goto out;
+	}
 	if (check_mountpoint(m.cmd.mountpoint) != 0)
 		goto out;
 	if (!m.o.data_dir && !(m.o.data_dir = default_data_dir())) {
@@ -946,6 +961,16 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (mount_start_worker(&m) != 0)
 		goto out;
+	if (!m.o.push || strcmp(m.o.push, "off") != 0) {
+		char err[512];
+
+		/* without it the mount is still right, only slower to see others' changes */
+		if (!(m.fs.push = fs_push_start(&m.fs, err, sizeof(err))))
+			log_error("changes of other mounts are seen only after the kernel's timeouts"
+				  " (attr_timeout, entry_timeout): cannot listen for them: %s", err);
+	} else {
+		log_info("-o push=off: changes of other mounts are seen after the kernel's timeouts");
+	}
 	if (meta_embedded_watch(m.pg) != 0)
 		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	loop = fuse_loop_cfg_create();

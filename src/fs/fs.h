@@ -58,6 +58,12 @@ struct fs_inode {
 	struct meta_dir home;	/* the folder it was created in (ino 0: not known) */
 	uint64_t conflict_ino;	/* its rows went while open: commits go to this copy */
 	int plain;		/* a plain file (fs_plain.c), not a memory */
+	/* The name the kernel caches for it (entries with entry_timeout > 0),
+	 * to drop when another mount changes it (fs_push.c): under the
+	 * table's lock, not this inode's.  The last one handed out; NULL for
+	 * none. */
+	uint64_t dparent;
+	char *dname;
 	struct fs_inode *next;	/* hash chain */
 };
 
@@ -102,6 +108,7 @@ struct mvfs {
 	struct fs_handle *handles;	/* open files, newest first */
 	struct fs_open_dir *dirs;	/* open folders, under handles_lock */
 	struct fuse_session *se;	/* for telling the kernel what changed; NULL before the session */
+	struct fs_push *push;		/* listens for other mounts' changes (NULL: -o push=off) */
 };
 
 /* The FUSE operations table (fs_ops.c). */
@@ -122,6 +129,38 @@ struct fs_inode *fs_inode_find(struct mvfs *fs, uint64_t ino);
 /* Drops NLOOKUP lookups / NOPEN opens; frees the inode when both reach zero.
  * An underflow is a bug in the lookup accounting and aborts. */
 void fs_inode_put(struct mvfs *fs, uint64_t ino, uint64_t nlookup, int nopen);
+/* The kernel was handed (or is being handed) entry NAME in folder PARENT
+ * for INO, to cache: remembered for invalidating it later.  A no-op for an
+ * inode the daemon does not hold, or when memory is short. */
+void fs_inode_named(struct mvfs *fs, uint64_t ino, uint64_t parent, const char *name);
+/* What the kernel knows of INO: -ENOENT when it holds no reference; else 0,
+ * with the folder and name it caches INO under into *PARENT and NAME (LEN
+ * bytes; "" and 0 when none is known). */
+int fs_inode_dentry(struct mvfs *fs, uint64_t ino, uint64_t *parent, char *name, size_t len);
+
+/* One inode the kernel holds and the name it caches for it. */
+struct fs_dent {
+	uint64_t ino;
+	uint64_t parent;	/* 0: no name known */
+	char *name;		/* malloc'd, or NULL */
+};
+/* Every inode the kernel holds, into *OUT (malloc'd; the caller frees each
+ * name, then the array): their count, or -ENOMEM. */
+ssize_t fs_inode_all(struct mvfs *fs, struct fs_dent **out);
+
+/* --- changes of other mounts (fs_push.c) --------------------------------- */
+
+struct fs_push;
+/* Starts the thread that listens for changes other mounts (and the web
+ * application, and workers) make to this user's library and tells the
+ * kernel to drop what they make stale.  Needs fs->se.  NULL with ERR. */
+struct fs_push *fs_push_start(struct mvfs *fs, char *err, size_t errlen);
+/* Stops it: before the unmount; waits for its thread at most 2 s (it may
+ * be waiting in the kernel for a folder a pending request holds).  Then,
+ * after the unmount and before the session goes, fs_push_free joins and
+ * frees it.  NULL is a no-op for both. */
+void fs_push_stop(struct fs_push *p);
+void fs_push_free(struct fs_push *p);
 
 /* --- files (fs_file.c) --------------------------------------------------- */
 

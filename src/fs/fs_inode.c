@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -94,6 +95,7 @@ struct fs_inode *fs_inode_find(struct mvfs *fs, uint64_t ino)
 
 static void inode_free(struct fs_inode *in)
 {
+	free(in->dname);
 	if (in->stage_fd >= 0)
 		close(in->stage_fd);
 	sha256_release(&in->sha);
@@ -127,6 +129,59 @@ void fs_inode_put(struct mvfs *fs, uint64_t ino, uint64_t nlookup, int nopen)
 	pthread_mutex_unlock(&t->lock);
 	if (in)
 		inode_free(in);
+}
+
+void fs_inode_named(struct mvfs *fs, uint64_t ino, uint64_t parent, const char *name)
+{
+	struct fs_inode *in;
+
+	pthread_mutex_lock(&fs->inodes.lock);
+	in = find_locked(&fs->inodes, ino);
+	if (in && (in->dparent != parent || !in->dname || strcmp(in->dname, name) != 0)) {
+		char *copy = strdup(name);
+
+		free(in->dname);
+		in->dname = copy;
+		in->dparent = copy ? parent : 0;
+	}
+	pthread_mutex_unlock(&fs->inodes.lock);
+}
+
+int fs_inode_dentry(struct mvfs *fs, uint64_t ino, uint64_t *parent, char *name, size_t len)
+{
+	struct fs_inode *in;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&fs->inodes.lock);
+	in = find_locked(&fs->inodes, ino);
+	if (in) {
+		*parent = in->dname ? in->dparent : 0;
+		snprintf(name, len, "%s", in->dname ? in->dname : "");
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fs->inodes.lock);
+	return rc;
+}
+
+ssize_t fs_inode_all(struct mvfs *fs, struct fs_dent **out)
+{
+	struct fs_inode_table *t = &fs->inodes;
+	struct fs_dent *d;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	d = calloc(t->count ? t->count : 1, sizeof(*d));
+	for (size_t i = 0; d && i < t->nbuckets; i++) {
+		for (struct fs_inode *in = t->buckets[i]; in; in = in->next) {
+			d[n].ino = in->ino;
+			if (in->dname && (d[n].name = strdup(in->dname)) != NULL)
+				d[n].parent = in->dparent;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	*out = d;
+	return d ? (ssize_t)n : -ENOMEM;
 }
 
 int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struct fs_config *cfg)

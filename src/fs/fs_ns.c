@@ -581,6 +581,8 @@ int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t s
 				in->place = place;
 			else if (plain)
 				in->plain = 1;
+			if (in && e.entry_timeout > 0)
+				fs_inode_named(fs, ref, d->ino, name);
 		}
 		len += n;
 		dir_advance(d);

@@ -62,6 +62,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	} else if (rc) {
 		fuse_reply_err(req, -rc);
 	} else {
+		if (e.entry_timeout > 0)
+			fs_inode_named(fs_of(req), e.ino, parent, name);
 		fuse_reply_entry(req, &e);
 	}
 }
@@ -342,6 +344,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		return;
 	}
 	fs_ns_dirs_changed(fs, parent, 0);
+	fs_inode_named(fs, e.ino, parent, name);
 	fuse_reply_entry(req, &e);
 }
 
@@ -580,6 +583,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	fs_ns_dirs_changed(fs, parent, 0);
+	if (e.entry_timeout > 0)
+		fs_inode_named(fs, e.ino, parent, name);
 	fuse_reply_create(req, &e, fi);
 }
 

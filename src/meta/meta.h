@@ -406,4 +406,40 @@ int meta_xattr_set(struct meta *m, uint64_t ino, const char *name, const void *v
 /* Removes NAME from INO: 0, or -ENODATA when it was not set. */
 int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name);
 
+/* --- changes pushed by other mounts (meta_push.c) ------------------------ */
+
+/*
+ * Every committed change of the user's namespace is announced on a channel
+ * of the user's own (0019_push.sql): inode numbers and a kind, never a
+ * name.  A struct meta_push is one connection, outside the pool, that
+ * listens on it; one thread calls meta_push_wait.
+ */
+struct meta_push;
+
+enum meta_push_kind {
+	META_PUSH_NAME = 1,	/* a name of the inode appeared, went or changed */
+	META_PUSH_ATTR,		/* its attributes or content (a folder: its entries) changed */
+	META_PUSH_ALL,		/* anything may have changed (INO is 0) */
+};
+
+/* Called for each announced inode, as the kernel numbers it (library/ and
+ * workspace/ are META_INO_LIBRARY / _WORKSPACE). */
+typedef void (*meta_push_fn)(void *arg, enum meta_push_kind kind, uint64_t ino);
+
+/* Opens the listening connection of M's user.  NULL with ERR filled. */
+struct meta_push *meta_push_open(struct meta *m, char *err, size_t errlen);
+void meta_push_free(struct meta_push *p);
+/* Waits up to TIMEOUT_MS, or until WAKE_FD (-1: none) is readable, for
+ * announcements, and hands each inode of those another session sent to FN
+ * (this mount's own pooled connections' are skipped: the kernel heard of
+ * those from the replies).  Returns 1 when something arrived, 0 when
+ * nothing did, META_PUSH_MISSED when the connection was lost and is
+ * listening again (anything may have changed meanwhile: announcements are
+ * not kept for a listener that is away), or -EIO while the database cannot
+ * be reached (the wait still lasted TIMEOUT_MS, or until WAKE_FD). */
+#define META_PUSH_MISSED 2
+int meta_push_wait(struct meta_push *p, int timeout_ms, int wake_fd, meta_push_fn fn, void *arg);
+/* Server process id of the listening connection (0 while it is down). */
+int meta_push_backend(const struct meta_push *p);
+
 #endif

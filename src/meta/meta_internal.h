@@ -30,6 +30,7 @@ struct meta {
 	int nconns;
 	PGconn **conns;
 	int *busy;
+	int *pids;			/* server process of each connection (under lock) */
 };
 
 /* Takes a free connection, waiting for one; reconnects a broken one.
@@ -73,6 +74,18 @@ int meta_retry(struct meta *m, int rc, int attempt, long long started);
  * went to a generic plan after five calls, chosen from whichever users and
  * pages came first: a 10,000-file folder listed in 0.6 s or in 1.9 s. */
 #define META_PLAN_PER_CALL "/* planned per call */ "
+
+/* A connection of its own (not the pool's), acting for M's user as the
+ * pool's do: the caller PQfinish()es it.  NULL with ERR filled. */
+PGconn *meta_conn_open(struct meta *m, char *err, size_t errlen);
+/* One try at re-establishing C (reset, then acting for M's user again):
+ * 0, or -EIO (PQerrorMessage says why).  The pool's own reconnects try
+ * this until db_timeout. */
+int meta_conn_reset(struct meta *m, PGconn *c);
+
+/* Whether server process PID serves one of M's pooled connections: a
+ * notification it sent is this mount's own change. */
+int meta_own_backend(struct meta *m, int pid);
 
 /* Forgets the statements C prepared: before it is reset or closed. */
 void meta_conn_forget(PGconn *c);

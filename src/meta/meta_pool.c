@@ -509,6 +509,14 @@ static int conn_setup(struct meta *m, PGconn *c)
 		       " END $$", 0, NULL, NULL);
 	if (rc == 0)
 		rc = meta_exec(c, "set user", "SELECT set_config('mvault.user_id', $1, false)", 1, p, NULL);
+	if (rc == 0) {
+		/* which server processes are this pool's (meta_own_backend) */
+		pthread_mutex_lock(&m->lock);
+		for (int i = 0; i < m->nconns; i++)
+			if (m->conns[i] == c)
+				m->pids[i] = PQbackendPID(c);
+		pthread_mutex_unlock(&m->lock);
+	}
 	return rc;
 }
 
@@ -550,6 +558,36 @@ static PGconn *conn_open(const char *conninfo, char *err, size_t errlen)
 	return c;
 }
 
+int meta_conn_reset(struct meta *m, PGconn *c)
+{
+	meta_conn_forget(c);
+	PQreset(c);
+	return PQstatus(c) == CONNECTION_OK && conn_setup(m, c) == 0 ? 0 : -EIO;
+}
+
+PGconn *meta_conn_open(struct meta *m, char *err, size_t errlen)
+{
+	PGconn *c = conn_open(m->conninfo, err, errlen);
+
+	if (c && conn_setup(m, c) != 0) {
+		snprintf(err, errlen, "cannot make a new connection act for user '%s' (see the log)", m->user_name);
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+int meta_own_backend(struct meta *m, int pid)
+{
+	int own = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (int i = 0; i < m->nconns && !own; i++)
+		own = m->pids[i] == pid;
+	pthread_mutex_unlock(&m->lock);
+	return own;
+}
+
 /* Re-establishes C, waiting for the database with a growing pause while
  * db_timeout allows; 0, or -EIO after one line saying why. */
 static int conn_revive(struct meta *m, PGconn *c)
@@ -557,12 +595,10 @@ static int conn_revive(struct meta *m, PGconn *c)
 	long long start = mono_ms(), zero = 0;
 	int pause_ms = 50, waiting = 0, rc = 0;
 
-	meta_conn_forget(c);
 	for (;;) {
 		char *msg, *nl;
 
-		PQreset(c);
-		if (PQstatus(c) == CONNECTION_OK && conn_setup(m, c) == 0)
+		if (meta_conn_reset(m, c) == 0)
 			break;
 		msg = strdup(PQerrorMessage(c));
 		if (msg && (nl = strchr(msg, '\n')))
@@ -774,7 +810,8 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 	m->conninfo = strdup(cfg->conninfo);
 	m->conns = calloc((size_t)n, sizeof(*m->conns));
 	m->busy = calloc((size_t)n, sizeof(*m->busy));
-	if (!m->conninfo || !m->conns || !m->busy) {
+	m->pids = calloc((size_t)n, sizeof(*m->pids));
+	if (!m->conninfo || !m->conns || !m->busy || !m->pids) {
 		snprintf(err, errlen, "out of memory");
 		meta_free(m);
 		return NULL;
@@ -818,6 +855,7 @@ void meta_free(struct meta *m)
 	}
 	free(m->conns);
 	free(m->busy);
+	free(m->pids);
 	free(m->conninfo);
 	pthread_cond_destroy(&m->freed);
 	pthread_mutex_destroy(&m->lock);
