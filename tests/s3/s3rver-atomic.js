@@ -10,7 +10,11 @@
  * object and its metadata are written to temporary names in the same
  * folder and renamed over the real ones once written; the reply waits for
  * that.  Temporary names do not end in "._S3rver_object", so listings
- * skip them.  Everything else is s3rver's own command line.
+ * skip them.  A GET or HEAD reads the size and metadata and opens the
+ * object under a lock of its key that a PUT's rename and metadata also
+ * take, so it never pairs one version's length with another's bytes (an
+ * open descriptor keeps reading the version it opened).  Everything else
+ * is s3rver's own command line.
  */
 const crypto = require('crypto');
 const fs = require('fs-extra');
@@ -20,6 +24,25 @@ const { pick, pickBy } = require('lodash');
 const base = path.join(__dirname, '..', 'node_modules', 's3rver');
 const FilesystemStore = require(path.join(base, 'lib', 'stores', 'filesystem'));
 const S3Object = require(path.join(base, 'lib', 'models', 'object'));
+
+const locks = new Map();
+
+/* Runs FN with the lock of (BUCKET, KEY) held: one holder at a time. */
+async function withKey(bucket, key, fn) {
+  const id = bucket + '/' + key;
+  const before = locks.get(id) || Promise.resolve();
+  let release;
+  const mine = new Promise((resolve) => { release = resolve; });
+  const chain = before.then(() => mine);
+  locks.set(id, chain);
+  await before;
+  try {
+    return await fn();
+  } finally {
+    release();
+    if (locks.get(id) === chain) locks.delete(id);
+  }
+}
 
 function tempName(file) {
   return file + '.tmp-' + process.pid + '-' + crypto.randomBytes(6).toString('hex');
@@ -60,14 +83,28 @@ FilesystemStore.prototype.putObject = async function (object) {
         object.content.pipe(out);
       }
     });
-    await fs.rename(tmp, objectPath);
   } catch (e) {
     await fs.remove(tmp).catch(() => {});
     throw e;
   }
   const digest = md5.digest('hex');
-  await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+  await withKey(object.bucket, object.key, async () => {
+    await fs.rename(tmp, objectPath);
+    await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+  });
   return { size, md5: digest };
+};
+
+const getObject = FilesystemStore.prototype.getObject;
+FilesystemStore.prototype.getObject = function (bucket, key, options) {
+  /* s3rver's own reads the metadata, then opens the file by name once
+   * it has a stream: both inside the lock */
+  return withKey(bucket, key, () => getObject.call(this, bucket, key, options));
+};
+
+const deleteObject = FilesystemStore.prototype.deleteObject;
+FilesystemStore.prototype.deleteObject = function (bucket, key) {
+  return withKey(bucket, key, () => deleteObject.call(this, bucket, key));
 };
 
 require(path.join(base, 'bin', 's3rver.js'));
