@@ -322,9 +322,10 @@ static void usage(const char *prog)
 	       "    -o variants=hidden     folders do not list .display/ and .thumb/ (the default;\n"
 	       "                           a path reaches them: ls library/.thumb/)\n"
 	       "    -o variants=visible    folders list them (once a variant in them is ready)\n"
-	       "    -o push=off            do not listen for changes of other mounts (default on:\n"
-	       "                           they reach this mount's kernel caches within ms, not\n"
-	       "                           after attr_timeout/entry_timeout)\n"
+	       "    -o push=on|off         listen for changes of other mounts: they reach this\n"
+	       "                           mount's kernel caches within ms, not after attr_timeout/\n"
+	       "                           entry_timeout (default on with -o db=, off for the\n"
+	       "                           embedded default, which no other mount can reach)\n"
 	       "    -V, --version          print the version\n"
 	       "\n", prog, prog, prog, prog, prog, prog);
 	cache_usage();
@@ -961,14 +962,16 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (mount_start_worker(&m) != 0)
 		goto out;
-	if (!m.o.push || strcmp(m.o.push, "off") != 0) {
+	/* The embedded cluster has no other client (one daemon, a private
+	 * socket): nothing to listen for unless asked. */
+	if (m.o.push ? strcmp(m.o.push, "off") != 0 : !m.pg) {
 		char err[512];
 
 		/* without it the mount is still right, only slower to see others' changes */
 		if (!(m.fs.push = fs_push_start(&m.fs, err, sizeof(err))))
 			log_error("changes of other mounts are seen only after the kernel's timeouts"
 				  " (attr_timeout, entry_timeout): cannot listen for them: %s", err);
-	} else {
+	} else if (m.o.push) {
 		log_info("-o push=off: changes of other mounts are seen after the kernel's timeouts");
 	}
 	if (meta_embedded_watch(m.pg) != 0)

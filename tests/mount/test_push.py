@@ -179,6 +179,26 @@ def test_without_push_b_waits_for_the_kernel_timeouts(mvfs):
     b.unmount()
 
 
+def test_no_listener_no_triggers(mvfs):
+    """A database where no mount listens has no push triggers (each costs a
+    small file's create and close some time even when it says nothing);
+    the first mount that listens makes them, and the next finds them."""
+    def triggers(h):
+        return int(h.sql("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%\\_push\\_%'")[0])
+    a = mvfs(extra_opts=["push=off"])
+    (a.mnt / "library" / "x.txt").write_bytes(b"x")
+    assert triggers(a) == 0
+    assert a.sql("SELECT count(*) FROM mvault_push_channels") == ["0"]
+    b = mvfs(db=a.db, store=a.store)       # push on: the default with -o db=
+    made = triggers(b)
+    assert made >= 17, made
+    c = mvfs(db=a.db, store=a.store)
+    assert triggers(c) == made
+    assert "-o push=off" in a.log_text() and "cannot listen" not in b.log_text() + c.log_text()
+    for h in (a, b, c):
+        h.unmount()
+
+
 def test_rewrite_drops_b_pages_of_an_open_file(pair):
     """B keeps the file open across A's rewrite: a read from offset 0 after
     it sees the new bytes (the pages were dropped), not the cached ones.
