@@ -132,38 +132,6 @@ GRANT EXECUTE ON FUNCTION mvault_push_wanted() TO PUBLIC;
 -- DELETE each (PostgreSQL allows transition tables on one event only).
 -- They read only ids and compare rows; no name leaves the statement.
 
-CREATE FUNCTION mvault_push_items() RETURNS trigger
-  LANGUAGE plpgsql
-  AS $$
-DECLARE
-  r record;
-BEGIN
-  IF NOT mvault_push_wanted() THEN
-    RETURN NULL;
-  END IF;
-  IF TG_OP = 'INSERT' THEN
-    FOR r IN SELECT user_id, array_agg(DISTINCT 'n' || ino) AS t FROM pushed_new GROUP BY user_id LOOP
-      PERFORM mvault_push_out(r.user_id, r.t);
-    END LOOP;
-  ELSIF TG_OP = 'DELETE' THEN
-    FOR r IN SELECT user_id, array_agg(DISTINCT 'n' || ino) AS t FROM pushed_old GROUP BY user_id LOOP
-      PERFORM mvault_push_out(r.user_id, r.t);
-    END LOOP;
-  ELSE
-    FOR r IN SELECT u, array_agg(DISTINCT tok) AS t FROM (
-               SELECT n.user_id AS u, unnest(CASE
-                        WHEN n.ino <> o.ino THEN ARRAY['n' || o.ino, 'n' || n.ino]
-                        WHEN n.display_name IS DISTINCT FROM o.display_name THEN ARRAY['n' || n.ino]
-                        ELSE ARRAY['a' || n.ino] END) AS tok
-                 FROM pushed_new n JOIN pushed_old o ON o.id = n.id) x
-             GROUP BY u LOOP
-      PERFORM mvault_push_out(r.u, r.t);
-    END LOOP;
-  END IF;
-  RETURN NULL;
-END
-$$;
-
 -- A file's original: a new version's upload finishing (the file shows on
 -- other mounts from then on), its content, its lifecycle (into the trash
 -- or out of it: its name leaves or joins its folder).
@@ -233,10 +201,13 @@ BEGIN
 END
 $$;
 
--- Folders of the tree, collections and galleries: a name (parent_id is
--- NULL where a table has none) or the attributes (a folder's times move
--- with every entry made, removed or renamed in it: 0006's triggers).
-CREATE FUNCTION mvault_push_folders() RETURNS trigger
+-- The rows that carry an inode of their own: files (memory_items: a new,
+-- removed or renamed file, both numbers when a save-merge moves a file's
+-- number, else its attributes or version), folders of the tree,
+-- collections and galleries (a name -- parent_id is NULL where a table has
+-- none -- or the attributes: a folder's times move with every entry made,
+-- removed or renamed in it, 0006's triggers).
+CREATE FUNCTION mvault_push_named() RETURNS trigger
   LANGUAGE plpgsql
   AS $$
 DECLARE
@@ -252,6 +223,16 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     FOR r IN SELECT user_id, array_agg(DISTINCT 'n' || ino) AS t FROM pushed_old GROUP BY user_id LOOP
       PERFORM mvault_push_out(r.user_id, r.t);
+    END LOOP;
+  ELSIF TG_TABLE_NAME = 'memory_items' THEN
+    FOR r IN SELECT u, array_agg(DISTINCT tok) AS t FROM (
+               SELECT n.user_id AS u, unnest(CASE
+                        WHEN n.ino <> o.ino THEN ARRAY['n' || o.ino, 'n' || n.ino]
+                        WHEN n.display_name IS DISTINCT FROM o.display_name THEN ARRAY['n' || n.ino]
+                        ELSE ARRAY['a' || n.ino] END) AS tok
+                 FROM pushed_new n JOIN pushed_old o ON o.id = n.id) x
+             GROUP BY u LOOP
+      PERFORM mvault_push_out(r.u, r.t);
     END LOOP;
   ELSIF TG_TABLE_NAME = 'folders' THEN
     FOR r IN SELECT n.user_id, array_agg(DISTINCT CASE
@@ -354,13 +335,13 @@ BEGIN
     RETURN;
   END IF;
   FOR t IN SELECT * FROM (VALUES
-             ('memory_items', 'mvault_push_items', 'IUD'),
+             ('memory_items', 'mvault_push_named', 'IUD'),
              ('memory_assets', 'mvault_push_assets', 'U'),
              ('user_library', 'mvault_push_places', 'IUD'),
              ('workspace_assets', 'mvault_push_places', 'IUD'),
-             ('folders', 'mvault_push_folders', 'IUD'),
-             ('user_collections', 'mvault_push_folders', 'IUD'),
-             ('galleries', 'mvault_push_folders', 'IUD'),
+             ('folders', 'mvault_push_named', 'IUD'),
+             ('user_collections', 'mvault_push_named', 'IUD'),
+             ('galleries', 'mvault_push_named', 'IUD'),
              ('gallery_items', 'mvault_push_gallery_items', 'ID'),
              ('plain_files', 'mvault_push_plain', 'IUD')) AS v(tab, fn, ops)
   LOOP
