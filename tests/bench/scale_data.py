@@ -125,6 +125,13 @@ SQL_LISTING = (
     + " WHERE " + LIB_WHERE + " AND x.memory_id >= $3::uuid AND (x.memory_id, i.ino) > ($3::uuid, $4::bigint)"
     " ORDER BY x.memory_id, i.ino LIMIT $5")
 
+# Not the daemon's: meta_list with the folder's id as a parameter instead of
+# a sub-select by inode, so that the planner sees which folder it lists
+# (docs/SCALE.md, "Findings"): $2 is the folder's uuid.
+SQL_LISTING_BY_ID = SQL_LISTING.replace("x.folder_id = (SELECT id FROM folders WHERE ino = $2)",
+                                        "x.folder_id = $2::uuid")
+assert SQL_LISTING_BY_ID != SQL_LISTING
+
 # meta_folders.c meta_folder_list (tree): $1 user, $2 after, $3 page, $4 folder inode
 SQL_FOLDERS = ("SELECT " + META_TREE_COLS + " FROM folders f WHERE f.user_id = $1 AND f.name > $2"
                " AND f.parent_id = (SELECT id FROM folders WHERE ino = $4) ORDER BY f.name LIMIT $3")
@@ -198,7 +205,7 @@ CREATE UNLOGGED TABLE syn.mm AS
          CASE WHEN m.k % 5 < 2 THEN 'IMG_' || lpad(m.k::text, 6, '0') || '.jpg'
               ELSE 'doc_' || lpad(m.k::text, 6, '0') || '.pdf' END AS name,
          encode(sha256(convert_to(m.mem::text, 'UTF8')), 'hex') AS sha,
-         50000 + (m.g * 7919) % 5000000 AS bytes,
+         50000 + (m.g::bigint * 7919) % 5000000 AS bytes,
          now() - make_interval(mins => (m.g % 500000)) AS t
     FROM syn.m m JOIN syn.u u ON u.n = m.n;
 DROP TABLE syn.m;
@@ -284,6 +291,19 @@ INSERT INTO gallery_items (gallery_id, memory_id, user_id, position)
   SELECT g.id, mm.mem, mm.user_id, mm.k
     FROM syn.mm mm JOIN galleries g ON g.user_id = mm.user_id AND g.name = 'Gallery ' || (1 + mm.k % 2)
    WHERE mm.k % 10 = 5;
+
+-- every memory's upload session (mvfs_create makes one; completed at upload)
+INSERT INTO upload_sessions (user_id, memory_id, session_token, status, total_files, uploaded_files, expires_at,
+                             created_at, updated_at)
+  SELECT user_id, mem, mem::text, 'completed', 1, 1, t + interval '24 hours', t, t FROM syn.mm;
+-- the deletion outbox of the files in the trash (their blobs have no reference left)
+INSERT INTO asset_delete_jobs (asset_id, blob_id, backend, backend_key, status, created_at)
+  SELECT asset, blob, 's3', mvault_blob_key('u/' || user_id || '/', sha), 'pending', t FROM syn.mm WHERE tomb;
+-- recent upload records' answers (mvfs_uploaded, 7 days), a third of them expired
+INSERT INTO idempotency_keys (user_id, route, key, response, expires_at, created_at)
+  SELECT user_id, 'mvfs_uploaded', k || ':1:' || sha, '{"said": "", "asset": null}',
+         now() + make_interval(days => k % 10 - 3), t
+    FROM syn.mm WHERE k % 10 < 3;
 
 -- the queue: J variant jobs, 95% completed, 3% pending, 1% retry, 1% failed
 INSERT INTO background_jobs (type, payload, payload_hash, status, user_id, run_at, scheduled_at, created_at,
@@ -387,6 +407,12 @@ class Explainer:
         return res
 
 
+# auto_explain's lines left out of the summary (not out of the listing):
+# mvault_uid()'s and mvault_now()'s own lookups in tables of a few rows,
+# and foreign-key checks
+NOISE = ("pg_has_role(", "SELECT l.user_id FROM mvault_logins", "SELECT now() + coalesce", "SELECT 1 FROM ONLY")
+
+
 def auto_explained(log_text):
     """The plans auto_explain wrote, as (duration ms, query, plan text)."""
     out = []
@@ -467,14 +493,15 @@ def main():
                        " AND f.place = 'library' AND f.parent_id IS NULL")[0]
         name_big = one(pg, "SELECT i.display_name, i.ino FROM user_library l JOIN memory_items i ON i.memory_id ="
                            " l.memory_id JOIN folders f ON f.id = l.folder_id WHERE f.ino = %s ORDER BY i.ino"
-                           " OFFSET 12345 LIMIT 1" % big[0])
+                           " OFFSET %d LIMIT 1" % (big[0], int(big[1]) * 2 // 3))
         name_small = one(pg, "SELECT i.display_name, i.ino FROM user_library l JOIN memory_items i ON i.memory_id"
                              " = l.memory_id JOIN memory_assets a ON a.id = i.primary_asset_id JOIN folders f ON"
                              " f.id = l.folder_id WHERE f.ino = %s AND a.lifecycle_status = 'active'"
                              " ORDER BY i.ino LIMIT 1" % small[0])
+        mid_at = min(10000, int(big[1]) // 2) // PAGE * PAGE      # the start of a page
         mid = one(pg, "SELECT l.memory_id, i.ino FROM user_library l JOIN memory_items i ON i.memory_id ="
                       " l.memory_id JOIN folders f ON f.id = l.folder_id WHERE f.ino = %s"
-                      " ORDER BY l.memory_id, i.ino OFFSET 10000 LIMIT 1" % big[0])
+                      " ORDER BY l.memory_id, i.ino OFFSET %d LIMIT 1" % (big[0], mid_at))
         pend = pg.sql(DB, "SELECT coalesce(u.name, '-') || ' ' || count(*) FROM background_jobs j LEFT JOIN users u"
                           " ON u.id = j.user_id WHERE j.status IN ('pending', 'retry')"
                           " GROUP BY ROLLUP (u.name) ORDER BY count(*) DESC LIMIT 3")
@@ -496,9 +523,15 @@ def main():
                           ("custom", "generic"), False))
             stmts.append((role, "listing page 1 (meta_list) [%s]" % tag, SQL_LISTING,
                           [q(uid), folder, q(zero), "0", str(PAGE)], ("custom",), False))
+            fid = one(pg, "SELECT id FROM folders WHERE ino = %s" % folder)[0]
+            stmts.append((role, "listing page 1, PROPOSED folder id as parameter [%s]" % tag, SQL_LISTING_BY_ID,
+                          [q(uid), q(fid), q(zero), "0", str(PAGE)], ("custom",), False))
             if role == "user1":
-                stmts.append((role, "listing page 40 (meta_list) [%s]" % tag, SQL_LISTING,
+                stmts.append((role, "listing page %d (meta_list) [%s]" % (mid_at // PAGE + 1, tag), SQL_LISTING,
                               [q(uid), folder, q(mid[0]), mid[1], str(PAGE)], ("custom",), False))
+                stmts.append((role, "listing page %d, PROPOSED folder id as parameter [%s]" % (
+                    mid_at // PAGE + 1, tag), SQL_LISTING_BY_ID,
+                    [q(uid), q(fid), q(mid[0]), mid[1], str(PAGE)], ("custom",), False))
             stmts.append((role, "job claim, own user (meta_jobs_claim) [%s]" % role, SQL_CLAIM,
                           [q(uid), q("scale-bench")], ("custom", "generic"), True))
         stmts.append(("user2", "folder listing (meta_folder_list) [library top of user2]", SQL_FOLDERS,
@@ -552,7 +585,7 @@ def main():
             top = query.startswith("SELECT ino AS new_ino") or query.startswith("SELECT mvfs_")
             say("%s%8.3f ms  %-90.90s  %s" % ("* " if top else "  ", ms, " ".join(query.split()),
                                             ", ".join(sc) if sc else "-"))
-            if not top:
+            if not top and not " ".join(query.split()).startswith(NOISE):
                 summary.append(("  in mvfs_*: " + " ".join(query.split())[:60], "fn", ms, sc))
         say("(* = the call the daemon sends; auto_explain logs a statement when it ends, so a call's time"
             " includes the nested lines above it, back to the previous *)")
