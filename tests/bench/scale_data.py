@@ -377,7 +377,7 @@ class Explainer:
     def __init__(self, pg, role):
         self.pg, self.role, self.parts, self.names = pg, role, [], []
 
-    def add(self, name, sql, args, modes=("custom", "generic"), rollback=False):
+    def add(self, name, sql, args, modes=("custom", "generic"), rollback=False, setting=None):
         stmt = "s%d" % len(self.names)
         self.parts.append("PREPARE %s AS %s;" % (stmt, sql))
         for mode in modes:
@@ -386,7 +386,11 @@ class Explainer:
                 self.parts.append("\\echo '@@@ %s|%s|%d'" % (name, mode, run))
                 if rollback:
                     self.parts.append("BEGIN;")
+                if setting:
+                    self.parts.append("SET %s;" % setting)
                 self.parts.append("EXPLAIN (ANALYZE, BUFFERS) EXECUTE %s(%s);" % (stmt, ", ".join(args)))
+                if setting:
+                    self.parts.append("RESET %s;" % setting.split("=")[0].strip())
                 if rollback:
                     self.parts.append("ROLLBACK;")
         self.names.append(name)
@@ -526,9 +530,15 @@ def main():
             fid = one(pg, "SELECT id FROM folders WHERE ino = %s" % folder)[0]
             stmts.append((role, "listing page 1, PROPOSED folder id as parameter [%s]" % tag, SQL_LISTING_BY_ID,
                           [q(uid), q(fid), q(zero), "0", str(PAGE)], ("custom",), False))
+            # docs/SCALE.md, finding 1: the same statement planned without a full sort
+            stmts.append((role, "listing page 1, PROPOSED enable_sort=off [%s]" % tag, SQL_LISTING,
+                          [q(uid), folder, q(zero), "0", str(PAGE)], ("custom",), False, "enable_sort = off"))
             if role == "user1":
                 stmts.append((role, "listing page %d (meta_list) [%s]" % (mid_at // PAGE + 1, tag), SQL_LISTING,
                               [q(uid), folder, q(mid[0]), mid[1], str(PAGE)], ("custom",), False))
+                stmts.append((role, "listing page %d, PROPOSED enable_sort=off [%s]" % (mid_at // PAGE + 1, tag),
+                              SQL_LISTING, [q(uid), folder, q(mid[0]), mid[1], str(PAGE)], ("custom",), False,
+                              "enable_sort = off"))
                 stmts.append((role, "listing page %d, PROPOSED folder id as parameter [%s]" % (
                     mid_at // PAGE + 1, tag), SQL_LISTING_BY_ID,
                     [q(uid), q(fid), q(mid[0]), mid[1], str(PAGE)], ("custom",), False))
@@ -543,12 +553,12 @@ def main():
         for role in ("user2", "user1", "jobs1"):
             ex = Explainer(pg, role)
             mine = [s for s in stmts if s[0] == role]
-            for _, name, sql, args, modes, rb in mine:
-                ex.add(name, sql, args, modes, rb)
+            for _, name, sql, args, modes, rb, *setting in mine:
+                ex.add(name, sql, args, modes, rb, *setting)
             res = ex.run()
             say("=" * 100)
             say("as login role %s: %s" % (role, res[("session", "-")][0].strip()))
-            for _, name, sql, args, modes, rb in mine:
+            for _, name, sql, args, modes, rb, *setting in mine:
                 for mode in modes:
                     runs = res[(name, mode)]
                     times = [exec_ms(p) for p in runs]
