@@ -30,7 +30,10 @@ runs.  Mutating statements run inside a transaction that is rolled back.
         [--heavy N] [--jobs N] [--keep] [--out FILE]
 
 Defaults: 10,000 users, 1,000,000 memories (one heavy user holding 50,000
-of them, 19,000 in one folder), 100,000 jobs.  Needs build/mvaultfs
+of them, 22,000 in one folder), 100,000 jobs: 9.2 M rows, 4.5 GB, 5-8
+minutes on 2 cores.  Also shown, marked PROPOSED: the big folder's listing
+with the folder's id as a parameter, and planned with enable_sort off
+(docs/SCALE.md, finding 1).  Needs build/mvaultfs
 (`make`) or MVFS_BIN.  The server is stopped and its directory removed at
 the end, whatever happens (--keep leaves it running for a look and prints
 how to reach and stop it).
