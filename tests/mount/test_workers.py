@@ -1,0 +1,165 @@
+"""Issue 14, "Workers on many machines": several `mvaultfs worker`
+processes, each logged in as a worker role of its own (`mvaultfs user add
+NAME -o worker`), share one queue on the real PostgreSQL.
+
+- no job runs twice, and never under two workers at once: every claim is
+  recorded by a trigger the test adds, and the variants are counted;
+- a worker killed with SIGKILL in the middle of a job loses it after the
+  visibility timeout (-o job_timeout, short here), never before while it
+  lives, and another worker completes it once, one attempt used;
+- throughput with 1, 2 and 4 worker processes (MVFS_BENCH=1; printed, not
+  asserted):
+
+    MVFS_BENCH=1 /usr/bin/python3 -m pytest -q -s -p no:cacheprovider \\
+        tests/mount/test_workers.py -k throughput
+"""
+
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+from imgtest import Worker, jpeg, wait_listed
+from mvtest import check_consistency, poll, q, run, sql, wait_until
+from pgtest import SUPERUSER, default_bin
+
+
+def s3_of(request, m):
+    return request.getfixturevalue("s3_server") if str(m.store).startswith("s3://") else None
+
+
+class WorkerRole:
+    """A login role for `mvaultfs worker`, made as the README says, and
+    what Worker needs to start one logged in as it."""
+
+    def __init__(self, m, tmp_path):
+        self.role = "jobs_" + uuid.uuid4().hex[:8]        # roles are the cluster's
+        self.passfile = tmp_path / (self.role + ".pgpass")
+        r = run([default_bin(), "user", "add", self.role, "-o",
+                 "db=%s,worker,pgpass=%s" % (m.dsn, self.passfile)], timeout=60)
+        assert "is a role for mvaultfs worker" in r.stdout, r.stdout
+        self.dsn = m.dsn.replace("//%s@" % SUPERUSER, "//%s@" % self.role, 1)
+        assert self.role in self.dsn
+        self.store = m.store
+
+    def worker(self, tmp_path, name, opts=(), env=None, s3=None):
+        e = {"PGPASSFILE": str(self.passfile)}
+        e.update(env or {})
+        return Worker(self, tmp_path, ["workers=1"] + list(opts), env=e, name=name, s3=s3)
+
+
+def record_claims(m):
+    """Every change of a job's status or holder, in commit order, into
+    test_claims (as the superuser: the workers' role cannot see it)."""
+    sql(m, "CREATE TABLE test_claims (n bigserial PRIMARY KEY, job text, old_status text, new_status text,"
+           " old_by text, new_by text, retry_count integer, at timestamptz DEFAULT clock_timestamp());"
+           " CREATE FUNCTION test_claim_log() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
+           "  SET search_path = public AS $$ BEGIN"
+           "  INSERT INTO test_claims (job, old_status, new_status, old_by, new_by, retry_count)"
+           "  VALUES (NEW.id::text, OLD.status, NEW.status, OLD.locked_by, NEW.locked_by, NEW.retry_count);"
+           "  RETURN NULL; END $$;"
+           " CREATE TRIGGER test_claim_log AFTER UPDATE ON background_jobs FOR EACH ROW"
+           "  WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.locked_by IS DISTINCT FROM NEW.locked_by)"
+           "  EXECUTE FUNCTION test_claim_log()")
+
+
+def claims(m, job=None):
+    """[(job, old_status, new_status, old_by, new_by, retry_count)] in order."""
+    rows = sql(m, "SELECT job, old_status, new_status, coalesce(old_by, ''), coalesce(new_by, ''), retry_count"
+                  " FROM test_claims%s ORDER BY n" % (" WHERE job = %s" % q(job) if job else ""))
+    return [tuple(r.split("|")) for r in rows]
+
+
+def holders_never_overlap(rows):
+    """Walks each job's transitions: a claim only of a job nobody holds, and
+    only its holder ends a hold.  Returns the problems found."""
+    held, bad = {}, []
+    for job, old, new, old_by, new_by, _ in rows:
+        if new == "processing" and old != "processing":
+            if held.get(job):
+                bad.append("%s claimed by %s while %s held it" % (job, new_by, held[job]))
+            held[job] = new_by
+        elif old == "processing" and new == "processing":
+            bad.append("%s taken from %s by %s while processing" % (job, old_by, new_by))
+            held[job] = new_by
+        elif old == "processing":
+            if held.get(job) != old_by:
+                bad.append("%s released by %s, held by %s" % (job, old_by, held.get(job)))
+            held[job] = None
+    return bad
+
+
+def pid_of(locked_by):
+    """The process of a locked_by stamp host:pid:thread."""
+    return int(locked_by.split(":")[-2])
+
+
+def children(pid):
+    """Pids of the living children of pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open("/proc/%s/stat" % d).read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                out.append(int(d))
+    return out
+
+
+def alive(pid):
+    """Whether pid runs (a zombie does not)."""
+    try:
+        stat = open("/proc/%d/stat" % pid).read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def duplicate_variants(m):
+    return sql(m, "SELECT variant_of_asset_id, variant_type, count(*) FROM memory_assets"
+                  " WHERE variant_of_asset_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1")
+
+
+def wait_enqueued(m, n, timeout=120):
+    """Until n process_assets jobs exist (enqueued as uploads complete)."""
+    wait_until(lambda: sql(m, "SELECT count(*) FROM background_jobs WHERE type = 'process_assets'") == [str(n)],
+               lambda: "%d jobs to be enqueued: %s" % (n, sql(m, "SELECT status, count(*) FROM background_jobs"
+                                                                 " GROUP BY 1")), timeout=timeout)
+
+
+def stop_all(ws):
+    """SIGTERM every worker (each by its pid), then the exit statuses."""
+    return [w.stop() for w in ws]
+
+
+# ------------------------------------------------------ sweeps and claims
+
+def test_a_sweep_hides_no_due_job_from_claims(mvfs, tmp_path):
+    """Every worker process sweeps every jobs_interval.  A sweep that is
+    running (here: held open) must not keep the jobs already queued from
+    being claimed: a claim that finds nothing makes a worker idle until its
+    next wake-up, and with a backlog of thousands and several workers the
+    sweeps would take turns hiding all of it."""
+    import subprocess
+    from pgtest import PSQL
+    m = mvfs(extra_opts=["workers=0"])
+    (m.mnt / "library" / "a.jpg").write_bytes(jpeg(64, 48))
+    wait_enqueued(m, 1)
+    held = subprocess.Popen([PSQL, "-X", "-At", "-v", "ON_ERROR_STOP=1", m.dsn], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        held.stdin.write("BEGIN;\nSELECT mvault_jobs_sweep(30);\nSELECT 'swept';\n")
+        held.stdin.flush()
+        out = [held.stdout.readline().strip() for _ in range(3)]
+        assert out == ["BEGIN", "0", "swept"], out              # nothing new to enqueue
+        # what a claim sees meanwhile
+        assert sql(m, "SELECT count(*) FROM (SELECT id FROM background_jobs WHERE status IN ('pending', 'retry')"
+                      " FOR UPDATE SKIP LOCKED) x") == ["1"]
+    finally:
+        held.stdin.close()
+        held.wait(15)
+    m.unmount()
