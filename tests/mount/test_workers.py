@@ -93,7 +93,7 @@ def holders_never_overlap(rows):
 
 def pid_of(locked_by):
     """The process of a locked_by stamp host:pid:thread."""
-    return int(locked_by.split(":")[-2])
+    return int(locked_by.split(":")[1])
 
 
 def children(pid):
@@ -134,6 +134,83 @@ def wait_enqueued(m, n, timeout=120):
 def stop_all(ws):
     """SIGTERM every worker (each by its pid), then the exit statuses."""
     return [w.stop() for w in ws]
+
+
+# ------------------------------------------------------ death and takeover
+
+TIMEOUT = 4           # -o job_timeout in these tests, seconds
+
+
+def test_killed_worker_job_taken_over_after_the_visibility_timeout(mvfs, tmp_path, request):
+    """A worker in the middle of a slow image keeps its job while it lives,
+    however long past job_timeout (it beats); killed with SIGKILL (with its
+    image helper), its job is taken over once the timeout has passed and
+    is completed once by another worker, with one attempt used."""
+    m = mvfs(extra_opts=["workers=0"])
+    record_claims(m)
+    role = WorkerRole(m, tmp_path)
+    (m.mnt / "library" / "slow.jpg").write_bytes(jpeg(1200, 900, seed=3))
+    wait_enqueued(m, 1)
+    s3 = s3_of(request, m)
+    opts = ["job_timeout=%d" % TIMEOUT]
+    slow = role.worker(tmp_path, "slow", opts, env={"MVFS_TEST_MEDIA_DELAY": "60"}, s3=s3)
+    others = []
+    try:
+        wait_until(lambda: sql(m, "SELECT status FROM background_jobs") == ["processing"],
+                   lambda: "the slow worker to claim the job: " + slow.text(), timeout=30)
+        job, by, vt = sql(m, "SELECT id, locked_by, visibility_timeout FROM background_jobs")[0].split("|")
+        assert pid_of(by) == slow.proc.pid and vt == str(TIMEOUT)
+        others = [role.worker(tmp_path, "o%d" % i, opts, s3=s3) for i in range(2)]
+        assert poll(lambda: all("worker running" in w.text() for w in others), timeout=20)
+        # alive and busy for three timeouts: nobody takes the job
+        time.sleep(3 * TIMEOUT)
+        assert sql(m, "SELECT status, locked_by, retry_count FROM background_jobs") == ["processing|%s|0" % by]
+        assert [r[2] for r in claims(m, job)] == ["processing"]
+        # kill -9 of the worker alone, mid-image: its image helper follows it
+        helpers = children(slow.proc.pid)
+        assert helpers, "the slow worker has no image helper"
+        killed_at = time.monotonic()
+        os.kill(slow.proc.pid, signal.SIGKILL)
+        slow.proc.wait(15)
+        assert sql(m, "SELECT status FROM background_jobs") == ["processing"]
+        assert poll(lambda: not any(alive(p) for p in helpers), timeout=10), helpers
+        taken = wait_until(lambda: len(claims(m, job)) >= 3 and time.monotonic(),
+                           lambda: "the job to be taken over: %s" % claims(m, job), timeout=30)
+        took = taken - killed_at
+        done = poll(lambda: sql(m, "SELECT status, retry_count, coalesce(locked_by, '') FROM background_jobs")
+                    == ["completed|1|"], timeout=60)
+        assert done, sql(m, "SELECT status, retry_count, error FROM background_jobs")
+        assert wait_listed(m.mnt / "library" / ".thumb", ["slow.jpg.webp"]) == ["slow.jpg.webp"]
+    finally:
+        slow.kill(signal.SIGKILL)
+        statuses = stop_all(others)
+    assert statuses == [0, 0], "\n".join(w.text() for w in others)
+    # not before the visibility timeout (less the time since its last beat)
+    assert took >= TIMEOUT - 1.5, "taken over %.1f s after the kill" % took
+    rows = claims(m, job)
+    assert holders_never_overlap(rows) == []
+    steps = [(o, n) for _, o, n, _, _, _ in rows]
+    assert steps == [("pending", "processing"), ("processing", "retry"), ("retry", "processing"),
+                     ("processing", "completed")], rows
+    assert rows[1][3] == by and rows[1][5] == "1"       # given back: slow's attempt counted
+    heir = rows[2][4]
+    assert pid_of(heir) in {w.proc.pid for w in others} and rows[3][3] == heir
+    texts = [w.text() for w in others]
+    assert sum(t.count("info: variants of") for t in texts) == 1, texts
+    assert duplicate_variants(m) == []
+    assert sql(m, "SELECT count(*) FROM memory_assets WHERE variant_of_asset_id IS NOT NULL") == ["2"]
+    print("taken over %.1f s after the kill (job_timeout=%d)" % (took, TIMEOUT))
+    check_consistency(m)
+    m.unmount()
+
+
+def test_job_timeout_must_be_a_number_of_seconds(mvfs, tmp_path):
+    m = mvfs(extra_opts=["workers=0"])
+    for bad in ("0", "-5", "x", ""):
+        r = run([default_bin(), "worker", "-o", "db=%s,store=%s,data_dir=%s,job_timeout=%s"
+                 % (m.dsn, m.store, tmp_path / "wd", bad)], check=False, timeout=30)
+        assert r.returncode == 1 and "job_timeout" in r.stderr, (bad, r.stderr)
+    m.unmount()
 
 
 # ------------------------------------------------------ sweeps and claims
