@@ -32,7 +32,7 @@ struct meta_jobs_config {
 	const char *conninfo;
 	const char *user_id;	/* act only for this user's jobs; NULL or "": every user */
 	int trash_days;		/* grace period before bytes are deleted; 0: 30 */
-	const char *worker_id;	/* written into locked_by; e.g. "host:pid:thread" */
+	const char *worker_id;	/* written into locked_by; e.g. "host:pid:nonce:thread" */
 };
 
 /* Opens one queue connection.  On failure writes a one-line reason into
@@ -84,7 +84,7 @@ int meta_jobs_sweep(struct meta_jobs *q, int *made);
  * another); 0 keeps it. */
 int meta_jobs_claim(struct meta_jobs *q, int visibility_timeout, struct meta_job *out);
 /* A sign of life for every job in 'processing' whose locked_by starts with
- * PREFIX (one process's threads, "host:pid:"): their locked_at is now, so
+ * PREFIX (one process's threads, "host:pid:nonce:"): their locked_at is now, so
  * the sweep leaves them be for another visibility timeout.  Returns how
  * many jobs it touched, or -errno. */
 int meta_jobs_beat(struct meta_jobs *q, const char *prefix);

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,7 +63,7 @@ struct worker {
 	int nthreads;
 	struct worker_thread *threads;
 	struct meta_jobs *beat_q;	/* the beat thread's queue connection */
-	char beat_prefix[96];		/* "host:pid:", the start of this process's locked_by */
+	char beat_prefix[96];		/* "host:pid:nonce:", the start of this process's locked_by */
 	pthread_t beat;
 	int beat_started;
 };
@@ -499,6 +500,7 @@ struct worker *worker_start(const struct worker_config *cfg, char *err, size_t e
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	char host[64] = "host";
+	uint32_t nonce = 0;
 	int n = cfg->threads > 0 ? cfg->threads : 1;
 
 	if (!w || !(w->threads = calloc((size_t)n, sizeof(*w->threads)))) {
@@ -519,7 +521,13 @@ struct worker *worker_start(const struct worker_config *cfg, char *err, size_t e
 		return NULL;
 	}
 	gethostname(host, sizeof(host) - 1);
-	snprintf(w->beat_prefix, sizeof(w->beat_prefix), "%s:%d:", host, (int)getpid());
+	/* Host and pid do not tell processes apart: containers with one
+	 * hostname each run their worker as pid 1.  Two workers with one
+	 * stamp would beat for each other's jobs (a dead one's would never
+	 * be taken over) and complete each other's. */
+	if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+		nonce = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
+	snprintf(w->beat_prefix, sizeof(w->beat_prefix), "%s:%d:%08x:", host, (int)getpid(), nonce);
 	for (int i = 0; i < n; i++) {
 		struct worker_thread *t = &w->threads[i];
 		char id[128];

@@ -92,7 +92,7 @@ def holders_never_overlap(rows):
 
 
 def pid_of(locked_by):
-    """The process of a locked_by stamp host:pid:thread."""
+    """The process of a locked_by stamp host:pid:nonce:thread."""
     return int(locked_by.split(":")[1])
 
 
@@ -201,6 +201,58 @@ def test_killed_worker_job_taken_over_after_the_visibility_timeout(mvfs, tmp_pat
     assert sql(m, "SELECT count(*) FROM memory_assets WHERE variant_of_asset_id IS NOT NULL") == ["2"]
     print("taken over %.1f s after the kill (job_timeout=%d)" % (took, TIMEOUT))
     check_consistency(m)
+    m.unmount()
+
+
+def test_workers_alike_in_host_and_pid_are_told_apart(mvfs, tmp_path, request, monkeypatch):
+    """Containers that share a hostname run their worker as pid 1 each.
+    Three such workers: A and B busy with slow images, C idle.  A killed:
+    B, still busy and beating, must not keep A's job alive, and C takes it
+    over and completes it under a stamp of its own."""
+    import imgtest
+    m = mvfs(extra_opts=["workers=0"])
+    record_claims(m)
+    role = WorkerRole(m, tmp_path)
+    for i in range(2):
+        (m.mnt / "library" / ("s%d.jpg" % i)).write_bytes(jpeg(640, 480, seed=i))
+    wait_enqueued(m, 2)
+    pid1 = tmp_path / "as-pid-1"
+    pid1.write_text('#!/bin/sh\nexec unshare --pid --fork --kill-child "%s" "$@"\n' % default_bin())
+    pid1.chmod(0o755)
+    monkeypatch.setattr(imgtest, "default_bin", lambda: str(pid1))
+    s3 = s3_of(request, m)
+    opts = ["job_timeout=%d" % TIMEOUT]
+    slow = {"MVFS_TEST_MEDIA_DELAY": "60"}
+    ws = []
+
+    def processing():
+        return sql(m, "SELECT id || '|' || locked_by FROM background_jobs WHERE status = 'processing'"
+                      " ORDER BY locked_at")
+    try:
+        ws.append(role.worker(tmp_path, "a", opts, env=slow, s3=s3))
+        wait_until(lambda: len(processing()) == 1, lambda: "A to claim a job: " + ws[0].text(), timeout=30)
+        job, by = processing()[0].split("|")
+        ws.append(role.worker(tmp_path, "b", opts, env=slow, s3=s3))
+        wait_until(lambda: len(processing()) == 2, lambda: "B to claim a job: " + ws[1].text(), timeout=30)
+        other, by_b = [r for r in processing() if not r.startswith(job)][0].split("|")
+        assert pid_of(by) == pid_of(by_b) == 1
+        ws.append(role.worker(tmp_path, "c", opts, s3=s3))
+        assert poll(lambda: "worker running" in ws[2].text(), timeout=20), ws[2].text()
+        ws[0].kill(signal.SIGKILL)
+        done = poll(lambda: sql(m, "SELECT status, retry_count FROM background_jobs WHERE id = %s" % q(job))
+                    == ["completed|1"], timeout=30)
+        assert done, claims(m, job)
+        # B kept its own job all along
+        assert sql(m, "SELECT status, locked_by, retry_count FROM background_jobs WHERE id = %s" % q(other)) == \
+            ["processing|%s|0" % by_b]
+    finally:
+        for w in ws:
+            w.kill(signal.SIGKILL)
+    rows = claims(m, job)
+    assert holders_never_overlap(rows) == []
+    heir = rows[2][4]
+    assert pid_of(heir) == 1 and heir not in (by, by_b) and rows[1][3] == by, rows
+    assert ws[2].text().count("info: variants of") == 1
     m.unmount()
 
 
