@@ -136,6 +136,69 @@ def stop_all(ws):
     return [w.stop() for w in ws]
 
 
+# ------------------------------------------------------------ many workers
+
+def test_three_workers_share_the_queue_each_job_once(mvfs, tmp_path, request):
+    """Three `mvaultfs worker` processes (two threads each) on a backlog and
+    on files written while they run: every job claimed once, completed by
+    the worker that claimed it, variants made once per original and type."""
+    m = mvfs(extra_opts=["workers=0"])
+    record_claims(m)
+    role = WorkerRole(m, tmp_path)
+    lib = m.mnt / "library"
+    names = ["p%02d.jpg" % i for i in range(30)]
+    for i, n in enumerate(names[:20]):                  # a backlog
+        (lib / n).write_bytes(jpeg(800, 600, seed=i))
+    wait_enqueued(m, 20)
+    ws = [role.worker(tmp_path, "w%d" % i, ["workers=2"], s3=s3_of(request, m)) for i in range(3)]
+    try:
+        for i, n in enumerate(names[20:], 20):          # and more while they work
+            (lib / n).write_bytes(jpeg(800, 600, seed=i))
+        thumbs = [n + ".webp" for n in names]
+        assert wait_listed(lib / ".thumb", thumbs, timeout=180) == sorted(thumbs), \
+            "\n".join(w.text() for w in ws)
+        assert poll(lambda: sql(m, "SELECT status, count(*), max(retry_count) FROM background_jobs GROUP BY 1")
+                    == ["completed|30|0"], timeout=30), sql(m, "SELECT status, count(*) FROM background_jobs"
+                                                               " GROUP BY 1")
+    finally:
+        statuses = stop_all(ws)
+    assert statuses == [0, 0, 0], "\n".join(w.text() for w in ws)
+    texts = [w.text() for w in ws]
+
+    # one claim per job, each ended by its holder with 'completed'
+    rows = claims(m)
+    assert holders_never_overlap(rows) == []
+    per_job = {}
+    for job, old, new, old_by, new_by, _ in rows:
+        per_job.setdefault(job, []).append((old, new, old_by, new_by))
+    assert len(per_job) == 30
+    for job, ts in per_job.items():
+        assert [(o, n) for o, n, _, _ in ts] == [("pending", "processing"), ("processing", "completed")], (job, ts)
+        assert ts[0][3] == ts[1][2], (job, ts)          # completed by the claimer
+    # the claims were shared (each worker stamps host:pid:nonce:thread)
+    pids = {pid_of(ts[0][3]) for ts in per_job.values()}
+    assert pids <= {w.proc.pid for w in ws}
+    assert len(pids) >= 2, "one worker did everything: %s" % pids
+    # each image decoded once, by whoever claimed it
+    made = [t.count("info: variants of") for t in texts]
+    assert sum(made) == 30, made
+    for w, t in zip(ws, texts):
+        assert t.count("info: variants of") == sum(1 for ts in per_job.values() if pid_of(ts[0][3]) == w.proc.pid)
+        assert "taken over" not in t and "another worker made the variants first" not in t, t
+        assert "stopped; %d done, 0 failed, 0 to be retried" % t.count("info: variants of") in t, t
+    # variants once per original and type
+    assert duplicate_variants(m) == []
+    assert sql(m, "SELECT variant_type, count(*) FROM memory_assets WHERE variant_of_asset_id IS NOT NULL"
+                  " GROUP BY 1 ORDER BY 1") == ["display|30", "thumb|30"]
+    assert sql(m, "SELECT processing_status, count(*) FROM memory_assets WHERE variant_of_asset_id IS NULL"
+                  " GROUP BY 1") == ["completed|30"]
+    # the workers' logs name assets by id, never by name (their role cannot read names)
+    assert not any(n in t for n in names for t in texts)
+    print("jobs per worker process: %s" % {w.proc.pid: n for w, n in zip(ws, made)})
+    check_consistency(m)
+    m.unmount()
+
+
 # ------------------------------------------------------ death and takeover
 
 TIMEOUT = 4           # -o job_timeout in these tests, seconds
@@ -262,6 +325,83 @@ def test_job_timeout_must_be_a_number_of_seconds(mvfs, tmp_path):
         r = run([default_bin(), "worker", "-o", "db=%s,store=%s,data_dir=%s,job_timeout=%s"
                  % (m.dsn, m.store, tmp_path / "wd", bad)], check=False, timeout=30)
         assert r.returncode == 1 and "job_timeout" in r.stderr, (bad, r.stderr)
+    m.unmount()
+
+
+# -------------------------------------------------------------- throughput
+
+BENCH_IMAGES = int(os.environ.get("MVFS_BENCH_IMAGES") or 120)
+_results = {}
+
+
+def cpu_seconds(pid):
+    """CPU seconds (user + system) of pid, of its children it reaped, and
+    of its living children (the image helpers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def of(p, reaped=False):
+        try:
+            f = open("/proc/%d/stat" % p).read()
+        except OSError:
+            return 0.0, None
+        rest = f[f.rindex(")") + 2:].split()
+        ticks = int(rest[11]) + int(rest[12]) + (int(rest[13]) + int(rest[14]) if reaped else 0)
+        return ticks / tick, int(rest[1])
+
+    total, _ = of(pid, reaped=True)
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) != pid:
+            c, ppid = of(int(d))
+            if ppid == pid:
+                total += c
+    return total
+
+
+@pytest.fixture(scope="module")
+def bench_photos():
+    """BENCH_IMAGES JPEGs of 2 to 4 megapixels, made once."""
+    sizes = [(1920, 1080), (2048, 1536), (2304, 1728)]    # 2.1, 3.1, 4.0 MP
+    return [jpeg(*sizes[i % 3], seed=i) for i in range(BENCH_IMAGES)]
+
+
+@pytest.mark.bench
+@pytest.mark.skipif(os.environ.get("MVFS_BENCH") != "1", reason="benchmark: set MVFS_BENCH=1")
+@pytest.mark.parametrize("procs", [1, 2, 4])
+def test_throughput_with_more_workers(mvfs, tmp_path, request, bench_photos, procs):
+    """BENCH_IMAGES photos written with no worker running, then PROCS worker
+    processes of one thread each started at once: the time until every job
+    is completed, and each process's CPU (with its image helper)."""
+    m = mvfs(extra_opts=["workers=0"])
+    role = WorkerRole(m, tmp_path)
+    lib = m.mnt / "library"
+    for i, data in enumerate(bench_photos):
+        (lib / ("IMG_%04d.jpg" % i)).write_bytes(data)
+    n = len(bench_photos)
+    wait_enqueued(m, n, timeout=180)
+    load = os.getloadavg()[0]          # others' work on the machine skews wall times
+    t0 = time.monotonic()
+    ws = [role.worker(tmp_path, "b%d" % i, s3=s3_of(request, m)) for i in range(procs)]
+    try:
+        done = poll(lambda: sql(m, "SELECT count(*) FROM background_jobs WHERE status = 'completed'") == [str(n)],
+                    timeout=240, interval=0.25)
+        wall = time.monotonic() - t0
+        cpu = [cpu_seconds(w.proc.pid) for w in ws]
+    finally:
+        statuses = stop_all(ws)
+    assert done, sql(m, "SELECT status, count(*) FROM background_jobs GROUP BY 1")
+    assert statuses == [0] * procs
+    per = [w.text().count("info: variants of") for w in ws]
+    assert sum(per) == n and duplicate_variants(m) == []
+    _results[procs] = (wall, n / wall, cpu, per, load)
+    lines = ["", "process_assets throughput, %d photos of 2-4 MP, %d cores" % (n, os.cpu_count()),
+             "%-9s %8s %10s %8s %6s  %s" % ("workers", "wall s", "images/s", "speedup", "load",
+                                            "CPU s per process, its image helpers included (jobs)")]
+    base = _results[1][1] if 1 in _results else None
+    for k in sorted(_results):
+        w_, r_, c_, p_, l_ = _results[k]
+        lines.append("%-9d %8.1f %10.2f %8s %6.1f  %s" % (k, w_, r_, "%.2fx" % (r_ / base) if base else "-", l_,
+                                                        ", ".join("%.1f (%d)" % (c, p) for c, p in zip(c_, p_))))
+    print("\n".join(lines))
     m.unmount()
 
 
