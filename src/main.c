@@ -225,6 +225,7 @@ static void s3_usage(void)
 /* The background jobs' options (issue 6): one table, one help text. */
 struct jobs_cli {
 	char *workers;			/* NULL: the default (1 in a mount, 2 in `worker`) */
+	char *job_timeout;		/* NULL: each job's own visibility timeout */
 	char *display_format;
 	int media_timeout, media_memory, media_threads;
 	double interval;
@@ -238,6 +239,7 @@ static const struct fuse_opt jobs_opt_spec[] = {
 	JOPT("media_memory=%d", media_memory),
 	JOPT("media_threads=%d", media_threads),
 	JOPT("jobs_interval=%lf", interval),
+	JOPT("job_timeout=%s", job_timeout),
 	FUSE_OPT_END
 };
 
@@ -250,6 +252,9 @@ static void jobs_usage(void)
 	       "    -o media_memory=MB     memory limit of an image helper process (default 2048)\n"
 	       "    -o media_threads=N     libvips threads per image helper (default: libvips')\n"
 	       "    -o jobs_interval=SECS  how often to look for due work (default 5)\n"
+	       "    -o job_timeout=SECS    a job whose worker gives no sign of life this long (it\n"
+	       "                           died, or lost the database) goes to another worker\n"
+	       "                           (default: the job's own visibility timeout, 300)\n"
 	       "\n");
 }
 
@@ -281,6 +286,15 @@ static int jobs_config_from(const struct jobs_cli *cli, int default_threads, str
 	cfg->limits = (struct media_limits){ .timeout_s = cli->media_timeout, .memory_mb = cli->media_memory,
 					     .threads = cli->media_threads };
 	cfg->interval = cli->interval;
+	if (cli->job_timeout) {
+		long n = strtol(cli->job_timeout, &end, 10);
+
+		if (!*cli->job_timeout || *end || n < 1 || n > 86400) {
+			fprintf(stderr, "mvaultfs: -o job_timeout=%s: give seconds from 1 to 86400\n", cli->job_timeout);
+			return -1;
+		}
+		cfg->job_timeout = (int)n;
+	}
 	return 0;
 }
 

@@ -11,11 +11,15 @@
  * DESIGN: the claim is one statement, a SKIP LOCKED pick of the oldest due
  * job and its update to 'processing' with locked_at/locked_by, so two
  * workers never take one job and none waits for another.  Nothing holds a
- * transaction across a job: a worker that dies leaves its job 'processing'
- * with an old locked_at, and the sweep gives it back after the job's
- * visibility_timeout, counting the attempt (a job that kills its workers
- * ends 'failed').  Completing or failing checks locked_by, so a worker that
- * was presumed dead cannot overwrite the outcome of the one that took over.
+ * transaction across a job: while it works, the worker's process beats
+ * (meta_jobs_beat moves locked_at of the jobs it holds), and a worker that
+ * dies stops beating, leaving its job 'processing' with an old locked_at;
+ * the sweep gives it back after the job's visibility_timeout of silence,
+ * counting the attempt (a job that kills its workers ends 'failed').  So a
+ * slow job is never taken from a live worker, however long it runs.
+ * Completing or failing checks locked_by, so a worker that was presumed
+ * dead (cut off from the database past the timeout) cannot overwrite the
+ * outcome of the one that took over.
  */
 #include "meta/meta_jobs_internal.h"
 
@@ -189,15 +193,17 @@ int meta_jobs_sweep(struct meta_jobs *q, int *made)
 	return 0;
 }
 
-int meta_jobs_claim(struct meta_jobs *q, struct meta_job *out)
+int meta_jobs_claim(struct meta_jobs *q, int visibility_timeout, struct meta_job *out)
 {
-	const char *p[] = { q->user_id[0] ? q->user_id : NULL, q->worker_id };
+	char vt[16];
+	const char *p[] = { q->user_id[0] ? q->user_id : NULL, q->worker_id, visibility_timeout > 0 ? vt : NULL };
 	PGconn *c = meta_jobs_conn(q);
 	PGresult *r;
 	int rc;
 
 	if (!c)
 		return -EIO;
+	snprintf(vt, sizeof(vt), "%d", visibility_timeout);
 	rc = meta_exec(c, "claim job",
 		       "WITH pick AS (SELECT id FROM background_jobs"
 		       "   WHERE status IN ('pending', 'retry') AND run_at <= mvault_now()"
@@ -205,13 +211,15 @@ int meta_jobs_claim(struct meta_jobs *q, struct meta_job *out)
 		       "   ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
 		       " UPDATE background_jobs j SET status = 'processing', locked_at = mvault_now(),"
 		       "   locked_by = $2, started_at = mvault_now(),"
+		       "   visibility_timeout = coalesce($3::integer, j.visibility_timeout),"
 		       "   user_id = coalesce(j.user_id, mvault_job_owner(j.payload))"
 		       " FROM pick WHERE j.id = pick.id"
 		       " RETURNING j.id, j.type, coalesce(j.user_id::text, ''),"
 		       "   coalesce(j.payload->>'originalAssetId', j.payload->>'deleteJobId',"
 		       "            j.payload->>'memoryId', j.payload->>'assetId', ''),"
-		       "   coalesce(j.payload->>'recipeVersion', ''), j.retry_count, j.max_retries",
-		       2, p, &r);
+		       "   coalesce(j.payload->>'recipeVersion', ''), j.retry_count, j.max_retries,"
+		       "   coalesce(j.visibility_timeout, 300)",
+		       3, p, &r);
 	if (rc)
 		return rc;
 	if (PQntuples(r) == 0) {
@@ -229,8 +237,34 @@ int meta_jobs_claim(struct meta_jobs *q, struct meta_job *out)
 	snprintf(out->recipe, sizeof(out->recipe), "%s", meta_val(r, 0, 4));
 	out->retry_count = (int)strtol(meta_val(r, 0, 5), NULL, 10);
 	out->max_retries = (int)strtol(meta_val(r, 0, 6), NULL, 10);
+	out->visibility_timeout = (int)strtol(meta_val(r, 0, 7), NULL, 10);
 	PQclear(r);
 	return 1;
+}
+
+/* Drops the notifications already received; 1 when there was one. */
+static int drain(PGconn *c);
+
+int meta_jobs_beat(struct meta_jobs *q, const char *prefix)
+{
+	const char *p[] = { prefix };
+	PGconn *c = meta_jobs_conn(q);
+	PGresult *r;
+	int rc;
+
+	if (!c)
+		return -EIO;
+	/* this connection LISTENs like every queue connection but never
+	 * waits: what it was told is dropped here */
+	if (PQconsumeInput(c))
+		drain(c);
+	rc = meta_exec(c, "beat", "UPDATE background_jobs SET locked_at = mvault_now()"
+		       " WHERE status = 'processing' AND starts_with(locked_by, $1)", 1, p, &r);
+	if (rc)
+		return rc;
+	rc = (int)strtol(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return rc;
 }
 
 int meta_jobs_tx_begin(struct meta_jobs *q, PGconn *c, const struct meta_job *j)

@@ -32,7 +32,7 @@ struct meta_jobs_config {
 	const char *conninfo;
 	const char *user_id;	/* act only for this user's jobs; NULL or "": every user */
 	int trash_days;		/* grace period before bytes are deleted; 0: 30 */
-	const char *worker_id;	/* written into locked_by; e.g. "host:pid:thread" */
+	const char *worker_id;	/* written into locked_by; e.g. "host:pid:nonce:thread" */
 };
 
 /* Opens one queue connection.  On failure writes a one-line reason into
@@ -62,6 +62,7 @@ struct meta_job {
 	char recipe[16];			/* process_assets: recipeVersion */
 	int retry_count;			/* attempts that failed before this one */
 	int max_retries;
+	int visibility_timeout;			/* seconds of silence before it is taken over */
 };
 
 /* Seconds to wait before the next attempt of a job that has failed
@@ -77,8 +78,16 @@ int meta_jobs_enqueue(struct meta_jobs *q, const char *type, const char *payload
  * silent).  *MADE (may be NULL) receives how many jobs it made or woke. */
 int meta_jobs_sweep(struct meta_jobs *q, int *made);
 
-/* Claims the oldest due job: 1 with OUT filled, 0 when none is due. */
-int meta_jobs_claim(struct meta_jobs *q, struct meta_job *out);
+/* Claims the oldest due job: 1 with OUT filled, 0 when none is due.
+ * VISIBILITY_TIMEOUT > 0 replaces the job's own (seconds this worker may
+ * stay silent, see meta_jobs_beat, before the sweep gives the job to
+ * another); 0 keeps it. */
+int meta_jobs_claim(struct meta_jobs *q, int visibility_timeout, struct meta_job *out);
+/* A sign of life for every job in 'processing' whose locked_by starts with
+ * PREFIX (one process's threads, "host:pid:nonce:"): their locked_at is now, so
+ * the sweep leaves them be for another visibility timeout.  Returns how
+ * many jobs it touched, or -errno. */
+int meta_jobs_beat(struct meta_jobs *q, const char *prefix);
 /* Ends J successfully; NOTE (may be NULL) is kept in the error column as a
  * remark (e.g. "skipped: the original was removed"). */
 int meta_jobs_complete(struct meta_jobs *q, const struct meta_job *j, const char *note);

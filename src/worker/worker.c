@@ -25,11 +25,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +49,7 @@ struct worker_thread {
 	int started;
 	struct meta_jobs *q;
 	struct media_helper *media;
+	atomic_int held_timeout;	/* the visibility timeout of the job it holds; 0: none */
 };
 
 struct worker {
@@ -59,6 +62,10 @@ struct worker {
 	long done, failed, retried;
 	int nthreads;
 	struct worker_thread *threads;
+	struct meta_jobs *beat_q;	/* the beat thread's queue connection */
+	char beat_prefix[96];		/* "host:pid:nonce:", the start of this process's locked_by */
+	pthread_t beat;
+	int beat_started;
 };
 
 static double now_s(void)
@@ -427,9 +434,11 @@ static void *thread_main(void *arg)
 
 		if (sweep_due(w, &wait_ms) && meta_jobs_sweep(t->q, &made) == 0 && made > 0)
 			log_debug("jobs: the sweep found %d job%s to do", made, made == 1 ? "" : "s");
-		rc = meta_jobs_claim(t->q, &j);
+		rc = meta_jobs_claim(t->q, w->cfg.job_timeout, &j);
 		if (rc > 0) {
+			atomic_store(&t->held_timeout, j.visibility_timeout > 0 ? j.visibility_timeout : 300);
 			job_run(t, &j);
+			atomic_store(&t->held_timeout, 0);
 			continue;
 		}
 		/* nothing due (or the database is away): wait for a wake-up,
@@ -439,10 +448,59 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* Seconds between beats: a third of the shortest visibility timeout of the
+ * jobs held (or of this worker's own), so two beats can be late before one
+ * is missed; at most the sweep interval.  *HELD: how many jobs are held. */
+static double beat_period(struct worker *w, int *held)
+{
+	int shortest = w->cfg.job_timeout > 0 ? w->cfg.job_timeout : 300;
+	double p = w->cfg.interval;
+
+	*held = 0;
+	for (int i = 0; i < w->nthreads; i++) {
+		int v = atomic_load(&w->threads[i].held_timeout);
+
+		if (v > 0) {
+			(*held)++;
+			if (v < shortest)
+				shortest = v;
+		}
+	}
+	if (shortest / 3.0 < p)
+		p = shortest / 3.0;
+	return p < 0.2 ? 0.2 : p;
+}
+
+/* Beats for the jobs this process holds until the worker stops.  A job is
+ * stamped locked_at when claimed, so the first beat is due a period after. */
+static void *beat_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pollfd wake = { .fd = w->wake[0], .events = POLLIN };
+
+	while (!atomic_load(&w->stopping)) {
+		int held;
+		double p = beat_period(w, &held);
+
+		if (held)
+			meta_jobs_beat(w->beat_q, w->beat_prefix);	/* failures are logged there */
+		poll(&wake, 1, (int)(p * 1000));
+	}
+	return NULL;
+}
+
+static struct meta_jobs *queue_open(const struct worker_config *cfg, const char *id, char *err, size_t errlen)
+{
+	return cfg->meta ? meta_jobs_open_for(cfg->meta, id, err, errlen)
+			 : meta_jobs_open(&(struct meta_jobs_config){ .conninfo = cfg->conninfo,
+				 .trash_days = cfg->trash_days, .worker_id = id }, err, errlen);
+}
+
 struct worker *worker_start(const struct worker_config *cfg, char *err, size_t errlen)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	char host[64] = "host";
+	uint32_t nonce = 0;
 	int n = cfg->threads > 0 ? cfg->threads : 1;
 
 	if (!w || !(w->threads = calloc((size_t)n, sizeof(*w->threads)))) {
@@ -463,6 +521,13 @@ struct worker *worker_start(const struct worker_config *cfg, char *err, size_t e
 		return NULL;
 	}
 	gethostname(host, sizeof(host) - 1);
+	/* Host and pid do not tell processes apart: containers with one
+	 * hostname each run their worker as pid 1.  Two workers with one
+	 * stamp would beat for each other's jobs (a dead one's would never
+	 * be taken over) and complete each other's. */
+	if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+		nonce = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
+	snprintf(w->beat_prefix, sizeof(w->beat_prefix), "%s:%d:%08x:", host, (int)getpid(), nonce);
 	for (int i = 0; i < n; i++) {
 		struct worker_thread *t = &w->threads[i];
 		char id[128];
@@ -470,14 +535,22 @@ struct worker *worker_start(const struct worker_config *cfg, char *err, size_t e
 		t->w = w;
 		t->index = i;
 		w->nthreads++;
-		snprintf(id, sizeof(id), "%s:%d:%d", host, (int)getpid(), i);
-		t->q = cfg->meta ? meta_jobs_open_for(cfg->meta, id, err, errlen)
-				 : meta_jobs_open(&(struct meta_jobs_config){ .conninfo = cfg->conninfo,
-					 .trash_days = cfg->trash_days, .worker_id = id }, err, errlen);
+		snprintf(id, sizeof(id), "%s%d", w->beat_prefix, i);
+		atomic_init(&t->held_timeout, 0);
+		t->q = queue_open(cfg, id, err, errlen);
 		t->media = media_helper_new(w->self, &cfg->limits);
 		if (!t->q || !t->media) {
 			if (t->q && !t->media)
 				snprintf(err, errlen, "out of memory");
+			worker_stop(w);
+			return NULL;
+		}
+	}
+	{
+		char id[128];
+
+		snprintf(id, sizeof(id), "%sbeat", w->beat_prefix);
+		if (!(w->beat_q = queue_open(cfg, id, err, errlen))) {
 			worker_stop(w);
 			return NULL;
 		}
@@ -490,6 +563,12 @@ struct worker *worker_start(const struct worker_config *cfg, char *err, size_t e
 		}
 		w->threads[i].started = 1;
 	}
+	if (pthread_create(&w->beat, NULL, beat_main, w) != 0) {
+		snprintf(err, errlen, "cannot start the beat thread: %s", strerror(errno));
+		worker_stop(w);
+		return NULL;
+	}
+	w->beat_started = 1;
 	log_info("jobs: %d worker thread%s for %s; display variants as %s", n, n == 1 ? "" : "s",
 		 cfg->meta ? "this mount's user" : "every user", cfg->recipe.display_format);
 	return w;
@@ -523,6 +602,9 @@ void worker_stop(struct worker *w)
 	for (int i = 0; i < w->nthreads; i++)
 		if (w->threads[i].media)
 			media_helper_cancel(w->threads[i].media);
+	if (w->beat_started)
+		pthread_join(w->beat, NULL);
+	meta_jobs_free(w->beat_q);
 	for (int i = 0; i < w->nthreads; i++) {
 		struct worker_thread *t = &w->threads[i];
 

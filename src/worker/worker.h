@@ -6,6 +6,8 @@
  * share one queue.  Each thread has its own queue connection and its own
  * image helper process (media.h), claims one job at a time, and in between
  * waits for a wake-up; one idle thread sweeps for due work every interval.
+ * One more thread beats while any job is held: it keeps the jobs of a live
+ * process from being taken over however long they run (meta_jobs_beat).
  */
 #ifndef MVFS_WORKER_H
 #define MVFS_WORKER_H
@@ -29,6 +31,9 @@ struct worker_config {
 	struct media_recipe recipe;
 	struct media_limits limits;
 	double interval;		/* seconds between sweeps for due work; 0: 5 */
+	int job_timeout;		/* seconds a claimed job may go without a beat of
+					 * this process before the sweep gives it to another
+					 * worker; 0: the job's own (visibility_timeout, 300) */
 	const char *self;		/* binary for the image helper; NULL: /proc/self/exe */
 };
 
