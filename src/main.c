@@ -716,6 +716,7 @@ static void mount_release(struct mount *m)
 	free(m->cache_cli.staging_max);
 	free(m->jobs.workers);
 	free(m->jobs.display_format);
+	free(m->jobs.job_timeout);
 }
 
 /* Decrypts the user's S3 keys from s3_configurations into M->s3_creds;
