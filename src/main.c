@@ -975,6 +975,8 @@ static int cmd_mount(int argc, char **argv)
 		log_error("cannot start the cache's upload and fetch threads");
 		goto out;
 	}
+	if (fs_record_start(&m.fs) != 0)
+		log_warn("no recorder thread: closes record their versions themselves");
 	if (mount_start_worker(&m) != 0)
 		goto out;
 	/* The embedded cluster has no other client (one daemon, a private

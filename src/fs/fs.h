@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "backend/backend.h"
 #include "cache/cache.h"
 #include "meta/meta.h"
 #include "util/sha256.h"
@@ -58,6 +59,17 @@ struct fs_inode {
 	struct meta_dir home;	/* the folder it was created in (ino 0: not known) */
 	uint64_t conflict_ino;	/* its rows went while open: commits go to this copy */
 	int plain;		/* a plain file (fs_plain.c), not a memory */
+	/* Sealed versions whose close-time record the recorder (fs_record.c)
+	 * has not made yet, and the newest of them: what stat and open show
+	 * meanwhile, and after it to a row read before it (fs_file.c,
+	 * shows_sealed).  rec_sha256 "": none. */
+	int unrecorded;
+	uint64_t rec_size;
+	char rec_sha256[65];
+	int rec_mtime_set;
+	struct timespec rec_mtime;
+	struct timespec rec_ctime;	/* the close's time, which the record gives the ctime */
+	int holds;		/* the recorder's references (under the table's lock) */
 	/* The name the kernel caches for it (entries with entry_timeout > 0),
 	 * to drop when another mount changes it (fs_push.c): under the
 	 * table's lock, not this inode's.  The last one handed out; NULL for
@@ -109,6 +121,7 @@ struct mvfs {
 	struct fs_open_dir *dirs;	/* open folders, under handles_lock */
 	struct fuse_session *se;	/* for telling the kernel what changed; NULL before the session */
 	struct fs_push *push;		/* listens for other mounts' changes (NULL: -o push=off) */
+	struct fs_recorder *rec;	/* makes close-time records (NULL: made by the closer) */
 };
 
 /* The FUSE operations table (fs_ops.c). */
@@ -133,6 +146,10 @@ void fs_inode_put(struct mvfs *fs, uint64_t ino, uint64_t nlookup, int nopen);
  * for INO, to cache: remembered for invalidating it later.  A no-op for an
  * inode the daemon does not hold, or when memory is short. */
 void fs_inode_named(struct mvfs *fs, uint64_t ino, uint64_t parent, const char *name);
+/* Keeps IN alive for the recorder whatever the kernel forgets / lets it
+ * go (freed when nothing else holds it). */
+void fs_inode_hold(struct mvfs *fs, struct fs_inode *in);
+void fs_inode_unhold(struct mvfs *fs, struct fs_inode *in);
 /* What the kernel knows of INO: -ENOENT when it holds no reference; else 0,
  * with the folder and name it caches INO under into *PARENT and NAME (LEN
  * bytes; "" and 0 when none is known). */
@@ -161,6 +178,49 @@ struct fs_push *fs_push_start(struct mvfs *fs, char *err, size_t errlen);
  * frees it.  NULL is a no-op for both. */
 void fs_push_stop(struct fs_push *p);
 void fs_push_free(struct fs_push *p);
+
+/* --- close-time records (fs_record.c) ----------------------------------- */
+
+/* A sealed version of a file, durable in the journal, to record in the
+ * database: what the record and, when the file's rows went meanwhile, its
+ * conflict copy need. */
+struct fs_sealed {
+	uint64_t ino;			/* the file recorded: its own, or its conflict copy */
+	int fd;				/* the sealed bytes (for a conflict copy) */
+	struct cache_entry e;		/* the journal entry */
+	char key[BACKEND_KEY_MAX];	/* where the upload puts it */
+	char base[65];			/* the version it replaces ("" for a new file) */
+	char name[256];
+	struct meta_dir home;
+	uint64_t at_ns;			/* when it was closed (microseconds, in ns) */
+	struct fs_inode *in;		/* held while queued */
+	int skip;			/* -errno: not tried, the database being away */
+	int failed;			/* out: -errno when the record failed */
+	struct fs_sealed *next;
+};
+struct fs_recorder;
+/* Starts the thread that records sealed versions in the database after
+ * their close returned (DECISIONS.md, "Where a closed file is durable"):
+ * after the daemon's fork.  0 or -errno; without it closes record their
+ * versions themselves. */
+int fs_record_start(struct mvfs *fs);
+/* Records what is queued, then stops the thread.  NULL-safe. */
+void fs_record_stop(struct mvfs *fs);
+/* Hands X (malloc'd, its fd its own, its inode held) to the recorder:
+ * 0, or -ENOTCONN when none runs (X stays the caller's). */
+int fs_record_queue(struct mvfs *fs, struct fs_sealed *x);
+/* Records X now (the recorder's and a closer's work; the caller then
+ * queues X->e's upload): 0, or -errno when the file's rows went and its
+ * conflict copy could not be made.  Sets *COPY to the copy's inode when
+ * one was made, and X->failed when the record failed (the upload's record
+ * makes it). */
+int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy);
+/* Waits until everything queued so far is recorded: before a change that
+ * a later close-time record would undo or miss (setattr, unlink, rename,
+ * link, xattrs of a file). */
+void fs_record_flush(struct mvfs *fs);
+/* The same, only when file INO (held by the kernel) has a record queued. */
+void fs_record_flush_ino(struct mvfs *fs, uint64_t ino);
 
 /* --- files (fs_file.c) --------------------------------------------------- */
 

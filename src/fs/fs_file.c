@@ -53,10 +53,48 @@ static int waiting_content(struct mvfs *fs, const struct meta_file *f, struct ca
 	return strcmp(f->upload_status, "pending") == 0 && cache_file_waiting(fs->cache, f->ino, w);
 }
 
+/* Whether IN's sealed version, whose record the recorder makes after its
+ * close, is what row F (read a moment ago) should show instead of what it
+ * says: while the record waits, and after it for a row read before it (its
+ * ctime is older than the close's, which the record writes: 0022).  A row
+ * showing that version ends the overlay.  With IN->lock held. */
+static int shows_sealed(struct fs_inode *in, const struct meta_file *f)
+{
+	if (!in->rec_sha256[0])
+		return 0;
+	if (in->unrecorded > 0)
+		return 1;
+	if (strcmp(f->sha256, in->rec_sha256) == 0) {
+		in->rec_sha256[0] = '\0';	/* recorded, and read back */
+		return 0;
+	}
+	return f->ctime.tv_sec < in->rec_ctime.tv_sec ||
+	       (f->ctime.tv_sec == in->rec_ctime.tv_sec && f->ctime.tv_nsec < in->rec_ctime.tv_nsec);
+}
+
 void fs_file_catch_up(struct mvfs *fs, struct meta_file *f)
 {
+	struct fs_inode *in = fs_inode_find(fs, f->ino);
 	struct cache_entry w;
 
+	if (in) {
+		/* closed here, its record still queued (fs_record.c) */
+		int shown = 0;
+
+		pthread_mutex_lock(&in->lock);
+		if (shows_sealed(in, f)) {
+			f->size = in->rec_size;
+			snprintf(f->sha256, sizeof(f->sha256), "%s", in->rec_sha256);
+			if (strcmp(f->upload_status, "pending") == 0)
+				snprintf(f->upload_status, sizeof(f->upload_status), "uploading");
+			if (in->rec_mtime_set)
+				f->mtime = in->rec_mtime;
+			shown = 1;
+		}
+		pthread_mutex_unlock(&in->lock);
+		if (shown)
+			return;
+	}
 	if (!waiting_content(fs, f, &w))
 		return;
 	f->size = w.size;
@@ -87,6 +125,12 @@ void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *i
 	}
 	if (in) {
 		pthread_mutex_lock(&in->lock);
+		if (shows_sealed(in, f)) {
+			st->st_size = (off_t)in->rec_size;
+			if (in->rec_mtime_set)
+				st->st_mtim = in->rec_mtime;
+			st->st_ctim = in->rec_ctime;
+		}
 		if (in->stage_fd >= 0)
 			st->st_size = (off_t)in->size;
 		if (in->mtime_set) {	/* changed here, not yet recorded */
@@ -362,59 +406,55 @@ void fs_conflict_name(const char *name, int n, char *out, size_t len)
 		 (int)(stem > 160 ? 160 : stem), name, host, when, num, dot && dot != name ? dot : "");
 }
 
-/* File S->ino's rows went while it was open here (another mount made the
- * name anew and removed this unfinished one): what was written here must
- * not vanish.  Makes a conflict copy beside where the file was, seals the
- * staged bytes as its content and records them.  Returns 0 with *COPY set,
- * or -errno. */
-static int keep_conflict_copy(struct mvfs *fs, struct snapshot *s, const struct cache_entry *sealed,
-			      struct meta_content *ct, uint64_t *copy)
+/* Hands sealed version X of IN to the recorder, IN showing it until it is
+ * recorded: 0, or -errno when the closer must record it itself. */
+static int queue_record(struct mvfs *fs, struct fs_inode *in, const struct fs_sealed *x)
 {
-	struct meta_dir home = s->home.ino ? s->home
-					   : (struct meta_dir){ .place = META_PLACE_LIBRARY, .ino = META_INO_LIBRARY };
-	struct cache_entry e = *sealed;
-	struct timespec now;
-	struct meta_file f;
-	char name[256];
-	int rc = -EEXIST;
+	struct fs_sealed *q;
+	int rc;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	for (int n = 1; rc == -EEXIST && n <= 20; n++) {
-		fs_conflict_name(s->name, n, name, sizeof(name));
-		rc = meta_create(fs->meta, &home, name, 0644, &now, &f);
+	if (!fs->rec || !(q = malloc(sizeof(*q))))
+		return -ENOMEM;
+	*q = *x;
+	q->in = in;
+	if ((q->fd = dup(x->fd)) < 0) {
+		free(q);
+		return -errno;
 	}
-	if (rc == 0) {
-		e.ino = f.ino;
-		rc = cache_stage_seal(fs->cache, s->fd, &e);
+	fs_inode_hold(fs, in);
+	pthread_mutex_lock(&in->lock);
+	in->unrecorded++;
+	in->rec_size = x->e.size;
+	snprintf(in->rec_sha256, sizeof(in->rec_sha256), "%s", x->e.sha256);
+	in->rec_mtime_set = x->e.has_mtime;
+	in->rec_mtime = x->e.mtime;
+	in->rec_ctime = (struct timespec){ .tv_sec = (time_t)(x->at_ns / 1000000000ULL),
+					   .tv_nsec = (long)(x->at_ns % 1000000000ULL) };
+	pthread_mutex_unlock(&in->lock);
+	if ((rc = fs_record_queue(fs, q)) != 0) {
+		pthread_mutex_lock(&in->lock);
+		if (--in->unrecorded == 0)
+			in->rec_sha256[0] = '\0';
+		pthread_mutex_unlock(&in->lock);
+		fs_inode_unhold(fs, in);
+		close(q->fd);
+		free(q);
 	}
-	if (rc == 0) {
-		ct->seq = e.seq;
-		rc = meta_file_stage(fs->meta, f.ino, ct);
-		cache_stage_upload(fs->cache, &e);
-	}
-	if (rc) {
-		log_error("'%s' was removed by another writer while open here, and what was written here could"
-			  " not be kept as a conflict copy: %s", s->name, strerror(-rc));
-		return rc;
-	}
-	log_warn("'%s' was removed by another writer while open here; what was written here is kept as '%s'",
-		 s->name, name);
-	fs_ns_dirs_changed(fs, home.ino, 0);
-	*copy = f.ino;
-	return 0;
+	return rc;
 }
 
 /* The slow part of a commit of file INO, without its inode's lock: hash,
  * type, seal, record.  Returns 0 or -errno; *ABORTED is set when a failed
  * seal removed a file that never had content (its changes are gone). */
-static int seal_and_record(struct mvfs *fs, struct snapshot *s, int *aborted, uint64_t *copy)
+static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot *s, int *aborted,
+			   uint64_t *copy)
 {
 	uint64_t ino = s->ino;
-	struct meta_file gone;
 	char key[BACKEND_KEY_MAX];
 	unsigned char head[MIME_SNIFF_BYTES];
 	struct cache_entry e;
-	struct meta_content ct;
+	struct fs_sealed x;
+	struct timespec now;
 	struct mime_type type;
 	ssize_t nhead;
 	int rc;
@@ -446,28 +486,17 @@ static int seal_and_record(struct mvfs *fs, struct snapshot *s, int *aborted, ui
 		*aborted = meta_file_abort(fs->meta, ino) == 0;
 		return rc;
 	}
-	ct = (struct meta_content){
-		.sha256 = s->sha, .size = s->size, .mime = type.mime, .memory_type = type.memory_type,
-		.backend = cache_backend_name(fs->cache), .key = key,
-		.mtime = s->mtime_set ? &s->mtime : NULL, .seq = e.seq, .base_sha = s->base[0] ? s->base : NULL,
-	};
-	/* The staged version is recorded before its upload can be, so the
-	 * upload's record never races this one. */
-	rc = meta_file_stage(fs->meta, ino, &ct);
-	if (rc == -ENOENT && meta_file_get(fs->meta, ino, &gone) == -ENOENT) {
-		/* not in the trash (a removal keeps POSIX's rule, below): its
-		 * rows are gone, made anew by another writer */
-		cache_stage_upload(fs->cache, &e);	/* the entry leaves once recorded: a no-op */
-		return keep_conflict_copy(fs, s, &e, &ct, copy);
-	}
-	if (rc == -ENOENT)
-		log_info("'%s' was removed while open; its last writes are dropped", s->name);
-	else if (rc)
-		/* The bytes are durable and journalled: the upload records them. */
-		log_warn("cannot record '%s' yet (%s); it is kept and recorded after its upload",
-			 s->name, strerror(-rc));
-	cache_stage_upload(fs->cache, &e);
-	return 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	x = (struct fs_sealed){ .ino = ino, .fd = s->fd, .e = e, .home = s->home,
+				.at_ns = ((uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000) * 1000 };
+	snprintf(x.key, sizeof(x.key), "%s", key);
+	snprintf(x.base, sizeof(x.base), "%s", s->base);
+	snprintf(x.name, sizeof(x.name), "%s", s->name);
+	if (queue_record(fs, in, &x) == 0)
+		return 0;
+	rc = fs_record_sealed(fs, &x, copy);
+	cache_stage_upload(fs->cache, &x.e);
+	return rc;
 }
 
 /* A write to IN failed inside its staging file, which is not what was
@@ -486,6 +515,7 @@ static int drop_failed_writes(struct mvfs *fs, struct fs_inode *in)
 	if (meta_file_get(fs->meta, in->ino, &f) == 0)
 		had = f.sha256[0] != '\0';
 	fs_file_commit_end(in);
+	had = had || in->rec_sha256[0];	/* closed before, its record still to come */
 	if (!had && !in->sealed && ftruncate(in->stage_fd, 0) == 0) {
 		log_error("'%s' is kept empty: a write to it failed (%s)", name, strerror(-rc));
 		hash_reset(in, 1);
@@ -515,7 +545,7 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 		return drop_failed_writes(fs, in);
 	snapshot_take(in, &s);
 	fs_file_commit_start(in);
-	rc = seal_and_record(fs, &s, &aborted, &copy);
+	rc = seal_and_record(fs, in, &s, &aborted, &copy);
 	fs_file_commit_end(in);
 	if (copy)
 		in->conflict_ino = copy;

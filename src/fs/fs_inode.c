@@ -120,7 +120,7 @@ void fs_inode_put(struct mvfs *fs, uint64_t ino, uint64_t nlookup, int nopen)
 	}
 	in->nlookup -= nlookup;
 	in->nopen -= nopen;
-	if (in->nlookup == 0 && in->nopen == 0) {
+	if (in->nlookup == 0 && in->nopen == 0 && in->holds == 0) {
 		*pp = in->next;
 		t->count--;
 	} else {
@@ -128,6 +128,32 @@ void fs_inode_put(struct mvfs *fs, uint64_t ino, uint64_t nlookup, int nopen)
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (in)
+		inode_free(in);
+}
+
+void fs_inode_hold(struct mvfs *fs, struct fs_inode *in)
+{
+	pthread_mutex_lock(&fs->inodes.lock);
+	in->holds++;
+	pthread_mutex_unlock(&fs->inodes.lock);
+}
+
+void fs_inode_unhold(struct mvfs *fs, struct fs_inode *in)
+{
+	struct fs_inode_table *t = &fs->inodes;
+	struct fs_inode **pp;
+	int gone = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (--in->holds == 0 && in->nlookup == 0 && in->nopen == 0) {
+		for (pp = &t->buckets[bucket_of(t, in->ino)]; *pp != in; pp = &(*pp)->next)
+			;
+		*pp = in->next;
+		t->count--;
+		gone = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (gone)
 		inode_free(in);
 }
 
@@ -199,7 +225,10 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 	fs->inodes.nbuckets = 1024;
 	fs->inodes.count = 0;
 	fs->inodes.buckets = calloc(fs->inodes.nbuckets, sizeof(*fs->inodes.buckets));
-	return fs->inodes.buckets ? 0 : -ENOMEM;
+	if (!fs->inodes.buckets)
+		return -ENOMEM;
+	fs->rec = NULL;		/* started after the daemon's fork (main.c) */
+	return 0;
 }
 
 void fs_release(struct mvfs *fs)
@@ -207,6 +236,7 @@ void fs_release(struct mvfs *fs)
 	struct fs_inode_table *t = &fs->inodes;
 
 	fs_handles_close_all(fs);
+	fs_record_stop(fs);	/* what the closes queued, recorded first */
 	pthread_mutex_destroy(&fs->handles_lock);
 	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
 		struct fs_inode *in = t->buckets[i], *next;

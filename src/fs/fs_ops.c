@@ -105,6 +105,7 @@ static int set_size(struct mvfs *fs, uint64_t ino, uint64_t size)
 	rc = meta_file_get(fs->meta, ino, &f);
 	if (rc)
 		return rc;
+	fs_file_catch_up(fs, &f);
 	if (strcmp(f.lifecycle_status, "active") != 0) {
 		log_warn("cannot truncate '%s': it is in .trash/, which is read-only", f.name);
 		return -EPERM;
@@ -248,7 +249,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct stat st;
-	int rc = fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
+	int rc;
+
+	fs_record_flush_ino(fs_of(req), ino);	/* the record must not undo this */
+	rc = fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -411,7 +415,10 @@ static int fs_do_unlink(struct mvfs *fs, uint64_t parent, const char *name)
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_do_unlink(fs, parent, name);
+	int rc;
+
+	fs_record_flush(fs);	/* the trash keeps the version closed last */
+	rc = fs_do_unlink(fs, parent, name);
 
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, 0);
@@ -512,7 +519,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		      const char *newname, unsigned int flags)
 {
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
+	int rc;
+
+	fs_record_flush(fs);	/* a replaced file's last version is the one closed last */
+	rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
 
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, newparent);
@@ -547,7 +557,10 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 {
 	struct fuse_entry_param e;
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_do_link(fs, ino, newparent, newname, &e);
+	int rc;
+
+	fs_record_flush_ino(fs, ino);
+	rc = fs_do_link(fs, ino, newparent, newname, &e);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -732,11 +745,13 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
+	fs_record_flush_ino(fs_of(req), ino);
 	fuse_reply_err(req, -fs_do_setxattr(fs_of(req), ino, name, value, size, flags));
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	fs_record_flush_ino(fs_of(req), ino);
 	fuse_reply_err(req, -fs_do_removexattr(fs_of(req), ino, name));
 }
 

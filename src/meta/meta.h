@@ -303,6 +303,8 @@ struct meta_content {
 	const char *key;		/* storage key */
 	const struct timespec *mtime;	/* the file's new mtime, or NULL: unchanged */
 	uint64_t seq;			/* order of the close that made it (write-back journal) */
+	uint64_t at_ns;			/* when it was closed (ns since the epoch), the ctime it
+					 * gives; 0: when the database makes the record */
 	const char *base_sha;		/* the version the writer started from, or NULL: when
 					 * another is current by now, that one is kept in
 					 * the trash whatever its age */

@@ -94,8 +94,8 @@ static int blob_ref(PGconn *c, const struct meta_content *ct, char blob_id[META_
 
 /* The arguments of mvfs_stage and mvfs_uploaded (0009), which take the same. */
 struct content_args {
-	char ino[24], size[24], seq[24], sec[24], nsec[16], age[16], days[16];
-	const char *p[14];
+	char ino[24], size[24], seq[24], sec[24], nsec[16], age[16], days[16], at[24];
+	const char *p[15];
 };
 
 static void content_args(struct meta *m, uint64_t ino, const struct meta_content *ct, struct content_args *a)
@@ -134,9 +134,14 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
 	 * commits synchronously before the entry goes, makes this record
 	 * again if a crash lost it (0011_durable_records.sql). */
 	a.p[13] = ct->base_sha;
+	/* made after the close returned (fs_record.c): the times it sets are
+	 * the close's (mvault_ns, 0022), not the record's */
+	u64s(a.at, sizeof(a.at), ct->at_ns);
+	a.p[14] = ct->at_ns ? a.at : "";
 	return meta_call_idempotent(m, "stage version",
 			 "SELECT mvfs_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-			 " FROM set_config('synchronous_commit', 'off', true)", 14, a.p, NULL);
+			 " FROM set_config('synchronous_commit', 'off', true) s, set_config('mvault.at_ns', $15, true) t",
+			 15, a.p, NULL);
 }
 
 /* After 500, 1,000, 2,000 ... upload records, then every 20,000, the

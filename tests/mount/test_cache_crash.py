@@ -12,7 +12,7 @@ import pytest
 
 from cachetest import (MiB, asset_rows, closed_names, local_stores, end_writer, make_sources,  # noqa: F401
                        mount_on, mvsync, read_all, start_writer, stats, stores, wait_for)
-from mvtest import q, sql
+from mvtest import poll, q, sql
 
 
 def sha_of(data):
@@ -272,7 +272,8 @@ def test_version_not_recorded_at_close_does_not_replace_a_newer_one(local_stores
           " RETURN NEW; END $$ LANGUAGE plpgsql" % sha_of(v1))
     m.sql("CREATE TRIGGER t_fail_v1 BEFORE UPDATE ON memory_assets FOR EACH ROW EXECUTE FUNCTION t_fail_v1()")
     (lib / "photo.jpg").write_bytes(v1)
-    assert "recorded after its upload" in m.log_text(), m.log_text()
+    # the record is made after the close returned (fs_record.c)
+    assert poll(lambda: "recorded after its upload" in m.log_text()), m.log_text()
     m.sql("DROP TRIGGER t_fail_v1 ON memory_assets")
     (lib / "photo.jpg").write_bytes(v2)
     assert read_all(lib / "photo.jpg") == v2
@@ -307,7 +308,8 @@ def test_same_bytes_again_recorded_after_upload(local_stores, mvfs, tmp_path):
           " RETURN NEW; END $$ LANGUAGE plpgsql" % sha_of(a))
     m.sql("CREATE TRIGGER t_fail_a BEFORE INSERT ON memory_assets FOR EACH ROW EXECUTE FUNCTION t_fail_a()")
     f.write_bytes(a)
-    assert "recorded after its upload" in m.log_text(), m.log_text()
+    # the record is made after the close returned (fs_record.c)
+    assert poll(lambda: "recorded after its upload" in m.log_text()), m.log_text()
     m.sql("DROP TRIGGER t_fail_a ON memory_assets")
     store.restore()
     r = mvsync(m, 60)
@@ -407,7 +409,8 @@ def test_closed_file_reads_whole_while_its_record_is_missing(local_stores, mvfs,
           " EXECUTE FUNCTION t_fail_stage()")
     f = m.mnt / "library" / "waiting.bin"
     f.write_bytes(data)
-    assert "recorded after its upload" in m.log_text(), m.log_text()
+    # the record is made after the close returned (fs_record.c)
+    assert poll(lambda: "recorded after its upload" in m.log_text()), m.log_text()
     m.sql("DROP TRIGGER t_fail_stage ON memory_assets")
     assert asset_rows(m, "waiting.bin") == [("pending", "", "")]
     time.sleep(1.2)     # past the kernel's attribute timeout: the row is asked again

@@ -1,0 +1,263 @@
+/*
+ * fs_record.c - close-time records, made after the close returned.
+ *
+ * A close seals the staged bytes in the journal (durable from then on) and
+ * hands the record of the new version to one thread here, which makes it
+ * in the database in the order the closes came.  The database is not where
+ * a close becomes durable (DECISIONS.md, "Where a closed file is
+ * durable"), so the closer need not wait for it: a record that fails, or
+ * is lost with the daemon, is made again by the upload's record.
+ *
+ * Until its record is made, the inode shows the sealed version
+ * (fs_inode.unrecorded and rec_*): stat and open on this mount never see
+ * the older rows.  A change the record would undo or miss (setattr,
+ * unlink, rename, link, xattrs) first waits for the queue (fs_record_flush).
+ */
+#include "fs/fs_ns.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+/* File X->ino's rows went while it was open here (another mount made the
+ * name anew and removed this unfinished one): what was written here must
+ * not vanish.  Makes a conflict copy beside where the file was, seals the
+ * bytes as its content and records them.  Returns 0 with *COPY set, or
+ * -errno. */
+static int keep_conflict_copy(struct mvfs *fs, const struct fs_sealed *x, struct meta_content *ct,
+			      uint64_t *copy)
+{
+	struct meta_dir home = x->home.ino ? x->home
+					   : (struct meta_dir){ .place = META_PLACE_LIBRARY, .ino = META_INO_LIBRARY };
+	struct cache_entry e = x->e;
+	struct timespec now;
+	struct meta_file f;
+	char name[256];
+	int rc = -EEXIST;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (int n = 1; rc == -EEXIST && n <= 20; n++) {
+		fs_conflict_name(x->name, n, name, sizeof(name));
+		rc = meta_create(fs->meta, &home, name, 0644, &now, &f);
+	}
+	if (rc == 0) {
+		e.ino = f.ino;
+		rc = cache_stage_seal(fs->cache, x->fd, &e);
+	}
+	if (rc == 0) {
+		ct->seq = e.seq;
+		rc = meta_file_stage(fs->meta, f.ino, ct);
+		cache_stage_upload(fs->cache, &e);
+	}
+	if (rc) {
+		log_error("'%s' was removed by another writer while open here, and what was written here could"
+			  " not be kept as a conflict copy: %s", x->name, strerror(-rc));
+		return rc;
+	}
+	log_warn("'%s' was removed by another writer while open here; what was written here is kept as '%s'",
+		 x->name, name);
+	fs_ns_dirs_changed(fs, home.ino, 0);
+	*copy = f.ino;
+	return 0;
+}
+
+int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
+{
+	struct meta_content ct = {
+		.sha256 = x->e.sha256, .size = x->e.size, .mime = x->e.mime, .memory_type = x->e.memory_type,
+		.backend = cache_backend_name(fs->cache), .key = x->key,
+		.mtime = x->e.has_mtime ? &x->e.mtime : NULL, .seq = x->e.seq, .at_ns = x->at_ns,
+		.base_sha = x->base[0] ? x->base : NULL,
+	};
+	struct meta_file gone;
+	int rc;
+
+	/* The staged version is recorded before its upload can be, so the
+	 * upload's record never races this one. */
+	rc = x->skip ? x->skip : meta_file_stage(fs->meta, x->ino, &ct);
+	if (rc == -ENOENT && meta_file_get(fs->meta, x->ino, &gone) == -ENOENT) {
+		/* not in the trash (a removal keeps POSIX's rule, below): its
+		 * rows are gone, made anew by another writer (the caller's
+		 * upload of X is a no-op: the entry leaves once recorded) */
+		return keep_conflict_copy(fs, x, &ct, copy);
+	}
+	if (rc == -ENOENT)
+		log_info("'%s' was removed while open; its last writes are dropped", x->name);
+	else if (rc)
+		/* The bytes are durable and journalled: the upload records them. */
+		log_warn("cannot record '%s' yet (%s); it is kept and recorded after its upload",
+			 x->name, strerror(-rc));
+	x->failed = rc != -ENOENT ? rc : 0;
+	return 0;
+}
+
+struct fs_recorder {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* something queued, or stop */
+	pthread_cond_t done;	/* the queue drained */
+	struct fs_sealed *head, **tail;
+	uint64_t queued, recorded;	/* counts, for fs_record_flush */
+	int stop;
+	pthread_t thread;
+};
+
+/* The record of X is made (or given up): the inode shows its rows again
+ * once nothing of it waits; then X's upload starts (so once it is done,
+ * as `mvaultfs sync` sees it, the rows are what this mount shows). */
+static void settle(struct mvfs *fs, struct fs_sealed *x, uint64_t copy)
+{
+	struct fs_inode *in = x->in;
+
+	pthread_mutex_lock(&in->lock);
+	if (copy)
+		in->conflict_ino = copy;
+	in->unrecorded--;	/* the overlay ends when a row shows it (shows_sealed) */
+	pthread_mutex_unlock(&in->lock);
+	cache_stage_upload(fs->cache, &x->e);
+	fs_inode_unhold(fs, in);
+	close(x->fd);
+	free(x);
+}
+
+static void *recorder_main(void *arg)
+{
+	struct mvfs *fs = arg;
+	struct fs_recorder *r = fs->rec;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		struct fs_sealed *batch = r->head;
+
+		uint64_t n = 0;
+
+		if (!batch) {
+			if (r->stop)
+				break;
+			pthread_cond_wait(&r->wake, &r->lock);
+			continue;
+		}
+		r->head = NULL;
+		r->tail = &r->head;
+		pthread_mutex_unlock(&r->lock);
+		int down = 0;
+
+		for (; batch; n++) {
+			struct fs_sealed *x = batch;
+			uint64_t copy = 0;
+
+			batch = x->next;
+			/* the database failed the batch's last record (away, and
+			 * waited for up to db_timeout): the rest go to their
+			 * uploads' records at once instead of waiting each */
+			x->skip = down;
+			/* an earlier record of this file made a conflict copy */
+			pthread_mutex_lock(&x->in->lock);
+			if (x->ino == x->in->ino && x->in->conflict_ino)
+				x->ino = x->in->conflict_ino;
+			pthread_mutex_unlock(&x->in->lock);
+			fs_record_sealed(fs, x, &copy);
+			if (x->failed && !x->skip)
+				down = x->failed;
+			settle(fs, x, copy);
+		}
+		pthread_mutex_lock(&r->lock);
+		r->recorded += n;
+		pthread_cond_broadcast(&r->done);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int fs_record_start(struct mvfs *fs)
+{
+	struct fs_recorder *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
+	pthread_cond_init(&r->done, NULL);
+	r->tail = &r->head;
+	fs->rec = r;
+	if ((rc = pthread_create(&r->thread, NULL, recorder_main, fs)) != 0) {
+		fs->rec = NULL;
+		pthread_cond_destroy(&r->done);
+		pthread_cond_destroy(&r->wake);
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		return -rc;
+	}
+	return 0;
+}
+
+void fs_record_stop(struct mvfs *fs)
+{
+	struct fs_recorder *r = fs->rec;
+
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = 1;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	fs->rec = NULL;
+	pthread_cond_destroy(&r->done);
+	pthread_cond_destroy(&r->wake);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+int fs_record_queue(struct mvfs *fs, struct fs_sealed *x)
+{
+	struct fs_recorder *r = fs->rec;
+
+	if (!r)
+		return -ENOTCONN;
+	x->next = NULL;
+	pthread_mutex_lock(&r->lock);
+	if (r->stop) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOTCONN;
+	}
+	*r->tail = x;
+	r->tail = &x->next;
+	r->queued++;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+void fs_record_flush(struct mvfs *fs)
+{
+	struct fs_recorder *r = fs->rec;
+
+	if (!r)
+		return;
+	uint64_t upto;
+
+	pthread_mutex_lock(&r->lock);
+	upto = r->queued;
+	while (r->recorded < upto)
+		pthread_cond_wait(&r->done, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void fs_record_flush_ino(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_inode *in = fs_inode_find(fs, ino);
+	int waiting = 0;
+
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->lock);
+	waiting = in->unrecorded > 0;
+	pthread_mutex_unlock(&in->lock);
+	if (waiting)
+		fs_record_flush(fs);
+}

@@ -1,0 +1,132 @@
+"""Close-time records made after the close returned (issue 10; DECISIONS.md,
+"Where a closed file is durable"): a close seals the bytes in the journal
+and a recorder thread makes the database record.  Until it has, this mount
+shows the closed version (stat, open, read); a change the record would
+undo or miss (utime, chmod, unlink, rename, xattrs) waits for it first; an
+unmount records what is queued before it ends."""
+
+import os
+import time
+
+from mvtest import check_consistency, poll, sql
+
+
+def rows_of(m, name):
+    """(size, mtime seconds) of the current version of the file NAME, from
+    the database."""
+    r = sql(m, "SELECT a.bytes, extract(epoch FROM i.mtime)::bigint FROM memory_items i"
+               " JOIN memory_assets a ON a.id = i.primary_asset_id"
+               " WHERE i.display_name = '%s'" % name)
+    return r
+
+
+def test_a_rewrite_shows_at_once(mvfs):
+    """Each version, of a new size, is what stat and a read see right after
+    its close, whatever the rows say yet."""
+    m = mvfs(extra_opts=["entry_timeout=0", "attr_timeout=0", "version_min_age=0"])
+    f = m.mnt / "library" / "a.bin"
+    for i in range(60):
+        data = os.urandom(1000 + 37 * i)
+        f.write_bytes(data)
+        assert os.stat(f).st_size == len(data), i
+        # a new handle right after the close reads the closed bytes
+        with open(f, "rb") as r:
+            assert r.read() == data, i
+        if i % 3 == 0:         # and appending starts from them
+            with open(f, "ab") as a:
+                a.write(b"tail")
+            assert f.read_bytes() == data + b"tail", i
+    check_consistency(m)
+    m.unmount()
+
+
+def test_a_change_after_close_is_not_undone(mvfs):
+    """utime and chmod right after a close (rsync, cp -p, tar) are what the
+    rows keep, not the close's own mtime recorded afterwards."""
+    m = mvfs(extra_opts=["entry_timeout=0", "attr_timeout=0"])
+    d = m.mnt / "library" / "t"
+    os.mkdir(d)
+    want = {}
+    for i in range(40):
+        f = d / ("f%02d.bin" % i)
+        f.write_bytes(os.urandom(3000))
+        t = 1_500_000_000 + i * 1000
+        os.utime(f, (t, t))
+        os.chmod(f, 0o600 if i % 2 else 0o640)
+        want[f.name] = (t, 0o600 if i % 2 else 0o640)
+    m.unmount()
+    m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt)
+    for name, (t, mode) in want.items():
+        st = os.stat(d / name)
+        assert (int(st.st_mtime), st.st_mode & 0o777) == (t, mode), name
+        assert rows_of(m2, name) == ["3000|%d" % t], name
+    m2.unmount()
+
+
+def test_unlink_and_rename_after_close_keep_the_last_version(mvfs):
+    """The trash keeps the version closed last when the file is removed right
+    after that close; a rename over a file replaces its last version."""
+    m = mvfs(extra_opts=["version_min_age=0"])
+    lib = m.mnt / "library"
+    for i in range(20):
+        f = lib / ("u%02d.txt" % i)
+        f.write_bytes(b"one %d" % i)
+        f.write_bytes(b"two, longer %d" % i)
+        os.unlink(f)
+    trashed = sorted(os.listdir(m.mnt / ".trash"))
+    current = [n for n in trashed if "replaced" not in n]
+    assert len(current) == 20, trashed
+    for n in current:
+        assert (m.mnt / ".trash" / n).read_bytes().startswith(b"two, longer "), n
+    g = lib / "g.txt"
+    g.write_bytes(b"first")
+    tmp = lib / ".g.txt.tmp"
+    tmp.write_bytes(b"second, by rename")
+    os.rename(tmp, g)
+    assert g.read_bytes() == b"second, by rename"
+    check_consistency(m)
+    m.unmount()
+
+
+def test_unmount_right_after_closes_records_them(mvfs):
+    """An unmount right after many closes makes every queued record before
+    the daemon ends: the rows, read without any mount, show every file."""
+    m = mvfs()
+    d = m.mnt / "library" / "burst"
+    os.mkdir(d)
+    for i in range(300):
+        (d / ("b%03d.bin" % i)).write_bytes(b"%06d" % i * (1 + i % 7))
+    t0 = time.monotonic()
+    m.unmount()
+    took = time.monotonic() - t0
+    sizes = sql(m, "SELECT i.display_name || ':' || a.bytes FROM memory_items i"
+                   " JOIN memory_assets a ON a.id = i.primary_asset_id"
+                   " WHERE i.display_name LIKE 'b%' AND a.content_hash IS NOT NULL ORDER BY 1")
+    assert sizes == ["b%03d.bin:%d" % (i, 6 * (1 + i % 7)) for i in range(300)], (took, sizes[:5])
+
+
+def test_closes_do_not_wait_for_the_database(mvfs):
+    """The record runs on its own thread: with every record of a close made
+    to wait 0.3 s in the database, 20 closes take far less than 20 x 0.3 s,
+    and the rows catch up afterwards.  (Counted, not timed: the closes'
+    total is compared with the records' total wait, 6 s.)"""
+    m = mvfs()
+    # a trigger that makes each close-time record slow
+    sql(m, "CREATE FUNCTION slow_stage() RETURNS trigger LANGUAGE plpgsql AS"
+           " $$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END$$")
+    sql(m, "CREATE TRIGGER slow_stage BEFORE UPDATE OF content_hash ON memory_assets"
+           " FOR EACH ROW WHEN (NEW.content_hash IS NOT NULL AND OLD.content_hash IS NULL)"
+           " EXECUTE FUNCTION slow_stage()")
+    d = m.mnt / "library" / "slow"
+    os.mkdir(d)
+    t0 = time.monotonic()
+    for i in range(20):
+        (d / ("s%02d.bin" % i)).write_bytes(b"x" * (100 + i))
+    closes = time.monotonic() - t0
+    for i in range(20):
+        assert os.stat(d / ("s%02d.bin" % i)).st_size == 100 + i
+    assert closes < 3.0, closes
+    assert poll(lambda: sql(m, "SELECT count(*) FROM memory_assets WHERE content_hash IS NOT NULL"
+                               " AND bytes BETWEEN 100 AND 119") == ["20"], timeout=30)
+    sql(m, "DROP TRIGGER slow_stage ON memory_assets")
+    m.unmount()
