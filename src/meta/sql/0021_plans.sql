@@ -1,5 +1,5 @@
--- 0021: plans that a database of many users got wrong (issue 10;
--- docs/SCALE.md, "Findings").
+-- 0021: two plans that a database of many users got wrong (issue 10;
+-- docs/SCALE.md, "Findings", 1 and 2).
 --
 -- 1. A listing page is planned without a full sort.
 --
@@ -39,3 +39,17 @@ BEGIN
   RETURN QUERY EXECUTE p_sql USING p_user, p_ino, p_after_memory, p_after_ino, p_max;
 END
 $$;
+
+-- 2. The sweep of a mount is planned for its user at every call.
+--
+-- mvault_jobs_sweep (0020) finds due work with (uid IS NULL OR m.user_id =
+-- uid): uid is the mount's user, or NULL for `mvaultfs worker`.  PL/pgSQL
+-- keeps each statement's plan for the session, and after five calls
+-- PostgreSQL may keep a generic plan, which cannot decide the OR.  At 1/100
+-- scale it did so for the heavy user (50,000 memories): 165-290 ms a
+-- sweep, then 490-600 ms from the sixth on, every jobs_interval (5 s).
+-- Planned for its user at every call (a few ms of planning), it stays at
+-- the first.  A later CREATE OR REPLACE of the function must say this SET
+-- again.
+
+ALTER FUNCTION mvault_jobs_sweep(integer) SET plan_cache_mode = force_custom_plan;
