@@ -225,8 +225,9 @@ static PGresult *collect(PGconn *c, int sent, int *ok_first)
 }
 
 /* Whether SQL only reads: a SELECT that calls none of our functions that
- * change rows (mvault_now and mvault_ns only read the clock) and takes no
- * number from a sequence.  Running it again changes nothing. */
+ * change rows (mvault_now and mvault_ns only read the clock; the query
+ * mvault_list_page runs is refused any change, as the function is STABLE)
+ * and takes no number from a sequence.  Running it again changes nothing. */
 static int read_only(const char *sql)
 {
 	const char *p;
@@ -238,7 +239,8 @@ static int read_only(const char *sql)
 	    strstr(sql, "set_config"))
 		return 0;
 	while ((p = strstr(p, "mvault_"))) {
-		if (strncmp(p, "mvault_now(", 11) != 0 && strncmp(p, "mvault_ns(", 10) != 0)
+		if (strncmp(p, "mvault_now(", 11) != 0 && strncmp(p, "mvault_ns(", 10) != 0 &&
+		    strncmp(p, "mvault_list_page(", 17) != 0)
 			return 0;
 		p += 7;
 	}

@@ -31,9 +31,12 @@ runs.  Mutating statements run inside a transaction that is rolled back.
 
 Defaults: 10,000 users, 1,000,000 memories (one heavy user holding 50,000
 of them, 22,000 in one folder), 100,000 jobs: 9.2 M rows, 4.5 GB, 5-8
-minutes on 2 cores.  Also shown, marked PROPOSED: the big folder's listing
-with the folder's id as a parameter, and planned with enable_sort off
-(docs/SCALE.md, finding 1).  Needs build/mvaultfs
+minutes on 2 cores.  Also shown, for comparison: a listing page as it was
+planned before 0021 (sorts allowed), the big folder's listing with the
+folder's id as a parameter (an alternative not taken), and a mount's claim
+in its text before issue 10 (docs/SCALE.md, "Findings").  Last, a mount's
+sweep (mvault_jobs_sweep) as the heavy user, called ten times in one
+session.  Needs build/mvaultfs
 (`make`) or MVFS_BIN.  The server is stopped and its directory removed at
 the end, whatever happens (--keep leaves it running for a look and prints
 how to reach and stop it).
@@ -42,6 +45,7 @@ how to reach and stop it).
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -121,12 +125,24 @@ SQL_GETATTR = (
     + " WHERE i.user_id = $1 AND i.ino = $2"
     " UNION ALL SELECT " + VERSION_COLS + " FROM" + VERSION_FROM + " WHERE i.user_id = $1 AND a.version_ino = $2")
 
-# meta_files.c meta_list (META_PLAN_PER_CALL: sent unprepared, planned per
-# call): $1 user, $2 folder inode, $3/$4 cursor (memory id, inode), $5 page
+# meta_files.c meta_list, the page's text: $1 user, $2 folder inode, $3/$4
+# cursor (memory id, inode), $5 page.  Before 0021 it was sent on its own,
+# planned per call (META_PLAN_PER_CALL); since, it is sent to
+# mvault_list_page, which plans it per call with enable_sort off.
 SQL_LISTING = (
     "SELECT " + (FILE_COLS % TWIN_LIBRARY) + " FROM " + LIB_FROM + FILE_JOINS
     + " WHERE " + LIB_WHERE + " AND x.memory_id >= $3::uuid AND (x.memory_id, i.ino) > ($3::uuid, $4::bigint)"
     " ORDER BY x.memory_id, i.ino LIMIT $5")
+
+# meta_files.c FILE_COL_TYPES and the call meta_list sends (0021): $1 the
+# page's text, then its parameters
+FILE_COL_TYPES = (
+    "ino bigint, display_name text, mode integer, mtime_s bigint, mtime_nsec integer, ctime_ns bigint,"
+    " crtime_us bigint, bytes bigint, sha256 text, storage_key text, status memory_status_t,"
+    " upload_status asset_upload_status_t, memory_id uuid, item_id uuid, asset_id uuid,"
+    " lifecycle_status asset_lifecycle_status_t, processing_status processing_status_t, mime text,"
+    " nlink bigint, older_twin boolean, created_at text, atime_ns bigint, stamp text")
+SQL_LISTING_CALL = "SELECT * FROM mvault_list_page($1, $2, $3, $4, $5, $6) AS t(" + FILE_COL_TYPES + ")"
 
 # Not the daemon's: meta_list with the folder's id as a parameter instead of
 # a sub-select by inode, so that the planner sees which folder it lists
@@ -139,20 +155,29 @@ assert SQL_LISTING_BY_ID != SQL_LISTING
 SQL_FOLDERS = ("SELECT " + META_TREE_COLS + " FROM folders f WHERE f.user_id = $1 AND f.name > $2"
                " AND f.parent_id = (SELECT id FROM folders WHERE ino = $4) ORDER BY f.name LIMIT $3")
 
-# meta_jobs.c meta_jobs_claim: $1 user (NULL: any), $2 worker id
-SQL_CLAIM = (
-    "WITH pick AS (SELECT id FROM background_jobs"
-    "   WHERE status IN ('pending', 'retry') AND run_at <= mvault_now()"
-    "     AND ($1::uuid IS NULL OR user_id = $1::uuid)"
-    "   ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-    " UPDATE background_jobs j SET status = 'processing', locked_at = mvault_now(),"
-    "   locked_by = $2, started_at = mvault_now(),"
-    "   user_id = coalesce(j.user_id, mvault_job_owner(j.payload))"
-    " FROM pick WHERE j.id = pick.id"
-    " RETURNING j.id, j.type, coalesce(j.user_id::text, ''),"
-    "   coalesce(j.payload->>'originalAssetId', j.payload->>'deleteJobId',"
-    "            j.payload->>'memoryId', j.payload->>'assetId', ''),"
-    "   coalesce(j.payload->>'recipeVersion', ''), j.retry_count, j.max_retries")
+# meta_jobs.c meta_jobs_claim (CLAIM_SQL): $1 user, $2 worker id, $3
+# visibility timeout (NULL: the job's own).  A mount says user_id = $1; the
+# worker ($1 NULL) says ($1 IS NULL OR user_id = $1), as both did before
+# issue 10.
+def claim_sql(who):
+    return (
+        "WITH pick AS (SELECT id FROM background_jobs"
+        "   WHERE status IN ('pending', 'retry') AND run_at <= mvault_now() AND " + who +
+        "   ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        " UPDATE background_jobs j SET status = 'processing', locked_at = mvault_now(),"
+        "   locked_by = $2, started_at = mvault_now(),"
+        "   visibility_timeout = coalesce($3::integer, j.visibility_timeout),"
+        "   user_id = coalesce(j.user_id, mvault_job_owner(j.payload))"
+        " FROM pick WHERE j.id = pick.id"
+        " RETURNING j.id, j.type, coalesce(j.user_id::text, ''),"
+        "   coalesce(j.payload->>'originalAssetId', j.payload->>'deleteJobId',"
+        "            j.payload->>'memoryId', j.payload->>'assetId', ''),"
+        "   coalesce(j.payload->>'recipeVersion', ''), j.retry_count, j.max_retries,"
+        "   coalesce(j.visibility_timeout, 300)")
+
+
+SQL_CLAIM_MINE = claim_sql("user_id = $1::uuid")
+SQL_CLAIM_ANY = claim_sql("($1::uuid IS NULL OR user_id = $1::uuid)")
 
 # --------------------------------------------------------------------------
 # The data set
@@ -490,6 +515,10 @@ def main():
         # what to look up and list
         u1 = one(pg, "SELECT id FROM users WHERE name = 'user1'")[0]
         u2 = one(pg, "SELECT id FROM users WHERE name = 'user2'")[0]
+        idle_name, u_idle = one(pg, "SELECT u.name, u.id FROM users u WHERE u.name NOT IN ('user1', 'user2')"
+                                    " AND NOT EXISTS (SELECT 1 FROM background_jobs j WHERE j.user_id = u.id"
+                                    " AND j.status IN ('pending', 'retry')) ORDER BY u.name LIMIT 1")
+        pg.sql(DB, "SELECT mvault_login_add(%s, 'idle', NULL)" % q(idle_name))
         big = one(pg, "SELECT f.ino, count(*) FROM folders f JOIN user_library l ON l.folder_id = f.id"
                       " JOIN users u ON u.id = f.user_id WHERE u.name = 'user1' AND f.name = 'folder1'"
                       " GROUP BY f.ino")
@@ -528,32 +557,45 @@ def main():
                           ("custom", "generic"), False))
             stmts.append((role, "getattr (meta_find_ino) [%s]" % tag, SQL_GETATTR, [q(uid), ino],
                           ("custom", "generic"), False))
-            stmts.append((role, "listing page 1 (meta_list) [%s]" % tag, SQL_LISTING,
-                          [q(uid), folder, q(zero), "0", str(PAGE)], ("custom",), False))
+            # the page as sent (the call's time includes planning the page),
+            # its plan in mvault_list_page, and its plan before 0021
+            page1 = [q(uid), folder, q(zero), "0", str(PAGE)]
+            stmts.append((role, "listing page 1 (meta_list, as sent) [%s]" % tag, SQL_LISTING_CALL,
+                          [q(SQL_LISTING)] + page1, ("custom",), False))
+            stmts.append((role, "listing page 1, planned in mvault_list_page (enable_sort off) [%s]" % tag,
+                          SQL_LISTING, page1, ("custom",), False, "enable_sort = off"))
+            stmts.append((role, "listing page 1, BEFORE 0021 (sorts allowed) [%s]" % tag, SQL_LISTING,
+                          page1, ("custom",), False))
             fid = one(pg, "SELECT id FROM folders WHERE ino = %s" % folder)[0]
-            stmts.append((role, "listing page 1, PROPOSED folder id as parameter [%s]" % tag, SQL_LISTING_BY_ID,
+            stmts.append((role, "listing page 1, NOT TAKEN folder id as parameter [%s]" % tag, SQL_LISTING_BY_ID,
                           [q(uid), q(fid), q(zero), "0", str(PAGE)], ("custom",), False))
-            # docs/SCALE.md, finding 1: the same statement planned without a full sort
-            stmts.append((role, "listing page 1, PROPOSED enable_sort=off [%s]" % tag, SQL_LISTING,
-                          [q(uid), folder, q(zero), "0", str(PAGE)], ("custom",), False, "enable_sort = off"))
             if role == "user1":
-                stmts.append((role, "listing page %d (meta_list) [%s]" % (mid_at // PAGE + 1, tag), SQL_LISTING,
-                              [q(uid), folder, q(mid[0]), mid[1], str(PAGE)], ("custom",), False))
-                stmts.append((role, "listing page %d, PROPOSED enable_sort=off [%s]" % (mid_at // PAGE + 1, tag),
-                              SQL_LISTING, [q(uid), folder, q(mid[0]), mid[1], str(PAGE)], ("custom",), False,
-                              "enable_sort = off"))
-                stmts.append((role, "listing page %d, PROPOSED folder id as parameter [%s]" % (
-                    mid_at // PAGE + 1, tag), SQL_LISTING_BY_ID,
-                    [q(uid), q(fid), q(mid[0]), mid[1], str(PAGE)], ("custom",), False))
-            stmts.append((role, "job claim, own user (meta_jobs_claim) [%s]" % role, SQL_CLAIM,
-                          [q(uid), q("scale-bench")], ("custom", "generic"), True))
+                n = mid_at // PAGE + 1
+                pagen = [q(uid), folder, q(mid[0]), mid[1], str(PAGE)]
+                stmts.append((role, "listing page %d (meta_list, as sent) [%s]" % (n, tag), SQL_LISTING_CALL,
+                              [q(SQL_LISTING)] + pagen, ("custom",), False))
+                stmts.append((role, "listing page %d, planned in mvault_list_page (enable_sort off) [%s]" % (n, tag),
+                              SQL_LISTING, pagen, ("custom",), False, "enable_sort = off"))
+                stmts.append((role, "listing page %d, BEFORE 0021 (sorts allowed) [%s]" % (n, tag), SQL_LISTING,
+                              pagen, ("custom",), False))
+                stmts.append((role, "listing page %d, NOT TAKEN folder id as parameter [%s]" % (n, tag),
+                              SQL_LISTING_BY_ID, [q(uid), q(fid), q(mid[0]), mid[1], str(PAGE)], ("custom",), False))
+            stmts.append((role, "job claim, own user (meta_jobs_claim) [%s]" % role, SQL_CLAIM_MINE,
+                          [q(uid), q("scale-bench"), "NULL"], ("custom", "generic"), True))
+            stmts.append((role, "job claim, own user, BEFORE issue 10 (the OR) [%s]" % role, SQL_CLAIM_ANY,
+                          [q(uid), q("scale-bench"), "NULL"], ("custom", "generic"), True))
+        # a mount whose user has no due job: what an idle poll costs
+        stmts.append(("idle", "job claim, own user (meta_jobs_claim) [%s, no due job]" % idle_name, SQL_CLAIM_MINE,
+                      [q(u_idle), q("scale-bench"), "NULL"], ("custom", "generic"), True))
+        stmts.append(("idle", "job claim, own user, BEFORE issue 10 (the OR) [%s, no due job]" % idle_name,
+                      SQL_CLAIM_ANY, [q(u_idle), q("scale-bench"), "NULL"], ("custom", "generic"), True))
         stmts.append(("user2", "folder listing (meta_folder_list) [library top of user2]", SQL_FOLDERS,
                       [q(u2), q(""), str(PAGE), top2], ("custom", "generic"), False))
-        stmts.append(("jobs1", "job claim, any user (mvaultfs worker)", SQL_CLAIM,
-                      ["NULL", q("scale-bench")], ("custom", "generic"), True))
+        stmts.append(("jobs1", "job claim, any user (mvaultfs worker)", SQL_CLAIM_ANY,
+                      ["NULL", q("scale-bench"), "NULL"], ("custom", "generic"), True))
 
         summary = []
-        for role in ("user2", "user1", "jobs1"):
+        for role in ("user2", "user1", "idle", "jobs1"):
             ex = Explainer(pg, role)
             mine = [s for s in stmts if s[0] == role]
             for _, name, sql, args, modes, rb, *setting in mine:
@@ -570,6 +612,24 @@ def main():
                     say("%s -- %s plan; execution %s ms" % (name, mode, " / ".join("%.3f" % x for x in times)))
                     say(plan)
                     summary.append((name, mode, min(times), scans(plan)))
+
+        # a mount's sweep: the heavy user's, ten calls in one session (PL/pgSQL
+        # keeps its plans for the session; PostgreSQL may go generic at the
+        # sixth), then the same with 0021's plan_cache_mode taken away
+        for label, alter in (("", None), (", BEFORE 0021 (plan_cache_mode auto)", "RESET plan_cache_mode")):
+            if alter:
+                pg.sql(DB, "ALTER FUNCTION mvault_jobs_sweep(integer) " + alter)
+            try:
+                out = psql(pg, "user1", "\\timing on\n" + "BEGIN;\nSELECT mvault_jobs_sweep(30);\nROLLBACK;\n" * 10)
+            finally:
+                if alter:
+                    pg.sql(DB, "ALTER FUNCTION mvault_jobs_sweep(integer) SET plan_cache_mode = force_custom_plan")
+            times = [float(x) for x in re.findall(r"Time: ([\d.]+) ms", out)][1::3]
+            say("=" * 100)
+            say("sweep (mvault_jobs_sweep) as user1%s, 10 calls in one session, rolled back: %s ms" % (
+                label, " / ".join("%.1f" % t for t in times)))
+            summary.append(("sweep [user1]%s, calls 1-5" % label, "median", statistics.median(times[:5]), []))
+            summary.append(("sweep [user1]%s, calls 6-10" % label, "median", statistics.median(times[5:]), []))
 
         # create, close, upload record: the functions' inner statements
         say("=" * 100)
