@@ -2,8 +2,9 @@
 and the benchmarks (stdlib only).
 
 PgServer: initdb + pg_ctl under a temp dir in /tmp, listening on
-127.0.0.1:<free port> and on a unix socket in that dir, trust
-authentication (add_password_role makes a role that needs a password),
+127.0.0.1:<free port> (and on one more address of this machine if asked,
+for clients in other network namespaces) and on a unix socket in that dir,
+trust authentication (add_password_role makes a role that needs a password),
 superuser `mvault`. PostgreSQL refuses to run as root, so
 as root the cluster runs as the `postgres` system user (created by the
 Debian package) or, failing that, as a system user `mvaultfs-test`.
@@ -62,7 +63,13 @@ def _run_user():
 class PgServer:
     host = "127.0.0.1"
 
-    def __init__(self):
+    def __init__(self, host=None, trust=()):
+        """host: an address of this machine to listen on besides 127.0.0.1,
+        and the one dsn() and sql() connect to; trust: networks (CIDR) whose
+        clients log in without a password, as 127.0.0.1's do."""
+        if host:
+            self.host = host
+        self.trust = list(trust)
         self.port = None
         self.dir = None
         self.user = _run_user()
@@ -104,6 +111,9 @@ class PgServer:
             f.write("\n# mvaultfs tests\nfsync = off\nsynchronous_commit = off\n"
                     "full_page_writes = off\nmax_connections = 200\n"
                     "shared_buffers = 64MB\n")
+        if self.trust:
+            with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
+                f.write("".join("host all all %s trust\n" % net for net in self.trust))
         last = None
         for _ in range(5):   # another process may take the port first
             self.port = _free_port()
@@ -115,7 +125,8 @@ class PgServer:
         raise RuntimeError("cannot start PostgreSQL:\n" + last)
 
     def _ctl_start(self, check=True, action="start", mode=None):
-        opts = "-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s" % (self.port, self.dir)
+        listen = ",".join(sorted({"127.0.0.1", self.host}))
+        opts = "-c listen_addresses=%s -p %d -c unix_socket_directories=%s" % (listen, self.port, self.dir)
         return self._pg(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"), "-o", opts]
                         + (["-m", mode] if mode else []) + ["-w", "-t", "60", action], timeout=90, check=check)
 
