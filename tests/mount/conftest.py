@@ -191,19 +191,21 @@ def _db_name(request):
 def mvfs(request, tmp_path, pg_server):
     """Factory: mvfs(db=None, store=None, data_dir=None, mnt=None,
     extra_opts=(), args=(), env=None, embedded=False, wait=True,
-    timeout=20) -> Mount.
+    timeout=20, wrap=()) -> Mount.
 
     db: None for a fresh database, a name on pg_server, or a whole
     conninfo (contains "://" or "="). embedded=True passes neither db= nor store=
     nor data_dir= (the daemon's embedded default). extra_opts are more -o
     options, args more command-line arguments. env replaces or removes
     (value None) variables of the daemon's environment. wait=False returns
-    at once, for daemons expected to fail."""
+    at once, for daemons expected to fail. wrap is a command that execs the
+    rest in place (the daemon keeps its pid), e.g. nsenter into a network
+    namespace (test_netns.py)."""
     handles = []
     seq = itertools.count()
 
     def start(db=None, store=None, data_dir=None, mnt=None, extra_opts=(), args=(),
-              env=None, embedded=False, wait=True, timeout=20):
+              env=None, embedded=False, wait=True, timeout=20, wrap=()):
         n = next(seq)
         opts = []
         dsn = None
@@ -229,7 +231,7 @@ def mvfs(request, tmp_path, pg_server):
             opts = ["db=" + dsn, "store=%s" % store, "data_dir=%s" % data_dir]
         opts += list(extra_opts)
         mnt = Path(mnt) if mnt else tmp_path / ("mnt%d" % n)
-        argv = [default_bin(), "-f"]
+        argv = list(wrap) + [default_bin(), "-f"]
         if os.environ.get("MVFS_DEBUG") == "1":
             argv.append("-d")
         if opts:
