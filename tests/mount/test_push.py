@@ -74,7 +74,7 @@ def put(path, data):
 
 
 # --- one function per kind of change: (prepare on A, warm B, change on A,
-# --- B shows it).  Shared by the tests and tests/bench/push_latency.py.
+# --- B shows it).  Shared by the tests here and test_netns.py.
 
 def case_create(a, b, i):
     os.makedirs(a.mnt / "library" / "c", exist_ok=True)
@@ -345,6 +345,21 @@ def test_listener_killed_recovers(pair):
 
 # --- the latency table -----------------------------------------------------
 
+def latencies(a, b, kind, trials):
+    """Milliseconds B showed the old state in each of trials changes of
+    kind on A, sorted (also test_netns.py's table)."""
+    times = []
+    for i in range(trials):
+        t = seen_after(CASES[kind](a, b, 1000 + i))
+        assert t is not None, (kind, i)
+        times.append(t * 1000)
+    return sorted(times)
+
+
+def percentile(times, q):
+    return times[min(len(times) - 1, int(round(q * (len(times) - 1))))]
+
+
 @pytest.mark.skipif(os.environ.get("MVFS_PUSH_BENCH") != "1",
                     reason="the latency table: MVFS_PUSH_BENCH=1 (about 20 minutes)")
 @pytest.mark.parametrize("push", ["on", "off"])
@@ -357,15 +372,9 @@ def test_latency_table(mvfs, kind, push):
     trials = int(os.environ.get("MVFS_PUSH_TRIALS") or 100)
     a = mvfs(extra_opts=["push=" + push])
     b = mvfs(db=a.db, store=a.store, extra_opts=["push=" + push])
-    times = []
-    for i in range(trials):
-        t = seen_after(CASES[kind](a, b, 1000 + i))
-        assert t is not None, (kind, i)
-        times.append(t * 1000)
-    times.sort()
-    p = lambda q: times[min(len(times) - 1, int(round(q * (len(times) - 1))))]
+    times = latencies(a, b, kind, trials)
     row = "%-14s push=%-3s  n=%d  p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms" % (
-        kind, push, trials, p(0.5), p(0.99), times[-1])
+        kind, push, trials, percentile(times, 0.5), percentile(times, 0.99), times[-1])
     with open(os.path.join(os.path.dirname(default_bin()), "push_latency.txt"), "a") as f:
         f.write(row + "\n")
     print(row)
