@@ -70,6 +70,12 @@ struct fs_inode {
 	struct timespec rec_mtime;
 	struct timespec rec_ctime;	/* the close's time, which the record gives the ctime */
 	int holds;		/* the recorder's references (under the table's lock) */
+	/* Made here, its rows not in the database yet (fs_local.c): 1 while
+	 * open before its first close, 2 once that close's record is queued;
+	 * 0 for a file the database has. */
+	int local;
+	mode_t local_mode;
+	struct timespec local_made;
 	/* The name the kernel caches for it (entries with entry_timeout > 0),
 	 * to drop when another mount changes it (fs_push.c): under the
 	 * table's lock, not this inode's.  The last one handed out; NULL for
@@ -122,6 +128,7 @@ struct mvfs {
 	struct fuse_session *se;	/* for telling the kernel what changed; NULL before the session */
 	struct fs_push *push;		/* listens for other mounts' changes (NULL: -o push=off) */
 	struct fs_recorder *rec;	/* makes close-time records (NULL: made by the closer) */
+	struct fs_local *local;		/* files made here first (fs_local.c) */
 };
 
 /* The FUSE operations table (fs_ops.c). */
@@ -150,6 +157,8 @@ void fs_inode_named(struct mvfs *fs, uint64_t ino, uint64_t parent, const char *
  * go (freed when nothing else holds it). */
 void fs_inode_hold(struct mvfs *fs, struct fs_inode *in);
 void fs_inode_unhold(struct mvfs *fs, struct fs_inode *in);
+/* The inode for INO, held (fs_inode_unhold), if the daemon has it. */
+struct fs_inode *fs_inode_hold_ino(struct mvfs *fs, uint64_t ino);
 /* What the kernel knows of INO: -ENOENT when it holds no reference; else 0,
  * with the folder and name it caches INO under into *PARENT and NAME (LEN
  * bytes; "" and 0 when none is known). */
@@ -193,6 +202,9 @@ struct fs_sealed {
 	char name[256];
 	struct meta_dir home;
 	uint64_t at_ns;			/* when it was closed (microseconds, in ns) */
+	int made;			/* the file is made here first: its rows come with this record */
+	mode_t mode;			/* ... with this mode */
+	struct timespec made_at;	/* ... made then */
 	struct fs_inode *in;		/* held while queued */
 	int skip;			/* -errno: not tried, the database being away */
 	int failed;			/* out: -errno when the record failed */
@@ -215,12 +227,67 @@ int fs_record_queue(struct mvfs *fs, struct fs_sealed *x);
  * one was made, and X->failed when the record failed (the upload's record
  * makes it). */
 int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy);
+struct fs_made;
+/* Makes file INO, made here first as MK says, with its first version CT
+ * (the recorder's and, after a crash, the upload record's work): a name
+ * another writer took meanwhile gets a conflict name, a folder removed
+ * meanwhile puts it in library/.  0 with the name used in USED, -EALREADY
+ * when INO was made before (CT is then recorded as any version), or
+ * -errno. */
+int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, const struct meta_content *ct,
+		   char *used, size_t usedlen);
 /* Waits until everything queued so far is recorded: before a change that
  * a later close-time record would undo or miss (setattr, unlink, rename,
  * link, xattrs of a file). */
 void fs_record_flush(struct mvfs *fs);
-/* The same, only when file INO (held by the kernel) has a record queued. */
+/* The same, only when file INO (held by the kernel) has a record queued;
+ * a file made here is made in the database first (fs_local_settle). */
 void fs_record_flush_ino(struct mvfs *fs, uint64_t ino);
+
+/* --- files made here first (fs_local.c) --------------------------------- */
+
+/* The extended attribute of a sealed file made here first, which holds
+ * what makes its rows: "INO HOME PLACE MODE(octal) SEC.NSEC NAME". */
+#define FS_LOCAL_NOTE "user.mvault.made"
+
+/* A file made here first, as its note says. */
+struct fs_made {
+	struct meta_dir dir;
+	mode_t mode;
+	struct timespec made;
+	char name[256];
+};
+
+struct fs_local;
+int fs_local_init(struct mvfs *fs);
+void fs_local_free(struct mvfs *fs);
+/* The file made here called NAME in folder PARENT (its lookup count raised
+ * by one), or NULL. */
+struct fs_inode *fs_local_lookup(struct mvfs *fs, uint64_t parent, const char *name);
+/* The attributes of IN, a file made here first. */
+void fs_local_stat(struct mvfs *fs, struct fs_inode *in, struct stat *st);
+/* Its name is in the database now, or never will be: no longer found here. */
+void fs_local_forget(struct mvfs *fs, struct fs_inode *in);
+/* Writes IN's note on FD, its sealed bytes, before they are made durable:
+ * 0 or -errno (no extended attributes there: record it at close). */
+int fs_local_note(struct fs_inode *in, int fd);
+/* The record of X, sealed content of IN made here first, was made
+ * (X->made 2) or not (the database away): IN is found in the database from
+ * now on, or here until its upload's record makes it (IN->local 3; returns
+ * 1: IN must stay held until then). */
+int fs_local_recorded(struct mvfs *fs, struct fs_inode *in, const struct fs_sealed *x);
+/* The upload's record made file INO: if it waited for that here (local 3),
+ * it is found in the database from now on.  1 then, else 0. */
+int fs_local_uploaded(struct mvfs *fs, uint64_t ino);
+/* Reads NOTE, the note of file INO, into OUT: 0 or -EINVAL. */
+int fs_local_parse(const char *note, uint64_t ino, struct fs_made *out);
+/* Makes sure file INO (held by the kernel), if made here, is in the
+ * database: made now while open, else its queued record waited for.
+ * 0 or -errno (the database away). */
+int fs_local_settle(struct mvfs *fs, uint64_t ino);
+/* The same for every file made here (before an unlink, rename, rmdir or
+ * listing, which may name one), then waits for every queued record. */
+void fs_local_settle_all(struct mvfs *fs);
 
 /* --- files (fs_file.c) --------------------------------------------------- */
 

@@ -296,7 +296,14 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 		}
 		if (fs_ns_folders_in(&n, &in)) {
 			/* a file or a folder of the tree: one question */
+			struct fs_inode *made = fs_local_lookup(fs, parent, name);
 			int is_folder;
+
+			if (made) {	/* made here, not in the database yet */
+				fs_local_stat(fs, made, &st);
+				fs_ns_entry(fs, &st, e);
+				return 0;
+			}
 
 			rc = meta_lookup_entry(fs->meta, &in, name, &f, &folder, &is_folder);
 			if (rc == 0 && is_folder)

@@ -64,6 +64,12 @@ int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
  * ("create", "link", ...): 0 with *DIR, or -errno after a log line. */
 int fs_ns_files_dir(struct mvfs *fs, uint64_t parent, const char *what, const char *name, struct meta_dir *dir);
 
+/* Creates NAME in tree folder DIR without a round trip, as fs_do_create
+ * does otherwise: 0 with the handle in FI and the entry in E, -EAGAIN when
+ * it cannot be made here first (not a folder of the tree, no recorder, no
+ * inode numbers: the database is away), or another -errno. */
+int fs_local_create(struct mvfs *fs, const struct meta_dir *dir, const char *name, mode_t mode,
+		    struct fuse_file_info *fi, struct fuse_entry_param *e);
 /* --- the workers of file operations (fs_open.c) -------------------------- */
 
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_file_info *fi,

@@ -99,6 +99,9 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (name_is_plain(name))
 		return create_plain(fs, &dir, name, mode, &now, fi, e);
+	/* no round trip: made in the database with its first close's record */
+	if ((rc = fs_local_create(fs, &dir, name, mode, fi, e)) != -EAGAIN)
+		return rc;
 	rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
 	if (rc == -EEXIST && !fs_ns_visible(fs, &f)) {
 		/* Left by a writer that died before its first commit. */
@@ -175,6 +178,7 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	}
 	if (n.kind != FS_NODE_FILE)
 		return -EISDIR;
+	fs_local_settle(fs, ino);	/* made here: its rows first */
 	rc = meta_file_get(fs->meta, ino, &f);
 	if (rc)
 		return rc;

@@ -265,7 +265,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_dir *d = NULL;
-	int rc = fs_dir_open(fs_of(req), ino, &d);
+	int rc;
+
+	fs_local_settle_all(fs_of(req));	/* files made here are listed from the database */
+	rc = fs_dir_open(fs_of(req), ino, &d);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -376,7 +379,10 @@ static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_do_rmdir(fs, parent, name);
+	int rc;
+
+	fs_local_settle_all(fs);	/* a file made here in it keeps it */
+	rc = fs_do_rmdir(fs, parent, name);
 
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, 0);
@@ -417,7 +423,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct mvfs *fs = fs_of(req);
 	int rc;
 
-	fs_record_flush(fs);	/* the trash keeps the version closed last */
+	fs_local_settle_all(fs);	/* the name may be one made here; the trash keeps the version closed last */
 	rc = fs_do_unlink(fs, parent, name);
 
 	if (rc == 0)
@@ -521,7 +527,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct mvfs *fs = fs_of(req);
 	int rc;
 
-	fs_record_flush(fs);	/* a replaced file's last version is the one closed last */
+	fs_local_settle_all(fs);	/* either name may be one made here; a replaced file's last
+					 * version is the one closed last */
 	rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
 
 	if (rc == 0)
