@@ -129,6 +129,7 @@ struct mvfs {
 	struct fs_push *push;		/* listens for other mounts' changes (NULL: -o push=off) */
 	struct fs_recorder *rec;	/* makes close-time records (NULL: made by the closer) */
 	struct fs_local *local;		/* files made here first (fs_local.c) */
+	struct fs_known *known;		/* folders whose every name is known here (NULL: none) */
 };
 
 /* The FUSE operations table (fs_ops.c). */
@@ -288,6 +289,21 @@ int fs_local_settle(struct mvfs *fs, uint64_t ino);
 /* The same for every file made here (before an unlink, rename, rmdir or
  * listing, which may name one), then waits for every queued record. */
 void fs_local_settle_all(struct mvfs *fs);
+
+/* Folders whose every name this mount knows (fs_local.c): a lookup of
+ * another name there needs no database.  Started only where no other
+ * writer can go unseen (fs_known_start: the embedded default, or push). */
+struct fs_known;
+int fs_known_start(struct mvfs *fs);
+void fs_known_free(struct mvfs *fs);
+/* Folder INO was made here: every name in it is known from now on. */
+void fs_known_dir(struct mvfs *fs, uint64_t ino);
+/* NAME is about to be made in (or moved into) folder DIR. */
+void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name);
+/* 1 when folder DIR's names are known and NAME is not one of them. */
+int fs_known_absent(struct mvfs *fs, uint64_t dir, const char *name);
+/* Another writer changed something: no folder is known any more. */
+void fs_known_forget(struct mvfs *fs);
 
 /* --- files (fs_file.c) --------------------------------------------------- */
 

@@ -241,6 +241,7 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 		return -ENOMEM;
 	fs->rec = NULL;		/* started after the daemon's fork (main.c) */
 	fs->local = NULL;
+	fs->known = NULL;	/* started with the session (main.c) */
 	return fs_local_init(fs);
 }
 
@@ -251,6 +252,7 @@ void fs_release(struct mvfs *fs)
 	fs_handles_close_all(fs);
 	fs_record_stop(fs);	/* what the closes queued, recorded first */
 	fs_local_free(fs);
+	fs_known_free(fs);
 	pthread_mutex_destroy(&fs->handles_lock);
 	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
 		struct fs_inode *in = t->buckets[i], *next;

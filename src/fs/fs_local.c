@@ -387,3 +387,174 @@ void fs_local_settle_all(struct mvfs *fs)
 	}
 	fs_record_flush(fs);
 }
+
+/* --- folders whose every name is known here ----------------------------- */
+
+/*
+ * A folder this mount made (mkdir) holds only the names this mount put in
+ * it, as long as nobody else writes to it: a lookup of any other name
+ * there is answered "no such file" without the database.  That is most of
+ * what a copy into a new folder asks (cp, tar, rsync look each name up
+ * before they make it).  Known only where no other writer can go unseen:
+ * the embedded default (a private cluster) or a mount told of others'
+ * changes (push), where any change from elsewhere forgets every folder.
+ * A name is added before the operation that makes it, and never removed
+ * (one too many costs a database lookup, one too few would hide a file).
+ */
+#define KNOWN_MAX_NAMES (1u << 20)
+
+struct known_name {
+	uint64_t dir;
+	struct known_name *next;
+	char name[];
+};
+
+struct known_dir {
+	uint64_t ino;
+	struct known_dir *next;
+};
+
+struct fs_known {
+	pthread_mutex_t lock;
+	size_t n;
+	struct known_name *names[LOCAL_BUCKETS * 16];
+	struct known_dir *dirs[LOCAL_BUCKETS];
+};
+
+static size_t kbucket(uint64_t dir, const char *name)
+{
+	return bucket(dir, name) * 16 + (size_t)((dir * 0x9e3779b97f4a7c15ULL) >> 60);
+}
+
+static int dir_known_locked(struct fs_known *k, uint64_t ino)
+{
+	for (struct known_dir *d = k->dirs[ino % LOCAL_BUCKETS]; d; d = d->next)
+		if (d->ino == ino)
+			return 1;
+	return 0;
+}
+
+static void forget_all_locked(struct fs_known *k)
+{
+	for (size_t i = 0; i < LOCAL_BUCKETS * 16; i++) {
+		while (k->names[i]) {
+			struct known_name *n = k->names[i];
+
+			k->names[i] = n->next;
+			free(n);
+		}
+	}
+	for (size_t i = 0; i < LOCAL_BUCKETS; i++) {
+		while (k->dirs[i]) {
+			struct known_dir *d = k->dirs[i];
+
+			k->dirs[i] = d->next;
+			free(d);
+		}
+	}
+	k->n = 0;
+}
+
+int fs_known_start(struct mvfs *fs)
+{
+	struct fs_known *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
+	pthread_mutex_init(&k->lock, NULL);
+	fs->known = k;
+	return 0;
+}
+
+void fs_known_free(struct mvfs *fs)
+{
+	struct fs_known *k = fs->known;
+
+	if (!k)
+		return;
+	forget_all_locked(k);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+	fs->known = NULL;
+}
+
+static void add_name_locked(struct fs_known *k, uint64_t dir, const char *name)
+{
+	size_t b = kbucket(dir, name), len = strlen(name);
+	struct known_name *n;
+
+	for (n = k->names[b]; n; n = n->next)
+		if (n->dir == dir && strcmp(n->name, name) == 0)
+			return;
+	if (k->n >= KNOWN_MAX_NAMES || !(n = malloc(sizeof(*n) + len + 1))) {
+		forget_all_locked(k);	/* too many to keep: the database answers */
+		return;
+	}
+	n->dir = dir;
+	memcpy(n->name, name, len + 1);
+	n->next = k->names[b];
+	k->names[b] = n;
+	k->n++;
+}
+
+void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name)
+{
+	struct fs_known *k = fs->known;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (dir_known_locked(k, dir))
+		add_name_locked(k, dir, name);
+	pthread_mutex_unlock(&k->lock);
+}
+
+void fs_known_dir(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_known *k = fs->known;
+	struct known_dir *d;
+
+	if (!k || !(d = malloc(sizeof(*d))))
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (dir_known_locked(k, ino)) {
+		free(d);
+	} else {
+		d->ino = ino;
+		d->next = k->dirs[ino % LOCAL_BUCKETS];
+		k->dirs[ino % LOCAL_BUCKETS] = d;
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+int fs_known_absent(struct mvfs *fs, uint64_t dir, const char *name)
+{
+	struct fs_known *k = fs->known;
+	int absent = 0;
+
+	if (!k)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	if (dir_known_locked(k, dir)) {
+		absent = 1;
+		for (struct known_name *n = k->names[kbucket(dir, name)]; n; n = n->next) {
+			if (n->dir == dir && strcmp(n->name, name) == 0) {
+				absent = 0;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
+	return absent;
+}
+
+void fs_known_forget(struct mvfs *fs)
+{
+	struct fs_known *k = fs->known;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	forget_all_locked(k);
+	pthread_mutex_unlock(&k->lock);
+}

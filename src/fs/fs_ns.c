@@ -287,7 +287,7 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 		rc = meta_folder_lookup(fs->meta, &in, name, &folder);
 		return rc ? rc : fs_ns_folder_entry(fs, &folder, e);
 	case FS_NODE_FILES:
-		if (n.dir.place != META_PLACE_TRASH && name_is_plain(name)) {
+		if (n.dir.place != META_PLACE_TRASH && name_is_plain(name) && !fs_known_absent(fs, parent, name)) {
 			struct meta_plain p;
 
 			rc = meta_plain_lookup(fs->meta, &n.dir, name, &p);
@@ -304,6 +304,8 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 				fs_ns_entry(fs, &st, e);
 				return 0;
 			}
+			if (fs_known_absent(fs, parent, name))	/* a folder made here */
+				return -ENOENT;
 
 			rc = meta_lookup_entry(fs->meta, &in, name, &f, &folder, &is_folder);
 			if (rc == 0 && is_folder)

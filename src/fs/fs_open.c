@@ -96,6 +96,7 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	}
 	if ((rc = fs_ns_check_name(name)) != 0)
 		return rc;
+	fs_known_name(fs, parent, name);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (name_is_plain(name))
 		return create_plain(fs, &dir, name, mode, &now, fi, e);
@@ -116,6 +117,7 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	 * replaces the other (DECISIONS.md, "Two writers of one name"). */
 	for (int n = 1; rc == -EEXIST && !(fi->flags & O_EXCL) && n <= 20; n++) {
 		fs_conflict_name(name, n, conflict, sizeof(conflict));
+		fs_known_name(fs, parent, conflict);
 		rc = meta_create(fs->meta, &dir, conflict, mode, &now, &f);
 		if (rc == 0)
 			log_warn("'%s' was made by another mount a moment ago: this one writes '%s' instead",

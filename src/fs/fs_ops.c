@@ -344,12 +344,15 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	struct fuse_entry_param e;
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_do_mkdir(fs, parent, name, mode, &e);
+	int rc;
 
+	fs_known_name(fs, parent, name);
+	rc = fs_do_mkdir(fs, parent, name, mode, &e);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	fs_known_dir(fs, e.ino);	/* new and empty: its names are the ones made here */
 	fs_ns_dirs_changed(fs, parent, 0);
 	fs_inode_named(fs, e.ino, parent, name);
 	fuse_reply_entry(req, &e);
@@ -529,6 +532,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 	fs_local_settle_all(fs);	/* either name may be one made here; a replaced file's last
 					 * version is the one closed last */
+	fs_known_name(fs, newparent, newname);
 	rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
 
 	if (rc == 0)

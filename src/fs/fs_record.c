@@ -42,6 +42,7 @@ static int keep_conflict_copy(struct mvfs *fs, const struct fs_sealed *x, struct
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (int n = 1; rc == -EEXIST && n <= 20; n++) {
 		fs_conflict_name(x->name, n, name, sizeof(name));
+		fs_known_name(fs, home.ino, name);
 		rc = meta_create(fs->meta, &home, name, 0644, &now, &f);
 	}
 	if (rc == 0) {
@@ -73,6 +74,7 @@ int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, cons
 	int rc;
 
 	snprintf(name, sizeof(name), "%s", mk->name);
+	fs_known_name(fs, dir.ino, name);
 	rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
 	if (rc == -ENOENT) {	/* its folder went meanwhile */
 		dir = (struct meta_dir){ .place = META_PLACE_LIBRARY, .ino = META_INO_LIBRARY };
@@ -93,6 +95,7 @@ int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, cons
 	 * of one name"): neither closed write is lost */
 	for (int n = 1; rc == -EEXIST && n <= 20; n++) {
 		fs_conflict_name(mk->name, n, name, sizeof(name));
+		fs_known_name(fs, dir.ino, name);
 		rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
 	}
 	if (rc == 0 && (dir.ino != mk->dir.ino || strcmp(name, mk->name) != 0)) {
