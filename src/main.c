@@ -693,6 +693,8 @@ static void mount_release(struct mount *m)
 	/* uploads in flight record themselves in the database first */
 	if (m->cache)
 		cache_stop(m->cache);
+	if (m->fs_ready)
+		fs_free(&m->fs);
 	meta_free(m->meta);
 	cache_free(m->cache);
 	backend_free(m->backend);

@@ -136,8 +136,12 @@ struct mvfs {
 extern const struct fuse_lowlevel_ops fs_ops;
 
 int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struct fs_config *cfg);
-/* Releases what fs_init made; meta and cache stay the caller's. */
+/* Commits what open files hold and records what the recorder queued (at
+ * the unmount); meta and cache stay the caller's.  Then, once the cache's
+ * uploaders stopped (their records look inodes up), fs_free releases the
+ * rest of what fs_init made. */
 void fs_release(struct mvfs *fs);
+void fs_free(struct mvfs *fs);
 
 /* --- inode table (fs_inode.c) -------------------------------------------- */
 

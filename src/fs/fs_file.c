@@ -542,14 +542,17 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
  * failed).  Returns the write's error, for the close to report. */
 static int drop_failed_writes(struct mvfs *fs, struct fs_inode *in)
 {
-	int rc = in->write_error, had = 1;
+	int rc = in->write_error, had = 1, local;
 	struct meta_file f;
 	char name[256];
 
 	in->write_error = 0;
 	snprintf(name, sizeof(name), "%s", in->name);
+	local = in->local;	/* made here: no version yet */
 	fs_file_commit_start(in);
-	if (meta_file_get(fs->meta, in->ino, &f) == 0)
+	if (local)
+		had = 0;
+	else if (meta_file_get(fs->meta, in->ino, &f) == 0)
 		had = f.sha256[0] != '\0';
 	fs_file_commit_end(in);
 	had = had || in->rec_sha256[0];	/* closed before, its record still to come */

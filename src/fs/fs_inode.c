@@ -247,13 +247,17 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 
 void fs_release(struct mvfs *fs)
 {
-	struct fs_inode_table *t = &fs->inodes;
-
 	fs_handles_close_all(fs);
 	fs_record_stop(fs);	/* what the closes queued, recorded first */
-	fs_local_free(fs);
 	fs_known_free(fs);
 	pthread_mutex_destroy(&fs->handles_lock);
+}
+
+void fs_free(struct mvfs *fs)
+{
+	struct fs_inode_table *t = &fs->inodes;
+
+	fs_local_free(fs);
 	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
 		struct fs_inode *in = t->buckets[i], *next;
 

@@ -185,7 +185,7 @@ void fs_local_stat(struct mvfs *fs, struct fs_inode *in, struct stat *st)
 	if (in->mtime_set)
 		st->st_mtim = in->mtime;
 	pthread_mutex_unlock(&in->lock);
-	st->st_blksize = 4096;
+	st->st_blksize = 1 << 20;	/* as fs_file_stat: what cp and rsync size their writes by */
 	st->st_blocks = (st->st_size + 511) / 512;
 }
 
@@ -306,17 +306,20 @@ int fs_local_uploaded(struct mvfs *fs, uint64_t ino)
 	return held;
 }
 
-/* Makes IN, a file made here and still open, in the database now. */
+/* Makes IN, a file made here, still open (local 1) or closed with its
+ * record failed (3: its content is recorded by its upload's record), in
+ * the database now, without content. */
 static int make_now(struct mvfs *fs, struct fs_inode *in)
 {
 	struct meta_dir dir;
 	struct timespec made;
 	char name[256];
 	mode_t mode;
-	int rc;
+	int rc, was;
 
 	pthread_mutex_lock(&in->lock);
-	if (in->local != 1) {
+	was = in->local;
+	if (was != 1 && was != 3) {
 		pthread_mutex_unlock(&in->lock);
 		return 0;
 	}
@@ -334,10 +337,16 @@ static int make_now(struct mvfs *fs, struct fs_inode *in)
 		return rc;
 	}
 	pthread_mutex_lock(&in->lock);
-	if (in->local == 1)
+	if (in->local != was)
+		was = 0;	/* someone else settled it meanwhile */
+	else
 		in->local = 0;
 	pthread_mutex_unlock(&in->lock);
-	fs_local_forget(fs, in);
+	if (was) {
+		fs_local_forget(fs, in);
+		if (was == 3)
+			fs_inode_unhold(fs, in);	/* the hold its failed record kept */
+	}
 	return 0;
 }
 
@@ -351,7 +360,7 @@ int fs_local_settle(struct mvfs *fs, uint64_t ino)
 	pthread_mutex_lock(&in->lock);
 	local = in->local;
 	pthread_mutex_unlock(&in->lock);
-	if (local == 1)
+	if (local == 1 || local == 3)
 		return make_now(fs, in);
 	if (local == 2)
 		fs_record_flush(fs);
@@ -369,7 +378,7 @@ void fs_local_settle_all(struct mvfs *fs)
 		for (size_t b = 0; l->n && b < LOCAL_BUCKETS && !open; b++) {
 			for (struct local_name *x = l->names[b]; x && !open; x = x->next) {
 				pthread_mutex_lock(&x->in->lock);
-				if (x->in->local == 1)
+				if (x->in->local == 1 || x->in->local == 3)
 					open = x->in;
 				pthread_mutex_unlock(&x->in->lock);
 			}

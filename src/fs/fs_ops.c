@@ -694,6 +694,9 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			fs_file_commit(fs, h->in);
 		fs_file_unstage(h->in);
 		pthread_mutex_unlock(&h->in->lock);
+		/* made here, and its commit failed: made in the database now,
+		 * empty, rather than left to this mount alone */
+		fs_local_settle(fs, ino);
 	}
 	fs_handle_free(fs, h);
 	fs_inode_put(fs, ino, 0, 1);

@@ -135,7 +135,7 @@ int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
 			return 0;
 		}
 		if (rc != -EALREADY) {
-			log_warn("cannot make '%s' in the database yet (%s); it is kept and made after its upload",
+			log_warn("cannot make '%s' in the database yet (%s); it is kept and recorded after its upload",
 				 x->name, strerror(-rc));
 			x->failed = rc;
 			return 0;
