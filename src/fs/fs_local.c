@@ -306,6 +306,34 @@ int fs_local_uploaded(struct mvfs *fs, uint64_t ino)
 	return held;
 }
 
+int fs_local_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, unsigned flags,
+		     const struct timespec *mtime, struct stat *st)
+{
+	struct fs_inode *in = fs->local ? fs_inode_find(fs, ino) : NULL;
+	int rc = 0;
+
+	if (!in)
+		return -EAGAIN;
+	pthread_mutex_lock(&in->lock);
+	fs_file_wait_commit(in);
+	if (in->local != 1 || in->stage_fd < 0) {
+		pthread_mutex_unlock(&in->lock);
+		return -EAGAIN;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		rc = attr->st_size < 0 ? -EINVAL : fs_file_truncate(fs, in, (uint64_t)attr->st_size);
+	if (rc == 0 && (flags & META_SET_MODE))
+		in->local_mode = attr->st_mode & 07777;
+	if (rc == 0 && (flags & META_SET_MTIME)) {	/* recorded with its first version */
+		in->mtime = *mtime;
+		in->mtime_set = 1;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (rc == 0)
+		fs_local_stat(fs, in, st);
+	return rc;
+}
+
 /* Makes IN, a file made here, still open (local 1) or closed with its
  * record failed (3: its content is recorded by its upload's record), in
  * the database now, without content. */

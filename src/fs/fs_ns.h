@@ -70,6 +70,12 @@ int fs_ns_files_dir(struct mvfs *fs, uint64_t parent, const char *what, const ch
  * inode numbers: the database is away), or another -errno. */
 int fs_local_create(struct mvfs *fs, const struct meta_dir *dir, const char *name, mode_t mode,
 		    struct fuse_file_info *fi, struct fuse_entry_param *e);
+/* setattr of file INO while it is made here and open (cp -p and gio set
+ * mode and times before the close): kept with it, recorded with its first
+ * version; the access time is not kept.  0 with *ST, -EAGAIN when INO is
+ * not such a file (the database's setattr then), or -errno. */
+int fs_local_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, unsigned flags,
+		     const struct timespec *mtime, struct stat *st);
 /* --- the workers of file operations (fs_open.c) -------------------------- */
 
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_file_info *fi,

@@ -195,6 +195,10 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 		return rc;
 	if (n.kind == FS_NODE_PLAIN)
 		return plain_setattr(fs, ino, attr, to_set, flags, &mtime, &atime, st);
+	if (n.kind == FS_NODE_FILE &&
+	    (rc = fs_local_setattr(fs, ino, attr, to_set, flags, &mtime, st)) != -EAGAIN)
+		return rc;	/* made here and open: no database yet */
+	fs_record_flush_ino(fs, ino);	/* the record must not undo this */
 	if (n.kind != FS_NODE_FILE) {
 		struct meta_folder folder;
 
@@ -249,10 +253,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct stat st;
-	int rc;
-
-	fs_record_flush_ino(fs_of(req), ino);	/* the record must not undo this */
-	rc = fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
+	int rc = fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
 
 	if (rc)
 		fuse_reply_err(req, -rc);

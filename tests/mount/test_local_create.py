@@ -9,7 +9,7 @@ import os
 import signal
 import time
 
-from mvtest import check_consistency, poll, sql
+from mvtest import check_consistency, poll, run, sql
 
 
 def names_in_db(m, like):
@@ -160,3 +160,28 @@ def test_an_inode_number_is_made_once(mvfs):
     assert not p.exists()
     m.unmount()
 
+
+
+def test_mode_and_times_set_before_the_close_are_kept(mvfs, tmp_path):
+    """cp -p sets mode and times on the open file before it closes it: they
+    are kept with the file made here, and are what the rows say after."""
+    m = mvfs()
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(10):
+        p = src / ("p%d.jpg" % i)
+        p.write_bytes(os.urandom(5000 + i))
+        os.chmod(p, 0o600 + i % 2 * 0o40)
+        os.utime(p, ns=(1_400_000_000_123_456_789 + i, 1_500_000_000_987_654_321 + i * 1000))
+    run(["cp", "-rp", str(src), str(m.mnt / "library" / "copied")])
+    for i in range(10):
+        st = os.stat(m.mnt / "library" / "copied" / ("p%d.jpg" % i))
+        assert (st.st_mode & 0o777, st.st_mtime_ns) == (0o600 + i % 2 * 0o40, 1_500_000_000_987_654_321 + i * 1000)
+    m.unmount()
+    m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt)
+    for i in range(10):
+        p = m2.mnt / "library" / "copied" / ("p%d.jpg" % i)
+        st = os.stat(p)
+        assert (st.st_mode & 0o777, st.st_mtime_ns) == (0o600 + i % 2 * 0o40, 1_500_000_000_987_654_321 + i * 1000)
+        assert p.read_bytes() == (src / ("p%d.jpg" % i)).read_bytes()
+    m2.unmount()
