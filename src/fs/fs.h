@@ -271,6 +271,12 @@ void fs_local_free(struct mvfs *fs);
 struct fs_inode *fs_local_lookup(struct mvfs *fs, uint64_t parent, const char *name);
 /* The attributes of IN, a file made here first. */
 void fs_local_stat(struct mvfs *fs, struct fs_inode *in, struct stat *st);
+/* The times of folder DIR in ST, later when a file was made in it here
+ * and its record has not touched the folder's row yet. */
+void fs_local_dir_times(struct mvfs *fs, uint64_t dir, struct stat *st);
+/* Folder DIR was given its times (setattr): the ones made here no longer
+ * show over them, once its files made here are all recorded. */
+void fs_local_dir_set(struct mvfs *fs, uint64_t dir);
 /* Its name is in the database now, or never will be: no longer found here. */
 void fs_local_forget(struct mvfs *fs, struct fs_inode *in);
 /* Writes IN's note on FD, its sealed bytes, before they are made durable:
@@ -290,6 +296,10 @@ int fs_local_parse(const char *note, uint64_t ino, struct fs_made *out);
  * database: made now while open, else its queued record waited for.
  * 0 or -errno (the database away). */
 int fs_local_settle(struct mvfs *fs, uint64_t ino);
+/* At the last close of file INO: if it is made here and its commit failed
+ * (still local 1 with no writer left), made in the database now, empty.
+ * Never waits for the recorder. */
+void fs_local_unfinished(struct mvfs *fs, uint64_t ino);
 /* The same for every file made here (before an unlink, rename, rmdir or
  * listing, which may name one), then waits for every queued record. */
 void fs_local_settle_all(struct mvfs *fs);

@@ -39,8 +39,18 @@ struct local_name {
 	struct local_name *next;
 };
 
+/* A folder a file was made in here, and when: its time until the file's
+ * record touches its row. */
+struct touched {
+	uint64_t dir;
+	struct timespec at;
+	int pending;		/* its files made here whose rows are not made yet */
+	struct touched *next;
+};
+
 struct fs_local {
 	pthread_mutex_t lock;
+	struct touched *touched[LOCAL_BUCKETS];
 	uint64_t inos[INO_BATCH];	/* reserved, not yet used: inos[next..count) */
 	int next, count;
 	size_t n;			/* names below */
@@ -80,6 +90,12 @@ void fs_local_free(struct mvfs *fs)
 			l->names[i] = n->next;
 			free(n);
 		}
+		while (l->touched[i]) {
+			struct touched *t = l->touched[i];
+
+			l->touched[i] = t->next;
+			free(t);
+		}
 	}
 	pthread_mutex_destroy(&l->lock);
 	free(l);
@@ -106,6 +122,89 @@ static uint64_t take_ino(struct mvfs *fs)
 	return ino;
 }
 
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Folder DIR got a file made here at AT (with l->lock held). */
+static void touch_locked(struct fs_local *l, uint64_t dir, const struct timespec *at)
+{
+	struct touched *t;
+
+	for (t = l->touched[dir % LOCAL_BUCKETS]; t; t = t->next) {
+		if (t->dir == dir) {
+			if (ts_before(&t->at, at))
+				t->at = *at;
+			t->pending++;
+			return;
+		}
+	}
+	if (!(t = malloc(sizeof(*t))))
+		return;		/* its time shows when the record is made */
+	t->dir = dir;
+	t->at = *at;
+	t->pending = 1;
+	t->next = l->touched[dir % LOCAL_BUCKETS];
+	l->touched[dir % LOCAL_BUCKETS] = t;
+}
+
+/* One of folder DIR's files made here has its rows now (l->lock held).
+ * Once none waits, the folder's row has every touch; the entry goes when a
+ * read of the row shows it (a read from before the last record may still
+ * come back), or when the folder is given its times. */
+static void untouch_locked(struct fs_local *l, uint64_t dir)
+{
+	for (struct touched *t = l->touched[dir % LOCAL_BUCKETS]; t; t = t->next) {
+		if (t->dir == dir) {
+			t->pending--;
+			return;
+		}
+	}
+}
+
+void fs_local_dir_set(struct mvfs *fs, uint64_t dir)
+{
+	struct fs_local *l = fs->local;
+	struct touched **pp, *t;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	for (pp = &l->touched[dir % LOCAL_BUCKETS]; (t = *pp) != NULL; pp = &t->next) {
+		if (t->dir == dir && t->pending <= 0) {
+			*pp = t->next;
+			free(t);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+void fs_local_dir_times(struct mvfs *fs, uint64_t dir, struct stat *st)
+{
+	struct fs_local *l = fs->local;
+	struct touched **pp, *t;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	for (pp = &l->touched[dir % LOCAL_BUCKETS]; (t = *pp) != NULL; pp = &t->next) {
+		if (t->dir != dir)
+			continue;
+		if (ts_before(&st->st_mtim, &t->at)) {
+			st->st_mtim = t->at;
+			if (ts_before(&st->st_ctim, &t->at))
+				st->st_ctim = t->at;
+		} else if (t->pending <= 0) {
+			*pp = t->next;	/* the row shows it */
+			free(t);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
 static void name_add(struct fs_local *l, uint64_t parent, struct fs_inode *in, struct local_name *n)
 {
 	size_t b = bucket(parent, in->name);
@@ -113,6 +212,7 @@ static void name_add(struct fs_local *l, uint64_t parent, struct fs_inode *in, s
 	n->parent = parent;
 	n->in = in;
 	pthread_mutex_lock(&l->lock);
+	touch_locked(l, parent, &in->local_made);	/* a new name changes its folder now */
 	n->next = l->names[b];
 	l->names[b] = n;
 	l->n++;
@@ -133,6 +233,7 @@ void fs_local_forget(struct mvfs *fs, struct fs_inode *in)
 				gone = *pp;
 				*pp = gone->next;
 				l->n--;
+				untouch_locked(l, gone->parent);
 				break;
 			}
 		}
@@ -393,6 +494,20 @@ int fs_local_settle(struct mvfs *fs, uint64_t ino)
 	if (local == 2)
 		fs_record_flush(fs);
 	return 0;
+}
+
+void fs_local_unfinished(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_inode *in = fs->local ? fs_inode_find(fs, ino) : NULL;
+	int open;
+
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->lock);
+	open = in->local == 1 && in->writers == 0;
+	pthread_mutex_unlock(&in->lock);
+	if (open)
+		make_now(fs, in);
 }
 
 void fs_local_settle_all(struct mvfs *fs)

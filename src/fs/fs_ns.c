@@ -110,6 +110,8 @@ void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, 
 	st->st_mtim = f ? f->mtime : fs->mounted_at;
 	st->st_ctim = f ? f->ctime : fs->mounted_at;
 	st->st_atim = f ? f->atime : fs->mounted_at;
+	if (f)
+		fs_local_dir_times(fs, ino, st);	/* a file made here, not recorded yet */
 }
 
 void fs_ns_view_entry(const struct meta_dir *dir, struct fuse_entry_param *e)

@@ -208,7 +208,12 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 		 * cp -a set them); the others have none to keep: accepted,
 		 * unchanged. */
 		if (flags && (fs_ns_is_tree(&n) || ino == META_INO_LIBRARY || ino == META_INO_WORKSPACE)) {
+			/* the records of files made in it touch its row: before
+			 * the times it is given (cp -a, rsync set them last) */
+			fs_local_settle_all(fs);
 			rc = meta_folder_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &folder);
+			if (rc == 0)
+				fs_local_dir_set(fs, ino);
 			if (rc == 0)
 				fs_ns_dir_stat(fs, ino, &folder, st);
 			return rc;
@@ -696,8 +701,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fs_file_unstage(h->in);
 		pthread_mutex_unlock(&h->in->lock);
 		/* made here, and its commit failed: made in the database now,
-		 * empty, rather than left to this mount alone */
-		fs_local_settle(fs, ino);
+		 * empty, rather than left to this mount alone (never waits
+		 * for the recorder: a RELEASE that waits holds up the
+		 * kernel's other background requests) */
+		fs_local_unfinished(fs, ino);
 	}
 	fs_handle_free(fs, h);
 	fs_inode_put(fs, ino, 0, 1);
