@@ -693,6 +693,8 @@ static void mount_release(struct mount *m)
 	/* uploads in flight record themselves in the database first */
 	if (m->cache)
 		cache_stop(m->cache);
+	if (m->fs_ready)
+		fs_free(&m->fs);
 	meta_free(m->meta);
 	cache_free(m->cache);
 	backend_free(m->backend);
@@ -991,6 +993,11 @@ static int cmd_mount(int argc, char **argv)
 	} else if (m.o.push) {
 		log_info("-o push=off: changes of other mounts are seen after the kernel's timeouts");
 	}
+	/* where no other writer can go unseen, a folder made here has only
+	 * the names made here (fs_local.c, "folders whose every name is
+	 * known here") */
+	if ((m.pg || m.fs.push) && fs_known_start(&m.fs) != 0)
+		log_warn("every lookup of a new name asks the database: out of memory");
 	if (meta_embedded_watch(m.pg) != 0)
 		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	loop = fuse_loop_cfg_create();

@@ -125,6 +125,10 @@ int cache_holds_file(struct cache *c, uint64_t ino);
  * yet (its close-time record lost in a database crash, or not made while
  * the database was away): the upload's record will. */
 int cache_file_waiting(struct cache *c, uint64_t ino, struct cache_entry *e);
+/* Extended attribute NAME of E's journal entry (a note its writer left on
+ * the bytes before sealing them) into BUF, NUL-terminated: its length, or
+ * -errno (-ENODATA: none). */
+ssize_t cache_entry_note(struct cache *c, const struct cache_entry *e, const char *name, char *buf, size_t len);
 
 /* --- reading ------------------------------------------------------------- */
 

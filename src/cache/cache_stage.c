@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -475,6 +476,22 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
 		pthread_mutex_unlock(&c->lock);
 	}
 	return rc;
+}
+
+ssize_t cache_entry_note(struct cache *c, const struct cache_entry *e, const char *name, char *buf, size_t len)
+{
+	char entry[JOURNAL_NAME_MAX], path[4200];
+	ssize_t n;
+
+	if (len == 0)
+		return -ERANGE;
+	journal_name(e, entry, sizeof(entry));
+	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, entry);
+	n = getxattr(path, name, buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return n;
 }
 
 int cache_stage_upload(struct cache *c, const struct cache_entry *e)

@@ -70,6 +70,12 @@ struct fs_inode {
 	struct timespec rec_mtime;
 	struct timespec rec_ctime;	/* the close's time, which the record gives the ctime */
 	int holds;		/* the recorder's references (under the table's lock) */
+	/* Made here, its rows not in the database yet (fs_local.c): 1 while
+	 * open before its first close, 2 once that close's record is queued;
+	 * 0 for a file the database has. */
+	int local;
+	mode_t local_mode;
+	struct timespec local_made;
 	/* The name the kernel caches for it (entries with entry_timeout > 0),
 	 * to drop when another mount changes it (fs_push.c): under the
 	 * table's lock, not this inode's.  The last one handed out; NULL for
@@ -122,14 +128,20 @@ struct mvfs {
 	struct fuse_session *se;	/* for telling the kernel what changed; NULL before the session */
 	struct fs_push *push;		/* listens for other mounts' changes (NULL: -o push=off) */
 	struct fs_recorder *rec;	/* makes close-time records (NULL: made by the closer) */
+	struct fs_local *local;		/* files made here first (fs_local.c) */
+	struct fs_known *known;		/* folders whose every name is known here (NULL: none) */
 };
 
 /* The FUSE operations table (fs_ops.c). */
 extern const struct fuse_lowlevel_ops fs_ops;
 
 int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struct fs_config *cfg);
-/* Releases what fs_init made; meta and cache stay the caller's. */
+/* Commits what open files hold and records what the recorder queued (at
+ * the unmount); meta and cache stay the caller's.  Then, once the cache's
+ * uploaders stopped (their records look inodes up), fs_free releases the
+ * rest of what fs_init made. */
 void fs_release(struct mvfs *fs);
+void fs_free(struct mvfs *fs);
 
 /* --- inode table (fs_inode.c) -------------------------------------------- */
 
@@ -150,6 +162,8 @@ void fs_inode_named(struct mvfs *fs, uint64_t ino, uint64_t parent, const char *
  * go (freed when nothing else holds it). */
 void fs_inode_hold(struct mvfs *fs, struct fs_inode *in);
 void fs_inode_unhold(struct mvfs *fs, struct fs_inode *in);
+/* The inode for INO, held (fs_inode_unhold), if the daemon has it. */
+struct fs_inode *fs_inode_hold_ino(struct mvfs *fs, uint64_t ino);
 /* What the kernel knows of INO: -ENOENT when it holds no reference; else 0,
  * with the folder and name it caches INO under into *PARENT and NAME (LEN
  * bytes; "" and 0 when none is known). */
@@ -193,6 +207,9 @@ struct fs_sealed {
 	char name[256];
 	struct meta_dir home;
 	uint64_t at_ns;			/* when it was closed (microseconds, in ns) */
+	int made;			/* the file is made here first: its rows come with this record */
+	mode_t mode;			/* ... with this mode */
+	struct timespec made_at;	/* ... made then */
 	struct fs_inode *in;		/* held while queued */
 	int skip;			/* -errno: not tried, the database being away */
 	int failed;			/* out: -errno when the record failed */
@@ -215,12 +232,92 @@ int fs_record_queue(struct mvfs *fs, struct fs_sealed *x);
  * one was made, and X->failed when the record failed (the upload's record
  * makes it). */
 int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy);
+struct fs_made;
+/* Makes file INO, made here first as MK says, with its first version CT
+ * (the recorder's and, after a crash, the upload record's work): a name
+ * another writer took meanwhile gets a conflict name, a folder removed
+ * meanwhile puts it in library/.  0 with the name used in USED, -EALREADY
+ * when INO was made before (CT is then recorded as any version), or
+ * -errno. */
+int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, const struct meta_content *ct,
+		   char *used, size_t usedlen);
 /* Waits until everything queued so far is recorded: before a change that
  * a later close-time record would undo or miss (setattr, unlink, rename,
  * link, xattrs of a file). */
 void fs_record_flush(struct mvfs *fs);
-/* The same, only when file INO (held by the kernel) has a record queued. */
+/* The same, only when file INO (held by the kernel) has a record queued;
+ * a file made here is made in the database first (fs_local_settle). */
 void fs_record_flush_ino(struct mvfs *fs, uint64_t ino);
+
+/* --- files made here first (fs_local.c) --------------------------------- */
+
+/* The extended attribute of a sealed file made here first, which holds
+ * what makes its rows: "INO HOME PLACE MODE(octal) SEC.NSEC NAME". */
+#define FS_LOCAL_NOTE "user.mvault.made"
+
+/* A file made here first, as its note says. */
+struct fs_made {
+	struct meta_dir dir;
+	mode_t mode;
+	struct timespec made;
+	char name[256];
+};
+
+struct fs_local;
+int fs_local_init(struct mvfs *fs);
+void fs_local_free(struct mvfs *fs);
+/* The file made here called NAME in folder PARENT (its lookup count raised
+ * by one), or NULL. */
+struct fs_inode *fs_local_lookup(struct mvfs *fs, uint64_t parent, const char *name);
+/* The attributes of IN, a file made here first. */
+void fs_local_stat(struct mvfs *fs, struct fs_inode *in, struct stat *st);
+/* The times of folder DIR in ST, later when a file was made in it here
+ * and its record has not touched the folder's row yet. */
+void fs_local_dir_times(struct mvfs *fs, uint64_t dir, struct stat *st);
+/* Folder DIR was given its times (setattr): the ones made here no longer
+ * show over them, once its files made here are all recorded. */
+void fs_local_dir_set(struct mvfs *fs, uint64_t dir);
+/* Its name is in the database now, or never will be: no longer found here. */
+void fs_local_forget(struct mvfs *fs, struct fs_inode *in);
+/* Writes IN's note on FD, its sealed bytes, before they are made durable:
+ * 0 or -errno (no extended attributes there: record it at close). */
+int fs_local_note(struct fs_inode *in, int fd);
+/* The record of X, sealed content of IN made here first, was made
+ * (X->made 2) or not (the database away): IN is found in the database from
+ * now on, or here until its upload's record makes it (IN->local 3; returns
+ * 1: IN must stay held until then). */
+int fs_local_recorded(struct mvfs *fs, struct fs_inode *in, const struct fs_sealed *x);
+/* The upload's record made file INO: if it waited for that here (local 3),
+ * it is found in the database from now on.  1 then, else 0. */
+int fs_local_uploaded(struct mvfs *fs, uint64_t ino);
+/* Reads NOTE, the note of file INO, into OUT: 0 or -EINVAL. */
+int fs_local_parse(const char *note, uint64_t ino, struct fs_made *out);
+/* Makes sure file INO (held by the kernel), if made here, is in the
+ * database: made now while open, else its queued record waited for.
+ * 0 or -errno (the database away). */
+int fs_local_settle(struct mvfs *fs, uint64_t ino);
+/* At the last close of file INO: if it is made here and its commit failed
+ * (still local 1 with no writer left), made in the database now, empty.
+ * Never waits for the recorder. */
+void fs_local_unfinished(struct mvfs *fs, uint64_t ino);
+/* The same for every file made here (before an unlink, rename, rmdir or
+ * listing, which may name one), then waits for every queued record. */
+void fs_local_settle_all(struct mvfs *fs);
+
+/* Folders whose every name this mount knows (fs_local.c): a lookup of
+ * another name there needs no database.  Started only where no other
+ * writer can go unseen (fs_known_start: the embedded default, or push). */
+struct fs_known;
+int fs_known_start(struct mvfs *fs);
+void fs_known_free(struct mvfs *fs);
+/* Folder INO was made here: every name in it is known from now on. */
+void fs_known_dir(struct mvfs *fs, uint64_t ino);
+/* NAME is about to be made in (or moved into) folder DIR. */
+void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name);
+/* 1 when folder DIR's names are known and NAME is not one of them. */
+int fs_known_absent(struct mvfs *fs, uint64_t dir, const char *name);
+/* Another writer changed something: no folder is known any more. */
+void fs_known_forget(struct mvfs *fs);
 
 /* --- files (fs_file.c) --------------------------------------------------- */
 

@@ -154,7 +154,17 @@ int fs_file_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 {
 	struct fs_inode *in = fs_inode_find(fs, ino);
 	struct meta_file f;
-	int rc;
+	int rc, local = 0;
+
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		local = in->local;
+		pthread_mutex_unlock(&in->lock);
+	}
+	if (local) {	/* made here, not in the database yet */
+		fs_local_stat(fs, in, st);
+		return 0;
+	}
 
 	for (int tries = 0;; tries++) {
 		uint64_t before = 0, after = 0;
@@ -424,6 +434,8 @@ static int queue_record(struct mvfs *fs, struct fs_inode *in, const struct fs_se
 	fs_inode_hold(fs, in);
 	pthread_mutex_lock(&in->lock);
 	in->unrecorded++;
+	if (x->made)
+		in->local = 2;	/* closed: its record makes it */
 	in->rec_size = x->e.size;
 	snprintf(in->rec_sha256, sizeof(in->rec_sha256), "%s", x->e.sha256);
 	in->rec_mtime_set = x->e.has_mtime;
@@ -456,10 +468,13 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 	struct fs_sealed x;
 	struct timespec now;
 	struct mime_type type;
+	int rc, local, noted = 0;
 	ssize_t nhead;
-	int rc;
 
 	*aborted = 0;
+	pthread_mutex_lock(&in->lock);
+	local = ino == in->ino && in->local == 1;
+	pthread_mutex_unlock(&in->lock);
 	if (!s->sha[0] && (rc = sha256_fd(s->fd, s->size, s->sha)) != 0) {
 		log_error("cannot hash staged '%s': %s", s->name, strerror(-rc));
 		return rc;
@@ -478,12 +493,25 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 		e.mtime = s->mtime;
 		e.has_mtime = 1;
 	}
+	/* made here first: its name goes with the bytes into the journal,
+	 * durable by the seal's fsync (fs_local.c) */
+	if (local && (noted = fs_local_note(in, s->fd)) != 0)
+		log_info("'%s': no note on its staged bytes (%s); it is made at its close", s->name,
+			 strerror(-noted));
 	rc = cache_stage_seal(fs->cache, s->fd, &e);
 	if (rc) {
 		log_error("cannot keep '%s' (%llu bytes): %s", s->name, (unsigned long long)s->size,
 			  strerror(-rc));
 		/* A file that never had content must not stay behind half made. */
-		*aborted = meta_file_abort(fs->meta, ino) == 0;
+		if (local) {
+			fs_local_forget(fs, in);
+			pthread_mutex_lock(&in->lock);
+			in->local = 0;
+			pthread_mutex_unlock(&in->lock);
+			*aborted = 1;
+		} else {
+			*aborted = meta_file_abort(fs->meta, ino) == 0;
+		}
 		return rc;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -492,9 +520,18 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 	snprintf(x.key, sizeof(x.key), "%s", key);
 	snprintf(x.base, sizeof(x.base), "%s", s->base);
 	snprintf(x.name, sizeof(x.name), "%s", s->name);
-	if (queue_record(fs, in, &x) == 0)
+	if (local) {
+		x.made = 1;
+		pthread_mutex_lock(&in->lock);
+		x.mode = in->local_mode;
+		x.made_at = in->local_made;
+		pthread_mutex_unlock(&in->lock);
+	}
+	if (noted == 0 && queue_record(fs, in, &x) == 0)
 		return 0;
 	rc = fs_record_sealed(fs, &x, copy);
+	if (x.made && fs_local_recorded(fs, in, &x))
+		fs_inode_hold(fs, in);	/* until its upload's record makes it */
 	cache_stage_upload(fs->cache, &x.e);
 	return rc;
 }
@@ -505,14 +542,17 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
  * failed).  Returns the write's error, for the close to report. */
 static int drop_failed_writes(struct mvfs *fs, struct fs_inode *in)
 {
-	int rc = in->write_error, had = 1;
+	int rc = in->write_error, had = 1, local;
 	struct meta_file f;
 	char name[256];
 
 	in->write_error = 0;
 	snprintf(name, sizeof(name), "%s", in->name);
+	local = in->local;	/* made here: no version yet */
 	fs_file_commit_start(in);
-	if (meta_file_get(fs->meta, in->ino, &f) == 0)
+	if (local)
+		had = 0;
+	else if (meta_file_get(fs->meta, in->ino, &f) == 0)
 		had = f.sha256[0] != '\0';
 	fs_file_commit_end(in);
 	had = had || in->rec_sha256[0];	/* closed before, its record still to come */
@@ -570,6 +610,10 @@ int fs_file_uploaded(void *arg, const struct cache_entry *e)
 	char key[BACKEND_KEY_MAX];
 	struct meta_content ct;
 
+	char note[400];
+	struct fs_made mk;
+	int rc;
+
 	cache_key_for(fs->cache, e->sha256, key);
 	ct = (struct meta_content){
 		.sha256 = e->sha256, .size = e->size, .mime = e->mime[0] ? e->mime : "application/octet-stream",
@@ -577,7 +621,21 @@ int fs_file_uploaded(void *arg, const struct cache_entry *e)
 		.backend = cache_backend_name(fs->cache), .key = key,
 		.mtime = e->has_mtime ? &e->mtime : NULL, .seq = e->seq,
 	};
-	return meta_file_uploaded(fs->meta, e->ino, &ct);
+	rc = meta_file_uploaded(fs->meta, e->ino, &ct);
+	/* A file made here first whose rows are not there: its close-time
+	 * record failed, or was lost with the daemon.  Its entry's note makes
+	 * it, once (fs_local.c). */
+	if (rc == -ENOENT && cache_entry_note(fs->cache, e, FS_LOCAL_NOTE, note, sizeof(note)) > 0 &&
+	    fs_local_parse(note, e->ino, &mk) == 0) {
+		rc = fs_record_made(fs, e->ino, &mk, &ct, NULL, 0);
+		if (rc == 0 || rc == -EALREADY)
+			rc = meta_file_uploaded(fs->meta, e->ino, &ct);
+		else
+			log_warn("cannot make '%s' in the database yet (%s)", mk.name, strerror(-rc));
+	}
+	if (rc == 0)
+		fs_local_uploaded(fs, e->ino);
+	return rc == -ENOENT ? 0 : rc;	/* removed: the entry goes */
 }
 
 void fs_file_unstage(struct fs_inode *in)

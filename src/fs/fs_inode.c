@@ -138,6 +138,18 @@ void fs_inode_hold(struct mvfs *fs, struct fs_inode *in)
 	pthread_mutex_unlock(&fs->inodes.lock);
 }
 
+struct fs_inode *fs_inode_hold_ino(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_inode *in;
+
+	pthread_mutex_lock(&fs->inodes.lock);
+	in = find_locked(&fs->inodes, ino);
+	if (in)
+		in->holds++;
+	pthread_mutex_unlock(&fs->inodes.lock);
+	return in;
+}
+
 void fs_inode_unhold(struct mvfs *fs, struct fs_inode *in)
 {
 	struct fs_inode_table *t = &fs->inodes;
@@ -228,16 +240,24 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 	if (!fs->inodes.buckets)
 		return -ENOMEM;
 	fs->rec = NULL;		/* started after the daemon's fork (main.c) */
-	return 0;
+	fs->local = NULL;
+	fs->known = NULL;	/* started with the session (main.c) */
+	return fs_local_init(fs);
 }
 
 void fs_release(struct mvfs *fs)
 {
-	struct fs_inode_table *t = &fs->inodes;
-
 	fs_handles_close_all(fs);
 	fs_record_stop(fs);	/* what the closes queued, recorded first */
+	fs_known_free(fs);
 	pthread_mutex_destroy(&fs->handles_lock);
+}
+
+void fs_free(struct mvfs *fs)
+{
+	struct fs_inode_table *t = &fs->inodes;
+
+	fs_local_free(fs);
 	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
 		struct fs_inode *in = t->buckets[i], *next;
 

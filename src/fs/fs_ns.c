@@ -110,6 +110,8 @@ void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, 
 	st->st_mtim = f ? f->mtime : fs->mounted_at;
 	st->st_ctim = f ? f->ctime : fs->mounted_at;
 	st->st_atim = f ? f->atime : fs->mounted_at;
+	if (f)
+		fs_local_dir_times(fs, ino, st);	/* a file made here, not recorded yet */
 }
 
 void fs_ns_view_entry(const struct meta_dir *dir, struct fuse_entry_param *e)
@@ -287,7 +289,7 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 		rc = meta_folder_lookup(fs->meta, &in, name, &folder);
 		return rc ? rc : fs_ns_folder_entry(fs, &folder, e);
 	case FS_NODE_FILES:
-		if (n.dir.place != META_PLACE_TRASH && name_is_plain(name)) {
+		if (n.dir.place != META_PLACE_TRASH && name_is_plain(name) && !fs_known_absent(fs, parent, name)) {
 			struct meta_plain p;
 
 			rc = meta_plain_lookup(fs->meta, &n.dir, name, &p);
@@ -296,7 +298,16 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 		}
 		if (fs_ns_folders_in(&n, &in)) {
 			/* a file or a folder of the tree: one question */
+			struct fs_inode *made = fs_local_lookup(fs, parent, name);
 			int is_folder;
+
+			if (made) {	/* made here, not in the database yet */
+				fs_local_stat(fs, made, &st);
+				fs_ns_entry(fs, &st, e);
+				return 0;
+			}
+			if (fs_known_absent(fs, parent, name))	/* a folder made here */
+				return -ENOENT;
 
 			rc = meta_lookup_entry(fs->meta, &in, name, &f, &folder, &is_folder);
 			if (rc == 0 && is_folder)

@@ -64,6 +64,18 @@ int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
  * ("create", "link", ...): 0 with *DIR, or -errno after a log line. */
 int fs_ns_files_dir(struct mvfs *fs, uint64_t parent, const char *what, const char *name, struct meta_dir *dir);
 
+/* Creates NAME in tree folder DIR without a round trip, as fs_do_create
+ * does otherwise: 0 with the handle in FI and the entry in E, -EAGAIN when
+ * it cannot be made here first (not a folder of the tree, no recorder, no
+ * inode numbers: the database is away), or another -errno. */
+int fs_local_create(struct mvfs *fs, const struct meta_dir *dir, const char *name, mode_t mode,
+		    struct fuse_file_info *fi, struct fuse_entry_param *e);
+/* setattr of file INO while it is made here and open (cp -p and gio set
+ * mode and times before the close): kept with it, recorded with its first
+ * version; the access time is not kept.  0 with *ST, -EAGAIN when INO is
+ * not such a file (the database's setattr then), or -errno. */
+int fs_local_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, unsigned flags,
+		     const struct timespec *mtime, struct stat *st);
 /* --- the workers of file operations (fs_open.c) -------------------------- */
 
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_file_info *fi,

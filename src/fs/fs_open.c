@@ -96,9 +96,13 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	}
 	if ((rc = fs_ns_check_name(name)) != 0)
 		return rc;
+	fs_known_name(fs, parent, name);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (name_is_plain(name))
 		return create_plain(fs, &dir, name, mode, &now, fi, e);
+	/* no round trip: made in the database with its first close's record */
+	if ((rc = fs_local_create(fs, &dir, name, mode, fi, e)) != -EAGAIN)
+		return rc;
 	rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
 	if (rc == -EEXIST && !fs_ns_visible(fs, &f)) {
 		/* Left by a writer that died before its first commit. */
@@ -113,6 +117,7 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	 * replaces the other (DECISIONS.md, "Two writers of one name"). */
 	for (int n = 1; rc == -EEXIST && !(fi->flags & O_EXCL) && n <= 20; n++) {
 		fs_conflict_name(name, n, conflict, sizeof(conflict));
+		fs_known_name(fs, parent, conflict);
 		rc = meta_create(fs->meta, &dir, conflict, mode, &now, &f);
 		if (rc == 0)
 			log_warn("'%s' was made by another mount a moment ago: this one writes '%s' instead",
@@ -175,6 +180,7 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	}
 	if (n.kind != FS_NODE_FILE)
 		return -EISDIR;
+	fs_local_settle(fs, ino);	/* made here: its rows first */
 	rc = meta_file_get(fs->meta, ino, &f);
 	if (rc)
 		return rc;

@@ -195,6 +195,10 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 		return rc;
 	if (n.kind == FS_NODE_PLAIN)
 		return plain_setattr(fs, ino, attr, to_set, flags, &mtime, &atime, st);
+	if (n.kind == FS_NODE_FILE &&
+	    (rc = fs_local_setattr(fs, ino, attr, to_set, flags, &mtime, st)) != -EAGAIN)
+		return rc;	/* made here and open: no database yet */
+	fs_record_flush_ino(fs, ino);	/* the record must not undo this */
 	if (n.kind != FS_NODE_FILE) {
 		struct meta_folder folder;
 
@@ -204,7 +208,12 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 		 * cp -a set them); the others have none to keep: accepted,
 		 * unchanged. */
 		if (flags && (fs_ns_is_tree(&n) || ino == META_INO_LIBRARY || ino == META_INO_WORKSPACE)) {
+			/* the records of files made in it touch its row: before
+			 * the times it is given (cp -a, rsync set them last) */
+			fs_local_settle_all(fs);
 			rc = meta_folder_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &folder);
+			if (rc == 0)
+				fs_local_dir_set(fs, ino);
 			if (rc == 0)
 				fs_ns_dir_stat(fs, ino, &folder, st);
 			return rc;
@@ -249,10 +258,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct stat st;
-	int rc;
-
-	fs_record_flush_ino(fs_of(req), ino);	/* the record must not undo this */
-	rc = fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
+	int rc = fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -265,7 +271,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_dir *d = NULL;
-	int rc = fs_dir_open(fs_of(req), ino, &d);
+	int rc;
+
+	fs_local_settle_all(fs_of(req));	/* files made here are listed from the database */
+	rc = fs_dir_open(fs_of(req), ino, &d);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -341,12 +350,15 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	struct fuse_entry_param e;
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_do_mkdir(fs, parent, name, mode, &e);
+	int rc;
 
+	fs_known_name(fs, parent, name);
+	rc = fs_do_mkdir(fs, parent, name, mode, &e);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	fs_known_dir(fs, e.ino);	/* new and empty: its names are the ones made here */
 	fs_ns_dirs_changed(fs, parent, 0);
 	fs_inode_named(fs, e.ino, parent, name);
 	fuse_reply_entry(req, &e);
@@ -376,7 +388,10 @@ static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_do_rmdir(fs, parent, name);
+	int rc;
+
+	fs_local_settle_all(fs);	/* a file made here in it keeps it */
+	rc = fs_do_rmdir(fs, parent, name);
 
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, 0);
@@ -417,7 +432,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct mvfs *fs = fs_of(req);
 	int rc;
 
-	fs_record_flush(fs);	/* the trash keeps the version closed last */
+	fs_local_settle_all(fs);	/* the name may be one made here; the trash keeps the version closed last */
 	rc = fs_do_unlink(fs, parent, name);
 
 	if (rc == 0)
@@ -521,7 +536,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct mvfs *fs = fs_of(req);
 	int rc;
 
-	fs_record_flush(fs);	/* a replaced file's last version is the one closed last */
+	fs_local_settle_all(fs);	/* either name may be one made here; a replaced file's last
+					 * version is the one closed last */
+	fs_known_name(fs, newparent, newname);
 	rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
 
 	if (rc == 0)
@@ -683,6 +700,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			fs_file_commit(fs, h->in);
 		fs_file_unstage(h->in);
 		pthread_mutex_unlock(&h->in->lock);
+		/* made here, and its commit failed: made in the database now,
+		 * empty, rather than left to this mount alone (never waits
+		 * for the recorder: a RELEASE that waits holds up the
+		 * kernel's other background requests) */
+		fs_local_unfinished(fs, ino);
 	}
 	fs_handle_free(fs, h);
 	fs_inode_put(fs, ino, 0, 1);

@@ -199,6 +199,7 @@ static void apply(struct fs_push *p)
 	struct mvfs *fs = p->fs;
 	int calls = 0;
 
+	fs_known_forget(fs);	/* a folder made here may have names from elsewhere now */
 	if (p->all) {
 		calls = drop_all(p);
 	} else {

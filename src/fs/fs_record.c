@@ -42,6 +42,7 @@ static int keep_conflict_copy(struct mvfs *fs, const struct fs_sealed *x, struct
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (int n = 1; rc == -EEXIST && n <= 20; n++) {
 		fs_conflict_name(x->name, n, name, sizeof(name));
+		fs_known_name(fs, home.ino, name);
 		rc = meta_create(fs->meta, &home, name, 0644, &now, &f);
 	}
 	if (rc == 0) {
@@ -65,6 +66,50 @@ static int keep_conflict_copy(struct mvfs *fs, const struct fs_sealed *x, struct
 	return 0;
 }
 
+int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, const struct meta_content *ct,
+		   char *used, size_t usedlen)
+{
+	struct meta_dir dir = mk->dir;
+	char name[256];
+	int rc;
+
+	snprintf(name, sizeof(name), "%s", mk->name);
+	fs_known_name(fs, dir.ino, name);
+	rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
+	if (rc == -ENOENT) {	/* its folder went meanwhile */
+		dir = (struct meta_dir){ .place = META_PLACE_LIBRARY, .ino = META_INO_LIBRARY };
+		rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
+	}
+	if (rc == -EEXIST) {
+		struct meta_file f;
+
+		/* left by a writer that died before its first commit (as
+		 * fs_do_create removes it) */
+		if (meta_lookup(fs->meta, &dir, name, &f) == 0 && !fs_ns_visible(fs, &f) &&
+		    meta_file_abort(fs->meta, f.ino) == 0) {
+			log_info("removed the unfinished earlier upload of '%s'", name);
+			rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
+		}
+	}
+	/* another writer made the name meanwhile (DECISIONS.md, "Two writers
+	 * of one name"): neither closed write is lost */
+	for (int n = 1; rc == -EEXIST && n <= 20; n++) {
+		fs_conflict_name(mk->name, n, name, sizeof(name));
+		fs_known_name(fs, dir.ino, name);
+		rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
+	}
+	if (rc == 0 && (dir.ino != mk->dir.ino || strcmp(name, mk->name) != 0)) {
+		log_warn("'%s' was made by another writer meanwhile, or its folder removed: what was written here"
+			 " is kept as '%s'%s", mk->name, name, dir.ino != mk->dir.ino ? " in library/" : "");
+		if (fs->se)	/* the kernel knows it by the name it was made under */
+			fuse_lowlevel_notify_inval_entry(fs->se, mk->dir.ino, mk->name, strlen(mk->name));
+		fs_ns_dirs_changed(fs, mk->dir.ino, dir.ino);
+	}
+	if (used)
+		snprintf(used, usedlen, "%s", name);
+	return rc;
+}
+
 int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
 {
 	struct meta_content ct = {
@@ -78,6 +123,25 @@ int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
 
 	/* The staged version is recorded before its upload can be, so the
 	 * upload's record never races this one. */
+	if (x->made && !x->skip) {
+		struct fs_made mk = { .dir = x->home, .mode = x->mode, .made = x->made_at };
+		char used[256];
+
+		snprintf(mk.name, sizeof(mk.name), "%s", x->name);
+		rc = fs_record_made(fs, x->ino, &mk, &ct, used, sizeof(used));
+		if (rc == 0) {
+			x->made = 2;	/* made, maybe under another name */
+			snprintf(x->name, sizeof(x->name), "%s", used);
+			return 0;
+		}
+		if (rc != -EALREADY) {
+			log_warn("cannot make '%s' in the database yet (%s); it is kept and recorded after its upload",
+				 x->name, strerror(-rc));
+			x->failed = rc;
+			return 0;
+		}
+		x->made = 2;	/* made before (a record made again): its content as any */
+	}
 	rc = x->skip ? x->skip : meta_file_stage(fs->meta, x->ino, &ct);
 	if (rc == -ENOENT && meta_file_get(fs->meta, x->ino, &gone) == -ENOENT) {
 		/* not in the trash (a removal keeps POSIX's rule, below): its
@@ -112,13 +176,16 @@ static void settle(struct mvfs *fs, struct fs_sealed *x, uint64_t copy)
 {
 	struct fs_inode *in = x->in;
 
+	int keep = x->made ? fs_local_recorded(fs, in, x) : 0;
+
 	pthread_mutex_lock(&in->lock);
 	if (copy)
 		in->conflict_ino = copy;
 	in->unrecorded--;	/* the overlay ends when a row shows it (shows_sealed) */
 	pthread_mutex_unlock(&in->lock);
 	cache_stage_upload(fs->cache, &x->e);
-	fs_inode_unhold(fs, in);
+	if (!keep)		/* else held until its upload's record makes it */
+		fs_inode_unhold(fs, in);
 	close(x->fd);
 	free(x);
 }
@@ -255,6 +322,7 @@ void fs_record_flush_ino(struct mvfs *fs, uint64_t ino)
 
 	if (!in)
 		return;
+	fs_local_settle(fs, ino);	/* made here: in the database first */
 	pthread_mutex_lock(&in->lock);
 	waiting = in->unrecorded > 0;
 	pthread_mutex_unlock(&in->lock);

@@ -201,6 +201,8 @@ ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *bu
 		return fs_xattr_stats(fs->cache, buf, size);
 	if (ino == META_INO_ROOT && strcmp(name, FS_XATTR_ASIDE) == 0)
 		return fs_xattr_aside(fs->cache, buf, size);
+	if (set_of(name) != XS_QUIET && set_of(name) != XS_OTHER)
+		fs_local_settle(fs, ino);	/* made here: its rows first */
 	switch (set_of(name)) {
 	case XS_QUIET:
 		return -ENODATA;
@@ -249,6 +251,7 @@ ssize_t fs_xattr_names(struct mvfs *fs, uint64_t ino, char *buf, size_t size)
 
 ssize_t fs_do_listxattr(struct mvfs *fs, uint64_t ino, char *buf, size_t size)
 {
+	fs_local_settle(fs, ino);	/* made here: its rows first */
 	return fs_xattr_names(fs, ino, buf, size);
 }
 

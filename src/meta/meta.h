@@ -317,12 +317,28 @@ struct meta_content {
  * its number); the memory no longer expires as an abandoned upload.
  * -ENOENT when the file was removed meanwhile. */
 int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *c);
+/* Makes file INO (a number from meta_inos), called NAME with MODE in tree
+ * folder DIR, and records C as its first version, in one call (0023): as
+ * meta_create then meta_file_stage.  MADE is when it was made (its mtime
+ * when C has none).  0 or -errno: -EEXIST when the name is taken (a file or
+ * a folder), -ENOENT when DIR is gone, -EALREADY when INO was made before
+ * (a record made again; the file may be gone since). */
+int meta_create_staged(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name, uint32_t mode,
+		       const struct timespec *made, const struct meta_content *c);
+/* Makes file INO as meta_create_staged, without content yet (a file made
+ * here that another operation needs in the database before its close). */
+int meta_create_at(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name, uint32_t mode,
+		   const struct timespec *made);
+/* Takes up to N (<= 1024) inode numbers for files this mount will make
+ * (meta_create_staged) into OUT: how many, or -errno. */
+int meta_inos(struct meta *m, uint64_t *out, int n);
 /* Records that content C of file INO is now in the store, in one
  * transaction: the blob row (created with ref_count 1, or its ref_count
  * raised: same bytes, one blob), the asset (upload completed), the memory
  * (active once none of its assets waits), the upload session (completed).
  * Stages C first when the staging commit never happened (a crash).
- * Idempotent; a version replaced meanwhile, or a removed file, is a no-op. */
+ * Idempotent; a version replaced meanwhile is a no-op; -ENOENT (and no
+ * change) for a file that has no rows. */
 int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *c);
 
 /* Removes a file that never had content (a failed first commit): every

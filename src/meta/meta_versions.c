@@ -144,6 +144,71 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
 			 15, a.p, NULL);
 }
 
+int meta_create_staged(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name, uint32_t mode,
+		       const struct timespec *made, const struct meta_content *ct)
+{
+	struct content_args a;
+	char home[24], mode_s[16];
+	const char *p[17];
+
+	content_args(m, ino, ct, &a);
+	if (!ct->mtime) {		/* a new file's mtime: when it was made */
+		snprintf(a.sec, sizeof(a.sec), "%lld", (long long)made->tv_sec);
+		snprintf(a.nsec, sizeof(a.nsec), "%ld", made->tv_nsec);
+	}
+	u64s(home, sizeof(home), meta_tree_ino(m, dir));
+	snprintf(mode_s, sizeof(mode_s), "%u", mode & 07777);
+	u64s(a.at, sizeof(a.at), ct->at_ns);
+	p[0] = a.p[0];
+	p[1] = a.p[1];
+	p[2] = home;
+	p[3] = name;
+	p[4] = mode_s;
+	for (int i = 2; i <= 7; i++)	/* sha, size, mime, type, backend, key */
+		p[i + 3] = a.p[i];
+	p[11] = a.sec;
+	p[12] = a.nsec;
+	p[13] = a.seq;
+	p[14] = a.age;
+	p[15] = a.days;
+	p[16] = ct->at_ns ? a.at : NULL;
+	return meta_call_idempotent(m, "create file and record its first version",
+				    "SELECT mvfs_create_staged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+				    " $13, $14, $15, $16, $17)", 17, p, NULL);
+}
+
+int meta_create_at(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name, uint32_t mode,
+		   const struct timespec *made)
+{
+	char ino_s[24], home[24], mode_s[16], sec[24], nsec[16];
+	const char *p[] = { m->user_id, home, "", "0", name, mode_s, sec, nsec, ino_s };
+
+	u64s(ino_s, sizeof(ino_s), ino);
+	u64s(home, sizeof(home), meta_tree_ino(m, dir));
+	snprintf(mode_s, sizeof(mode_s), "%u", mode & 07777);
+	snprintf(sec, sizeof(sec), "%lld", (long long)made->tv_sec);
+	snprintf(nsec, sizeof(nsec), "%ld", made->tv_nsec);
+	return meta_call_idempotent(m, "create file", "SELECT 1 FROM mvfs_create($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+				    9, p, NULL);
+}
+
+int meta_inos(struct meta *m, uint64_t *out, int n)
+{
+	char n_s[16];
+	const char *p[] = { n_s };
+	PGresult *r;
+	int rc, got;
+
+	snprintf(n_s, sizeof(n_s), "%d", n);
+	if ((rc = meta_call(m, "inode numbers", "SELECT mvfs_inos($1)", 1, p, &r)) != 0)
+		return rc;
+	got = PQntuples(r) < n ? PQntuples(r) : n;
+	for (int i = 0; i < got; i++)
+		out[i] = meta_u64(r, i, 0);
+	PQclear(r);
+	return got;
+}
+
 /* After 500, 1,000, 2,000 ... upload records, then every 20,000, the
  * planner's statistics of the file tables are brought up to date (a bulk
  * import outruns autovacuum: 0012_statistics.sql).  Runs on the uploader's
@@ -183,9 +248,10 @@ int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *
 	if (strcmp(meta_val(r, 0, 0), "superseded") == 0)
 		log_info("a version of inode %llu uploaded after a newer one was written: kept as a removed old"
 			 " version", (unsigned long long)ino);
+	rc = strcmp(meta_val(r, 0, 0), "gone") == 0 ? -ENOENT : 0;
 	PQclear(r);
 	analyze_as_it_grows(m);
-	return 0;
+	return rc;
 }
 
 int meta_file_abort(struct meta *m, uint64_t ino)

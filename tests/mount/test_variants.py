@@ -263,6 +263,7 @@ def test_rm_restore_and_rewrite_carry_variants(mvfs):
     lib, trash = m.mnt / "library", m.mnt / ".trash"
     (lib / "p.jpg").write_bytes(jpeg(800, 600))
     wait_listed(lib / ".thumb", ["p.jpg.webp"])
+    wait_listed(lib / ".display", ["p.jpg.webp"])   # both made before the removal
     os.unlink(lib / "p.jpg")
     assert listing(lib / ".thumb") == []
     assert sql(m, "SELECT lifecycle_status, count(*) FROM memory_assets GROUP BY 1") == ["tombstoned|3"]

@@ -1,0 +1,712 @@
+/*
+ * fs_local.c - files made here first: create(2) without a round trip.
+ *
+ * A create in a folder of the tree (library/ and workspace/ and their
+ * folders) takes an inode number this mount reserved ahead (mvfs_inos,
+ * 64 at a time) and answers at once.  The file's rows are made with its
+ * first close-time record, in one call (mvfs_create_staged), by the
+ * recorder (fs_record.c) after the close returned.  Until then this mount
+ * knows the file by its inode (fs_inode.local) and finds its name here
+ * (lookups, fs_ns.c); the journal entry of its bytes holds its name
+ * (the "user.mvault.made" attribute of the sealed file), so a crash before
+ * the record loses nothing: the upload's record makes the file from it
+ * (fs_file_uploaded), once (an idempotency key per inode number, 0023).
+ *
+ * Whatever needs the file in the database before that (a second open, a
+ * setattr, xattrs, a link, and every unlink, rename, rmdir and listing,
+ * which may name it) settles it first: a file still open is made at once
+ * (meta_create_at), a closed one waits for its queued record.
+ *
+ * DECISIONS.md, "A create made here first".
+ */
+#include "fs/fs_ns.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "util/log.h"
+
+#define INO_BATCH 64
+#define LOCAL_BUCKETS 1024
+
+/* A name made here whose rows are not in the database yet. */
+struct local_name {
+	uint64_t parent;		/* the folder's inode number, as the kernel knows it */
+	struct fs_inode *in;		/* its name is in->name */
+	struct local_name *next;
+};
+
+/* A folder a file was made in here, and when: its time until the file's
+ * record touches its row. */
+struct touched {
+	uint64_t dir;
+	struct timespec at;
+	int pending;		/* its files made here whose rows are not made yet */
+	struct touched *next;
+};
+
+struct fs_local {
+	pthread_mutex_t lock;
+	struct touched *touched[LOCAL_BUCKETS];
+	uint64_t inos[INO_BATCH];	/* reserved, not yet used: inos[next..count) */
+	int next, count;
+	size_t n;			/* names below */
+	struct local_name *names[LOCAL_BUCKETS];
+};
+
+static size_t bucket(uint64_t parent, const char *name)
+{
+	uint64_t h = 1469598103934665603ULL ^ parent;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return (size_t)(h % LOCAL_BUCKETS);
+}
+
+int fs_local_init(struct mvfs *fs)
+{
+	struct fs_local *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	pthread_mutex_init(&l->lock, NULL);
+	fs->local = l;
+	return 0;
+}
+
+void fs_local_free(struct mvfs *fs)
+{
+	struct fs_local *l = fs->local;
+
+	if (!l)
+		return;
+	for (size_t i = 0; i < LOCAL_BUCKETS; i++) {
+		while (l->names[i]) {
+			struct local_name *n = l->names[i];
+
+			l->names[i] = n->next;
+			free(n);
+		}
+		while (l->touched[i]) {
+			struct touched *t = l->touched[i];
+
+			l->touched[i] = t->next;
+			free(t);
+		}
+	}
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	fs->local = NULL;
+}
+
+/* An inode number for a new file: 0 when none can be had (the database
+ * is away), and the create goes the synchronous way. */
+static uint64_t take_ino(struct mvfs *fs)
+{
+	struct fs_local *l = fs->local;
+	uint64_t ino = 0;
+
+	pthread_mutex_lock(&l->lock);
+	if (l->next >= l->count) {
+		int got = meta_inos(fs->meta, l->inos, INO_BATCH);
+
+		l->next = 0;
+		l->count = got > 0 ? got : 0;
+	}
+	if (l->next < l->count)
+		ino = l->inos[l->next++];
+	pthread_mutex_unlock(&l->lock);
+	return ino;
+}
+
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Folder DIR got a file made here at AT (with l->lock held). */
+static void touch_locked(struct fs_local *l, uint64_t dir, const struct timespec *at)
+{
+	struct touched *t;
+
+	for (t = l->touched[dir % LOCAL_BUCKETS]; t; t = t->next) {
+		if (t->dir == dir) {
+			if (ts_before(&t->at, at))
+				t->at = *at;
+			t->pending++;
+			return;
+		}
+	}
+	if (!(t = malloc(sizeof(*t))))
+		return;		/* its time shows when the record is made */
+	t->dir = dir;
+	t->at = *at;
+	t->pending = 1;
+	t->next = l->touched[dir % LOCAL_BUCKETS];
+	l->touched[dir % LOCAL_BUCKETS] = t;
+}
+
+/* One of folder DIR's files made here has its rows now (l->lock held).
+ * Once none waits, the folder's row has every touch; the entry goes when a
+ * read of the row shows it (a read from before the last record may still
+ * come back), or when the folder is given its times. */
+static void untouch_locked(struct fs_local *l, uint64_t dir)
+{
+	for (struct touched *t = l->touched[dir % LOCAL_BUCKETS]; t; t = t->next) {
+		if (t->dir == dir) {
+			t->pending--;
+			return;
+		}
+	}
+}
+
+void fs_local_dir_set(struct mvfs *fs, uint64_t dir)
+{
+	struct fs_local *l = fs->local;
+	struct touched **pp, *t;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	for (pp = &l->touched[dir % LOCAL_BUCKETS]; (t = *pp) != NULL; pp = &t->next) {
+		if (t->dir == dir && t->pending <= 0) {
+			*pp = t->next;
+			free(t);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+void fs_local_dir_times(struct mvfs *fs, uint64_t dir, struct stat *st)
+{
+	struct fs_local *l = fs->local;
+	struct touched **pp, *t;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	for (pp = &l->touched[dir % LOCAL_BUCKETS]; (t = *pp) != NULL; pp = &t->next) {
+		if (t->dir != dir)
+			continue;
+		if (ts_before(&st->st_mtim, &t->at)) {
+			st->st_mtim = t->at;
+			if (ts_before(&st->st_ctim, &t->at))
+				st->st_ctim = t->at;
+		} else if (t->pending <= 0) {
+			*pp = t->next;	/* the row shows it */
+			free(t);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void name_add(struct fs_local *l, uint64_t parent, struct fs_inode *in, struct local_name *n)
+{
+	size_t b = bucket(parent, in->name);
+
+	n->parent = parent;
+	n->in = in;
+	pthread_mutex_lock(&l->lock);
+	touch_locked(l, parent, &in->local_made);	/* a new name changes its folder now */
+	n->next = l->names[b];
+	l->names[b] = n;
+	l->n++;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void fs_local_forget(struct mvfs *fs, struct fs_inode *in)
+{
+	struct fs_local *l = fs->local;
+	struct local_name *gone = NULL;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	for (size_t b = 0; b < LOCAL_BUCKETS && !gone; b++) {
+		for (struct local_name **pp = &l->names[b]; *pp; pp = &(*pp)->next) {
+			if ((*pp)->in == in) {
+				gone = *pp;
+				*pp = gone->next;
+				l->n--;
+				untouch_locked(l, gone->parent);
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	free(gone);
+}
+
+struct fs_inode *fs_local_lookup(struct mvfs *fs, uint64_t parent, const char *name)
+{
+	struct fs_local *l = fs->local;
+	struct fs_inode *in = NULL;
+
+	if (!l)
+		return NULL;
+	pthread_mutex_lock(&l->lock);
+	if (l->n) {
+		for (struct local_name *n = l->names[bucket(parent, name)]; n; n = n->next) {
+			if (n->parent == parent && strcmp(n->in->name, name) == 0) {
+				in = n->in;
+				break;
+			}
+		}
+	}
+	/* a lookup count, taken while the name still holds the inode */
+	if (in && !fs_inode_get(fs, in->ino, 1, 0))
+		in = NULL;
+	pthread_mutex_unlock(&l->lock);
+	return in;
+}
+
+void fs_local_stat(struct mvfs *fs, struct fs_inode *in, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = in->ino;
+	st->st_nlink = 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	pthread_mutex_lock(&in->lock);
+	st->st_mode = S_IFREG | (in->local_mode & 07777);
+	st->st_mtim = st->st_ctim = st->st_atim = in->local_made;
+	if (in->rec_sha256[0]) {
+		st->st_size = (off_t)in->rec_size;
+		st->st_ctim = in->rec_ctime;
+		if (in->rec_mtime_set)
+			st->st_mtim = in->rec_mtime;
+	}
+	if (in->stage_fd >= 0)
+		st->st_size = (off_t)in->size;
+	if (in->mtime_set)
+		st->st_mtim = in->mtime;
+	pthread_mutex_unlock(&in->lock);
+	st->st_blksize = 1 << 20;	/* as fs_file_stat: what cp and rsync size their writes by */
+	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+int fs_local_create(struct mvfs *fs, const struct meta_dir *dir, const char *name, mode_t mode,
+		    struct fuse_file_info *fi, struct fuse_entry_param *e)
+{
+	struct local_name *n;
+	struct fs_handle *h;
+	struct fs_inode *in;
+	uint64_t ino;
+	int rc;
+
+	if (!fs->rec || !fs->local || (dir->place != META_PLACE_LIBRARY && dir->place != META_PLACE_WORKSPACE))
+		return -EAGAIN;
+	if (!(n = calloc(1, sizeof(*n))) || !(ino = take_ino(fs))) {
+		free(n);
+		return -EAGAIN;
+	}
+	in = fs_inode_get(fs, ino, 1, 1);
+	if (!in) {
+		free(n);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&in->lock);
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	in->home = *dir;
+	in->conflict_ino = 0;
+	in->local = 1;
+	in->local_mode = mode & 07777;
+	clock_gettime(CLOCK_REALTIME, &in->local_made);
+	rc = fs_file_stage(fs, in, NULL, 1);
+	if (rc == 0)
+		in->writers++;
+	pthread_mutex_unlock(&in->lock);
+	h = rc == 0 ? fs_handle_new(fs, in, NULL) : NULL;
+	if (!h) {
+		pthread_mutex_lock(&in->lock);
+		if (rc == 0)
+			fs_file_unstage(in);
+		in->local = 0;
+		pthread_mutex_unlock(&in->lock);
+		fs_inode_put(fs, ino, 1, 1);
+		free(n);
+		return rc ? rc : -ENOMEM;
+	}
+	name_add(fs->local, dir->ino, in, n);
+	h->writable = 1;
+	h->created = 1;
+	fi->fh = (uintptr_t)h;
+	fs_local_stat(fs, in, &e->attr);
+	fs_ns_entry(fs, &e->attr, e);
+	return 0;
+}
+
+int fs_local_note(struct fs_inode *in, int fd)
+{
+	char note[400];
+	int len;
+
+	len = snprintf(note, sizeof(note), "%llu %llu %d %o %lld.%09ld %s", (unsigned long long)in->ino,
+		       (unsigned long long)in->home.ino, (int)in->home.place, in->local_mode,
+		       (long long)in->local_made.tv_sec, in->local_made.tv_nsec, in->name);
+	if (len < 0 || (size_t)len >= sizeof(note))
+		return -ENAMETOOLONG;
+	return fsetxattr(fd, FS_LOCAL_NOTE, note, (size_t)len, 0) == 0 ? 0 : -errno;
+}
+
+int fs_local_parse(const char *note, uint64_t ino, struct fs_made *out)
+{
+	unsigned long long n, home;
+	int place, used = 0;
+	unsigned int mode;
+	long long sec;
+	long nsec;
+
+	if (sscanf(note, "%llu %llu %d %o %lld.%ld %n", &n, &home, &place, &mode, &sec, &nsec, &used) != 6 ||
+	    !used || n != ino || (place != META_PLACE_LIBRARY && place != META_PLACE_WORKSPACE))
+		return -EINVAL;
+	out->dir = (struct meta_dir){ .place = (enum meta_place)place, .ino = home };
+	out->mode = mode & 07777;
+	out->made = (struct timespec){ .tv_sec = (time_t)sec, .tv_nsec = nsec };
+	snprintf(out->name, sizeof(out->name), "%s", note + used);
+	return out->name[0] ? 0 : -EINVAL;
+}
+
+int fs_local_recorded(struct mvfs *fs, struct fs_inode *in, const struct fs_sealed *x)
+{
+	if (x->made == 2)	/* in the database now: found there */
+		fs_local_forget(fs, in);
+	pthread_mutex_lock(&in->lock);
+	if (x->made == 2) {
+		in->local = 0;
+		snprintf(in->name, sizeof(in->name), "%s", x->name);
+	} else {
+		in->local = 3;	/* its upload's record makes it (fs_file_uploaded) */
+	}
+	pthread_mutex_unlock(&in->lock);
+	return x->made != 2;
+}
+
+int fs_local_uploaded(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_inode *in = fs_inode_hold_ino(fs, ino);
+	int held;
+
+	if (!in)
+		return 0;
+	pthread_mutex_lock(&in->lock);
+	held = in->local == 3;
+	if (held)
+		in->local = 0;
+	pthread_mutex_unlock(&in->lock);
+	if (held) {
+		fs_local_forget(fs, in);
+		fs_inode_unhold(fs, in);	/* the hold its failed record kept */
+	}
+	fs_inode_unhold(fs, in);
+	return held;
+}
+
+int fs_local_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, unsigned flags,
+		     const struct timespec *mtime, struct stat *st)
+{
+	struct fs_inode *in = fs->local ? fs_inode_find(fs, ino) : NULL;
+	int rc = 0;
+
+	if (!in)
+		return -EAGAIN;
+	pthread_mutex_lock(&in->lock);
+	fs_file_wait_commit(in);
+	if (in->local != 1 || in->stage_fd < 0) {
+		pthread_mutex_unlock(&in->lock);
+		return -EAGAIN;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		rc = attr->st_size < 0 ? -EINVAL : fs_file_truncate(fs, in, (uint64_t)attr->st_size);
+	if (rc == 0 && (flags & META_SET_MODE))
+		in->local_mode = attr->st_mode & 07777;
+	if (rc == 0 && (flags & META_SET_MTIME)) {	/* recorded with its first version */
+		in->mtime = *mtime;
+		in->mtime_set = 1;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (rc == 0)
+		fs_local_stat(fs, in, st);
+	return rc;
+}
+
+/* Makes IN, a file made here, still open (local 1) or closed with its
+ * record failed (3: its content is recorded by its upload's record), in
+ * the database now, without content. */
+static int make_now(struct mvfs *fs, struct fs_inode *in)
+{
+	struct meta_dir dir;
+	struct timespec made;
+	char name[256];
+	mode_t mode;
+	int rc, was;
+
+	pthread_mutex_lock(&in->lock);
+	was = in->local;
+	if (was != 1 && was != 3) {
+		pthread_mutex_unlock(&in->lock);
+		return 0;
+	}
+	dir = in->home;
+	made = in->local_made;
+	mode = in->local_mode;
+	snprintf(name, sizeof(name), "%s", in->name);
+	pthread_mutex_unlock(&in->lock);
+	rc = meta_create_at(fs->meta, in->ino, &dir, name, mode, &made);
+	if (rc == -EALREADY)
+		rc = 0;
+	if (rc) {
+		log_warn("cannot make '%s' in the database yet (%s); it is made with its first close", name,
+			 strerror(-rc));
+		return rc;
+	}
+	pthread_mutex_lock(&in->lock);
+	if (in->local != was)
+		was = 0;	/* someone else settled it meanwhile */
+	else
+		in->local = 0;
+	pthread_mutex_unlock(&in->lock);
+	if (was) {
+		fs_local_forget(fs, in);
+		if (was == 3)
+			fs_inode_unhold(fs, in);	/* the hold its failed record kept */
+	}
+	return 0;
+}
+
+int fs_local_settle(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_inode *in = fs->local ? fs_inode_find(fs, ino) : NULL;
+	int local;
+
+	if (!in)
+		return 0;
+	pthread_mutex_lock(&in->lock);
+	local = in->local;
+	pthread_mutex_unlock(&in->lock);
+	if (local == 1 || local == 3)
+		return make_now(fs, in);
+	if (local == 2)
+		fs_record_flush(fs);
+	return 0;
+}
+
+void fs_local_unfinished(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_inode *in = fs->local ? fs_inode_find(fs, ino) : NULL;
+	int open;
+
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->lock);
+	open = in->local == 1 && in->writers == 0;
+	pthread_mutex_unlock(&in->lock);
+	if (open)
+		make_now(fs, in);
+}
+
+void fs_local_settle_all(struct mvfs *fs)
+{
+	struct fs_local *l = fs->local;
+
+	while (l) {
+		struct fs_inode *open = NULL;
+
+		pthread_mutex_lock(&l->lock);
+		for (size_t b = 0; l->n && b < LOCAL_BUCKETS && !open; b++) {
+			for (struct local_name *x = l->names[b]; x && !open; x = x->next) {
+				pthread_mutex_lock(&x->in->lock);
+				if (x->in->local == 1 || x->in->local == 3)
+					open = x->in;
+				pthread_mutex_unlock(&x->in->lock);
+			}
+		}
+		if (open)	/* kept while it is made, as the recorder keeps its own */
+			fs_inode_hold(fs, open);
+		pthread_mutex_unlock(&l->lock);
+		if (!open)
+			break;
+		int rc = make_now(fs, open);
+
+		fs_inode_unhold(fs, open);
+		if (rc)
+			break;		/* the database is away: the rest the same */
+	}
+	fs_record_flush(fs);
+}
+
+/* --- folders whose every name is known here ----------------------------- */
+
+/*
+ * A folder this mount made (mkdir) holds only the names this mount put in
+ * it, as long as nobody else writes to it: a lookup of any other name
+ * there is answered "no such file" without the database.  That is most of
+ * what a copy into a new folder asks (cp, tar, rsync look each name up
+ * before they make it).  Known only where no other writer can go unseen:
+ * the embedded default (a private cluster) or a mount told of others'
+ * changes (push), where any change from elsewhere forgets every folder.
+ * A name is added before the operation that makes it, and never removed
+ * (one too many costs a database lookup, one too few would hide a file).
+ */
+#define KNOWN_MAX_NAMES (1u << 20)
+
+struct known_name {
+	uint64_t dir;
+	struct known_name *next;
+	char name[];
+};
+
+struct known_dir {
+	uint64_t ino;
+	struct known_dir *next;
+};
+
+struct fs_known {
+	pthread_mutex_t lock;
+	size_t n;
+	struct known_name *names[LOCAL_BUCKETS * 16];
+	struct known_dir *dirs[LOCAL_BUCKETS];
+};
+
+static size_t kbucket(uint64_t dir, const char *name)
+{
+	return bucket(dir, name) * 16 + (size_t)((dir * 0x9e3779b97f4a7c15ULL) >> 60);
+}
+
+static int dir_known_locked(struct fs_known *k, uint64_t ino)
+{
+	for (struct known_dir *d = k->dirs[ino % LOCAL_BUCKETS]; d; d = d->next)
+		if (d->ino == ino)
+			return 1;
+	return 0;
+}
+
+static void forget_all_locked(struct fs_known *k)
+{
+	for (size_t i = 0; i < LOCAL_BUCKETS * 16; i++) {
+		while (k->names[i]) {
+			struct known_name *n = k->names[i];
+
+			k->names[i] = n->next;
+			free(n);
+		}
+	}
+	for (size_t i = 0; i < LOCAL_BUCKETS; i++) {
+		while (k->dirs[i]) {
+			struct known_dir *d = k->dirs[i];
+
+			k->dirs[i] = d->next;
+			free(d);
+		}
+	}
+	k->n = 0;
+}
+
+int fs_known_start(struct mvfs *fs)
+{
+	struct fs_known *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
+	pthread_mutex_init(&k->lock, NULL);
+	fs->known = k;
+	return 0;
+}
+
+void fs_known_free(struct mvfs *fs)
+{
+	struct fs_known *k = fs->known;
+
+	if (!k)
+		return;
+	forget_all_locked(k);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+	fs->known = NULL;
+}
+
+static void add_name_locked(struct fs_known *k, uint64_t dir, const char *name)
+{
+	size_t b = kbucket(dir, name), len = strlen(name);
+	struct known_name *n;
+
+	for (n = k->names[b]; n; n = n->next)
+		if (n->dir == dir && strcmp(n->name, name) == 0)
+			return;
+	if (k->n >= KNOWN_MAX_NAMES || !(n = malloc(sizeof(*n) + len + 1))) {
+		forget_all_locked(k);	/* too many to keep: the database answers */
+		return;
+	}
+	n->dir = dir;
+	memcpy(n->name, name, len + 1);
+	n->next = k->names[b];
+	k->names[b] = n;
+	k->n++;
+}
+
+void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name)
+{
+	struct fs_known *k = fs->known;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (dir_known_locked(k, dir))
+		add_name_locked(k, dir, name);
+	pthread_mutex_unlock(&k->lock);
+}
+
+void fs_known_dir(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_known *k = fs->known;
+	struct known_dir *d;
+
+	if (!k || !(d = malloc(sizeof(*d))))
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (dir_known_locked(k, ino)) {
+		free(d);
+	} else {
+		d->ino = ino;
+		d->next = k->dirs[ino % LOCAL_BUCKETS];
+		k->dirs[ino % LOCAL_BUCKETS] = d;
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+int fs_known_absent(struct mvfs *fs, uint64_t dir, const char *name)
+{
+	struct fs_known *k = fs->known;
+	int absent = 0;
+
+	if (!k)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	if (dir_known_locked(k, dir)) {
+		absent = 1;
+		for (struct known_name *n = k->names[kbucket(dir, name)]; n; n = n->next) {
+			if (n->dir == dir && strcmp(n->name, name) == 0) {
+				absent = 0;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
+	return absent;
+}
+
+void fs_known_forget(struct mvfs *fs)
+{
+	struct fs_known *k = fs->known;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	forget_all_locked(k);
+	pthread_mutex_unlock(&k->lock);
+}
