@@ -310,31 +310,12 @@ int fs_local_create(struct mvfs *fs, const struct meta_dir *dir, const char *nam
 		free(n);
 		return -ENOMEM;
 	}
-	pthread_mutex_lock(&in->lock);
-	snprintf(in->name, sizeof(in->name), "%s", name);
-	in->home = *dir;
-	in->conflict_ino = 0;
-	in->local = 1;
-	in->local_mode = mode & 07777;
-	clock_gettime(CLOCK_REALTIME, &in->local_made);
-	rc = fs_file_stage(fs, in, NULL, 1);
-	if (rc == 0)
-		in->writers++;
-	pthread_mutex_unlock(&in->lock);
-	h = rc == 0 ? fs_handle_new(fs, in, NULL) : NULL;
-	if (!h) {
-		pthread_mutex_lock(&in->lock);
-		if (rc == 0)
-			fs_file_unstage(in);
-		in->local = 0;
-		pthread_mutex_unlock(&in->lock);
+	if (!(h = fs_new_file(fs, in, name, dir, 1, mode, &rc))) {
 		fs_inode_put(fs, ino, 1, 1);
 		free(n);
-		return rc ? rc : -ENOMEM;
+		return rc;
 	}
 	name_add(fs->local, dir->ino, in, n);
-	h->writable = 1;
-	h->created = 1;
 	fi->fh = (uintptr_t)h;
 	fs_local_stat(fs, in, &e->attr);
 	fs_ns_entry(fs, &e->attr, e);

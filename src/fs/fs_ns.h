@@ -64,6 +64,12 @@ int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
  * ("create", "link", ...): 0 with *DIR, or -errno after a log line. */
 int fs_ns_files_dir(struct mvfs *fs, uint64_t parent, const char *what, const char *name, struct meta_dir *dir);
 
+/* A writable handle on IN, a new empty file called NAME in DIR (its open
+ * and lookup counts held by the caller), its staging file made; LOCAL:
+ * made here first (fs_local.c), with MODE.  NULL with *RC (-errno) and IN
+ * as it was otherwise. */
+struct fs_handle *fs_new_file(struct mvfs *fs, struct fs_inode *in, const char *name, const struct meta_dir *dir,
+			      int local, mode_t mode, int *rc);
 /* Creates NAME in tree folder DIR without a round trip, as fs_do_create
  * does otherwise: 0 with the handle in FI and the entry in E, -EAGAIN when
  * it cannot be made here first (not a folder of the tree, no recorder, no

@@ -73,6 +73,40 @@ static int create_plain(struct mvfs *fs, const struct meta_dir *dir, const char 
 	return rc;
 }
 
+struct fs_handle *fs_new_file(struct mvfs *fs, struct fs_inode *in, const char *name, const struct meta_dir *dir,
+			      int local, mode_t mode, int *rc)
+{
+	struct fs_handle *h;
+
+	pthread_mutex_lock(&in->lock);
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	in->home = *dir;
+	in->conflict_ino = 0;
+	if (local) {
+		in->local = 1;
+		in->local_mode = mode & 07777;
+		clock_gettime(CLOCK_REALTIME, &in->local_made);
+	}
+	*rc = fs_file_stage(fs, in, NULL, 1);
+	if (*rc == 0)
+		in->writers++;
+	pthread_mutex_unlock(&in->lock);
+	h = *rc == 0 ? fs_handle_new(fs, in, NULL) : NULL;
+	if (!h) {
+		pthread_mutex_lock(&in->lock);
+		if (*rc == 0) {
+			fs_file_unstage(in);
+			*rc = -ENOMEM;
+		}
+		in->local = 0;
+		pthread_mutex_unlock(&in->lock);
+		return NULL;
+	}
+	h->writable = 1;
+	h->created = 1;
+	return h;
+}
+
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
 			struct fuse_file_info *fi, struct fuse_entry_param *e)
 {
@@ -130,27 +164,11 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 		meta_file_abort(fs->meta, f.ino);
 		return -ENOMEM;
 	}
-	pthread_mutex_lock(&in->lock);
-	snprintf(in->name, sizeof(in->name), "%s", name);
-	in->home = dir;
-	in->conflict_ino = 0;
-	rc = fs_file_stage(fs, in, NULL, 1);
-	if (rc == 0)
-		in->writers++;
-	pthread_mutex_unlock(&in->lock);
-	h = rc == 0 ? fs_handle_new(fs, in, NULL) : NULL;
-	if (!h) {
-		if (rc == 0) {
-			pthread_mutex_lock(&in->lock);
-			fs_file_unstage(in);
-			pthread_mutex_unlock(&in->lock);
-		}
+	if (!(h = fs_new_file(fs, in, name, &dir, 0, mode, &rc))) {
 		meta_file_abort(fs->meta, f.ino);
 		fs_inode_put(fs, f.ino, 1, 1);
-		return rc ? rc : -ENOMEM;
+		return rc;
 	}
-	h->writable = 1;
-	h->created = 1;
 	fi->fh = (uintptr_t)h;
 	fs_file_stat(fs, &f, in, &e->attr);
 	fs_ns_entry(fs, &e->attr, e);
