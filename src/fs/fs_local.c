@@ -446,6 +446,7 @@ static int make_now(struct mvfs *fs, struct fs_inode *in)
 			 strerror(-rc));
 		return rc;
 	}
+	fs_ns_dirs_changed(fs, dir.ino, 0);	/* its row was touched: see fs_record_made */
 	pthread_mutex_lock(&in->lock);
 	if (in->local != was)
 		was = 0;	/* someone else settled it meanwhile */

@@ -98,13 +98,17 @@ int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, cons
 		fs_known_name(fs, dir.ino, name);
 		rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
 	}
-	if (rc == 0 && (dir.ino != mk->dir.ino || strcmp(name, mk->name) != 0)) {
+	if (rc == 0 && (dir.ino != mk->dir.ino || strcmp(name, mk->name) != 0))
+		/* the kernel keeps the name it was made under until
+		 * entry_timeout: an inval_entry here could wait for a folder
+		 * an unlink holds while it waits for this thread */
 		log_warn("'%s' was made by another writer meanwhile, or its folder removed: what was written here"
 			 " is kept as '%s'%s", mk->name, name, dir.ino != mk->dir.ino ? " in library/" : "");
-		if (fs->se)	/* the kernel knows it by the name it was made under */
-			fuse_lowlevel_notify_inval_entry(fs->se, mk->dir.ino, mk->name, strlen(mk->name));
+	/* its rows touched the folder: a reply about the folder read before
+	 * them must not be cached as current (as fs_ns_dirs_changed after
+	 * any change in a folder) */
+	if (rc == 0)
 		fs_ns_dirs_changed(fs, mk->dir.ino, dir.ino);
-	}
 	if (used)
 		snprintf(used, usedlen, "%s", name);
 	return rc;
