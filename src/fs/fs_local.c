@@ -45,6 +45,7 @@ struct touched {
 	uint64_t dir;
 	struct timespec at;
 	int pending;		/* its files made here whose rows are not made yet */
+	struct timespec done;	/* CLOCK_MONOTONIC when pending came to 0 */
 	struct touched *next;
 };
 
@@ -150,14 +151,19 @@ static void touch_locked(struct fs_local *l, uint64_t dir, const struct timespec
 }
 
 /* One of folder DIR's files made here has its rows now (l->lock held).
- * Once none waits, the folder's row has every touch; the entry goes when a
- * read of the row shows it (a read from before the last record may still
- * come back), or when the folder is given its times. */
+ * Once none waits, the folder's row has every touch; the entry still
+ * covers rows read before the last record (a listing's page is read once
+ * and answered over several requests) for TOUCH_GRACE_S, then goes at a
+ * read of the row that shows it, or at once when the folder is given its
+ * times. */
+#define TOUCH_GRACE_S 10
+
 static void untouch_locked(struct fs_local *l, uint64_t dir)
 {
 	for (struct touched *t = l->touched[dir % LOCAL_BUCKETS]; t; t = t->next) {
 		if (t->dir == dir) {
-			t->pending--;
+			if (--t->pending <= 0)
+				clock_gettime(CLOCK_MONOTONIC, &t->done);
 			return;
 		}
 	}
@@ -197,8 +203,13 @@ void fs_local_dir_times(struct mvfs *fs, uint64_t dir, struct stat *st)
 			if (ts_before(&st->st_ctim, &t->at))
 				st->st_ctim = t->at;
 		} else if (t->pending <= 0) {
-			*pp = t->next;	/* the row shows it */
-			free(t);
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - t->done.tv_sec > TOUCH_GRACE_S) {
+				*pp = t->next;	/* the row shows it */
+				free(t);
+			}
 		}
 		break;
 	}
