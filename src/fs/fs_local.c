@@ -237,16 +237,16 @@ void fs_local_forget(struct mvfs *fs, struct fs_inode *in)
 
 	if (!l)
 		return;
+	/* found under the folder and name it was made with: neither changes
+	 * while it is listed here (fs_local_recorded renames it after) */
 	pthread_mutex_lock(&l->lock);
-	for (size_t b = 0; b < LOCAL_BUCKETS && !gone; b++) {
-		for (struct local_name **pp = &l->names[b]; *pp; pp = &(*pp)->next) {
-			if ((*pp)->in == in) {
-				gone = *pp;
-				*pp = gone->next;
-				l->n--;
-				untouch_locked(l, gone->parent);
-				break;
-			}
+	for (struct local_name **pp = &l->names[bucket(in->home.ino, in->name)]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->in == in) {
+			gone = *pp;
+			*pp = gone->next;
+			l->n--;
+			untouch_locked(l, gone->parent);
+			break;
 		}
 	}
 	pthread_mutex_unlock(&l->lock);

@@ -6,7 +6,6 @@ undo or miss (utime, chmod, unlink, rename, xattrs) waits for it first; an
 unmount records what is queued before it ends."""
 
 import os
-import time
 
 from mvtest import check_consistency, poll, sql
 
@@ -96,20 +95,18 @@ def test_unmount_right_after_closes_records_them(mvfs):
     os.mkdir(d)
     for i in range(300):
         (d / ("b%03d.bin" % i)).write_bytes(b"%06d" % i * (1 + i % 7))
-    t0 = time.monotonic()
     m.unmount()
-    took = time.monotonic() - t0
     sizes = sql(m, "SELECT i.display_name || ':' || a.bytes FROM memory_items i"
                    " JOIN memory_assets a ON a.id = i.primary_asset_id"
                    " WHERE i.display_name LIKE 'b%' AND a.content_hash IS NOT NULL ORDER BY 1")
-    assert sizes == ["b%03d.bin:%d" % (i, 6 * (1 + i % 7)) for i in range(300)], (took, sizes[:5])
+    assert sizes == ["b%03d.bin:%d" % (i, 6 * (1 + i % 7)) for i in range(300)], sizes[:5]
 
 
 def test_closes_do_not_wait_for_the_database(mvfs):
     """The record runs on its own thread: with every record of a close made
-    to wait 0.3 s in the database, 20 closes take far less than 20 x 0.3 s,
-    and the rows catch up afterwards.  (Counted, not timed: the closes'
-    total is compared with the records' total wait, 6 s.)"""
+    to wait 0.3 s in the database, the 20 closes return while most of their
+    records are still to come (counted in the rows, not timed), and the
+    rows catch up afterwards."""
     m = mvfs()
     # a trigger that makes each close-time record slow
     sql(m, "CREATE FUNCTION slow_stage() RETURNS trigger LANGUAGE plpgsql AS"
@@ -119,14 +116,14 @@ def test_closes_do_not_wait_for_the_database(mvfs):
            " EXECUTE FUNCTION slow_stage()")
     d = m.mnt / "library" / "slow"
     os.mkdir(d)
-    t0 = time.monotonic()
+    recorded = ("SELECT count(*) FROM memory_assets WHERE content_hash IS NOT NULL"
+                " AND bytes BETWEEN 100 AND 119")
     for i in range(20):
         (d / ("s%02d.bin" % i)).write_bytes(b"x" * (100 + i))
-    closes = time.monotonic() - t0
+    # a close that waited for its record would leave none to come
+    assert int(sql(m, recorded)[0]) < 20
     for i in range(20):
         assert os.stat(d / ("s%02d.bin" % i)).st_size == 100 + i
-    assert closes < 3.0, closes
-    assert poll(lambda: sql(m, "SELECT count(*) FROM memory_assets WHERE content_hash IS NOT NULL"
-                               " AND bytes BETWEEN 100 AND 119") == ["20"], timeout=30)
+    assert poll(lambda: sql(m, recorded) == ["20"], timeout=30)
     sql(m, "DROP TRIGGER slow_stage ON memory_assets")
     m.unmount()
