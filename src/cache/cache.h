@@ -103,11 +103,21 @@ int cache_stage_create(struct cache *c);
  * limit and how to raise it.  (Files being written at the same time are
  * counted once sealed.) */
 int cache_stage_room(struct cache *c, const char *name, uint64_t size, uint64_t growth);
+enum cache_seal_flags {
+	/* the caller makes the seal durable later, with cache_stage_sync
+	 * before anything outside the cache (a row) refers to it */
+	CACHE_SEAL_LATER = 1 << 0,
+};
 /* Seals the E->size bytes of staging file FD, whose SHA-256 is E->sha256:
  * links them under their hash, fsyncs, and writes the journal entry.  When
- * this returns 0 the content survives a crash.  FD stays the caller's and
- * must not be written again (write to a new stage). */
-int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e);
+ * this returns 0 the content survives a crash of the daemon; without
+ * CACHE_SEAL_LATER, of the machine too.  FD stays the caller's and must
+ * not be written again (write to a new stage). */
+int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e, unsigned flags);
+/* Makes content sealed with CACHE_SEAL_LATER durable: with FD, that
+ * file's bytes; with -1, the journal's names of every entry sealed so far.
+ * Call it for each such file, then once with -1.  0 or -errno (logged). */
+int cache_stage_sync(struct cache *c, int fd);
 /* Queues sealed entry E for upload.  Separate from sealing so that the
  * owner can record the staged version before its upload is recorded. */
 int cache_stage_upload(struct cache *c, const struct cache_entry *e);

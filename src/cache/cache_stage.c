@@ -360,7 +360,7 @@ static int journal_parse(const char *name, struct cache_entry *e)
 
 /* Makes E's journal entry: a link of FD's file, durable once the folder
  * is synced. */
-static int journal_write(struct cache *c, int fd, const struct cache_entry *e)
+static int journal_write(struct cache *c, int fd, const struct cache_entry *e, unsigned flags)
 {
 	char name[JOURNAL_NAME_MAX], proc[64];
 	int dfd = open(c->journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
@@ -371,7 +371,7 @@ static int journal_write(struct cache *c, int fd, const struct cache_entry *e)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) != 0)
 		rc = -errno;
-	else if (fsync(dfd) != 0)
+	else if (!(flags & CACHE_SEAL_LATER) && fsync(dfd) != 0)
 		rc = -errno;
 	if (rc)
 		unlinkat(dfd, name, 0);
@@ -432,14 +432,14 @@ static void queue_push(struct cache *c, struct upload *u)
 	pthread_cond_broadcast(&c->changed);
 }
 
-int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
+int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e, unsigned flags)
 {
 	char path[4200], proc[64];
 	struct timespec now;
 	int rc, counted;
 
 	snprintf(path, sizeof(path), "%s/%s", c->staging_dir, e->sha256);
-	if (fsync(fd) != 0) {
+	if (!(flags & CACHE_SEAL_LATER) && fsync(fd) != 0) {
 		rc = -errno;
 		log_error("cannot make staged '%.12s...' durable: %s", e->sha256, strerror(-rc));
 		return rc;
@@ -466,7 +466,7 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
 	/* staging/<sha256> is not synced: the entry is the durable name, and
 	 * a start links staging/ again from it */
 	if (rc == 0)
-		rc = journal_write(c, fd, e);
+		rc = journal_write(c, fd, e, flags);
 	if (rc) {
 		log_error("cannot journal staged '%.12s...': %s", e->sha256, strerror(-rc));
 		pthread_mutex_lock(&c->lock);
@@ -475,6 +475,23 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e)
 		pthread_cond_broadcast(&c->changed);
 		pthread_mutex_unlock(&c->lock);
 	}
+	return rc;
+}
+
+int cache_stage_sync(struct cache *c, int fd)
+{
+	int rc = 0;
+
+	if (fd >= 0) {
+		if (fsync(fd) != 0)
+			rc = -errno;
+	} else {
+		rc = fsync_path(c->journal_dir);
+	}
+	if (rc)
+		log_error("cannot make closed content durable in '%s' (%s): %s; it stays for its upload, but a"
+			  " crash of this machine before then may lose it", c->journal_dir,
+			  fd >= 0 ? "its bytes" : "the journal's names", strerror(-rc));
 	return rc;
 }
 

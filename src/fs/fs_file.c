@@ -468,7 +468,7 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 	struct fs_sealed x;
 	struct timespec now;
 	struct mime_type type;
-	int rc, local, noted = 0;
+	int rc, local, noted = 0, later;
 	ssize_t nhead;
 
 	*aborted = 0;
@@ -494,11 +494,13 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 		e.has_mtime = 1;
 	}
 	/* made here first: its name goes with the bytes into the journal,
-	 * durable by the seal's fsync (fs_local.c) */
+	 * durable with them (fs_local.c) */
 	if (local && (noted = fs_local_note(in, s->fd)) != 0)
 		log_info("'%s': no note on its staged bytes (%s); it is made at its close", s->name,
 			 strerror(-noted));
-	rc = cache_stage_seal(fs->cache, s->fd, &e);
+	/* the recorder makes it durable before its record (fs_record.c) */
+	later = fs->rec && noted == 0;
+	rc = cache_stage_seal(fs->cache, s->fd, &e, later ? CACHE_SEAL_LATER : 0);
 	if (rc) {
 		log_error("cannot keep '%s' (%llu bytes): %s", s->name, (unsigned long long)s->size,
 			  strerror(-rc));
@@ -527,8 +529,10 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 		x.made_at = in->local_made;
 		pthread_mutex_unlock(&in->lock);
 	}
-	if (noted == 0 && queue_record(fs, in, &x) == 0)
+	if (later && queue_record(fs, in, &x) == 0)
 		return 0;
+	if (later && (cache_stage_sync(fs->cache, s->fd) != 0 || cache_stage_sync(fs->cache, -1) != 0))
+		log_error("'%s' is recorded without its bytes known durable; its upload keeps them", s->name);
 	rc = fs_record_sealed(fs, &x, copy);
 	if (x.made && fs_local_recorded(fs, in, &x))
 		fs_inode_hold(fs, in);	/* until its upload's record makes it */

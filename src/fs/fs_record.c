@@ -47,7 +47,7 @@ static int keep_conflict_copy(struct mvfs *fs, const struct fs_sealed *x, struct
 	}
 	if (rc == 0) {
 		e.ino = f.ino;
-		rc = cache_stage_seal(fs->cache, x->fd, &e);
+		rc = cache_stage_seal(fs->cache, x->fd, &e, 0);
 	}
 	if (rc == 0) {
 		ct->seq = e.seq;
@@ -215,6 +215,13 @@ static void *recorder_main(void *arg)
 		r->tail = &r->head;
 		pthread_mutex_unlock(&r->lock);
 		int down = 0;
+
+		/* The closes sealed without waiting for the disk: their bytes
+		 * and journal names become durable here, for the whole batch
+		 * at once, before any row refers to them. */
+		for (struct fs_sealed *x = batch; x; x = x->next)
+			cache_stage_sync(fs->cache, x->fd);
+		cache_stage_sync(fs->cache, -1);
 
 		for (; batch; n++) {
 			struct fs_sealed *x = batch;

@@ -117,6 +117,9 @@ def test_staging_edited_behind_our_back(local_stores, mvfs, tmp_path):
     (m.mnt / "library" / "bad.jpg").write_bytes(bad)
     (m.mnt / "library" / "good.jpg").write_bytes(good)
     assert stats(m.mnt)["staged_files"] == 2
+    # the close-time records (made after the closes returned) are in
+    for name in ("bad.jpg", "good.jpg"):
+        wait_for(lambda: asset_rows(m, name) != [], 30, what=name + " recorded")
     m.kill(signal.SIGKILL)
 
     sha = sha_of(bad)
