@@ -184,6 +184,7 @@ int fs_file_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 		if (before == after || tries == 3)
 			break;
 	}
+	(void)fs_ns_visible(fs, &f);	/* another mount's upload in flight: the version before */
 	fs_file_stat(fs, &f, in, st);
 	return 0;
 }

@@ -178,27 +178,43 @@ void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param
 	e->entry_timeout = fs->cfg.entry_timeout;
 }
 
-/* Another mount's file shows once its upload is done.  A created file whose
- * writer died before its first commit stays invisible
- * (its rows are removed by the next create of that name, or expire with
- * their upload session). */
-int fs_ns_visible(struct mvfs *fs, const struct meta_file *f)
+/* Whether this mount has row F's content itself: being written here, or
+ * closed here, whatever the row read a moment ago says.  In this order: a
+ * commit seals into the cache before it closes the staging file, so no
+ * moment falls between the two. */
+static int held_here(struct mvfs *fs, const struct meta_file *f)
 {
-	struct fs_inode *in;
+	struct fs_inode *in = fs_inode_find(fs, f->ino);
 	int staged = 0;
 
-	if (strcmp(f->upload_status, "completed") == 0)
-		return 1;
-	/* Being written here, or closed here, whatever the row read a moment
-	 * ago says.  In this order: a commit seals into the cache before it
-	 * closes the staging file, so no moment falls between the two. */
-	in = fs_inode_find(fs, f->ino);
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		staged = in->stage_fd >= 0;
 		pthread_mutex_unlock(&in->lock);
 	}
 	return staged || cache_holds_file(fs->cache, f->ino);
+}
+
+/* A version another mount closed is on that mount's disk only until its
+ * upload is done.  Meanwhile a file that had an uploaded version shows it
+ * here (size, times, hash, bytes; DECISIONS.md, "A rewrite in flight
+ * elsewhere"), and a new file does not show.  A created file whose writer
+ * died before its first commit stays invisible (its rows are removed by
+ * the next create of that name, or expire with their upload session). */
+int fs_ns_visible(struct mvfs *fs, struct meta_file *f)
+{
+	if (strcmp(f->upload_status, "completed") == 0 || held_here(fs, f))
+		return 1;
+	if (!f->settled_sha256[0])
+		return 0;
+	f->size = f->settled_size;
+	snprintf(f->sha256, sizeof(f->sha256), "%s", f->settled_sha256);
+	snprintf(f->key, sizeof(f->key), "%s", f->settled_key);
+	snprintf(f->upload_status, sizeof(f->upload_status), "completed");
+	f->mtime = f->settled_mtime;
+	f->ctime = f->settled_ctime;
+	f->settled_sha256[0] = '\0';
+	return 1;
 }
 
 /* The folder of files PARENT is, for putting a file NAME there by WHAT

@@ -58,8 +58,13 @@ void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param
 void fs_ns_view_entry(const struct meta_dir *dir, struct fuse_entry_param *e);
 /* Whether file F shows: uploaded, or written through this mount (open for
  * writing, or closed and waiting for upload or uploaded within the last
- * minute), whatever the status in F, which may be a moment old, says. */
-int fs_ns_visible(struct mvfs *fs, const struct meta_file *f);
+ * minute), whatever the status in F, which may be a moment old, says; or
+ * its current version is another mount's, not uploaded yet, and it has an
+ * uploaded one before it: F is then changed to show that one (size,
+ * times, hash, key, upload status "completed").  Every path that reads a
+ * file's row to show or read it calls this, lookups and listings to hide
+ * what is not shown, getattr, open and xattrs for the substitution. */
+int fs_ns_visible(struct mvfs *fs, struct meta_file *f);
 /* The folder of files PARENT is, for putting a file NAME there by WHAT
  * ("create", "link", ...): 0 with *DIR, or -errno after a log line. */
 int fs_ns_files_dir(struct mvfs *fs, uint64_t parent, const char *what, const char *name, struct meta_dir *dir);

@@ -203,6 +203,9 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	if (rc)
 		return rc;
 	fs_file_catch_up(fs, &f);
+	/* Another mount's version not uploaded yet: the one before is read,
+	 * and is what a writer here starts from (its base). */
+	(void)fs_ns_visible(fs, &f);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY && strcmp(f.lifecycle_status, "active") != 0) {
 		log_warn("cannot write '%s': it is in .trash/, which is read-only", f.name);
 		return -EROFS;

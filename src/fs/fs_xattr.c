@@ -109,6 +109,8 @@ static int source_of(struct mvfs *fs, uint64_t ino, const struct meta_file *f, s
 			s->f = *f;
 		else if ((rc = meta_file_get(fs->meta, ino, &s->f)) != 0)
 			return rc;
+		else
+			(void)fs_ns_visible(fs, &s->f);	/* the values of the version shown */
 		snprintf(s->subject, sizeof(s->subject), "'%s'", s->f.name);
 	} else if (n.kind == FS_NODE_PLAIN) {
 		struct meta_plain p;

@@ -100,6 +100,15 @@ struct meta_file {
 	char lifecycle_status[META_STATUS_MAX];
 	char mime[128];
 	char created_at[40];		/* ISO 8601 */
+	/* While the current version is not uploaded yet: the last version
+	 * that was (settled_sha256 "" when there is none), with the size,
+	 * mtime and ctime the file had then.  Another mount shows it until
+	 * the upload is done (0024; fs_ns_visible). */
+	uint64_t settled_size;
+	char settled_sha256[65];
+	char settled_key[META_KEY_MAX];
+	struct timespec settled_mtime;
+	struct timespec settled_ctime;
 };
 
 /* A folder: a collection, a gallery, or a folder of the person's tree in

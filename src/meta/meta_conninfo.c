@@ -15,6 +15,11 @@
  *
  * Then, in case the two readings ever differ, the password libpq decodes
  * is also searched for literally and hidden too.
+ *
+ * Connecting (meta_connect): the user's string stays as it is, expanded by
+ * libpq itself (PQconnectdbParams with expand_dbname), and the few
+ * timeouts db_timeout implies are put before it in the parameter list, so
+ * that anything the string says overrides them.
  */
 #include <ctype.h>
 #include <libpq-fe.h>
@@ -24,6 +29,7 @@
 #include <strings.h>
 
 #include "meta/meta_conninfo.h"
+#include "meta/meta_internal.h"
 
 #define MAX_SPANS 8
 
@@ -278,4 +284,31 @@ char *meta_conninfo_prepare(const char *conninfo, const char *passfile, char *er
 	if (!out)
 		snprintf(err, errlen, "out of memory");
 	return out;
+}
+
+PGconn *meta_connect(const char *conninfo, int db_timeout)
+{
+	char ms[24], secs[16], probe[16];
+	const char *keys[8], *vals[8];
+	int n = 0;
+
+	if (db_timeout > 0) {
+		snprintf(ms, sizeof(ms), "%lld", (long long)db_timeout * 1000);
+		snprintf(secs, sizeof(secs), "%d", db_timeout < 2 ? 2 : db_timeout);	/* libpq's least */
+		snprintf(probe, sizeof(probe), "%d", db_timeout / 4 > 0 ? db_timeout / 4 : 1);
+		/* data sent and not acknowledged for db_timeout: the link is
+		 * gone (Linux's own bound is some 15 minutes of retransmits) */
+		keys[n] = "tcp_user_timeout", vals[n++] = ms;
+		/* an idle connection is probed after a quarter of it, three
+		 * times a quarter apart: about db_timeout of silence */
+		keys[n] = "keepalives", vals[n++] = "1";
+		keys[n] = "keepalives_idle", vals[n++] = probe;
+		keys[n] = "keepalives_interval", vals[n++] = probe;
+		keys[n] = "keepalives_count", vals[n++] = "3";
+		/* a connect to a host that does not answer */
+		keys[n] = "connect_timeout", vals[n++] = secs;
+	}
+	keys[n] = "dbname", vals[n++] = conninfo;	/* last: what it sets wins */
+	keys[n] = NULL, vals[n] = NULL;
+	return PQconnectdbParams(keys, vals, 1);
 }

@@ -52,7 +52,9 @@
 	"     AND w2.expires_at > mvault_now()) END," \
 	" %s, to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')," \
 	" coalesce(i.atime_ns, floor(extract(epoch FROM i.mtime))::bigint * 1000000000 + i.mtime_nsec)," \
-	" ''"
+	" ''," \
+	" sv.bytes, coalesce(sv.content_hash, ''), coalesce(sv.storage_key, ''), i.settled_mtime_ns," \
+	" i.settled_ctime_ns"
 
 /* FILE_COLS' names and types, in order: the column list of a listing
  * page, which mvault_list_page (0021) returns as records. */
@@ -61,11 +63,17 @@
 	" crtime_us bigint, bytes bigint, sha256 text, storage_key text, status memory_status_t," \
 	" upload_status asset_upload_status_t, memory_id uuid, item_id uuid, asset_id uuid," \
 	" lifecycle_status asset_lifecycle_status_t, processing_status processing_status_t, mime text," \
-	" nlink bigint, older_twin boolean, created_at text, atime_ns bigint, stamp text"
+	" nlink bigint, older_twin boolean, created_at text, atime_ns bigint, stamp text," \
+	" settled_bytes bigint, settled_sha256 text, settled_key text, settled_mtime_ns bigint," \
+	" settled_ctime_ns bigint"
 
+/* sv: the version other mounts show while the current one uploads (0024;
+ * fs_ns_visible decides). */
 #define FILE_JOINS \
 	" JOIN memories m ON m.id = i.memory_id" \
-	" JOIN memory_assets a ON a.id = i.primary_asset_id"
+	" JOIN memory_assets a ON a.id = i.primary_asset_id" \
+	" LEFT JOIN memory_assets sv ON sv.id = i.settled_asset_id AND a.upload_status <> 'completed'" \
+	"  AND sv.content_hash IS NOT NULL"
 
 /* A replaced version, in the same columns: its own inode number, written
  * when it was made, changed when it was replaced; the last column is the
@@ -79,7 +87,8 @@
 	" m.id, i.id, a.id, a.lifecycle_status, a.processing_status, a.mime_type, 1, false," \
 	" to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')," \
 	" (extract(epoch FROM a.created_at) * 1000000)::bigint * 1000," \
-	" to_char(a.tombstoned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24.MI.SS')"
+	" to_char(a.tombstoned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24.MI.SS')," \
+	" NULL::bigint, '', '', NULL::bigint, NULL::bigint"
 
 #define VERSION_FROM \
 	" memory_assets a JOIN memory_items i ON i.id = a.memory_item_id JOIN memories m ON m.id = i.memory_id"
@@ -237,6 +246,16 @@ static void file_from_row(const PGresult *r, int row, struct meta_file *f)
 	f->nlink = (uint32_t)meta_u64(r, row, 18);
 	META_COPY(f->created_at, r, row, 20);
 	nanos_to_ts(strtoll(meta_val(r, row, 21), NULL, 10), &f->atime);
+	if (!PQgetisnull(r, row, 23) && *meta_val(r, row, 24)) {
+		f->settled_size = meta_u64(r, row, 23);
+		META_COPY(f->settled_sha256, r, row, 24);
+		META_COPY(f->settled_key, r, row, 25);
+		nanos_to_ts(PQgetisnull(r, row, 26) ? 0 : strtoll(meta_val(r, row, 26), NULL, 10), &f->settled_mtime);
+		if (PQgetisnull(r, row, 27))
+			f->settled_ctime = f->ctime;
+		else
+			nanos_to_ts(strtoll(meta_val(r, row, 27), NULL, 10), &f->settled_ctime);
+	}
 	f->is_version = stamp[0] != '\0';
 	if (f->is_version)
 		name_version(f->display_name, stamp, f->name);

@@ -75,6 +75,14 @@ int meta_retry(struct meta *m, int rc, int attempt, long long started);
  * pages came first: a 10,000-file folder listed in 0.6 s or in 1.9 s. */
 #define META_PLAN_PER_CALL "/* planned per call */ "
 
+/* PQconnectdb(CONNINFO), with libpq's TCP timeouts bounded by DB_TIMEOUT
+ * seconds (> 0) where CONNINFO does not set them itself: tcp_user_timeout
+ * (a statement sent on a link that went silent fails after DB_TIMEOUT
+ * instead of waiting out TCP's retransmissions), keepalives (an idle
+ * connection is found dead after about DB_TIMEOUT) and connect_timeout.
+ * PQreset keeps them.  Never NULL but out of memory; check PQstatus. */
+PGconn *meta_connect(const char *conninfo, int db_timeout);
+
 /* A connection of its own (not the pool's), acting for M's user as the
  * pool's do: the caller PQfinish()es it.  NULL with ERR filled. */
 PGconn *meta_conn_open(struct meta *m, char *err, size_t errlen);

@@ -98,7 +98,7 @@ struct meta_jobs *meta_jobs_open(const struct meta_jobs_config *cfg, char *err, 
 	snprintf(q->user_id, sizeof(q->user_id), "%s", cfg->user_id ? cfg->user_id : "");
 	snprintf(q->worker_id, sizeof(q->worker_id), "%s", cfg->worker_id ? cfg->worker_id : "worker");
 	q->trash_days = cfg->trash_days > 0 ? cfg->trash_days : 30;
-	q->c = PQconnectdb(cfg->conninfo);
+	q->c = meta_connect(cfg->conninfo, cfg->db_timeout > 0 ? cfg->db_timeout : 60);
 	if (PQstatus(q->c) != CONNECTION_OK) {
 		char msg[256];
 
@@ -122,7 +122,7 @@ struct meta_jobs *meta_jobs_open_for(struct meta *m, const char *worker_id, char
 {
 	struct meta_jobs_config cfg = {
 		.conninfo = m->conninfo, .user_id = m->user_id, .trash_days = m->trash_days,
-		.worker_id = worker_id,
+		.worker_id = worker_id, .db_timeout = m->db_timeout,
 	};
 
 	return meta_jobs_open(&cfg, err, errlen);

@@ -33,6 +33,8 @@ struct meta_jobs_config {
 	const char *user_id;	/* act only for this user's jobs; NULL or "": every user */
 	int trash_days;		/* grace period before bytes are deleted; 0: 30 */
 	const char *worker_id;	/* written into locked_by; e.g. "host:pid:nonce:thread" */
+	int db_timeout;		/* seconds of silence after which the connection counts as lost
+				 * (meta_connect); 0: 60, the pool's default */
 };
 
 /* Opens one queue connection.  On failure writes a one-line reason into

@@ -537,9 +537,10 @@ static void notice_receive(void *arg, const PGresult *r)
 	}
 }
 
-static PGconn *conn_open(const char *conninfo, char *err, size_t errlen)
+/* DB_TIMEOUT: meta_connect's (0 for a one-off command, which adds none). */
+static PGconn *conn_open(const char *conninfo, int db_timeout, char *err, size_t errlen)
 {
-	PGconn *c = PQconnectdb(conninfo);
+	PGconn *c = meta_connect(conninfo, db_timeout);
 
 	if (PQstatus(c) != CONNECTION_OK) {
 		if (err) {
@@ -569,7 +570,7 @@ int meta_conn_reset(struct meta *m, PGconn *c)
 
 PGconn *meta_conn_open(struct meta *m, char *err, size_t errlen)
 {
-	PGconn *c = conn_open(m->conninfo, err, errlen);
+	PGconn *c = conn_open(m->conninfo, m->db_timeout, err, errlen);
 
 	if (c && conn_setup(m, c) != 0) {
 		snprintf(err, errlen, "cannot make a new connection act for user '%s' (see the log)", m->user_name);
@@ -818,7 +819,7 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 		meta_free(m);
 		return NULL;
 	}
-	m->conns[0] = conn_open(cfg->conninfo, err, errlen);
+	m->conns[0] = conn_open(cfg->conninfo, m->db_timeout, err, errlen);
 	if (!m->conns[0]) {
 		meta_free(m);
 		return NULL;
@@ -832,7 +833,7 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 	if (rc == 0 && !cfg->for_nobody && (rc = tops_load(m, m->conns[0])) != 0)
 		snprintf(err, errlen, "cannot find the top folders of user '%s': %s", m->user_name, strerror(-rc));
 	for (int i = 1; rc == 0 && i < n; i++) {
-		m->conns[i] = conn_open(cfg->conninfo, err, errlen);
+		m->conns[i] = conn_open(cfg->conninfo, m->db_timeout, err, errlen);
 		if (!m->conns[i]) {
 			rc = -EIO;
 			break;
@@ -866,7 +867,7 @@ void meta_free(struct meta *m)
 
 int meta_migrate_only(const char *conninfo, char *err, size_t errlen)
 {
-	PGconn *c = conn_open(conninfo, err, errlen);
+	PGconn *c = conn_open(conninfo, 0, err, errlen);
 	int rc;
 
 	if (!c)
@@ -890,7 +891,7 @@ static void pgpass_field(GString *out, const char *s)
 int meta_user_add(const char *conninfo, const char *name, const char *role, const char *password,
 		  char *pgpass, size_t pgpass_len, char *uri, size_t uri_len, char *err, size_t errlen)
 {
-	PGconn *c = conn_open(conninfo, err, errlen);
+	PGconn *c = conn_open(conninfo, 0, err, errlen);
 	const char *host, *port, *db;
 	char *verifier = NULL;
 	int rc;

@@ -17,6 +17,9 @@ database, as on separate machines.
   and once the link is back all of it reaches A;
 - B's connections reset from the network (`ss -K` in its namespace): B
   reconnects and listens again, with no error reaching a program;
+- B's link cut silently for longer than its db_timeout while it asks the
+  database: the calls return within about db_timeout, not after TCP's
+  retransmissions, and B works again once the link is back;
 - the latency table across namespaces (MVFS_BENCH=1):
 
     MVFS_BENCH=1 /usr/bin/python3 -m pytest -q -s -p no:cacheprovider \\
@@ -229,10 +232,11 @@ def hosts(mvfs, lab, tmp_path):
     """Factory: hosts() -> one mount per namespace on one new database and
     one store, each with its own data dir (the conftest's default).  Push
     is on, as for any -o db= mount; MVFS_TEST_PUSH=off turns it off, and
-    then test_changes_on_one_host_reach_the_other must fail."""
-    def start():
+    then test_changes_on_one_host_reach_the_other must fail.  OPTS: more
+    -o options for every mount."""
+    def start(opts=()):
         store = tmp_path / "store"
-        opts = ["push=" + os.environ.get("MVFS_TEST_PUSH", "on")]
+        opts = ["push=" + os.environ.get("MVFS_TEST_PUSH", "on")] + list(opts)
         out = []
         for h in lab.hosts:
             out.append(mvfs(db=out[0].db if out else None, store=store, wrap=lab.wrap(h),
@@ -472,6 +476,73 @@ def test_connections_reset_by_the_network(hosts, lab, pg_server):
     assert "listening again" in b.log_text()
     for m in (a, b):
         m.unmount()
+
+
+DB_TIMEOUT = 3
+SILENT_S = 20       # the cut: longer than any bound below
+
+
+def test_silent_cut_is_bounded_by_db_timeout(hosts, lab):
+    """B's cable pulled for SILENT_S seconds (packets dropped, no reset)
+    while B asks the database: a lookup of a name it does not know (a
+    read) and a mkdir (a change).  Each returns -- EIO, or done -- within
+    3 x db_timeout, not when TCP gives up or the link is back (libpq's
+    tcp_user_timeout, keepalives and connect_timeout from db_timeout).
+    Once the link is back B works again: a mkdir, a file of A's read,
+    A's change pushed."""
+    a, b = hosts(["db_timeout=%d" % DB_TIMEOUT])
+    lib_b = b.mnt / "library"
+    put(a.mnt / "library" / "seen.jpg", b"s" * 100)
+    wait_visible(lib_b / "seen.jpg")
+    results = {}
+
+    def call(what, fn):
+        t0 = time.monotonic()
+        try:
+            fn()
+            out = "done"
+        except OSError as e:
+            out = errno.errorcode.get(e.errno, str(e.errno))
+        results[what] = (out, time.monotonic() - t0)
+
+    lab.cut("b")
+    down = time.monotonic()
+    try:
+        threads = [threading.Thread(target=call, args=("lookup", lambda: os.stat(lib_b / "nobody.jpg"))),
+                   threading.Thread(target=call, args=("mkdir", lambda: os.mkdir(lib_b / "during")))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(max(0, down + SILENT_S - time.monotonic()))
+        waited = {w: (r[0], round(r[1], 2)) for w, r in results.items()}
+        time.sleep(max(0, down + SILENT_S - time.monotonic()))
+    finally:
+        lab.mend("b")
+    for t in threads:
+        t.join(60)
+    print("silent cut of %d s, db_timeout=%d: %s" % (SILENT_S, DB_TIMEOUT, waited))
+    assert set(waited) == {"lookup", "mkdir"}, ("a call still waits after %d s" % SILENT_S, waited)
+    slow = {w: r for w, r in waited.items() if r[1] >= 3 * DB_TIMEOUT}
+    assert not slow, ("calls waited past 3 x db_timeout", waited)
+    assert all(r[0] in ("done", "EIO", "ENOENT") for r in waited.values()), waited
+    # back: B asks the database again, and A's changes reach it
+    wait_until(lambda: _mkdir_ok(lib_b / "after"), "B to make a folder after the cut")
+    put(a.mnt / "library" / "later.jpg", b"l" * 100)
+    wait_until(lambda: read(lib_b / "later.jpg") == b"l" * 100, "B to read A's file after the cut")
+    times = [seen_after(CASES["delete"](a, b, i)) for i in range(3)]
+    assert None not in times and sorted(times)[1] < BOUND, times
+    for m in (a, b):
+        m.unmount()
+
+
+def _mkdir_ok(p):
+    try:
+        os.mkdir(p)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    return True
 
 
 # -------------------------------------------------------------- latency
