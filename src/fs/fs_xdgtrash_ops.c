@@ -182,7 +182,7 @@ static void xop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	struct stat st;
 	enum xkind k;
 	uint64_t b;
-	int rc = 0;
+	int rc = 0, grow;
 
 	if (!OURS(ino, k, b)) {
 		X(req)->below.setattr(req, ino, attr, to_set, fi);
@@ -200,8 +200,9 @@ static void xop_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		pthread_mutex_lock(&fs->xdg->lock);
 		if ((p = xdg_pending_find(fs->xdg, NULL, b)) != NULL && (size_t)attr->st_size < p->len)
 			p->len = (size_t)attr->st_size;
+		grow = p && (size_t)attr->st_size > p->len;
 		pthread_mutex_unlock(&fs->xdg->lock);
-		if (p && (size_t)attr->st_size > p->len)
+		if (grow)
 			rc = xdg_pending_write(fs, b, "", 0, attr->st_size);	/* grows it with zeros */
 	}
 	/* mode, owner and times: accepted, and nothing kept (the view makes them) */
@@ -434,26 +435,38 @@ static void xop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 	struct fs_xdg *x = X(req);
 	struct xfile *h = (struct xfile *)(uintptr_t)fi->fh;
 	struct pending *p;
+	char *copy = NULL;
+	size_t n = 0;
 	enum xkind k;
 	uint64_t b;
+	int rc = 0;
 
 	if (!OURS(ino, k, b)) {
 		x->below.read(req, ino, size, off, fi);
 		return;
 	}
 	if (h->text) {
-		fuse_reply_buf(req, h->text + ((size_t)off < h->len ? (size_t)off : h->len),
-			       (size_t)off < h->len ? (h->len - (size_t)off < size ? h->len - (size_t)off : size) : 0);
+		n = (size_t)off < h->len ? h->len - (size_t)off : 0;
+		fuse_reply_buf(req, h->text + (n ? (size_t)off : 0), n < size ? n : size);
 		return;
 	}
+	/* a copy, so that no lock is held across the reply */
 	pthread_mutex_lock(&x->lock);
 	if (!(p = xdg_pending_find(x, NULL, h->id)))
-		fuse_reply_err(req, ENOENT);
-	else if ((size_t)off >= p->len)
-		fuse_reply_buf(req, "", 0);
-	else	/* a copy goes to the kernel before the lock is let go */
-		fuse_reply_buf(req, p->data + off, p->len - (size_t)off < size ? p->len - (size_t)off : size);
+		rc = -ENOENT;
+	else if ((size_t)off < p->len) {
+		n = p->len - (size_t)off < size ? p->len - (size_t)off : size;
+		if ((copy = malloc(n)) != NULL)
+			memcpy(copy, p->data + off, n);
+		else
+			rc = -ENOMEM;
+	}
 	pthread_mutex_unlock(&x->lock);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, copy ? copy : "", copy ? n : 0);
+	free(copy);
 }
 
 static void xop_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
