@@ -17,8 +17,9 @@ command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 PKGS="$PKGS libvips-dev libvips-tools python3-pil"
 # Folder tests: exiftool rewrites a JPEG the way photo tools save it.
 PKGS="$PKGS libimage-exiftool-perl"
-# The file manager's own calls (gio copy, save, move, remove) in the mount tests.
-PKGS="$PKGS libglib2.0-bin"
+# The file manager's own calls (gio copy, save, move, remove, trash) in the mount
+# tests; gvfs's trash backend, under a private session bus, is the trash window.
+PKGS="$PKGS libglib2.0-bin gvfs gvfs-daemons dbus"
 # The peers benchmark draws its chart with gnuplot (no X: the PNG terminal only).
 PKGS="$PKGS gnuplot-nox"
 

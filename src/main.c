@@ -30,6 +30,7 @@
 #include "cache/cache.h"
 #include "fs/fs.h"
 #include "fs/fs_variants.h"
+#include "fs/fs_xdgtrash.h"
 #include "meta/meta.h"
 #include "meta/meta_conninfo.h"
 #include "meta/meta_embedded.h"
@@ -958,6 +959,8 @@ static int cmd_mount(int argc, char **argv)
 		goto out;
 	m.fs_ready = 1;
 	fs_variants_ops(&ops);
+	if (fs_xdgtrash_ops(&m.fs, &ops) != 0)
+		goto out;
 	m.se = fuse_session_new(&args, &ops, sizeof(ops), &m.fs);
 	m.fs.se = m.se;
 	if (!m.se)

@@ -130,6 +130,7 @@ struct mvfs {
 	struct fs_recorder *rec;	/* makes close-time records (NULL: made by the closer) */
 	struct fs_local *local;		/* files made here first (fs_local.c) */
 	struct fs_known *known;		/* folders whose every name is known here (NULL: none) */
+	struct fs_xdg *xdg;		/* the desktop trash (fs_xdgtrash.c; NULL: none) */
 };
 
 /* The FUSE operations table (fs_ops.c). */

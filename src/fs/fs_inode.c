@@ -6,6 +6,7 @@
  * pointer moves, so one lock is enough; per-inode state has its own lock.
  */
 #include "fs/fs.h"
+#include "fs/fs_xdgtrash.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -242,6 +243,7 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 	fs->rec = NULL;		/* started after the daemon's fork (main.c) */
 	fs->local = NULL;
 	fs->known = NULL;	/* started with the session (main.c) */
+	fs->xdg = NULL;		/* put on the operations with the session (main.c) */
 	return fs_local_init(fs);
 }
 
@@ -258,6 +260,7 @@ void fs_free(struct mvfs *fs)
 	struct fs_inode_table *t = &fs->inodes;
 
 	fs_local_free(fs);
+	fs_xdgtrash_free(fs);
 	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
 		struct fs_inode *in = t->buckets[i], *next;
 

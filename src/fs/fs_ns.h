@@ -87,6 +87,17 @@ int fs_local_create(struct mvfs *fs, const struct meta_dir *dir, const char *nam
  * not such a file (the database's setattr then), or -errno. */
 int fs_local_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, unsigned flags,
 		     const struct timespec *mtime, struct stat *st);
+/* --- removing and renaming (fs_ops.c) ------------------------------------ */
+
+/* unlink(2), rmdir(2) and rename(2) as the mount does them, for another
+ * view that means the same (the desktop trash, fs_xdgtrash.c): files made
+ * here settled first, the kernel told which folders changed.  0 or -errno,
+ * after one log line for a refusal. */
+int fs_ns_unlink(struct mvfs *fs, uint64_t parent, const char *name);
+int fs_ns_rmdir(struct mvfs *fs, uint64_t parent, const char *name);
+int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent, const char *newname,
+		 unsigned flags);
+
 /* --- the workers of file operations (fs_open.c) -------------------------- */
 
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_file_info *fi,

@@ -386,17 +386,21 @@ static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
 		log_info("not removing folder '%s': it is not empty", name);
 	return rc;
 }
-static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+
+int fs_ns_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
 {
-	struct mvfs *fs = fs_of(req);
 	int rc;
 
 	fs_local_settle_all(fs);	/* a file made here in it keeps it */
 	rc = fs_do_rmdir(fs, parent, name);
-
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, 0);
-	fuse_reply_err(req, -rc);
+	return rc;
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -fs_ns_rmdir(fs_of(req), parent, name));
 }
 
 /* --- names --------------------------------------------------------------- */
@@ -428,17 +432,20 @@ static int fs_do_unlink(struct mvfs *fs, uint64_t parent, const char *name)
 	return meta_unlink(fs->meta, &n.dir, name, NULL);
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+int fs_ns_unlink(struct mvfs *fs, uint64_t parent, const char *name)
 {
-	struct mvfs *fs = fs_of(req);
 	int rc;
 
 	fs_local_settle_all(fs);	/* the name may be one made here; the trash keeps the version closed last */
 	rc = fs_do_unlink(fs, parent, name);
-
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, 0);
-	fuse_reply_err(req, -rc);
+	return rc;
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -fs_ns_unlink(fs_of(req), parent, name));
 }
 
 /* Renames or moves folder NAME of FROM (collections and galleries among
@@ -531,20 +538,24 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 	return rc;
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		      const char *newname, unsigned int flags)
+int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent, const char *newname,
+		 unsigned flags)
 {
-	struct mvfs *fs = fs_of(req);
 	int rc;
 
 	fs_local_settle_all(fs);	/* either name may be one made here; a replaced file's last
 					 * version is the one closed last */
 	fs_known_name(fs, newparent, newname);
 	rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
-
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, newparent);
-	fuse_reply_err(req, -rc);
+	return rc;
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, -fs_ns_rename(fs_of(req), parent, name, newparent, newname, flags));
 }
 
 static int fs_do_link(struct mvfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
