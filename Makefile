@@ -11,10 +11,15 @@
 PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-VERSION  := 0.1.0
+# The one place the version is written: VERSION.
+VERSION  := $(shell cat VERSION)
 
 CC       ?= cc
-CFLAGS   ?= -O2 -g
+# Hardened as Debian builds its packages (lintian's hardening checks), so
+# that a package can hold this very build; `make asan` gives its own CFLAGS
+# (FORTIFY_SOURCE and ASan do not mix).
+CFLAGS   ?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+LDFLAGS  ?= -Wl,-z,relro -Wl,-z,now
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=312 -DMVFS_VERSION=\"$(VERSION)\" -Isrc
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
@@ -33,16 +38,24 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TEST_JOBS ?= 2
 PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS)
 
-.PHONY: all deps check unit mount mount-s3 asan bench demo clean layers
+.PHONY: all deps check unit mount mount-s3 asan bench demo clean layers FORCE
 all: mvaultfs
 
 mvaultfs: $(B)/mvaultfs
 	@if [ "$(B)" = build ]; then cp $(B)/mvaultfs ./mvaultfs; fi
 
 $(B)/mvaultfs: $(B)/src/main.o $(OBJ_LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/%.o: %.c
+# Objects depend on the flags they were built with: a new VERSION (which
+# main.o carries) or CFLAGS rebuilds them instead of linking stale ones.
+FLAGS_LINE = $(CC) $(ALL_CFLAGS) $(LDFLAGS)
+$(B)/flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(FLAGS_LINE)' | cmp -s - $@ || echo '$(FLAGS_LINE)' > $@
+FORCE:
+
+$(B)/%.o: %.c $(B)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -51,12 +64,12 @@ $(B)/gen/meta_sql.c: $(SQL) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed-sql.sh $(SQL) > $@
 
-$(B)/gen/meta_sql.o: $(B)/gen/meta_sql.c
+$(B)/gen/meta_sql.o: $(B)/gen/meta_sql.c $(B)/flags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(OBJ_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ_LIB) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ_LIB) $(LDLIBS)
 
 deps:
 	sh scripts/deps.sh
