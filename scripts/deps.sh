@@ -21,6 +21,10 @@ PKGS="$PKGS libimage-exiftool-perl"
 PKGS="$PKGS libglib2.0-bin"
 # The peers benchmark draws its chart with gnuplot (no X: the PNG terminal only).
 PKGS="$PKGS gnuplot-nox"
+# make deb: dpkg-buildpackage with debhelper, lintian, the man pages from
+# scdoc; test_deb.py checks the units with systemd-analyze (from systemd,
+# which need not run as PID 1 for it).
+PKGS="$PKGS dpkg-dev debhelper lintian scdoc systemd"
 
 missing=""
 for p in $PKGS; do
