@@ -1,6 +1,7 @@
 """The command line itself: --help, --version, the form mount(8) runs."""
 
 import re
+import socket
 
 from pgtest import default_bin, mount_entry
 from mvtest import run
@@ -36,3 +37,18 @@ def test_mount_helper_form(mvfs):
     assert source == "memories,of\\040alice", entry      # mountinfo escapes the space
     (m.mnt / "library" / "a.txt").write_bytes(b"hello")
     assert (m.mnt / "library" / "a.txt").read_bytes() == b"hello"
+
+
+def test_notify_ready(mvfs, tmp_path):
+    """Under a Type=notify unit (mvaultfs@.service runs mvaultfs -f) the
+    daemon says READY=1 on $NOTIFY_SOCKET once the mount answers, and
+    STOPPING=1 when it ends."""
+    path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(path)
+        s.settimeout(30)
+        m = mvfs(env={"NOTIFY_SOCKET": path})
+        assert s.recv(4096) == b"READY=1"
+        assert (m.mnt / "library").is_dir()
+        assert m.unmount() == 0
+        assert s.recv(4096) == b"STOPPING=1"
