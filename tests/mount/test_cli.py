@@ -3,7 +3,7 @@
 import re
 import socket
 
-from pgtest import default_bin, mount_entry
+from pgtest import REPO, default_bin, mount_entry
 from mvtest import run
 
 
@@ -52,3 +52,15 @@ def test_notify_ready(mvfs, tmp_path):
         assert (m.mnt / "library").is_dir()
         assert m.unmount() == 0
         assert s.recv(4096) == b"STOPPING=1"
+
+
+def test_man_page_has_every_option():
+    """mvaultfs(1) documents every -o option of mvaultfs --help (libfuse's
+    own, after the S3 section, are left to fuse(8))."""
+    src = (REPO / "packaging" / "deb" / "mvaultfs.1.scd").read_text()
+    out = run([default_bin(), "--help"]).stdout
+    ours = out.split("\n    -h   --help")[0]
+    names = set(re.findall(r"-o ([a-z0-9_]+)", ours))
+    assert len(names) > 40, names
+    missing = sorted(n for n in names if not re.search(r"\b%s\b" % n, src))
+    assert not missing, "in --help, not in packaging/deb/mvaultfs.1.scd: %s" % missing

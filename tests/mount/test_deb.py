@@ -13,10 +13,8 @@ back however it ends. The .deb is the one `make deb` made from this build
 import fcntl
 import os
 import pwd
-import re
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -167,14 +165,3 @@ def test_install_mount_from_fstab_purge(machine, tmp_path, pg_server):
         assert not Path(f).exists(), f
     print("install, two mounts, purge: %.1f s" % (time.monotonic() - t0))
 
-
-def test_man_page_has_every_option():
-    """mvaultfs(1) documents every -o option of mvaultfs --help (libfuse's
-    own, after the S3 section, are left to fuse(8))."""
-    src = (REPO / "packaging" / "deb" / "mvaultfs.1.scd").read_text()
-    out = run([os.environ.get("MVFS_BIN") or REPO / "build" / "mvaultfs", "--help"]).stdout
-    ours = out.split("\n    -h   --help")[0]
-    names = set(re.findall(r"-o ([a-z0-9_]+)", ours))
-    assert len(names) > 40, names
-    missing = sorted(n for n in names if not re.search(r"\b%s\b" % n, src))
-    assert not missing, "in --help, not in packaging/deb/mvaultfs.1.scd: %s" % missing
