@@ -2,6 +2,7 @@
 #
 #   make          build ./mvaultfs
 #   make deps     install the Debian packages (and npm test servers) the build and tests need
+#   make deb      build/mvaultfs_VERSION_ARCH.deb (dpkg-buildpackage, packaging/deb/)
 #   make demo     build and mount the embedded default at ./memories
 #   make check    deps, build, unit tests, mount tests, then the suite again under ASan+UBSan
 #   make bench    benchmarks (ratios against a local folder, against s3fs-fuse and
@@ -11,10 +12,16 @@
 PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-VERSION  := 0.1.0
+# The one place the version is written: VERSION. packaging/deb/debian/changelog's
+# top entry must say the same (make deb checks).
+VERSION  := $(shell cat VERSION)
 
 CC       ?= cc
-CFLAGS   ?= -O2 -g
+# Hardened as Debian builds its packages (lintian's hardening checks): the
+# .deb holds this very build (packaging/deb/debian/rules), and `make asan`
+# gives its own CFLAGS (FORTIFY_SOURCE and ASan do not mix).
+CFLAGS   ?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+LDFLAGS  ?= -Wl,-z,relro -Wl,-z,now
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=312 -DMVFS_VERSION=\"$(VERSION)\" -Isrc
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP
@@ -33,16 +40,24 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TEST_JOBS ?= 2
 PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS)
 
-.PHONY: all deps check unit mount mount-s3 asan bench demo clean layers
+.PHONY: all deps check unit mount mount-s3 asan bench demo clean layers man deb FORCE
 all: mvaultfs
 
 mvaultfs: $(B)/mvaultfs
 	@if [ "$(B)" = build ]; then cp $(B)/mvaultfs ./mvaultfs; fi
 
 $(B)/mvaultfs: $(B)/src/main.o $(OBJ_LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/%.o: %.c
+# Objects depend on the flags they were built with: a new VERSION (which
+# main.o carries) or CFLAGS rebuilds them instead of linking stale ones.
+FLAGS_LINE = $(CC) $(ALL_CFLAGS) $(LDFLAGS)
+$(B)/flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(FLAGS_LINE)' | cmp -s - $@ || echo '$(FLAGS_LINE)' > $@
+FORCE:
+
+$(B)/%.o: %.c $(B)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -51,15 +66,40 @@ $(B)/gen/meta_sql.c: $(SQL) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed-sql.sh $(SQL) > $@
 
-$(B)/gen/meta_sql.o: $(B)/gen/meta_sql.c
+$(B)/gen/meta_sql.o: $(B)/gen/meta_sql.c $(B)/flags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(OBJ_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ_LIB) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ_LIB) $(LDLIBS)
 
 deps:
 	sh scripts/deps.sh
+
+# The man pages, from their scdoc sources (kept in step with --help: test_cli.py).
+MAN := $(B)/mvaultfs.1 $(B)/mount.mvaultfs.8
+man: $(MAN)
+$(B)/%: packaging/deb/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@.tmp && mv $@.tmp $@
+
+# The Debian package. dpkg-buildpackage wants debian/ at the top of the tree
+# it builds, so debian/ is copied into $(B)/deb/mvaultfs/ with a link to this
+# repository; debian/rules then takes $(B)/mvaultfs and the man pages from
+# here, already built, so the package costs no second compile.
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB      := $(B)/mvaultfs_$(VERSION)_$(DEB_ARCH).deb
+deb: $(DEB)
+$(DEB): $(B)/mvaultfs $(MAN) VERSION $(shell find packaging/deb -type f)
+	@v=$$(dpkg-parsechangelog -l packaging/deb/debian/changelog -S Version); \
+	 if [ "$$v" != "$(VERSION)" ]; then \
+		echo "packaging/deb/debian/changelog says $$v, VERSION says $(VERSION): add a changelog entry (dch -v $(VERSION))"; exit 1; fi
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/mvaultfs
+	cp -r packaging/deb/debian $(B)/deb/mvaultfs/
+	ln -s $(CURDIR) $(B)/deb/mvaultfs/repo
+	cd $(B)/deb/mvaultfs && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
+	cp $(B)/deb/mvaultfs_$(VERSION)_$(DEB_ARCH).deb $@
+	lintian --fail-on error,warning $(B)/deb/mvaultfs_$(VERSION)_$(DEB_ARCH).changes
 
 # Only src/fs talks FUSE, only src/meta talks libpq, only src/backend talks curl,
 # only src/media talks libvips.
@@ -73,7 +113,8 @@ layers:
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-mount: all $(B)/tests/test_backend $(B)/tests/test_meta
+# deb: tests/mount/test_deb.py installs the package made from this build.
+mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta
 	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
 
 # The mount tests again with every store on s3rver (tests/s3/s3server.py).

@@ -22,6 +22,10 @@ PKGS="$PKGS libimage-exiftool-perl"
 PKGS="$PKGS libglib2.0-bin gvfs gvfs-daemons dbus"
 # The peers benchmark draws its chart with gnuplot (no X: the PNG terminal only).
 PKGS="$PKGS gnuplot-nox"
+# make deb: dpkg-buildpackage with debhelper, lintian, the man pages from
+# scdoc; test_deb.py checks the units with systemd-analyze (from systemd,
+# which need not run as PID 1 for it).
+PKGS="$PKGS dpkg-dev debhelper lintian scdoc systemd"
 
 missing=""
 for p in $PKGS; do
@@ -49,7 +53,12 @@ fi
 
 # The S3-compatible test server, pinned in tests/package.json.
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -x "$here/tests/node_modules/.bin/s3rver" ] ||
+if [ -L "$here/tests/node_modules" ]; then
+	# a git worktree borrowing another checkout's: npm ci here would empty
+	# that folder, under the other checkout's running tests
+	[ -x "$here/tests/node_modules/.bin/s3rver" ] ||
+		echo "deps: tests/node_modules links to a folder without s3rver: run make deps where it points" >&2
+elif [ ! -x "$here/tests/node_modules/.bin/s3rver" ] ||
    [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
 	(cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 	echo "deps: installed s3rver (tests/node_modules)"

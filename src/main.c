@@ -1,7 +1,7 @@
 /*
  * main.c - the mvaultfs command line.
  *
- *   mvaultfs [options] MOUNTPOINT      mount (daemonises unless -f)
+ *   mvaultfs [options] [SOURCE] MOUNTPOINT   mount (daemonises unless -f)
  *   mvaultfs db migrate [-o db=...]    bring a database to this schema
  *
  * Mounting checks everything that can be checked before the mount exists
@@ -36,6 +36,7 @@
 #include "meta/meta_embedded.h"
 #include "meta/meta_s3conf.h"
 #include "backend/s3_creds.h"
+#include "util/sdnotify.h"
 #include "util/secret.h"
 #include "util/log.h"
 #include "worker/worker.h"
@@ -301,7 +302,7 @@ static int jobs_config_from(const struct jobs_cli *cli, int default_threads, str
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
 	       "       %s db migrate [-o db=CONNINFO]\n"
 	       "       %s user add NAME [-o db=CONNINFO,role=ROLE,pgpass=FILE,no_password,worker]\n"
 	       "                                             a login role for user NAME (as the owner);\n"
@@ -313,6 +314,10 @@ static void usage(const char *prog)
 	       "Mounts a memories library: metadata in PostgreSQL, content in an object store.\n"
 	       "With no database configured it runs a private PostgreSQL under the data folder\n"
 	       "and keeps content in a local folder beside it (the embedded default).\n"
+	       "SOURCE, when given (mount(8) passes an fstab line's first field), is a label\n"
+	       "shown as the mount's source; options that are mount(8)'s own (_netdev, nofail,\n"
+	       "noauto, user, users, defaults, x-*) are ignored. The mvaultfs(1) man page\n"
+	       "has fstab and systemd examples.\n"
 	       "\n"
 	       "mvaultfs options:\n"
 	       "    -o db=CONNINFO         PostgreSQL to use: postgres://user@host/db or key=value\n"
@@ -651,6 +656,86 @@ out:
 	return rc;
 }
 
+/* What mount(8) and mount.fuse3(8) hand a FUSE program for an fstab line
+ * of type fuse.mvaultfs: "mvaultfs SOURCE MOUNTPOINT -o OPTS". SOURCE, the
+ * line's first field, is a label: it becomes the mount's fsname (the
+ * source column of /proc/mounts, findmnt and df). OPTS may hold options
+ * that are fstab's and mount(8)'s own; libmount removes x-* and comment=,
+ * mount.fuse3 removes _netdev, nofail, user, users, auto and noauto, and
+ * this table drops the rest (and those again, for a direct call), so a
+ * line written for mount(8) never fails on them. rw, ro, suid, dev, exec,
+ * noatime and the like are libfuse's and reach the kernel. */
+struct helper_cli {
+	char *first;		/* the first positional argument */
+	int positional;
+};
+
+static const struct fuse_opt helper_opt_spec[] = {
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("owner", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("group", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("comment=", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_END
+};
+
+static int helper_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct helper_cli *h = data;
+
+	if (key == FUSE_OPT_KEY_OPT)	/* x-systemd.*, x-gvfs-show: fstab's */
+		return strncasecmp(arg, "x-", 2) == 0 ? 0 : 1;
+	if (key == FUSE_OPT_KEY_NONOPT && ++h->positional == 1) {
+		/* held back: SOURCE if a second follows, else the mount point */
+		h->first = strdup(arg);
+		return h->first ? 0 : -1;
+	}
+	return 1;
+}
+
+/* Removes mount(8)'s options from ARGS and takes SOURCE out of "SOURCE
+ * MOUNTPOINT" into fsname= and subtype= options (later ones given by the
+ * caller win). Returns 0, or -1 after a line on stderr. */
+static int helper_args_settle(struct fuse_args *args)
+{
+	struct helper_cli h = { 0 };
+	char *fsname = NULL, *opt = NULL;
+	int rc = -1;
+
+	if (fuse_opt_parse(args, &h, helper_opt_spec, helper_opt_proc) != 0)
+		goto out;
+	if (h.positional == 1) {
+		rc = fuse_opt_add_arg(args, h.first);
+		goto out;
+	}
+	rc = 0;
+	if (h.positional < 2)
+		goto out;
+	rc = -1;
+	/* with an fsname libfuse no longer names the type after the program:
+	 * subtype keeps it fuse.mvaultfs, as the fstab line says */
+	if (asprintf(&fsname, "fsname=%s", h.first) < 0 || fuse_opt_add_opt(&opt, "subtype=mvaultfs") != 0)
+		goto out;
+	/* a comma or backslash in SOURCE must not start another option */
+	if (fuse_opt_add_opt_escaped(&opt, fsname) != 0 ||
+	    fuse_opt_insert_arg(args, 1, "-o") != 0 || fuse_opt_insert_arg(args, 2, opt) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		fprintf(stderr, "mvaultfs: cannot read the command line: out of memory\n");
+	free(h.first);
+	free(fsname);
+	free(opt);
+	return rc;
+}
+
 /* Everything a mount holds, released in reverse order by mount_release. */
 struct mount {
 	struct mvfs_opts o;
@@ -672,6 +757,7 @@ struct mount {
 	int cache_started;
 	struct jobs_cli jobs;
 	struct worker *worker;
+	struct sdnotify notify;	/* systemd's Type=notify, when it started us */
 };
 
 static void mount_release(struct mount *m)
@@ -900,7 +986,9 @@ static int cmd_mount(int argc, char **argv)
 	char *logpath = NULL;
 	int rc = 1;
 
-	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
+	sdnotify_init(&m.notify);
+	if (helper_args_settle(&args) != 0 ||
+	    fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
@@ -917,7 +1005,7 @@ static int cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	if (!m.cmd.mountpoint) {
-		fprintf(stderr, "usage: %s [options] MOUNTPOINT (see --help)\n", argv[0]);
+		fprintf(stderr, "usage: %s [options] [SOURCE] MOUNTPOINT (see --help)\n", argv[0]);
 		goto out;
 	}
 	if (db_options_settle(&m.o, argc, argv) != 0)
@@ -1010,8 +1098,11 @@ static int cmd_mount(int argc, char **argv)
 	if (m.cmd.max_idle_threads != UINT_MAX)
 		fuse_loop_cfg_set_idle_threads(loop, m.cmd.max_idle_threads);
 	fuse_loop_cfg_set_max_threads(loop, m.cmd.max_threads);
+	if (sdnotify_send(&m.notify, "READY=1") != 0)
+		log_warn("cannot tell systemd the mount is ready: %s", strerror(errno));
 	rc = m.cmd.singlethread ? fuse_session_loop(m.se) : fuse_session_loop_mt(m.se, loop);
 	fuse_loop_cfg_destroy(loop);
+	sdnotify_send(&m.notify, "STOPPING=1");
 	log_info("unmounting '%s'", m.cmd.mountpoint);
 	rc = rc < 0 ? 1 : 0;
 out:
@@ -1218,6 +1309,7 @@ static int cmd_worker(int argc, char **argv)
 	int user_given, rc = 1, sig;
 	sigset_t stop;
 
+	sdnotify_init(&m.notify);
 	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
@@ -1280,8 +1372,10 @@ static int cmd_worker(int argc, char **argv)
 		goto out;
 	}
 	log_info("worker running for %s, store '%s'", user_given ? m.o.user : "every user", m.o.store);
+	sdnotify_send(&m.notify, "READY=1");
 	while (sigwait(&stop, &sig) != 0)
 		;
+	sdnotify_send(&m.notify, "STOPPING=1");
 	log_info("worker stopping (%s)", strsignal(sig));
 	rc = 0;
 out:
