@@ -360,7 +360,7 @@ static int page_of_trash(struct xdir *d)
 			inos[k++] = d->files[i].ino;
 	if (d->kind == X_FILES) {
 		for (int i = 0; i < n; i++) {
-			const struct meta_file *f = &d->files[i];
+			struct meta_file *f = &d->files[i];
 
 			if (f->is_version || !fs_ns_visible(fs, f))
 				continue;
