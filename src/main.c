@@ -331,8 +331,12 @@ static void usage(const char *prog)
 	       "                           /var/lib/mvaultfs for root without XDG_DATA_HOME)\n"
 	       "    -o user=NAME           whose library to show (default: the login name)\n"
 	       "    -o log=FILE            log file (default: DATA/mvaultfs.log)\n"
-	       "    -o attr_timeout=SECS   how long the kernel may cache attributes (default 1)\n"
-	       "    -o entry_timeout=SECS  how long the kernel may cache names (default 1)\n"
+	       "    -o attr_timeout=SECS   how long the kernel may cache attributes (default 1;\n"
+	       "                           files in library/ and workspace/ 60, and their folders'\n"
+	       "                           listings until changed, where every change reaches this\n"
+	       "                           mount: push on, or the embedded default)\n"
+	       "    -o entry_timeout=SECS  how long the kernel may cache names (default as above;\n"
+	       "                           setting either one sets both for every file)\n"
 	       "    -o db_connections=N    PostgreSQL connections kept open (default 8)\n"
 	       "    -o db_timeout=SECS     how long an operation waits for an unreachable database\n"
 	       "                           before it fails with EIO (default 60); also how long a\n"
@@ -979,7 +983,7 @@ static int mount_start_worker(struct mount *m)
 static int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct mount m = { .o = { .attr_timeout = 1.0, .entry_timeout = 1.0, .pool = 8, .version_min_age = -1 } };
+	struct mount m = { .o = { .attr_timeout = -1, .entry_timeout = -1, .pool = 8, .version_min_age = -1 } };
 	struct fuse_loop_config *loop;
 	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
@@ -1040,7 +1044,11 @@ static int cmd_mount(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	if (mount_open_engines(&m) != 0)
 		goto out;
-	fc = (struct fs_config){ .attr_timeout = m.o.attr_timeout, .entry_timeout = m.o.entry_timeout,
+	/* set by neither: files of the tree are kept long where every change
+	 * reaches the kernel (fs_ns_view_entry) */
+	fc = (struct fs_config){ .attr_timeout = m.o.attr_timeout < 0 ? 1.0 : m.o.attr_timeout,
+				 .entry_timeout = m.o.entry_timeout < 0 ? 1.0 : m.o.entry_timeout,
+				 .tree_timeout = m.o.attr_timeout < 0 && m.o.entry_timeout < 0 ? FS_TREE_TIMEOUT : 0,
 				 .fsync_timeout = m.cache_cli.fsync_timeout > 0 ? m.cache_cli.fsync_timeout : 300,
 				 .variants_visible = m.o.variants && strcmp(m.o.variants, "visible") == 0 };
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)

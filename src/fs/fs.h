@@ -22,9 +22,14 @@
 struct fuse_lowlevel_ops;
 struct fuse_session;
 
+/* How long the kernel keeps a tree file's name and attributes where every
+ * change reaches it (DECISIONS.md, "Listings and attributes kept"). */
+#define FS_TREE_TIMEOUT 60.0
+
 struct fs_config {
 	double entry_timeout;	/* seconds the kernel may cache a name */
 	double attr_timeout;	/* seconds the kernel may cache attributes */
+	double tree_timeout;	/* both, for files of the tree where fs_known runs (0: as above) */
 	double fsync_timeout;	/* seconds fsync(2) waits for the upload */
 	int variants_visible;	/* folders list .display/ and .thumb/ (else: reached by name only) */
 };
@@ -317,8 +322,15 @@ void fs_known_dir(struct mvfs *fs, uint64_t ino);
 void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name);
 /* 1 when folder DIR's names are known and NAME is not one of them. */
 int fs_known_absent(struct mvfs *fs, uint64_t dir, const char *name);
-/* Another writer changed something: no folder is known any more. */
+/* Another writer changed something: no folder is known any more, and no
+ * listing is kept. */
 void fs_known_forget(struct mvfs *fs);
+/* At an open of tree folder INO: 1 when the kernel may keep the listing it
+ * has of it (nothing changed it unseen since the last open), else 0; the
+ * listing read now may be kept from the next open on.  0 without fs_known. */
+int fs_known_listing(struct mvfs *fs, uint64_t ino);
+/* This mount changed folder INO's names where the kernel did not see it. */
+void fs_known_relist(struct mvfs *fs, uint64_t ino);
 
 /* --- files (fs_file.c) --------------------------------------------------- */
 

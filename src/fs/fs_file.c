@@ -44,6 +44,11 @@
 #include "util/log.h"
 #include "util/mime.h"
 
+/* Closes of files smaller than this are made durable by the recorder, a
+ * batch at a time; bigger ones at the close (DECISIONS.md, "Where a closed
+ * file is durable"). */
+#define SEAL_LATER_MAX (8ULL << 20)
+
 /* The content sealed here for row F when the row does not show it yet:
  * its close-time record was lost (a database crash after its asynchronous
  * commit) or never made (the database was away), and the upload's record
@@ -499,8 +504,11 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 	if (local && (noted = fs_local_note(in, s->fd)) != 0)
 		log_info("'%s': no note on its staged bytes (%s); it is made at its close", s->name,
 			 strerror(-noted));
-	/* the recorder makes it durable before its record (fs_record.c) */
-	later = fs->rec && noted == 0;
+	/* the recorder makes it durable before its record (fs_record.c); a
+	 * big file's flush is its own bytes' time, and in the recorder it
+	 * would hold every record behind it (and the listings that wait for
+	 * them) */
+	later = fs->rec && noted == 0 && s->size < SEAL_LATER_MAX;
 	rc = cache_stage_seal(fs->cache, s->fd, &e, later ? CACHE_SEAL_LATER : 0);
 	if (rc) {
 		log_error("cannot keep '%s' (%llu bytes): %s", s->name, (unsigned long long)s->size,

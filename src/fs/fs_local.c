@@ -559,11 +559,18 @@ struct known_dir {
 	struct known_dir *next;
 };
 
+/* Folders whose listing the kernel may keep (fs_known_listing). */
+#define LISTED_SLOTS 4096
+
 struct fs_known {
 	pthread_mutex_t lock;
 	size_t n;
 	struct known_name *names[LOCAL_BUCKETS * 16];
 	struct known_dir *dirs[LOCAL_BUCKETS];
+	uint64_t gen;		/* one more at each change from elsewhere */
+	struct {
+		uint64_t ino, gen;
+	} listed[LISTED_SLOTS];	/* by ino % LISTED_SLOTS: listed at that gen */
 };
 
 static size_t kbucket(uint64_t dir, const char *name)
@@ -607,6 +614,7 @@ int fs_known_start(struct mvfs *fs)
 	if (!k)
 		return -ENOMEM;
 	pthread_mutex_init(&k->lock, NULL);
+	k->gen = 1;
 	fs->known = k;
 	return 0;
 }
@@ -701,5 +709,44 @@ void fs_known_forget(struct mvfs *fs)
 		return;
 	pthread_mutex_lock(&k->lock);
 	forget_all_locked(k);
+	k->gen++;	/* and no listing either */
+	pthread_mutex_unlock(&k->lock);
+}
+
+/*
+ * The kernel keeps a folder's listing between opens (FOPEN_CACHE_DIR with
+ * keep_cache) where no writer can go unseen.  It drops it itself when this
+ * mount changes the folder through it (create, unlink, rename, mkdir bump
+ * the folder's version) or when told (inval_inode of the folder, which the
+ * push thread sends for folders it holds); an open answers keep_cache = 0,
+ * which drops it too, when the folder may have changed otherwise: after
+ * any change from elsewhere (a new name elsewhere names no folder the
+ * kernel holds), or one this mount made behind the kernel's back
+ * (fs_known_relist).  A slot shared by two folders only costs a listing.
+ */
+int fs_known_listing(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_known *k = fs->known;
+	int keep;
+
+	if (!k)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	keep = k->listed[ino % LISTED_SLOTS].ino == ino && k->listed[ino % LISTED_SLOTS].gen == k->gen;
+	k->listed[ino % LISTED_SLOTS].ino = ino;
+	k->listed[ino % LISTED_SLOTS].gen = k->gen;
+	pthread_mutex_unlock(&k->lock);
+	return keep;
+}
+
+void fs_known_relist(struct mvfs *fs, uint64_t ino)
+{
+	struct fs_known *k = fs->known;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (k->listed[ino % LISTED_SLOTS].ino == ino)
+		k->listed[ino % LISTED_SLOTS].ino = 0;
 	pthread_mutex_unlock(&k->lock);
 }

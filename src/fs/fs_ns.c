@@ -114,10 +114,13 @@ void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, 
 		fs_local_dir_times(fs, ino, st);	/* a file made here, not recorded yet */
 }
 
-void fs_ns_view_entry(const struct meta_dir *dir, struct fuse_entry_param *e)
+void fs_ns_view_entry(struct mvfs *fs, const struct meta_dir *dir, struct fuse_entry_param *e)
 {
 	if (dir->place == META_PLACE_COLLECTION || dir->place == META_PLACE_GALLERY)
 		e->entry_timeout = 0;
+	else if ((dir->place == META_PLACE_LIBRARY || dir->place == META_PLACE_WORKSPACE) && fs->known &&
+		 fs->cfg.tree_timeout > 0)
+		e->entry_timeout = e->attr_timeout = fs->cfg.tree_timeout;
 }
 
 int fs_ns_is_tree(const struct fs_node *n)
@@ -160,6 +163,9 @@ static int dir_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 
 void fs_ns_dirs_changed(struct mvfs *fs, uint64_t a, uint64_t b)
 {
+	fs_known_relist(fs, a);
+	if (b)
+		fs_known_relist(fs, b);
 	if (!fs->se)
 		return;
 	fuse_lowlevel_notify_inval_inode(fs->se, a, -1, 0);
@@ -337,7 +343,7 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 			return -ENOENT;
 		fs_file_stat(fs, &f, fs_inode_find(fs, f.ino), &st);
 		fs_ns_entry(fs, &st, e);
-		fs_ns_view_entry(&n.dir, e);
+		fs_ns_view_entry(fs, &n.dir, e);
 		return fs_inode_get(fs, f.ino, 1, 0) ? 0 : -ENOMEM;
 	default:
 		return -ENOTDIR;
@@ -384,6 +390,7 @@ struct fs_dir {
 	enum { PHASE_FOLDERS, PHASE_FILES, PHASE_PLAIN } phase;	/* what the next page holds */
 	int page;			/* what the page read last holds */
 	int npage, pos, eof;
+	int keep;			/* 0, or 1 + fs_known_listing() of a tree folder */
 };
 
 static void dir_free(struct fs_open_dir *od);
@@ -403,10 +410,19 @@ int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 	}
 	d->fs = fs;
 	d->ino = ino;
+	d->keep = fs_ns_is_tree(&d->node) ? 1 + fs_known_listing(fs, ino) : 0;
 	pthread_mutex_init(&d->lock, NULL);
 	fs_open_dir_track(fs, &d->open, dir_free);
 	*out = d;
 	return 0;
+}
+
+void fs_dir_cache(const struct fs_dir *d, struct fuse_file_info *fi)
+{
+	if (!d->keep || !d->fs->known || d->fs->cfg.tree_timeout <= 0)
+		return;
+	fi->cache_readdir = 1;
+	fi->keep_cache = d->keep == 2;
 }
 
 void fs_dir_close(struct fs_dir *d)
@@ -592,7 +608,7 @@ int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t s
 		}
 		fs_ns_entry(fs, &e.attr, &e);
 		if (d->node.kind == FS_NODE_FILES && d->page == PHASE_FILES)
-			fs_ns_view_entry(&d->node.dir, &e);
+			fs_ns_view_entry(fs, &d->node.dir, &e);
 		if (d->next_off < 2)
 			e.ino = 0;		/* "." and "..": no lookup reference */
 		n = plus ? fuse_add_direntry_plus(req, buf + len, size - len, name, &e, d->next_off + 1)

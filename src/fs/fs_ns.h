@@ -55,7 +55,7 @@ void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param
 /* A file's entry in a collection or gallery is not cached by the kernel:
  * a save in the file's own folder can give the file a new inode number
  * (meta_ns.c, identity across saves), and its other names must find it. */
-void fs_ns_view_entry(const struct meta_dir *dir, struct fuse_entry_param *e);
+void fs_ns_view_entry(struct mvfs *fs, const struct meta_dir *dir, struct fuse_entry_param *e);
 /* Whether file F shows: uploaded, or written through this mount (open for
  * writing, or closed and waiting for upload or uploaded within the last
  * minute), whatever the status in F, which may be a moment old, says; or
@@ -119,6 +119,9 @@ int fs_ns_check_existing(const char *name);
 /* Listings: a handle per opendir. */
 struct fs_dir;
 int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out);
+/* How the kernel may cache D's listing (fs_known_listing): sets FI's
+ * cache_readdir and keep_cache for a tree folder. */
+void fs_dir_cache(const struct fs_dir *d, struct fuse_file_info *fi);
 /* Fills BUF (SIZE bytes) with entries from offset OFF; *USED is how much. */
 int fs_dir_read(fuse_req_t req, struct fs_dir *d, off_t off, char *buf, size_t size, int plus,
 		size_t *used);

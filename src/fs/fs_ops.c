@@ -282,6 +282,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uintptr_t)d;
+	fs_dir_cache(d, fi);
 	if (fuse_reply_open(req, fi) != 0)
 		fs_dir_close(d);
 }

@@ -17,6 +17,7 @@ NO_CACHE = ["entry_timeout=0", "attr_timeout=0"]
 
 
 def item_count(m):
+    os.listdir(m.mnt / "library")   # a listing waits for the records of files closed before it
     return int(sql(m, "SELECT count(*) FROM memory_items")[0])
 
 

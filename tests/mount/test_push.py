@@ -145,7 +145,27 @@ def case_gallery_link(a, b, i):
                     and ("g%d.jpg" % i) in os.listdir(b.mnt / "galleries" / "G"))
 
 
+def case_listing(a, b, i):
+    # library/ itself: no folder row, so only the mount's own rule drops
+    # B's kept listing of it (a new name names nothing B's kernel holds)
+    name = "listed%d.jpg" % i
+    assert name not in os.listdir(b.mnt / "library")
+    assert name not in os.listdir(b.mnt / "library")             # B's kernel keeps the listing
+    put(a.mnt / "library" / name, b"l" * 100)
+    return lambda: name in os.listdir(b.mnt / "library")
+
+
+def case_resize(a, b, i):
+    p = "library/rs%d.jpg" % i
+    put(a.mnt / p, b"1" * 100)
+    wait_visible(b.mnt / p)
+    assert os.stat(b.mnt / p).st_size == 100                   # B's kernel keeps the attributes
+    put(a.mnt / p, b"2" * 200)
+    return lambda: os.stat(b.mnt / p).st_size == 200
+
+
 CASES = {
+    "listing": case_listing, "resize": case_resize,
     "create": case_create, "delete": case_delete, "rename": case_rename, "rewrite": case_rewrite,
     "mkdir": case_mkdir, "rmdir": case_rmdir, "folder_rename": case_folder_rename,
     "gallery_link": case_gallery_link,
