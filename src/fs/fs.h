@@ -416,6 +416,10 @@ ssize_t fs_do_listxattr(struct mvfs *fs, uint64_t ino, char *buf, size_t size);
 int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *value, size_t size,
 		   int flags);
 int fs_do_removexattr(struct mvfs *fs, uint64_t ino, const char *name);
+/* The mode bits (0777) POSIX ACL VALUE of attribute NAME stands for: 0, or
+ * -ENOTSUP for one beyond owner, group and other (or a default ACL),
+ * -EINVAL for one that is not an ACL, each logged. */
+int fs_xattr_acl_mode(uint64_t ino, const char *name, const char *value, size_t size, mode_t *mode);
 /* The names of INO's attributes as listxattr gives them: the stored
  * user.* ones only.  The computed user.mvault.* names are readable by name
  * and not listed (as CephFS's ceph.* attributes): their values change on

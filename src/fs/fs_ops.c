@@ -780,8 +780,24 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	fs_record_flush_ino(fs_of(req), ino);
-	fuse_reply_err(req, -fs_do_setxattr(fs_of(req), ino, name, value, size, flags));
+	struct mvfs *fs = fs_of(req);
+	struct stat cur, st;
+	mode_t mode;
+	int rc;
+
+	fs_record_flush_ino(fs, ino);
+	if (strncmp(name, "system.posix_acl_", 17) != 0) {
+		fuse_reply_err(req, -fs_do_setxattr(fs, ino, name, value, size, flags));
+		return;
+	}
+	/* the kernel keeps ACLs (FUSE_CAP_POSIX_ACL) and sends one a chmod-like
+	 * tool set: the mode it stands for is the mode */
+	if ((rc = fs_xattr_acl_mode(ino, name, value, size, &mode)) == 0 &&
+	    (rc = fs_ns_getattr(fs, ino, &cur)) == 0) {
+		cur.st_mode = (cur.st_mode & ~0777) | mode;
+		rc = fs_do_setattr(fs, ino, &cur, FUSE_SET_ATTR_MODE, &st);
+	}
+	fuse_reply_err(req, -rc);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -798,6 +814,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * version per rewrite, not an empty one first. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The kernel keeps each inode's (absent) ACL, so `ls -l` asks the
+	 * daemon one attribute per file (security.selinux), not two; it also
+	 * checks permissions itself (default_permissions), as it should for
+	 * a mount other users may reach. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	/* Always readdirplus: ls -l needs every entry's attributes. */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;

@@ -19,7 +19,11 @@
  *                           (ENOTSUP) on the top folders.
  *   security.*, system.posix_acl_*
  *                           asked of every file by ls -l: ENODATA at once,
- *                           without a round trip.
+ *                           without the database (the kernel keeps the
+ *                           ACL: FUSE_CAP_POSIX_ACL).  An access ACL that
+ *                           is only a mode sets the mode (fs_xattr_acl_mode,
+ *                           what chmod-like tools send); any other ACL is
+ *                           ENOTSUP; removing one is ENODATA (there is none).
  *   anything else           ENOTSUP: only user.* attributes are kept.
  *
  * Limits are ext4's: a name over 255 bytes is ERANGE, a value over 64 KiB
@@ -328,6 +332,52 @@ static int user_writable(struct mvfs *fs, uint64_t ino, const char *name, const 
 	return 0;
 }
 
+/* POSIX ACL entries (linux/posix_acl_xattr.h): version 2, then 8-byte
+ * entries of tag, permissions and id. */
+#define ACL_XATTR_VERSION 2
+enum { ACL_TAG_USER_OBJ = 0x01, ACL_TAG_GROUP_OBJ = 0x04, ACL_TAG_OTHER = 0x20 };
+
+int fs_xattr_acl_mode(uint64_t ino, const char *name, const char *value, size_t size, mode_t *mode)
+{
+	const unsigned char *v = (const unsigned char *)value;
+	unsigned seen = 0;
+
+	if (strcmp(name, "system.posix_acl_access") != 0) {
+		log_warn("cannot set '%s' on inode %llu: only user.* attributes are kept (no default ACLs)",
+			 name, (unsigned long long)ino);
+		return -ENOTSUP;
+	}
+	if (size < 4 || (size - 4) % 8 != 0 || (v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) !=
+	    ACL_XATTR_VERSION) {
+		log_warn("cannot set '%s' on inode %llu: not a POSIX ACL (%zu bytes)", name,
+			 (unsigned long long)ino, size);
+		return -EINVAL;
+	}
+	*mode = 0;
+	for (size_t off = 4; off < size; off += 8) {
+		unsigned tag = v[off] | v[off + 1] << 8, perm = (v[off + 2] | v[off + 3] << 8) & 7;
+
+		if (tag == ACL_TAG_USER_OBJ)
+			*mode |= perm << 6;
+		else if (tag == ACL_TAG_GROUP_OBJ)
+			*mode |= perm << 3;
+		else if (tag == ACL_TAG_OTHER)
+			*mode |= perm;
+		else {
+			log_warn("cannot set '%s' on inode %llu: an ACL beyond the mode's owner, group and other"
+				 " (tag %#x); only user.* attributes are kept", name, (unsigned long long)ino, tag);
+			return -ENOTSUP;
+		}
+		seen |= tag;
+	}
+	if (seen != (ACL_TAG_USER_OBJ | ACL_TAG_GROUP_OBJ | ACL_TAG_OTHER)) {
+		log_warn("cannot set '%s' on inode %llu: an ACL without owner, group and other entries", name,
+			 (unsigned long long)ino);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *value, size_t size,
 		   int flags)
 {
@@ -391,6 +441,8 @@ int fs_do_removexattr(struct mvfs *fs, uint64_t ino, const char *name)
 		return 0;
 	case XS_USER:
 		break;
+	case XS_QUIET:
+		return -ENODATA;	/* there is none (setfacl -b, -k) */
 	default:
 		log_warn("cannot remove '%s' from inode %llu: only user.* attributes are kept", name,
 			 (unsigned long long)ino);

@@ -302,3 +302,33 @@ def test_rsync_backup_and_restore(mvfs, tmp_path):
     assert os.getxattr(lib2 / "plain.txt", "user.mvault.id") != ids["plain.txt"]
     assert [ln for ln in lines if "'user.mvault.id'" in ln and "computes" in ln], lines
     m2.unmount()
+
+
+def _acl(entries):
+    """A system.posix_acl_access value: version 2, then (tag, perm, id)."""
+    import struct
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, i) for t, p, i in entries)
+
+
+def test_posix_acls_are_refused_and_change_nothing(mvfs):
+    """The kernel keeps each inode's ACL (none: FUSE_CAP_POSIX_ACL), which
+    is what spares `ls -l` one round trip a file.  An ACL that is only the
+    mode sets the mode; one with a named user is refused with ENOTSUP and
+    one log line, and the file and its mode stay as they were."""
+    m = mvfs()
+    f = m.mnt / "library" / "acl.jpg"
+    f.write_bytes(b"a")
+    os.chmod(f, 0o644)
+    assert_errno(errno.ENODATA, os.getxattr, f, "system.posix_acl_access")
+    USER_OBJ, USER, GROUP_OBJ, MASK, OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
+    os.setxattr(f, "system.posix_acl_access", _acl([(USER_OBJ, 6, 0xFFFFFFFF), (GROUP_OBJ, 0, 0xFFFFFFFF),
+                                                    (OTHER, 0, 0xFFFFFFFF)]))
+    assert os.stat(f).st_mode & 0o777 == 0o600
+    extended = _acl([(USER_OBJ, 6, 0xFFFFFFFF), (USER, 4, 65534), (GROUP_OBJ, 4, 0xFFFFFFFF),
+                     (MASK, 4, 0xFFFFFFFF), (OTHER, 4, 0xFFFFFFFF)])
+    err, lines = log_lines_after(m, lambda: os.setxattr(f, "system.posix_acl_access", extended))
+    assert err == errno.ENOTSUP, err
+    assert any("system.posix_acl_access" in ln and "only user.*" in ln for ln in lines), lines
+    assert os.stat(f).st_mode & 0o777 == 0o600
+    assert f.read_bytes() == b"a"
+    m.unmount()
