@@ -137,6 +137,9 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	/* no round trip: made in the database with its first close's record */
 	if ((rc = fs_local_create(fs, &dir, name, mode, fi, e)) != -EAGAIN)
 		return rc;
+	/* a collection's or gallery's file goes into a tree folder: the names
+	 * made there by this mount must be in the database to be found taken */
+	fs_local_settle_all(fs);
 	rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
 	if (rc == -EEXIST && !fs_ns_visible(fs, &f)) {
 		/* Left by a writer that died before its first commit. */

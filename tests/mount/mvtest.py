@@ -213,8 +213,22 @@ def user_id(handle, name):
     return rows[0] if rows else None
 
 
+def settle(handle):
+    """Wait until the records of the files closed on HANDLE's mount are
+    made (they are made after the closes return; a listing waits for them).
+    Nothing when the mount is gone."""
+    mnt = getattr(handle, "mnt", None)
+    if mnt is not None and not getattr(handle, "done", False) and os.path.ismount(mnt):
+        try:
+            os.listdir(os.path.join(mnt, "library"))
+        except OSError:
+            pass
+
+
 def memory_of(handle, display_name, user=None):
-    """memories.id of the memory items named display_name (a list)."""
+    """memories.id of the memory items named display_name (a list), once
+    the mount's closes are recorded."""
+    settle(handle)
     where = "i.display_name = %s" % q(display_name)
     if user:
         where += " AND i.user_id = (SELECT id FROM users WHERE name = %s)" % q(user)

@@ -10,14 +10,14 @@ import os
 
 import pytest
 
-from mvtest import (assert_errno, check_consistency, create_excl, fsync_path, memory_of, oserror,
+from mvtest import (settle, assert_errno, check_consistency, create_excl, fsync_path, memory_of, oserror,
                     q, run, sql)
 
 NO_CACHE = ["entry_timeout=0", "attr_timeout=0"]
 
 
 def item_count(m):
-    os.listdir(m.mnt / "library")   # a listing waits for the records of files closed before it
+    settle(m)
     return int(sql(m, "SELECT count(*) FROM memory_items")[0])
 
 
