@@ -329,8 +329,8 @@ void fs_known_forget(struct mvfs *fs);
  * has of it (nothing changed it unseen since the last open), else 0; the
  * listing read now may be kept from the next open on.  0 without fs_known. */
 int fs_known_listing(struct mvfs *fs, uint64_t ino);
-/* This mount changed folder INO's names where the kernel did not see it. */
-void fs_known_relist(struct mvfs *fs, uint64_t ino);
+/* This mount changed a folder's names (the kernel may not know which). */
+void fs_known_relist(struct mvfs *fs);
 
 /* --- files (fs_file.c) --------------------------------------------------- */
 

@@ -721,8 +721,12 @@ void fs_known_forget(struct mvfs *fs)
  * push thread sends for folders it holds); an open answers keep_cache = 0,
  * which drops it too, when the folder may have changed otherwise: after
  * any change from elsewhere (a new name elsewhere names no folder the
- * kernel holds), or one this mount made behind the kernel's back
- * (fs_known_relist).  A slot shared by two folders only costs a listing.
+ * kernel holds), or any change this mount made in any folder
+ * (fs_known_relist): a move into a collection puts the file in library/,
+ * a folder the kernel did not see change.  So a listing is kept only while
+ * nothing changes at all, which is what repeated listings of a library
+ * that is not being written need.  A slot shared by two folders only costs
+ * a listing.
  */
 int fs_known_listing(struct mvfs *fs, uint64_t ino)
 {
@@ -739,14 +743,13 @@ int fs_known_listing(struct mvfs *fs, uint64_t ino)
 	return keep;
 }
 
-void fs_known_relist(struct mvfs *fs, uint64_t ino)
+void fs_known_relist(struct mvfs *fs)
 {
 	struct fs_known *k = fs->known;
 
 	if (!k)
 		return;
 	pthread_mutex_lock(&k->lock);
-	if (k->listed[ino % LISTED_SLOTS].ino == ino)
-		k->listed[ino % LISTED_SLOTS].ino = 0;
+	k->gen++;
 	pthread_mutex_unlock(&k->lock);
 }

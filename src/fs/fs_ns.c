@@ -163,9 +163,7 @@ static int dir_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 
 void fs_ns_dirs_changed(struct mvfs *fs, uint64_t a, uint64_t b)
 {
-	fs_known_relist(fs, a);
-	if (b)
-		fs_known_relist(fs, b);
+	fs_known_relist(fs);
 	if (!fs->se)
 		return;
 	fuse_lowlevel_notify_inval_inode(fs->se, a, -1, 0);
