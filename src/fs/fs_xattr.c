@@ -169,14 +169,6 @@ static const char *computed_value(const struct xattr_src *s, const char *name)
 	return NULL;
 }
 
-static int utf8_valid(const char *s, size_t len)
-{
-	for (size_t i = 0, k; i < len; i += k)
-		if ((k = utf8_seq_len((const unsigned char *)s + i, len - i)) == 0)
-			return 0;
-	return 1;
-}
-
 /* Whether NAME may be stored: 0, or -errno after a log line. */
 static int check_name(const char *name, uint64_t ino)
 {
