@@ -2,7 +2,7 @@
  * fs_xattr.c - extended attributes: computed user.mvault.* names and the
  * user.* attributes people and tools set, kept per inode as ext4 keeps them.
  *
- * A name falls in one of five sets, and each set has one rule:
+ * A name falls in one of six sets, and each set has one rule:
  *
  *   user.mvault.collection  the file's collection: set files it, remove
  *                           unfiles it.  Readable by name but not listed,
@@ -14,6 +14,12 @@
  *                           differs); removing one succeeds and changes
  *                           nothing.  That is what lets `rsync -aX` copy a
  *                           backup back in, even into another library.
+ *   user.xdg.tags, user.xdg.comment, user.baloo.rating
+ *                           a library file's tags, title and favourite
+ *                           flag, the web application's own columns
+ *                           (meta_xdg_*, util/xdg.h); values are checked
+ *                           (xdg_check) on every inode, and kept as user.*
+ *                           on one without a library row.
  *   user.*                  stored in the database (meta_xattr_*), on files
  *                           and on collections and galleries; refused
  *                           (ENOTSUP) on the top folders.
@@ -42,6 +48,7 @@
 #include "util/log.h"
 #include "util/name.h"
 #include "util/utf8.h"
+#include "util/xdg.h"
 
 #define XATTR_PREFIX "user.mvault."
 #define XATTR_COLLECTION XATTR_PREFIX "collection"
@@ -72,6 +79,7 @@ static const struct xattr_field folder_xattrs[] = {
 enum xattr_set {
 	XS_COLLECTION,
 	XS_COMPUTED,
+	XS_XDG,
 	XS_USER,
 	XS_QUIET,
 	XS_OTHER,
@@ -83,6 +91,8 @@ static enum xattr_set set_of(const char *name)
 		return XS_COLLECTION;
 	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0)
 		return XS_COMPUTED;
+	if (xdg_name(name))
+		return XS_XDG;
 	if (strncmp(name, "user.", 5) == 0)
 		return XS_USER;
 	if (strncmp(name, "security.", 9) == 0 || strncmp(name, "system.posix_acl_", 17) == 0)
@@ -169,14 +179,6 @@ static const char *computed_value(const struct xattr_src *s, const char *name)
 	return NULL;
 }
 
-static int utf8_valid(const char *s, size_t len)
-{
-	for (size_t i = 0, k; i < len; i += k)
-		if ((k = utf8_seq_len((const unsigned char *)s + i, len - i)) == 0)
-			return 0;
-	return 1;
-}
-
 /* Whether NAME may be stored: 0, or -errno after a log line. */
 static int check_name(const char *name, uint64_t ino)
 {
@@ -229,6 +231,8 @@ ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *bu
 			return rc;
 		val = computed_value(&s, name);
 		return val ? copy_out(val, strlen(val), buf, size) : -ENODATA;
+	case XS_XDG:
+		return ino < META_INO_FIRST ? -ENODATA : meta_xdg_get(fs->meta, ino, name, buf, size);
 	case XS_USER:
 		if (strlen(name) > META_XATTR_NAME_MAX)
 			return -ERANGE;
@@ -378,6 +382,20 @@ int fs_xattr_acl_mode(uint64_t ino, const char *name, const char *value, size_t 
 	return 0;
 }
 
+/* Whether VALUE may be given to desktop attribute NAME: 0, or -errno after
+ * a log line.  Checked on every inode: a workspace file's become its
+ * library row's when it is promoted. */
+static int xdg_value_ok(uint64_t ino, const char *name, const char *value, size_t size)
+{
+	const char *why;
+	int rc = xdg_check(name, value, size, &why);
+
+	if (rc)
+		log_warn("cannot set '%s' on inode %llu: %s (%s)", name, (unsigned long long)ino, why,
+			 strerror(-rc));
+	return rc;
+}
+
 int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *value, size_t size,
 		   int flags)
 {
@@ -398,6 +416,7 @@ int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *
 			return rc;
 		cur = computed_value(&s, name);
 		return fs_xattr_set_computed(s.subject, name, cur, cur ? strlen(cur) : 0, value, size, flags);
+	case XS_XDG:
 	case XS_USER:
 		break;
 	default:
@@ -410,11 +429,13 @@ int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *
 			 (unsigned long long)ino, size, META_XATTR_VALUE_MAX);
 		return -E2BIG;
 	}
+	if (set_of(name) == XS_XDG && (rc = xdg_value_ok(ino, name, value, size)) != 0)
+		return rc;
 	if ((rc = user_writable(fs, ino, name, "set", &s)) != 0)
 		return rc;
-	rc = meta_xattr_set(fs->meta, ino, name, value, size,
-			    (flags & XATTR_CREATE ? META_XATTR_CREATE : 0) |
-			    (flags & XATTR_REPLACE ? META_XATTR_REPLACE : 0));
+	rc = (set_of(name) == XS_XDG ? meta_xdg_set : meta_xattr_set)(fs->meta, ino, name, value, size,
+			(flags & XATTR_CREATE ? META_XATTR_CREATE : 0) |
+			(flags & XATTR_REPLACE ? META_XATTR_REPLACE : 0));
 	if (rc == -EEXIST)
 		log_info("cannot create '%s' on %s: it exists (XATTR_CREATE)", name, s.subject);
 	else if (rc == -ENODATA)
@@ -439,6 +460,7 @@ int fs_do_removexattr(struct mvfs *fs, uint64_t ino, const char *name)
 		/* rsync removes what its source lacks: nothing to do, not an error */
 		log_debug("kept '%s' on inode %llu: the filesystem computes it", name, (unsigned long long)ino);
 		return 0;
+	case XS_XDG:
 	case XS_USER:
 		break;
 	case XS_QUIET:
@@ -450,7 +472,8 @@ int fs_do_removexattr(struct mvfs *fs, uint64_t ino, const char *name)
 	}
 	if ((rc = user_writable(fs, ino, name, "remove", &s)) != 0)
 		return rc;
-	rc = meta_xattr_remove(fs->meta, ino, name);
+	rc = set_of(name) == XS_XDG ? meta_xdg_set(fs->meta, ino, name, NULL, 0, 0)
+				    : meta_xattr_remove(fs->meta, ino, name);
 	if (rc == -ENODATA)
 		log_info("cannot remove '%s' from %s: it is not set", name, s.subject);
 	else if (rc)

@@ -433,6 +433,23 @@ int meta_xattr_set(struct meta *m, uint64_t ino, const char *name, const void *v
 /* Removes NAME from INO: 0, or -ENODATA when it was not set. */
 int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name);
 
+/* --- desktop attributes (meta_xdg.c) ------------------------------------- */
+
+/* user.xdg.tags, user.xdg.comment and user.baloo.rating (util/xdg.h): for
+ * a file with a library row, its tags, title and favourite flag, which the
+ * web application reads and writes (0025_xdg_attrs.sql); for any other
+ * inode, user.* attributes as meta_xattr_* keeps them.  NAME is one of the
+ * three; a value was checked with xdg_check(). */
+
+/* As meta_xattr_get. */
+ssize_t meta_xdg_get(struct meta *m, uint64_t ino, const char *name, void *buf, size_t size);
+/* Sets NAME on INO to the LEN bytes at VALUE (NULL: removes it).  Returns
+ * 0, -EEXIST / -ENODATA as FLAGS say (meta_xattr_flags), -ENODATA for the
+ * removal of what is not set, or as meta_xattr_set.  One statement for a
+ * library file; one more for another inode. */
+int meta_xdg_set(struct meta *m, uint64_t ino, const char *name, const void *value, size_t len,
+		 unsigned flags);
+
 /* --- changes pushed by other mounts (meta_push.c) ------------------------ */
 
 /*

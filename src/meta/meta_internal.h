@@ -116,6 +116,10 @@ int meta_call(struct meta *m, const char *what, const char *sql, int nparams, co
  * it was sent. */
 int meta_call_idempotent(struct meta *m, const char *what, const char *sql, int nparams,
 			 const char *const *params, PGresult **res);
+/* The bytea value in the first column of R's first row (hex form) into
+ * BUF (SIZE bytes; SIZE 0 asks only the length), and PQclear(R).  Returns
+ * the length, -ENODATA for no row or NULL, -ERANGE when it does not fit. */
+ssize_t meta_xattr_value(PGresult *r, void *buf, size_t size);
 /* Runs SQL, which selects one boolean: 1 when it is true, 0 when false or
  * no row, or -errno. */
 int meta_query_bool(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params);

@@ -7,6 +7,9 @@
  * ("\x0a1b...") and come back through PQunescapeBytea, so that meta_exec
  * stays the one place statements are sent.
  *
+ * A listing comes from mvfs_xattr_names (0025): for a library file it
+ * holds the desktop names its library row has values for (meta_xdg.c).
+ *
  * DESIGN: XATTR_CREATE/XATTR_REPLACE and the limit on the names of one
  * inode are decided inside the set statement from a snapshot of the inode's
  * names, which it returns with the outcome: no second round trip to learn
@@ -33,8 +36,6 @@ ssize_t meta_xattr_get(struct meta *m, uint64_t ino, const char *name, void *buf
 {
 	char ino_s[24];
 	const char *p[] = { m->user_id, ino_s, name };
-	unsigned char *val;
-	size_t len;
 	PGresult *r;
 	ssize_t rc;
 
@@ -42,9 +43,16 @@ ssize_t meta_xattr_get(struct meta *m, uint64_t ino, const char *name, void *buf
 	rc = META_ON_CONN(m, c, meta_exec(c, "read xattr",
 					  "SELECT value FROM inode_xattrs"
 					  " WHERE user_id = $1 AND ino = $2 AND name = $3", 3, p, &r));
-	if (rc)
-		return rc;
-	if (PQntuples(r) == 0) {
+	return rc ? rc : meta_xattr_value(r, buf, size);
+}
+
+ssize_t meta_xattr_value(PGresult *r, void *buf, size_t size)
+{
+	unsigned char *val;
+	size_t len;
+	ssize_t rc = 0;
+
+	if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)) {
 		PQclear(r);
 		return -ENODATA;
 	}
@@ -70,8 +78,7 @@ ssize_t meta_xattr_list(struct meta *m, uint64_t ino, char *buf, size_t size)
 
 	ino_str(ino_s, sizeof(ino_s), ino);
 	rc = META_ON_CONN(m, c, meta_exec(c, "list xattrs",
-					  "SELECT name FROM inode_xattrs WHERE user_id = $1 AND ino = $2"
-					  " ORDER BY name", 2, p, &r));
+					  "SELECT mvfs_xattr_names($1, $2)", 2, p, &r));
 	if (rc)
 		return rc;
 	for (int i = 0; i < PQntuples(r); i++) {

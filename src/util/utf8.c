@@ -30,3 +30,11 @@ size_t utf8_seq_len(const unsigned char *s, size_t avail)
 	}
 	return 0;
 }
+
+int utf8_valid(const char *s, size_t len)
+{
+	for (size_t i = 0, k; i < len; i += k)
+		if ((k = utf8_seq_len((const unsigned char *)s + i, len - i)) == 0)
+			return 0;
+	return 1;
+}

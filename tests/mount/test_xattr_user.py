@@ -8,7 +8,7 @@ from mvtest import assert_errno, fsync_path, log_lines_after, run, sql, tree_sta
 from pgtest import default_bin
 
 URL = "user.xdg.origin.url"
-RATING = "user.baloo.rating"
+RATING = "user.xdg.creator"     # any user.* name; user.baloo.rating: test_xdg_tags.py
 
 
 def stored(m):

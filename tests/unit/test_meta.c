@@ -726,6 +726,36 @@ static void test_users_apart(void)
 	meta_free(b);
 }
 
+/* The desktop attributes of a library file are its row's columns: one
+ * statement to read, set or remove; a workspace file keeps them as any
+ * user.* attribute, one statement more (0025). */
+static void test_xdg(void)
+{
+	struct meta *m = open_as("xdg");
+	struct meta_file f, w;
+	char buf[64];
+
+	if (!m || mk(m, &LIB, "a.jpg", &f) || mk(m, &WS, "w.jpg", &w)) {
+		CHECK(0);
+		meta_free(m);
+		return;
+	}
+	CHECK_EQ_INT(BUDGET(1, meta_xdg_set(m, f.ino, "user.xdg.tags", " b ,a,b", 7, 0)), 0);
+	CHECK_EQ_INT(BUDGET(1, (int)meta_xdg_get(m, f.ino, "user.xdg.tags", buf, sizeof(buf))), 3);
+	CHECK(memcmp(buf, "b,a", 3) == 0);
+	CHECK_EQ_INT(BUDGET(1, (int)meta_xattr_list(m, f.ino, buf, sizeof(buf))), 14);
+	CHECK_EQ_INT(BUDGET(1, meta_xdg_set(m, f.ino, "user.baloo.rating", "6", 1, META_XATTR_CREATE)), 0);
+	CHECK_EQ_INT(meta_xdg_set(m, f.ino, "user.baloo.rating", "8", 1, META_XATTR_CREATE), -EEXIST);
+	CHECK_EQ_INT(meta_xdg_set(m, f.ino, "user.xdg.comment", "t", 1, META_XATTR_REPLACE), -ENODATA);
+	CHECK_EQ_INT(meta_xdg_set(m, f.ino, "user.baloo.rating", "11", 2, 0), -ERANGE);
+	CHECK_EQ_INT(BUDGET(1, meta_xdg_set(m, f.ino, "user.baloo.rating", NULL, 0, 0)), 0);
+	CHECK_EQ_INT(meta_xdg_set(m, f.ino, "user.baloo.rating", NULL, 0, 0), -ENODATA);
+	CHECK_EQ_INT((int)meta_xdg_get(m, f.ino, "user.baloo.rating", buf, sizeof(buf)), -ENODATA);
+	CHECK_EQ_INT(BUDGET(2, meta_xdg_set(m, w.ino, "user.xdg.tags", "w", 1, 0)), 0);
+	CHECK_EQ_INT(BUDGET(1, (int)meta_xdg_get(m, w.ino, "user.xdg.tags", buf, sizeof(buf))), 1);
+	meta_free(m);
+}
+
 int main(void)
 {
 	char logpath[] = "/tmp/mvfs-test-meta.XXXXXX";
@@ -756,6 +786,7 @@ int main(void)
 	TEST(test_folders);
 	TEST(test_abort);
 	TEST(test_users_apart);
+	TEST(test_xdg);
 
 	unlink(logpath);
 	return unit_done();

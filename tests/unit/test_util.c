@@ -1,5 +1,6 @@
 /*
- * test_util.c - the pure helpers: name rules, type sniffing, SHA-256.
+ * test_util.c - the pure helpers: name rules, type sniffing, SHA-256, the
+ * values of the desktop attributes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include "util/mime.h"
 #include "util/name.h"
 #include "util/sha256.h"
+#include "util/xdg.h"
 
 static void test_name_accepts(void)
 {
@@ -201,6 +203,44 @@ static void test_sha256(void)
 	close(fd);
 }
 
+static void test_xdg_values(void)
+{
+	char big[XDG_TAGS_MAX + 2];
+	const char *why = NULL;
+
+	CHECK(xdg_name(XDG_TAGS) && xdg_name(XDG_COMMENT) && xdg_name(XDG_RATING));
+	CHECK(!xdg_name("user.xdg.origin.url") && !xdg_name("user.xdg.tags2"));
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, "a,b, c ,,", 9, NULL), 0);
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, "", 0, NULL), 0);
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, "a\xff", 2, &why), -EINVAL);
+	CHECK(why && strstr(why, "UTF-8"));
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, "a\nb", 3, NULL), -EINVAL);
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, "a\0b", 3, NULL), -EINVAL);
+	memset(big, 't', sizeof(big));
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, big, XDG_TAG_MAX, NULL), 0);
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, big, XDG_TAG_MAX + 1, NULL), -E2BIG);
+	big[0] = big[XDG_TAG_MAX + 1] = ' ';		/* blanks around a tag do not count */
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, big, XDG_TAG_MAX + 2, NULL), 0);
+	for (size_t i = 1; i < sizeof(big); i += 2)
+		big[i] = ',';
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, big, XDG_TAGS_MAX, NULL), 0);
+	CHECK_EQ_INT(xdg_check(XDG_TAGS, big, XDG_TAGS_MAX + 1, NULL), -E2BIG);
+	CHECK_EQ_INT(xdg_check(XDG_COMMENT, "two\nlines\tand a tab", 19, NULL), 0);
+	CHECK_EQ_INT(xdg_check(XDG_COMMENT, "bell\a", 5, NULL), -EINVAL);
+	CHECK_EQ_INT(xdg_check(XDG_COMMENT, big, XDG_COMMENT_MAX + 1, NULL), -E2BIG);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "0", 1, NULL), 0);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "10", 2, NULL), 0);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, " 7\n", 3, NULL), 0);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "-0", 2, NULL), 0);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "11", 2, NULL), -ERANGE);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "-1", 2, NULL), -ERANGE);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "999999999", 9, NULL), -ERANGE);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "9999999999", 10, NULL), -EINVAL);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "", 0, NULL), -EINVAL);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "5 stars", 7, NULL), -EINVAL);
+	CHECK_EQ_INT(xdg_check(XDG_RATING, "4.5", 3, NULL), -EINVAL);
+}
+
 int main(void)
 {
 	TEST(test_name_accepts);
@@ -211,5 +251,6 @@ int main(void)
 	TEST(test_plain_names);
 	TEST(test_mime);
 	TEST(test_sha256);
+	TEST(test_xdg_values);
 	return unit_done();
 }
