@@ -179,6 +179,7 @@ struct s3_cli {
 	char *endpoint;
 	char *region;
 	char *keyfile;
+	char *ca_file;
 	int path_style;
 	int unsigned_payload;
 	unsigned part_mb;
@@ -196,6 +197,8 @@ static const struct fuse_opt s3_opt_spec[] = {
 	S3OPT("s3_path_style", path_style, 1),
 	S3OPT("s3_virtual_host", path_style, -1),
 	S3OPT("s3_unsigned_payload", unsigned_payload, 1),
+	S3OPT("s3_signed_payload", unsigned_payload, -1),
+	S3OPT("s3_ca_file=%s", ca_file, 1),
 	S3OPT("s3_part_size=%u", part_mb, 1),
 	S3OPT("s3_multipart_threshold=%u", threshold_mb, 1),
 	S3OPT("s3_concurrency=%d", concurrency, 1),
@@ -210,7 +213,11 @@ static void s3_usage(void)
 	       "    -o s3_endpoint=URL     http(s)://host[:port] (default: AWS in the region)\n"
 	       "    -o s3_region=NAME      region to sign for (default us-east-1)\n"
 	       "    -o s3_path_style       https://host/BUCKET/key instead of https://BUCKET.host/key\n"
-	       "    -o s3_unsigned_payload send UNSIGNED-PAYLOAD instead of the body's SHA-256 (use over TLS)\n"
+	       "    -o s3_ca_file=FILE     PEM file of the CAs to trust for an https endpoint, instead of\n"
+	       "                           the system's (default: $AWS_CA_BUNDLE when set; this wins)\n"
+	       "    -o s3_unsigned_payload send UNSIGNED-PAYLOAD instead of the body's SHA-256\n"
+	       "                           (the default over https, where TLS checks the bytes)\n"
+	       "    -o s3_signed_payload   sign each body's SHA-256 over https too (the default over http)\n"
 	       "    -o s3_part_size=MIB    multipart part size (default 16)\n"
 	       "    -o s3_multipart_threshold=MIB  larger files go multipart (default: the part size)\n"
 	       "    -o s3_concurrency=N    parts sent in parallel per file (default 4)\n"
@@ -804,6 +811,7 @@ static void mount_release(struct mount *m)
 	free(m->s3.endpoint);
 	free(m->s3.region);
 	free(m->s3.keyfile);
+	free(m->s3.ca_file);
 	s3_creds_release(&m->s3_creds);
 	free(m->cache_cli.size_max);
 	free(m->cache_cli.free_min);
@@ -886,6 +894,7 @@ static int mount_s3_config(struct mount *m)
 	c->s3_region = m->s3.region;
 	c->s3_path_style = m->s3.path_style;
 	c->s3_unsigned_payload = m->s3.unsigned_payload;
+	c->s3_ca_file = m->s3.ca_file;
 	c->s3_part_size = (uint64_t)m->s3.part_mb << 20;
 	c->s3_multipart_threshold = (uint64_t)m->s3.threshold_mb << 20;
 	c->s3_concurrency = m->s3.concurrency;
