@@ -56,6 +56,7 @@ struct mvfs_opts {
 	int trash_days;
 	int version_min_age;	/* -1: not given */
 	int db_timeout;
+	int read_ahead_kb;	/* -1: not given */
 };
 
 #define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
@@ -74,6 +75,7 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("trash_days=%d", trash_days),
 	OPT("version_min_age=%d", version_min_age),
 	OPT("db_timeout=%d", db_timeout),
+	OPT("read_ahead_kb=%d", read_ahead_kb),
 	FUSE_OPT_END
 };
 
@@ -359,6 +361,9 @@ static void usage(const char *prog)
 	       "                           mount's kernel caches within ms, not after attr_timeout/\n"
 	       "                           entry_timeout (default on with -o db=, off for the\n"
 	       "                           embedded default, which no other mount can reach)\n"
+	       "    -o read_ahead_kb=KIB   the kernel's readahead for this mount, set at mount in\n"
+	       "                           /sys/class/bdi (root only; else it stays 128, with an\n"
+	       "                           info line) (default 4096; 0: leave the kernel's)\n"
 	       "    -V, --version          print the version\n"
 	       "\n", prog, prog, prog, prog, prog, prog);
 	cache_usage();
@@ -989,10 +994,32 @@ static int mount_start_worker(struct mount *m)
 	return m->worker ? 0 : -1;
 }
 
+/* The kernel's readahead for the mount (fs_readahead.c): INIT answered
+ * here, then the bdi raised.  Where it cannot be (not root), one info line:
+ * reads still work, in smaller requests. */
+static void mount_readahead(struct mount *m)
+{
+	char err[512];
+	unsigned kb = m->fs.cfg.read_ahead_kb;
+	int rc = fs_session_init(m->se);
+
+	if (rc) {
+		log_warn("cannot answer the kernel's INIT before the session loop: %s", strerror(-rc));
+		return;
+	}
+	if (kb == 0)
+		return;
+	if (fs_readahead_set(m->cmd.mountpoint, kb, err, sizeof(err)) == 0)
+		log_info("kernel readahead of the mount: %u KiB (%s)", kb, err);
+	else
+		log_info("kernel readahead of the mount not raised to %u KiB (-o read_ahead_kb): %s", kb, err);
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct mount m = { .o = { .attr_timeout = -1, .entry_timeout = -1, .pool = 8, .version_min_age = -1 } };
+	struct mount m = { .o = { .attr_timeout = -1, .entry_timeout = -1, .pool = 8, .version_min_age = -1,
+				  .read_ahead_kb = -1 } };
 	struct fuse_loop_config *loop;
 	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
@@ -1031,6 +1058,11 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "mvaultfs: -o push=%s: give on or off\n", m.o.push);
 		goto out;
 	}
+	if (m.o.read_ahead_kb < -1 || m.o.read_ahead_kb > (1 << 20)) {
+		fprintf(stderr, "mvaultfs: -o read_ahead_kb=%d: give KiB from 0 (the kernel's default) to 1048576\n",
+			m.o.read_ahead_kb);
+		goto out;
+	}
 	if (check_mountpoint(m.cmd.mountpoint) != 0)
 		goto out;
 	if (!m.o.data_dir && !(m.o.data_dir = default_data_dir())) {
@@ -1059,7 +1091,8 @@ static int cmd_mount(int argc, char **argv)
 				 .entry_timeout = m.o.entry_timeout < 0 ? 1.0 : m.o.entry_timeout,
 				 .tree_timeout = m.o.attr_timeout < 0 && m.o.entry_timeout < 0 ? FS_TREE_TIMEOUT : 0,
 				 .fsync_timeout = m.cache_cli.fsync_timeout > 0 ? m.cache_cli.fsync_timeout : 300,
-				 .variants_visible = m.o.variants && strcmp(m.o.variants, "visible") == 0 };
+				 .variants_visible = m.o.variants && strcmp(m.o.variants, "visible") == 0,
+				 .read_ahead_kb = m.o.read_ahead_kb < 0 ? FS_READ_AHEAD_KB : (unsigned)m.o.read_ahead_kb };
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
@@ -1110,6 +1143,7 @@ static int cmd_mount(int argc, char **argv)
 		log_warn("every lookup of a new name asks the database: out of memory");
 	if (meta_embedded_watch(m.pg) != 0)
 		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
+	mount_readahead(&m);
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, m.cmd.clone_fd);
 	if (m.cmd.max_idle_threads != UINT_MAX)
