@@ -56,6 +56,7 @@ struct mvfs_opts {
 	int trash_days;
 	int version_min_age;	/* -1: not given */
 	int db_timeout;
+	int read_ahead_kb;	/* -1: not given */
 };
 
 #define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
@@ -74,6 +75,7 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("trash_days=%d", trash_days),
 	OPT("version_min_age=%d", version_min_age),
 	OPT("db_timeout=%d", db_timeout),
+	OPT("read_ahead_kb=%d", read_ahead_kb),
 	FUSE_OPT_END
 };
 
@@ -179,6 +181,7 @@ struct s3_cli {
 	char *endpoint;
 	char *region;
 	char *keyfile;
+	char *ca_file;
 	int path_style;
 	int unsigned_payload;
 	unsigned part_mb;
@@ -196,6 +199,8 @@ static const struct fuse_opt s3_opt_spec[] = {
 	S3OPT("s3_path_style", path_style, 1),
 	S3OPT("s3_virtual_host", path_style, -1),
 	S3OPT("s3_unsigned_payload", unsigned_payload, 1),
+	S3OPT("s3_signed_payload", unsigned_payload, -1),
+	S3OPT("s3_ca_file=%s", ca_file, 1),
 	S3OPT("s3_part_size=%u", part_mb, 1),
 	S3OPT("s3_multipart_threshold=%u", threshold_mb, 1),
 	S3OPT("s3_concurrency=%d", concurrency, 1),
@@ -210,7 +215,11 @@ static void s3_usage(void)
 	       "    -o s3_endpoint=URL     http(s)://host[:port] (default: AWS in the region)\n"
 	       "    -o s3_region=NAME      region to sign for (default us-east-1)\n"
 	       "    -o s3_path_style       https://host/BUCKET/key instead of https://BUCKET.host/key\n"
-	       "    -o s3_unsigned_payload send UNSIGNED-PAYLOAD instead of the body's SHA-256 (use over TLS)\n"
+	       "    -o s3_ca_file=FILE     PEM file of the CAs to trust for an https endpoint, instead of\n"
+	       "                           the system's (default: $AWS_CA_BUNDLE when set; this wins)\n"
+	       "    -o s3_unsigned_payload send UNSIGNED-PAYLOAD instead of the body's SHA-256\n"
+	       "                           (the default over https, where TLS checks the bytes)\n"
+	       "    -o s3_signed_payload   sign each body's SHA-256 over https too (the default over http)\n"
 	       "    -o s3_part_size=MIB    multipart part size (default 16)\n"
 	       "    -o s3_multipart_threshold=MIB  larger files go multipart (default: the part size)\n"
 	       "    -o s3_concurrency=N    parts sent in parallel per file (default 4)\n"
@@ -352,6 +361,9 @@ static void usage(const char *prog)
 	       "                           mount's kernel caches within ms, not after attr_timeout/\n"
 	       "                           entry_timeout (default on with -o db=, off for the\n"
 	       "                           embedded default, which no other mount can reach)\n"
+	       "    -o read_ahead_kb=KIB   the kernel's readahead for this mount, set at mount in\n"
+	       "                           /sys/class/bdi (root only; else it stays 128, with an\n"
+	       "                           info line) (default 4096; 0: leave the kernel's)\n"
 	       "    -V, --version          print the version\n"
 	       "\n", prog, prog, prog, prog, prog, prog);
 	cache_usage();
@@ -804,6 +816,7 @@ static void mount_release(struct mount *m)
 	free(m->s3.endpoint);
 	free(m->s3.region);
 	free(m->s3.keyfile);
+	free(m->s3.ca_file);
 	s3_creds_release(&m->s3_creds);
 	free(m->cache_cli.size_max);
 	free(m->cache_cli.free_min);
@@ -886,6 +899,7 @@ static int mount_s3_config(struct mount *m)
 	c->s3_region = m->s3.region;
 	c->s3_path_style = m->s3.path_style;
 	c->s3_unsigned_payload = m->s3.unsigned_payload;
+	c->s3_ca_file = m->s3.ca_file;
 	c->s3_part_size = (uint64_t)m->s3.part_mb << 20;
 	c->s3_multipart_threshold = (uint64_t)m->s3.threshold_mb << 20;
 	c->s3_concurrency = m->s3.concurrency;
@@ -980,10 +994,32 @@ static int mount_start_worker(struct mount *m)
 	return m->worker ? 0 : -1;
 }
 
+/* The kernel's readahead for the mount (fs_readahead.c): INIT answered
+ * here, then the bdi raised.  Where it cannot be (not root), one info line:
+ * reads still work, in smaller requests. */
+static void mount_readahead(struct mount *m)
+{
+	char err[512];
+	unsigned kb = m->fs.cfg.read_ahead_kb;
+	int rc = fs_session_init(m->se);
+
+	if (rc) {
+		log_warn("cannot answer the kernel's INIT before the session loop: %s", strerror(-rc));
+		return;
+	}
+	if (kb == 0)
+		return;
+	if (fs_readahead_set(m->cmd.mountpoint, kb, err, sizeof(err)) == 0)
+		log_info("kernel readahead of the mount: %u KiB (%s)", kb, err);
+	else
+		log_info("kernel readahead of the mount not raised to %u KiB (-o read_ahead_kb): %s", kb, err);
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct mount m = { .o = { .attr_timeout = -1, .entry_timeout = -1, .pool = 8, .version_min_age = -1 } };
+	struct mount m = { .o = { .attr_timeout = -1, .entry_timeout = -1, .pool = 8, .version_min_age = -1,
+				  .read_ahead_kb = -1 } };
 	struct fuse_loop_config *loop;
 	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
@@ -1022,6 +1058,11 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "mvaultfs: -o push=%s: give on or off\n", m.o.push);
 		goto out;
 	}
+	if (m.o.read_ahead_kb < -1 || m.o.read_ahead_kb > (1 << 20)) {
+		fprintf(stderr, "mvaultfs: -o read_ahead_kb=%d: give KiB from 0 (the kernel's default) to 1048576\n",
+			m.o.read_ahead_kb);
+		goto out;
+	}
 	if (check_mountpoint(m.cmd.mountpoint) != 0)
 		goto out;
 	if (!m.o.data_dir && !(m.o.data_dir = default_data_dir())) {
@@ -1050,7 +1091,8 @@ static int cmd_mount(int argc, char **argv)
 				 .entry_timeout = m.o.entry_timeout < 0 ? 1.0 : m.o.entry_timeout,
 				 .tree_timeout = m.o.attr_timeout < 0 && m.o.entry_timeout < 0 ? FS_TREE_TIMEOUT : 0,
 				 .fsync_timeout = m.cache_cli.fsync_timeout > 0 ? m.cache_cli.fsync_timeout : 300,
-				 .variants_visible = m.o.variants && strcmp(m.o.variants, "visible") == 0 };
+				 .variants_visible = m.o.variants && strcmp(m.o.variants, "visible") == 0,
+				 .read_ahead_kb = m.o.read_ahead_kb < 0 ? FS_READ_AHEAD_KB : (unsigned)m.o.read_ahead_kb };
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
@@ -1101,6 +1143,7 @@ static int cmd_mount(int argc, char **argv)
 		log_warn("every lookup of a new name asks the database: out of memory");
 	if (meta_embedded_watch(m.pg) != 0)
 		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
+	mount_readahead(&m);
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, m.cmd.clone_fd);
 	if (m.cmd.max_idle_threads != UINT_MAX)

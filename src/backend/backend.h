@@ -73,7 +73,10 @@ struct backend_config {
 	const char *s3_endpoint;	/* "https://host[:port]"; default AWS for the region */
 	const char *s3_region;		/* default "us-east-1" */
 	int s3_path_style;		/* 1: https://host/BUCKET/key; -1: virtual host; 0: default */
-	int s3_unsigned_payload;	/* 1: UNSIGNED-PAYLOAD instead of the body's SHA-256 */
+	/* 1: UNSIGNED-PAYLOAD instead of the body's SHA-256; -1: always sign
+	 * the body; 0: the default (unsigned over https, signed over http) */
+	int s3_unsigned_payload;
+	const char *s3_ca_file;		/* PEM CAs to trust; NULL: $AWS_CA_BUNDLE, else the system's */
 	const char *s3_access_key;	/* NULL: environment, then ~/.aws/credentials */
 	const char *s3_secret_key;
 	const char *s3_session_token;

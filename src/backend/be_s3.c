@@ -235,12 +235,36 @@ static int attempt_once(struct s3 *s, struct s3_op *o, const char *payload_hash,
 	return s3_status_to_errno(o->resp.status, o->code, HTTP_OK);
 }
 
+/* What to do about a certificate the store's endpoint showed and we do not
+ * trust (HTTP_FAIL_CERT), or a CA file that cannot be used
+ * (HTTP_FAIL_CAFILE); "" for any other failure.  Not retried: asking again
+ * cannot make a certificate trusted. */
+static const char *cert_advice(struct s3 *s, const struct s3_op *o, char *buf, size_t len)
+{
+	if (o->resp.fail == HTTP_FAIL_CERT)
+		snprintf(buf, len, "the certificate of %s://%s was not trusted (%s): give the CA that signed it"
+			 " with -o s3_ca_file=FILE (or AWS_CA_BUNDLE), or name the endpoint as its certificate"
+			 " does; trusted now: %s%s%s%s", s->scheme, s->host, o->resp.err,
+			 s->ca_file ? "the CAs in '" : "the system's CAs", s->ca_file ? s->ca_file : "",
+			 s->ca_file ? "' from " : "", s->ca_file ? s->ca_from : "");
+	else if (o->resp.fail == HTTP_FAIL_CAFILE)
+		snprintf(buf, len, "cannot use the CA file '%s' from %s (%s): give a PEM file of CA certificates",
+			 s->ca_file ? s->ca_file : "", s->ca_from ? s->ca_from : "libcurl", o->resp.err);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
 /* A hint that tells the user what to do about a failure. */
 static const char *hint(struct s3 *s, struct s3_op *o, char *buf, size_t len)
 {
 	const char *c = o->code;
 
-	if (!strcmp(c, "RequestTimeTooSkewed"))
+	if (o->resp.fail == HTTP_FAIL_CERT || o->resp.fail == HTTP_FAIL_CAFILE) {
+		char why[600];
+
+		snprintf(buf, len, ": %s", cert_advice(s, o, why, sizeof(why)));
+	} else if (!strcmp(c, "RequestTimeTooSkewed"))
 		snprintf(buf, len, ": this machine's clock is off by more than 15 minutes from the store's"
 			 " (store time: %s); set the clock right", o->resp.date[0] ? o->resp.date : "unknown");
 	else if (!strcmp(c, "InvalidAccessKeyId"))
@@ -279,17 +303,21 @@ static void describe(const struct s3_op *o, char *buf, size_t len)
 
 static void log_failure(struct s3 *s, struct s3_op *o, int rc)
 {
-	char k[80], h[320], what[400], tries[48] = "";
+	char k[80], h[700], what[400], tries[48] = "";
+	int cert = o->resp.fail == HTTP_FAIL_CERT || o->resp.fail == HTTP_FAIL_CAFILE;
 
 	shown_key(o->key, k);
 	describe(o, what, sizeof(what));
-	if ((rc == -ENOENT && o->quiet_404) || o->quiet) {
+	if ((rc == -ENOENT && o->quiet_404) || o->quiet || (cert && o->quiet_cert)) {
 		log_debug("s3: cannot %s '%s': %s", o->op, k, what);
 		return;
 	}
 	if (o->attempts > 1)
 		snprintf(tries, sizeof(tries), " (after %d attempts)", o->attempts);
-	log_error("s3: cannot %s '%s': %s%s%s", o->op, k, what, tries, hint(s, o, h, sizeof(h)));
+	if (cert)	/* the advice quotes libcurl's words already */
+		log_error("s3: cannot %s '%s'%s", o->op, k, hint(s, o, h, sizeof(h)));
+	else
+		log_error("s3: cannot %s '%s': %s%s%s", o->op, k, what, tries, hint(s, o, h, sizeof(h)));
 }
 
 static void sleep_ms(long ms)
@@ -840,6 +868,7 @@ static void s3_free(struct backend *b)
 	free(s->bucket);
 	free(s->prefix);
 	free(s->region);
+	free(s->ca_file);
 	wipe_free(s->access_key);
 	wipe_free(s->secret_key);
 	wipe_free(s->session_token);
@@ -878,7 +907,7 @@ static uint64_t parse_size(const char *v)
 }
 
 struct s3_opts {
-	char endpoint[512], region[64];
+	char endpoint[512], region[64], ca_file[4096];
 	int path_style, unsigned_payload, concurrency, retries, timeout;
 	long retry_base_ms, retry_cap_ms;
 	uint64_t part_size, threshold;
@@ -893,7 +922,9 @@ static int url_opt(struct s3_opts *op, const char *name, const char *v)
 	if (!strcmp(name, "path_style"))
 		return op->path_style = atoi(v) ? 1 : -1, 0;
 	if (!strcmp(name, "unsigned_payload"))
-		return op->unsigned_payload = atoi(v) ? 1 : 0, 0;
+		return op->unsigned_payload = atoi(v) ? 1 : -1, 0;
+	if (!strcmp(name, "ca_file"))
+		return snprintf(op->ca_file, sizeof(op->ca_file), "%s", v) < (int)sizeof(op->ca_file) && *v ? 0 : -1;
 	if (!strcmp(name, "part_size"))
 		return (op->part_size = parse_size(v)) ? 0 : -1;
 	if (!strcmp(name, "threshold"))
@@ -1062,6 +1093,40 @@ static int set_creds(struct s3 *s, const struct backend_config *cfg, const char 
 	return 0;
 }
 
+/* Which CAs to trust: -o s3_ca_file (CFG), else the URL's ca_file=, else
+ * $AWS_CA_BUNDLE (as the AWS CLI and SDKs read it), else the system's.  A
+ * file that cannot be read fails here, naming where it came from. */
+static int set_ca_file(struct s3 *s, const struct s3_opts *op, const struct backend_config *cfg, const char *url)
+{
+	const char *env = getenv("AWS_CA_BUNDLE");
+	const char *path = NULL;
+	FILE *f;
+
+	if (cfg && cfg->s3_ca_file && *cfg->s3_ca_file) {
+		path = cfg->s3_ca_file;
+		s->ca_from = "-o s3_ca_file";
+	} else if (op->ca_file[0]) {
+		path = op->ca_file;
+		s->ca_from = "the store URL's ca_file=";
+	} else if (env && *env) {
+		path = env;
+		s->ca_from = "AWS_CA_BUNDLE";
+	}
+	if (!path)
+		return 0;
+	f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+
+		log_error("cannot open store '%s': cannot read the CA file '%s' from %s: %s", url, path,
+			  s->ca_from, strerror(e));
+		return -e;
+	}
+	fclose(f);
+	s->ca_file = strdup(path);
+	return s->ca_file ? 0 : -ENOMEM;
+}
+
 /* One list request that tells whether the bucket is there and ours. */
 static int probe(struct s3 *s, const char *url)
 {
@@ -1077,9 +1142,16 @@ static int probe(struct s3 *s, const char *url)
 		return -ENOMEM;
 	o.params[o.nparams++] = (struct sigv4_param){ "list-type", "2" };
 	o.params[o.nparams++] = (struct sigv4_param){ "prefix", probe_prefix };
+	o.quiet_cert = 1;	/* one line, below */
 	rc = s3_run(s, &o);
 	free(probe_prefix);
-	if (rc && o.resp.fail != HTTP_OK && o.resp.fail != HTTP_FAIL_OVERFLOW && o.resp.fail != HTTP_FAIL_TLS) {
+	if (rc && (o.resp.fail == HTTP_FAIL_CERT || o.resp.fail == HTTP_FAIL_CAFILE)) {
+		char why[600];
+
+		log_error("cannot open store '%s': %s", url, cert_advice(s, &o, why, sizeof(why)));
+		rc = -EACCES;
+	} else if (rc && o.resp.fail != HTTP_OK && o.resp.fail != HTTP_FAIL_OVERFLOW &&
+		   o.resp.fail != HTTP_FAIL_TLS) {
 		log_error("cannot open store '%s': cannot reach %s://%s: %s", url, s->scheme, s->host,
 			  http_fail_str(o.resp.fail));
 		rc = -EHOSTUNREACH;
@@ -1122,7 +1194,7 @@ struct backend *s3_backend_open(const char *rest, const char *url, const struct 
 		if (cfg->s3_path_style)
 			op.path_style = cfg->s3_path_style;
 		if (cfg->s3_unsigned_payload)
-			op.unsigned_payload = 1;
+			op.unsigned_payload = cfg->s3_unsigned_payload;
 		if (cfg->s3_part_size)
 			op.part_size = cfg->s3_part_size;
 		if (cfg->s3_multipart_threshold)
@@ -1142,7 +1214,14 @@ struct backend *s3_backend_open(const char *rest, const char *url, const struct 
 	rc = set_endpoint(s, &op, url);
 	if (rc)
 		goto fail;
-	s->unsigned_payload = op.unsigned_payload;
+	/* Over TLS the body's own SHA-256 in the signature protects nothing
+	 * TLS does not (DECISIONS, "The store over TLS"), and costs a hash
+	 * of every byte sent. */
+	s->unsigned_payload = op.unsigned_payload ? op.unsigned_payload > 0 : !strcmp(s->scheme, "https");
+	rc = set_ca_file(s, &op, cfg, url);
+	if (rc)
+		goto fail;
+	hc.ca_file = s->ca_file;
 	s->part_size = op.part_size ? op.part_size : 16u << 20;
 	if (s->part_size < S3_MIN_PART) {
 		log_warn("s3: part size raised to S3's minimum of 5 MiB");
@@ -1167,8 +1246,11 @@ struct backend *s3_backend_open(const char *rest, const char *url, const struct 
 	if (rc)
 		goto fail;
 	log_info("s3: store '%s' open: bucket '%s' at %s://%s (%s style, region %s), part size %llu MiB,"
-		 " %d parts in flight", url, s->bucket, s->scheme, s->host, s->path_style ? "path" : "virtual-host",
-		 s->region, (unsigned long long)(s->part_size >> 20), s->concurrency);
+		 " %d parts in flight, %s payloads%s%s%s%s", url, s->bucket, s->scheme, s->host,
+		 s->path_style ? "path" : "virtual-host", s->region, (unsigned long long)(s->part_size >> 20),
+		 s->concurrency, s->unsigned_payload ? "unsigned" : "signed",
+		 s->ca_file ? ", trusting the CAs in '" : "", s->ca_file ? s->ca_file : "",
+		 s->ca_file ? "' from " : "", s->ca_file ? s->ca_from : "");
 	return &s->base;
 fail:
 	s3_free(&s->base);

@@ -50,8 +50,15 @@ struct http *http_new(const struct http_config *cfg)
 		h->cfg.stall_timeout_s = 30;
 	if (h->cfg.max_idle <= 0)
 		h->cfg.max_idle = 16;
+	h->cfg.ca_file = NULL;
+	if (cfg && cfg->ca_file && !(h->cfg.ca_file = strdup(cfg->ca_file))) {
+		free(h);
+		errno = ENOMEM;
+		return NULL;
+	}
 	h->idle = calloc((size_t)h->cfg.max_idle, sizeof(*h->idle));
 	if (!h->idle) {
+		free((char *)h->cfg.ca_file);
 		free(h);
 		errno = ENOMEM;
 		return NULL;
@@ -59,6 +66,7 @@ struct http *http_new(const struct http_config *cfg)
 	pthread_mutex_lock(&global_lock);
 	if (global_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		pthread_mutex_unlock(&global_lock);
+		free((char *)h->cfg.ca_file);
 		free(h->idle);
 		free(h);
 		errno = ENOMEM;
@@ -79,6 +87,7 @@ void http_free(struct http *h)
 	for (i = 0; i < h->nidle; i++)
 		curl_easy_cleanup(h->idle[i]);
 	free(h->idle);
+	free((char *)h->cfg.ca_file);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 	pthread_mutex_lock(&global_lock);
@@ -268,12 +277,14 @@ static enum http_fail classify(CURLcode rc, int overflow)
 	case CURLE_HTTP2_STREAM:
 	case CURLE_WEIRD_SERVER_REPLY:
 		return HTTP_FAIL_RESET;
+	case CURLE_PEER_FAILED_VERIFICATION:	/* = CURLE_SSL_CACERT: CA, expiry, host name */
+	case CURLE_SSL_ISSUER_ERROR:
+		return HTTP_FAIL_CERT;
+	case CURLE_SSL_CACERT_BADFILE:
+		return HTTP_FAIL_CAFILE;
 	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
 		return HTTP_FAIL_TLS;
 	default:
 		return HTTP_FAIL_OTHER;
@@ -288,6 +299,8 @@ const char *http_fail_str(enum http_fail fail)
 	case HTTP_FAIL_CONNECT: return "cannot connect";
 	case HTTP_FAIL_TIMEOUT: return "timed out";
 	case HTTP_FAIL_RESET: return "connection reset or response cut short";
+	case HTTP_FAIL_CERT: return "certificate not trusted";
+	case HTTP_FAIL_CAFILE: return "cannot read the CA file";
 	case HTTP_FAIL_TLS: return "TLS failure";
 	case HTTP_FAIL_OVERFLOW: return "response longer than asked for";
 	default: return "transfer failed";
@@ -346,6 +359,8 @@ int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	curl_easy_setopt(x.c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(x.c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(x.c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (h->cfg.ca_file)
+		curl_easy_setopt(x.c, CURLOPT_CAINFO, h->cfg.ca_file);
 	curl_easy_setopt(x.c, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(x.c, CURLOPT_WRITEDATA, &x);
 	curl_easy_setopt(x.c, CURLOPT_HEADERFUNCTION, on_header);

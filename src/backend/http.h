@@ -7,8 +7,10 @@
  * request, with no retry and no interpretation of the status: retry policy
  * and status mapping belong to each backend (one each, see s3_err.h).
  *
- * TLS certificates are verified (libcurl's default, never turned off here);
- * the proxy comes from the environment (http_proxy, https_proxy, no_proxy),
+ * TLS certificates are verified (libcurl's default, never turned off here)
+ * against the system's CA store, or against the CAs of one PEM file when
+ * the config names one (a private CA: self-hosted MinIO, a corporate
+ * proxy); the proxy comes from the environment (http_proxy, https_proxy, no_proxy),
  * as libcurl reads it.  Nothing here logs: a request's URL or headers may
  * hold a secret, the caller decides what to quote.
  *
@@ -29,6 +31,9 @@ struct http_config {
 	 * a slow link is not a timeout. */
 	long stall_timeout_s;
 	int max_idle;		/* idle handles kept; 0 = 16 */
+	/* PEM file of the CAs to trust instead of the system's (libcurl's
+	 * CURLOPT_CAINFO); NULL: the system's.  Copied by http_new. */
+	const char *ca_file;
 };
 
 /* Why a request got no complete response (HTTP_OK: it did, any status). */
@@ -38,7 +43,10 @@ enum http_fail {
 	HTTP_FAIL_CONNECT,	/* refused or unreachable */
 	HTTP_FAIL_TIMEOUT,	/* connect timeout or stalled transfer */
 	HTTP_FAIL_RESET,	/* connection reset, nothing or a cut response received */
-	HTTP_FAIL_TLS,		/* certificate or handshake failure */
+	HTTP_FAIL_CERT,		/* the peer's certificate was not trusted (unknown CA,
+				 * expired, or not for this host name) */
+	HTTP_FAIL_CAFILE,	/* the CA file could not be read */
+	HTTP_FAIL_TLS,		/* another TLS handshake failure */
 	HTTP_FAIL_OVERFLOW,	/* the body was longer than the caller's buffer */
 	HTTP_FAIL_OTHER,
 };

@@ -23,7 +23,9 @@ struct s3 {
 	char *prefix;		/* "" or "some/prefix/" */
 	char *region;
 	int path_style;
-	int unsigned_payload;
+	int unsigned_payload;	/* send UNSIGNED-PAYLOAD for request bodies */
+	char *ca_file;		/* PEM CAs trusted instead of the system's, or NULL */
+	const char *ca_from;	/* where CA_FILE came from, for messages */
 	char *access_key, *secret_key, *session_token;	/* wiped at free */
 	uint64_t part_size, threshold;
 	int concurrency;
@@ -61,6 +63,7 @@ struct s3_op {
 	void *arg;			/* for CHECK */
 	int quiet_404;			/* a missing key is an answer, not a fault */
 	int quiet;			/* any failure is only a debug line (probes) */
+	int quiet_cert;			/* the caller says why a certificate failed */
 	int max_attempts;		/* 0: the backend's policy */
 
 	/* Results of the last attempt. */

@@ -32,7 +32,12 @@ struct fs_config {
 	double tree_timeout;	/* both, for files of the tree where fs_known runs (0: as above) */
 	double fsync_timeout;	/* seconds fsync(2) waits for the upload */
 	int variants_visible;	/* folders list .display/ and .thumb/ (else: reached by name only) */
+	unsigned read_ahead_kb;	/* the kernel's readahead for the mount (max_readahead in INIT) */
 };
+
+/* The kernel's readahead for a mount when -o read_ahead_kb is not given
+ * (DECISIONS, "Reads: the kernel's readahead"). */
+#define FS_READ_AHEAD_KB 4096
 
 /*
  * What the daemon keeps about an inode the kernel knows: its lookup count
@@ -140,6 +145,17 @@ struct mvfs {
 
 /* The FUSE operations table (fs_ops.c). */
 extern const struct fuse_lowlevel_ops fs_ops;
+
+/* --- the kernel's readahead (fs_readahead.c) ------------------------------ */
+
+/* Reads and answers the kernel's INIT request on the calling thread, before
+ * the session loop runs.  0, or -errno (-ENODEV: the mount went away). */
+int fs_session_init(struct fuse_session *se);
+/* Sets the read_ahead_kb of MOUNTPOINT's bdi (/sys/class/bdi/MAJ:MIN) to
+ * KB; call it after INIT was answered, which would undo it.  0 with the
+ * sysfs path in ERR, or -errno with ERR saying why (-EACCES, -EROFS: not
+ * root, or sysfs read-only) and what the value stays. */
+int fs_readahead_set(const char *mountpoint, unsigned kb, char *err, size_t errlen);
 
 int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struct fs_config *cfg);
 /* Commits what open files hold and records what the recorder queued (at

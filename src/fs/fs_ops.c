@@ -810,6 +810,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct mvfs *fs = userdata;
+
 	/* O_TRUNC arrives with open, not as a separate truncate: one new
 	 * version per rewrite, not an empty one first. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
@@ -825,7 +827,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->max_write = 1 << 20;
-	conn->max_readahead = 1 << 20;
+	/* libfuse clips it to what the kernel offered (its bdi's readahead,
+	 * 128 KiB): fs_readahead_set raises the bdi after this reply */
+	conn->max_readahead = fs->cfg.read_ahead_kb ? fs->cfg.read_ahead_kb << 10 : 128u << 10;
 }
 
 const struct fuse_lowlevel_ops fs_ops = {

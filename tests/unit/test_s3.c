@@ -61,6 +61,8 @@ static void test_retryable(void)
 	CHECK(s3_is_retryable(0, "", HTTP_FAIL_CONNECT));
 	CHECK(s3_is_retryable(0, "", HTTP_FAIL_OVERFLOW));
 	CHECK(!s3_is_retryable(0, "", HTTP_FAIL_TLS));
+	CHECK(!s3_is_retryable(0, "", HTTP_FAIL_CERT));
+	CHECK(!s3_is_retryable(0, "", HTTP_FAIL_CAFILE));
 }
 
 static void test_backoff(void)
