@@ -12,8 +12,12 @@ MiB = 1024 * 1024
 TOP_LEVEL = {"library", "workspace", "collections", "galleries"}
 
 
-def sql(handle, query):
-    """Run query on the handle's database; return psql -At output lines."""
+def sql(handle, query, settle=True):
+    """Run query on the handle's database; return psql -At output lines.  On
+    a mount, once the records of the files closed there are made
+    (settle=False: the rows as they are now)."""
+    if not settle:
+        return handle.sql(query, settle=False)
     return handle.sql(query)
 
 
@@ -215,14 +219,9 @@ def user_id(handle, name):
 
 def settle(handle):
     """Wait until the records of the files closed on HANDLE's mount are
-    made (they are made after the closes return; a listing waits for them).
-    Nothing when the mount is gone."""
-    mnt = getattr(handle, "mnt", None)
-    if mnt is not None and not getattr(handle, "done", False) and os.path.ismount(mnt):
-        try:
-            os.listdir(os.path.join(mnt, "library"))
-        except OSError:
-            pass
+    made (conftest.Mount.settle)."""
+    if hasattr(handle, "settle"):
+        handle.settle()
 
 
 def memory_of(handle, display_name, user=None):

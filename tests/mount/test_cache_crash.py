@@ -14,6 +14,9 @@ from cachetest import (MiB, asset_rows, closed_names, local_stores, end_writer, 
                        mount_on, mvsync, read_all, start_writer, stats, stores, wait_for)
 from mvtest import poll, q, sql
 
+# rows as they are, not after the mount's records (conftest.Mount.settle): these tests are about crashes before and after records
+RAW_SQL = True
+
 
 def sha_of(data):
     return hashlib.sha256(data).hexdigest()

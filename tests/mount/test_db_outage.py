@@ -19,6 +19,9 @@ from pgtest import PgServer
 # its create, writes and close took.
 TIMED_WRITER = r"""
 import os, sys, time
+
+# rows as they are, not after the mount's records (conftest.Mount.settle): these tests take the database away
+RAW_SQL = True
 src, dst, log, pause = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 with open(log, "a") as lg:
     for n in sorted(os.listdir(src)):

@@ -16,6 +16,9 @@ from cachetest import (asset_rows, closed_names, local_stores, end_writer, make_
                        mount_on, mvsync, read_all, start_writer, wait_for)
 from pgtest import PgServer
 
+# rows as they are, not after the mount's records (conftest.Mount.settle): these tests are about crashes during ingest
+RAW_SQL = True
+
 
 class CrashablePg(PgServer):
     """A PostgreSQL of its own (the test kills it), committing synchronously

@@ -11,6 +11,9 @@ import time
 
 from mvtest import check_consistency, poll, run, sql
 
+# rows as they are, not after the mount's records (conftest.Mount.settle): these tests are about about when records are made
+RAW_SQL = True
+
 
 def names_in_db(m, like):
     return sql(m, "SELECT i.display_name FROM memory_items i JOIN memory_assets a ON a.id = i.primary_asset_id"

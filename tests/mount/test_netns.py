@@ -47,6 +47,9 @@ from pgtest import PgServer, default_bin
 from test_concurrent_writes import everything
 from test_push import BOUND, CASES, latencies, percentile, put, read, seen_after, wait_visible
 
+# rows as they are, not after the mount's records (conftest.Mount.settle): these tests are about links cut under the mounts
+RAW_SQL = True
+
 HOSTS = ("a", "b")
 OUTAGE_S = 4
 

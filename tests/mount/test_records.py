@@ -9,6 +9,9 @@ import os
 
 from mvtest import check_consistency, poll, sql
 
+# rows as they are, not after the mount's records (conftest.Mount.settle): these tests are about about when records are made
+RAW_SQL = True
+
 
 def rows_of(m, name):
     """(size, mtime seconds) of the current version of the file NAME, from

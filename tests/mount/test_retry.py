@@ -10,6 +10,9 @@ import os
 
 from mvtest import assert_errno
 
+# rows as they are, not after the mount's records (conftest.Mount.settle): these tests are about failed statements and retries
+RAW_SQL = True
+
 
 def inject(m, table, times):
     m.sql("CREATE SEQUENCE t_fail_seq")
