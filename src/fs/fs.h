@@ -336,6 +336,12 @@ void fs_known_free(struct mvfs *fs);
 void fs_known_dir(struct mvfs *fs, uint64_t ino);
 /* NAME is about to be made in (or moved into) folder DIR. */
 void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name);
+/* Folder DIR's names are about to be read: 1 (with *EPOCH) when the caller
+ * reads them, adds each with fs_known_fill_add and ends with
+ * fs_known_fill_end (OK 0: not all read); 0 when known or being read. */
+int fs_known_fill_begin(struct mvfs *fs, uint64_t dir, uint64_t *epoch);
+void fs_known_fill_add(struct mvfs *fs, uint64_t dir, uint64_t epoch, const char *name);
+void fs_known_fill_end(struct mvfs *fs, uint64_t dir, uint64_t epoch, int ok);
 /* 1 when folder DIR's names are known and NAME is not one of them. */
 int fs_known_absent(struct mvfs *fs, uint64_t dir, const char *name);
 /* Another writer changed something: no folder is known any more, and no

@@ -556,6 +556,7 @@ struct known_name {
 
 struct known_dir {
 	uint64_t ino;
+	int filling;		/* its names are being read (fs_known_fill_*): none known absent yet */
 	struct known_dir *next;
 };
 
@@ -568,6 +569,7 @@ struct fs_known {
 	struct known_name *names[LOCAL_BUCKETS * 16];
 	struct known_dir *dirs[LOCAL_BUCKETS];
 	uint64_t gen;		/* one more at each change from elsewhere */
+	uint64_t epoch;		/* one more each time every folder is forgotten */
 	struct {
 		uint64_t ino, gen;
 	} listed[LISTED_SLOTS];	/* by ino % LISTED_SLOTS: listed at that gen */
@@ -578,12 +580,17 @@ static size_t kbucket(uint64_t dir, const char *name)
 	return bucket(dir, name) * 16 + (size_t)((dir * 0x9e3779b97f4a7c15ULL) >> 60);
 }
 
-static int dir_known_locked(struct fs_known *k, uint64_t ino)
+static struct known_dir *dir_find_locked(struct fs_known *k, uint64_t ino)
 {
 	for (struct known_dir *d = k->dirs[ino % LOCAL_BUCKETS]; d; d = d->next)
 		if (d->ino == ino)
-			return 1;
-	return 0;
+			return d;
+	return NULL;
+}
+
+static int dir_known_locked(struct fs_known *k, uint64_t ino)
+{
+	return dir_find_locked(k, ino) != NULL;
 }
 
 static void forget_all_locked(struct fs_known *k)
@@ -605,6 +612,7 @@ static void forget_all_locked(struct fs_known *k)
 		}
 	}
 	k->n = 0;
+	k->epoch++;
 }
 
 int fs_known_start(struct mvfs *fs)
@@ -688,7 +696,9 @@ int fs_known_absent(struct mvfs *fs, uint64_t dir, const char *name)
 	if (!k)
 		return 0;
 	pthread_mutex_lock(&k->lock);
-	if (dir_known_locked(k, dir)) {
+	struct known_dir *d = dir_find_locked(k, dir);
+
+	if (d && !d->filling) {
 		absent = 1;
 		for (struct known_name *n = k->names[kbucket(dir, name)]; n; n = n->next) {
 			if (n->dir == dir && strcmp(n->name, name) == 0) {
@@ -699,6 +709,70 @@ int fs_known_absent(struct mvfs *fs, uint64_t dir, const char *name)
 	}
 	pthread_mutex_unlock(&k->lock);
 	return absent;
+}
+
+/*
+ * A folder of the tree this mount did not make becomes known too, once a
+ * lookup in it found no such name (what a copy into it asks before each
+ * file): its names are read once, and from then on a lookup of any other
+ * name there needs no database, as in a folder made here.  The folder is
+ * marked first, so a name made here while its names are read is added as
+ * it is made; a forgetting meanwhile (a change from elsewhere) discards
+ * what was read.
+ */
+int fs_known_fill_begin(struct mvfs *fs, uint64_t dir, uint64_t *epoch)
+{
+	struct fs_known *k = fs->known;
+	struct known_dir *d;
+
+	if (!k || !(d = calloc(1, sizeof(*d))))
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	if (dir_known_locked(k, dir)) {
+		pthread_mutex_unlock(&k->lock);
+		free(d);
+		return 0;
+	}
+	d->ino = dir;
+	d->filling = 1;
+	d->next = k->dirs[dir % LOCAL_BUCKETS];
+	k->dirs[dir % LOCAL_BUCKETS] = d;
+	*epoch = k->epoch;
+	pthread_mutex_unlock(&k->lock);
+	return 1;
+}
+
+void fs_known_fill_add(struct mvfs *fs, uint64_t dir, uint64_t epoch, const char *name)
+{
+	struct fs_known *k = fs->known;
+
+	pthread_mutex_lock(&k->lock);
+	if (k->epoch == epoch)
+		add_name_locked(k, dir, name);
+	pthread_mutex_unlock(&k->lock);
+}
+
+void fs_known_fill_end(struct mvfs *fs, uint64_t dir, uint64_t epoch, int ok)
+{
+	struct fs_known *k = fs->known;
+
+	pthread_mutex_lock(&k->lock);
+	if (k->epoch == epoch) {
+		for (struct known_dir **p = &k->dirs[dir % LOCAL_BUCKETS]; *p; p = &(*p)->next) {
+			struct known_dir *d = *p;
+
+			if (d->ino != dir)
+				continue;
+			if (ok) {
+				d->filling = 0;
+			} else {
+				*p = d->next;
+				free(d);
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
 }
 
 void fs_known_forget(struct mvfs *fs)

@@ -278,6 +278,58 @@ int fs_ns_folder_entry(struct mvfs *fs, const struct meta_folder *f, struct fuse
 	return 0;
 }
 
+/* The most names a folder may have for this mount to learn them all
+ * (fs_known_fill_begin): past it, lookups ask the database as before. */
+#define KNOWN_FILL_MAX 20000
+
+/* Reads every name of tree folder INO (N, its folders IN): from then on a
+ * lookup of any other name there needs no database (fs_local.c, "folders
+ * whose every name is known here").  Best effort: on any failure the folder
+ * is simply not known. */
+static void known_fill(struct mvfs *fs, uint64_t ino, const struct fs_node *n, const struct meta_dir *in)
+{
+	struct meta_cursor cursor = { 0 };
+	struct meta_folder *folders = NULL;
+	struct meta_plain *plains = NULL;
+	struct meta_file *files = NULL;
+	char after[256] = "";
+	uint64_t epoch;
+	int got, total = 0, rc = 0;
+
+	if (!fs_known_fill_begin(fs, ino, &epoch))
+		return;
+	if (!(folders = malloc(LIST_PAGE * sizeof(*folders))) || !(files = malloc(LIST_PAGE * sizeof(*files))) ||
+	    !(plains = malloc(LIST_PAGE * sizeof(*plains))))
+		rc = -ENOMEM;
+	for (got = LIST_PAGE; rc == 0 && got == LIST_PAGE && total <= KNOWN_FILL_MAX; total += got) {
+		if ((rc = meta_folder_list(fs->meta, in, after, folders, LIST_PAGE, &got)) != 0)
+			break;
+		for (int i = 0; i < got; i++)
+			fs_known_fill_add(fs, ino, epoch, folders[i].name);
+		if (got > 0)
+			snprintf(after, sizeof(after), "%s", folders[got - 1].name);
+	}
+	for (got = LIST_PAGE; rc == 0 && got == LIST_PAGE && total <= KNOWN_FILL_MAX; total += got) {
+		if ((rc = meta_list(fs->meta, &n->dir, &cursor, files, LIST_PAGE, &got)) != 0)
+			break;
+		for (int i = 0; i < got; i++)
+			fs_known_fill_add(fs, ino, epoch, files[i].name);
+	}
+	after[0] = '\0';
+	for (got = LIST_PAGE; rc == 0 && got == LIST_PAGE && total <= KNOWN_FILL_MAX; total += got) {
+		if ((rc = meta_plain_list(fs->meta, &n->dir, after, plains, LIST_PAGE, &got)) != 0)
+			break;
+		for (int i = 0; i < got; i++)
+			fs_known_fill_add(fs, ino, epoch, plains[i].name);
+		if (got > 0)
+			snprintf(after, sizeof(after), "%s", plains[got - 1].name);
+	}
+	fs_known_fill_end(fs, ino, epoch, rc == 0 && total <= KNOWN_FILL_MAX);
+	free(folders);
+	free(files);
+	free(plains);
+}
+
 int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
 {
 	struct fs_node n;
@@ -332,6 +384,8 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 			rc = meta_lookup_entry(fs->meta, &in, name, &f, &folder, &is_folder);
 			if (rc == 0 && is_folder)
 				return fs_ns_folder_entry(fs, &folder, e);
+			if (rc == -ENOENT)	/* a copy into it asks this before each file */
+				known_fill(fs, parent, &n, &in);
 		} else {
 			rc = meta_lookup(fs->meta, &n.dir, name, &f);
 		}

@@ -138,8 +138,11 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	if ((rc = fs_local_create(fs, &dir, name, mode, fi, e)) != -EAGAIN)
 		return rc;
 	/* a collection's or gallery's file goes into a tree folder: the names
-	 * made there by this mount must be in the database to be found taken */
+	 * made there by this mount must be in the database to be found taken,
+	 * and no folder's names are known after it (the call names none) */
 	fs_local_settle_all(fs);
+	if (dir.place != META_PLACE_LIBRARY && dir.place != META_PLACE_WORKSPACE)
+		fs_known_forget(fs);
 	rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
 	if (rc == -EEXIST && !fs_ns_visible(fs, &f)) {
 		/* Left by a writer that died before its first commit. */

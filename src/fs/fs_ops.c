@@ -532,6 +532,10 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 			 name, newname);
 		return -EXDEV;
 	}
+	/* through a collection or a gallery a file lands in a tree folder the
+	 * call does not name: no folder's names are known after it */
+	if (!fs_ns_is_tree(&from) || !fs_ns_is_tree(&to))
+		fs_known_forget(fs);
 	rc = meta_move(fs->meta, &from.dir, name, &to.dir, newname, mflags, &replaced);
 	if (rc == -EPERM)
 		log_warn("cannot move '%s' out of .trash/: it is a replaced version; cp it over the file to"

@@ -78,6 +78,7 @@ int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, cons
 	rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
 	if (rc == -ENOENT) {	/* its folder went meanwhile */
 		dir = (struct meta_dir){ .place = META_PLACE_LIBRARY, .ino = META_INO_LIBRARY };
+		fs_known_name(fs, dir.ino, name);
 		rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
 	}
 	if (rc == -EEXIST) {

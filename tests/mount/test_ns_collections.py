@@ -246,3 +246,24 @@ def test_collection_folder_cannot_become_a_gallery(mvfs):
     assert os.listdir(m.mnt / "collections") == ["C"]
     assert os.listdir(m.mnt / "galleries") == []
     m.unmount()
+
+
+def test_names_learned_in_a_folder_follow_files_filed_through_views(mvfs, tmp_path):
+    """A lookup that finds no name in library/ makes the mount learn all of
+    library/'s names (later misses need no database).  A file that reaches
+    library/ through a collection -- made there, or moved there from
+    workspace/ -- is found by its name in library/ all the same.  The
+    embedded default: nothing from elsewhere makes it forget (push does)."""
+    from test_embedded import embedded_env
+    m = mvfs(embedded=True, env=embedded_env(tmp_path), timeout=60)
+    lib = m.mnt / "library"
+    (lib / "a.jpg").write_bytes(b"a")
+    assert not os.path.exists(lib / "nothing.jpg")      # library/'s names are learned now
+    os.mkdir(m.mnt / "collections" / "C")
+    (m.mnt / "collections" / "C" / "made.jpg").write_bytes(b"c")
+    assert (lib / "made.jpg").read_bytes() == b"c"
+    (m.mnt / "workspace" / "w.jpg").write_bytes(b"w")
+    run(["mv", m.mnt / "workspace" / "w.jpg", m.mnt / "collections" / "C" / ""])
+    assert (lib / "w.jpg").read_bytes() == b"w"
+    assert not os.path.exists(lib / "still-nothing.jpg")
+    m.unmount()
