@@ -341,6 +341,9 @@ void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name);
  * fs_known_fill_end (OK 0: not all read); 0 when known or being read. */
 int fs_known_fill_begin(struct mvfs *fs, uint64_t dir, uint64_t *epoch);
 void fs_known_fill_add(struct mvfs *fs, uint64_t dir, uint64_t epoch, const char *name);
+/* ... and the names of the files made here in DIR whose rows may not be
+ * in the database yet (the names made here, fs_local_lookup). */
+void fs_known_fill_local(struct mvfs *fs, uint64_t dir, uint64_t epoch);
 void fs_known_fill_end(struct mvfs *fs, uint64_t dir, uint64_t epoch, int ok);
 /* 1 when folder DIR's names are known and NAME is not one of them. */
 int fs_known_absent(struct mvfs *fs, uint64_t dir, const char *name);

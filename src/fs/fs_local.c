@@ -449,6 +449,7 @@ static int make_now(struct mvfs *fs, struct fs_inode *in)
 	mode = in->local_mode;
 	snprintf(name, sizeof(name), "%s", in->name);
 	pthread_mutex_unlock(&in->lock);
+	fs_known_name(fs, dir.ino, name);	/* it leaves the names made here below */
 	rc = meta_create_at(fs->meta, in->ino, &dir, name, mode, &made);
 	if (rc == -EALREADY)
 		rc = 0;
@@ -750,6 +751,20 @@ void fs_known_fill_add(struct mvfs *fs, uint64_t dir, uint64_t epoch, const char
 	if (k->epoch == epoch)
 		add_name_locked(k, dir, name);
 	pthread_mutex_unlock(&k->lock);
+}
+
+void fs_known_fill_local(struct mvfs *fs, uint64_t dir, uint64_t epoch)
+{
+	struct fs_local *l = fs->local;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < LOCAL_BUCKETS; i++)
+		for (struct local_name *n = l->names[i]; n; n = n->next)
+			if (n->parent == dir)
+				fs_known_fill_add(fs, dir, epoch, n->in->name);
+	pthread_mutex_unlock(&l->lock);
 }
 
 void fs_known_fill_end(struct mvfs *fs, uint64_t dir, uint64_t epoch, int ok)

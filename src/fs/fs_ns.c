@@ -324,6 +324,7 @@ static void known_fill(struct mvfs *fs, uint64_t ino, const struct fs_node *n, c
 		if (got > 0)
 			snprintf(after, sizeof(after), "%s", plains[got - 1].name);
 	}
+	fs_known_fill_local(fs, ino, epoch);	/* made here, not in the database yet */
 	fs_known_fill_end(fs, ino, epoch, rc == 0 && total <= KNOWN_FILL_MAX);
 	free(folders);
 	free(files);
