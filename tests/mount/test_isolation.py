@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pgtest import PSQL, SUPERUSER, PgServer
-from mvtest import run
+from mvtest import fsync_path, run
 
 OWNER = "owner"
 
@@ -258,6 +258,7 @@ def test_user_add_roles_passwords_and_refusals(mvfs, cluster, tmp_path):
     laptop = passfile(tmp_path, "alice_laptop", line.rsplit(":", 1)[1])
     m1 = mvfs(db=cluster.dsn("alice"), env={"PGPASSFILE": alice_pw})
     (m1.mnt / "library" / "from-desktop.jpg").write_bytes(b"1")
+    fsync_path(m1.mnt / "library" / "from-desktop.jpg")    # uploaded: other mounts list it from then on
     m1.unmount()
     m2 = mvfs(db=cluster.dsn("alice_laptop"), env={"PGPASSFILE": laptop})
     assert os.listdir(m2.mnt / "library") == ["from-desktop.jpg"]
