@@ -446,8 +446,17 @@ static void xop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 		return;
 	}
 	if (h->text) {
+		/* a copy: the reply's write can end the kernel's last use of the
+		 * handle, and its RELEASE (freeing the text) be served on another
+		 * thread before writev returns */
+		char buf[4096];
+
 		n = (size_t)off < h->len ? h->len - (size_t)off : 0;
-		fuse_reply_buf(req, h->text + (n ? (size_t)off : 0), n < size ? n : size);
+		n = n < size ? n : size;
+		if (n > sizeof(buf))
+			n = sizeof(buf);	/* a short read: the caller reads on */
+		memcpy(buf, h->text + (n ? (size_t)off : 0), n);
+		fuse_reply_buf(req, buf, n);
 		return;
 	}
 	/* a copy, so that no lock is held across the reply */
