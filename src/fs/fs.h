@@ -86,6 +86,9 @@ struct fs_inode {
 	int local;
 	mode_t local_mode;
 	struct timespec local_made;
+	int local_rows;			/* its rows were made before its queued record (fs_local.c) */
+	int local_atime_set;		/* an access time set before its record */
+	struct timespec local_atime;
 	/* The name the kernel caches for it (entries with entry_timeout > 0),
 	 * to drop when another mount changes it (fs_push.c): under the
 	 * table's lock, not this inode's.  The last one handed out; NULL for
@@ -232,6 +235,8 @@ struct fs_sealed {
 	int made;			/* the file is made here first: its rows come with this record */
 	mode_t mode;			/* ... with this mode */
 	struct timespec made_at;	/* ... made then */
+	int atime_set;			/* ... and given this access time */
+	struct timespec atime;
 	struct fs_inode *in;		/* held while queued */
 	int skip;			/* -errno: not tried, the database being away */
 	int failed;			/* out: -errno when the record failed */
@@ -263,6 +268,15 @@ struct fs_made;
  * -errno. */
 int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, const struct meta_content *ct,
 		   char *used, size_t usedlen);
+/* A change to IN (held, its lock held by the caller) made in the record
+ * that makes it, while that record still waits in the queue: IN is a file
+ * made here first, closed once, its one record not yet taken by the
+ * recorder.  Calls FN(FS, X, ARG) under the queue's lock (FN must not
+ * block on the database) and returns its result; -EAGAIN when no such
+ * record waits (the caller then waits for the queue, fs_record_flush_ino,
+ * and changes the rows). */
+int fs_record_amend(struct mvfs *fs, struct fs_inode *in, int (*fn)(struct mvfs *fs, struct fs_sealed *x, void *arg),
+		    void *arg);
 /* Waits until everything queued so far is recorded: before a change that
  * a later close-time record would undo or miss (setattr, unlink, rename,
  * link, xattrs of a file). */

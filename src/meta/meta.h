@@ -311,6 +311,7 @@ struct meta_content {
 	const char *backend;		/* storage_backend_t: "local", "s3" */
 	const char *key;		/* storage key */
 	const struct timespec *mtime;	/* the file's new mtime, or NULL: unchanged */
+	const struct timespec *atime;	/* its access time, or NULL: unchanged (meta_create_staged) */
 	uint64_t seq;			/* order of the close that made it (write-back journal) */
 	uint64_t at_ns;			/* when it was closed (ns since the epoch), the ctime it
 					 * gives; 0: when the database makes the record */
