@@ -217,7 +217,9 @@ static int set_pin(struct mvfs *fs, uint64_t ino, const char *value, size_t size
 		log_warn("cannot pin %s: only files and galleries are pinned", s.subject);
 		return -ENOTSUP;
 	}
-	if (s.kind == SRC_FILE && strcmp(s.f.lifecycle_status, "active") != 0) {
+	/* letting go is allowed in .trash/: a removed file's own pin would
+	 * otherwise hold its copy for ever once the file leaves the trash */
+	if (value && s.kind == SRC_FILE && strcmp(s.f.lifecycle_status, "active") != 0) {
 		log_warn("cannot pin %s: it is in .trash/, which is read-only", s.subject);
 		return -EROFS;
 	}
