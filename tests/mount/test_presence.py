@@ -200,3 +200,30 @@ def test_pin_failure_shown_and_deletion_waits(mvfs, tmp_path):
     wait_until(lambda: xattr(g, PRESENCE) == "1/1 on icp-canister, pinned, complete; 0/1 on local",
                lambda: xattr(g, PRESENCE), timeout=10)
     m.unmount()
+
+
+def test_pins_copied_by_a_worker_role(mvfs, tmp_path):
+    """`mvaultfs worker` logged in as a worker role (no names, row-level
+    security per job's user) runs the copies and the drops; the mount runs
+    no jobs but knows the pin store's name."""
+    from test_workers import WorkerRole
+
+    icp = tmp_path / "icp"
+    icp.mkdir()
+    m = mvfs(extra_opts=["workers=0", "pin_store=icp=%s" % icp])
+    w = WorkerRole(m, tmp_path).worker(tmp_path, "w1", ["pin_store=icp=%s" % icp])
+    try:
+        f = m.mnt / "library" / "solo.bin"
+        h = write(f, os.urandom(40_000))
+        os.setxattr(str(f), "user.mvault.pin", b"icp")
+        wait_until(lambda: xattr(f, PRESENCE + ".icp") == "metadata=present asset=present sync=idle pinned=yes",
+                   lambda: xattr(f, PRESENCE) + "\n" + w.text(), timeout=30)
+        assert hashlib.sha256(object_path(icp, h).read_bytes()).hexdigest() == h
+        assert "copied memory" in w.text()
+        os.removexattr(str(f), "user.mvault.pin")
+        wait_until(lambda: not object_path(icp, h).exists(), lambda: w.text(), timeout=30)
+        wait_until(lambda: xattr(f, PRESENCE) == "metadata=neon-db asset=local sync=idle",
+                   lambda: xattr(f, PRESENCE), timeout=10)
+    finally:
+        assert w.stop() == 0, w.text()
+    m.unmount()
