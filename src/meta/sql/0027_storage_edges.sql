@@ -30,6 +30,13 @@ ALTER TABLE background_jobs ADD CONSTRAINT background_jobs_type_check
   CHECK (type IN ('cleanup_pending', 'asset_delete', 'content_hash_compute', 'process_assets',
                   'workspace_expiry', 'store_copy', 'store_drop'));
 
+-- Nearly every edge is 'idle' for ever: the index the seed asks for on
+-- sync_state holds only the others (what sync_status, `mvaultfs status`
+-- and the presence of a copy in progress look for), so a create or an
+-- upload record does not add to a btree of millions of equal keys.
+DROP INDEX ix_edges_sync_state;
+CREATE INDEX ix_edges_sync_state ON storage_edges (sync_state) WHERE sync_state <> 'idle';
+
 -- ---------------------------------------------------------------------------
 -- Pins
 -- ---------------------------------------------------------------------------
