@@ -362,6 +362,8 @@ static void pin_usage(void)
 	       "                           (repeat for more); NAME is icp, vblob, s3 or local (seed\n"
 	       "                           001's backend names), URL any store -o store= takes;\n"
 	       "                           give it to `mvaultfs worker` too where that runs the jobs\n"
+	       "    getfattr -n user.mvault.presence FILE|GALLERY   where it is, per backend; `mvaultfs\n"
+	       "                           status` shows copies in progress\n"
 	       "\n");
 }
 

@@ -252,3 +252,16 @@ def test_pin_from_s3_to_a_second_bucket(mvfs, s3_server):
         return [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
     wait_until(lambda: not keys(), lambda: "the copy dropped: %s" % keys(), timeout=30)
     m.unmount()
+
+
+def test_pin_store_option_errors(mvfs, tmp_path):
+    """A pin store that cannot be: one line on stderr, exit status 1."""
+    db = None
+    for opt, says in [("pin_store=arweave=%s" % tmp_path, "give the name of a store: icp, vblob, s3 or local"),
+                      ("pin_store=local=%s" % tmp_path, "names the primary store's kind already"),
+                      ("pin_store=icp", "give NAME=URL"),
+                      ("pin_store=icp=%s,pin_store=icp-canister=%s" % (tmp_path, tmp_path), "given twice")]:
+        m = mvfs(db=db, extra_opts=[opt], wait=False)
+        assert m.wait_exit(30) == 1, m.log_text()
+        assert says in m.log_text(), m.log_text()
+        db = db or m.db
