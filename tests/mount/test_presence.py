@@ -162,6 +162,13 @@ def test_pin_gallery_copy_unpin(mvfs, tmp_path):
     assert not (icp / "u" / uid / "meta" / (mem0 + ".json")).exists()
     assert xattr(g, PRESENCE) == "3/4 on local"
     assert xattr(lib / "twin.bin", PRESENCE).endswith("pinned=icp-canister")
+
+    # a removed file's own pin: not made in .trash/ (read-only), let go there
+    os.unlink(lib / "twin.bin")
+    trashed = m.mnt / ".trash" / "twin.bin"
+    assert_errno(errno.EROFS, os.setxattr, str(trashed), "user.mvault.pin", b"icp")
+    os.removexattr(str(trashed), "user.mvault.pin")
+    wait_until(lambda: not object_path(icp, twin).exists(), "twin's copy dropped", timeout=30)
     m.unmount()
 
 
