@@ -35,6 +35,11 @@ struct worker_config {
 					 * this process before the sweep gives it to another
 					 * worker; 0: the job's own (visibility_timeout, 300) */
 	const char *self;		/* binary for the image helper; NULL: /proc/self/exe */
+	/* Called after the variants of original ASSET_ID were recorded, with
+	 * the thumb variant's bytes in THUMB_FD (the worker's: dup it to keep
+	 * it); NULL: nothing is told. */
+	void (*made)(void *arg, const char *asset_id, int thumb_fd);
+	void *made_arg;
 };
 
 /* Starts the threads.  On failure (a queue connection cannot be opened)
