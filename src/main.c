@@ -996,8 +996,12 @@ static void mount_start_thumbs(struct mount *m)
 	char err[512];
 	int on = m->o.thumbs ? strcmp(m->o.thumbs, "on") == 0 : m->o.thumbs_flag || m->pg;
 
-	if (on && fs_thumbs_start(&m->fs, m->cmd.mountpoint, err, sizeof(err)) != 0)
+	if (!on || fs_thumbs_start(&m->fs, m->cmd.mountpoint, err, sizeof(err)) == 0)
+		return;
+	if (m->o.thumbs || m->o.thumbs_flag)
 		log_error("no desktop thumbnails (-o desktop_thumbnails): %s", err);
+	else	/* a service without a home: nobody's desktop to write for */
+		log_info("no desktop thumbnails: %s", err);
 }
 
 /* The mount's job threads, for its user; 0, or -1 after a log line. */

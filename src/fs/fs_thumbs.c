@@ -372,11 +372,27 @@ static int on_made(void *arg, const struct meta_tree_file *f)
 	return 1;
 }
 
+/* Whether F's thumbnails are there for its path and the time its row
+ * gives: then a listing's scan asks nothing more of the database. */
+static int has_all(struct fs_thumbs *t, const struct meta_tree_file *f)
+{
+	char uri[XDG_THUMB_URI_MAX], path[PATH_MAX];
+
+	if (uri_of(t, f->path, uri, sizeof(uri)) != 0)
+		return 1;
+	for (int i = 0; i < XDG_THUMB_NSIZES; i++) {
+		thumb_file(t, i, uri, path, sizeof(path));
+		if (!keeps(path, uri, f->mtime))
+			return 0;
+	}
+	return 1;
+}
+
 static int on_seen(void *arg, const struct meta_tree_file *f)
 {
 	struct fs_thumbs *t = arg;
 
-	if (f->has_thumb)
+	if (f->has_thumb && !has_all(t, f))
 		make(t, f, -1);
 	return t->stopping;
 }

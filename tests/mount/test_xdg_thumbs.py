@@ -115,3 +115,24 @@ def test_desktop_thumbnails(mvfs, tmp_path):
     assert tags(thumb(cache, "large", ete))[0]["Thumb::MTime"] == str(t0 + 50)   # older: made again
     m.unmount()
     assert "newer kept" in m.log_text()
+
+
+def test_desktop_thumbnails_at_listing(mvfs, tmp_path):
+    """Variants made without them (another worker, or before the option was
+    on) get their thumbnails when a mount first lists the folder: from the
+    thumb variant, read through the cache, the original never read."""
+    cache = tmp_path / "xdgcache"
+    m = mvfs(extra_opts=JOBS_FAST)                   # -o db=: off by default
+    (m.mnt / "library" / "old").mkdir()
+    for i in range(2):
+        (m.mnt / "library" / "old" / ("p%d.jpg" % i)).write_bytes(jpeg(900, 600, seed=i))
+    wait_until(lambda: m.sql("SELECT count(*) FROM memory_assets WHERE variant_type = 'thumb'") == ["2"],
+               m.log_text, timeout=90)
+    m.unmount()
+    assert not (cache / "thumbnails").exists()
+
+    m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, extra_opts=["workers=0", "desktop_thumbnails=on"])
+    old = m2.mnt / "library" / "old"
+    assert sorted(os.listdir(old)) == ["p0.jpg", "p1.jpg"]
+    wait_until(lambda: all(valid_for(cache, old / n) for n in ("p0.jpg", "p1.jpg")), m2.log_text, timeout=30)
+    assert gio_thumbnail(old / "p1.jpg", cache)[1] == "TRUE"
