@@ -38,7 +38,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # so 2 take make check from ~18 to ~10 minutes on 2 cores.  TEST_JOBS=1 runs
 # them one at a time.
 TEST_JOBS ?= 2
-PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS)
+# --durations: the slowest tests of each run are listed at its end, to keep make check short
+PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS) --durations=15
 
 .PHONY: all deps check unit mount mount-s3 asan bench demo clean layers man deb FORCE
 all: mvaultfs
