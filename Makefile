@@ -35,8 +35,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # Mount tests run in TEST_JOBS processes (pytest-xdist; each has its own
 # PostgreSQL and s3rver): they mostly wait on FUSE, the database and fsync,
-# so 2 take make check from ~18 to ~10 minutes on 2 cores.  TEST_JOBS=1 runs
-# them one at a time.
+# so 2 take about half the time of 1 on 2 cores.  TEST_JOBS=1 runs them one
+# at a time.
 TEST_JOBS ?= 2
 # --durations: the slowest tests of each run are listed at its end, to keep make check short
 PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS) --durations=15
