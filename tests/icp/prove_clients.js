@@ -1,0 +1,128 @@
+'use strict';
+/*
+ * prove_clients.js - the official Internet Computer clients against the test
+ * replica, before anything of ours is trusted to it.
+ *
+ *   node tests/icp/prove_clients.js URL CANISTER COMMIT_PEM OTHER_PEM
+ *
+ * COMMIT_PEM holds the Commit permission, OTHER_PEM does not (both Ed25519
+ * PKCS#8 PEM files).  Prints one line per proof; exits 1 on the first
+ * failure.
+ *
+ *  1. @icp-sdk/core 6.1.0: HttpAgent fetching the root key from /api/v2/status,
+ *     an actor making update calls (v4 synchronous call, every certificate
+ *     BLS-verified) and queries (node signatures checked against the keys
+ *     it reads from the subnet's certified state), and a rejected call.
+ *  2. The same agent with callSync off: v2 call and read_state polling.
+ *  3. @dfinity/assets 3.4.3 (on @dfinity/agent 3.4.3, v3 call and v2
+ *     query/read_state): a small file (store) and one over 2 MiB
+ *     (create_batch, create_chunk, commit_batch), read back (get,
+ *     get_chunk), listed, deleted.
+ */
+
+const fs = require('fs');
+const crypto = require('crypto');
+const core = require('@icp-sdk/core/agent');
+const coreIdentity = require('@icp-sdk/core/identity');
+const { IDL: CoreIDL } = require('@icp-sdk/core/candid');
+const dagent = require('@dfinity/agent');
+const didentity = require('@dfinity/identity');
+const { AssetManager } = require('@dfinity/assets');
+
+const [url, canisterId, commitPem, otherPem] = process.argv.slice(2);
+
+function seedOf(pemFile) {
+	const der = crypto.createPrivateKey(fs.readFileSync(pemFile)).export({ format: 'der', type: 'pkcs8' });
+	return new Uint8Array(der.subarray(der.length - 32));
+}
+
+const idlFactory = ({ IDL }) => IDL.Service({
+	store: IDL.Func([IDL.Record({ key: IDL.Text, content_type: IDL.Text, content_encoding: IDL.Text,
+		content: IDL.Vec(IDL.Nat8), sha256: IDL.Opt(IDL.Vec(IDL.Nat8)) })], [], []),
+	get: IDL.Func([IDL.Record({ key: IDL.Text, accept_encodings: IDL.Vec(IDL.Text) })],
+		[IDL.Record({ content: IDL.Vec(IDL.Nat8), content_type: IDL.Text, content_encoding: IDL.Text,
+			sha256: IDL.Opt(IDL.Vec(IDL.Nat8)), total_length: IDL.Nat })], ['query']),
+	delete_asset: IDL.Func([IDL.Record({ key: IDL.Text })], [], []),
+});
+
+const sha = b => crypto.createHash('sha256').update(b).digest('hex');
+function check(cond, what) {
+	if (!cond) {
+		console.log('FAIL ' + what);
+		process.exit(1);
+	}
+	console.log('ok ' + what);
+}
+
+async function rejects(p, re, what) {
+	try {
+		await p;
+	} catch (e) {
+		check(re.test(String(e && e.message)), what + ' (' + String(e.message).split('\n')[0].slice(0, 120) + ')');
+		return;
+	}
+	check(false, what + ': it succeeded');
+}
+
+async function proveCore() {
+	const identity = coreIdentity.Ed25519KeyIdentity.fromSecretKey(seedOf(commitPem));
+	const other = coreIdentity.Ed25519KeyIdentity.fromSecretKey(seedOf(otherPem));
+	for (const callSync of [true, false]) {
+		const agent = await core.HttpAgent.create({ host: url, identity, shouldFetchRootKey: true, retryTimes: 0 });
+		const actor = core.Actor.createActor(idlFactory, { agent, canisterId, callSync });
+		const bytes = crypto.randomBytes(5000);
+		const how = callSync ? 'v4 sync call' : 'v2 call + read_state';
+		await actor.store({ key: '/core/a.bin', content_type: 'application/octet-stream', content_encoding: 'identity',
+			content: bytes, sha256: [] });
+		const got = await actor.get({ key: '/core/a.bin', accept_encodings: ['identity'] });
+		check(sha(got.content) === sha(bytes) && got.total_length === 5000n,
+			'@icp-sdk/core ' + how + ': store (certificate BLS-verified), then a signed query reads it back');
+		await rejects(actor.get({ key: '/core/none', accept_encodings: ['identity'] }), /asset not found/,
+			'@icp-sdk/core: a query the canister rejects');
+		const otherAgent = await core.HttpAgent.create({ host: url, identity: other, shouldFetchRootKey: true, retryTimes: 0 });
+		const otherActor = core.Actor.createActor(idlFactory, { agent: otherAgent, canisterId, callSync });
+		await rejects(otherActor.store({ key: '/core/b.bin', content_type: 'x', content_encoding: 'identity',
+			content: [1], sha256: [] }), /Commit permission/, '@icp-sdk/core ' + how + ': an identity without Commit is rejected');
+		await actor.delete_asset({ key: '/core/a.bin' });
+		await rejects(actor.get({ key: '/core/a.bin', accept_encodings: ['identity'] }), /asset not found/,
+			'@icp-sdk/core ' + how + ': delete_asset');
+	}
+	// A replica signing with another root key than the one the agent trusts.
+	const wrong = await core.HttpAgent.create({ host: url, identity, shouldFetchRootKey: false, retryTimes: 0 });
+	const wrongActor = core.Actor.createActor(idlFactory, { agent: wrong, canisterId });
+	await rejects(wrongActor.store({ key: '/core/c.bin', content_type: 'x', content_encoding: 'identity', content: [1], sha256: [] }),
+		/ignature|Certificate|certificate|rust|not authorized|Invalid/,
+		'@icp-sdk/core: a certificate under the wrong (mainnet) root key is refused');
+}
+
+async function proveAssets() {
+	const identity = didentity.Ed25519KeyIdentity.fromSecretKey(seedOf(commitPem));
+	const agent = await dagent.HttpAgent.create({ host: url, identity, shouldFetchRootKey: true, retryTimes: 0 });
+	const am = new AssetManager({ canisterId, agent });
+	const small = crypto.randomBytes(12345);
+	const big = crypto.randomBytes(5 * 1024 * 1024 + 77);
+	const k1 = await am.store(small, { fileName: 'small.bin', path: '/assets' });
+	const k2 = await am.store(big, { fileName: 'big.bin', path: '/assets' });
+	check(k1 === '/assets/small.bin' && k2 === '/assets/big.bin', '@dfinity/assets: store (small) and batch upload (5 MiB)');
+	const a1 = await am.get(k1);
+	const a2 = await am.get(k2);
+	check(sha(await a1.toUint8Array()) === sha(small), '@dfinity/assets: the small file reads back (get)');
+	check(sha(await a2.toUint8Array()) === sha(big) && a2.length === big.length,
+		'@dfinity/assets: the 5 MiB file reads back (get + get_chunk)');
+	check(a2.sha256 && Buffer.from(a2.sha256).toString('hex') === sha(big) && await a2.verifySha256(big),
+		'@dfinity/assets: the canister kept the sha256 the client sent (verifySha256)');
+	const listed = (await am.list()).map(x => x.key).sort();
+	check(listed.includes(k1) && listed.includes(k2), '@dfinity/assets: list');
+	await am.delete(k1);
+	await am.delete(k2);
+	check((await am.list()).every(x => x.key !== k1 && x.key !== k2), '@dfinity/assets: delete');
+}
+
+(async () => {
+	await proveCore();
+	await proveAssets();
+	console.log('all proofs passed');
+})().catch(e => {
+	console.log('FAIL ' + (e && e.stack));
+	process.exit(1);
+});
