@@ -233,6 +233,32 @@ static void s3_usage(void)
 	       "\n");
 }
 
+/* The Internet Computer store's options (issue 13). */
+struct icp_cli {
+	char *identity;
+	char *host;
+};
+
+#define ICPOPT(t, p) { t, offsetof(struct icp_cli, p), 1 }
+static const struct fuse_opt icp_opt_spec[] = {
+	ICPOPT("icp_identity=%s", identity),
+	ICPOPT("icp_host=%s", host),
+	FUSE_OPT_END
+};
+
+static void icp_usage(void)
+{
+	printf("Internet Computer store options (with -o store=icp://CANISTER_ID?host=URL):\n"
+	       "    -o icp_identity=FILE   Ed25519 private key (PEM) to sign calls with; it must hold\n"
+	       "                           the asset canister's Commit permission (see the README);\n"
+	       "                           without one, calls are anonymous and the store read-only\n"
+	       "    -o icp_host=URL        the replica or boundary node (overrides ?host=), e.g.\n"
+	       "                           https://icp-api.io, or http://127.0.0.1:4943 for dfx start\n"
+	       "    The canister is a stock asset canister (dfx's \"assets\" type).  Certificates\n"
+	       "    are read but NOT BLS-verified: no BLS12-381 library is packaged in Debian.\n"
+	       "\n");
+}
+
 /* The background jobs' options (issue 6): one table, one help text. */
 struct jobs_cli {
 	char *workers;			/* NULL: the default (1 in a mount, 2 in `worker`) */
@@ -369,6 +395,7 @@ static void usage(const char *prog)
 	cache_usage();
 	jobs_usage();
 	s3_usage();
+	icp_usage();
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -769,6 +796,7 @@ struct mount {
 	int for_nobody;		/* `mvaultfs worker` for every user: meta acts for nobody */
 	struct s3_cli s3;
 	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
+	struct icp_cli icp;
 	struct cache_cli cache_cli;
 	int cache_started;
 	struct jobs_cli jobs;
@@ -817,6 +845,8 @@ static void mount_release(struct mount *m)
 	free(m->s3.region);
 	free(m->s3.keyfile);
 	free(m->s3.ca_file);
+	free(m->icp.identity);
+	free(m->icp.host);
 	s3_creds_release(&m->s3_creds);
 	free(m->cache_cli.size_max);
 	free(m->cache_cli.free_min);
@@ -951,6 +981,8 @@ static int mount_open_engines(struct mount *m)
 		return -1;
 	if (mount_s3_config(m) != 0)
 		return -1;
+	m->backend_cfg.icp_identity = m->icp.identity;
+	m->backend_cfg.icp_host = m->icp.host;
 	m->backend = backend_open(m->o.store, &m->backend_cfg);
 	if (!m->backend) {
 		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
@@ -1030,6 +1062,7 @@ static int cmd_mount(int argc, char **argv)
 	if (helper_args_settle(&args) != 0 ||
 	    fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
 	    fuse_parse_cmdline(&args, &m.cmd) != 0)
@@ -1363,6 +1396,7 @@ static int cmd_worker(int argc, char **argv)
 	sdnotify_init(&m.notify);
 	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0)
 		goto out;

@@ -625,8 +625,9 @@ static int parse_url(const char *rest, struct icp_url *u, char *err, size_t errl
 		}
 		p = amp ? amp + 1 : NULL;
 	}
-	if (u->chunk && (u->chunk < 1024 || u->chunk > MAX_CHUNK - 4096)) {
-		snprintf(err, errlen, "chunk must be 1024..%u bytes (the IC refuses messages over 2 MiB)", MAX_CHUNK - 4096);
+	if (u->chunk && (u->chunk < 1024 || u->chunk > MAX_CHUNK)) {
+		snprintf(err, errlen, "chunk must be 1024..%u bytes (the IC refuses messages over 2 MiB, envelope included)",
+			 MAX_CHUNK);
 		return -EINVAL;
 	}
 	return 0;

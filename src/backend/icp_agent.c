@@ -444,7 +444,7 @@ static int find_label(cbor_item_t *it, const unsigned char *l, size_t ln, cbor_i
 		return c < 0 ? LBL_LESS : LBL_GREATER;
 	case 1:
 		r = find_label(a[1], l, ln, sub);
-		if (r == LBL_GREATER) {
+		if (r == LBL_GREATER || r == LBL_ABSENT) {
 			r = find_label(a[2], l, ln, sub);
 			if (r == LBL_LESS)
 				return LBL_ABSENT;

@@ -5,6 +5,7 @@ start it on 127.0.0.1 on a free port, make Ed25519 identities, stop it.
         pem = ic.identity(tmp / "id.pem", commit=True)   # holds Commit
         ic.url(pem)          # "icp://CANISTER?host=http://127.0.0.1:PORT&identity=PEM"
         ic.fail(503, times=2, path="/call")  # the next 2 calls answer 503
+        ic.clock(600)        # the replica's clock 10 minutes ahead (expired requests)
         ic.stats()           # {"calls": {...}, "queries": {...}, "rejected": {...}}
 """
 
@@ -107,6 +108,10 @@ class IcpReplica:
 
     def fail(self, status, times=1, path=""):
         self._control("/_test/fail", {"status": status, "times": times, "path": path})
+
+    def clock(self, offset_s):
+        """Run the replica's clock OFFSET_S seconds ahead (0: back in step)."""
+        self._control("/_test/clock", {"offset_s": offset_s})
 
     def stats(self):
         with urllib.request.urlopen(self.host + "/_test/stats", timeout=10) as r:

@@ -34,7 +34,8 @@
  *  POST /_test/grant JSON {principal}              give PRINCIPAL the Commit permission
  *  POST /_test/fail  JSON {status, times, path}   the next TIMES requests whose
  *                                                 path contains PATH get STATUS
- *  GET  /_test/stats                              counters (calls per method)
+ *  POST /_test/clock JSON {offset_s}               the replica's clock runs OFFSET_S ahead
+ *  GET  /_test/stats                              counters (per method, per endpoint)
  */
 
 const http = require('http');
@@ -365,10 +366,11 @@ class Replica {
 		this.canisterApp = new AssetCanister(opts.commit, opts.controller);
 		this.requests = new Map();	// request id hex -> {sender, status, reply | reject}
 		this.faults = [];
-		this.stats = { calls: {}, queries: {}, rejected: {} };
+		this.clockOffsetMs = 0;
+		this.stats = { calls: {}, queries: {}, rejected: {}, endpoints: {} };
 	}
 
-	now() { return BigInt(Date.now()) * 1000000n; }
+	now() { return (BigInt(Date.now()) + BigInt(this.clockOffsetMs)) * 1000000n; }
 
 	state() {
 		const L = s => Buffer.from(s).toString('latin1');
@@ -507,7 +509,7 @@ class Replica {
 
 	route(method, path, body) {
 		for (const f of this.faults) {
-			if (f.times > 0 && path.includes(f.path || '')) {
+			if (f.times > 0 && path.startsWith('/api/') && path.includes(f.path || '')) {
 				f.times--;
 				return [f.status, Buffer.from('injected failure\n')];
 			}
@@ -519,6 +521,10 @@ class Replica {
 			this.canisterApp.commit.add(JSON.parse(body.toString()).principal);
 			return [200, Buffer.from('ok\n')];
 		}
+		if (method === 'POST' && path === '/_test/clock') {
+			this.clockOffsetMs = JSON.parse(body.toString()).offset_s * 1000;
+			return [200, Buffer.from('ok\n')];
+		}
 		if (method === 'POST' && path === '/_test/fail') {
 			this.faults.push(JSON.parse(body.toString()));
 			return [200, Buffer.from('ok\n')];
@@ -526,6 +532,7 @@ class Replica {
 		const m = /^\/api\/(v[234])\/canister\/([^/]+)\/(query|call|read_state)$/.exec(path);
 		if (!m || method !== 'POST') return [404, Buffer.from('not found\n')];
 		const [, ver, ecid, what] = m;
+		this.stats.endpoints[ver + '/' + what] = (this.stats.endpoints[ver + '/' + what] || 0) + 1;
 		let ecidBytes;
 		try {
 			ecidBytes = Buffer.from(Principal.fromText(ecid).toUint8Array());
