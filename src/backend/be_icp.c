@@ -564,7 +564,7 @@ static void icp_free(struct backend *base)
 }
 
 static const struct backend_ops icp_ops = {
-	.name = "icp",
+	.name = "icp-canister",	/* as the schema's storage_backend_t names it */
 	.put = icp_put,
 	.get_range = icp_get_range,
 	.head = icp_head,

@@ -34,6 +34,7 @@
  *  POST /_test/grant JSON {principal}              give PRINCIPAL the Commit permission
  *  POST /_test/fail  JSON {status, times, path}   the next TIMES requests whose
  *                                                 path contains PATH get STATUS
+ *  POST /_test/clear                               forget the faults not yet spent
  *  POST /_test/clock JSON {offset_s}               the replica's clock runs OFFSET_S ahead
  *  GET  /_test/stats                              counters (per method, per endpoint)
  */
@@ -519,6 +520,10 @@ class Replica {
 		if (method === 'GET' && path === '/_test/stats') return [200, Buffer.from(JSON.stringify(this.stats))];
 		if (method === 'POST' && path === '/_test/grant') {
 			this.canisterApp.commit.add(JSON.parse(body.toString()).principal);
+			return [200, Buffer.from('ok\n')];
+		}
+		if (method === 'POST' && path === '/_test/clear') {
+			this.faults = [];
 			return [200, Buffer.from('ok\n')];
 		}
 		if (method === 'POST' && path === '/_test/clock') {

@@ -1,0 +1,78 @@
+"""The Internet Computer store on the ICP test replica (tests/icp/replica.js).
+
+The replica is trusted only once the official clients accept it:
+@icp-sdk/core's HttpAgent (BLS-verified certificates, signed queries, the
+v4 and v2 calls) and @dfinity/assets (the asset canister's own client,
+small and batched uploads read back).  Then our side: the backend
+conformance suite (tests/unit/test_backend.c), the unit and fault tests of
+tests/unit/test_icp.c (over 2 MiB refused, a reject without Commit, an
+expired request, 5xx, no v3 call), and a mount whose files go to the
+canister and come back through a fresh data folder."""
+
+import os
+import subprocess
+from pathlib import Path
+
+from mvtest import MiB, fsync_path, make_random, sha256_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def unit(name):
+    b = os.environ.get("MVFS_BIN", str(REPO / "build" / "mvaultfs"))
+    return str(Path(b).parent / "tests" / name)
+
+
+def test_official_clients_accept_the_replica(icp_server, tmp_path):
+    other = icp_server.identity(tmp_path / "other.pem", commit=False)
+    r = subprocess.run(["node", str(REPO / "tests" / "icp" / "prove_clients.js"), icp_server.host,
+                        icp_server.canister, str(icp_server.commit_pem), str(other)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "all proofs passed" in r.stdout, r.stdout + r.stderr
+    # what the clients exercised, as the replica counted it
+    ep = icp_server.stats()["endpoints"]
+    for e in ("v4/call", "v3/call", "v2/call", "v3/read_state", "v2/read_state", "v3/query", "v2/query"):
+        assert ep.get(e, 0) > 0, (e, ep)
+
+
+def test_conformance_and_faults(icp_server, tmp_path):
+    env = dict(os.environ, MVFS_TEST_BACKEND_URL=icp_server.url(icp_server.commit_pem))
+    r = subprocess.run([unit("test_backend")], capture_output=True, text=True, timeout=200, env=env)
+    assert r.returncode == 0 and "conformance on the icp-canister backend" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+    other = icp_server.identity(tmp_path / "nocommit.pem", commit=False)
+    env = dict(os.environ, MVFS_TEST_ICP_URL=icp_server.url(icp_server.commit_pem),
+               MVFS_TEST_ICP_NOCOMMIT_URL=icp_server.url(other), MVFS_TEST_ICP_HOST=icp_server.host)
+    r = subprocess.run([unit("test_icp")], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and "test_v2_fallback" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def test_mount_on_a_canister(mvfs, icp_server, tmp_path):
+    """A small file (one store) and one over a chunk (a batch) through the
+    mount, then read by a second mount with a fresh data folder: every byte
+    comes back from the canister."""
+    m = mvfs(store=icp_server.url())
+    small = os.urandom(70000)
+    (m.mnt / "library" / "small.bin").write_bytes(small)
+    src = tmp_path / "big.bin"
+    h = make_random(src, 5 * MiB + 3)
+    subprocess.run(["cp", str(src), str(m.mnt / "library" / "big.bin")], check=True)
+    fsync_path(m.mnt / "library" / "big.bin")
+    fsync_path(m.mnt / "library" / "small.bin")
+    m.unmount()
+    before = icp_server.stats()["calls"]
+    assert before.get("store", 0) >= 1 and before.get("commit_batch", 0) >= 1, before
+    m2 = mvfs(db=m.db, store=m.store)
+    assert (m2.mnt / "library" / "small.bin").read_bytes() == small
+    assert sha256_file(m2.mnt / "library" / "big.bin") == h
+    assert icp_server.stats()["queries"].get("get_chunk", 0) >= 2
+
+
+def test_mount_without_commit_keeps_files_staged(mvfs, icp_server, tmp_path):
+    """An identity the canister does not let write: close() still succeeds
+    (the bytes are staged), the log says which permission is missing."""
+    pem = icp_server.identity(tmp_path / "reader.pem", commit=False)
+    m = mvfs(store=icp_server.url(), extra_opts=["icp_identity=%s" % pem])
+    (m.mnt / "library" / "a.txt").write_bytes(b"hello")
+    assert (m.mnt / "library" / "a.txt").read_bytes() == b"hello"
+    from mvtest import poll
+    assert poll(lambda: "needs the Commit permission" in m.log_text(), timeout=20), m.log_text()
