@@ -29,7 +29,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_CHUNK 1900000u
+/* 1 MiB: a cache block is one get_chunk (the 1.9 MB other clients use
+ * would fetch up to two chunks, 3.8 MB, per 1 MiB block). */
+#define DEFAULT_CHUNK (1u << 20)
+#define DEFAULT_CONCURRENCY 4
 #define MAX_CHUNK (2u << 20)
 #define META_SLOTS 64
 #define ENCODING "identity"
@@ -49,6 +52,7 @@ struct icp_backend {
 	struct http *http;
 	struct icp_agent *ag;
 	size_t chunk;
+	int concurrency;		/* chunks in flight per upload */
 	char canister[ICP_PRINCIPAL_TEXT_MAX];
 	pthread_mutex_t lock;		/* guards META */
 	struct meta meta[META_SLOTS];
@@ -377,65 +381,141 @@ static int already_there(struct icp_backend *b, const char *akey, uint64_t size,
 	       memcmp(m.sha, sha, 32) == 0;
 }
 
-static int put_batch(struct icp_backend *b, const char *akey, int fd, uint64_t size)
+/* The SHA-256 of SIZE bytes of FD. */
+static int hash_src(int fd, uint64_t size, size_t bufsize, unsigned char sha[32], const char *key)
 {
+	unsigned char *buf = malloc(bufsize);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint64_t off;
+	int rc = buf && ctx ? 0 : -ENOMEM;
+
+	if (rc == 0)
+		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (off = 0; rc == 0 && off < size; off += bufsize) {
+		size_t n = size - off < bufsize ? (size_t)(size - off) : bufsize;
+
+		rc = read_src(fd, off, buf, n, key);
+		if (rc == 0)
+			EVP_DigestUpdate(ctx, buf, n);
+	}
+	if (rc == 0)
+		EVP_DigestFinal_ex(ctx, sha, NULL);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+/* One batch upload: chunks are taken in turn by up to CONCURRENCY threads
+ * (on the IC each update call waits for consensus, a second or two: in
+ * parallel they overlap), each reading its own chunk from the source. */
+struct batch {
+	struct icp_backend *b;
+	const char *akey;
+	int fd;
+	uint64_t size, id;
+	uint64_t *ids;
+	size_t nchunks, next;
+	int rc;			/* the first failure */
+	pthread_mutex_t lock;
+};
+
+static void *batch_worker(void *arg)
+{
+	struct batch *bt = arg;
+	struct icp_backend *b = bt->b;
+	unsigned char *buf = malloc(b->chunk);
+
+	for (;;) {
+		struct cbuf req = { 0 };
+		struct cval *v = NULL;
+		const struct cval *f;
+		uint64_t off;
+		size_t i, n;
+		int rc;
+
+		pthread_mutex_lock(&bt->lock);
+		i = bt->next++;
+		if (!buf && bt->rc == 0)
+			bt->rc = -ENOMEM;
+		rc = bt->rc;
+		pthread_mutex_unlock(&bt->lock);
+		if (rc < 0 || i >= bt->nchunks)
+			break;
+		off = (uint64_t)i * b->chunk;
+		n = bt->size - off < b->chunk ? (size_t)(bt->size - off) : b->chunk;
+		rc = read_src(bt->fd, off, buf, n, bt->akey + 1);
+		if (rc == 0) {
+			candid_enc_create_chunk(&req, bt->id, buf, n);
+			rc = call(b, 1, "create_chunk", &req, &v, "upload", bt->akey + 1);
+			cbuf_release(&req);
+		}
+		f = rc == 0 ? cval_field(v, "chunk_id") : NULL;
+		if (rc == 0 && (!f || f->kind != CV_NAT)) {
+			log_error("icp: cannot upload '%s': create_chunk answered no chunk_id", bt->akey + 1);
+			rc = -EIO;
+		}
+		if (rc == 0)
+			bt->ids[i] = f->u;
+		cval_free(v);
+		if (rc < 0) {
+			pthread_mutex_lock(&bt->lock);
+			if (bt->rc == 0)
+				bt->rc = rc;
+			pthread_mutex_unlock(&bt->lock);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static int put_batch(struct icp_backend *b, const char *akey, int fd, uint64_t size, const unsigned char *known_sha)
+{
+	struct batch bt = { .b = b, .akey = akey, .fd = fd, .size = size };
 	struct cbuf arg = { 0 };
 	struct cval *v = NULL;
 	const struct cval *f;
-	uint64_t batch, *ids = NULL, off;
-	size_t nchunks = (size_t)((size + b->chunk - 1) / b->chunk), i = 0;
-	unsigned char *buf = malloc(b->chunk), sha[32];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int rc;
+	unsigned char sha[32];
+	pthread_t th[16];
+	int i, nth = 0, rc;
 
-	ids = calloc(nchunks, sizeof(*ids));
-	if (!buf || !ids || !ctx) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	bt.nchunks = (size_t)((size + b->chunk - 1) / b->chunk);
+	/* the canister checks the hash at commit: a wrong one fails there */
+	if (known_sha)
+		memcpy(sha, known_sha, 32);
+	else if ((rc = hash_src(fd, size, b->chunk, sha, akey + 1)) < 0)
+		return rc;
+	bt.ids = calloc(bt.nchunks, sizeof(*bt.ids));
+	if (!bt.ids)
+		return -ENOMEM;
 	candid_enc_empty_record(&arg);
 	rc = call(b, 1, "create_batch", &arg, &v, "upload", akey + 1);
 	cbuf_release(&arg);
-	if (rc < 0)
-		goto out;
-	f = cval_field(v, "batch_id");
-	if (!f || f->kind != CV_NAT) {
+	f = rc == 0 ? cval_field(v, "batch_id") : NULL;
+	if (rc == 0 && (!f || f->kind != CV_NAT)) {
 		log_error("icp: cannot upload '%s': create_batch answered no batch_id", akey + 1);
 		rc = -EIO;
+	}
+	if (rc < 0)
 		goto out;
-	}
-	batch = f->u;
-	for (off = 0; off < size; off += b->chunk, i++) {
-		size_t n = size - off < b->chunk ? (size_t)(size - off) : b->chunk;
-
-		rc = read_src(fd, off, buf, n, akey + 1);
-		if (rc < 0)
-			goto out;
-		EVP_DigestUpdate(ctx, buf, n);
-		candid_enc_create_chunk(&arg, batch, buf, n);
-		cval_free(v);
-		rc = call(b, 1, "create_chunk", &arg, &v, "upload", akey + 1);
+	bt.id = f->u;
+	pthread_mutex_init(&bt.lock, NULL);
+	for (i = 0; i < b->concurrency && (size_t)i < bt.nchunks; i++)
+		if (pthread_create(&th[nth], NULL, batch_worker, &bt) == 0)
+			nth++;
+	if (nth == 0)
+		batch_worker(&bt);
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&bt.lock);
+	rc = bt.rc;
+	if (rc == 0) {
+		candid_enc_commit_asset(&arg, bt.id, akey, CONTENT_TYPE, ENCODING, bt.ids, bt.nchunks, sha);
+		rc = call(b, 1, "commit_batch", &arg, NULL, "upload", akey + 1);
 		cbuf_release(&arg);
-		if (rc < 0)
-			goto out;
-		f = cval_field(v, "chunk_id");
-		if (!f || f->kind != CV_NAT) {
-			log_error("icp: cannot upload '%s': create_chunk answered no chunk_id", akey + 1);
-			rc = -EIO;
-			goto out;
-		}
-		ids[i] = f->u;
 	}
-	EVP_DigestFinal_ex(ctx, sha, NULL);
-	candid_enc_commit_asset(&arg, batch, akey, CONTENT_TYPE, ENCODING, ids, nchunks, sha);
-	rc = call(b, 1, "commit_batch", &arg, NULL, "upload", akey + 1);
-	cbuf_release(&arg);
 out:
 	cval_free(v);
-	EVP_MD_CTX_free(ctx);
-	free(ids);
-	free(buf);
+	free(bt.ids);
 	return rc;
 }
 
@@ -445,16 +525,16 @@ static int icp_put(struct backend *base, const char *key, int fd, uint64_t size,
 	char akey[AKEY_MAX + 1];
 	unsigned char sha[32], *buf;
 	struct cbuf arg = { 0 };
-	int rc = asset_key(key, akey);
+	int rc = asset_key(key, akey), known;
 
 	if (rc < 0)
 		return rc;
-	if (hex_to_sha(sha256_hex ? sha256_hex : backend_key_sha(key), sha) == 0 &&
-	    already_there(b, akey, size, sha))
+	known = hex_to_sha(sha256_hex ? sha256_hex : backend_key_sha(key), sha) == 0;
+	if (known && already_there(b, akey, size, sha))
 		return 0;	/* the same bytes are there: nothing to send */
 	meta_forget(b, akey);
 	if (size > b->chunk)
-		return put_batch(b, akey, fd, size);
+		return put_batch(b, akey, fd, size, known ? sha : NULL);
 	buf = malloc(size ? size : 1);
 	if (!buf)
 		return -ENOMEM;
@@ -581,6 +661,7 @@ struct icp_url {
 	char identity[512];
 	uint64_t chunk;
 	int retries;
+	int concurrency;
 };
 
 static int parse_url(const char *rest, struct icp_url *u, char *err, size_t errlen)
@@ -619,8 +700,10 @@ static int parse_url(const char *rest, struct icp_url *u, char *err, size_t errl
 			u->chunk = strtoull(val, NULL, 10);
 		else if (nl == 7 && strncmp(p, "retries", 7) == 0)
 			u->retries = atoi(val);
+		else if (nl == 11 && strncmp(p, "concurrency", 11) == 0)
+			u->concurrency = atoi(val);
 		else {
-			snprintf(err, errlen, "unknown option '%.*s' (host, identity, chunk, retries)", (int)nl, p);
+			snprintf(err, errlen, "unknown option '%.*s' (host, identity, chunk, concurrency, retries)", (int)nl, p);
 			return -EINVAL;
 		}
 		p = amp ? amp + 1 : NULL;
@@ -628,6 +711,10 @@ static int parse_url(const char *rest, struct icp_url *u, char *err, size_t errl
 	if (u->chunk && (u->chunk < 1024 || u->chunk > MAX_CHUNK)) {
 		snprintf(err, errlen, "chunk must be 1024..%u bytes (the IC refuses messages over 2 MiB, envelope included)",
 			 MAX_CHUNK);
+		return -EINVAL;
+	}
+	if (u->concurrency < 0 || u->concurrency > 16) {
+		snprintf(err, errlen, "concurrency must be 1..16");
 		return -EINVAL;
 	}
 	return 0;
@@ -688,6 +775,7 @@ struct backend *icp_backend_open(const char *rest, const char *url, const struct
 	}
 	b->base.ops = &icp_ops;
 	b->chunk = u.chunk ? u.chunk : DEFAULT_CHUNK;
+	b->concurrency = u.concurrency ? u.concurrency : DEFAULT_CONCURRENCY;
 	pthread_mutex_init(&b->lock, NULL);
 	ac.host = u.host;
 	ac.canister = u.canister;

@@ -7,15 +7,17 @@
  *                   http://127.0.0.1:4943 for dfx start)
  *   identity=FILE   Ed25519 PEM (-o icp_identity= overrides); none: anonymous,
  *                   which may read but not write
- *   chunk=BYTES     bytes per store/create_chunk call (default 1900000: the
- *                   IC refuses messages over 2 MiB)
+ *   chunk=BYTES     bytes per store/create_chunk call (default 1 MiB, a cache
+ *                   block; at most 2 MiB, but the IC refuses messages over
+ *                   2 MiB, envelope included: 2097152 is refused)
+ *   concurrency=N   create_chunk calls in flight per upload (default 4)
  *   retries=N       attempts per request, the first included (default 5)
  *
  * Key K is the asset "/K" (encoding "identity", type
  * application/octet-stream).  Follows the contract in backend.h, with these
  * particulars:
  *  - put of up to CHUNK bytes is one `store`; larger ones a batch
- *    (create_batch, create_chunk per CHUNK, commit_batch with CreateAsset and
+ *    (create_batch, create_chunk per CHUNK, CONCURRENCY at a time, commit_batch with CreateAsset and
  *    SetAssetContent), which the canister applies atomically.  The SHA-256 is
  *    sent along and checked by the canister.  A put of a key that already
  *    holds the same SHA-256 and length sends nothing.
