@@ -679,8 +679,10 @@ static int post(struct icp_agent *a, const char *ver, const char *what, const un
 
 	snprintf(url, sizeof(url), "%s/api/%s/canister/%s/%s", a->host, ver, a->canister_text, what);
 	for (attempt = 0; attempt < a->retries; attempt++) {
-		if (attempt)
+		if (attempt) {
+			http_resp_release(resp);	/* http_do resets, it does not free */
 			backoff(attempt);
+		}
 		http_do(a->http, &req, resp);
 		if (!transient(resp))
 			return 0;
@@ -930,6 +932,7 @@ int icp_update(struct icp_agent *a, const char *method, const struct cbuf *arg, 
 	if (rc == 0 && v3 && resp.status == 404) {
 		__atomic_store_n(&a->no_v3, 1, __ATOMIC_RELAXED);	/* no v3 here: v2 from now on */
 		v3 = 0;
+		http_resp_release(&resp);
 		rc = post(a, "v2", "call", body, len, &resp, err, errlen);
 	}
 	free(body);
@@ -983,8 +986,10 @@ static int fetch_root_key(struct icp_agent *a, char *err, size_t errlen)
 	snprintf(url, sizeof(url), "%s/api/v2/status", a->host);
 	req.url = url;
 	for (attempt = 0; attempt < a->retries; attempt++) {
-		if (attempt)
+		if (attempt) {
+			http_resp_release(&resp);
 			backoff(attempt);
+		}
 		http_do(a->http, &req, &resp);
 		if (!transient(&resp))
 			break;
