@@ -19,6 +19,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -466,6 +467,43 @@ static void test_5xx(void *url)
 	backend_free(b);
 }
 
+/* A content-addressed key put twice: the second sends nothing (one `get`
+ * query finds the same SHA-256 and length there). */
+static void test_second_put_is_noop(void *url)
+{
+	struct backend *b = open_with(url, "");
+	struct backend_stat st;
+	unsigned char data[3000], sha[32];
+	char hex[65], key[BACKEND_KEY_MAX], *s0, *s1, *s2;
+	int fd;
+
+	CHECK(b != NULL);
+	if (!b)
+		return;
+	memset(data, 'q', sizeof(data));
+	snprintf((char *)data, sizeof(data), "noop %ld", (long)getpid());
+	EVP_Digest(data, sizeof(data), sha, NULL, EVP_sha256(), NULL);
+	tohex(sha, 32, hex);
+	backend_key_for("u/noop/", hex, key);
+	fd = src_of(0, 0);
+	CHECK(write(fd, data, sizeof(data)) == (ssize_t)sizeof(data));
+	s0 = stats();
+	CHECK_EQ_INT(backend_put(b, key, fd, sizeof(data), NULL), 0);
+	s1 = stats();
+	CHECK_EQ_INT(backend_put(b, key, fd, sizeof(data), hex), 0);
+	s2 = stats();
+	CHECK_EQ_INT(stat_count(s1, "store") - stat_count(s0, "store"), 1);
+	CHECK_EQ_INT(stat_count(s2, "store") - stat_count(s1, "store"), 0);
+	CHECK_EQ_INT(backend_head(b, key, &st), 0);
+	CHECK_EQ_INT(st.size, sizeof(data));
+	CHECK_EQ_INT(backend_del(b, key), 0);
+	free(s0);
+	free(s1);
+	free(s2);
+	close(fd);
+	backend_free(b);
+}
+
 static void test_v2_fallback(void *url)
 {
 	struct backend *b = open_with(url, "");
@@ -510,6 +548,7 @@ int main(void)
 		TEST_WITH(test_reject_without_commit, (void *)url);
 		TEST_WITH(test_expired, (void *)url);
 		TEST_WITH(test_5xx, (void *)url);
+		TEST_WITH(test_second_put_is_noop, (void *)url);
 		TEST_WITH(test_v2_fallback, (void *)url);
 	}
 	unlink(logpath);
