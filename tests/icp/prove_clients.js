@@ -15,7 +15,10 @@
  *     it reads from the subnet's certified state), and a rejected call.
  *  2. The same agent against a replica without the v4 call (404): it falls
  *     back to the v2 call and read_state polling.
- *  3. @dfinity/assets 3.4.3 (on @dfinity/agent 3.4.3, v3 call and v2
+ *  3. What the replica refuses, with envelopes made here: a wrong signature,
+ *     a sender that is not its key's, an expired request (400), a message
+ *     over 2 MiB (413).
+ *  4. @dfinity/assets 3.4.3 (on @dfinity/agent 3.4.3, v3 call and v2
  *     query/read_state): a small file (store) and one over 2 MiB
  *     (create_batch, create_chunk, commit_batch), read back (get,
  *     get_chunk), listed, deleted.
@@ -153,8 +156,46 @@ async function proveAssets() {
 	check((await am.list()).every(x => x.key !== k1 && x.key !== k2), '@dfinity/assets: delete');
 }
 
+async function post(path, envelope) {
+	const cbor = require('cbor-x');
+	const body = Buffer.concat([Buffer.from([0xd9, 0xd9, 0xf7]), cbor.encode(envelope)]);
+	const r = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body });
+	return [r.status, await r.text()];
+}
+
+async function proveRefusals() {
+	const { requestId } = require('./replica.js');
+	const { Principal } = require('@dfinity/principal');
+	const key = crypto.createPrivateKey(fs.readFileSync(commitPem));
+	const other = crypto.createPrivateKey(fs.readFileSync(otherPem));
+	const der = crypto.createPublicKey(key).export({ format: 'der', type: 'spki' });
+	const sender = Buffer.concat([crypto.createHash('sha224').update(der).digest(), Buffer.from([2])]);
+	const now = BigInt(Date.now()) * 1000000n;
+	const content = (extra) => ({ request_type: 'call', canister_id: Buffer.from(Principal.fromText(canisterId).toUint8Array()),
+		method_name: 'delete_asset', arg: Buffer.from('4449444c016c019f93c602710100022f78', 'hex'),	// delete_asset({key="/x"})
+		sender, ingress_expiry: now + 60n * 1000000000n, nonce: crypto.randomBytes(8), ...extra });
+	const sign = (c, k) => crypto.sign(null, Buffer.concat([Buffer.from('\x0aic-request', 'latin1'), requestId(c)]), k);
+	const path = '/api/v3/canister/' + canisterId + '/call';
+	let c = content({});
+	let [st] = await post(path, { content: c, sender_pubkey: der, sender_sig: sign(c, key) });
+	check(st === 200, 'replica: a well-signed call of ours is taken (' + st + ')');
+	c = content({});
+	let [st2, text] = await post(path, { content: c, sender_pubkey: der, sender_sig: sign(c, other) });
+	check(st2 === 400 && /signature/.test(text), 'replica: a wrong signature is refused (400)');
+	c = content({ ingress_expiry: now - 1000000000n });
+	[st2, text] = await post(path, { content: c, sender_pubkey: der, sender_sig: sign(c, key) });
+	check(st2 === 400 && /ingress_expiry/.test(text), 'replica: an expired request is refused (400)');
+	c = content({ sender: Buffer.alloc(29, 7) });
+	[st2, text] = await post(path, { content: c, sender_pubkey: der, sender_sig: sign(c, key) });
+	check(st2 === 400 && /sender/.test(text), 'replica: a sender that is not its key\'s is refused (400)');
+	c = content({ arg: crypto.randomBytes(2 * 1024 * 1024) });
+	[st2] = await post(path, { content: c, sender_pubkey: der, sender_sig: sign(c, key) });
+	check(st2 === 413, 'replica: a message over 2 MiB is refused (413)');
+}
+
 (async () => {
 	await proveCore();
+	await proveRefusals();
 	await proveAssets();
 	console.log('all proofs passed');
 })().catch(e => {
