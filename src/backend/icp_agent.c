@@ -156,20 +156,6 @@ static int pair_cmp(const void *a, const void *b)
 	return memcmp(a, b, 64);
 }
 
-static size_t leb128(uint64_t v, unsigned char out[10])
-{
-	size_t n = 0;
-
-	do {
-		out[n] = v & 0x7f;
-		v >>= 7;
-		if (v)
-			out[n] |= 0x80;
-		n++;
-	} while (v);
-	return n;
-}
-
 void icp_request_id(const struct icp_content *c, unsigned char out[32])
 {
 	struct rid_pair p[9];
@@ -189,7 +175,7 @@ void icp_request_id(const struct icp_content *c, unsigned char out[32])
 	if (c->nonce)
 		pair_bytes(&p[n++], "nonce", c->nonce, c->nonce_len);
 	if (c->ingress_expiry)
-		pair_bytes(&p[n++], "ingress_expiry", num, leb128(c->ingress_expiry, num));
+		pair_bytes(&p[n++], "ingress_expiry", num, candid_leb128(c->ingress_expiry, num));
 	if (c->npaths || (c->request_type && strcmp(c->request_type, "read_state") == 0)) {
 		EVP_MD_CTX *outer = EVP_MD_CTX_new();
 
@@ -738,26 +724,40 @@ void icp_result_release(struct icp_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* A query or read_state: signs it, posts it to /api/v2 (retrying
+ * transient failures) and wants a 200.  0 with RESP holding the answer, or
+ * -errno with ERR. */
+static int exchange(struct icp_agent *a, const char *type, const char *method, const struct cbuf *arg,
+		    const struct env_paths *paths, unsigned char rid[32], struct http_resp *resp,
+		    struct icp_result *r, char *err, size_t errlen)
+{
+	unsigned char *body = NULL;
+	size_t len;
+	int rc = envelope(a, type, method, arg, paths, rid, &body, &len);
+
+	if (rc == 0)
+		rc = post(a, "v2", type, body, len, resp, err, errlen);
+	free(body);
+	r->http_status = resp->status;
+	if (rc == 0 && resp->status != 200)
+		rc = http_error(resp, type, err, errlen);
+	return rc;
+}
+
 int icp_query(struct icp_agent *a, const char *method, const struct cbuf *arg, struct icp_result *r,
 	      char *err, size_t errlen)
 {
 	struct http_resp resp = { 0 };
 	struct cbor_load_result lr;
 	cbor_item_t *doc = NULL, *m;
-	unsigned char rid[32], *body;
+	unsigned char rid[32];
 	const unsigned char *p;
-	size_t len, n;
+	size_t n;
 	char status[32];
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	rc = envelope(a, "query", method, arg, NULL, rid, &body, &len);
-	if (rc == 0)
-		rc = post(a, "v2", "query", body, len, &resp, err, errlen);
-	free(body);
-	r->http_status = resp.status;
-	if (rc == 0 && resp.status != 200)
-		rc = http_error(&resp, "query", err, errlen);
+	rc = exchange(a, "query", method, arg, NULL, rid, &resp, r, err, errlen);
 	if (rc == 0) {
 		doc = cbor_load((const unsigned char *)resp.body, resp.body_len, &lr);
 		m = untag(doc);
@@ -886,17 +886,10 @@ static int poll_status(struct icp_agent *a, const unsigned char rid[32], struct 
 	while (waited < INGRESS_EXPIRY_S * 1000) {
 		struct http_resp resp = { 0 };
 		struct cbor_load_result lr;
-		unsigned char prid[32], *body;
-		size_t len;
+		unsigned char prid[32];
 		cbor_item_t *doc = NULL;
-		int rc = envelope(a, "read_state", NULL, NULL, &paths, prid, &body, &len);
+		int rc = exchange(a, "read_state", NULL, NULL, &paths, prid, &resp, r, err, errlen);
 
-		if (rc == 0)
-			rc = post(a, "v2", "read_state", body, len, &resp, err, errlen);
-		free(body);
-		r->http_status = resp.status;
-		if (rc == 0 && resp.status != 200)
-			rc = http_error(&resp, "read_state", err, errlen);
 		if (rc == 0) {
 			doc = cbor_load((const unsigned char *)resp.body, resp.body_len, &lr);
 			rc = status_from_cert(a, map_get(untag(doc), "certificate"), rid, r, err, errlen);

@@ -60,9 +60,8 @@ uint32_t candid_hash(const char *name)
 	return h;
 }
 
-static void leb(struct cbuf *b, uint64_t v)
+size_t candid_leb128(uint64_t v, unsigned char out[10])
 {
-	unsigned char out[10];
 	size_t n = 0;
 
 	do {
@@ -72,7 +71,14 @@ static void leb(struct cbuf *b, uint64_t v)
 			out[n] |= 0x80;
 		n++;
 	} while (v);
-	cbuf_put(b, out, n);
+	return n;
+}
+
+static void leb(struct cbuf *b, uint64_t v)
+{
+	unsigned char out[10];
+
+	cbuf_put(b, out, candid_leb128(v, out));
 }
 
 static void sleb(struct cbuf *b, int64_t v)
@@ -128,6 +134,15 @@ static void magic(struct cbuf *b, unsigned ntypes)
 	leb(b, ntypes);
 }
 
+/* Table types 0: vec nat8 (blob) and 1: opt 0, which several calls start with. */
+static void blob_types(struct cbuf *b)
+{
+	sleb(b, T_VEC);
+	sleb(b, T_NAT8);
+	sleb(b, T_OPT);
+	leb(b, 0);
+}
+
 /* One argument, of table type INDEX. */
 static void args1(struct cbuf *b, unsigned index)
 {
@@ -165,10 +180,7 @@ void candid_enc_get_chunk(struct cbuf *out, const char *key, const char *encodin
 			  const unsigned char sha256[32])
 {
 	magic(out, 3);
-	sleb(out, T_VEC);
-	sleb(out, T_NAT8);
-	sleb(out, T_OPT);
-	leb(out, 0);
+	blob_types(out);
 	sleb(out, T_RECORD);
 	leb(out, 4);
 	field(out, "key", T_TEXT);
@@ -189,10 +201,7 @@ void candid_enc_store(struct cbuf *out, const char *key, const char *content_typ
 		      const void *content, size_t len, const unsigned char sha256[32])
 {
 	magic(out, 3);
-	sleb(out, T_VEC);
-	sleb(out, T_NAT8);
-	sleb(out, T_OPT);
-	leb(out, 0);
+	blob_types(out);
 	sleb(out, T_RECORD);
 	leb(out, 5);
 	field(out, "key", T_TEXT);
@@ -235,10 +244,7 @@ void candid_enc_commit_asset(struct cbuf *out, uint64_t batch_id, const char *ke
 	size_t i;
 
 	magic(out, 8);
-	sleb(out, T_VEC);
-	sleb(out, T_NAT8);
-	sleb(out, T_OPT);
-	leb(out, 0);
+	blob_types(out);
 	sleb(out, T_VEC);
 	sleb(out, T_NAT);
 	sleb(out, T_RECORD);
@@ -465,6 +471,29 @@ static int fixed(struct dec *d, size_t n, uint64_t *out, int sign)
 
 static struct cval *read_val(struct dec *d, int64_t t, int depth);
 
+static struct cval *num_val(struct dec *d, enum cval_kind k, uint64_t u)
+{
+	struct cval *v = new_val(d, k);
+
+	if (v)
+		v->u = u;
+	return v;
+}
+
+/* A value of N bytes of the message (text, blob, principal). */
+static struct cval *bytes_val(struct dec *d, enum cval_kind k, uint64_t n)
+{
+	struct cval *v = new_val(d, k);
+
+	if (v && rd_bytes(d, n, &v->p) < 0) {
+		free(v);
+		return NULL;
+	}
+	if (v)
+		v->len = n;
+	return v;
+}
+
 static struct cval *read_items(struct dec *d, struct cval *v, size_t n, const int64_t *types, int64_t one,
 			       int depth)
 {
@@ -516,16 +545,8 @@ static struct cval *read_val(struct dec *d, int64_t t, int depth)
 		case T_VEC:
 			if (rd_leb(d, &u) < 0)
 				return NULL;
-			if (ct->inner == T_NAT8) {
-				if (!(v = new_val(d, CV_BLOB)))
-					return NULL;
-				v->len = u;
-				if (rd_bytes(d, u, &v->p) < 0) {
-					free(v);
-					return NULL;
-				}
-				return v;
-			}
+			if (ct->inner == T_NAT8)
+				return bytes_val(d, CV_BLOB, u);
 			if (u > (uint64_t)(d->end - d->p) && ct->inner != T_NULL && ct->inner != T_RESERVED) {
 				fail(d, "vec longer than the message");
 				return NULL;
@@ -572,55 +593,25 @@ static struct cval *read_val(struct dec *d, int64_t t, int depth)
 	case T_RESERVED:
 		return new_val(d, CV_RESERVED);
 	case T_BOOL:
-		if (fixed(d, 1, &u, 0) < 0 || u > 1 || !(v = new_val(d, CV_BOOL))) {
-			fail(d, "bad bool");
-			return NULL;
-		}
-		v->u = u;
-		return v;
+		if (fixed(d, 1, &u, 0) < 0 || u > 1)
+			return fail(d, "bad bool"), NULL;
+		return num_val(d, CV_BOOL, u);
 	case T_NAT:
-		if (rd_leb(d, &u) < 0 || !(v = new_val(d, CV_NAT)))
-			return NULL;
-		v->u = u;
-		return v;
+		return rd_leb(d, &u) < 0 ? NULL : num_val(d, CV_NAT, u);
 	case T_INT:
-		if (rd_sleb(d, &s) < 0 || !(v = new_val(d, CV_INT)))
-			return NULL;
-		v->u = (uint64_t)s;
-		return v;
+		return rd_sleb(d, &s) < 0 ? NULL : num_val(d, CV_INT, (uint64_t)s);
 	case T_NAT8: case T_NAT16: case T_NAT32: case T_NAT64:
-		if (fixed(d, (size_t)1 << (T_NAT8 - t), &u, 0) < 0 || !(v = new_val(d, CV_NAT)))
-			return NULL;
-		v->u = u;
-		return v;
+		return fixed(d, (size_t)1 << (T_NAT8 - t), &u, 0) < 0 ? NULL : num_val(d, CV_NAT, u);
 	case T_INT8: case T_INT16: case T_INT32: case T_INT64:
-		if (fixed(d, (size_t)1 << (T_INT8 - t), &u, 1) < 0 || !(v = new_val(d, CV_INT)))
-			return NULL;
-		v->u = u;
-		return v;
+		return fixed(d, (size_t)1 << (T_INT8 - t), &u, 1) < 0 ? NULL : num_val(d, CV_INT, u);
 	case T_TEXT:
-		if (rd_leb(d, &u) < 0 || !(v = new_val(d, CV_TEXT)))
-			return NULL;
-		v->len = u;
-		if (rd_bytes(d, u, &v->p) < 0) {
-			free(v);
-			return NULL;
-		}
-		return v;
+		return rd_leb(d, &u) < 0 ? NULL : bytes_val(d, CV_TEXT, u);
 	case T_PRINCIPAL: {
 		const unsigned char *flag;
 
-		if (rd_bytes(d, 1, &flag) < 0 || *flag != 1 || rd_leb(d, &u) < 0 || u > 29 ||
-		    !(v = new_val(d, CV_PRINCIPAL))) {
-			fail(d, "bad principal");
-			return NULL;
-		}
-		v->len = u;
-		if (rd_bytes(d, u, &v->p) < 0) {
-			free(v);
-			return NULL;
-		}
-		return v;
+		if (rd_bytes(d, 1, &flag) < 0 || *flag != 1 || rd_leb(d, &u) < 0 || u > 29)
+			return fail(d, "bad principal"), NULL;
+		return bytes_val(d, CV_PRINCIPAL, u);
 	}
 	}
 	fail(d, "a type this decoder does not read (float, empty)");

@@ -40,6 +40,9 @@ void candid_enc_commit_asset(struct cbuf *out, uint64_t batch_id, const char *ke
 			     const unsigned char sha256[32]);
 void candid_enc_delete_asset(struct cbuf *out, const char *key);
 
+/* V as unsigned LEB128 into OUT; returns its length (1..10). */
+size_t candid_leb128(uint64_t v, unsigned char out[10]);
+
 /* The idl hash of a field name. */
 uint32_t candid_hash(const char *name);
 

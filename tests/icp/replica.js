@@ -146,9 +146,20 @@ function witness(state, paths) {
 		if (paths === ALL) return [2, lb, witness(child, ALL)];
 		const want = paths.filter(p => p.length > 0 && Buffer.compare(p[0], lb) === 0);
 		if (want.some(p => p.length === 1)) return [2, lb, witness(child, ALL)];
-		if (want.length === 0) return [4, treeHash([2, lb, witness(child, ALL)])];
+		if (want.length === 0) return [4, prunedHash(lb, child)];
 		return [2, lb, witness(child, want.map(p => p.slice(1)))];
 	}));
+}
+
+/* The hash of the labeled node (LB, CHILD), kept for subtrees that never
+ * change (a request's final status): without it every certificate would
+ * rehash every request ever made. */
+const memo = new WeakMap();
+function prunedHash(lb, child) {
+	if (!Buffer.isBuffer(child) && memo.has(child)) return memo.get(child);
+	const h = treeHash([2, lb, witness(child, ALL)]);
+	if (!Buffer.isBuffer(child) && child.frozen) memo.set(child, h);
+	return h;
 }
 
 // ---- keys -----------------------------------------------------------------------
@@ -376,15 +387,24 @@ class Replica {
 	state() {
 		const L = s => Buffer.from(s).toString('latin1');
 		const rs = new Map();
+		const forget = Date.now() - 6 * 60 * 1000;	// the IC forgets a request some minutes after its expiry
 		for (const [id, r] of this.requests) {
-			const m = new Map([[L('status'), Buffer.from(r.status)]]);
-			if (r.status === 'replied') m.set(L('reply'), r.reply);
-			if (r.status === 'rejected') {
-				m.set(L('reject_code'), leb128(r.reject_code));
-				m.set(L('reject_message'), Buffer.from(r.reject_message));
-				m.set(L('error_code'), Buffer.from(r.error_code));
+			if (r.at < forget) {
+				this.requests.delete(id);
+				continue;
 			}
-			rs.set(Buffer.from(id, 'hex').toString('latin1'), m);
+			if (!r.node) {
+				const m = new Map([[L('status'), Buffer.from(r.status)]]);
+				if (r.status === 'replied') m.set(L('reply'), r.reply);
+				if (r.status === 'rejected') {
+					m.set(L('reject_code'), leb128(r.reject_code));
+					m.set(L('reject_message'), Buffer.from(r.reject_message));
+					m.set(L('error_code'), Buffer.from(r.error_code));
+				}
+				m.frozen = true;	// final: its hash may be kept
+				r.node = m;
+			}
+			rs.set(Buffer.from(id, 'hex').toString('latin1'), r.node);
 		}
 		const ranges = Buffer.from(cbor.encode([[this.canister, this.canister]]));
 		const subnet = new Map([[L('public_key'), this.rootKey], [L('canister_ranges'), ranges],
@@ -487,6 +507,7 @@ class Replica {
 			this.stats.calls[content.method_name] = (this.stats.calls[content.method_name] || 0) + 1;
 			const r = this.execute(content, sender, 'update');
 			r.sender = senderBytes;
+			r.at = Date.now();
 			if (r.status === 'rejected') this.stats.rejected[content.method_name] = (this.stats.rejected[content.method_name] || 0) + 1;
 			this.requests.set(key, r);
 		}
