@@ -1299,6 +1299,9 @@ static int cmd_status(int argc, char **argv)
 	printf("hit rate: %.1f%% (%llu hits, %llu misses); %llu GET(s), %llu PUT(s) to the store\n",
 	       st.hits + st.misses ? 100.0 * (double)st.hits / (double)(st.hits + st.misses) : 100.0,
 	       st.hits, st.misses, st.store_gets, st.store_puts);
+	if (strstr(text, "\nstore icp-canister\n"))
+		printf("store:    an ICP canister; its certificates are NOT BLS-verified (no BLS12-381\n"
+		       "          library in Debian): the replica or boundary node is trusted (see the README)\n");
 	return 0;
 }
 

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from mvtest import MiB, fsync_path, make_random, sha256_file
+from pgtest import default_bin
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,6 +66,8 @@ def test_mount_on_a_canister(mvfs, icp_server, tmp_path):
     assert (m2.mnt / "library" / "small.bin").read_bytes() == small
     assert sha256_file(m2.mnt / "library" / "big.bin") == h
     assert icp_server.stats()["queries"].get("get_chunk", 0) >= 2
+    r = subprocess.run([default_bin(), "status", str(m2.mnt)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "NOT BLS-verified" in r.stdout, r.stdout + r.stderr
 
 
 def test_mount_without_commit_keeps_files_staged(mvfs, icp_server, tmp_path):
