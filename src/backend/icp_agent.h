@@ -10,11 +10,13 @@
  * synchronous call, whose answer is a certificate); a replica without it
  * (404) gets /api/v2/.../call and read_state polling, remembered for the
  * agent's life.  A certificate's hash tree is parsed (libcbor), its root
- * hash recomputed, and the reply read at request_status/<id>/...
+ * hash recomputed, and the reply read at request_status/ID/...
+ * Principals, request ids and hash trees are pure functions (icp_tree.c);
+ * the calls are icp_agent.c.
  *
  * NOT VERIFIED: the certificate's BLS12-381 signature (no Debian library
  * does BLS12-381).  icp_cert_verify_signature() is the one place it would
- * be checked; it says -ENOTSUP today, and the backend logs once, at open,
+ * be checked; it says -ENOTSUP today, and the backend logs at every open
  * that certificates are not BLS-verified.  The Ed25519 node signatures on
  * query replies are not checked either (the node keys would come from a
  * certificate, which is not verified).
