@@ -196,11 +196,19 @@ static int transient(const struct http_resp *r)
 	return r->fail != HTTP_OK || r->status == 429 || r->status >= 500;
 }
 
-static void backoff(int attempt)
+/* Waits before attempt ATTEMPT: what a 429 or 503 asks in Retry-After
+ * (seconds, at most 30), else 100 ms doubling up to 2 s. */
+static void backoff(int attempt, const struct http_resp *last)
 {
 	long ms = 50L << (attempt < 6 ? attempt : 6);
+	char *end;
+	long ra = last->retry_after[0] ? strtol(last->retry_after, &end, 10) : -1;
 
-	usleep((useconds_t)(ms > 2000 ? 2000 : ms) * 1000);
+	if (ms > 2000)
+		ms = 2000;
+	if (ra >= 0 && *end == '\0' && (last->status == 429 || last->status == 503))
+		ms = (ra > 30 ? 30 : ra) * 1000;
+	usleep((useconds_t)ms * 1000);
 }
 
 /* One POST of BODY to /api/VER/canister/<id>/WHAT, retried while transient.
@@ -217,8 +225,8 @@ static int post(struct icp_agent *a, const char *ver, const char *what, const un
 	snprintf(url, sizeof(url), "%s/api/%s/canister/%s/%s", a->host, ver, a->canister_text, what);
 	for (attempt = 0; attempt < a->retries; attempt++) {
 		if (attempt) {
+			backoff(attempt, resp);
 			http_resp_release(resp);	/* http_do resets, it does not free */
-			backoff(attempt);
 		}
 		http_do(a->http, &req, resp);
 		if (!transient(resp))
@@ -531,8 +539,8 @@ static int fetch_root_key(struct icp_agent *a, char *err, size_t errlen)
 	req.url = url;
 	for (attempt = 0; attempt < a->retries; attempt++) {
 		if (attempt) {
+			backoff(attempt, &resp);
 			http_resp_release(&resp);
-			backoff(attempt);
 		}
 		http_do(a->http, &req, &resp);
 		if (!transient(&resp))

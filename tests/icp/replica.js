@@ -32,8 +32,8 @@
  *
  * Test controls (not part of the IC; for fault injection):
  *  POST /_test/grant JSON {principal}              give PRINCIPAL the Commit permission
- *  POST /_test/fail  JSON {status, times, path}   the next TIMES requests whose
- *                                                 path contains PATH get STATUS
+ *  POST /_test/fail  JSON {status, times, path[, retry_after]}   the next TIMES
+ *                          requests whose path contains PATH get STATUS (and Retry-After)
  *  POST /_test/clear                               forget the faults not yet spent
  *  POST /_test/clock JSON {offset_s}               the replica's clock runs OFFSET_S ahead
  *  GET  /_test/stats                              counters (per method, per endpoint)
@@ -533,7 +533,7 @@ class Replica {
 		for (const f of this.faults) {
 			if (f.times > 0 && path.startsWith('/api/') && path.includes(f.path || '')) {
 				f.times--;
-				return [f.status, Buffer.from('injected failure\n')];
+				return [f.status, Buffer.from('injected failure\n'), f.retry_after];
 			}
 		}
 		if (method === 'GET' && path === '/api/v2/status')
@@ -594,16 +594,18 @@ function main() {
 			else parts.push(d);
 		});
 		req.on('end', () => {
-			let status, out;
+			let status, out, retryAfter;
 			try {
-				[status, out] = over ? [413, Buffer.from('Request is too large.\n')]
+				[status, out, retryAfter] = over ? [413, Buffer.from('Request is too large.\n')]
 					: rep.route(req.method, req.url.split('?')[0], Buffer.concat(parts));
 			} catch (e) {
 				status = 500;
 				out = Buffer.from('replica error: ' + (e && e.stack) + '\n');
 			}
 			const cborOut = status >= 200 && status < 300 && req.url.startsWith('/api/');
-			res.writeHead(status, { 'content-type': cborOut ? 'application/cbor' : 'text/plain', 'content-length': out.length });
+			const headers = { 'content-type': cborOut ? 'application/cbor' : 'text/plain', 'content-length': out.length };
+			if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+			res.writeHead(status, headers);
 			res.end(out);
 		});
 	});

@@ -5,7 +5,8 @@
  * whole and pruned); then, when MVFS_TEST_ICP_HOST names a running test
  * replica (tests/icp/replica.js, see tests/mount/test_icp.py), the fault
  * cases: an ingress message over 2 MiB, a canister's reject, an expired
- * request, 5xx answers, a replica without the v3 call.
+ * request, 5xx answers, a 429 with Retry-After, a replica without the v3
+ * call, a second put of the same bytes.
  *
  *   MVFS_TEST_ICP_HOST=http://127.0.0.1:PORT   the replica (its /_test controls)
  *   MVFS_TEST_ICP_URL=icp://...                a store whose identity holds Commit
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static size_t unhex(const char *hex, unsigned char *out)
@@ -442,6 +444,7 @@ static void test_5xx(void *url)
 	struct backend *b = open_with(url, "&retries=3");
 	struct backend_stat st;
 	int fd = src_of(3 << 20, 4);
+	struct timespec t0, t1;
 	char *s0, *s1;
 
 	CHECK(b != NULL);
@@ -458,6 +461,12 @@ static void test_5xx(void *url)
 	free(s1);
 	CHECK_EQ_INT(backend_head(b, "faults/retried", &st), 0);
 	CHECK_EQ_INT(st.size, 3 << 20);
+	/* a 429 asking for 1 s: waited, then answered */
+	control("/_test/fail", "{\"status\": 429, \"times\": 1, \"path\": \"/query\", \"retry_after\": 1}");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ_INT(backend_head(b, "faults/retried", &st), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 1000);
 	/* 500s past the retry budget: EIO, said once */
 	control("/_test/fail", "{\"status\": 500, \"times\": 3, \"path\": \"/query\"}");
 	CHECK_EQ_INT(backend_head(b, "faults/retried", &st), -EIO);
