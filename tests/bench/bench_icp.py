@@ -10,18 +10,16 @@ build/bench.txt.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "bench"))
 sys.path.insert(0, str(REPO / "tests" / "icp"))
 
-from bench_s3 import BIG_MIB, NFILES, PAR, Bench, MiB, unmount  # noqa: E402
+from bench_s3 import BIG_MIB, NFILES, PAR, MiB, run  # noqa: E402
 from icpreplica import IcpReplica  # noqa: E402
-from pgtest import Daemon, PgServer, default_bin  # noqa: E402
+from pgtest import Daemon, default_bin  # noqa: E402
 from s3server import S3rver  # noqa: E402
 
 
@@ -57,29 +55,19 @@ def table(b, note):
 
 
 def main():
-    work = Path(tempfile.mkdtemp(prefix="mvfs-bench-icp.", dir=str(REPO / "build")))
-    b = Bench(work)
-    pg = PgServer()
     env = dict(os.environ)
     env.pop("MVAULT_DB", None)
-    try:
-        b.make_sources()
-        pg.start()
-        with S3rver(folder=work / "s3rver") as s3:
+
+    def body(b, pg):
+        with S3rver(folder=b.work / "s3rver") as s3:
             mvaultfs_on(b, pg, "mvaultfs-s3", s3.url("bench"), ",s3_endpoint=" + s3.endpoint, dict(env, **s3.env()))
-        with IcpReplica(log=work / "replica.log") as ic:
-            pem = ic.identity(work / "id.pem")
+        with IcpReplica(log=b.work / "replica.log") as ic:
+            pem = ic.identity(b.work / "id.pem")
             chunk = os.environ.get("MVFS_BENCH_ICP_CHUNK")
-            mvaultfs_on(b, pg, "mvaultfs-icp", ic.url(**({"chunk": chunk} if chunk else {})), ",icp_identity=%s" % pem, env)
-        text = table(b, "ICP: the test replica (node, one process, BLS-signing every certificate)")
-        print(text)
-        with open(REPO / "build" / "bench.txt", "a") as f:
-            f.write(text + "\n")
-    finally:
-        pg.stop()
-        for m in work.glob("mnt-*"):
-            unmount(m)
-        shutil.rmtree(work, ignore_errors=True)
+            mvaultfs_on(b, pg, "mvaultfs-icp", ic.url(**({"chunk": chunk} if chunk else {})),
+                        ",icp_identity=%s" % pem, env)
+        return table(b, "ICP: the test replica (node, one process, BLS-signing every certificate)")
+    run("mvfs-bench-icp.", body)
 
 
 if __name__ == "__main__":
