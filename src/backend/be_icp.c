@@ -37,7 +37,7 @@
 #define META_SLOTS 64
 #define ENCODING "identity"
 #define CONTENT_TYPE "application/octet-stream"
-#define AKEY_MAX (BACKEND_KEY_MAX + 1)	/* "/" + key; longer keys are refused */
+#define AKEY_MAX 1025	/* "/" + a key of up to 1024 bytes */
 
 struct meta {
 	char key[AKEY_MAX + 1];
