@@ -34,6 +34,8 @@
  *  POST /_test/grant JSON {principal}              give PRINCIPAL the Commit permission
  *  POST /_test/fail  JSON {status, times, path[, retry_after]}   the next TIMES
  *                          requests whose path contains PATH get STATUS (and Retry-After)
+ *                    JSON {cut: true, times, path}   ... are carried out, but their
+ *                          answer is cut in half and the connection closed
  *  POST /_test/clear                               forget the faults not yet spent
  *  POST /_test/clock JSON {offset_s}               the replica's clock runs OFFSET_S ahead
  *  GET  /_test/stats                              counters (per method, per endpoint)
@@ -529,12 +531,15 @@ class Replica {
 		return [200, cbor.encode({ certificate: this.certificate(paths) })];
 	}
 
+	/* [status, body, retry-after, cut]: CUT sends half the body, then
+	 * closes the connection (the request was carried out). */
 	route(method, path, body) {
-		for (const f of this.faults) {
-			if (f.times > 0 && path.startsWith('/api/') && path.includes(f.path || '')) {
-				f.times--;
-				return [f.status, Buffer.from('injected failure\n'), f.retry_after];
-			}
+		const f = this.faults.find(x => x.times > 0 && path.startsWith('/api/') && path.includes(x.path || ''));
+		if (f) {
+			f.times--;
+			if (!f.cut) return [f.status, Buffer.from('injected failure\n'), f.retry_after];
+			const [st, out] = this.route(method, path, body);
+			return [st, out, undefined, true];
 		}
 		if (method === 'GET' && path === '/api/v2/status')
 			return [200, cbor.encode({ ic_api_version: '0.18.0', root_key: this.rootKey, impl_version: 'mvaultfs-test-replica' })];
@@ -594,9 +599,9 @@ function main() {
 			else parts.push(d);
 		});
 		req.on('end', () => {
-			let status, out, retryAfter;
+			let status, out, retryAfter, cut;
 			try {
-				[status, out, retryAfter] = over ? [413, Buffer.from('Request is too large.\n')]
+				[status, out, retryAfter, cut] = over ? [413, Buffer.from('Request is too large.\n')]
 					: rep.route(req.method, req.url.split('?')[0], Buffer.concat(parts));
 			} catch (e) {
 				status = 500;
@@ -606,6 +611,10 @@ function main() {
 			const headers = { 'content-type': cborOut ? 'application/cbor' : 'text/plain', 'content-length': out.length };
 			if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
 			res.writeHead(status, headers);
+			if (cut) {
+				res.write(out.subarray(0, out.length >> 1), () => res.socket.destroy());
+				return;
+			}
 			res.end(out);
 		});
 	});

@@ -461,6 +461,19 @@ static void test_5xx(void *url)
 	free(s1);
 	CHECK_EQ_INT(backend_head(b, "faults/retried", &st), 0);
 	CHECK_EQ_INT(st.size, 3 << 20);
+	/* answers cut short: the calls were carried out; the same messages
+	 * sent again learn their answers, and a put and a read still work */
+	s0 = stats();
+	control("/_test/fail", "{\"cut\": true, \"times\": 2, \"path\": \"/call\"}");
+	control("/_test/fail", "{\"cut\": true, \"times\": 2, \"path\": \"/query\"}");
+	CHECK_EQ_INT(backend_put(b, "faults/cut", fd, 5000, NULL), 0);
+	CHECK_EQ_INT(backend_head(b, "faults/cut", &st), 0);
+	CHECK_EQ_INT(st.size, 5000);
+	s1 = stats();
+	CHECK_EQ_INT(stat_count(s1, "store") - stat_count(s0, "store"), 1);	/* run once */
+	free(s0);
+	free(s1);
+	CHECK_EQ_INT(backend_del(b, "faults/cut"), 0);
 	/* a 429 asking for 1 s: waited, then answered */
 	control("/_test/fail", "{\"status\": 429, \"times\": 1, \"path\": \"/query\", \"retry_after\": 1}");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
