@@ -96,14 +96,16 @@ class IcpReplica:
     def __exit__(self, *exc):
         self.stop()
 
-    def identity(self, path, commit=True):
-        """A new Ed25519 identity at PATH; with COMMIT, the canister grants
-        it the Commit permission (as `dfx canister call ID grant_permission`
-        would), through the replica's start arguments: restart-free, it is
-        granted by a control request."""
+    def identity(self, path, commit=True, controller=False):
+        """A new Ed25519 identity at PATH.  COMMIT: it holds the Commit
+        permission (what `dfx canister call ID grant_permission` gives; a
+        test control request here).  CONTROLLER: it controls the canister,
+        as its deployer does, and may grant permissions itself."""
         make_identity(path)
         if commit:
             self._control("/_test/grant", {"principal": principal_of_pem(path)})
+        if controller:
+            self._control("/_test/grant", {"principal": principal_of_pem(path), "controller": True})
         return Path(path)
 
     def fail(self, status, times=1, path=""):

@@ -5,8 +5,8 @@
  *
  *   node tests/icp/prove_clients.js URL CANISTER COMMIT_PEM OTHER_PEM
  *
- * COMMIT_PEM holds the Commit permission, OTHER_PEM does not (both Ed25519
- * PKCS#8 PEM files).  Prints one line per proof; exits 1 on the first
+ * COMMIT_PEM controls the canister and holds the Commit permission,
+ * OTHER_PEM does not (both Ed25519 PKCS#8 PEM files).  Prints one line per proof; exits 1 on the first
  * failure.
  *
  *  1. @icp-sdk/core 6.1.0: HttpAgent fetching the root key from /api/v2/status,
@@ -15,6 +15,9 @@
  *     it reads from the subnet's certified state), and a rejected call.
  *  2. The same agent against a replica without the v4 call (404): it falls
  *     back to the v2 call and read_state polling.
+ *     Then the README's grant: the controller calls grant_permission
+ *     (record {to_principal; permission = variant {Commit}}) for a new
+ *     identity, whose store was refused before and is taken after.
  *  3. What the replica refuses, with envelopes made here: a wrong signature,
  *     a sender that is not its key's, an expired request (400), a message
  *     over 2 MiB (413).
@@ -120,12 +123,33 @@ async function proveCore() {
 			'@icp-sdk/core ' + how + ': delete_asset');
 	}
 	await control('/_test/clear', {});
+	await proveGrant(identity);
 	// A replica signing with another root key than the one the agent trusts.
 	const wrong = await core.HttpAgent.create({ host: url, identity, shouldFetchRootKey: false, retryTimes: 0 });
 	const wrongActor = core.Actor.createActor(idlFactory, { agent: wrong, canisterId });
 	await rejects(wrongActor.store({ key: '/core/c.bin', content_type: 'x', content_encoding: 'identity', content: [1], sha256: [] }),
 		/ignature|Certificate|certificate|rust|not authorized|Invalid/,
 		'@icp-sdk/core: a certificate under the wrong (mainnet) root key is refused');
+}
+
+async function proveGrant(controller) {
+	const grantIdl = ({ IDL }) => IDL.Service({
+		grant_permission: IDL.Func([IDL.Record({ to_principal: IDL.Principal,
+			permission: IDL.Variant({ Commit: IDL.Null, ManagePermissions: IDL.Null, Prepare: IDL.Null }) })], [], []),
+	});
+	const fresh = coreIdentity.Ed25519KeyIdentity.generate();
+	const mk = async id => core.Actor.createActor(idlFactory, { canisterId,
+		agent: await core.HttpAgent.create({ host: url, identity: id, shouldFetchRootKey: true, retryTimes: 0 }) });
+	const freshActor = await mk(fresh);
+	const put = () => freshActor.store({ key: '/core/granted.bin', content_type: 'x', content_encoding: 'identity',
+		content: [7], sha256: [] });
+	await rejects(put(), /Commit permission/, '@icp-sdk/core: a new identity may not store');
+	const admin = core.Actor.createActor(grantIdl, { canisterId,
+		agent: await core.HttpAgent.create({ host: url, identity: controller, shouldFetchRootKey: true, retryTimes: 0 }) });
+	await admin.grant_permission({ to_principal: fresh.getPrincipal(), permission: { Commit: null } });
+	await put();
+	await freshActor.delete_asset({ key: '/core/granted.bin' });
+	check(true, '@icp-sdk/core: grant_permission (the README\'s command) lets it store');
 }
 
 async function control(path, body) {

@@ -31,7 +31,8 @@
  *    5, IC0503), as the real canister does
  *
  * Test controls (not part of the IC; for fault injection):
- *  POST /_test/grant JSON {principal}              give PRINCIPAL the Commit permission
+ *  POST /_test/grant JSON {principal[, controller]}  give PRINCIPAL the Commit permission
+ *                                                 (or make it a controller, as the deployer is)
  *  POST /_test/fail  JSON {status, times, path[, retry_after]}   the next TIMES
  *                          requests whose path contains PATH get STATUS (and Retry-After)
  *                    JSON {cut: true, times, path}   ... are carried out, but their
@@ -545,7 +546,8 @@ class Replica {
 			return [200, cbor.encode({ ic_api_version: '0.18.0', root_key: this.rootKey, impl_version: 'mvaultfs-test-replica' })];
 		if (method === 'GET' && path === '/_test/stats') return [200, Buffer.from(JSON.stringify(this.stats))];
 		if (method === 'POST' && path === '/_test/grant') {
-			this.canisterApp.commit.add(JSON.parse(body.toString()).principal);
+			const g = JSON.parse(body.toString());
+			(g.controller ? this.canisterApp.controllers : this.canisterApp.commit).add(g.principal);
 			return [200, Buffer.from('ok\n')];
 		}
 		if (method === 'POST' && path === '/_test/clear') {

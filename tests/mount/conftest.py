@@ -77,12 +77,12 @@ def s3_server():
 @pytest.fixture(scope="session")
 def icp_server(tmp_path_factory):
     """The ICP test replica on 127.0.0.1 on a free port, one asset canister;
-    .commit_pem is an identity that holds its Commit permission."""
+    .commit_pem is an identity that controls it and holds Commit."""
     d = tmp_path_factory.mktemp("icp")
     srv = IcpReplica(log=d / "replica.log")
     try:
         srv.start()
-        srv.commit_pem = srv.identity(d / "commit.pem")
+        srv.commit_pem = srv.identity(d / "commit.pem", controller=True)
         yield srv
     finally:
         srv.stop()
