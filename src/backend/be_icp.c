@@ -12,9 +12,10 @@
  * DESIGN
  * Errors: one mapper (reject_errno) from the canister's rejects to errno;
  * transport and 5xx retries live in icp_agent.c (post), under the same
- * signed message.  Uploads over one chunk are a batch: chunks are sent one
- * by one, then commit_batch makes the asset in one atomic step, so a
- * failed put never shows a partial asset.
+ * signed message.  Uploads over one chunk are a batch: its chunks go a few
+ * at a time (each thread reads its own chunk from the source), then
+ * commit_batch makes the asset in one atomic step, so a failed put never
+ * shows a partial asset.
  */
 #include "backend/be_icp.h"
 #include "backend/http.h"
