@@ -29,6 +29,7 @@
 #include "backend/backend.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
+#include "fs/fs_thumbs.h"
 #include "fs/fs_variants.h"
 #include "fs/fs_xdgtrash.h"
 #include "meta/meta.h"
@@ -39,6 +40,7 @@
 #include "util/sdnotify.h"
 #include "util/secret.h"
 #include "util/log.h"
+#include "util/store_label.h"
 #include "worker/worker.h"
 
 struct mvfs_opts {
@@ -50,6 +52,8 @@ struct mvfs_opts {
 	char *log;
 	char *variants;		/* hidden (NULL) or visible */
 	char *push;		/* on (NULL) or off: listen for other mounts' changes */
+	char *thumbs;		/* desktop_thumbnails=on|off; NULL: the default */
+	int thumbs_flag;	/* plain -o desktop_thumbnails */
 	double attr_timeout;
 	double entry_timeout;
 	int pool;
@@ -69,6 +73,8 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("log=%s", log),
 	OPT("variants=%s", variants),
 	OPT("push=%s", push),
+	OPT("desktop_thumbnails=%s", thumbs),
+	OPT("desktop_thumbnails", thumbs_flag),
 	OPT("attr_timeout=%lf", attr_timeout),
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("db_connections=%d", pool),
@@ -335,6 +341,108 @@ static int jobs_config_from(const struct jobs_cli *cli, int default_threads, str
 	return 0;
 }
 
+/* Stores that pins copy to (-o pin_store=NAME=URL, repeated): NAME is a
+ * backend's name (icp, vblob, s3, local, or seed 001's label), which
+ * user.mvault.pin and the storage edges use; URL is any store the mount
+ * can open (a folder, s3://...).  One table, one help text. */
+#define PIN_STORES_MAX 4
+struct pin_cli {
+	int n;
+	char *name[PIN_STORES_MAX];
+	char *url[PIN_STORES_MAX];
+	const char *labels[PIN_STORES_MAX];
+	struct worker_store stores[PIN_STORES_MAX];
+};
+
+enum { KEY_PIN_STORE = 1 };
+static const struct fuse_opt pin_opt_spec[] = {
+	FUSE_OPT_KEY("pin_store=", KEY_PIN_STORE),
+	FUSE_OPT_END
+};
+
+static int pin_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct pin_cli *p = data;
+	const char *eq;
+
+	(void)outargs;
+	if (key != KEY_PIN_STORE)
+		return 1;
+	arg += strlen("pin_store=");
+	eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1]) {
+		fprintf(stderr, "mvaultfs: -o pin_store=%s: give NAME=URL (e.g. pin_store=icp=/srv/forever)\n", arg);
+		return -1;
+	}
+	if (p->n == PIN_STORES_MAX) {
+		fprintf(stderr, "mvaultfs: -o pin_store: at most %d stores\n", PIN_STORES_MAX);
+		return -1;
+	}
+	p->name[p->n] = strndup(arg, (size_t)(eq - arg));
+	p->url[p->n] = strdup(eq + 1);
+	if (!p->name[p->n] || !p->url[p->n])
+		return -1;
+	p->n++;
+	return 0;
+}
+
+static void pin_usage(void)
+{
+	printf("store forever (pins):\n"
+	       "    -o pin_store=NAME=URL  a store that `setfattr -n user.mvault.pin -v NAME` copies to\n"
+	       "                           (repeat for more); NAME is icp, vblob, s3 or local (seed\n"
+	       "                           001's backend names), URL any store -o store= takes;\n"
+	       "                           give it to `mvaultfs worker` too where that runs the jobs\n"
+	       "    getfattr -n user.mvault.presence FILE|GALLERY   where it is, per backend; `mvaultfs\n"
+	       "                           status` shows copies in progress\n"
+	       "\n");
+}
+
+/* Opens the pin stores of P beside the primary store PRIMARY; 0, or -1
+ * after a line on stderr. */
+static int pin_stores_open(struct pin_cli *p, const char *primary, const struct backend_config *cfg)
+{
+	for (int i = 0; i < p->n; i++) {
+		const char *label = store_label(p->name[i]);
+
+		if (!label || strcmp(label, "neon-db") == 0) {
+			fprintf(stderr, "mvaultfs: -o pin_store=%s=...: give the name of a store: icp, vblob, s3 or local\n",
+				p->name[i]);
+			return -1;
+		}
+		if (strcmp(label, store_label_of_url(primary)) == 0) {
+			fprintf(stderr, "mvaultfs: -o pin_store=%s=...: '%s' names the primary store's kind already;"
+				" a pin store is another kind\n", p->name[i], label);
+			return -1;
+		}
+		for (int k = 0; k < i; k++)
+			if (strcmp(p->labels[k], label) == 0) {
+				fprintf(stderr, "mvaultfs: -o pin_store=%s=...: given twice\n", p->name[i]);
+				return -1;
+			}
+		p->labels[i] = label;
+		p->stores[i].label = label;
+		p->stores[i].backend = backend_open(p->url[i], cfg);
+		if (!p->stores[i].backend) {
+			fprintf(stderr, "mvaultfs: cannot open the pin store '%s' (%s): %s\n", p->url[i], p->name[i],
+				strerror(errno));
+			return -1;
+		}
+		log_info("pin store '%s' (%s): %s", p->name[i], label, p->url[i]);
+	}
+	return 0;
+}
+
+static void pin_stores_release(struct pin_cli *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		backend_free(p->stores[i].backend);
+		free(p->name[i]);
+		free(p->url[i]);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
@@ -343,7 +451,7 @@ static void usage(const char *prog)
 	       "                                             a login role for user NAME (as the owner);\n"
 	       "                                             -o worker: role NAME for `mvaultfs worker`\n"
 	       "       %s sync MOUNTPOINT [--timeout SECS]   wait until every closed file is uploaded\n"
-	       "       %s status MOUNTPOINT                  staged files, uploads, cache\n"
+	       "       %s status MOUNTPOINT                  staged files, uploads, cache, pins\n"
 	       "       %s worker [-o db=CONNINFO,...]        run background jobs for every user, no mount\n"
 	       "\n"
 	       "Mounts a memories library: metadata in PostgreSQL, content in an object store.\n"
@@ -387,6 +495,11 @@ static void usage(const char *prog)
 	       "                           mount's kernel caches within ms, not after attr_timeout/\n"
 	       "                           entry_timeout (default on with -o db=, off for the\n"
 	       "                           embedded default, which no other mount can reach)\n"
+	       "    -o desktop_thumbnails[=on|off]  write the desktop's thumbnails (~/.cache/\n"
+	       "                           thumbnails/{normal,large}) of library/ and workspace/\n"
+	       "                           files from their thumb variants, so file managers and\n"
+	       "                           photo apps read no original (default on for the\n"
+	       "                           embedded default, off with -o db=)\n"
 	       "    -o read_ahead_kb=KIB   the kernel's readahead for this mount, set at mount in\n"
 	       "                           /sys/class/bdi (root only; else it stays 128, with an\n"
 	       "                           info line) (default 4096; 0: leave the kernel's)\n"
@@ -394,6 +507,7 @@ static void usage(const char *prog)
 	       "\n", prog, prog, prog, prog, prog, prog);
 	cache_usage();
 	jobs_usage();
+	pin_usage();
 	s3_usage();
 	icp_usage();
 	fuse_cmdline_help();
@@ -800,6 +914,7 @@ struct mount {
 	struct cache_cli cache_cli;
 	int cache_started;
 	struct jobs_cli jobs;
+	struct pin_cli pins;
 	struct worker *worker;
 	struct sdnotify notify;	/* systemd's Type=notify, when it started us */
 };
@@ -821,6 +936,7 @@ static void mount_release(struct mount *m)
 		fuse_session_destroy(m->se);
 	meta_stop_waiting(m->meta);
 	worker_stop(m->worker);
+	fs_thumbs_stop(&m->fs);
 	if (m->fs_ready)
 		fs_release(&m->fs);
 	/* uploads in flight record themselves in the database first */
@@ -831,6 +947,7 @@ static void mount_release(struct mount *m)
 	meta_free(m->meta);
 	cache_free(m->cache);
 	backend_free(m->backend);
+	pin_stores_release(&m->pins);
 	meta_embedded_stop(m->pg);
 	free(m->cmd.mountpoint);
 	free(m->o.db);
@@ -841,6 +958,7 @@ static void mount_release(struct mount *m)
 	free(m->o.log);
 	free(m->o.variants);
 	free(m->o.push);
+	free(m->o.thumbs);
 	free(m->s3.endpoint);
 	free(m->s3.region);
 	free(m->s3.keyfile);
@@ -988,6 +1106,8 @@ static int mount_open_engines(struct mount *m)
 		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
 		return -1;
 	}
+	if (pin_stores_open(&m->pins, m->o.store, &m->backend_cfg) != 0)
+		return -1;
 	if (asprintf(&path, "%s/cache", m->o.data_dir) < 0)
 		return -1;
 	{
@@ -1007,6 +1127,23 @@ static int mount_open_engines(struct mount *m)
 	return rc ? -1 : 0;
 }
 
+/* The desktop's thumbnails (fs_thumbs.c): on by default for the embedded
+ * default, a person's own library on their own desktop; with -o db= the
+ * daemon often runs as a service (fstab, systemd) whose home is nobody's
+ * desktop.  Without them the mount works as before: one log line. */
+static void mount_start_thumbs(struct mount *m)
+{
+	char err[512];
+	int on = m->o.thumbs ? strcmp(m->o.thumbs, "on") == 0 : m->o.thumbs_flag || m->pg;
+
+	if (!on || fs_thumbs_start(&m->fs, m->cmd.mountpoint, err, sizeof(err)) == 0)
+		return;
+	if (m->o.thumbs || m->o.thumbs_flag)
+		log_error("no desktop thumbnails (-o desktop_thumbnails): %s", err);
+	else	/* a service without a home: nobody's desktop to write for */
+		log_info("no desktop thumbnails: %s", err);
+}
+
 /* The mount's job threads, for its user; 0, or -1 after a log line. */
 static int mount_start_worker(struct mount *m)
 {
@@ -1020,6 +1157,10 @@ static int mount_start_worker(struct mount *m)
 	wc.meta = m->meta;
 	wc.cache = m->cache;
 	wc.backend = m->backend;
+	wc.pin_stores = m->pins.stores;
+	wc.npin_stores = m->pins.n;
+	wc.made = fs_thumbs_made;
+	wc.made_arg = &m->fs;
 	m->worker = worker_start(&wc, err, sizeof(err));
 	if (!m->worker)
 		log_error("cannot start the background jobs: %s", err);
@@ -1065,6 +1206,7 @@ static int cmd_mount(int argc, char **argv)
 	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0 ||
 	    fuse_parse_cmdline(&args, &m.cmd) != 0)
 		goto out;
 	if (m.cmd.show_help) {
@@ -1089,6 +1231,10 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (m.o.push && strcmp(m.o.push, "on") != 0 && strcmp(m.o.push, "off") != 0) {
 		fprintf(stderr, "mvaultfs: -o push=%s: give on or off\n", m.o.push);
+		goto out;
+	}
+	if (m.o.thumbs && strcmp(m.o.thumbs, "on") != 0 && strcmp(m.o.thumbs, "off") != 0) {
+		fprintf(stderr, "mvaultfs: -o desktop_thumbnails=%s: give on or off\n", m.o.thumbs);
 		goto out;
 	}
 	if (m.o.read_ahead_kb < -1 || m.o.read_ahead_kb > (1 << 20)) {
@@ -1125,7 +1271,9 @@ static int cmd_mount(int argc, char **argv)
 				 .tree_timeout = m.o.attr_timeout < 0 && m.o.entry_timeout < 0 ? FS_TREE_TIMEOUT : 0,
 				 .fsync_timeout = m.cache_cli.fsync_timeout > 0 ? m.cache_cli.fsync_timeout : 300,
 				 .variants_visible = m.o.variants && strcmp(m.o.variants, "visible") == 0,
-				 .read_ahead_kb = m.o.read_ahead_kb < 0 ? FS_READ_AHEAD_KB : (unsigned)m.o.read_ahead_kb };
+				 .read_ahead_kb = m.o.read_ahead_kb < 0 ? FS_READ_AHEAD_KB : (unsigned)m.o.read_ahead_kb,
+				 .store_label = store_label_of_url(m.o.store),
+				 .pin_labels = m.pins.labels, .npin_labels = m.pins.n };
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
@@ -1155,6 +1303,7 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (fs_record_start(&m.fs) != 0)
 		log_warn("no recorder thread: closes record their versions themselves");
+	mount_start_thumbs(&m);
 	if (mount_start_worker(&m) != 0)
 		goto out;
 	/* The embedded cluster has no other client (one daemon, a private
@@ -1273,6 +1422,39 @@ static const char *down_sides(const struct mount_stats *st, char *buf, size_t le
 	return buf;
 }
 
+/* The copies for pins in progress, per backend (the root's
+ * user.mvault.pins, from the database): "BACKEND COPYING BYTES FAILED"
+ * lines. */
+static void print_pins(const char *mnt)
+{
+	char text[1024], *line, *save = NULL, left[32];
+	ssize_t n = getxattr(mnt, FS_XATTR_PINS, text, sizeof(text) - 1);
+	int any = 0;
+
+	if (n < 0) {
+		printf("pins:     unknown (%s)\n", strerror(errno));
+		return;
+	}
+	text[n] = '\0';
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char backend[64];
+		unsigned long long copying, bytes, failed;
+
+		if (sscanf(line, "%63s %llu %llu %llu", backend, &copying, &bytes, &failed) != 4)
+			continue;
+		human((double)bytes, left, sizeof(left));
+		printf("pins:     %s: %llu cop%s in progress, %s left", backend, copying, copying == 1 ? "y" : "ies", left);
+		if (failed)
+			printf("; %llu failed (getfattr -n user.mvault.presence FILE says why)", failed);
+		if (strcmp(backend, "icp-canister") == 0 || strcmp(backend, "icp") == 0)
+			printf(" (its certificates are NOT BLS-verified)");
+		printf("\n");
+		any = 1;
+	}
+	if (!any)
+		printf("pins:     no copies in progress\n");
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	struct mount_stats st;
@@ -1302,6 +1484,7 @@ static int cmd_status(int argc, char **argv)
 	if (strstr(text, "\nstore icp-canister\n"))
 		printf("store:    an ICP canister; its certificates are NOT BLS-verified (no BLS12-381\n"
 		       "          library in Debian): the replica or boundary node is trusted (see the README)\n");
+	print_pins(argv[1]);
 	return 0;
 }
 
@@ -1401,7 +1584,8 @@ static int cmd_worker(int argc, char **argv)
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
-	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0)
+	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0)
 		goto out;
 	if (args.argc > 1) {
 		fprintf(stderr, "mvaultfs worker: unexpected '%s' (options go in -o)\n", args.argv[1]);
@@ -1445,6 +1629,8 @@ static int cmd_worker(int argc, char **argv)
 	wc.trash_days = m.o.trash_days;
 	wc.cache = m.cache;
 	wc.backend = m.backend;
+	wc.pin_stores = m.pins.stores;
+	wc.npin_stores = m.pins.n;
 	/* Signals are taken by sigwait below, not by the threads. */
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
