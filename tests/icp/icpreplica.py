@@ -115,6 +115,11 @@ class IcpReplica:
         """Run the replica's clock OFFSET_S seconds ahead (0: back in step)."""
         self._control("/_test/clock", {"offset_s": offset_s})
 
+    def assets(self):
+        """{key: {"length": N, "sha256": HEX}} of the canister's assets."""
+        with urllib.request.urlopen(self.host + "/_test/assets", timeout=10) as r:
+            return json.loads(r.read())
+
     def stats(self):
         with urllib.request.urlopen(self.host + "/_test/stats", timeout=10) as r:
             return json.loads(r.read())

@@ -40,6 +40,7 @@
  *  POST /_test/clear                               forget the faults not yet spent
  *  POST /_test/clock JSON {offset_s}               the replica's clock runs OFFSET_S ahead
  *  GET  /_test/stats                              counters (per method, per endpoint)
+ *  GET  /_test/assets                             {key: {length, sha256}} of every asset
  */
 
 const http = require('http');
@@ -545,6 +546,14 @@ class Replica {
 		if (method === 'GET' && path === '/api/v2/status')
 			return [200, cbor.encode({ ic_api_version: '0.18.0', root_key: this.rootKey, impl_version: 'mvaultfs-test-replica' })];
 		if (method === 'GET' && path === '/_test/stats') return [200, Buffer.from(JSON.stringify(this.stats))];
+		if (method === 'GET' && path === '/_test/assets') {
+			const out = {};
+			for (const [k, a] of this.canisterApp.assets) {
+				const e = a.encodings.get('identity');
+				if (e) out[k] = { length: e.length, sha256: e.sha256.toString('hex') };
+			}
+			return [200, Buffer.from(JSON.stringify(out))];
+		}
 		if (method === 'POST' && path === '/_test/grant') {
 			const g = JSON.parse(body.toString());
 			(g.controller ? this.canisterApp.controllers : this.canisterApp.commit).add(g.principal);

@@ -9,11 +9,12 @@ tests/unit/test_icp.c (over 2 MiB refused, a reject without Commit, an
 expired request, 5xx, no v3 call), and a mount whose files go to the
 canister and come back through a fresh data folder."""
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
 
-from mvtest import MiB, fsync_path, make_random, sha256_file
+from mvtest import MiB, fsync_path, make_random, sha256_file, wait_until
 from pgtest import default_bin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,3 +80,24 @@ def test_mount_without_commit_keeps_files_staged(mvfs, icp_server, tmp_path):
     assert (m.mnt / "library" / "a.txt").read_bytes() == b"hello"
     from mvtest import poll
     assert poll(lambda: "needs the Commit permission" in m.log_text(), timeout=20), m.log_text()
+
+
+def test_pin_to_a_canister(mvfs, icp_server):
+    """Store forever on a real ICP store: a gallery pinned to the canister
+    (-o pin_store=icp=icp://...) is copied there, byte-checked by the
+    canister's SHA-256, and its presence says complete; status names the
+    unverified certificates."""
+    m = mvfs(extra_opts=["jobs_interval=1", "pin_store=icp=%s" % icp_server.url(),
+                         "icp_identity=%s" % icp_server.commit_pem])
+    g = m.mnt / "galleries" / "Forever"
+    g.mkdir()
+    data = os.urandom(3 * MiB + 5)
+    (g / "a.bin").write_bytes(data)
+    fsync_path(g / "a.bin")
+    os.setxattr(str(g), "user.mvault.pin", b"icp")
+    wait_until(lambda: os.getxattr(str(g), "user.mvault.presence").decode().startswith(
+        "1/1 on icp-canister, pinned, complete"),
+        lambda: "%s; %s" % (os.getxattr(str(g), "user.mvault.presence"), m.log_text()), timeout=60)
+    h = hashlib.sha256(data).hexdigest()
+    held = {k: v for k, v in icp_server.assets().items() if k.endswith("/sha256/%s/%s/%s" % (h[:2], h[2:4], h))}
+    assert list(held.values()) == [{"length": len(data), "sha256": h}], held
