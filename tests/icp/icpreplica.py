@@ -13,11 +13,14 @@ import base64
 import hashlib
 import json
 import subprocess
+import sys
 import urllib.request
 import zlib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "s3"))
+from s3server import end_process  # noqa: E402
 REPLICA = REPO / "tests" / "icp" / "replica.js"
 CANISTER = "uxrrr-q7777-77774-qaaaq-cai"
 
@@ -77,13 +80,7 @@ class IcpReplica:
         return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
         if self.proc:
             self.proc.stdout.close()
         self.proc = None
