@@ -117,7 +117,10 @@ static int envelope(struct icp_agent *a, const char *type, const char *method, c
 	int rc = 0;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	c.ingress_expiry = ((uint64_t)now.tv_sec + INGRESS_EXPIRY_S) * 1000000000ull;
+	/* rounded down to the minute, as the official agents do: the same
+	 * query within a minute is the same request, which boundary nodes may
+	 * answer from their cache (3 to 4 minutes ahead: within the IC's 5) */
+	c.ingress_expiry = ((uint64_t)now.tv_sec + INGRESS_EXPIRY_S) / 60 * 60 * 1000000000ull;
 	c.sender = a->key ? a->sender : &anon;
 	c.sender_len = a->key ? a->sender_len : 1;
 	if (paths) {
