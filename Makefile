@@ -4,12 +4,13 @@
 #   make deps     install the Debian packages (and npm test servers) the build and tests need
 #   make deb      build/mvaultfs_VERSION_ARCH.deb (dpkg-buildpackage, packaging/deb/)
 #   make demo     build and mount the embedded default at ./memories
-#   make check    deps, build, unit tests, mount tests, then the suite again under ASan+UBSan
+#   make check    deps, build, unit tests, mount tests (and a few again on S3 and on an
+#                 ICP canister), then the suite again under ASan+UBSan
 #   make bench    benchmarks (ratios against a local folder, against s3fs-fuse and
 #                 rclone mount, and variants against vipsthumbnail), reports in
 #                 build/bench.txt, build/bench/peers.{txt,json,png} and build/bench_variants.txt
 
-PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib
+PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib libcbor
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The one place the version is written: VERSION. packaging/deb/debian/changelog's
@@ -41,7 +42,7 @@ TEST_JOBS ?= 2
 # --durations: the slowest tests of each run are listed at its end, to keep make check short
 PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS) --durations=15
 
-.PHONY: all deps check unit mount mount-s3 asan bench demo clean layers man deb FORCE
+.PHONY: all deps check unit mount mount-s3 mount-icp asan bench demo clean layers man deb FORCE
 all: mvaultfs
 
 mvaultfs: $(B)/mvaultfs
@@ -115,7 +116,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # deb: tests/mount/test_deb.py installs the package made from this build.
-mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta
+mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta $(B)/tests/test_icp
 	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
 
 # The mount tests again with every store on s3rver (tests/s3/s3server.py).
@@ -126,6 +127,15 @@ S3_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_rsync.py test_remoun
 	test_variants.py test_jobs.py test_visible.py test_versions.py test_plain.py test_tree.py test_gio.py)
 mount-s3: all $(B)/tests/test_backend
 	MVFS_TEST_STORE=s3 MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(wildcard $(S3_TESTS))
+
+# A few of them again with every store an asset canister on the ICP test
+# replica (tests/icp/replica.js): the round trips, remounts from the store,
+# rsync, replaced versions.  Kept short: test_icp.py (in mount) covers the
+# backend itself.
+ICP_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_remount.py test_rsync.py test_ops.py \
+	test_xattr.py test_versions.py)
+mount-icp: all
+	MVFS_TEST_STORE=icp MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(wildcard $(ICP_TESTS))
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
@@ -138,7 +148,7 @@ unit-asan: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 
 check: deps
-	$(MAKE) layers all unit mount mount-s3
+	$(MAKE) layers all unit mount mount-s3 mount-icp
 	$(MAKE) asan
 
 bench: deps all

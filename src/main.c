@@ -239,6 +239,32 @@ static void s3_usage(void)
 	       "\n");
 }
 
+/* The Internet Computer store's options (issue 13). */
+struct icp_cli {
+	char *identity;
+	char *host;
+};
+
+#define ICPOPT(t, p) { t, offsetof(struct icp_cli, p), 1 }
+static const struct fuse_opt icp_opt_spec[] = {
+	ICPOPT("icp_identity=%s", identity),
+	ICPOPT("icp_host=%s", host),
+	FUSE_OPT_END
+};
+
+static void icp_usage(void)
+{
+	printf("Internet Computer store options (with -o store=icp://CANISTER_ID?host=URL):\n"
+	       "    -o icp_identity=FILE   Ed25519 private key (PEM) to sign calls with; it must hold\n"
+	       "                           the asset canister's Commit permission (see the README);\n"
+	       "                           without one, calls are anonymous and the store read-only\n"
+	       "    -o icp_host=URL        the replica or boundary node (overrides ?host=), e.g.\n"
+	       "                           https://icp-api.io, or http://127.0.0.1:4943 for dfx start\n"
+	       "    The canister is a stock asset canister (dfx's \"assets\" type).  Certificates\n"
+	       "    are read but NOT BLS-verified: no BLS12-381 library is packaged in Debian.\n"
+	       "\n");
+}
+
 /* The background jobs' options (issue 6): one table, one help text. */
 struct jobs_cli {
 	char *workers;			/* NULL: the default (1 in a mount, 2 in `worker`) */
@@ -483,6 +509,7 @@ static void usage(const char *prog)
 	jobs_usage();
 	pin_usage();
 	s3_usage();
+	icp_usage();
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -883,6 +910,7 @@ struct mount {
 	int for_nobody;		/* `mvaultfs worker` for every user: meta acts for nobody */
 	struct s3_cli s3;
 	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
+	struct icp_cli icp;
 	struct cache_cli cache_cli;
 	int cache_started;
 	struct jobs_cli jobs;
@@ -935,6 +963,8 @@ static void mount_release(struct mount *m)
 	free(m->s3.region);
 	free(m->s3.keyfile);
 	free(m->s3.ca_file);
+	free(m->icp.identity);
+	free(m->icp.host);
 	s3_creds_release(&m->s3_creds);
 	free(m->cache_cli.size_max);
 	free(m->cache_cli.free_min);
@@ -1069,6 +1099,8 @@ static int mount_open_engines(struct mount *m)
 		return -1;
 	if (mount_s3_config(m) != 0)
 		return -1;
+	m->backend_cfg.icp_identity = m->icp.identity;
+	m->backend_cfg.icp_host = m->icp.host;
 	m->backend = backend_open(m->o.store, &m->backend_cfg);
 	if (!m->backend) {
 		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
@@ -1171,6 +1203,7 @@ static int cmd_mount(int argc, char **argv)
 	if (helper_args_settle(&args) != 0 ||
 	    fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0 ||
@@ -1413,6 +1446,8 @@ static void print_pins(const char *mnt)
 		printf("pins:     %s: %llu cop%s in progress, %s left", backend, copying, copying == 1 ? "y" : "ies", left);
 		if (failed)
 			printf("; %llu failed (getfattr -n user.mvault.presence FILE says why)", failed);
+		if (strcmp(backend, "icp-canister") == 0 || strcmp(backend, "icp") == 0)
+			printf(" (its certificates are NOT BLS-verified)");
 		printf("\n");
 		any = 1;
 	}
@@ -1446,6 +1481,9 @@ static int cmd_status(int argc, char **argv)
 	printf("hit rate: %.1f%% (%llu hits, %llu misses); %llu GET(s), %llu PUT(s) to the store\n",
 	       st.hits + st.misses ? 100.0 * (double)st.hits / (double)(st.hits + st.misses) : 100.0,
 	       st.hits, st.misses, st.store_gets, st.store_puts);
+	if (strstr(text, "\nstore icp-canister\n"))
+		printf("store:    an ICP canister; its certificates are NOT BLS-verified (no BLS12-381\n"
+		       "          library in Debian): the replica or boundary node is trusted (see the README)\n");
 	print_pins(argv[1]);
 	return 0;
 }
@@ -1544,6 +1582,7 @@ static int cmd_worker(int argc, char **argv)
 	sdnotify_init(&m.notify);
 	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0)

@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "backend/be_local.h"
 #include "backend/be_s3.h"
+#include "backend/be_icp.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -35,7 +36,7 @@ static const struct backend_scheme schemes[] = {
 	{ "file", open_local },
 	{ "s3", s3_backend_open },
 	{ "vblob", NULL },
-	{ "icp", NULL },
+	{ "icp", icp_backend_open },
 };
 
 /* Length of the scheme when URL starts with "scheme://" (letters, digits,

@@ -85,11 +85,14 @@ struct backend_config {
 	int s3_concurrency;		/* parts in flight per upload */
 	int s3_retries;			/* attempts per request, the first included */
 	int s3_timeout;			/* seconds a transfer may stall */
+	/* ICP (icp://CANISTER?host=URL&...; these override the URL's, see be_icp.h) */
+	const char *icp_host;		/* "https://icp-api.io" */
+	const char *icp_identity;	/* Ed25519 PEM file */
 };
 
 /* Opens the store named by URL: a plain path or file://PATH for the local
  * backend.  Returns NULL with errno set and a log line on failure: errno is
- * EPROTONOSUPPORT for a known scheme not built yet (s3://, vblob://, icp://),
+ * EPROTONOSUPPORT for a known scheme not built yet (vblob://),
  * EINVAL for an unknown scheme or an empty URL. */
 struct backend *backend_open(const char *url, const struct backend_config *cfg);
 

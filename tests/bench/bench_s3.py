@@ -187,22 +187,17 @@ class Bench:
         return "\n".join(lines)
 
 
-def main():
-    work = Path(tempfile.mkdtemp(prefix="mvfs-bench-s3.", dir=str(REPO / "build")))
+def run(prefix, body):
+    """Makes a work folder with the sources and a PostgreSQL, calls
+    BODY(bench, pg) for the table's text, prints it and appends it to
+    build/bench.txt; cleans up whatever happens."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=str(REPO / "build")))
     b = Bench(work)
     pg = PgServer()
-    notes = []
     try:
         b.make_sources()
         pg.start()
-        with S3rver(folder=work / "s3rver") as s3:
-            for name, fn in (("curl", lambda: b.curl(s3)), ("mvaultfs", lambda: b.mvaultfs(s3, pg)),
-                             ("s3fs", lambda: b.s3fs(s3)), ("rclone", lambda: b.rclone(s3))):
-                try:
-                    fn()
-                except Exception as e:  # one rival failing does not hide the others
-                    notes.append("%s: %s" % (name, e))
-        text = b.table("notes: " + ("; ".join(notes) if notes else "none"))
+        text = body(b, pg)
         print(text)
         with open(REPO / "build" / "bench.txt", "a") as f:
             f.write(text + "\n")
@@ -211,6 +206,20 @@ def main():
         for m in work.glob("mnt-*"):
             unmount(m)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    def body(b, pg):
+        notes = []
+        with S3rver(folder=b.work / "s3rver") as s3:
+            for name, fn in (("curl", lambda: b.curl(s3)), ("mvaultfs", lambda: b.mvaultfs(s3, pg)),
+                             ("s3fs", lambda: b.s3fs(s3)), ("rclone", lambda: b.rclone(s3))):
+                try:
+                    fn()
+                except Exception as e:  # one rival failing does not hide the others
+                    notes.append("%s: %s" % (name, e))
+        return b.table("notes: " + ("; ".join(notes) if notes else "none"))
+    run("mvfs-bench-s3.", body)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,11 @@ def stats(mnt):
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2:
-            v = float(parts[1])
+            try:
+                v = float(parts[1])
+            except ValueError:        # a word ("store local")
+                out[parts[0]] = parts[1]
+                continue
             out[parts[0]] = int(v) if v == int(v) else v
     return out
 

@@ -33,6 +33,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def end_process(proc, timeout=10):
+    """SIGTERM to PROC (ours), SIGKILL if it is still there after TIMEOUT s;
+    reaped either way.  None or an ended process: nothing."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class S3rver:
     def __init__(self, bucket=BUCKET, folder=None):
         self.bucket = bucket
@@ -74,13 +86,7 @@ class S3rver:
         raise RuntimeError("s3rver did not listen on port %d within %d s" % (self.port, timeout))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
         self.proc = None
         if getattr(self, "log", None):
             self.log.close()
