@@ -10,10 +10,14 @@
 #include "backend/backend.h"
 #include "backend/be_local.h"
 #include "backend/be_s3.h"
+#include "backend/be_vblob.h"
 #include "util/log.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct backend_scheme {
 	const char *scheme;	/* without "://" */
@@ -34,7 +38,7 @@ static struct backend *open_local(const char *rest, const char *url, const struc
 static const struct backend_scheme schemes[] = {
 	{ "file", open_local },
 	{ "s3", s3_backend_open },
-	{ "vblob", NULL },
+	{ "vblob", vblob_backend_open },
 	{ "icp", NULL },
 };
 
@@ -169,4 +173,54 @@ const char *backend_key_sha(const char *key)
 	prefix[plen] = '\0';
 	backend_key_for(prefix, slash + 1, want);
 	return want[0] && strcmp(want, key) == 0 ? slash + 1 : NULL;
+}
+
+void backend_shown_key(const char *key, char out[BACKEND_SHOWN_KEY_MAX])
+{
+	size_t i;
+
+	for (i = 0; key && key[i] && i < 72; i++)
+		out[i] = key[i] >= 0x20 && key[i] < 0x7f ? key[i] : '?';
+	out[i] = '\0';
+	if (key && key[i])
+		memcpy(out + i, "...", 4);
+}
+
+int backend_read_source(int fd, void *buf, size_t size, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = pread(fd, (char *)buf + done, size - done, (off_t)(off + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* "16M", "5242880", "1G" -> bytes; 0 on nonsense. */
+uint64_t backend_parse_size(const char *v)
+{
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+
+	if (end == v)
+		return 0;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': n <<= 10; end++; break;
+	case 'M': n <<= 20; end++; break;
+	case 'G': n <<= 30; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	return *end ? 0 : n;
 }

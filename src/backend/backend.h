@@ -85,11 +85,13 @@ struct backend_config {
 	int s3_concurrency;		/* parts in flight per upload */
 	int s3_retries;			/* attempts per request, the first included */
 	int s3_timeout;			/* seconds a transfer may stall */
+	/* Vercel Blob (vblob://STORE_ID[/PREFIX][?name=value&...]; see be_vblob.h) */
+	const char *vblob_token_file;	/* file holding the read-write token; NULL: $BLOB_READ_WRITE_TOKEN */
 };
 
 /* Opens the store named by URL: a plain path or file://PATH for the local
  * backend.  Returns NULL with errno set and a log line on failure: errno is
- * EPROTONOSUPPORT for a known scheme not built yet (s3://, vblob://, icp://),
+ * EPROTONOSUPPORT for a known scheme not built yet (icp://),
  * EINVAL for an unknown scheme or an empty URL. */
 struct backend *backend_open(const char *url, const struct backend_config *cfg);
 
@@ -113,6 +115,18 @@ int backend_key_prefix_valid(const char *prefix);
 /* The SHA-256 a content-addressed key (any valid prefix) names, pointing
  * into KEY, or NULL for a key backend_key_for would not make. */
 const char *backend_key_sha(const char *key);
+
+/* ---- for implementations ---------------------------------------------- */
+
+/* A printable rendering of KEY for log lines (keys are checked before use,
+ * but a rejected one may hold anything): at most 72 bytes, then "...". */
+#define BACKEND_SHOWN_KEY_MAX 80
+void backend_shown_key(const char *key, char out[BACKEND_SHOWN_KEY_MAX]);
+/* Reads exactly SIZE bytes at OFF of FD into BUF (pread): 0, -errno from
+ * pread (-EBADF & co), or -EIO when the source ends early. */
+int backend_read_source(int fd, void *buf, size_t size, uint64_t off);
+/* A size option: "16M", "5242880", "1G", "8MiB" -> bytes; 0 on nonsense. */
+uint64_t backend_parse_size(const char *v);
 
 static inline int backend_put(struct backend *b, const char *key, int fd, uint64_t size, const char *sha)
 { return b->ops->put(b, key, fd, size, sha); }

@@ -39,19 +39,6 @@
 
 /* ---- request machinery ------------------------------------------------- */
 
-/* A printable rendering of KEY for log lines (keys are checked before they
- * get here, but a rejected one may hold anything). */
-static void shown_key(const char *key, char out[80])
-{
-	size_t i;
-
-	for (i = 0; key && key[i] && i < 72; i++)
-		out[i] = key[i] >= 0x20 && key[i] < 0x7f ? key[i] : '?';
-	out[i] = '\0';
-	if (key && key[i])
-		memcpy(out + i, "...", 4);
-}
-
 /* Builds the request URL and the canonical path of O into OUT_URL and
  * OUT_URI (both malloc'd).  Query parameters appear in the URL encoded
  * exactly as the signer encodes them. */
@@ -306,7 +293,7 @@ static void log_failure(struct s3 *s, struct s3_op *o, int rc)
 	char k[80], h[700], what[400], tries[48] = "";
 	int cert = o->resp.fail == HTTP_FAIL_CERT || o->resp.fail == HTTP_FAIL_CAFILE;
 
-	shown_key(o->key, k);
+	backend_shown_key(o->key, k);
 	describe(o, what, sizeof(what));
 	if ((rc == -ENOENT && o->quiet_404) || o->quiet || (cert && o->quiet_cert)) {
 		log_debug("s3: cannot %s '%s': %s", o->op, k, what);
@@ -362,7 +349,7 @@ int s3_run(struct s3 *s, struct s3_op *o)
 			long wait = s3_backoff_ms(&s->retry, attempt + 1, ra, &seed);
 			char k[80], what[400];
 
-			shown_key(o->key, k);
+			backend_shown_key(o->key, k);
 			describe(o, what, sizeof(what));
 			log_warn("s3: %s '%s': %s; retry %d of %d in %ld ms", o->op, k, what, attempt + 1, max - 1,
 				 wait);
@@ -407,30 +394,9 @@ int s3_key_check(struct s3 *s, const char *op, const char *key)
 
 	if (backend_key_valid(key) && strlen(s->prefix) + strlen(key) <= NAME_MAX_LEN)
 		return 0;
-	shown_key(key, k);
+	backend_shown_key(key, k);
 	log_error("s3: cannot %s '%s': invalid key", op, key ? k : "(null)");
 	return -EINVAL;
-}
-
-/* Reads SIZE bytes at OFF of FD into BUF; -EBADF & co from pread, -EIO when
- * the source ends early. */
-int s3_read_source(int fd, void *buf, size_t size, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < size) {
-		ssize_t n = pread(fd, (char *)buf + done, size - done, (off_t)(off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return 0;
 }
 
 /* ---- single-request operations ------------------------------------------- */
@@ -442,12 +408,12 @@ static int s3_put_single(struct s3 *s, const char *key, int fd, uint64_t size, c
 	void *buf = NULL;
 	int rc;
 
-	shown_key(key, k);
+	backend_shown_key(key, k);
 	if (size && !(buf = malloc(size))) {
 		log_error("s3: cannot put '%s': %s", k, strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	rc = s3_read_source(fd, buf, size, 0);
+	rc = backend_read_source(fd, buf, size, 0);
 	if (rc) {
 		log_error("s3: cannot put '%s': reading the source: %s", k,
 			  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
@@ -495,7 +461,7 @@ static int s3_put(struct backend *b, const char *key, int fd, uint64_t size, con
 	if (rc)
 		return rc;
 	if (size > S3_MAX_OBJECT) {
-		shown_key(key, k);
+		backend_shown_key(key, k);
 		log_error("s3: cannot put '%s': %llu bytes is over S3's limit of 5 TiB per object", k,
 			  (unsigned long long)size);
 		return -EFBIG;
@@ -886,26 +852,6 @@ static const struct backend_ops s3_ops = {
 	.free = s3_free,
 };
 
-/* "16M", "5242880", "1G" -> bytes; 0 on nonsense. */
-static uint64_t parse_size(const char *v)
-{
-	char *end;
-	unsigned long long n = strtoull(v, &end, 10);
-
-	if (end == v)
-		return 0;
-	switch (toupper((unsigned char)*end)) {
-	case 'K': n <<= 10; end++; break;
-	case 'M': n <<= 20; end++; break;
-	case 'G': n <<= 30; end++; break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end++;
-	if (*end == 'B')
-		end++;
-	return *end ? 0 : n;
-}
-
 struct s3_opts {
 	char endpoint[512], region[64], ca_file[4096];
 	int path_style, unsigned_payload, concurrency, retries, timeout;
@@ -926,9 +872,9 @@ static int url_opt(struct s3_opts *op, const char *name, const char *v)
 	if (!strcmp(name, "ca_file"))
 		return snprintf(op->ca_file, sizeof(op->ca_file), "%s", v) < (int)sizeof(op->ca_file) && *v ? 0 : -1;
 	if (!strcmp(name, "part_size"))
-		return (op->part_size = parse_size(v)) ? 0 : -1;
+		return (op->part_size = backend_parse_size(v)) ? 0 : -1;
 	if (!strcmp(name, "threshold"))
-		return (op->threshold = parse_size(v)) ? 0 : -1;
+		return (op->threshold = backend_parse_size(v)) ? 0 : -1;
 	if (!strcmp(name, "concurrency"))
 		return (op->concurrency = atoi(v)) > 0 ? 0 : -1;
 	if (!strcmp(name, "retries"))

@@ -248,7 +248,7 @@ static void *part_worker(void *arg)
 		if (i >= m->nparts)
 			break;
 		len = part_len(m, i);
-		rc = s3_read_source(m->fd, buf, len, (uint64_t)i * m->part_size);
+		rc = backend_read_source(m->fd, buf, len, (uint64_t)i * m->part_size);
 		if (rc) {
 			log_error("s3: cannot put '%s': reading part %d of the source: %s", m->key, i + 1,
 				  rc == -EIO ? "it is shorter than its size" : strerror(-rc));

@@ -579,7 +579,7 @@ static void test_open_urls(void)
 	CHECK(chdir(cwd) == 0);
 
 	errno = 0;
-	CHECK(backend_open("vblob://store/prefix", NULL) == NULL);
+	CHECK(backend_open("icp://canister/prefix", NULL) == NULL);
 	CHECK_EQ_INT(errno, EPROTONOSUPPORT);
 	errno = 0;
 	CHECK(backend_open("gopher://host/x", NULL) == NULL);

@@ -1,0 +1,109 @@
+"""The Vercel Blob test server (vblobserver.js) for the tests and benchmarks:
+start it on 127.0.0.1 on two free ports (the API and the blob host) with a
+temp folder, switch its faults on and off, stop it.
+
+    with VblobServer() as vb:
+        vb.url("prefix")            # "vblob://STORE/prefix"
+        vb.env()                    # BLOB_READ_WRITE_TOKEN, VERCEL_BLOB_API_URL
+        vb.fault("error", status=503, code="service_unavailable", times=2)
+        vb.injected()               # {"error": 2}
+        vb.clear()
+
+    python3 tests/vblob/vblobserver.py run -- CMD...   runs CMD with the env set
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "s3"))
+from s3server import free_port, start_node, stop_proc  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SERVER = HERE / "vblobserver.js"
+STORE = "mvteststore"
+# the shape of a real read-write token: vercel_blob_rw_<store id>_<secret>
+TOKEN = "vercel_blob_rw_%s_0123456789abcdefTESTSECRET" % STORE
+
+
+class VblobServer:
+    def __init__(self, folder=None):
+        self.api_port = self.blob_port = None
+        self.proc = None
+        self._own_folder = folder is None
+        self.folder = Path(folder or tempfile.mkdtemp(prefix="mvfs-vblob."))
+
+    @property
+    def api(self):
+        return "http://127.0.0.1:%d" % self.api_port
+
+    def url(self, prefix=""):
+        return "vblob://%s/%s" % (STORE, prefix) if prefix else "vblob://%s" % STORE
+
+    def env(self, token=TOKEN):
+        return {"BLOB_READ_WRITE_TOKEN": token, "VERCEL_BLOB_API_URL": self.api}
+
+    def start(self, timeout=30):
+        self.api_port, self.blob_port = free_port(), free_port()
+        self.log = open(self.folder.parent / (self.folder.name + ".log"), "wb")
+        self.proc = start_node([str(SERVER), "--dir", str(self.folder), "--api-port", str(self.api_port),
+                                "--blob-port", str(self.blob_port), "--store", STORE, "--token", TOKEN],
+                               self.log, [self.api_port, self.blob_port], timeout, "vblobserver")
+        return self
+
+    def stop(self):
+        stop_proc(self.proc)
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _faults(self, method, body=None):
+        req = urllib.request.Request(self.api + "/__faults", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def fault(self, action, **rule):
+        """Adds a fault rule (see vblobserver.js): action "error" (status,
+        code, retryAfter), "cut" or "reset"; method, path (a regex), port
+        ("api" or "blob"), times, every."""
+        rule["action"] = action
+        self._faults("POST", {"rules": [rule]})
+
+    def injected(self):
+        return self._faults("GET")["injected"]
+
+    def state(self):
+        return self._faults("GET")
+
+    def clear(self):
+        self._faults("DELETE")
+
+
+def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "run":
+        cmd = sys.argv[2:]
+        if cmd and cmd[0] == "--":
+            cmd = cmd[1:]
+        with VblobServer() as vb:
+            env = dict(os.environ, **vb.env())
+            return subprocess.call(cmd, env=env)
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
