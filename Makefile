@@ -4,7 +4,8 @@
 #   make deps     install the Debian packages (and npm test servers) the build and tests need
 #   make deb      build/mvaultfs_VERSION_ARCH.deb (dpkg-buildpackage, packaging/deb/)
 #   make demo     build and mount the embedded default at ./memories
-#   make check    deps, build, unit tests, mount tests, then the suite again under ASan+UBSan
+#   make check    deps, build, unit tests, mount tests (some again on S3 and Vercel Blob
+#                 test servers), then the suite again under ASan+UBSan
 #   make bench    benchmarks (ratios against a local folder, against s3fs-fuse and
 #                 rclone mount, and variants against vipsthumbnail), reports in
 #                 build/bench.txt, build/bench/peers.{txt,json,png} and build/bench_variants.txt
@@ -40,7 +41,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TEST_JOBS ?= 2
 PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS)
 
-.PHONY: all deps check unit mount mount-s3 asan bench demo clean layers man deb FORCE
+.PHONY: all deps check unit mount mount-s3 mount-vblob asan bench demo clean layers man deb FORCE
 all: mvaultfs
 
 mvaultfs: $(B)/mvaultfs
@@ -114,7 +115,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # deb: tests/mount/test_deb.py installs the package made from this build.
-mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta
+mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta $(B)/tests/test_vblob
 	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
 
 # The mount tests again with every store on s3rver (tests/s3/s3server.py).
@@ -125,6 +126,14 @@ S3_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_rsync.py test_remoun
 	test_variants.py test_jobs.py test_visible.py test_versions.py test_plain.py test_tree.py test_gio.py)
 mount-s3: all $(B)/tests/test_backend
 	MVFS_TEST_STORE=s3 MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(wildcard $(S3_TESTS))
+
+# A telling few of them again with every store on the Vercel Blob test
+# server (tests/vblob/vblobserver.js): bytes up and back, rsync's many
+# files, and a crash with uploads pending.  Its own tests (the official
+# client against the server, conformance, faults) are test_vblob.py, in mount.
+VBLOB_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_rsync.py test_cache_crash.py)
+mount-vblob: all
+	MVFS_TEST_STORE=vblob MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(VBLOB_TESTS)
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
@@ -137,7 +146,7 @@ unit-asan: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 
 check: deps
-	$(MAKE) layers all unit mount mount-s3
+	$(MAKE) layers all unit mount mount-s3 mount-vblob
 	$(MAKE) asan
 
 bench: deps all

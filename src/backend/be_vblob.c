@@ -52,6 +52,7 @@
 #define VB_MIN_PART (5ull << 20)
 #define VB_MAX_PARTS 10000
 #define VB_MAX_HEADERS 8
+#define VB_RETRY_AFTER_MAX_MS 60000
 
 struct vblob {
 	struct backend base;
@@ -116,7 +117,7 @@ int vblob_errno(long status, const char *code, enum http_fail fail)
 		{ "client_token_pathname_mismatch", EINVAL }, { "client_token_expired", EACCES },
 		{ "client_token_not_allowed", EACCES },
 		{ "rate_limited", EIO }, { "service_unavailable", EIO }, { "internal_server_error", EIO },
-		{ "unknown_error", EIO }, { "precondition_failed", EIO },
+		{ "precondition_failed", EIO },
 	};
 	size_t i;
 
@@ -329,6 +330,11 @@ static int vb_run(struct vblob *v, struct vb_op *o)
 		{
 			long ra = s3_retry_after_ms(o->resp.retry_after, (long)time(NULL));
 			long wait = s3_backoff_ms(&v->retry, attempt + 1, ra, &seed);
+
+			/* the service's retry-after is honoured whole (the backoff
+			 * policy caps it at 4 * cap), up to a minute */
+			if (ra > wait)
+				wait = ra < VB_RETRY_AFTER_MAX_MS ? ra : VB_RETRY_AFTER_MAX_MS;
 
 			describe(o, what, sizeof(what));
 			log_warn("vblob: %s '%s': %s; retry %d of %d in %ld ms", o->op, k, what, attempt + 1, max - 1,
@@ -1038,7 +1044,7 @@ static void vb_free(struct backend *b)
 }
 
 static const struct backend_ops vblob_ops = {
-	.name = "vblob",
+	.name = "vercel-blob",	/* as storage_backend_t names it */
 	.put = vb_put,
 	.get_range = vb_get_range,
 	.head = vb_head,

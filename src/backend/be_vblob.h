@@ -30,7 +30,8 @@
  *    are checked against the hash.
  *  - Requests are retried on what the official client retries
  *    (unknown_error, service_unavailable, internal_server_error, network
- *    failures) and on 429 rate_limited, waiting at least its retry-after.
+ *    failures) and on 429 rate_limited, waiting at least its retry-after
+ *    (up to a minute).
  *  - space is not supported.
  */
 #ifndef MVFS_BE_VBLOB_H
@@ -56,8 +57,9 @@ struct backend *vblob_backend_open(const char *rest, const char *url, const stru
  *   file_too_large                                     -> EFBIG
  *   bad_request and the client-token codes             -> EINVAL
  *   rate_limited, service_unavailable, internal_server_error,
- *   unknown_error, precondition_failed, transport      -> EIO
- * Other codes by status: 401/403 EACCES, 404 ENOENT, 4xx EINVAL, else EIO. */
+ *   precondition_failed, transport                     -> EIO
+ * Other codes (unknown_error too) by status: 401/403 EACCES, 404 ENOENT,
+ * other 4xx EINVAL, else EIO. */
 int vblob_errno(long status, const char *code, enum http_fail fail);
 
 /* Whether the same request may succeed if sent again: the codes the

@@ -18,6 +18,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -91,6 +93,18 @@ class VblobServer:
 
     def clear(self):
         self._faults("DELETE")
+
+    def blob_size(self, pathname):
+        """The size the API gives for PATHNAME (head), None when missing."""
+        req = urllib.request.Request(self.api + "/?url=" + urllib.parse.quote(pathname, safe=""),
+                                     headers={"authorization": "Bearer " + TOKEN, "x-api-version": "12"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())["size"]
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise
 
 
 def main():
