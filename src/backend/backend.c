@@ -13,11 +13,8 @@
 #include "backend/be_vblob.h"
 #include "util/log.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct backend_scheme {
 	const char *scheme;	/* without "://" */
@@ -175,52 +172,3 @@ const char *backend_key_sha(const char *key)
 	return want[0] && strcmp(want, key) == 0 ? slash + 1 : NULL;
 }
 
-void backend_shown_key(const char *key, char out[BACKEND_SHOWN_KEY_MAX])
-{
-	size_t i;
-
-	for (i = 0; key && key[i] && i < 72; i++)
-		out[i] = key[i] >= 0x20 && key[i] < 0x7f ? key[i] : '?';
-	out[i] = '\0';
-	if (key && key[i])
-		memcpy(out + i, "...", 4);
-}
-
-int backend_read_source(int fd, void *buf, size_t size, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < size) {
-		ssize_t n = pread(fd, (char *)buf + done, size - done, (off_t)(off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-/* "16M", "5242880", "1G" -> bytes; 0 on nonsense. */
-uint64_t backend_parse_size(const char *v)
-{
-	char *end;
-	unsigned long long n = strtoull(v, &end, 10);
-
-	if (end == v)
-		return 0;
-	switch (toupper((unsigned char)*end)) {
-	case 'K': n <<= 10; end++; break;
-	case 'M': n <<= 20; end++; break;
-	case 'G': n <<= 30; end++; break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end++;
-	if (*end == 'B')
-		end++;
-	return *end ? 0 : n;
-}

@@ -116,18 +116,6 @@ int backend_key_prefix_valid(const char *prefix);
  * into KEY, or NULL for a key backend_key_for would not make. */
 const char *backend_key_sha(const char *key);
 
-/* ---- for implementations ---------------------------------------------- */
-
-/* A printable rendering of KEY for log lines (keys are checked before use,
- * but a rejected one may hold anything): at most 72 bytes, then "...". */
-#define BACKEND_SHOWN_KEY_MAX 80
-void backend_shown_key(const char *key, char out[BACKEND_SHOWN_KEY_MAX]);
-/* Reads exactly SIZE bytes at OFF of FD into BUF (pread): 0, -errno from
- * pread (-EBADF & co), or -EIO when the source ends early. */
-int backend_read_source(int fd, void *buf, size_t size, uint64_t off);
-/* A size option: "16M", "5242880", "1G", "8MiB" -> bytes; 0 on nonsense. */
-uint64_t backend_parse_size(const char *v);
-
 static inline int backend_put(struct backend *b, const char *key, int fd, uint64_t size, const char *sha)
 { return b->ops->put(b, key, fd, size, sha); }
 static inline int backend_get_range(struct backend *b, const char *key, uint64_t off, size_t len, void *dst, size_t *got)

@@ -27,11 +27,11 @@
  * complete succeeds; the service has no abort, and an upload never
  * completed is never visible.
  */
+#include "backend/be_util.h"
 #include "backend/be_vblob.h"
 #include "backend/http.h"
 #include "backend/s3_err.h"
 #include "util/log.h"
-#include "util/sha256.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -304,14 +304,6 @@ static const char *hint(const struct vb_op *o)
 	return "";
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* Runs O with retries.  Returns 0 (O->resp and O->json hold the answer) or
  * -errno after one log line (a debug line for a quiet 404).  Release O
  * with vb_op_release() either way. */
@@ -339,7 +331,7 @@ static int vb_run(struct vblob *v, struct vb_op *o)
 			describe(o, what, sizeof(what));
 			log_warn("vblob: %s '%s': %s; retry %d of %d in %ld ms", o->op, k, what, attempt + 1, max - 1,
 				 wait);
-			sleep_ms(wait);
+			backend_sleep_ms(wait);
 		}
 	}
 	o->attempts = attempt > max ? max : attempt;
@@ -503,7 +495,7 @@ static int vb_head(struct backend *b, const char *key, struct backend_stat *st)
 static int put_single(struct vblob *v, const char *key, int fd, uint64_t size, const char *sha256_hex)
 {
 	struct vb_op o = { .op = "put", .key = key, .method = "PUT", .has_body = 1, .check = check_put };
-	char hash[SHA256_HEX_LEN + 1], k[BACKEND_SHOWN_KEY_MAX], access[64];
+	char k[BACKEND_SHOWN_KEY_MAX], access[64];
 	char *buf = NULL, *p = NULL;
 	int rc;
 
@@ -517,21 +509,11 @@ static int put_single(struct vblob *v, const char *key, int fd, uint64_t size, c
 		free(buf);
 		return rc;
 	}
-	if (sha256_hex) {
-		struct sha256 sh;
-
-		if (sha256_init(&sh)) {
-			free(buf);
-			return -ENOMEM;
-		}
-		sha256_update(&sh, buf, size);
-		sha256_final(&sh, hash);
-		sha256_release(&sh);
-		if (strcmp(sha256_hex, hash) != 0) {
+	if (sha256_hex && (rc = backend_sha_matches(buf, size, sha256_hex)) != 1) {
+		if (rc == 0)
 			log_error("vblob: cannot put '%s': the source does not hash to the SHA-256 it was given", k);
-			free(buf);
-			return -EIO;
-		}
+		free(buf);
+		return rc < 0 ? rc : -EIO;
 	}
 	p = pathname_of(v, key);
 	o.url = p ? api_url(v, "/", "pathname", p) : NULL;
@@ -654,21 +636,7 @@ static void *part_worker(void *arg)
 
 static int send_parts(struct mp *m)
 {
-	int n = m->v->concurrency < m->nparts ? m->v->concurrency : m->nparts, i, started = 0;
-	pthread_t *th = calloc((size_t)n, sizeof(*th));
-
-	if (!th)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		if (pthread_create(&th[i], NULL, part_worker, m) != 0)
-			break;
-		started++;
-	}
-	if (started == 0)
-		part_worker(m);
-	for (i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	free(th);
+	backend_run_threads(m->v->concurrency < m->nparts ? m->v->concurrency : m->nparts, part_worker, m);
 	return m->rc;
 }
 
@@ -781,37 +749,17 @@ static int check_get(struct vblob *v, struct vb_op *o, int *retry)
 {
 	struct get_ctx *g = o->arg;
 	struct http_resp *r = &o->resp;
-	unsigned long long a, z, t;
-	const char *want = g->want;
+	uint64_t total;
+	int ok;
 
-	if (r->status == 206) {
-		if (sscanf(r->content_range, "bytes %llu-%llu/%llu", &a, &z, &t) != 3 || z < a || z >= t)
-			return vb_fail(o, retry, -EIO, "a ranged answer without a valid Content-Range ('%.60s')",
-				       r->content_range);
-		if (a != g->off || z - a + 1 != r->got || z >= g->off + g->len ||
-		    (z != g->off + g->len - 1 && z != t - 1))
-			return vb_fail(o, retry, -EIO, "the answer holds bytes %llu-%llu (%zu received), not the %zu "
-				       "asked for at %llu", a, z, r->got, g->len, (unsigned long long)g->off);
-	} else if (r->status == 200) {
-		if (g->off != 0 || (r->content_length >= 0 && (uint64_t)r->content_length != r->got))
-			return vb_fail(o, retry, -EIO, "a whole-blob answer (%zu bytes) to a ranged request", r->got);
-		t = r->got;
-	} else {
-		return vb_fail(o, retry, -EIO, "unexpected status %ld to a ranged GET", r->status);
-	}
-	if (r->content_length >= 0 && (uint64_t)r->content_length != r->got)
-		return vb_fail(o, retry, -EIO, "%zu bytes received of the %lld announced", r->got,
-			       (long long)r->content_length);
-	if (want && g->off == 0 && r->got == t) {
-		char hash[SHA256_HEX_LEN + 1];
-		struct sha256 sh;
-
-		if (sha256_init(&sh))
-			return -ENOMEM;
-		sha256_update(&sh, o->dst, r->got);
-		sha256_final(&sh, hash);
-		sha256_release(&sh);
-		if (strcmp(hash, want) != 0)
+	if (backend_check_range(r->status, r->content_range, r->content_length, r->got, g->off, g->len, &total,
+				o->bad_answer, sizeof(o->bad_answer)) != 0)
+		return vb_fail(o, retry, -EIO, "%s", o->bad_answer);
+	if (g->want && g->off == 0 && r->got == total) {
+		ok = backend_sha_matches(o->dst, r->got, g->want);
+		if (ok < 0)
+			return ok;
+		if (!ok)
 			return vb_fail(o, retry, -EIO, "the %zu bytes received do not hash to the blob's SHA-256",
 				       r->got);
 	}
@@ -903,21 +851,6 @@ static int vb_del(struct backend *b, const char *key)
 	return rc;
 }
 
-struct item {
-	char *key;
-	uint64_t size;
-};
-
-struct list_acc {
-	struct item *v;
-	size_t n, cap;
-};
-
-static int item_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct item *)a)->key, ((const struct item *)b)->key);
-}
-
 static int check_list(struct vblob *v, struct vb_op *o, int *retry)
 {
 	json_t *blobs = json_object_get(o->json, "blobs");
@@ -929,7 +862,8 @@ static int check_list(struct vblob *v, struct vb_op *o, int *retry)
 
 /* One page of the listing of FULL; CURSOR is "" for the first page and is
  * replaced with the next one ("" after the last). */
-static int list_page(struct vblob *v, const char *prefix, const char *full, char **cursor, struct list_acc *acc)
+static int list_page(struct vblob *v, const char *prefix, const char *full, char **cursor,
+		     struct backend_list_acc *acc)
 {
 	struct vb_op o = { .op = "list", .key = prefix, .method = "GET", .check = check_list };
 	char *base = api_url(v, "/", "prefix", full), *enc = **cursor ? qenc(*cursor) : NULL;
@@ -955,21 +889,7 @@ static int list_page(struct vblob *v, const char *prefix, const char *full, char
 			continue;
 		if (url && i == 0)
 			learn_base(v, url, p);
-		if (acc->n == acc->cap) {
-			size_t cap = acc->cap ? acc->cap * 2 : 256;
-			struct item *nv = realloc(acc->v, cap * sizeof(*nv));
-
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			acc->v = nv;
-			acc->cap = cap;
-		}
-		acc->v[acc->n].key = strdup(p + plen);
-		acc->v[acc->n].size = (uint64_t)json_integer_value(size);
-		if (!acc->v[acc->n++].key)
-			rc = -ENOMEM;
+		rc = backend_list_add(acc, p + plen, (uint64_t)json_integer_value(size));
 	}
 	if (rc == 0 && json_is_true(json_object_get(o.json, "hasMore"))) {
 		const char *c = json_string_value(json_object_get(o.json, "cursor"));
@@ -991,9 +911,8 @@ static int list_page(struct vblob *v, const char *prefix, const char *full, char
 static int vb_list(struct backend *b, const char *prefix, backend_list_cb cb, void *arg)
 {
 	struct vblob *v = to_vb(b);
-	struct list_acc acc = { 0 };
+	struct backend_list_acc acc = { 0 };
 	char *full = NULL, *cursor = strdup("");
-	size_t i;
 	int rc = -ENOMEM;
 
 	if (!prefix)
@@ -1005,28 +924,12 @@ static int vb_list(struct backend *b, const char *prefix, backend_list_cb cb, vo
 	} else {
 		full = NULL;
 	}
-	if (rc == 0 && acc.n)
-		qsort(acc.v, acc.n, sizeof(*acc.v), item_cmp);
-	for (i = 0; i < acc.n; i++) {
-		if (rc == 0)
-			rc = cb(acc.v[i].key, acc.v[i].size, arg);
-		free(acc.v[i].key);
-	}
-	free(acc.v);
 	free(full);
 	free(cursor);
-	return rc;
+	return backend_list_emit(&acc, rc, cb, arg);
 }
 
 /* ---- opening ---------------------------------------------------------------------- */
-
-static void wipe_free(char *p)
-{
-	if (p) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
-	}
-}
 
 static void vb_free(struct backend *b)
 {
@@ -1038,7 +941,7 @@ static void vb_free(struct backend *b)
 	free(v->prefix);
 	free(v->access);
 	free(v->blob_base);
-	wipe_free(v->token);
+	backend_wipe_free(v->token);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
@@ -1056,84 +959,42 @@ static const struct backend_ops vblob_ops = {
 
 struct vb_opts {
 	char access[16];
-	uint64_t part_size, threshold;
-	int concurrency, retries, timeout;
-	long retry_base_ms, retry_cap_ms;
+	struct backend_xfer_opts x;
 };
 
-static int url_opt(struct vb_opts *op, const char *name, const char *val)
+static int url_opt(void *arg, const char *name, const char *val)
 {
+	struct vb_opts *op = arg;
+	int rc = backend_xfer_opt(&op->x, name, val);
+
+	if (rc <= 0)
+		return rc == 0 && op->x.part_size && op->x.part_size < VB_MIN_PART ? -1 : rc;
 	if (!strcmp(name, "access"))
 		return (!strcmp(val, "private") || !strcmp(val, "public")) ?
 		       snprintf(op->access, sizeof(op->access), "%s", val), 0 : -1;
-	if (!strcmp(name, "part_size"))
-		return (op->part_size = backend_parse_size(val)) >= VB_MIN_PART ? 0 : -1;
-	if (!strcmp(name, "threshold"))
-		return (op->threshold = backend_parse_size(val)) ? 0 : -1;
-	if (!strcmp(name, "concurrency"))
-		return (op->concurrency = atoi(val)) > 0 ? 0 : -1;
-	if (!strcmp(name, "retries"))
-		return (op->retries = atoi(val)) > 0 ? 0 : -1;
-	if (!strcmp(name, "retry_base_ms"))
-		return (op->retry_base_ms = atol(val)) >= 0 ? 0 : -1;
-	if (!strcmp(name, "retry_cap_ms"))
-		return (op->retry_cap_ms = atol(val)) >= 0 ? 0 : -1;
-	if (!strcmp(name, "timeout"))
-		return (op->timeout = atoi(val)) > 0 ? 0 : -1;
 	return -1;
 }
 
 /* "STORE[/PREFIX][?opts]" into V and OP. */
 static int parse_url(struct vblob *v, struct vb_opts *op, const char *rest, const char *url)
 {
-	char *copy = strdup(rest), *q, *slash, *tok, *save = NULL;
-	size_t plen, i;
+	char *store = NULL;
+	size_t n;
+	int rc = backend_url_split(rest, url, url_opt, op, &store, &v->prefix);
 
-	if (!copy)
-		return -ENOMEM;
-	q = strchr(copy, '?');
-	if (q) {
-		*q++ = '\0';
-		for (tok = strtok_r(q, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
-			char *eq = strchr(tok, '=');
-
-			if (eq)
-				*eq++ = '\0';
-			if (url_opt(op, tok, eq ? eq : "1") != 0) {
-				log_error("cannot open store '%s': bad option '%s'", url, tok);
-				free(copy);
-				return -EINVAL;
-			}
-		}
-	}
-	slash = strchr(copy, '/');
-	if (slash)
-		*slash++ = '\0';
-	for (i = 0; copy[i]; i++)
-		if (!((copy[i] >= 'a' && copy[i] <= 'z') || (copy[i] >= 'A' && copy[i] <= 'Z') ||
-		      (copy[i] >= '0' && copy[i] <= '9') || copy[i] == '-' || copy[i] == '_'))
-			break;
-	if (!*copy || copy[i] || i > 64) {
-		log_error("cannot open store '%s': give the store's id after vblob:// (letters, digits, '-', '_')", url);
-		free(copy);
-		return -EINVAL;
-	}
-	while (slash && *slash == '/')
-		slash++;
-	plen = slash ? strlen(slash) : 0;
-	while (plen && slash[plen - 1] == '/')
-		slash[--plen] = '\0';
-	if (plen && (!backend_key_valid(slash) || plen > 200)) {
-		log_error("cannot open store '%s': the prefix must be like a key ([A-Za-z0-9._-] and '/')", url);
-		free(copy);
+	if (rc)
+		return rc;
+	n = strspn(store, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+	if (!store[0] || store[n] || n > 64 || strlen(v->prefix) > VB_MAX_PATHNAME - 100) {
+		log_error("cannot open store '%s': give the store's id after vblob:// (letters, digits, '-', '_'),"
+			  " then a short prefix if any", url);
+		free(store);
 		return -EINVAL;
 	}
 	/* "store_abc" and "abc" name the same store, as the client says */
-	v->store = strdup(strncmp(copy, "store_", 6) == 0 ? copy + 6 : copy);
-	if (asprintf(&v->prefix, "%s%s", plen ? slash : "", plen ? "/" : "") < 0)
-		v->prefix = NULL;
-	free(copy);
-	return v->store && v->prefix ? 0 : -ENOMEM;
+	v->store = strdup(strncmp(store, "store_", 6) == 0 ? store + 6 : store);
+	free(store);
+	return v->store ? 0 : -ENOMEM;
 }
 
 /* The token from -o vblob_token_file, else $BLOB_READ_WRITE_TOKEN. */
@@ -1255,13 +1116,13 @@ struct backend *vblob_backend_open(const char *rest, const char *url, const stru
 	rc = set_token(v, cfg, url);
 	if (rc)
 		goto fail;
-	v->part_size = op.part_size ? op.part_size : VB_PART_SIZE;
-	v->threshold = op.threshold ? op.threshold : v->part_size;
-	v->concurrency = op.concurrency ? op.concurrency : 4;
-	v->retry.max_attempts = op.retries ? op.retries : 8;
-	v->retry.base_ms = op.retry_base_ms ? op.retry_base_ms : 200;
-	v->retry.cap_ms = op.retry_cap_ms ? op.retry_cap_ms : 10000;
-	hc.stall_timeout_s = op.timeout;
+	v->part_size = op.x.part_size ? op.x.part_size : VB_PART_SIZE;
+	v->threshold = op.x.threshold ? op.x.threshold : v->part_size;
+	v->concurrency = op.x.concurrency ? op.x.concurrency : 4;
+	v->retry.max_attempts = op.x.retries ? op.x.retries : 8;
+	v->retry.base_ms = op.x.retry_base_ms ? op.x.retry_base_ms : 200;
+	v->retry.cap_ms = op.x.retry_cap_ms ? op.x.retry_cap_ms : 10000;
+	hc.stall_timeout_s = op.x.timeout;
 	hc.max_idle = 2 * v->concurrency + 8;
 	v->http = http_new(&hc);
 	if (!v->http) {
