@@ -67,23 +67,15 @@ def pg_server():
 @pytest.fixture(scope="session")
 def vblob_server():
     """The Vercel Blob test server on 127.0.0.1 (API and blob host), a temp folder."""
-    srv = VblobServer()
-    try:
-        srv.start()
+    with VblobServer() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="session")
 def s3_server():
     """s3rver on 127.0.0.1 on a free port, bucket "mvtest", a temp folder."""
-    srv = S3rver()
-    try:
-        srv.start()
+    with S3rver() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def _uses_local_store_layout(item):

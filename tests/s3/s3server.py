@@ -66,13 +66,39 @@ def stop_proc(proc):
             proc.wait()
 
 
-class S3rver:
-    def __init__(self, bucket=BUCKET, folder=None):
-        self.bucket = bucket
-        self.port = None
+class NodeServer:
+    """A test server in node with a temp folder (its own unless FOLDER is
+    given) and a log file beside it; start() is the subclass's."""
+
+    def __init__(self, folder, prefix):
         self.proc = None
         self._own_folder = folder is None
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="mvfs-s3rver."))
+        self.folder = Path(folder or tempfile.mkdtemp(prefix=prefix))
+
+    def open_log(self):
+        self.log = open(self.folder.parent / (self.folder.name + ".log"), "wb")
+        return self.log
+
+    def stop(self):
+        stop_proc(self.proc)
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class S3rver(NodeServer):
+    def __init__(self, bucket=BUCKET, folder=None):
+        super().__init__(folder, "mvfs-s3rver.")
+        self.bucket = bucket
+        self.port = None
 
     @property
     def endpoint(self):
@@ -88,26 +114,11 @@ class S3rver:
         if not BIN.exists():
             raise RuntimeError("s3rver is not installed: run make deps (npm ci in tests/)")
         self.port = free_port()
-        self.log = open(self.folder.parent / (self.folder.name + ".log"), "wb")
         self.proc = start_node(
             [str(LAUNCHER), "-d", str(self.folder), "-a", "127.0.0.1", "-p", str(self.port), "--silent",
              "--service-endpoint", "localhost", "--configure-bucket", self.bucket],
-            self.log, [self.port], timeout, "s3rver")
+            self.open_log(), [self.port], timeout, "s3rver")
         return self
-
-    def stop(self):
-        stop_proc(self.proc)
-        self.proc = None
-        if getattr(self, "log", None):
-            self.log.close()
-        if self._own_folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def client(self, endpoint=None):
         """A botocore S3 client (path style) for checks and set-up."""

@@ -14,17 +14,15 @@ temp folder, switch its faults on and off, stop it.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "s3"))
-from s3server import free_port, start_node, stop_proc  # noqa: E402
+from s3server import NodeServer, free_port, start_node  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "vblobserver.js"
@@ -33,12 +31,10 @@ STORE = "mvteststore"
 TOKEN = "vercel_blob_rw_%s_0123456789abcdefTESTSECRET" % STORE
 
 
-class VblobServer:
+class VblobServer(NodeServer):
     def __init__(self, folder=None):
+        super().__init__(folder, "mvfs-vblob.")
         self.api_port = self.blob_port = None
-        self.proc = None
-        self._own_folder = folder is None
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="mvfs-vblob."))
 
     @property
     def api(self):
@@ -52,25 +48,10 @@ class VblobServer:
 
     def start(self, timeout=30):
         self.api_port, self.blob_port = free_port(), free_port()
-        self.log = open(self.folder.parent / (self.folder.name + ".log"), "wb")
         self.proc = start_node([str(SERVER), "--dir", str(self.folder), "--api-port", str(self.api_port),
                                 "--blob-port", str(self.blob_port), "--store", STORE, "--token", TOKEN],
-                               self.log, [self.api_port, self.blob_port], timeout, "vblobserver")
+                               self.open_log(), [self.api_port, self.blob_port], timeout, "vblobserver")
         return self
-
-    def stop(self):
-        stop_proc(self.proc)
-        self.proc = None
-        if getattr(self, "log", None):
-            self.log.close()
-        if self._own_folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def _faults(self, method, body=None):
         req = urllib.request.Request(self.api + "/__faults", method=method,
