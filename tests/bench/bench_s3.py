@@ -116,19 +116,24 @@ class Bench:
             umount(mnt, h)
 
     def mvaultfs(self, s3, pg):
-        dsn = pg.dsn(pg.create_db("bench_s3"))
-        env = dict(os.environ, **s3.env())
+        self.mvaultfs_on("mvaultfs", pg, s3.url("mvaultfs"), s3.env(), "s3_endpoint=" + s3.endpoint)
+
+    def mvaultfs_on(self, who, pg, store, env_extra, opts=""):
+        """mvaultfs on STORE (ENV_EXTRA: its credentials; OPTS: more -o),
+        timed as WHO."""
+        dsn = pg.dsn(pg.create_db("bench_" + who.replace("-", "_")))
+        env = dict(os.environ, **env_extra)
         env.pop("MVAULT_DB", None)
         mounts = [0]
 
         def mount(mnt):
             # a fresh data folder each mount: reads come from the store, not the block cache
             mounts[0] += 1
-            data = self.work / ("mv-data%d" % mounts[0])
+            data = self.work / ("%s-data%d" % (who, mounts[0]))
             data.mkdir()
-            d = Daemon([default_bin(), "-f", "-o", "db=%s,store=%s,data_dir=%s,s3_endpoint=%s"
-                        % (dsn, s3.url("mvaultfs"), data, s3.endpoint), str(mnt)],
-                       mnt, self.work / "mvaultfs.log", env=env)
+            d = Daemon([default_bin(), "-f", "-o", "db=%s,store=%s,data_dir=%s%s"
+                        % (dsn, store, data, "," + opts if opts else ""), str(mnt)],
+                       mnt, self.work / ("%s.log" % who), env=env)
             d.start()
             d.wait_mounted(60)
             return d
@@ -136,7 +141,7 @@ class Bench:
         def umount(mnt, d):
             d.unmount(120)
 
-        self.through_mount("mvaultfs", mount, umount, "library",
+        self.through_mount(who, mount, umount, "library",
                            settle="%s sync %%s >/dev/null 2>&1" % default_bin())
 
     def s3fs(self, s3):
