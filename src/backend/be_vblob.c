@@ -270,8 +270,10 @@ static int attempt_once(struct vblob *v, struct vb_op *o, int attempt, int *retr
 		}
 		return o->check ? o->check(v, o, retry) : 0;
 	}
+	if (o->blob_host && o->resp.status == 416)
+		return -ERANGE;	/* a read at or past the end: an answer (see get_url) */
 	if (o->blob_host) {
-		/* plain statuses: 404 missing, 403 refused, 416 (see get_range) */
+		/* plain statuses: 404 missing, 403 refused */
 		snprintf(o->code, sizeof(o->code), "%s", o->resp.status >= 500 || o->resp.status == 429 ?
 			 "unknown_error" : "");
 	} else {
@@ -339,7 +341,7 @@ static int vb_run(struct vblob *v, struct vb_op *o)
 		char tries[48] = "";
 
 		describe(o, what, sizeof(what));
-		if ((rc == -ENOENT && o->quiet_404) || o->quiet) {
+		if ((rc == -ENOENT && o->quiet_404) || rc == -ERANGE || o->quiet) {
 			log_debug("vblob: cannot %s '%s': %s", o->op, k, what);
 		} else {
 			if (o->attempts > 1)
@@ -779,7 +781,7 @@ static int get_url(struct vblob *v, const char *key, char *url, uint64_t off, si
 		 (unsigned long long)(off + len - 1));
 	o.headers[o.nheaders++] = range;
 	rc = vb_run(v, &o);
-	if (rc == -EINVAL && o.resp.status == 416)
+	if (rc == -ERANGE)
 		rc = 0;		/* OFF at or past the end: nothing to read */
 	else if (rc == 0)
 		*got = o.resp.got;
