@@ -35,6 +35,7 @@
  *   "cut"    a GET's reply stops halfway and the connection is closed; a
  *            request with a body is cut after half of it arrived (nothing kept)
  *   "reset"  close the connection without an answer
+ *   "count"  nothing: only counted (the rules after it still apply)
  * PORT is "api" or "blob" (default: either); PATH a regular expression
  * matched against the request's path and query.
  *
@@ -139,6 +140,7 @@ function pickRule(port, req) {
 		if (r.seen % (r.every || 1)) continue;
 		if (r.times !== undefined) r.times--;
 		injected[r.action] = (injected[r.action] || 0) + 1;
+		if (r.action === 'count') continue;
 		return r;
 	}
 	return null;

@@ -75,13 +75,29 @@ class VblobServer(NodeServer):
     def clear(self):
         self._faults("DELETE")
 
+    def _api_get(self, query):
+        req = urllib.request.Request(self.api + "/?" + query,
+                                     headers={"authorization": "Bearer " + TOKEN, "x-api-version": "12"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def keys(self, prefix=""):
+        """{pathname: size} of the blobs under PREFIX, through the API's listing."""
+        out, cursor = {}, None
+        while True:
+            q = {"prefix": prefix, "limit": "1000"}
+            if cursor:
+                q["cursor"] = cursor
+            page = self._api_get(urllib.parse.urlencode(q))
+            out.update({b["pathname"]: b["size"] for b in page["blobs"]})
+            if not page["hasMore"]:
+                return out
+            cursor = page["cursor"]
+
     def blob_size(self, pathname):
         """The size the API gives for PATHNAME (head), None when missing."""
-        req = urllib.request.Request(self.api + "/?url=" + urllib.parse.quote(pathname, safe=""),
-                                     headers={"authorization": "Bearer " + TOKEN, "x-api-version": "12"})
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return json.loads(r.read())["size"]
+            return self._api_get("url=" + urllib.parse.quote(pathname, safe=""))["size"]
         except urllib.error.HTTPError as e:
             if e.code == 404:
                 return None
