@@ -62,6 +62,42 @@ static void test_retryable(void)
 	CHECK(!vblob_retryable("", HTTP_FAIL_TLS));
 }
 
+/* Refused before any request: one errno each. */
+static void test_bad_urls(void)
+{
+	static const char *bad[] = { "vblob://", "vblob://bad!id", "vblob://s/..", "vblob://s?part_size=1M",
+				     "vblob://s?access=world", "vblob://s?nope=1", "vblob://s?retries=0" };
+	char *api = getenv("VERCEL_BLOB_API_URL") ? strdup(getenv("VERCEL_BLOB_API_URL")) : NULL;
+	char *tok = getenv("BLOB_READ_WRITE_TOKEN") ? strdup(getenv("BLOB_READ_WRITE_TOKEN")) : NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		CHECK(backend_open(bad[i], NULL) == NULL);
+		CHECK_EQ_INT(errno, EINVAL);
+	}
+	setenv("BLOB_READ_WRITE_TOKEN", "vercel_blob_rw_s_secret", 1);
+	setenv("VERCEL_BLOB_API_URL", "ftp://127.0.0.1", 1);
+	errno = 0;
+	CHECK(backend_open("vblob://s", NULL) == NULL);
+	CHECK_EQ_INT(errno, EINVAL);
+	/* nothing listens on port 1 */
+	setenv("VERCEL_BLOB_API_URL", "http://127.0.0.1:1", 1);
+	errno = 0;
+	CHECK(backend_open("vblob://s?retries=1", NULL) == NULL);
+	CHECK_EQ_INT(errno, EHOSTUNREACH);
+	if (api)
+		setenv("VERCEL_BLOB_API_URL", api, 1);
+	else
+		unsetenv("VERCEL_BLOB_API_URL");
+	if (tok)
+		setenv("BLOB_READ_WRITE_TOKEN", tok, 1);
+	else
+		unsetenv("BLOB_READ_WRITE_TOKEN");
+	free(api);
+	free(tok);
+}
+
 /* ---- against the test server --------------------------------------------------- */
 
 static struct http *ctl;
@@ -334,6 +370,7 @@ int main(void)
 
 	TEST(test_errno_map);
 	TEST(test_retryable);
+	TEST(test_bad_urls);
 	if (url && *url && api && *api) {
 		snprintf(faults_url, sizeof(faults_url), "%s/__faults", api);
 		ctl = http_new(NULL);
