@@ -39,6 +39,7 @@
 #include "util/sdnotify.h"
 #include "util/secret.h"
 #include "util/log.h"
+#include "util/store_label.h"
 #include "worker/worker.h"
 
 struct mvfs_opts {
@@ -331,6 +332,108 @@ static int jobs_config_from(const struct jobs_cli *cli, int default_threads, str
 	return 0;
 }
 
+/* Stores that pins copy to (-o pin_store=NAME=URL, repeated): NAME is a
+ * backend's name (icp, vblob, s3, local, or seed 001's label), which
+ * user.mvault.pin and the storage edges use; URL is any store the mount
+ * can open (a folder, s3://...).  One table, one help text. */
+#define PIN_STORES_MAX 4
+struct pin_cli {
+	int n;
+	char *name[PIN_STORES_MAX];
+	char *url[PIN_STORES_MAX];
+	const char *labels[PIN_STORES_MAX];
+	struct worker_store stores[PIN_STORES_MAX];
+};
+
+enum { KEY_PIN_STORE = 1 };
+static const struct fuse_opt pin_opt_spec[] = {
+	FUSE_OPT_KEY("pin_store=", KEY_PIN_STORE),
+	FUSE_OPT_END
+};
+
+static int pin_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct pin_cli *p = data;
+	const char *eq;
+
+	(void)outargs;
+	if (key != KEY_PIN_STORE)
+		return 1;
+	arg += strlen("pin_store=");
+	eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1]) {
+		fprintf(stderr, "mvaultfs: -o pin_store=%s: give NAME=URL (e.g. pin_store=icp=/srv/forever)\n", arg);
+		return -1;
+	}
+	if (p->n == PIN_STORES_MAX) {
+		fprintf(stderr, "mvaultfs: -o pin_store: at most %d stores\n", PIN_STORES_MAX);
+		return -1;
+	}
+	p->name[p->n] = strndup(arg, (size_t)(eq - arg));
+	p->url[p->n] = strdup(eq + 1);
+	if (!p->name[p->n] || !p->url[p->n])
+		return -1;
+	p->n++;
+	return 0;
+}
+
+static void pin_usage(void)
+{
+	printf("store forever (pins):\n"
+	       "    -o pin_store=NAME=URL  a store that `setfattr -n user.mvault.pin -v NAME` copies to\n"
+	       "                           (repeat for more); NAME is icp, vblob, s3 or local (seed\n"
+	       "                           001's backend names), URL any store -o store= takes;\n"
+	       "                           give it to `mvaultfs worker` too where that runs the jobs\n"
+	       "    getfattr -n user.mvault.presence FILE|GALLERY   where it is, per backend; `mvaultfs\n"
+	       "                           status` shows copies in progress\n"
+	       "\n");
+}
+
+/* Opens the pin stores of P beside the primary store PRIMARY; 0, or -1
+ * after a line on stderr. */
+static int pin_stores_open(struct pin_cli *p, const char *primary, const struct backend_config *cfg)
+{
+	for (int i = 0; i < p->n; i++) {
+		const char *label = store_label(p->name[i]);
+
+		if (!label || strcmp(label, "neon-db") == 0) {
+			fprintf(stderr, "mvaultfs: -o pin_store=%s=...: give the name of a store: icp, vblob, s3 or local\n",
+				p->name[i]);
+			return -1;
+		}
+		if (strcmp(label, store_label_of_url(primary)) == 0) {
+			fprintf(stderr, "mvaultfs: -o pin_store=%s=...: '%s' names the primary store's kind already;"
+				" a pin store is another kind\n", p->name[i], label);
+			return -1;
+		}
+		for (int k = 0; k < i; k++)
+			if (strcmp(p->labels[k], label) == 0) {
+				fprintf(stderr, "mvaultfs: -o pin_store=%s=...: given twice\n", p->name[i]);
+				return -1;
+			}
+		p->labels[i] = label;
+		p->stores[i].label = label;
+		p->stores[i].backend = backend_open(p->url[i], cfg);
+		if (!p->stores[i].backend) {
+			fprintf(stderr, "mvaultfs: cannot open the pin store '%s' (%s): %s\n", p->url[i], p->name[i],
+				strerror(errno));
+			return -1;
+		}
+		log_info("pin store '%s' (%s): %s", p->name[i], label, p->url[i]);
+	}
+	return 0;
+}
+
+static void pin_stores_release(struct pin_cli *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		backend_free(p->stores[i].backend);
+		free(p->name[i]);
+		free(p->url[i]);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
@@ -339,7 +442,7 @@ static void usage(const char *prog)
 	       "                                             a login role for user NAME (as the owner);\n"
 	       "                                             -o worker: role NAME for `mvaultfs worker`\n"
 	       "       %s sync MOUNTPOINT [--timeout SECS]   wait until every closed file is uploaded\n"
-	       "       %s status MOUNTPOINT                  staged files, uploads, cache\n"
+	       "       %s status MOUNTPOINT                  staged files, uploads, cache, pins\n"
 	       "       %s worker [-o db=CONNINFO,...]        run background jobs for every user, no mount\n"
 	       "\n"
 	       "Mounts a memories library: metadata in PostgreSQL, content in an object store.\n"
@@ -391,6 +494,7 @@ static void usage(const char *prog)
 	       "\n", prog, prog, prog, prog, prog, prog);
 	cache_usage();
 	jobs_usage();
+	pin_usage();
 	s3_usage();
 	vblob_usage();
 	fuse_cmdline_help();
@@ -797,6 +901,7 @@ struct mount {
 	struct cache_cli cache_cli;
 	int cache_started;
 	struct jobs_cli jobs;
+	struct pin_cli pins;
 	struct worker *worker;
 	struct sdnotify notify;	/* systemd's Type=notify, when it started us */
 };
@@ -828,6 +933,7 @@ static void mount_release(struct mount *m)
 	meta_free(m->meta);
 	cache_free(m->cache);
 	backend_free(m->backend);
+	pin_stores_release(&m->pins);
 	meta_embedded_stop(m->pg);
 	free(m->cmd.mountpoint);
 	free(m->o.db);
@@ -983,6 +1089,8 @@ static int mount_open_engines(struct mount *m)
 		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
 		return -1;
 	}
+	if (pin_stores_open(&m->pins, m->o.store, &m->backend_cfg) != 0)
+		return -1;
 	if (asprintf(&path, "%s/cache", m->o.data_dir) < 0)
 		return -1;
 	{
@@ -1015,6 +1123,8 @@ static int mount_start_worker(struct mount *m)
 	wc.meta = m->meta;
 	wc.cache = m->cache;
 	wc.backend = m->backend;
+	wc.pin_stores = m->pins.stores;
+	wc.npin_stores = m->pins.n;
 	m->worker = worker_start(&wc, err, sizeof(err));
 	if (!m->worker)
 		log_error("cannot start the background jobs: %s", err);
@@ -1060,6 +1170,7 @@ static int cmd_mount(int argc, char **argv)
 	    fuse_opt_parse(&args, &m.vblob, vblob_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0 ||
 	    fuse_parse_cmdline(&args, &m.cmd) != 0)
 		goto out;
 	if (m.cmd.show_help) {
@@ -1120,7 +1231,9 @@ static int cmd_mount(int argc, char **argv)
 				 .tree_timeout = m.o.attr_timeout < 0 && m.o.entry_timeout < 0 ? FS_TREE_TIMEOUT : 0,
 				 .fsync_timeout = m.cache_cli.fsync_timeout > 0 ? m.cache_cli.fsync_timeout : 300,
 				 .variants_visible = m.o.variants && strcmp(m.o.variants, "visible") == 0,
-				 .read_ahead_kb = m.o.read_ahead_kb < 0 ? FS_READ_AHEAD_KB : (unsigned)m.o.read_ahead_kb };
+				 .read_ahead_kb = m.o.read_ahead_kb < 0 ? FS_READ_AHEAD_KB : (unsigned)m.o.read_ahead_kb,
+				 .store_label = store_label_of_url(m.o.store),
+				 .pin_labels = m.pins.labels, .npin_labels = m.pins.n };
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
@@ -1268,6 +1381,37 @@ static const char *down_sides(const struct mount_stats *st, char *buf, size_t le
 	return buf;
 }
 
+/* The copies for pins in progress, per backend (the root's
+ * user.mvault.pins, from the database): "BACKEND COPYING BYTES FAILED"
+ * lines. */
+static void print_pins(const char *mnt)
+{
+	char text[1024], *line, *save = NULL, left[32];
+	ssize_t n = getxattr(mnt, FS_XATTR_PINS, text, sizeof(text) - 1);
+	int any = 0;
+
+	if (n < 0) {
+		printf("pins:     unknown (%s)\n", strerror(errno));
+		return;
+	}
+	text[n] = '\0';
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char backend[64];
+		unsigned long long copying, bytes, failed;
+
+		if (sscanf(line, "%63s %llu %llu %llu", backend, &copying, &bytes, &failed) != 4)
+			continue;
+		human((double)bytes, left, sizeof(left));
+		printf("pins:     %s: %llu cop%s in progress, %s left", backend, copying, copying == 1 ? "y" : "ies", left);
+		if (failed)
+			printf("; %llu failed (getfattr -n user.mvault.presence FILE says why)", failed);
+		printf("\n");
+		any = 1;
+	}
+	if (!any)
+		printf("pins:     no copies in progress\n");
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	struct mount_stats st;
@@ -1294,6 +1438,7 @@ static int cmd_status(int argc, char **argv)
 	printf("hit rate: %.1f%% (%llu hits, %llu misses); %llu GET(s), %llu PUT(s) to the store\n",
 	       st.hits + st.misses ? 100.0 * (double)st.hits / (double)(st.hits + st.misses) : 100.0,
 	       st.hits, st.misses, st.store_gets, st.store_puts);
+	print_pins(argv[1]);
 	return 0;
 }
 
@@ -1393,7 +1538,8 @@ static int cmd_worker(int argc, char **argv)
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.vblob, vblob_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
-	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0)
+	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0)
 		goto out;
 	if (args.argc > 1) {
 		fprintf(stderr, "mvaultfs worker: unexpected '%s' (options go in -o)\n", args.argv[1]);
@@ -1437,6 +1583,8 @@ static int cmd_worker(int argc, char **argv)
 	wc.trash_days = m.o.trash_days;
 	wc.cache = m.cache;
 	wc.backend = m.backend;
+	wc.pin_stores = m.pins.stores;
+	wc.npin_stores = m.pins.n;
 	/* Signals are taken by sigwait below, not by the threads. */
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
