@@ -94,6 +94,13 @@ class VblobServer(NodeServer):
                 return out
             cursor = page["cursor"]
 
+    def blob_bytes(self, pathname):
+        """The bytes of PATHNAME, read from the URL the API gives for it."""
+        url = self._api_get("url=" + urllib.parse.quote(pathname, safe=""))["url"]
+        req = urllib.request.Request(url, headers={"authorization": "Bearer " + TOKEN})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read()
+
     def blob_size(self, pathname):
         """The size the API gives for PATHNAME (head), None when missing."""
         try:
