@@ -192,22 +192,25 @@ class Bench:
         return "\n".join(lines)
 
 
-def main():
-    work = Path(tempfile.mkdtemp(prefix="mvfs-bench-s3.", dir=str(REPO / "build")))
+def run(prefix, contenders, table):
+    """Makes the sources in a work folder under build/, starts PostgreSQL,
+    then CONTENDERS(bench, pg) -> [(name, fn), ...] inside the servers it
+    starts (a generator: it yields them); each fn runs, one failing does not
+    hide the others; TABLE(bench, notes) is printed and appended to
+    build/bench.txt."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=str(REPO / "build")))
     b = Bench(work)
     pg = PgServer()
     notes = []
     try:
         b.make_sources()
         pg.start()
-        with S3rver(folder=work / "s3rver") as s3:
-            for name, fn in (("curl", lambda: b.curl(s3)), ("mvaultfs", lambda: b.mvaultfs(s3, pg)),
-                             ("s3fs", lambda: b.s3fs(s3)), ("rclone", lambda: b.rclone(s3))):
-                try:
-                    fn()
-                except Exception as e:  # one rival failing does not hide the others
-                    notes.append("%s: %s" % (name, e))
-        text = b.table("notes: " + ("; ".join(notes) if notes else "none"))
+        for name, fn in contenders(b, pg):
+            try:
+                fn()
+            except Exception as e:  # one rival failing does not hide the others
+                notes.append("%s: %s" % (name, e))
+        text = table(b, "notes: " + ("; ".join(notes) if notes else "none"))
         print(text)
         with open(REPO / "build" / "bench.txt", "a") as f:
             f.write(text + "\n")
@@ -216,6 +219,14 @@ def main():
         for m in work.glob("mnt-*"):
             unmount(m)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    def contenders(b, pg):
+        with S3rver(folder=b.work / "s3rver") as s3:
+            yield from (("curl", lambda: b.curl(s3)), ("mvaultfs", lambda: b.mvaultfs(s3, pg)),
+                        ("s3fs", lambda: b.s3fs(s3)), ("rclone", lambda: b.rclone(s3)))
+    run("mvfs-bench-s3.", contenders, lambda b, note: b.table(note))
 
 
 if __name__ == "__main__":

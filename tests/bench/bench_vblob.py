@@ -11,61 +11,39 @@ two protocols' clients in mvaultfs and the servers' own costs, not the
 services.
 """
 
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "bench"))
 sys.path.insert(0, str(REPO / "tests" / "vblob"))
 
-from bench_s3 import BIG_MIB, MiB, NFILES, PAR, Bench, PgServer, S3rver, unmount  # noqa: E402
+from bench_s3 import BIG_MIB, MiB, NFILES, PAR, S3rver, run  # noqa: E402
 from vblobserver import VblobServer  # noqa: E402
 
 WHO = ["s3rver", "vblob"]
 
 
-def table(rows, notes):
+def table(b, note):
     lines = ["", "Vercel Blob vs S3 (test servers on 127.0.0.1, %d MiB big file, %d x 4 MiB files, %d in parallel)"
              % (BIG_MIB, NFILES, PAR),
              "%-22s %10s %10s %9s" % ("measure (MB/s)", *WHO, "vblob/s3")]
-    for what, r in rows.items():
+    for what, r in b.rows.items():
         mb = BIG_MIB if "big" in what else NFILES * 4
         rate = {w: (mb * MiB / 1e6 / r[w]) if r.get(w) else None for w in WHO}
         cells = ["%10.1f" % rate[w] if rate[w] else "%10s" % "-" for w in WHO]
         ratio = "%9.2f" % (rate["vblob"] / rate["s3rver"]) if rate["vblob"] and rate["s3rver"] else "%9s" % "-"
         lines.append("%-22s %s %s" % (what, " ".join(cells), ratio))
-    lines.append("notes: " + ("; ".join(notes) if notes else "none"))
+    lines.append(note)
     return "\n".join(lines)
 
 
-def main():
-    work = Path(tempfile.mkdtemp(prefix="mvfs-bench-vblob.", dir=str(REPO / "build")))
-    b = Bench(work)
-    pg = PgServer()
-    notes = []
-    try:
-        b.make_sources()
-        pg.start()
-        with S3rver(folder=work / "s3rver") as s3, VblobServer(folder=work / "vblob") as vb:
-            for who, fn in (("s3rver", lambda: b.mvaultfs_on("s3rver", pg, s3.url("b"), s3.env(),
-                                                              "s3_endpoint=" + s3.endpoint)),
-                            ("vblob", lambda: b.mvaultfs_on("vblob", pg, vb.url("b"), vb.env()))):
-                try:
-                    fn()
-                except Exception as e:  # one failing does not hide the other
-                    notes.append("%s: %s" % (who, e))
-        text = table(b.rows, notes)
-        print(text)
-        with open(REPO / "build" / "bench.txt", "a") as f:
-            f.write(text + "\n")
-    finally:
-        pg.stop()
-        for m in work.glob("mnt-*"):
-            unmount(m)
-        shutil.rmtree(work, ignore_errors=True)
+def contenders(b, pg):
+    with S3rver(folder=b.work / "s3rver") as s3, VblobServer(folder=b.work / "vblob") as vb:
+        yield from (("s3rver", lambda: b.mvaultfs_on("s3rver", pg, s3.url("b"), s3.env(),
+                                                     "s3_endpoint=" + s3.endpoint)),
+                    ("vblob", lambda: b.mvaultfs_on("vblob", pg, vb.url("b"), vb.env())))
 
 
 if __name__ == "__main__":
-    main()
+    run("mvfs-bench-vblob.", contenders, table)

@@ -9,6 +9,7 @@
  * with the backend's own HTTP client.
  */
 #include "unit.h"
+#include "unit_scratch.h"
 #include "backend/backend.h"
 #include "backend/be_vblob.h"
 #include "backend/http.h"
@@ -146,19 +147,7 @@ static void clear(void)
 
 static int src_of(const void *data, size_t len)
 {
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/src.XXXXXX", scratch);
-	fd = mkstemp(path);
-	if (fd < 0)
-		return -1;
-	unlink(path);
-	if (len && write(fd, data, len) != (ssize_t)len) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return unit_src(scratch, data, len);
 }
 
 static double now_s(void)
@@ -358,15 +347,9 @@ int main(void)
 	char logpath[128];
 	struct backend *b;
 
-	snprintf(scratch, sizeof(scratch), "/tmp/mvfs-test-vblob.XXXXXX");
-	if (!mkdtemp(scratch)) {
-		perror("mkdtemp");
+	if (unit_scratch(scratch, sizeof(scratch), "test-vblob") != 0)
 		return 1;
-	}
 	snprintf(logpath, sizeof(logpath), "%s/log", scratch);
-	if (log_open(logpath) == 0 && !getenv("MVFS_TEST_VERBOSE"))
-		log_set_stderr(0);
-	log_set_level(LOG_LVL_DEBUG);
 
 	TEST(test_errno_map);
 	TEST(test_retryable);
