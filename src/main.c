@@ -29,6 +29,7 @@
 #include "backend/backend.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
+#include "fs/fs_thumbs.h"
 #include "fs/fs_variants.h"
 #include "fs/fs_xdgtrash.h"
 #include "meta/meta.h"
@@ -51,6 +52,8 @@ struct mvfs_opts {
 	char *log;
 	char *variants;		/* hidden (NULL) or visible */
 	char *push;		/* on (NULL) or off: listen for other mounts' changes */
+	char *thumbs;		/* desktop_thumbnails=on|off; NULL: the default */
+	int thumbs_flag;	/* plain -o desktop_thumbnails */
 	double attr_timeout;
 	double entry_timeout;
 	int pool;
@@ -70,6 +73,8 @@ static const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("log=%s", log),
 	OPT("variants=%s", variants),
 	OPT("push=%s", push),
+	OPT("desktop_thumbnails=%s", thumbs),
+	OPT("desktop_thumbnails", thumbs_flag),
 	OPT("attr_timeout=%lf", attr_timeout),
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("db_connections=%d", pool),
@@ -487,6 +492,11 @@ static void usage(const char *prog)
 	       "                           mount's kernel caches within ms, not after attr_timeout/\n"
 	       "                           entry_timeout (default on with -o db=, off for the\n"
 	       "                           embedded default, which no other mount can reach)\n"
+	       "    -o desktop_thumbnails[=on|off]  write the desktop's thumbnails (~/.cache/\n"
+	       "                           thumbnails/{normal,large}) of library/ and workspace/\n"
+	       "                           files from their thumb variants, so file managers and\n"
+	       "                           photo apps read no original (default on for the\n"
+	       "                           embedded default, off with -o db=)\n"
 	       "    -o read_ahead_kb=KIB   the kernel's readahead for this mount, set at mount in\n"
 	       "                           /sys/class/bdi (root only; else it stays 128, with an\n"
 	       "                           info line) (default 4096; 0: leave the kernel's)\n"
@@ -923,6 +933,7 @@ static void mount_release(struct mount *m)
 		fuse_session_destroy(m->se);
 	meta_stop_waiting(m->meta);
 	worker_stop(m->worker);
+	fs_thumbs_stop(&m->fs);
 	if (m->fs_ready)
 		fs_release(&m->fs);
 	/* uploads in flight record themselves in the database first */
@@ -944,6 +955,7 @@ static void mount_release(struct mount *m)
 	free(m->o.log);
 	free(m->o.variants);
 	free(m->o.push);
+	free(m->o.thumbs);
 	free(m->s3.endpoint);
 	free(m->s3.region);
 	free(m->s3.keyfile);
@@ -1110,6 +1122,23 @@ static int mount_open_engines(struct mount *m)
 	return rc ? -1 : 0;
 }
 
+/* The desktop's thumbnails (fs_thumbs.c): on by default for the embedded
+ * default, a person's own library on their own desktop; with -o db= the
+ * daemon often runs as a service (fstab, systemd) whose home is nobody's
+ * desktop.  Without them the mount works as before: one log line. */
+static void mount_start_thumbs(struct mount *m)
+{
+	char err[512];
+	int on = m->o.thumbs ? strcmp(m->o.thumbs, "on") == 0 : m->o.thumbs_flag || m->pg;
+
+	if (!on || fs_thumbs_start(&m->fs, m->cmd.mountpoint, err, sizeof(err)) == 0)
+		return;
+	if (m->o.thumbs || m->o.thumbs_flag)
+		log_error("no desktop thumbnails (-o desktop_thumbnails): %s", err);
+	else	/* a service without a home: nobody's desktop to write for */
+		log_info("no desktop thumbnails: %s", err);
+}
+
 /* The mount's job threads, for its user; 0, or -1 after a log line. */
 static int mount_start_worker(struct mount *m)
 {
@@ -1125,6 +1154,8 @@ static int mount_start_worker(struct mount *m)
 	wc.backend = m->backend;
 	wc.pin_stores = m->pins.stores;
 	wc.npin_stores = m->pins.n;
+	wc.made = fs_thumbs_made;
+	wc.made_arg = &m->fs;
 	m->worker = worker_start(&wc, err, sizeof(err));
 	if (!m->worker)
 		log_error("cannot start the background jobs: %s", err);
@@ -1197,6 +1228,10 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "mvaultfs: -o push=%s: give on or off\n", m.o.push);
 		goto out;
 	}
+	if (m.o.thumbs && strcmp(m.o.thumbs, "on") != 0 && strcmp(m.o.thumbs, "off") != 0) {
+		fprintf(stderr, "mvaultfs: -o desktop_thumbnails=%s: give on or off\n", m.o.thumbs);
+		goto out;
+	}
 	if (m.o.read_ahead_kb < -1 || m.o.read_ahead_kb > (1 << 20)) {
 		fprintf(stderr, "mvaultfs: -o read_ahead_kb=%d: give KiB from 0 (the kernel's default) to 1048576\n",
 			m.o.read_ahead_kb);
@@ -1263,6 +1298,7 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (fs_record_start(&m.fs) != 0)
 		log_warn("no recorder thread: closes record their versions themselves");
+	mount_start_thumbs(&m);
 	if (mount_start_worker(&m) != 0)
 		goto out;
 	/* The embedded cluster has no other client (one daemon, a private

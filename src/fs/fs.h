@@ -147,6 +147,7 @@ struct mvfs {
 	struct fs_local *local;		/* files made here first (fs_local.c) */
 	struct fs_known *known;		/* folders whose every name is known here (NULL: none) */
 	struct fs_xdg *xdg;		/* the desktop trash (fs_xdgtrash.c; NULL: none) */
+	struct fs_thumbs *thumbs;	/* the desktop's thumbnails (fs_thumbs.c; NULL: none) */
 };
 
 /* The FUSE operations table (fs_ops.c). */

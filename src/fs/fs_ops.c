@@ -9,6 +9,7 @@
  * cache_*.
  */
 #include "fs/fs_ns.h"
+#include "fs/fs_thumbs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -247,6 +248,8 @@ static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 		rc = meta_file_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &f);
 		if (rc)
 			return rc;
+		if (flags & META_SET_MTIME)
+			fs_thumbs_changed(fs, ino);
 		fs_file_stat(fs, &f, fs_inode_find(fs, ino), st);
 		return 0;
 	}
@@ -441,6 +444,8 @@ int fs_ns_unlink(struct mvfs *fs, uint64_t parent, const char *name)
 	rc = fs_do_unlink(fs, parent, name);
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, 0);
+	if (rc == 0)
+		fs_thumbs_removed(fs, parent, name);
 	return rc;
 }
 
@@ -563,6 +568,8 @@ int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t ne
 	}
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, newparent);
+	if (rc == 0)
+		fs_thumbs_moved(fs, parent, name, newparent, newname);
 	return rc;
 }
 

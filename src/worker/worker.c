@@ -245,6 +245,8 @@ static void job_process(struct worker_thread *t, const struct meta_job *j)
 				 (unsigned long long)tsize, now_s() - t0, t_fetch - t0, t_media - t_fetch,
 				 now_s() - t_media);
 			count(w, &w->done);
+			if (w->cfg.made)
+				w->cfg.made(w->cfg.made_arg, o.asset_id, tfd);
 		}
 	}
 	if (rc && atomic_load(&w->stopping)) {

@@ -43,6 +43,11 @@ struct worker_config {
 	const char *self;		/* binary for the image helper; NULL: /proc/self/exe */
 	const struct worker_store *pin_stores;	/* where store_copy jobs copy to (may be none) */
 	int npin_stores;
+	/* Called after the variants of original ASSET_ID were recorded, with
+	 * the thumb variant's bytes in THUMB_FD (the worker's: dup it to keep
+	 * it); NULL: nothing is told. */
+	void (*made)(void *arg, const char *asset_id, int thumb_fd);
+	void *made_arg;
 };
 
 /* Starts the threads.  On failure (a queue connection cannot be opened)
