@@ -4,13 +4,13 @@
 #   make deps     install the Debian packages (and npm test servers) the build and tests need
 #   make deb      build/mvaultfs_VERSION_ARCH.deb (dpkg-buildpackage, packaging/deb/)
 #   make demo     build and mount the embedded default at ./memories
-#   make check    deps, build, unit tests, mount tests (and a few again on S3 and on an
-#                 ICP canister), then the suite again under ASan+UBSan
+#   make check    deps, build, unit tests, mount tests (some again on S3, on Vercel Blob
+#                 and on an ICP canister: test servers), then the suite again under ASan+UBSan
 #   make bench    benchmarks (ratios against a local folder, against s3fs-fuse and
 #                 rclone mount, and variants against vipsthumbnail), reports in
 #                 build/bench.txt, build/bench/peers.{txt,json,png} and build/bench_variants.txt
 
-PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib libcbor
+PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib libcbor jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The one place the version is written: VERSION. packaging/deb/debian/changelog's
@@ -42,7 +42,7 @@ TEST_JOBS ?= 2
 # --durations: the slowest tests of each run are listed at its end, to keep make check short
 PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS) --durations=15
 
-.PHONY: all deps check unit mount mount-s3 mount-icp asan bench demo clean layers man deb FORCE
+.PHONY: all deps check unit mount mount-s3 mount-icp mount-vblob asan bench demo clean layers man deb FORCE
 all: mvaultfs
 
 mvaultfs: $(B)/mvaultfs
@@ -116,7 +116,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # deb: tests/mount/test_deb.py installs the package made from this build.
-mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta $(B)/tests/test_icp
+mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta $(B)/tests/test_icp $(B)/tests/test_vblob
 	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
 
 # The mount tests again with every store on s3rver (tests/s3/s3server.py).
@@ -136,6 +136,13 @@ ICP_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_remount.py test_rsy
 	test_xattr.py test_versions.py)
 mount-icp: all
 	MVFS_TEST_STORE=icp MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(wildcard $(ICP_TESTS))
+# A telling few of them again with every store on the Vercel Blob test
+# server (tests/vblob/vblobserver.js): bytes up and back, rsync's many
+# files, and a crash with uploads pending.  Its own tests (the official
+# client against the server, conformance, faults) are test_vblob.py, in mount.
+VBLOB_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_rsync.py test_cache_crash.py)
+mount-vblob: all
+	MVFS_TEST_STORE=vblob MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(VBLOB_TESTS)
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
@@ -148,7 +155,7 @@ unit-asan: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 
 check: deps
-	$(MAKE) layers all unit mount mount-s3 mount-icp
+	$(MAKE) layers all unit mount mount-s3 mount-icp mount-vblob
 	$(MAKE) asan
 
 bench: deps all

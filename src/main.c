@@ -265,6 +265,28 @@ static void icp_usage(void)
 	       "\n");
 }
 
+/* The Vercel Blob store's options: one table and one help text of their own
+ * (the rest are in the store URL, see be_vblob.h). */
+struct vblob_cli {
+	char *token_file;
+};
+
+static const struct fuse_opt vblob_opt_spec[] = {
+	{ "vblob_token_file=%s", offsetof(struct vblob_cli, token_file), 1 },
+	FUSE_OPT_END
+};
+
+static void vblob_usage(void)
+{
+	printf("Vercel Blob store options (with -o store=vblob://STORE_ID[/PREFIX][?access=public&...]):\n"
+	       "    -o vblob_token_file=FILE  file holding the store's read-write token (default:\n"
+	       "                           $BLOB_READ_WRITE_TOKEN; never give it in the options)\n"
+	       "    The API is $VERCEL_BLOB_API_URL (default https://vercel.com/api/blob). In the URL:\n"
+	       "    access=private|public (default private), part_size=8M, threshold=, concurrency=4,\n"
+	       "    retries=8, timeout=30.\n"
+	       "\n");
+}
+
 /* The background jobs' options (issue 6): one table, one help text. */
 struct jobs_cli {
 	char *workers;			/* NULL: the default (1 in a mount, 2 in `worker`) */
@@ -468,7 +490,8 @@ static void usage(const char *prog)
 	       "                           its password is hidden from ps once the options are read\n"
 	       "    -o db_passfile=FILE    password file for the database, in ~/.pgpass format (mode\n"
 	       "                           0600); without it libpq reads $PGPASSFILE, else ~/.pgpass\n"
-	       "    -o store=DIR           folder that keeps content (default: DATA/store)\n"
+	       "    -o store=DIR           folder that keeps content (default: DATA/store), or\n"
+	       "                           s3://BUCKET[/PREFIX] or vblob://STORE_ID[/PREFIX]\n"
 	       "    -o data_dir=DIR        embedded cluster, staging, log (default:\n"
 	       "                           $XDG_DATA_HOME/mvaultfs or ~/.local/share/mvaultfs;\n"
 	       "                           /var/lib/mvaultfs for root without XDG_DATA_HOME)\n"
@@ -510,6 +533,7 @@ static void usage(const char *prog)
 	pin_usage();
 	s3_usage();
 	icp_usage();
+	vblob_usage();
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -909,6 +933,7 @@ struct mount {
 	int user_given;		/* -o user= was given, not the login name */
 	int for_nobody;		/* `mvaultfs worker` for every user: meta acts for nobody */
 	struct s3_cli s3;
+	struct vblob_cli vblob;
 	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
 	struct icp_cli icp;
 	struct cache_cli cache_cli;
@@ -965,6 +990,7 @@ static void mount_release(struct mount *m)
 	free(m->s3.ca_file);
 	free(m->icp.identity);
 	free(m->icp.host);
+	free(m->vblob.token_file);
 	s3_creds_release(&m->s3_creds);
 	free(m->cache_cli.size_max);
 	free(m->cache_cli.free_min);
@@ -1101,6 +1127,7 @@ static int mount_open_engines(struct mount *m)
 		return -1;
 	m->backend_cfg.icp_identity = m->icp.identity;
 	m->backend_cfg.icp_host = m->icp.host;
+	m->backend_cfg.vblob_token_file = m->vblob.token_file;
 	m->backend = backend_open(m->o.store, &m->backend_cfg);
 	if (!m->backend) {
 		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
@@ -1204,6 +1231,7 @@ static int cmd_mount(int argc, char **argv)
 	    fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.vblob, vblob_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0 ||
@@ -1583,6 +1611,7 @@ static int cmd_worker(int argc, char **argv)
 	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.vblob, vblob_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0)

@@ -11,6 +11,7 @@
 #include "backend/be_local.h"
 #include "backend/be_s3.h"
 #include "backend/be_icp.h"
+#include "backend/be_vblob.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -35,7 +36,7 @@ static struct backend *open_local(const char *rest, const char *url, const struc
 static const struct backend_scheme schemes[] = {
 	{ "file", open_local },
 	{ "s3", s3_backend_open },
-	{ "vblob", NULL },
+	{ "vblob", vblob_backend_open },
 	{ "icp", icp_backend_open },
 };
 
@@ -171,3 +172,4 @@ const char *backend_key_sha(const char *key)
 	backend_key_for(prefix, slash + 1, want);
 	return want[0] && strcmp(want, key) == 0 ? slash + 1 : NULL;
 }
+

@@ -19,26 +19,7 @@ sys.path.insert(0, str(REPO / "tests" / "icp"))
 
 from bench_s3 import BIG_MIB, NFILES, PAR, MiB, run  # noqa: E402
 from icpreplica import IcpReplica  # noqa: E402
-from pgtest import Daemon, default_bin  # noqa: E402
 from s3server import S3rver  # noqa: E402
-
-
-def mvaultfs_on(b, pg, who, store, opts, env):
-    dsn = pg.dsn(pg.create_db("bench_" + who.replace("-", "_")))
-    mounts = [0]
-
-    def mount(mnt):
-        mounts[0] += 1
-        data = b.work / ("%s-data%d" % (who, mounts[0]))
-        data.mkdir()
-        d = Daemon([default_bin(), "-f", "-o", "db=%s,store=%s,data_dir=%s%s" % (dsn, store, data, opts), str(mnt)],
-                   mnt, b.work / (who + ".log"), env=env)
-        d.start()
-        d.wait_mounted(60)
-        return d
-
-    b.through_mount(who, mount, lambda mnt, d: d.unmount(300), "library",
-                    settle="%s sync %%s >/dev/null 2>&1" % default_bin())
 
 
 def table(b, note):
@@ -54,21 +35,17 @@ def table(b, note):
     return "\n".join(lines)
 
 
-def main():
-    env = dict(os.environ)
-    env.pop("MVAULT_DB", None)
-
-    def body(b, pg):
-        with S3rver(folder=b.work / "s3rver") as s3:
-            mvaultfs_on(b, pg, "mvaultfs-s3", s3.url("bench"), ",s3_endpoint=" + s3.endpoint, dict(env, **s3.env()))
-        with IcpReplica(log=b.work / "replica.log") as ic:
-            pem = ic.identity(b.work / "id.pem")
-            chunk = os.environ.get("MVFS_BENCH_ICP_CHUNK")
-            mvaultfs_on(b, pg, "mvaultfs-icp", ic.url(**({"chunk": chunk} if chunk else {})),
-                        ",icp_identity=%s" % pem, env)
-        return table(b, "ICP: the test replica (node, one process, BLS-signing every certificate)")
-    run("mvfs-bench-icp.", body)
+def contenders(b, pg):
+    with S3rver(folder=b.work / "s3rver") as s3, IcpReplica(log=b.work / "replica.log") as ic:
+        pem = ic.identity(b.work / "id.pem")
+        chunk = os.environ.get("MVFS_BENCH_ICP_CHUNK")
+        yield from (("mvaultfs-s3", lambda: b.mvaultfs_on("mvaultfs-s3", pg, s3.url("bench"), s3.env(),
+                                                          "s3_endpoint=" + s3.endpoint)),
+                    ("mvaultfs-icp", lambda: b.mvaultfs_on("mvaultfs-icp", pg,
+                                                           ic.url(**({"chunk": chunk} if chunk else {})), {},
+                                                           "icp_identity=%s" % pem)))
 
 
 if __name__ == "__main__":
-    main()
+    run("mvfs-bench-icp.", contenders,
+        lambda b, note: table(b, "ICP: the test replica (node, one process, BLS-signing every certificate); " + note))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "s3"))
-from s3server import end_process  # noqa: E402
+from s3server import stop_proc  # noqa: E402
 REPLICA = REPO / "tests" / "icp" / "replica.js"
 CANISTER = "uxrrr-q7777-77774-qaaaq-cai"
 
@@ -80,7 +80,7 @@ class IcpReplica:
         return self
 
     def stop(self):
-        end_process(self.proc)
+        stop_proc(self.proc)
         if self.proc:
             self.proc.stdout.close()
         self.proc = None

@@ -20,7 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from s3server import end_process
+from s3server import stop_proc
 
 
 def _free_port():
@@ -101,7 +101,7 @@ class TlsFront:
         raise RuntimeError("stunnel did not listen on port %d within %d s" % (self.port, timeout))
 
     def stop(self):
-        end_process(self.proc)
+        stop_proc(self.proc)
         self.proc = None
 
     def __enter__(self):
