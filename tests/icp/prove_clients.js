@@ -181,8 +181,7 @@ async function proveAssets() {
 }
 
 async function post(path, envelope) {
-	const cbor = require('cbor-x');
-	const body = Buffer.concat([Buffer.from([0xd9, 0xd9, 0xf7]), cbor.encode(envelope)]);
+	const body = Buffer.from(require('@dfinity/cbor').encodeWithSelfDescribedTag(envelope));
 	const r = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body });
 	return [r.status, await r.text()];
 }

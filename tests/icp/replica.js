@@ -45,7 +45,9 @@
 
 const http = require('http');
 const crypto = require('crypto');
-const cbor = require('cbor-x');
+// the agents' own CBOR library (byte strings of a Buffer decode as Buffers)
+const dcbor = require('@dfinity/cbor');
+const cbor = { encode: v => Buffer.from(dcbor.encode(v)), decode: b => dcbor.decode(b) };
 const { bls12_381: bls } = require('@noble/curves/bls12-381');
 const { IDL } = require('@dfinity/candid');
 const { Principal } = require('@dfinity/principal');
