@@ -1451,8 +1451,9 @@ static const char *down_sides(const struct mount_stats *st, char *buf, size_t le
 }
 
 /* The copies for pins in progress, per backend (the root's
- * user.mvault.pins, from the database): "BACKEND COPYING BYTES FAILED"
- * lines. */
+ * user.mvault.pins, from the database): "BACKEND COPYING BYTES FAILED
+ * RECENT_BYTES RECENT_SECS" lines; the ETA is the bytes left at the pace of
+ * the last 10 minutes' copies (over at least 10 s). */
 static void print_pins(const char *mnt)
 {
 	char text[1024], *line, *save = NULL, left[32];
@@ -1466,12 +1467,22 @@ static void print_pins(const char *mnt)
 	text[n] = '\0';
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char backend[64];
-		unsigned long long copying, bytes, failed;
+		unsigned long long copying, bytes, failed, recent = 0, secs = 0;
 
-		if (sscanf(line, "%63s %llu %llu %llu", backend, &copying, &bytes, &failed) != 4)
+		if (sscanf(line, "%63s %llu %llu %llu %llu %llu", backend, &copying, &bytes, &failed, &recent, &secs) < 4)
 			continue;
 		human((double)bytes, left, sizeof(left));
 		printf("pins:     %s: %llu cop%s in progress, %s left", backend, copying, copying == 1 ? "y" : "ies", left);
+		if (copying && recent) {
+			double pace = (double)recent / (double)(secs > 10 ? secs : 10), eta = (double)bytes / pace;
+			char rate[32];
+
+			human(pace, rate, sizeof(rate));
+			printf(" at %s/s, about %.0f %s to go", rate, eta >= 120 ? eta / 60 : eta,
+			       eta >= 120 ? "min" : "s");
+		} else if (copying) {
+			printf(" (no copy finished in the last 10 minutes: no ETA yet)");
+		}
 		if (failed)
 			printf("; %llu failed (getfattr -n user.mvault.presence FILE says why)", failed);
 		if (strcmp(backend, "icp-canister") == 0 || strcmp(backend, "icp") == 0)

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -111,6 +112,17 @@ def test_pin_gallery_copy_unpin(mvfs, tmp_path):
         ["3|3|t"]
     st = run([default_bin(), "status", m.mnt]).stdout
     assert "pins:     no copies in progress" in st, st
+    # one copy in progress: the ETA is its bytes at the pace of the copies
+    # made in the last 10 minutes (the two others here, over at least 10 s)
+    sql(m, "UPDATE storage_edges SET sync_state = 'migrating' WHERE backend = 'icp-canister' AND artifact = 'asset'"
+           " AND size_bytes = %d" % len(blobs["p2.bin"]))
+    st = run([default_bin(), "status", m.mnt]).stdout
+    pace = (len(blobs["p0.bin"]) + len(blobs["p1.bin"])) / 10
+    assert re.search(r"pins:     icp-canister: 1 copy in progress, [0-9.]+ KiB left at [0-9.]+ [KM]iB/s,"
+                     r" about \d+ s to go", st), st
+    eta = int(re.search(r"about (\d+) s to go", st).group(1))
+    assert eta <= round(len(blobs["p2.bin"]) / pace) + 1, (st, pace)
+    sql(m, "UPDATE storage_edges SET sync_state = 'idle' WHERE sync_state = 'migrating'")
 
     # bad names: EINVAL and one line naming it; not a file or gallery: ENOTSUP
     def pin(path, value):
