@@ -373,7 +373,13 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mvault_app') THEN
     EXECUTE 'GRANT SELECT, INSERT, UPDATE, DELETE ON storage_pins TO mvault_app';
     EXECUTE 'GRANT SELECT ON memory_backend_presence, gallery_backend_presence TO mvault_app';
-    EXECUTE 'GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO mvault_app';
+    -- by name: ALL FUNCTIONS would give back what 0014 took away (the
+    -- login functions, mvault_admin's alone: test_isolation caught alice
+    -- mapping her role to bob's user with them)
+    EXECUTE 'GRANT EXECUTE ON FUNCTION mvault_pins_of(uuid), mvault_pinned(uuid, backend_t),'
+            ' mvault_job_wake(text, jsonb, uuid), mvault_pin_sync(uuid, backend_t),'
+            ' mvault_pin_release(uuid, backend_t), mvfs_pin_set(uuid, bigint, backend_t[]),'
+            ' mvfs_pin_get(uuid, bigint), mvault_pin_needs(uuid) TO mvault_app';
   END IF;
   -- 0018's rule: a later table is granted to mvault_worker by its
   -- migration (storage_pins holds no names)
