@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "cli/cli.h"
+#include "cli/engine.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
 #include "fs/fs_variants.h"
@@ -41,64 +43,6 @@
 #include "util/log.h"
 #include "worker/worker.h"
 
-struct mvfs_opts {
-	char *db;
-	char *db_passfile;
-	char *store;
-	char *data_dir;
-	char *user;
-	char *log;
-	char *variants;		/* hidden (NULL) or visible */
-	char *push;		/* on (NULL) or off: listen for other mounts' changes */
-	double attr_timeout;
-	double entry_timeout;
-	int pool;
-	int trash_days;
-	int version_min_age;	/* -1: not given */
-	int db_timeout;
-	int read_ahead_kb;	/* -1: not given */
-};
-
-#define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
-static const struct fuse_opt mvfs_opt_spec[] = {
-	OPT("db=%s", db),
-	OPT("db_passfile=%s", db_passfile),
-	OPT("store=%s", store),
-	OPT("data_dir=%s", data_dir),
-	OPT("user=%s", user),
-	OPT("log=%s", log),
-	OPT("variants=%s", variants),
-	OPT("push=%s", push),
-	OPT("attr_timeout=%lf", attr_timeout),
-	OPT("entry_timeout=%lf", entry_timeout),
-	OPT("db_connections=%d", pool),
-	OPT("trash_days=%d", trash_days),
-	OPT("version_min_age=%d", version_min_age),
-	OPT("db_timeout=%d", db_timeout),
-	OPT("read_ahead_kb=%d", read_ahead_kb),
-	FUSE_OPT_END
-};
-
-/* The cache's options: sizes take K, M, G, T suffixes (powers of 1024). */
-struct cache_cli {
-	char *size_max, *free_min, *block_size, *staging_max;
-	int uploaders, fetchers, readahead;
-	double io_timeout, fsync_timeout;
-};
-
-#define COPT(t, p) { t, offsetof(struct cache_cli, p), 1 }
-static const struct fuse_opt cache_opt_spec[] = {
-	COPT("cache_size=%s", size_max),
-	COPT("cache_free_min=%s", free_min),
-	COPT("block_size=%s", block_size),
-	COPT("staging_max=%s", staging_max),
-	COPT("uploaders=%d", uploaders),
-	COPT("fetchers=%d", fetchers),
-	COPT("readahead=%d", readahead),
-	COPT("io_timeout=%lf", io_timeout),
-	COPT("fsync_timeout=%lf", fsync_timeout),
-	FUSE_OPT_END
-};
 
 static void cache_usage(void)
 {
@@ -116,98 +60,6 @@ static void cache_usage(void)
 	       "    -o fsync_timeout=SECS  fsync(2) waits for the upload this long (default 300)\n"
 	       "\n");
 }
-
-/* "1G" -> 1073741824; 0 with *OK 0 when it is not a size. */
-static uint64_t parse_size(const char *s, int *ok)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	*ok = 1;
-	if (!s)
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	switch (*end) {
-	case 't': case 'T': shift += 10; /* fall through */
-	case 'g': case 'G': shift += 10; /* fall through */
-	case 'm': case 'M': shift += 10; /* fall through */
-	case 'k': case 'K': shift += 10; end++; break;
-	default: break;
-	}
-	if (errno || end == s || (*end && strcmp(end, "B") != 0 && strcmp(end, "iB") != 0)) {
-		*ok = 0;
-		return 0;
-	}
-	return (uint64_t)v << shift;
-}
-
-/* The cache's configuration from its options; -1 after a line on stderr. */
-static int cache_config_from(const struct cache_cli *cli, struct cache_config *cfg)
-{
-	struct { const char *name, *text; uint64_t *out; } sizes[] = {
-		{ "cache_size", cli->size_max, &cfg->size_max },
-		{ "cache_free_min", cli->free_min, &cfg->free_min },
-		{ "staging_max", cli->staging_max, &cfg->staging_max },
-	};
-	uint64_t bs;
-	int ok;
-
-	memset(cfg, 0, sizeof(*cfg));
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		*sizes[i].out = parse_size(sizes[i].text, &ok);
-		if (!ok) {
-			fprintf(stderr, "mvaultfs: -o %s=%s: not a size (use e.g. 512M, 20G)\n", sizes[i].name,
-				sizes[i].text);
-			return -1;
-		}
-	}
-	bs = parse_size(cli->block_size, &ok);
-	if (!ok || (cli->block_size && (bs < 4096 || bs > (64 << 20)))) {
-		fprintf(stderr, "mvaultfs: -o block_size=%s: give a size from 4K to 64M\n", cli->block_size);
-		return -1;
-	}
-	cfg->block_size = (uint32_t)bs;
-	cfg->uploaders = cli->uploaders;
-	cfg->fetchers = cli->fetchers;
-	cfg->readahead = cli->readahead;
-	cfg->io_timeout = cli->io_timeout;
-	return 0;
-}
-
-/* The S3 store's options: one table and one help text of their own. */
-struct s3_cli {
-	char *endpoint;
-	char *region;
-	char *keyfile;
-	char *ca_file;
-	int path_style;
-	int unsigned_payload;
-	unsigned part_mb;
-	unsigned threshold_mb;
-	int concurrency;
-	int retries;
-	int timeout;
-};
-
-#define S3OPT(t, p, v) { t, offsetof(struct s3_cli, p), v }
-static const struct fuse_opt s3_opt_spec[] = {
-	S3OPT("s3_endpoint=%s", endpoint, 1),
-	S3OPT("s3_region=%s", region, 1),
-	S3OPT("keyfile=%s", keyfile, 1),
-	S3OPT("s3_path_style", path_style, 1),
-	S3OPT("s3_virtual_host", path_style, -1),
-	S3OPT("s3_unsigned_payload", unsigned_payload, 1),
-	S3OPT("s3_signed_payload", unsigned_payload, -1),
-	S3OPT("s3_ca_file=%s", ca_file, 1),
-	S3OPT("s3_part_size=%u", part_mb, 1),
-	S3OPT("s3_multipart_threshold=%u", threshold_mb, 1),
-	S3OPT("s3_concurrency=%d", concurrency, 1),
-	S3OPT("s3_retries=%d", retries, 1),
-	S3OPT("s3_timeout=%d", timeout, 1),
-	FUSE_OPT_END
-};
 
 static void s3_usage(void)
 {
@@ -233,26 +85,6 @@ static void s3_usage(void)
 	       "\n");
 }
 
-/* The background jobs' options (issue 6): one table, one help text. */
-struct jobs_cli {
-	char *workers;			/* NULL: the default (1 in a mount, 2 in `worker`) */
-	char *job_timeout;		/* NULL: each job's own visibility timeout */
-	char *display_format;
-	int media_timeout, media_memory, media_threads;
-	double interval;
-};
-
-#define JOPT(t, p) { t, offsetof(struct jobs_cli, p), 1 }
-static const struct fuse_opt jobs_opt_spec[] = {
-	JOPT("workers=%s", workers),
-	JOPT("display_format=%s", display_format),
-	JOPT("media_timeout=%d", media_timeout),
-	JOPT("media_memory=%d", media_memory),
-	JOPT("media_threads=%d", media_threads),
-	JOPT("jobs_interval=%lf", interval),
-	JOPT("job_timeout=%s", job_timeout),
-	FUSE_OPT_END
-};
 
 static void jobs_usage(void)
 {
@@ -269,45 +101,6 @@ static void jobs_usage(void)
 	       "\n");
 }
 
-/* The worker configuration from the options; -1 after a line on stderr. */
-static int jobs_config_from(const struct jobs_cli *cli, int default_threads, struct worker_config *cfg)
-{
-	static const struct media_recipe recipe = MEDIA_RECIPE_DEFAULT;
-	char *end = NULL;
-
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->threads = default_threads;
-	if (cli->workers) {
-		long n = strtol(cli->workers, &end, 10);
-
-		if (!*cli->workers || *end || n < 0 || n > 64) {
-			fprintf(stderr, "mvaultfs: -o workers=%s: give a number from 0 to 64\n", cli->workers);
-			return -1;
-		}
-		cfg->threads = (int)n;
-	}
-	cfg->recipe = recipe;
-	if (cli->display_format) {
-		if (strcmp(cli->display_format, "webp") != 0 && strcmp(cli->display_format, "avif") != 0) {
-			fprintf(stderr, "mvaultfs: -o display_format=%s: give webp or avif\n", cli->display_format);
-			return -1;
-		}
-		cfg->recipe.display_format = cli->display_format;
-	}
-	cfg->limits = (struct media_limits){ .timeout_s = cli->media_timeout, .memory_mb = cli->media_memory,
-					     .threads = cli->media_threads };
-	cfg->interval = cli->interval;
-	if (cli->job_timeout) {
-		long n = strtol(cli->job_timeout, &end, 10);
-
-		if (!*cli->job_timeout || *end || n < 1 || n > 86400) {
-			fprintf(stderr, "mvaultfs: -o job_timeout=%s: give seconds from 1 to 86400\n", cli->job_timeout);
-			return -1;
-		}
-		cfg->job_timeout = (int)n;
-	}
-	return 0;
-}
 
 static void usage(const char *prog)
 {
@@ -373,56 +166,6 @@ static void usage(const char *prog)
 	fuse_lowlevel_help();
 }
 
-/* mkdir -p with MODE for the folders it makes. */
-static int mkdirs(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, mode) != 0 && errno != EEXIST)
-				return -errno;
-			*p = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	return 0;
-}
-
-static char *default_data_dir(void)
-{
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	char *out = NULL;
-
-	if (xdg && *xdg) {
-		if (asprintf(&out, "%s/mvaultfs", xdg) < 0)
-			out = NULL;
-	} else if (geteuid() == 0) {
-		/* root's home is private and the embedded cluster runs as an
-		 * unprivileged user, which must reach its folder */
-		out = strdup("/var/lib/mvaultfs");
-	} else if (home && *home) {
-		if (asprintf(&out, "%s/.local/share/mvaultfs", home) < 0)
-			out = NULL;
-	}
-	return out;
-}
-
-static char *default_user(void)
-{
-	struct passwd *pw = getpwuid(getuid());
-	const char *u = getenv("USER");
-
-	return strdup(pw ? pw->pw_name : u ? u : "mvaultfs");
-}
 
 /* Decodes the octal escapes of /proc/self/mountinfo in place. */
 static void unescape_mountinfo(char *s)
@@ -499,67 +242,6 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
-/* Hides the password of each db= option in the -o list OPTS, in place.
- * Options end at a comma that no backslash escapes (libfuse's rule). */
-static void scrub_db_options(char *opts)
-{
-	char *p = opts, *end;
-
-	while (*p) {
-		for (end = p; *end && *end != ','; end++)
-			if (*end == '\\' && end[1])
-				end++;
-		if (strncmp(p, "db=", 3) == 0)
-			meta_conninfo_scrub(p + 3, (size_t)(end - p - 3));
-		p = *end ? end + 1 : end;
-	}
-}
-
-/* Overwrites database passwords in our own argv strings, which ps and
- * /proc/PID/cmdline show to every local user.  Call after fuse_opt_parse:
- * it has copied every value it keeps. */
-static void scrub_argv(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
-			scrub_db_options(argv[++i]);
-		else if (strncmp(argv[i], "-o", 2) == 0)
-			scrub_db_options(argv[i] + 2);
-	}
-}
-
-/* Settles O->db after the options are parsed: $MVAULT_DB when no -o db=,
- * checked by libpq's parser, with -o db_passfile= added; then hides the
- * password in argv and in the environment (which only our user and root
- * can read, but children inherit).  0, or -1 after one line on stderr. */
-static int db_options_settle(struct mvfs_opts *o, int argc, char **argv)
-{
-	char *env = getenv("MVAULT_DB"), err[512], *ready;
-
-	if (!o->db && env && *env && !(o->db = strdup(env)))
-		return -1;
-	if (env)
-		meta_conninfo_scrub(env, strlen(env));
-	scrub_argv(argc, argv);
-	if (o->db_passfile && (!o->db || !*o->db)) {
-		fprintf(stderr, "mvaultfs: -o db_passfile= needs a database: -o db=CONNINFO or MVAULT_DB\n");
-		return -1;
-	}
-	if (o->db_passfile && access(o->db_passfile, R_OK) != 0) {
-		fprintf(stderr, "mvaultfs: cannot read -o db_passfile='%s': %s\n", o->db_passfile, strerror(errno));
-		return -1;
-	}
-	if (!o->db)
-		return 0;
-	ready = meta_conninfo_prepare(o->db, o->db_passfile, err, sizeof(err));
-	if (!ready) {
-		fprintf(stderr, "mvaultfs: %s\n", err);
-		return -1;
-	}
-	free(o->db);
-	o->db = ready;
-	return 0;
-}
 
 static int cmd_migrate(int argc, char **argv)
 {
@@ -752,30 +434,7 @@ out:
 	return rc;
 }
 
-/* Everything a mount holds, released in reverse order by mount_release. */
-struct mount {
-	struct mvfs_opts o;
-	struct fuse_cmdline_opts cmd;
-	struct meta_embedded *pg;
-	struct backend_config backend_cfg;
-	struct backend *backend;
-	struct cache *cache;
-	struct meta *meta;
-	struct mvfs fs;
-	int fs_ready;
-	struct fuse_session *se;
-	int mounted, handlers;
-	int user_given;		/* -o user= was given, not the login name */
-	int for_nobody;		/* `mvaultfs worker` for every user: meta acts for nobody */
-	struct s3_cli s3;
-	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
-	struct cache_cli cache_cli;
-	int cache_started;
-	struct jobs_cli jobs;
-	struct worker *worker;
-	struct sdnotify notify;	/* systemd's Type=notify, when it started us */
-};
-
+/* Ends the FUSE session (unmounting), then releases the engines. */
 static void mount_release(struct mount *m)
 {
 	/* first: a daemon started right after the unmount waits for our cluster */
@@ -791,207 +450,7 @@ static void mount_release(struct mount *m)
 		fuse_remove_signal_handlers(m->se);
 	if (m->se)
 		fuse_session_destroy(m->se);
-	meta_stop_waiting(m->meta);
-	worker_stop(m->worker);
-	if (m->fs_ready)
-		fs_release(&m->fs);
-	/* uploads in flight record themselves in the database first */
-	if (m->cache)
-		cache_stop(m->cache);
-	if (m->fs_ready)
-		fs_free(&m->fs);
-	meta_free(m->meta);
-	cache_free(m->cache);
-	backend_free(m->backend);
-	meta_embedded_stop(m->pg);
-	free(m->cmd.mountpoint);
-	free(m->o.db);
-	free(m->o.db_passfile);
-	free(m->o.store);
-	free(m->o.data_dir);
-	free(m->o.user);
-	free(m->o.log);
-	free(m->o.variants);
-	free(m->o.push);
-	free(m->s3.endpoint);
-	free(m->s3.region);
-	free(m->s3.keyfile);
-	free(m->s3.ca_file);
-	s3_creds_release(&m->s3_creds);
-	free(m->cache_cli.size_max);
-	free(m->cache_cli.free_min);
-	free(m->cache_cli.block_size);
-	free(m->cache_cli.staging_max);
-	free(m->jobs.workers);
-	free(m->jobs.display_format);
-	free(m->jobs.job_timeout);
-}
-
-/* Decrypts the user's S3 keys from s3_configurations into M->s3_creds;
- * region, endpoint and addressing come from the row unless given. */
-static int s3_creds_from_db(struct mount *m, const char *bucket)
-{
-	unsigned char key[SECRET_KEY_LEN];
-	struct meta_s3conf row;
-	char *path = NULL;
-	int rc = meta_s3conf_get(m->meta, bucket, &row);
-
-	if (rc)
-		return rc;
-	if (m->s3.keyfile)
-		path = strdup(m->s3.keyfile);
-	else if (asprintf(&path, "%s/s3.key", m->o.data_dir) < 0)
-		path = NULL;
-	rc = path ? secret_key_load(path, 1, key) : -ENOMEM;
-	if (rc) {
-		fprintf(stderr, "mvaultfs: cannot read the key file '%s': %s%s\n", path ? path : "",
-			strerror(-rc), rc == -EPERM ? " (others may read it: chmod 600)" : "");
-	} else {
-		m->s3_creds.access_key = secret_decrypt(key, row.access_key_enc);
-		m->s3_creds.secret_key = secret_decrypt(key, row.secret_key_enc);
-		if (!m->s3_creds.access_key || !m->s3_creds.secret_key) {
-			fprintf(stderr, "mvaultfs: cannot decrypt the S3 keys of configuration '%s' with '%s':"
-				" another key file encrypted them, or they are not encrypted\n", row.name, path);
-			rc = -EBADMSG;
-		}
-		snprintf(m->s3_creds.source, sizeof(m->s3_creds.source), "s3_configurations '%.100s'", row.name);
-	}
-	OPENSSL_cleanse(key, sizeof(key));
-	if (!rc && !m->s3.region && row.region[0])
-		m->s3.region = strdup(row.region);
-	if (!rc && !m->s3.endpoint && row.endpoint[0])
-		m->s3.endpoint = strdup(row.endpoint);
-	if (!rc && !m->s3.path_style && row.path_style)
-		m->s3.path_style = 1;
-	meta_s3conf_release(&row);
-	free(path);
-	return rc;
-}
-
-/* Fills M->backend_cfg for an s3:// store; 0, or -1 after a line on stderr. */
-static int mount_s3_config(struct mount *m)
-{
-	struct backend_config *c = &m->backend_cfg;
-	char bucket[128];
-	int rc;
-
-	if (strncasecmp(m->o.store, "s3://", 5) != 0)
-		return 0;
-	snprintf(bucket, sizeof(bucket), "%.*s", (int)strcspn(m->o.store + 5, "/?"), m->o.store + 5);
-	rc = s3_creds_lookup(&m->s3_creds);
-	if (rc == -ENOENT)
-		rc = s3_creds_from_db(m, bucket);
-	if (rc == -ENOENT) {
-		fprintf(stderr, "mvaultfs: no S3 credentials for '%s': set AWS_ACCESS_KEY_ID and"
-			" AWS_SECRET_ACCESS_KEY, write ~/.aws/credentials, or add a row to s3_configurations\n",
-			bucket);
-		return -1;
-	}
-	if (rc == -EINVAL)
-		fprintf(stderr, "mvaultfs: the S3 credentials in %s lack a key or a secret\n", m->s3_creds.source);
-	if (rc)
-		return -1;
-	log_info("s3: credentials for '%s' from %s", bucket, m->s3_creds.source);
-	c->s3_access_key = m->s3_creds.access_key;
-	c->s3_secret_key = m->s3_creds.secret_key;
-	c->s3_session_token = m->s3_creds.session_token;
-	c->s3_endpoint = m->s3.endpoint;
-	c->s3_region = m->s3.region;
-	c->s3_path_style = m->s3.path_style;
-	c->s3_unsigned_payload = m->s3.unsigned_payload;
-	c->s3_ca_file = m->s3.ca_file;
-	c->s3_part_size = (uint64_t)m->s3.part_mb << 20;
-	c->s3_multipart_threshold = (uint64_t)m->s3.threshold_mb << 20;
-	c->s3_concurrency = m->s3.concurrency;
-	c->s3_retries = m->s3.retries;
-	c->s3_timeout = m->s3.timeout;
-	return 0;
-}
-
-/* Opens database, store and cache; 0, or -1 after one line on stderr.
- * The database comes first: it is the likeliest to be missing, and stores
- * may keep their credentials in it. */
-static int mount_open_engines(struct mount *m)
-{
-	char conninfo[512], err[512] = "", *path = NULL, role[64], unused[8], as_user[512];
-	struct meta_config mc;
-	const char *db = m->o.db;
-	int rc;
-
-	if (!db || !*db) {
-		m->pg = meta_embedded_start(m->o.data_dir, conninfo, sizeof(conninfo), err, sizeof(err));
-		if (!m->pg) {
-			fprintf(stderr, "mvaultfs: %s\n", err);
-			return -1;
-		}
-		/* The cluster's superuser makes the user a login role of its own
-		 * (no password: the socket is the data folder's owner's only), and
-		 * the mount logs in as that role, as on a shared database. */
-		snprintf(role, sizeof(role), "mvfs_%.58s", m->o.user);
-		if (meta_user_add(conninfo, m->o.user, role, NULL, unused, sizeof(unused), as_user, sizeof(as_user),
-				  err, sizeof(err)) != 0) {
-			fprintf(stderr, "mvaultfs: %s\n", err);
-			return -1;
-		}
-		db = as_user;
-	}
-	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .user_given = m->user_given,
-				.for_nobody = m->for_nobody,
-				.pool_size = m->o.pool,
-				.trash_days = m->o.trash_days, .db_timeout = m->o.db_timeout,
-				.version_min_age = m->o.version_min_age < 0 ? 0 : m->o.version_min_age == 0 ? -1
-						 : m->o.version_min_age };
-	m->meta = meta_open(&mc, err, sizeof(err));
-	if (!m->meta) {
-		meta_conninfo_redact(db, err, sizeof(err));
-		fprintf(stderr, "mvaultfs: %s\n", err);
-		return -1;
-	}
-	if (!m->o.store && asprintf(&m->o.store, "%s/store", m->o.data_dir) < 0)
-		return -1;
-	if (mount_s3_config(m) != 0)
-		return -1;
-	m->backend = backend_open(m->o.store, &m->backend_cfg);
-	if (!m->backend) {
-		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
-		return -1;
-	}
-	if (asprintf(&path, "%s/cache", m->o.data_dir) < 0)
-		return -1;
-	{
-		struct cache_config cc;
-
-		if (cache_config_from(&m->cache_cli, &cc) != 0) {
-			free(path);
-			return -1;
-		}
-		cc.key_prefix = meta_key_prefix(m->meta);	/* the user's own object keys */
-		m->cache = cache_open(path, m->backend, &cc);
-	}
-	rc = m->cache ? 0 : -errno;
-	if (rc)
-		fprintf(stderr, "mvaultfs: cannot open the cache folder '%s': %s\n", path, strerror(-rc));
-	free(path);
-	return rc ? -1 : 0;
-}
-
-/* The mount's job threads, for its user; 0, or -1 after a log line. */
-static int mount_start_worker(struct mount *m)
-{
-	struct worker_config wc;
-	char err[512] = "";
-
-	if (jobs_config_from(&m->jobs, 1, &wc) != 0)
-		return -1;
-	if (wc.threads == 0)
-		return 0;
-	wc.meta = m->meta;
-	wc.cache = m->cache;
-	wc.backend = m->backend;
-	m->worker = worker_start(&wc, err, sizeof(err));
-	if (!m->worker)
-		log_error("cannot start the background jobs: %s", err);
-	return m->worker ? 0 : -1;
+	mount_release_engines(m);
 }
 
 /* The kernel's readahead for the mount (fs_readahead.c): INIT answered
@@ -1009,7 +468,7 @@ static void mount_readahead(struct mount *m)
 	}
 	if (kb == 0)
 		return;
-	if (fs_readahead_set(m->cmd.mountpoint, kb, err, sizeof(err)) == 0)
+	if (fs_readahead_set(m->mountpoint, kb, err, sizeof(err)) == 0)
 		log_info("kernel readahead of the mount: %u KiB (%s)", kb, err);
 	else
 		log_info("kernel readahead of the mount not raised to %u KiB (-o read_ahead_kb): %s", kb, err);
@@ -1020,6 +479,7 @@ static int cmd_mount(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct mount m = { .o = { .attr_timeout = -1, .entry_timeout = -1, .pool = 8, .version_min_age = -1,
 				  .read_ahead_kb = -1 } };
+	struct fuse_cmdline_opts cmd = { 0 };
 	struct fuse_loop_config *loop;
 	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
@@ -1032,19 +492,20 @@ static int cmd_mount(int argc, char **argv)
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
-	    fuse_parse_cmdline(&args, &m.cmd) != 0)
+	    fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out;
-	if (m.cmd.show_help) {
+	m.mountpoint = cmd.mountpoint;	/* freed with the rest */
+	if (cmd.show_help) {
 		usage(argv[0]);
 		rc = 0;
 		goto out;
 	}
-	if (m.cmd.show_version) {
+	if (cmd.show_version) {
 		printf("mvaultfs %s (libfuse %s)\n", MVFS_VERSION, fuse_pkgversion());
 		rc = 0;
 		goto out;
 	}
-	if (!m.cmd.mountpoint) {
+	if (!m.mountpoint) {
 		fprintf(stderr, "usage: %s [options] [SOURCE] MOUNTPOINT (see --help)\n", argv[0]);
 		goto out;
 	}
@@ -1063,7 +524,7 @@ static int cmd_mount(int argc, char **argv)
 			m.o.read_ahead_kb);
 		goto out;
 	}
-	if (check_mountpoint(m.cmd.mountpoint) != 0)
+	if (check_mountpoint(m.mountpoint) != 0)
 		goto out;
 	if (!m.o.data_dir && !(m.o.data_dir = default_data_dir())) {
 		fprintf(stderr, "mvaultfs: no data folder: set XDG_DATA_HOME or HOME, or give -o data_dir=DIR\n");
@@ -1081,7 +542,7 @@ static int cmd_mount(int argc, char **argv)
 		goto out;
 	if (log_open(m.o.log) != 0)
 		fprintf(stderr, "mvaultfs: warning: cannot write the log '%s': %s\n", m.o.log, strerror(errno));
-	if (m.cmd.debug)
+	if (cmd.debug)
 		log_set_level(LOG_LVL_DEBUG);
 	if (mount_open_engines(&m) != 0)
 		goto out;
@@ -1106,15 +567,15 @@ static int cmd_mount(int argc, char **argv)
 	if (fuse_set_signal_handlers(m.se) != 0)
 		goto out;
 	m.handlers = 1;
-	if (fuse_session_mount(m.se, m.cmd.mountpoint) != 0) {
-		fprintf(stderr, "mvaultfs: cannot mount on '%s' (see the line above)\n", m.cmd.mountpoint);
+	if (fuse_session_mount(m.se, m.mountpoint) != 0) {
+		fprintf(stderr, "mvaultfs: cannot mount on '%s' (see the line above)\n", m.mountpoint);
 		goto out;
 	}
 	m.mounted = 1;
-	log_info("mounted '%s' for user '%s', store '%s'", m.cmd.mountpoint, meta_user_name(m.meta), m.o.store);
-	if (!m.cmd.foreground)
+	log_info("mounted '%s' for user '%s', store '%s'", m.mountpoint, meta_user_name(m.meta), m.o.store);
+	if (!cmd.foreground)
 		log_set_stderr(0);
-	fuse_daemonize(m.cmd.foreground);
+	fuse_daemonize(cmd.foreground);
 	/* Threads only now: a daemon's fork keeps none. */
 	if (cache_start(m.cache, fs_file_uploaded, &m.fs) != 0) {
 		log_error("cannot start the cache's upload and fetch threads");
@@ -1145,16 +606,16 @@ static int cmd_mount(int argc, char **argv)
 		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	mount_readahead(&m);
 	loop = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_clone_fd(loop, m.cmd.clone_fd);
-	if (m.cmd.max_idle_threads != UINT_MAX)
-		fuse_loop_cfg_set_idle_threads(loop, m.cmd.max_idle_threads);
-	fuse_loop_cfg_set_max_threads(loop, m.cmd.max_threads);
+	fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+	if (cmd.max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+	fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
 	if (sdnotify_send(&m.notify, "READY=1") != 0)
 		log_warn("cannot tell systemd the mount is ready: %s", strerror(errno));
-	rc = m.cmd.singlethread ? fuse_session_loop(m.se) : fuse_session_loop_mt(m.se, loop);
+	rc = cmd.singlethread ? fuse_session_loop(m.se) : fuse_session_loop_mt(m.se, loop);
 	fuse_loop_cfg_destroy(loop);
 	sdnotify_send(&m.notify, "STOPPING=1");
-	log_info("unmounting '%s'", m.cmd.mountpoint);
+	log_info("unmounting '%s'", m.mountpoint);
 	rc = rc < 0 ? 1 : 0;
 out:
 	mount_release(&m);
