@@ -29,6 +29,7 @@
 #include "backend/backend.h"
 #include "cli/cli.h"
 #include "cli/engine.h"
+#include "cli/progress.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
 #include "fs/fs_variants.h"
@@ -110,8 +111,16 @@ static void usage(const char *prog)
 	       "                                             a login role for user NAME (as the owner);\n"
 	       "                                             -o worker: role NAME for `mvaultfs worker`\n"
 	       "       %s sync MOUNTPOINT [--timeout SECS]   wait until every closed file is uploaded\n"
-	       "       %s status MOUNTPOINT                  staged files, uploads, cache\n"
+	       "       %s status [--json] MOUNTPOINT         health, uploads waiting, cache, store (--json:\n"
+	       "                                             for scripts; the fields are in mvaultfs(1))\n"
 	       "       %s worker [-o db=CONNINFO,...]        run background jobs for every user, no mount\n"
+	       "       %s import [--watch] [--settle SECS] [--delete-after] [-o ...] DIR\n"
+	       "              --to library[/PATH]|galleries/NAME   DIR's files into the library, no mount\n"
+	       "                                             needed: as a copy through a mount, content\n"
+	       "                                             already there skipped (a rerun costs nothing);\n"
+	       "                                             --watch: then what is written into DIR, until\n"
+	       "                                             SIGINT/SIGTERM; --delete-after: each source\n"
+	       "                                             once its content is in the store\n"
 	       "\n"
 	       "Mounts a memories library: metadata in PostgreSQL, content in an object store.\n"
 	       "With no database configured it runs a private PostgreSQL under the data folder\n"
@@ -158,7 +167,7 @@ static void usage(const char *prog)
 	       "                           /sys/class/bdi (root only; else it stays 128, with an\n"
 	       "                           info line) (default 4096; 0: leave the kernel's)\n"
 	       "    -V, --version          print the version\n"
-	       "\n", prog, prog, prog, prog, prog, prog);
+	       "\n", prog, prog, prog, prog, prog, prog, prog);
 	cache_usage();
 	jobs_usage();
 	s3_usage();
@@ -668,18 +677,6 @@ static int read_stats(const char *mnt, struct mount_stats *st, char *text, size_
 	return 0;
 }
 
-static void human(double bytes, char *buf, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-
-	while (bytes >= 1024 && u < 4) {
-		bytes /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
-
 /* Which side is down, and what waits for it, as one phrase into BUF; ""
  * when neither is known to be.  The database counts as down while the
  * daemon fails to reach it or an upload waits to be recorded in it; the
@@ -701,32 +698,102 @@ static const char *down_sides(const struct mount_stats *st, char *buf, size_t le
 	return buf;
 }
 
+/* S as a JSON string (quotes, backslashes and control characters escaped). */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* `mvaultfs status --json`: the shape README.md documents ("mvaultfs
+ * status"); fields are only ever added. */
+static void status_json(const char *mnt, const struct mount_stats *st)
+{
+	int db = st->db_down_secs > 0 || st->record_waiting > 0, store = st->store_failing > 0;
+	unsigned long long looked = st->hits + st->misses;
+
+	printf("{\"mountpoint\": ");
+	json_str(stdout, mnt);
+	printf(", \"healthy\": %s, \"down\": [%s%s%s],\n", !db && !store && !st->set_aside ? "true" : "false",
+	       db ? "\"database\"" : "", db && store ? ", " : "", store ? "\"store\"" : "");
+	printf(" \"staged\": {\"files\": %llu, \"bytes\": %llu},\n", st->staged_files, st->staged_bytes);
+	printf(" \"uploaded\": {\"files\": %llu, \"bytes\": %llu, \"rate\": %.0f},\n", st->uploaded_files,
+	       st->uploaded_bytes, st->upload_rate);
+	printf(" \"set_aside\": %llu,\n", st->set_aside);
+	printf(" \"database\": {\"down_secs\": %llu, \"waiting\": %llu, \"records_waiting\": %llu},\n",
+	       st->db_down_secs, st->db_waiting, st->record_waiting);
+	printf(" \"cache\": {\"bytes\": %llu, \"blocks\": %llu, \"max\": %llu, \"hits\": %llu, \"misses\": %llu,"
+	       " \"hit_rate\": %.4f},\n", st->cache_bytes, st->cache_blocks, st->cache_max, st->hits, st->misses,
+	       looked ? (double)st->hits / (double)looked : 1.0);
+	printf(" \"store\": {\"gets\": %llu, \"puts\": %llu, \"failing\": %llu}}\n", st->store_gets, st->store_puts,
+	       st->store_failing);
+}
+
+/* `mvaultfs status`: one line that says whether all is well, then a line
+ * per part, each a sentence. */
+static void status_text(const char *mnt, const struct mount_stats *st)
+{
+	char a[32], b[32], r[32], eta[32], down[256];
+
+	if (*down_sides(st, down, sizeof(down)))
+		printf("mvaultfs at %s: %s\n", mnt, down);
+	else if (st->set_aside)
+		printf("mvaultfs at %s: %llu staged file(s) failed their check and were set aside (see the log)\n",
+		       mnt, st->set_aside);
+	else
+		printf("mvaultfs at %s: healthy\n", mnt);
+	progress_bytes((double)st->staged_bytes, a, sizeof(a));
+	progress_bytes(st->upload_rate, r, sizeof(r));
+	progress_clock(st->upload_rate > 0 ? (double)st->staged_bytes / st->upload_rate : -1, eta, sizeof(eta));
+	if (st->staged_files)
+		printf("  waiting   %llu file(s), %s, to upload at %s/s (ETA %s)\n", st->staged_files, a, r, eta);
+	else
+		printf("  waiting   nothing: every closed file is in the store\n");
+	progress_bytes((double)st->uploaded_bytes, a, sizeof(a));
+	printf("  uploaded  %llu file(s), %s since mount\n", st->uploaded_files, a);
+	progress_bytes((double)st->cache_bytes, a, sizeof(a));
+	progress_bytes((double)st->cache_max, b, sizeof(b));
+	printf("  cache     %s of %s (%llu block(s)), hit rate %.1f%% (%llu hits, %llu misses)\n", a, b,
+	       st->cache_blocks, st->hits + st->misses ? 100.0 * (double)st->hits / (double)(st->hits + st->misses)
+							: 100.0, st->hits, st->misses);
+	printf("  store     %llu GET(s), %llu PUT(s) since mount\n", st->store_gets, st->store_puts);
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	struct mount_stats st;
-	char text[2048], a[32], b[32], r[32], down[256];
+	char text[2048];
+	const char *mnt = NULL;
+	int json = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: mvaultfs status MOUNTPOINT\n");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (!mnt)
+			mnt = argv[i];
+		else
+			mnt = NULL, i = argc;
+	}
+	if (!mnt) {
+		fprintf(stderr, "usage: mvaultfs status [--json] MOUNTPOINT\n");
 		return 1;
 	}
-	if (read_stats(argv[1], &st, text, sizeof(text)) != 0)
+	if (read_stats(mnt, &st, text, sizeof(text)) != 0)
 		return 1;
-	human((double)st.staged_bytes, a, sizeof(a));
-	human(st.upload_rate, r, sizeof(r));
-	printf("staged:   %llu file(s), %s waiting for upload\n", st.staged_files, a);
-	human((double)st.uploaded_bytes, a, sizeof(a));
-	printf("uploaded: %llu file(s), %s since mount, %s/s lately\n", st.uploaded_files, a, r);
-	if (st.set_aside)
-		printf("set aside: %llu staged file(s) failed their check (see the log)\n", st.set_aside);
-	if (*down_sides(&st, down, sizeof(down)))
-		printf("down:     %s\n", down);
-	human((double)st.cache_bytes, a, sizeof(a));
-	human((double)st.cache_max, b, sizeof(b));
-	printf("cache:    %s in %llu block(s), cap %s\n", a, st.cache_blocks, b);
-	printf("hit rate: %.1f%% (%llu hits, %llu misses); %llu GET(s), %llu PUT(s) to the store\n",
-	       st.hits + st.misses ? 100.0 * (double)st.hits / (double)(st.hits + st.misses) : 100.0,
-	       st.hits, st.misses, st.store_gets, st.store_puts);
+	if (json)
+		status_json(mnt, &st);
+	else
+		status_text(mnt, &st);
 	return 0;
 }
 
@@ -750,11 +817,11 @@ static void list_aside(const char *dir)
 static int cmd_sync(int argc, char **argv)
 {
 	struct mount_stats st;
-	struct timespec start, now;
-	char text[2048], a[32], r[32];
+	struct progress p;
+	char text[2048], a[32], r[32], eta[32];
+	unsigned long long first_files = 0, first_bytes = 0;
 	double timeout = 0;
 	const char *mnt = NULL;
-	int tty = isatty(STDERR_FILENO);
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
@@ -768,16 +835,20 @@ static int cmd_sync(int argc, char **argv)
 		fprintf(stderr, "usage: mvaultfs sync MOUNTPOINT [--timeout SECS]\n");
 		return 1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
+	progress_init(&p, stderr);
+	for (int round = 0;; round++) {
 		if (read_stats(mnt, &st, text, sizeof(text)) != 0)
 			return 1;
+		if (round == 0) {
+			first_files = st.uploaded_files;
+			first_bytes = st.uploaded_bytes;
+		}
 		if (st.set_aside) {
 			char dir[4096];
 			ssize_t n = getxattr(mnt, FS_XATTR_ASIDE, dir, sizeof(dir) - 1);
 
-			fprintf(stderr, "%smvaultfs: %llu staged file(s) failed their hash check and were set aside,"
-				" not uploaded (see the log):\n", tty ? "\n" : "", st.set_aside);
+			progress_say(&p, "mvaultfs: %llu staged file(s) failed their hash check and were set aside,"
+				     " not uploaded (see the log):", st.set_aside);
 			if (n > 0) {
 				dir[n] = '\0';
 				list_aside(dir);
@@ -785,28 +856,30 @@ static int cmd_sync(int argc, char **argv)
 			return 1;
 		}
 		if (st.staged_files == 0) {
-			if (tty)
-				fprintf(stderr, "\rsync: every closed file is in the store.%20s\n", "");
+			progress_clear(&p);
+			progress_bytes((double)(st.uploaded_bytes - first_bytes), a, sizeof(a));
+			if (p.tty || round)
+				fprintf(stderr, "sync: every closed file is in the store (%llu file(s), %s uploaded"
+					" in %.1f s)\n", st.uploaded_files - first_files, a, progress_elapsed(&p));
 			return 0;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (timeout > 0 && (double)(now.tv_sec - start.tv_sec) > timeout) {
+		if (timeout > 0 && progress_elapsed(&p) > timeout) {
 			char down[256];
 
 			if (*down_sides(&st, down, sizeof(down)))
-				fprintf(stderr, "%smvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
-					" (%s; see the log)\n", tty ? "\n" : "", timeout, st.staged_files, down);
+				progress_say(&p, "mvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
+					     " (%s; see the log)", timeout, st.staged_files, down);
 			else
-				fprintf(stderr, "%smvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
-					" (is the store reachable? see the log)\n", tty ? "\n" : "", timeout,
-					st.staged_files);
+				progress_say(&p, "mvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
+					     " (is the store reachable? see the log)", timeout, st.staged_files);
 			return 1;
 		}
-		human((double)st.staged_bytes, a, sizeof(a));
-		human(st.upload_rate, r, sizeof(r));
-		fprintf(stderr, tty ? "\rsync: %llu file(s), %s left, %s/s   " : "sync: %llu file(s), %s left, %s/s\n",
-			st.staged_files, a, r);
-		usleep(tty ? 250000 : 1000000);
+		progress_bytes((double)st.staged_bytes, a, sizeof(a));
+		progress_bytes(st.upload_rate, r, sizeof(r));
+		progress_clock(st.upload_rate > 0 ? (double)st.staged_bytes / st.upload_rate : -1, eta, sizeof(eta));
+		progress_show(&p, 0, "sync: %llu file(s) uploaded, %llu waiting (%s), %s/s, ETA %s",
+			      st.uploaded_files - first_files, st.staged_files, a, r, eta);
+		usleep(250000);
 	}
 }
 
@@ -904,6 +977,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "worker") == 0)
 		return cmd_worker(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "import") == 0)
+		return cmd_import(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "__media") == 0)
 		return media_helper_main(argc, argv);
 	if (argc >= 3 && strcmp(argv[1], "db") == 0 && strcmp(argv[2], "migrate") == 0)

@@ -1,0 +1,931 @@
+/*
+ * import.c - `mvaultfs import [--watch] DIR --to library/PATH|galleries/NAME`:
+ * a folder's files into the library, with no mount.
+ *
+ * The engine is a mount's (engine.h: database, store, cache, the
+ * filesystem), and every file goes in through fs_import_write, which does
+ * what the kernel's requests for `cp -p` through a mount do: the same
+ * records, names, folders, journal, upload and variant jobs.  What import
+ * adds is around that:
+ *
+ *  - Dedup by content.  Each file is hashed first; content the library
+ *    already holds (meta_find_content: any library file of the user, where
+ *    ever it was moved since) or that this run imported already costs no
+ *    version, no blob row and no upload: a rerun does nothing.
+ *  - The tree.  DIR's folders become folders under library/PATH (made as
+ *    needed, with their mode and, for those made here, their mtime);
+ *    into a gallery, which holds no folders, every file goes flat.
+ *  - --watch (inotify): after the pass over what is there, files closed
+ *    after writing or moved in, and folders made or moved in (watched and
+ *    read at once), are imported once they have settled: no event and no
+ *    change of size or mtime for --settle seconds.  A queue overflow reads
+ *    the whole tree again (what was imported is known by size and mtime,
+ *    and not hashed again).  SIGINT or SIGTERM ends it.
+ *  - --delete-after: a source file goes only once its content is in the
+ *    store and recorded (as fsync(2) on a mount waits for), and only when it
+ *    still has the size and mtime it was imported with.
+ *  - At the end import waits for the uploads (the files of a data folder
+ *    are uploaded by whoever opens it next, and other mounts list a file
+ *    only once its upload is done); a second SIGINT leaves the rest in the
+ *    journal for the next import or mount.
+ */
+#include "cli/cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/engine.h"
+#include "cli/progress.h"
+#include "util/log.h"
+#include "util/name.h"
+#include "util/sha256.h"
+
+#define SETTLE_DEFAULT 3.0
+
+/* A source file imported (or found in the library) that --delete-after
+ * removes once its content is in the store. */
+struct gone_later {
+	char *path;
+	char sha256[65];
+	off_t size;
+	struct timespec mtime;
+};
+
+/* What import knew of a source file the last time it looked: by size and
+ * mtime, a file read again after a queue overflow needs no second hash. */
+struct known {
+	off_t size;
+	struct timespec mtime;
+};
+
+struct import {
+	struct mount m;
+	char src[PATH_MAX];		/* DIR, absolute */
+	const char *to;			/* --to as given */
+	uint64_t root;			/* the folder it names (referenced) */
+	int gallery;			/* --to galleries/NAME: files go flat */
+	int watch, delete_after;
+	double settle;
+	int sigfd;			/* SIGINT, SIGTERM */
+	int stopping;			/* a signal came: no new files */
+	GHashTable *dirs;		/* relative folder -> its inode (uint64_t *), referenced */
+	GHashTable *made;		/* relative folders made by this run -> 1 */
+	GHashTable *contents;		/* sha256 of content imported or found this run -> 1 */
+	GHashTable *known;		/* relative path -> struct known */
+	GPtrArray *gone_later;		/* struct gone_later * */
+	struct progress p;
+	uint64_t total_files, total_bytes;	/* of the first pass (0: not counted) */
+	uint64_t files, bytes;		/* imported */
+	uint64_t dups, dup_bytes;	/* already in the library */
+	uint64_t failed, ignored, deleted;
+	/* --watch: inotify */
+	int ino_fd;
+	GHashTable *wd_path;		/* watch descriptor -> relative folder */
+	GHashTable *pending;		/* relative path -> due time (double *, monotonic s) */
+};
+
+static void import_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mvaultfs import [--watch] [--settle SECS] [--delete-after] [-o OPTIONS] DIR\n"
+		"                       --to library[/PATH] | --to galleries/NAME\n"
+		"  Imports DIR's files (recursive) as a copy through a mount would: the same\n"
+		"  records, names and folders, mtimes kept, variants queued.  Content the\n"
+		"  library holds already is skipped (by SHA-256): a rerun costs nothing.\n"
+		"  --to must be an existing folder of library/ or a gallery (files go flat).\n"
+		"  --watch          then import what is written or moved into DIR (inotify)\n"
+		"                   until SIGINT or SIGTERM\n"
+		"  --settle SECS    a file is imported once unchanged this long (default 3)\n"
+		"  --delete-after   remove each source file once its content is in the store\n"
+		"  -o OPTIONS       as for a mount: db=, db_passfile=, store=, data_dir=, user=, S3\n"
+		"                   and cache options (mvaultfs --help)\n");
+}
+
+static double now_mono(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Whether a signal came (without waiting); a second one while finishing
+ * says: stop waiting for uploads. */
+static int signalled(struct import *im)
+{
+	struct signalfd_siginfo si;
+
+	while (read(im->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		im->stopping++;
+	return im->stopping;
+}
+
+static void line(struct import *im, const char *rel, const char *fmt, const char *why)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), fmt, why);
+	progress_say(&im->p, "mvaultfs import: '%s': %s", rel, msg);
+}
+
+static void show(struct import *im, int force)
+{
+	char b[32], t[32], r[32], eta[32] = "";
+	double secs = progress_elapsed(&im->p), rate = secs > 0 ? (double)im->bytes / secs : 0;
+	uint64_t done = im->bytes + im->dup_bytes;
+
+	progress_bytes((double)done, b, sizeof(b));
+	progress_bytes(rate, r, sizeof(r));
+	if (im->total_files) {
+		double left = (double)(im->total_bytes > done ? im->total_bytes - done : 0);
+
+		progress_bytes((double)im->total_bytes, t, sizeof(t));
+		if (rate > 0)
+			progress_clock(left / rate, eta, sizeof(eta));
+		progress_show(&im->p, force, "import: %llu/%llu files, %s/%s, %s/s, %.1f files/s, ETA %s",
+			      (unsigned long long)(im->files + im->dups + im->failed + im->ignored),
+			      (unsigned long long)im->total_files, b, t, r,
+			      secs > 0 ? (double)im->files / secs : 0, eta[0] ? eta : "?");
+	} else {
+		progress_show(&im->p, force, "import: %llu imported, %llu already there, %s, %s/s%s",
+			      (unsigned long long)im->files, (unsigned long long)im->dups, b, r,
+			      im->watch ? "; watching" : "");
+	}
+}
+
+/* --- the destination ------------------------------------------------------ */
+
+/* The folder --to names, referenced in IM->root; -1 after a line. */
+static int open_dest(struct import *im)
+{
+	char path[PATH_MAX], *save = NULL, *part;
+	uint64_t ino = 0;
+	int depth = 0, is_dir = 1, rc = 0;
+
+	snprintf(path, sizeof(path), "%s", im->to);
+	for (part = strtok_r(path, "/", &save); part; part = strtok_r(NULL, "/", &save), depth++) {
+		uint64_t next;
+
+		if (depth == 0) {
+			if (strcmp(part, "library") == 0) {
+				ino = META_INO_LIBRARY;
+				continue;
+			}
+			if (strcmp(part, "galleries") == 0) {
+				ino = META_INO_GALLERIES;
+				im->gallery = 1;
+				continue;
+			}
+			break;
+		}
+		if (im->gallery && depth > 1)
+			break;
+		if (strcmp(part, ".") == 0 || strcmp(part, "..") == 0)
+			break;
+		rc = fs_import_lookup(&im->m.fs, ino, part, &next, &is_dir);
+		fs_import_put(&im->m.fs, ino);
+		ino = rc ? 0 : next;
+		if (rc || !is_dir)
+			break;
+	}
+	if (!part && ino && !(im->gallery && depth != 2)) {
+		im->root = ino;
+		return 0;
+	}
+	fs_import_put(&im->m.fs, ino);
+	if (rc == -ENOENT)
+		fprintf(stderr, "mvaultfs import: --to %s: no such folder (make it first: mkdir on a mount)\n",
+			im->to);
+	else if (rc)
+		fprintf(stderr, "mvaultfs import: --to %s: %s\n", im->to, strerror(-rc));
+	else if (!is_dir)
+		fprintf(stderr, "mvaultfs import: --to %s: not a folder\n", im->to);
+	else
+		fprintf(stderr, "mvaultfs import: --to %s: give library, library/PATH or galleries/NAME\n", im->to);
+	return -1;
+}
+
+/* The folder of the library for source folder REL ("" for DIR), made as
+ * needed: 0 with *INO, or -errno. */
+static int dest_folder(struct import *im, const char *rel, uint64_t *ino)
+{
+	char parent[PATH_MAX], src[PATH_MAX * 2];
+	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
+	uint64_t *cached, up;
+	struct stat st;
+	int rc;
+
+	if (!*rel || im->gallery) {
+		*ino = im->root;
+		return 0;
+	}
+	if ((cached = g_hash_table_lookup(im->dirs, rel))) {
+		*ino = *cached;
+		return 0;
+	}
+	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+	if ((rc = dest_folder(im, parent, &up)) != 0)
+		return rc;
+	snprintf(src, sizeof(src), "%s/%s", im->src, rel);
+	if (stat(src, &st) != 0)
+		st.st_mode = 0755;
+	rc = fs_import_lookup(&im->m.fs, up, name, ino, &(int){ 0 });
+	if (rc == -ENOENT) {
+		rc = fs_import_folder(&im->m.fs, up, name, st.st_mode, ino);
+		if (rc == 0)
+			g_hash_table_add(im->made, g_strdup(rel));
+	}
+	if (rc)
+		return rc;
+	cached = g_new(uint64_t, 1);
+	*cached = *ino;
+	g_hash_table_insert(im->dirs, g_strdup(rel), cached);
+	return 0;
+}
+
+/* Drops what the folder cache holds (a folder moved or removed on a mount
+ * meanwhile is looked up again). */
+static void forget_folders(struct import *im)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, im->dirs);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		fs_import_put(&im->m.fs, *(uint64_t *)v);
+	g_hash_table_remove_all(im->dirs);
+}
+
+/* Gives the folders made by this run the mtimes of their sources (rsync
+ * -a does the same, after their files). */
+static void folder_times(struct import *im)
+{
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, im->dirs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		char src[PATH_MAX * 2];
+		struct stat st;
+
+		snprintf(src, sizeof(src), "%s/%s", im->src, (const char *)k);
+		if (!g_hash_table_contains(im->made, k) || stat(src, &st) != 0)
+			continue;
+		fs_import_times(&im->m.fs, *(uint64_t *)v, &st.st_mtim);
+	}
+}
+
+/* --- one file ------------------------------------------------------------- */
+
+static void delete_later(struct import *im, const char *path, const char *sha, const struct stat *st)
+{
+	struct gone_later *g = g_new0(struct gone_later, 1);
+
+	g->path = g_strdup(path);
+	snprintf(g->sha256, sizeof(g->sha256), "%s", sha);
+	g->size = st->st_size;
+	g->mtime = st->st_mtim;
+	g_ptr_array_add(im->gone_later, g);
+}
+
+/* Removes the source files whose content is in the store by now (WAIT:
+ * waiting for each as long as it takes, unless a second signal comes). */
+static void delete_sources(struct import *im, int wait)
+{
+	for (guint i = 0; i < im->gone_later->len;) {
+		struct gone_later *g = g_ptr_array_index(im->gone_later, i);
+		struct stat st;
+		int rc;
+
+		while ((rc = cache_wait_uploaded(im->m.cache, g->sha256, wait ? 1 : 0)) == -ETIMEDOUT && wait &&
+		       signalled(im) < 2)
+			;
+		if (rc == -ETIMEDOUT) {
+			i++;
+			continue;
+		}
+		if (rc) {
+			line(im, g->path, "kept: its upload failed (%s)", strerror(-rc));
+		} else if (lstat(g->path, &st) != 0 || st.st_size != g->size ||
+			   st.st_mtim.tv_sec != g->mtime.tv_sec || st.st_mtim.tv_nsec != g->mtime.tv_nsec) {
+			line(im, g->path, "kept: it changed after it was imported%s", "");
+		} else if (unlink(g->path) != 0) {
+			line(im, g->path, "cannot delete it: %s", strerror(errno));
+		} else {
+			im->deleted++;
+		}
+		g_free(g->path);
+		g_free(g);
+		g_ptr_array_remove_index_fast(im->gone_later, i);
+	}
+}
+
+/* Into a gallery, where the files of every source folder sit side by
+ * side, a name another file there has becomes "NAME (2).EXT" (3, ...):
+ * never a new version of another photo.  OUT gets NAME when it is free. */
+static void gallery_name(struct import *im, uint64_t dir, const char *name, char *out, size_t len)
+{
+	const char *dot = strrchr(name, '.');
+	int stem = dot && dot != name ? (int)(dot - name) : (int)strlen(name);
+
+	snprintf(out, len, "%s", name);
+	for (int n = 2; n < 10000; n++) {
+		uint64_t ino;
+		int is_dir;
+
+		if (fs_import_lookup(&im->m.fs, dir, out, &ino, &is_dir) != 0)
+			return;
+		fs_import_put(&im->m.fs, ino);
+		snprintf(out, len, "%.*s (%d)%s", stem > 200 ? 200 : stem, name, n, stem < (int)strlen(name) ? dot : "");
+	}
+}
+
+/* Imports source file REL (relative to DIR): 0 imported, 1 already
+ * there, 2 not a file import takes, -1 failed (after one line). */
+static int import_file(struct import *im, const char *rel)
+{
+	char path[PATH_MAX * 2], sha[65], sealed[65];
+	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
+	char folder[PATH_MAX], as[256];
+	struct meta_file found;
+	struct known *k;
+	struct stat st;
+	uint64_t dir;
+	int fd, rc, result = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", im->src, rel);
+	if (name_is_plain(name)) {
+		im->ignored++;	/* .DS_Store and the like: no memories */
+		return 2;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 && errno == ENOENT)
+		return 2;	/* gone meanwhile (watch: moved on) */
+	if (fd < 0 && errno == ELOOP) {
+		line(im, rel, "skipped: a symbolic link (a library holds files)%s", "");
+		im->failed++;
+		return -1;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		line(im, rel, "skipped: %s", strerror(errno));
+		im->failed++;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		line(im, rel, "skipped: not a regular file%s", "");
+		im->failed++;
+		return -1;
+	}
+	k = g_hash_table_lookup(im->known, rel);
+	if (k && k->size == st.st_size && k->mtime.tv_sec == st.st_mtim.tv_sec &&
+	    k->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+		close(fd);	/* seen as it is (a rescan after an overflow) */
+		return 1;
+	}
+	if ((rc = sha256_fd(fd, (uint64_t)st.st_size, sha)) != 0) {
+		close(fd);
+		line(im, rel, "skipped: cannot read it: %s", strerror(-rc));
+		im->failed++;
+		return -1;
+	}
+	if (g_hash_table_contains(im->contents, sha) ||
+	    (rc = meta_find_content(im->m.meta, sha, &found)) == 0) {
+		/* in the library already: this run's, or found completed (a file
+		 * another mount still uploads keeps its source) */
+		if (im->delete_after && (g_hash_table_contains(im->contents, sha) ||
+					 strcmp(found.upload_status, "completed") == 0))
+			delete_later(im, path, sha, &st);
+		close(fd);
+		im->dups++;
+		im->dup_bytes += (uint64_t)st.st_size;
+		result = 1;
+		goto known;
+	}
+	if (rc != -ENOENT) {
+		close(fd);
+		line(im, rel, "skipped: cannot ask the database: %s", strerror(-rc));
+		im->failed++;
+		return -1;
+	}
+	snprintf(folder, sizeof(folder), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+	rc = dest_folder(im, folder, &dir);
+	if (rc == 0 && im->gallery)
+		gallery_name(im, dir, name, as, sizeof(as));
+	if (rc == 0)
+		rc = fs_import_write(&im->m.fs, dir, im->gallery ? as : name, fd, (uint64_t)st.st_size, st.st_mode, &st.st_mtim, sealed);
+	if (rc == -ENOENT) {	/* a folder of the cache went meanwhile */
+		forget_folders(im);
+		rc = dest_folder(im, folder, &dir);
+		if (rc == 0)
+			rc = fs_import_write(&im->m.fs, dir, name, fd, (uint64_t)st.st_size, st.st_mode, &st.st_mtim,
+					     sealed);
+	}
+	close(fd);
+	if (rc) {
+		line(im, rel, "skipped: %s", rc == -EISDIR ? "a folder of the library has its name"
+					     : rc == -EPERM ? "refused by the library's rules (see the log)"
+					     : strerror(-rc));
+		im->failed++;
+		return -1;
+	}
+	if (strcmp(sealed, sha) != 0)	/* written to while read: what was read last is in */
+		snprintf(sha, sizeof(sha), "%s", sealed);
+	g_hash_table_add(im->contents, g_strdup(sha));
+	if (im->delete_after)
+		delete_later(im, path, sha, &st);
+	im->files++;
+	im->bytes += (uint64_t)st.st_size;
+known:
+	k = g_new(struct known, 1);
+	k->size = st.st_size;
+	k->mtime = st.st_mtim;
+	g_hash_table_replace(im->known, g_strdup(rel), k);
+	return result;
+}
+
+/* --- the tree ------------------------------------------------------------- */
+
+static void watch_folder(struct import *im, const char *rel);
+
+/* Calls FN for each file of folder REL (recursive, in name order); with
+ * --watch each folder is watched before it is read, so nothing made in it
+ * meanwhile is missed.  COUNT: only adds up the files and bytes. */
+static void walk(struct import *im, const char *rel, int count, void (*fn)(struct import *, const char *))
+{
+	char path[PATH_MAX * 2], sub[PATH_MAX];
+	struct dirent **list;
+	int n;
+
+	if (!count && im->watch)
+		watch_folder(im, rel);
+	snprintf(path, sizeof(path), "%s%s%s", im->src, *rel ? "/" : "", rel);
+	n = scandir(path, &list, NULL, alphasort);
+	if (n < 0) {
+		if (!count && errno != ENOENT) {
+			line(im, *rel ? rel : ".", "folder skipped: %s", strerror(errno));
+			im->failed++;
+		}
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct dirent *de = list[i];
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || (!count && signalled(im))) {
+			free(de);
+			continue;
+		}
+		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", im->src, sub);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			walk(im, sub, count, fn);
+		} else if (count) {
+			im->total_files++;
+			im->total_bytes += S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+		} else {
+			fn(im, sub);
+		}
+		free(de);
+	}
+	free(list);
+}
+
+static void import_now(struct import *im, const char *rel)
+{
+	import_file(im, rel);
+	if (im->delete_after)
+		delete_sources(im, 0);
+	show(im, 0);
+}
+
+/* --- --watch -------------------------------------------------------------- */
+
+static void watch_folder(struct import *im, const char *rel)
+{
+	char path[PATH_MAX * 2];
+	int wd;
+
+	snprintf(path, sizeof(path), "%s%s%s", im->src, *rel ? "/" : "", rel);
+	wd = inotify_add_watch(im->ino_fd, path, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_ONLYDIR);
+	if (wd < 0) {
+		line(im, *rel ? rel : ".", "not watched: %s", strerror(errno));
+		return;
+	}
+	/* the same folder moved keeps its descriptor: its path is the new one */
+	g_hash_table_replace(im->wd_path, GINT_TO_POINTER(wd), g_strdup(rel));
+}
+
+static void pend(struct import *im, const char *rel)
+{
+	double *due = g_new(double, 1);
+
+	*due = now_mono() + im->settle;
+	g_hash_table_replace(im->pending, g_strdup(rel), due);
+}
+
+/* The files of a folder made or moved in: watched, and each file pending. */
+static void pend_folder(struct import *im, const char *rel)
+{
+	walk(im, rel, 0, pend);
+}
+
+static void events(struct import *im)
+{
+	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n = read(im->ino_fd, buf, sizeof(buf));
+
+	for (char *p = buf; n > 0 && p < buf + n;) {
+		struct inotify_event *ev = (struct inotify_event *)p;
+		const char *dir = g_hash_table_lookup(im->wd_path, GINT_TO_POINTER(ev->wd));
+		char rel[PATH_MAX];
+
+		p += sizeof(*ev) + ev->len;
+		if (ev->mask & IN_Q_OVERFLOW) {
+			progress_say(&im->p, "mvaultfs import: too many changes at once (inotify queue overflow):"
+				     " reading the whole folder again");
+			pend_folder(im, "");
+			continue;
+		}
+		if (ev->mask & IN_IGNORED) {
+			g_hash_table_remove(im->wd_path, GINT_TO_POINTER(ev->wd));
+			continue;
+		}
+		if (!dir || !ev->len)
+			continue;
+		snprintf(rel, sizeof(rel), "%s%s%s", dir, *dir ? "/" : "", ev->name);
+		if (ev->mask & IN_ISDIR) {
+			if (ev->mask & (IN_CREATE | IN_MOVED_TO))
+				pend_folder(im, rel);
+		} else {
+			pend(im, rel);
+		}
+	}
+}
+
+/* Imports the pending files that settled; returns the seconds until the
+ * next one is due (-1: none pending). */
+static double settled(struct import *im)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	double now = now_mono(), next = -1;
+	GPtrArray *due = g_ptr_array_new_with_free_func(g_free);
+
+	g_hash_table_iter_init(&it, im->pending);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		double *at = v;
+		char path[PATH_MAX * 2];
+		struct stat st;
+
+		if (*at <= now) {
+			/* changed within the settle time without an event (a
+			 * writer whose events were merged): later */
+			snprintf(path, sizeof(path), "%s/%s", im->src, (const char *)k);
+			if (lstat(path, &st) == 0) {
+				double age = (double)time(NULL) - (double)st.st_mtim.tv_sec;
+
+				if (age >= 0 && age < im->settle - 1) {
+					*at = now + im->settle - age;
+					goto later;
+				}
+			}
+			g_ptr_array_add(due, g_strdup(k));
+			g_hash_table_iter_remove(&it);
+			continue;
+		}
+later:
+		if (next < 0 || *at - now < next)
+			next = *at - now;
+	}
+	for (guint i = 0; i < due->len && !signalled(im); i++)
+		import_now(im, g_ptr_array_index(due, i));
+	g_ptr_array_free(due, TRUE);
+	return next;
+}
+
+static void watch_loop(struct import *im)
+{
+	while (!signalled(im)) {
+		struct pollfd fds[2] = { { .fd = im->ino_fd, .events = POLLIN }, { .fd = im->sigfd, .events = POLLIN } };
+		double next = settled(im);
+		int timeout = next < 0 ? 1000 : (int)(next * 1000) + 1;
+
+		if (im->delete_after)
+			delete_sources(im, 0);
+		show(im, 0);
+		if (im->gone_later->len && timeout > 500)
+			timeout = 500;
+		if (poll(fds, 2, timeout) > 0 && (fds[0].revents & POLLIN))
+			events(im);
+	}
+}
+
+/* --- finishing ------------------------------------------------------------ */
+
+/* Waits until every imported file is in the store (or a second signal). */
+static void finish_uploads(struct import *im)
+{
+	struct cache_stats st;
+
+	for (;;) {
+		char left[32], rate[32], eta[32];
+
+		cache_stats(im->m.cache, &st);
+		if (st.staged_files == 0 || signalled(im) >= 2)
+			break;
+		progress_bytes((double)st.staged_bytes, left, sizeof(left));
+		progress_bytes(st.upload_rate, rate, sizeof(rate));
+		progress_clock(st.upload_rate > 0 ? (double)st.staged_bytes / st.upload_rate : -1, eta, sizeof(eta));
+		progress_show(&im->p, 0, "import: uploading %llu file(s), %s left, %s/s, ETA %s",
+			      (unsigned long long)st.staged_files, left, rate, eta);
+		usleep(100000);
+	}
+	if (st.staged_files)
+		progress_say(&im->p, "mvaultfs import: %llu file(s) not uploaded yet: they are kept, and the next"
+			     " import (or mount) of this data folder uploads them", (unsigned long long)st.staged_files);
+}
+
+static void summary(struct import *im)
+{
+	char b[32], r[32], d[32];
+	double secs = progress_elapsed(&im->p);
+
+	progress_clear(&im->p);
+	progress_bytes((double)im->bytes, b, sizeof(b));
+	progress_bytes(secs > 0 ? (double)im->bytes / secs : 0, r, sizeof(r));
+	progress_bytes((double)im->dup_bytes, d, sizeof(d));
+	printf("imported %llu file(s), %s, in %.1f s (%.1f files/s, %s/s) into %s\n",
+	       (unsigned long long)im->files, b, secs, secs > 0 ? (double)im->files / secs : 0, r, im->to);
+	printf("already in the library: %llu file(s), %s (nothing written)\n", (unsigned long long)im->dups, d);
+	if (im->ignored)
+		printf("ignored: %llu system file(s) (.DS_Store, Thumbs.db and the like)\n",
+		       (unsigned long long)im->ignored);
+	if (im->delete_after)
+		printf("deleted from %s: %llu file(s) whose content is in the store\n", im->src,
+		       (unsigned long long)im->deleted);
+	if (im->failed)
+		printf("skipped: %llu file(s), each named above (the log: %s)\n", (unsigned long long)im->failed,
+		       im->m.o.log);
+	fflush(stdout);
+}
+
+/* --- the command ---------------------------------------------------------- */
+
+/* Our own arguments out of ARGV; the -o options go into ARGS.  0, or -1
+ * after a line (1 for --help). */
+static int parse_args(struct import *im, int argc, char **argv, struct fuse_args *args)
+{
+	const char *dir = NULL;
+
+	fuse_opt_add_arg(args, argv[0]);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--watch") == 0) {
+			im->watch = 1;
+		} else if (strcmp(a, "--delete-after") == 0) {
+			im->delete_after = 1;
+		} else if ((strcmp(a, "--settle") == 0 || strcmp(a, "--to") == 0) && i + 1 < argc) {
+			if (a[2] == 't') {
+				im->to = argv[++i];
+			} else {
+				char *end;
+
+				im->settle = strtod(argv[++i], &end);
+				if (*end || end == argv[i] || im->settle < 0 || im->settle > 3600) {
+					fprintf(stderr, "mvaultfs import: --settle %s: give seconds from 0 to 3600\n",
+						argv[i]);
+					return -1;
+				}
+			}
+		} else if (strncmp(a, "--to=", 5) == 0) {
+			im->to = a + 5;
+		} else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+			fuse_opt_add_arg(args, a);
+			fuse_opt_add_arg(args, argv[++i]);
+		} else if (strncmp(a, "-o", 2) == 0) {
+			fuse_opt_add_arg(args, a);
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			import_usage(stdout);
+			return 1;
+		} else if (a[0] == '-' || dir) {
+			fprintf(stderr, "mvaultfs import: unexpected '%s'\n", a);
+			import_usage(stderr);
+			return -1;
+		} else {
+			dir = a;
+		}
+	}
+	if (!dir || !im->to) {
+		import_usage(stderr);
+		return -1;
+	}
+	if (!realpath(dir, im->src)) {
+		fprintf(stderr, "mvaultfs import: cannot read '%s': %s\n", dir,
+			errno == ENOENT ? "no such folder" : strerror(errno));
+		return -1;
+	}
+	{
+		struct stat st;
+		DIR *d;
+
+		if (stat(im->src, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "mvaultfs import: '%s' is not a folder\n", dir);
+			return -1;
+		}
+		if (!(d = opendir(im->src))) {
+			fprintf(stderr, "mvaultfs import: cannot read '%s': %s\n", dir, strerror(errno));
+			return -1;
+		}
+		closedir(d);
+	}
+	if (strncmp(im->to, "library", 7) != 0 && strncmp(im->to, "galleries/", 10) != 0) {
+		fprintf(stderr, "mvaultfs import: --to %s: give library, library/PATH or galleries/NAME\n", im->to);
+		return -1;
+	}
+	return 0;
+}
+
+/* The data folder: the embedded default's own (whose lock keeps a mount
+ * away meanwhile), or with -o db= one of import's own beside a mount's
+ * (DATA/import), locked, so that no two processes share a cache. */
+static int data_folder(struct import *im, int *lockfd)
+{
+	char *base, path[PATH_MAX];
+
+	if (!im->m.o.data_dir) {
+		if (!(base = default_data_dir())) {
+			fprintf(stderr, "mvaultfs import: no data folder: give -o data_dir=DIR\n");
+			return -1;
+		}
+		if (im->m.o.db && *im->m.o.db) {
+			if (asprintf(&im->m.o.data_dir, "%s/import", base) < 0)
+				im->m.o.data_dir = NULL;
+			free(base);
+		} else {
+			im->m.o.data_dir = base;
+		}
+		if (!im->m.o.data_dir)
+			return -1;
+	}
+	if (mkdirs(im->m.o.data_dir, geteuid() == 0 ? 0711 : 0700) != 0) {
+		fprintf(stderr, "mvaultfs import: cannot make the data folder '%s': %s\n", im->m.o.data_dir,
+			strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/import.lock", im->m.o.data_dir);
+	*lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*lockfd < 0 || flock(*lockfd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "mvaultfs import: the data folder '%s' is in use by another mvaultfs import%s\n",
+			im->m.o.data_dir, *lockfd < 0 ? "" : " (give this one -o data_dir=DIR)");
+		return -1;
+	}
+	return 0;
+}
+
+static int start_engine(struct import *im, int argc, char **argv, struct fuse_args *args)
+{
+	if (fuse_opt_parse(args, &im->m.o, mvfs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(args, &im->m.s3, s3_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(args, &im->m.cache_cli, cache_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(args, &im->m.jobs, jobs_opt_spec, NULL) != 0)
+		return -1;
+	if (args->argc > 1) {
+		fprintf(stderr, "mvaultfs import: unknown option '%s' (see mvaultfs --help)\n", args->argv[1]);
+		return -1;
+	}
+	if (db_options_settle(&im->m.o, argc, argv) != 0)
+		return -1;
+	im->m.user_given = im->m.o.user != NULL;
+	if (!im->m.o.user)
+		im->m.o.user = default_user();
+	return 0;
+}
+
+int cmd_import(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct import *im = calloc(1, sizeof(*im));
+	struct fs_config fc = { .attr_timeout = 1, .entry_timeout = 1,
+				.fsync_timeout = 300 };
+	sigset_t sigs;
+	int rc = 1, lockfd = -1;
+
+	if (!im)
+		return 1;
+	im->m.o = (struct mvfs_opts){ .pool = 4, .version_min_age = -1, .read_ahead_kb = -1 };
+	im->settle = SETTLE_DEFAULT;
+	im->sigfd = im->ino_fd = -1;
+	rc = parse_args(im, argc, argv, &args);
+	if (rc) {
+		rc = rc > 0 ? 0 : 1;
+		goto out_args;
+	}
+	rc = 1;
+	if (start_engine(im, argc, argv, &args) != 0 || data_folder(im, &lockfd) != 0)
+		goto out_args;
+	/* Signals are read from a descriptor; every thread started from here
+	 * on keeps them blocked. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	im->sigfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (!im->m.o.log && asprintf(&im->m.o.log, "%s/mvaultfs.log", im->m.o.data_dir) < 0)
+		goto out;
+	if (log_open(im->m.o.log) != 0)
+		fprintf(stderr, "mvaultfs import: warning: cannot write the log '%s': %s\n", im->m.o.log,
+			strerror(errno));
+	log_set_stderr(0);	/* stderr is the progress line's; the log has the rest */
+	if (mount_open_engines(&im->m) != 0)
+		goto out;
+	if (fs_init(&im->m.fs, im->m.meta, im->m.cache, &fc) != 0)
+		goto out;
+	im->m.fs_ready = 1;
+	if (cache_start(im->m.cache, fs_file_uploaded, &im->m.fs) != 0) {
+		fprintf(stderr, "mvaultfs import: cannot start the upload threads\n");
+		goto out;
+	}
+	if (fs_record_start(&im->m.fs) != 0)
+		log_warn("no recorder thread: each file records its version itself");
+	if (open_dest(im) != 0)
+		goto out;
+	log_info("import of '%s' into %s for user '%s', store '%s'%s", im->src, im->to, meta_user_name(im->m.meta),
+		 im->m.o.store, im->watch ? " (watching)" : "");
+	im->dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	im->made = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	im->contents = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	im->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	im->pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	im->wd_path = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	im->gone_later = g_ptr_array_new();
+	if (im->watch && (im->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
+		fprintf(stderr, "mvaultfs import: cannot watch '%s': %s\n", im->src, strerror(errno));
+		goto out;
+	}
+	progress_init(&im->p, stderr);
+	walk(im, "", 1, NULL);
+	walk(im, "", 0, import_now);
+	if (!im->gallery)
+		folder_times(im);
+	if (im->watch) {
+		im->total_files = 0;	/* from here on no total is known */
+		show(im, 1);
+		watch_loop(im);
+	}
+	show(im, 1);
+	if (im->delete_after)
+		delete_sources(im, 1);
+	finish_uploads(im);
+	summary(im);
+	rc = im->failed ? 1 : 0;
+out:
+	if (im->dirs)
+		forget_folders(im);
+	if (im->root)
+		fs_import_put(&im->m.fs, im->root);
+	mount_release_engines(&im->m);
+	if (im->ino_fd >= 0)
+		close(im->ino_fd);
+	if (im->sigfd >= 0)
+		close(im->sigfd);
+	if (im->dirs) {
+		g_hash_table_destroy(im->dirs);
+		g_hash_table_destroy(im->made);
+		g_hash_table_destroy(im->contents);
+		g_hash_table_destroy(im->known);
+		g_hash_table_destroy(im->pending);
+		g_hash_table_destroy(im->wd_path);
+		for (guint i = 0; i < im->gone_later->len; i++) {
+			struct gone_later *g = g_ptr_array_index(im->gone_later, i);
+
+			g_free(g->path);
+			g_free(g);
+		}
+		g_ptr_array_free(im->gone_later, TRUE);
+	}
+out_args:
+	if (lockfd >= 0)
+		close(lockfd);
+	fuse_opt_free_args(&args);
+	free(im);
+	return rc;
+}
