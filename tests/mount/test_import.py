@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from imgtest import jpeg
 from mvtest import object_path, poll, q, run, sha256_file, sql, wait_until
 from pgtest import default_bin
@@ -274,3 +276,50 @@ def nobody_import(pg_server, top, src):
     e = env_of(top)
     e["HOME"] = str(data)
     return run(argv, timeout=120, check=False, env=e)
+
+
+# ------------------------------------------------------------ the import rate
+
+@pytest.mark.skipif(os.environ.get("MVFS_BENCH") != "1", reason="benchmark: set MVFS_BENCH=1")
+def test_import_rate_against_rsync(mvfs, tmp_path):
+    """`mvaultfs import` of a folder of photo-sized files against `rsync -a`
+    of the same folder into a mount followed by `mvaultfs sync` (import
+    waits for its uploads too), each into a fresh database and store, on
+    the same machine (printed, not asserted):
+
+        MVFS_BENCH=1 /usr/bin/python3 -m pytest -q -s -p no:cacheprovider \\
+            tests/mount/test_import.py -k rate
+    """
+    n = int(os.environ.get("MVFS_BENCH_FILES") or 300)
+    src = tmp_path / "photos"
+    total = 0
+    for i in range(n):
+        p = src / ("day%02d" % (i % 10)) / ("IMG_%04d.jpg" % i)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        size = 600_000 + (i * 7919) % 1_400_000          # 0.6 to 2 MB, as phone JPEGs
+        p.write_bytes(os.urandom(size))
+        total += size
+    mb = total / 1e6
+
+    rs = mvfs(extra_opts=["workers=0"])
+    t = time.monotonic()
+    run(["rsync", "-a", "%s/" % src, "%s/" % (rs.mnt / "library" / "rsync")], timeout=900)
+    t_rsync = time.monotonic() - t
+    run([default_bin(), "sync", rs.mnt], timeout=900)
+    t_rsync_sync = time.monotonic() - t
+    rs.unmount()
+
+    im = mvfs(extra_opts=["workers=0"])
+    im.unmount()          # no mount needed: the import alone, on its database and store
+    t = time.monotonic()
+    r = do_import(im, tmp_path, src, "--to", "library")
+    t_import = time.monotonic() - t
+    assert ("imported %d file(s)" % n) in r.stdout, r.stdout + r.stderr
+    t = time.monotonic()
+    r = do_import(im, tmp_path, src, "--to", "library")
+    t_rerun = time.monotonic() - t
+
+    print("\n%d files, %.0f MB" % (n, mb))
+    for what, secs in (("rsync -a into a mount", t_rsync), ("rsync -a + mvaultfs sync", t_rsync_sync),
+                       ("mvaultfs import (uploads done)", t_import), ("mvaultfs import, rerun", t_rerun)):
+        print("%-32s %6.1f s  %6.1f files/s  %6.1f MB/s" % (what, secs, n / secs, mb / secs))
