@@ -15,7 +15,7 @@
  *  - The tree.  DIR's folders become folders under library/PATH (made as
  *    needed, with their mode and, for those made here, their mtime);
  *    into a gallery, which holds no folders, every file goes flat.
- *  - --watch (inotify): after the pass over what is there, files closed
+ *  - --watch (inotify, import_watch.c): after the pass over what is there, files closed
  *    after writing or moved in, and folders made or moved in (watched and
  *    read at once), are imported once they have settled: no event and no
  *    change of size or mtime for --settle seconds.  A queue overflow reads
@@ -29,14 +29,13 @@
  *    only once its upload is done); a second SIGINT leaves the rest in the
  *    journal for the next import or mount.
  */
-#include "cli/cli.h"
+#include "cli/import.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,55 +48,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/engine.h"
-#include "cli/progress.h"
 #include "util/log.h"
 #include "util/name.h"
 #include "util/sha256.h"
 
-#define SETTLE_DEFAULT 3.0
-
-/* A source file imported (or found in the library) that --delete-after
- * removes once its content is in the store. */
-struct gone_later {
-	char *path;
-	char sha256[65];
-	off_t size;
-	struct timespec mtime;
-};
-
-/* What import knew of a source file the last time it looked: by size and
- * mtime, a file read again after a queue overflow needs no second hash. */
-struct known {
-	off_t size;
-	struct timespec mtime;
-};
-
-struct import {
-	struct mount m;
-	char src[PATH_MAX];		/* DIR, absolute */
-	const char *to;			/* --to as given */
-	uint64_t root;			/* the folder it names (referenced) */
-	int gallery;			/* --to galleries/NAME: files go flat */
-	int watch, delete_after;
-	double settle;
-	int sigfd;			/* SIGINT, SIGTERM */
-	int stopping;			/* a signal came: no new files */
-	GHashTable *dirs;		/* relative folder -> its inode (uint64_t *), referenced */
-	GHashTable *made;		/* relative folders made by this run -> 1 */
-	GHashTable *contents;		/* sha256 of content imported or found this run -> 1 */
-	GHashTable *known;		/* relative path -> struct known */
-	GPtrArray *gone_later;		/* struct gone_later * */
-	struct progress p;
-	uint64_t total_files, total_bytes;	/* of the first pass (0: not counted) */
-	uint64_t files, bytes;		/* imported */
-	uint64_t dups, dup_bytes;	/* already in the library */
-	uint64_t failed, ignored, deleted;
-	/* --watch: inotify */
-	int ino_fd;
-	GHashTable *wd_path;		/* watch descriptor -> relative folder */
-	GHashTable *pending;		/* relative path -> due time (double *, monotonic s) */
-};
 
 static void import_usage(FILE *f)
 {
@@ -116,17 +70,9 @@ static void import_usage(FILE *f)
 		"                   and cache options (mvaultfs --help)\n");
 }
 
-static double now_mono(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* Whether a signal came (without waiting); a second one while finishing
  * says: stop waiting for uploads. */
-static int signalled(struct import *im)
+int import_signalled(struct import *im)
 {
 	struct signalfd_siginfo si;
 
@@ -135,7 +81,7 @@ static int signalled(struct import *im)
 	return im->stopping;
 }
 
-static void line(struct import *im, const char *rel, const char *fmt, const char *why)
+void import_line(struct import *im, const char *rel, const char *fmt, const char *why)
 {
 	char msg[512];
 
@@ -143,7 +89,7 @@ static void line(struct import *im, const char *rel, const char *fmt, const char
 	progress_say(&im->p, "mvaultfs import: '%s': %s", rel, msg);
 }
 
-static void show(struct import *im, int force)
+void import_show(struct import *im, int force)
 {
 	char b[32], t[32], r[32], eta[32] = "";
 	double secs = progress_elapsed(&im->p), rate = secs > 0 ? (double)im->bytes / secs : 0;
@@ -305,7 +251,7 @@ static void delete_later(struct import *im, const char *path, const char *sha, c
 
 /* Removes the source files whose content is in the store by now (WAIT:
  * waiting for each as long as it takes, unless a second signal comes). */
-static void delete_sources(struct import *im, int wait)
+void import_delete_sources(struct import *im, int wait)
 {
 	for (guint i = 0; i < im->gone_later->len;) {
 		struct gone_later *g = g_ptr_array_index(im->gone_later, i);
@@ -313,19 +259,19 @@ static void delete_sources(struct import *im, int wait)
 		int rc;
 
 		while ((rc = cache_wait_uploaded(im->m.cache, g->sha256, wait ? 1 : 0)) == -ETIMEDOUT && wait &&
-		       signalled(im) < 2)
+		       import_signalled(im) < 2)
 			;
 		if (rc == -ETIMEDOUT) {
 			i++;
 			continue;
 		}
 		if (rc) {
-			line(im, g->path, "kept: its upload failed (%s)", strerror(-rc));
+			import_line(im, g->path, "kept: its upload failed (%s)", strerror(-rc));
 		} else if (lstat(g->path, &st) != 0 || st.st_size != g->size ||
 			   st.st_mtim.tv_sec != g->mtime.tv_sec || st.st_mtim.tv_nsec != g->mtime.tv_nsec) {
-			line(im, g->path, "kept: it changed after it was imported%s", "");
+			import_line(im, g->path, "kept: it changed after it was imported%s", "");
 		} else if (unlink(g->path) != 0) {
-			line(im, g->path, "cannot delete it: %s", strerror(errno));
+			import_line(im, g->path, "cannot delete it: %s", strerror(errno));
 		} else {
 			im->deleted++;
 		}
@@ -377,12 +323,12 @@ static int import_file(struct import *im, const char *rel)
 	if (fd < 0 && errno == ENOENT)
 		return 2;	/* gone meanwhile (watch: moved on) */
 	if (fd < 0 && errno == ELOOP) {
-		line(im, rel, "skipped: a symbolic link (a library holds files)%s", "");
+		import_line(im, rel, "skipped: a symbolic link (a library holds files)%s", "");
 		im->failed++;
 		return -1;
 	}
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		line(im, rel, "skipped: %s", strerror(errno));
+		import_line(im, rel, "skipped: %s", strerror(errno));
 		im->failed++;
 		if (fd >= 0)
 			close(fd);
@@ -390,7 +336,7 @@ static int import_file(struct import *im, const char *rel)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		line(im, rel, "skipped: not a regular file%s", "");
+		import_line(im, rel, "skipped: not a regular file%s", "");
 		im->failed++;
 		return -1;
 	}
@@ -402,7 +348,7 @@ static int import_file(struct import *im, const char *rel)
 	}
 	if ((rc = sha256_fd(fd, (uint64_t)st.st_size, sha)) != 0) {
 		close(fd);
-		line(im, rel, "skipped: cannot read it: %s", strerror(-rc));
+		import_line(im, rel, "skipped: cannot read it: %s", strerror(-rc));
 		im->failed++;
 		return -1;
 	}
@@ -421,7 +367,7 @@ static int import_file(struct import *im, const char *rel)
 	}
 	if (rc != -ENOENT) {
 		close(fd);
-		line(im, rel, "skipped: cannot ask the database: %s", strerror(-rc));
+		import_line(im, rel, "skipped: cannot ask the database: %s", strerror(-rc));
 		im->failed++;
 		return -1;
 	}
@@ -440,7 +386,7 @@ static int import_file(struct import *im, const char *rel)
 	}
 	close(fd);
 	if (rc) {
-		line(im, rel, "skipped: %s", rc == -EISDIR ? "a folder of the library has its name"
+		import_line(im, rel, "skipped: %s", rc == -EISDIR ? "a folder of the library has its name"
 					     : rc == -EPERM ? "refused by the library's rules (see the log)"
 					     : strerror(-rc));
 		im->failed++;
@@ -463,24 +409,22 @@ known:
 
 /* --- the tree ------------------------------------------------------------- */
 
-static void watch_folder(struct import *im, const char *rel);
-
 /* Calls FN for each file of folder REL (recursive, in name order); with
  * --watch each folder is watched before it is read, so nothing made in it
  * meanwhile is missed.  COUNT: only adds up the files and bytes. */
-static void walk(struct import *im, const char *rel, int count, void (*fn)(struct import *, const char *))
+void import_walk(struct import *im, const char *rel, int count, void (*fn)(struct import *, const char *))
 {
 	char path[PATH_MAX * 2], sub[PATH_MAX];
 	struct dirent **list;
 	int n;
 
 	if (!count && im->watch)
-		watch_folder(im, rel);
+		import_watch_folder(im, rel);
 	snprintf(path, sizeof(path), "%s%s%s", im->src, *rel ? "/" : "", rel);
 	n = scandir(path, &list, NULL, alphasort);
 	if (n < 0) {
 		if (!count && errno != ENOENT) {
-			line(im, *rel ? rel : ".", "folder skipped: %s", strerror(errno));
+			import_line(im, *rel ? rel : ".", "folder skipped: %s", strerror(errno));
 			im->failed++;
 		}
 		return;
@@ -489,14 +433,14 @@ static void walk(struct import *im, const char *rel, int count, void (*fn)(struc
 		struct dirent *de = list[i];
 		struct stat st;
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || (!count && signalled(im))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || (!count && import_signalled(im))) {
 			free(de);
 			continue;
 		}
 		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
 		snprintf(path, sizeof(path), "%s/%s", im->src, sub);
 		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-			walk(im, sub, count, fn);
+			import_walk(im, sub, count, fn);
 		} else if (count) {
 			im->total_files++;
 			im->total_bytes += S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
@@ -508,134 +452,12 @@ static void walk(struct import *im, const char *rel, int count, void (*fn)(struc
 	free(list);
 }
 
-static void import_now(struct import *im, const char *rel)
+void import_now(struct import *im, const char *rel)
 {
 	import_file(im, rel);
 	if (im->delete_after)
-		delete_sources(im, 0);
-	show(im, 0);
-}
-
-/* --- --watch -------------------------------------------------------------- */
-
-static void watch_folder(struct import *im, const char *rel)
-{
-	char path[PATH_MAX * 2];
-	int wd;
-
-	snprintf(path, sizeof(path), "%s%s%s", im->src, *rel ? "/" : "", rel);
-	wd = inotify_add_watch(im->ino_fd, path, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY | IN_ONLYDIR);
-	if (wd < 0) {
-		line(im, *rel ? rel : ".", "not watched: %s", strerror(errno));
-		return;
-	}
-	/* the same folder moved keeps its descriptor: its path is the new one */
-	g_hash_table_replace(im->wd_path, GINT_TO_POINTER(wd), g_strdup(rel));
-}
-
-static void pend(struct import *im, const char *rel)
-{
-	double *due = g_new(double, 1);
-
-	*due = now_mono() + im->settle;
-	g_hash_table_replace(im->pending, g_strdup(rel), due);
-}
-
-/* The files of a folder made or moved in: watched, and each file pending. */
-static void pend_folder(struct import *im, const char *rel)
-{
-	walk(im, rel, 0, pend);
-}
-
-static void events(struct import *im)
-{
-	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
-	ssize_t n = read(im->ino_fd, buf, sizeof(buf));
-
-	for (char *p = buf; n > 0 && p < buf + n;) {
-		struct inotify_event *ev = (struct inotify_event *)p;
-		const char *dir = g_hash_table_lookup(im->wd_path, GINT_TO_POINTER(ev->wd));
-		char rel[PATH_MAX];
-
-		p += sizeof(*ev) + ev->len;
-		if (ev->mask & IN_Q_OVERFLOW) {
-			progress_say(&im->p, "mvaultfs import: too many changes at once (inotify queue overflow):"
-				     " reading the whole folder again");
-			pend_folder(im, "");
-			continue;
-		}
-		if (ev->mask & IN_IGNORED) {
-			g_hash_table_remove(im->wd_path, GINT_TO_POINTER(ev->wd));
-			continue;
-		}
-		if (!dir || !ev->len)
-			continue;
-		snprintf(rel, sizeof(rel), "%s%s%s", dir, *dir ? "/" : "", ev->name);
-		if (ev->mask & IN_ISDIR) {
-			if (ev->mask & (IN_CREATE | IN_MOVED_TO))
-				pend_folder(im, rel);
-		} else {
-			pend(im, rel);
-		}
-	}
-}
-
-/* Imports the pending files that settled; returns the seconds until the
- * next one is due (-1: none pending). */
-static double settled(struct import *im)
-{
-	GHashTableIter it;
-	gpointer k, v;
-	double now = now_mono(), next = -1;
-	GPtrArray *due = g_ptr_array_new_with_free_func(g_free);
-
-	g_hash_table_iter_init(&it, im->pending);
-	while (g_hash_table_iter_next(&it, &k, &v)) {
-		double *at = v;
-		char path[PATH_MAX * 2];
-		struct stat st;
-
-		if (*at <= now) {
-			/* changed within the settle time without an event (a
-			 * writer whose events were merged): later */
-			snprintf(path, sizeof(path), "%s/%s", im->src, (const char *)k);
-			if (lstat(path, &st) == 0) {
-				double age = (double)time(NULL) - (double)st.st_mtim.tv_sec;
-
-				if (age >= 0 && age < im->settle - 1) {
-					*at = now + im->settle - age;
-					goto later;
-				}
-			}
-			g_ptr_array_add(due, g_strdup(k));
-			g_hash_table_iter_remove(&it);
-			continue;
-		}
-later:
-		if (next < 0 || *at - now < next)
-			next = *at - now;
-	}
-	for (guint i = 0; i < due->len && !signalled(im); i++)
-		import_now(im, g_ptr_array_index(due, i));
-	g_ptr_array_free(due, TRUE);
-	return next;
-}
-
-static void watch_loop(struct import *im)
-{
-	while (!signalled(im)) {
-		struct pollfd fds[2] = { { .fd = im->ino_fd, .events = POLLIN }, { .fd = im->sigfd, .events = POLLIN } };
-		double next = settled(im);
-		int timeout = next < 0 ? 1000 : (int)(next * 1000) + 1;
-
-		if (im->delete_after)
-			delete_sources(im, 0);
-		show(im, 0);
-		if (im->gone_later->len && timeout > 500)
-			timeout = 500;
-		if (poll(fds, 2, timeout) > 0 && (fds[0].revents & POLLIN))
-			events(im);
-	}
+		import_delete_sources(im, 0);
+	import_show(im, 0);
 }
 
 /* --- finishing ------------------------------------------------------------ */
@@ -649,7 +471,7 @@ static void finish_uploads(struct import *im)
 		char left[32], rate[32], eta[32];
 
 		cache_stats(im->m.cache, &st);
-		if (st.staged_files == 0 || signalled(im) >= 2)
+		if (st.staged_files == 0 || import_signalled(im) >= 2)
 			break;
 		progress_bytes((double)st.staged_bytes, left, sizeof(left));
 		progress_bytes(st.upload_rate, rate, sizeof(rate));
@@ -809,7 +631,8 @@ static int start_engine(struct import *im, int argc, char **argv, struct fuse_ar
 	    fuse_opt_parse(args, &im->m.jobs, jobs_opt_spec, NULL) != 0)
 		return -1;
 	if (args->argc > 1) {
-		fprintf(stderr, "mvaultfs import: unknown option '%s' (see mvaultfs --help)\n", args->argv[1]);
+		fprintf(stderr, "mvaultfs import: unknown option '%s' (see mvaultfs --help)\n",
+			strcmp(args->argv[1], "-o") == 0 && args->argc > 2 ? args->argv[2] : args->argv[1]);
 		return -1;
 	}
 	if (db_options_settle(&im->m.o, argc, argv) != 0)
@@ -827,12 +650,12 @@ int cmd_import(int argc, char **argv)
 	struct fs_config fc = { .attr_timeout = 1, .entry_timeout = 1,
 				.fsync_timeout = 300 };
 	sigset_t sigs;
-	int rc = 1, lockfd = -1;
+	int rc = 1, lockfd = -1, interrupted;
 
 	if (!im)
 		return 1;
 	im->m.o = (struct mvfs_opts){ .pool = 4, .version_min_age = -1, .read_ahead_kb = -1 };
-	im->settle = SETTLE_DEFAULT;
+	im->settle = IMPORT_SETTLE_DEFAULT;
 	im->sigfd = im->ino_fd = -1;
 	rc = parse_args(im, argc, argv, &args);
 	if (rc) {
@@ -882,21 +705,24 @@ int cmd_import(int argc, char **argv)
 		goto out;
 	}
 	progress_init(&im->p, stderr);
-	walk(im, "", 1, NULL);
-	walk(im, "", 0, import_now);
+	import_walk(im, "", 1, NULL);
+	import_walk(im, "", 0, import_now);
+	interrupted = !im->watch && im->stopping;
 	if (!im->gallery)
 		folder_times(im);
 	if (im->watch) {
 		im->total_files = 0;	/* from here on no total is known */
-		show(im, 1);
-		watch_loop(im);
+		import_show(im, 1);
+		import_watch_loop(im);
 	}
-	show(im, 1);
+	import_show(im, 1);
 	if (im->delete_after)
-		delete_sources(im, 1);
+		import_delete_sources(im, 1);
 	finish_uploads(im);
 	summary(im);
-	rc = im->failed ? 1 : 0;
+	if (interrupted)
+		printf("interrupted: the files not looked at yet are taken by a rerun\n");
+	rc = im->failed || interrupted ? 1 : 0;
 out:
 	if (im->dirs)
 		forget_folders(im);
