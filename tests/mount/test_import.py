@@ -117,6 +117,23 @@ def test_one_shot_tree_rerun_and_status(mvfs, tmp_path):
     for rel in ("top.jpg", "2024/big.bin"):
         assert object_path(m.store, sha256_file(src / rel)).exists()
 
+    # the same rows as a copy through the mount (cp -p) of a file of that
+    # kind into that folder makes
+    copied = photos / "2023" / "summer" / "copied.txt"
+    (tmp_path / "other.txt").write_bytes(b"other sand\n" * 100)
+    os.chmod(tmp_path / "other.txt", os.stat(src / "2023/summer/notes.txt").st_mode)
+    run(["cp", "-p", tmp_path / "other.txt", copied])
+    run([default_bin(), "sync", m.mnt])
+    shape = ("SELECT m.type, m.status, m.expires_at IS NULL, m.title IS NULL, i.mode, a.mime_type,"
+             " a.upload_status, a.processing_status, a.lifecycle_status, a.storage_backend, a.asset_type,"
+             " a.blob_id IS NOT NULL, a.bytes = b.bytes, b.ref_count, l.folder_id, l.asset_type, l.mime_type"
+             " FROM memory_items i JOIN memories m ON m.id = i.memory_id"
+             " JOIN memory_assets a ON a.id = i.primary_asset_id JOIN blobs b ON b.id = a.blob_id"
+             " JOIN user_library l ON l.memory_id = m.id WHERE i.display_name = %s")
+    assert sql(m, shape % q("notes.txt")) == sql(m, shape % q("copied.txt"))
+    os.unlink(copied)
+    before = counts(m)            # the copy is in .trash/ now: its rows stay
+
     # a rerun costs nothing: no version, no blob row, no object
     objects = sorted(str(p) for p in Path(m.store).rglob("*") if p.is_file())
     r = do_import(m, tmp_path, src, "--to", "library/Photos")
