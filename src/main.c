@@ -858,9 +858,11 @@ static int cmd_sync(int argc, char **argv)
 		if (st.staged_files == 0) {
 			progress_clear(&p);
 			progress_bytes((double)(st.uploaded_bytes - first_bytes), a, sizeof(a));
-			if (p.tty || round)
+			if (round)
 				fprintf(stderr, "sync: every closed file is in the store (%llu file(s), %s uploaded"
 					" in %.1f s)\n", st.uploaded_files - first_files, a, progress_elapsed(&p));
+			else if (p.tty)
+				fprintf(stderr, "sync: every closed file is in the store\n");
 			return 0;
 		}
 		if (timeout > 0 && progress_elapsed(&p) > timeout) {
