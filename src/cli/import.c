@@ -26,7 +26,8 @@
  *    still has the size and mtime it was imported with.
  *  - At the end import waits for the uploads (the files of a data folder
  *    are uploaded by whoever opens it next, and other mounts list a file
- *    only once its upload is done); a second SIGINT leaves the rest in the
+ *    only once its upload is done); after a signal at most
+ *    IMPORT_STOP_WAIT s, and a second one leaves the rest in the
  *    journal for the next import or mount.
  */
 #include "cli/import.h"
@@ -77,8 +78,19 @@ int import_signalled(struct import *im)
 	struct signalfd_siginfo si;
 
 	while (read(im->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		im->stopping++;
+		if (im->stopping++ == 0)
+			im->stopped_at = progress_elapsed(&im->p);
 	return im->stopping;
+}
+
+/* Whether to go on waiting for uploads: until a second signal, and after a
+ * first one at most IMPORT_STOP_WAIT s (a store that is down must not keep
+ * a stopping service from ending: what waits stays journalled). */
+static int keep_waiting(struct import *im)
+{
+	int n = import_signalled(im);
+
+	return n == 0 || (n == 1 && progress_elapsed(&im->p) - im->stopped_at < IMPORT_STOP_WAIT);
 }
 
 void import_line(struct import *im, const char *rel, const char *fmt, const char *why)
@@ -250,7 +262,7 @@ static void delete_later(struct import *im, const char *path, const char *sha, c
 }
 
 /* Removes the source files whose content is in the store by now (WAIT:
- * waiting for each as long as it takes, unless a second signal comes). */
+ * waiting for each as long as keep_waiting says). */
 void import_delete_sources(struct import *im, int wait)
 {
 	for (guint i = 0; i < im->gone_later->len;) {
@@ -258,9 +270,9 @@ void import_delete_sources(struct import *im, int wait)
 		struct stat st;
 		int rc;
 
-		while ((rc = cache_wait_uploaded(im->m.cache, g->sha256, wait ? 1 : 0)) == -ETIMEDOUT && wait &&
-		       import_signalled(im) < 2)
-			;
+		wait = wait && keep_waiting(im);
+		while ((rc = cache_wait_uploaded(im->m.cache, g->sha256, wait ? 1 : 0)) == -ETIMEDOUT && wait)
+			wait = keep_waiting(im);
 		if (rc == -ETIMEDOUT) {
 			i++;
 			continue;
@@ -462,7 +474,7 @@ void import_now(struct import *im, const char *rel)
 
 /* --- finishing ------------------------------------------------------------ */
 
-/* Waits until every imported file is in the store (or a second signal). */
+/* Waits until every imported file is in the store (or keep_waiting says no). */
 static void finish_uploads(struct import *im)
 {
 	struct cache_stats st;
@@ -471,7 +483,7 @@ static void finish_uploads(struct import *im)
 		char left[32], rate[32], eta[32];
 
 		cache_stats(im->m.cache, &st);
-		if (st.staged_files == 0 || import_signalled(im) >= 2)
+		if (st.staged_files == 0 || !keep_waiting(im))
 			break;
 		progress_bytes((double)st.staged_bytes, left, sizeof(left));
 		progress_bytes(st.upload_rate, rate, sizeof(rate));

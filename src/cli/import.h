@@ -15,6 +15,8 @@
 #include "cli/progress.h"
 
 #define IMPORT_SETTLE_DEFAULT 3.0
+/* Seconds import still waits for its uploads after SIGINT or SIGTERM. */
+#define IMPORT_STOP_WAIT 30
 
 /* A source file imported (or found in the library) that --delete-after
  * removes once its content is in the store. */
@@ -41,7 +43,8 @@ struct import {
 	int watch, delete_after;
 	double settle;
 	int sigfd;			/* SIGINT, SIGTERM */
-	int stopping;			/* a signal came: no new files */
+	int stopping;			/* signals so far: no new files after the first */
+	double stopped_at;		/* when the first came (progress_elapsed) */
 	GHashTable *dirs;		/* relative folder -> its inode (uint64_t *), referenced */
 	GHashTable *made;		/* relative folders made by this run -> 1 */
 	GHashTable *contents;		/* sha256 of content imported or found this run -> 1 */
