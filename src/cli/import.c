@@ -313,45 +313,72 @@ static void gallery_name(struct import *im, uint64_t dir, const char *name, char
 	}
 }
 
-/* Imports source file REL (relative to DIR): 0 imported, 1 already
- * there, 2 not a file import takes, -1 failed (after one line). */
-static int import_file(struct import *im, const char *rel)
+/* Opens source file REL (at PATH) for import, with *ST: the fd, or -1
+ * (after a line when it is a file import cannot take; silently when it is
+ * gone or ignored). */
+static int open_source(struct import *im, const char *rel, const char *path, struct stat *st)
 {
-	char path[PATH_MAX * 2], sha[65], sealed[65];
-	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
-	char folder[PATH_MAX], as[256];
-	struct meta_file found;
-	struct known *k;
-	struct stat st;
-	uint64_t dir;
-	int fd, rc, result = 0;
+	const char *slash = strrchr(rel, '/');
+	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", im->src, rel);
-	if (name_is_plain(name)) {
+	if (name_is_plain(slash ? slash + 1 : rel)) {
 		im->ignored++;	/* .DS_Store and the like: no memories */
-		return 2;
+		return -1;
 	}
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT)
-		return 2;	/* gone meanwhile (watch: moved on) */
-	if (fd < 0 && errno == ELOOP) {
+		return -1;	/* gone meanwhile (watch: moved on) */
+	if (fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode))
+		return fd;
+	if (fd < 0 && errno == ELOOP)
 		import_line(im, rel, "skipped: a symbolic link (a library holds files)%s", "");
-		im->failed++;
-		return -1;
-	}
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		import_line(im, rel, "skipped: %s", strerror(errno));
-		im->failed++;
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
+	else if (fd >= 0 && !S_ISREG(st->st_mode))
 		import_line(im, rel, "skipped: not a regular file%s", "");
-		im->failed++;
-		return -1;
+	else
+		import_line(im, rel, "skipped: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	im->failed++;
+	return -1;
+}
+
+/* Writes FD (source REL, ST) into its folder of the library: 0 with the
+ * hash of what was written in SHA, or -errno. */
+static int write_source(struct import *im, const char *rel, int fd, const struct stat *st, char *sha)
+{
+	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
+	char folder[PATH_MAX], as[256];
+	uint64_t dir;
+	int rc;
+
+	snprintf(folder, sizeof(folder), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+	for (int again = 0; again < 2; again++) {
+		rc = dest_folder(im, folder, &dir);
+		if (rc == 0 && im->gallery)
+			gallery_name(im, dir, name, as, sizeof(as));
+		if (rc == 0)
+			rc = fs_import_write(&im->m.fs, dir, im->gallery ? as : name, fd, (uint64_t)st->st_size,
+					     st->st_mode, &st->st_mtim, sha);
+		if (rc != -ENOENT)
+			break;
+		forget_folders(im);	/* a folder of the cache went meanwhile: look again */
 	}
+	return rc;
+}
+
+/* Imports source file REL (relative to DIR): 0 imported, 1 already
+ * there, -1 not imported (after a line when it failed). */
+static int import_file(struct import *im, const char *rel)
+{
+	char path[PATH_MAX * 2], sha[65], sealed[65];
+	struct meta_file found;
+	struct known *k;
+	struct stat st;
+	int fd, rc, result = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", im->src, rel);
+	if ((fd = open_source(im, rel, path, &st)) < 0)
+		return -1;
 	k = g_hash_table_lookup(im->known, rel);
 	if (k && k->size == st.st_size && k->mtime.tv_sec == st.st_mtim.tv_sec &&
 	    k->mtime.tv_nsec == st.st_mtim.tv_nsec) {
@@ -371,47 +398,31 @@ static int import_file(struct import *im, const char *rel)
 		if (im->delete_after && (g_hash_table_contains(im->contents, sha) ||
 					 strcmp(found.upload_status, "completed") == 0))
 			delete_later(im, path, sha, &st);
-		close(fd);
 		im->dups++;
 		im->dup_bytes += (uint64_t)st.st_size;
 		result = 1;
-		goto known;
-	}
-	if (rc != -ENOENT) {
+	} else if (rc != -ENOENT) {
 		close(fd);
 		import_line(im, rel, "skipped: cannot ask the database: %s", strerror(-rc));
 		im->failed++;
 		return -1;
-	}
-	snprintf(folder, sizeof(folder), "%.*s", slash ? (int)(slash - rel) : 0, rel);
-	rc = dest_folder(im, folder, &dir);
-	if (rc == 0 && im->gallery)
-		gallery_name(im, dir, name, as, sizeof(as));
-	if (rc == 0)
-		rc = fs_import_write(&im->m.fs, dir, im->gallery ? as : name, fd, (uint64_t)st.st_size, st.st_mode, &st.st_mtim, sealed);
-	if (rc == -ENOENT) {	/* a folder of the cache went meanwhile */
-		forget_folders(im);
-		rc = dest_folder(im, folder, &dir);
-		if (rc == 0)
-			rc = fs_import_write(&im->m.fs, dir, name, fd, (uint64_t)st.st_size, st.st_mode, &st.st_mtim,
-					     sealed);
-	}
-	close(fd);
-	if (rc) {
+	} else if ((rc = write_source(im, rel, fd, &st, sealed)) == 0) {
+		g_hash_table_add(im->contents, g_strdup(sealed));	/* written to while read: what was read last is in */
+		if (im->delete_after)
+			delete_later(im, path, sealed, &st);
+		im->files++;
+		im->bytes += (uint64_t)st.st_size;
+	} else {
+		close(fd);
 		import_line(im, rel, "skipped: %s", rc == -EISDIR ? "a folder of the library has its name"
 					     : rc == -EPERM ? "refused by the library's rules (see the log)"
+					     : rc == -EINVAL || rc == -ENAMETOOLONG ? "its name cannot be a library name"
+					       " (see the log)"
 					     : strerror(-rc));
 		im->failed++;
 		return -1;
 	}
-	if (strcmp(sealed, sha) != 0)	/* written to while read: what was read last is in */
-		snprintf(sha, sizeof(sha), "%s", sealed);
-	g_hash_table_add(im->contents, g_strdup(sha));
-	if (im->delete_after)
-		delete_later(im, path, sha, &st);
-	im->files++;
-	im->bytes += (uint64_t)st.st_size;
-known:
+	close(fd);
 	k = g_new(struct known, 1);
 	k->size = st.st_size;
 	k->mtime = st.st_mtim;

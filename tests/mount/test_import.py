@@ -268,6 +268,7 @@ def test_delete_after_and_bad_inputs(mvfs, tmp_path, pg_server):
         (mixed / "ok.txt").write_bytes(b"fine")
         os.symlink("/etc/hostname", mixed / "link.txt")
         os.mkfifo(mixed / "pipe")
+        (mixed / "tab\tname.txt").write_bytes(b"a control character")
         (mixed / "secret.txt").write_bytes(b"hidden")
         os.chmod(mixed / "secret.txt", 0)
         r = nobody_import(pg_server, top, mixed)
@@ -276,7 +277,9 @@ def test_delete_after_and_bad_inputs(mvfs, tmp_path, pg_server):
     assert "mvaultfs import: 'link.txt': skipped: a symbolic link (a library holds files)" in err, err
     assert "mvaultfs import: 'pipe': skipped: not a regular file" in err, err
     assert "mvaultfs import: 'secret.txt': skipped: Permission denied" in err, err
-    assert "imported 1 file(s)" in r.stdout and "skipped: 3 file(s)" in r.stdout, r.stdout
+    assert ("mvaultfs import: 'tab\tname.txt': skipped: its name cannot be a library name (see the log)"
+            in err), err
+    assert "imported 1 file(s)" in r.stdout and "skipped: 4 file(s)" in r.stdout, r.stdout
     m.unmount()
 
 
