@@ -103,22 +103,22 @@ void import_line(struct import *im, const char *rel, const char *fmt, const char
 
 void import_show(struct import *im, int force)
 {
-	char b[32], t[32], r[32], eta[32] = "";
-	double secs = progress_elapsed(&im->p), rate = secs > 0 ? (double)im->bytes / secs : 0;
-	uint64_t done = im->bytes + im->dup_bytes;
+	char b[32], t[32], r[32], eta[32] = "?";
+	uint64_t done = im->bytes + im->dup_bytes, seen = im->files + im->dups + im->failed + im->ignored;
+	double secs = progress_elapsed(&im->p), rate = secs > 0 ? (double)done / secs : 0;
 
+	/* the rates are of what was gone through (read and hashed; written when
+	 * new), which is what the time left depends on */
 	progress_bytes((double)done, b, sizeof(b));
 	progress_bytes(rate, r, sizeof(r));
 	if (im->total_files) {
-		double left = (double)(im->total_bytes > done ? im->total_bytes - done : 0);
-
 		progress_bytes((double)im->total_bytes, t, sizeof(t));
 		if (rate > 0)
-			progress_clock(left / rate, eta, sizeof(eta));
+			progress_clock((double)(im->total_bytes > done ? im->total_bytes - done : 0) / rate, eta,
+				       sizeof(eta));
 		progress_show(&im->p, force, "import: %llu/%llu files, %s/%s, %s/s, %.1f files/s, ETA %s",
-			      (unsigned long long)(im->files + im->dups + im->failed + im->ignored),
-			      (unsigned long long)im->total_files, b, t, r,
-			      secs > 0 ? (double)im->files / secs : 0, eta[0] ? eta : "?");
+			      (unsigned long long)seen, (unsigned long long)im->total_files, b, t, r,
+			      secs > 0 ? (double)seen / secs : 0, eta);
 	} else {
 		progress_show(&im->p, force, "import: %llu imported, %llu already there, %s, %s/s%s",
 			      (unsigned long long)im->files, (unsigned long long)im->dups, b, r,
@@ -635,6 +635,25 @@ static int data_folder(struct import *im, int *lockfd)
 		fprintf(stderr, "mvaultfs import: cannot make the data folder '%s': %s\n", im->m.o.data_dir,
 			strerror(errno));
 		return -1;
+	}
+	if (!im->m.o.db || !*im->m.o.db) {
+		/* the embedded default: a mount of this library holds its cluster */
+		char note[64] = "";
+		int fd, pid = 0;
+
+		snprintf(path, sizeof(path), "%s/embedded.lock", im->m.o.data_dir);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK &&
+		    pread(fd, note, sizeof(note) - 1, 0) > 0 && sscanf(note, "%d running", &pid) == 1 &&
+		    strstr(note, "running")) {
+			fprintf(stderr, "mvaultfs import: the library in '%s' is mounted (mvaultfs pid %d): copy"
+				" into that mount (rsync -a DIR/ MOUNTPOINT/library/...), or unmount it and import"
+				" again\n", im->m.o.data_dir, pid);
+			close(fd);
+			return -1;
+		}
+		if (fd >= 0)
+			close(fd);
 	}
 	snprintf(path, sizeof(path), "%s/import.lock", im->m.o.data_dir);
 	*lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -27,6 +27,7 @@ import pytest
 from imgtest import jpeg
 from mvtest import object_path, poll, q, run, sha256_file, sql, wait_until
 from pgtest import default_bin
+from test_embedded import embedded_env
 
 T0 = 1_600_000_000  # the sources' mtimes: far from now, so a kept one is seen
 
@@ -256,6 +257,15 @@ def test_delete_after_and_bad_inputs(mvfs, tmp_path, pg_server):
         r = do_import(m, tmp_path, *args, check=False)
         assert r.returncode != 0 and want in r.stderr, (args, r.returncode, r.stderr)
     assert counts(m) == before
+
+    # the embedded default's library while it is mounted: its cluster is
+    # the mount's; said so, with what to do
+    env = embedded_env(tmp_path)
+    e = mvfs(embedded=True, env=env, timeout=60)
+    r = run([default_bin(), "import", card, "--to", "library"], check=False, timeout=60,
+            env=dict(env_of(tmp_path), HOME=str(env["HOME"])))
+    assert r.returncode == 1 and "is mounted (mvaultfs pid %d)" % e.pid in r.stderr, r.stderr
+    e.unmount()
 
     # files import cannot take: each named on a line of its own, the rest
     # imported, and a non-zero exit (as root nothing is unreadable: as
