@@ -534,6 +534,29 @@ static void summary(struct import *im)
 
 /* --- the command ---------------------------------------------------------- */
 
+/* DIR, checked to be a folder we can read, as IM->src: 0, or -1 after a line. */
+static int source_folder(struct import *im, const char *dir)
+{
+	struct stat st;
+	DIR *d;
+
+	if (!realpath(dir, im->src)) {
+		fprintf(stderr, "mvaultfs import: cannot read '%s': %s\n", dir,
+			errno == ENOENT ? "no such folder" : strerror(errno));
+		return -1;
+	}
+	if (stat(im->src, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mvaultfs import: '%s' is not a folder\n", dir);
+		return -1;
+	}
+	if (!(d = opendir(im->src))) {
+		fprintf(stderr, "mvaultfs import: cannot read '%s': %s\n", dir, strerror(errno));
+		return -1;
+	}
+	closedir(d);
+	return 0;
+}
+
 /* Our own arguments out of ARGV; the -o options go into ARGS.  0, or -1
  * after a line (1 for --help). */
 static int parse_args(struct import *im, int argc, char **argv, struct fuse_args *args)
@@ -548,18 +571,15 @@ static int parse_args(struct import *im, int argc, char **argv, struct fuse_args
 			im->watch = 1;
 		} else if (strcmp(a, "--delete-after") == 0) {
 			im->delete_after = 1;
-		} else if ((strcmp(a, "--settle") == 0 || strcmp(a, "--to") == 0) && i + 1 < argc) {
-			if (a[2] == 't') {
-				im->to = argv[++i];
-			} else {
-				char *end;
+		} else if (strcmp(a, "--to") == 0 && i + 1 < argc) {
+			im->to = argv[++i];
+		} else if (strcmp(a, "--settle") == 0 && i + 1 < argc) {
+			char *end;
 
-				im->settle = strtod(argv[++i], &end);
-				if (*end || end == argv[i] || im->settle < 0 || im->settle > 3600) {
-					fprintf(stderr, "mvaultfs import: --settle %s: give seconds from 0 to 3600\n",
-						argv[i]);
-					return -1;
-				}
+			im->settle = strtod(argv[++i], &end);
+			if (*end || end == argv[i] || im->settle < 0 || im->settle > 3600) {
+				fprintf(stderr, "mvaultfs import: --settle %s: give seconds from 0 to 3600\n", argv[i]);
+				return -1;
 			}
 		} else if (strncmp(a, "--to=", 5) == 0) {
 			im->to = a + 5;
@@ -583,25 +603,8 @@ static int parse_args(struct import *im, int argc, char **argv, struct fuse_args
 		import_usage(stderr);
 		return -1;
 	}
-	if (!realpath(dir, im->src)) {
-		fprintf(stderr, "mvaultfs import: cannot read '%s': %s\n", dir,
-			errno == ENOENT ? "no such folder" : strerror(errno));
+	if (source_folder(im, dir) != 0)
 		return -1;
-	}
-	{
-		struct stat st;
-		DIR *d;
-
-		if (stat(im->src, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "mvaultfs import: '%s' is not a folder\n", dir);
-			return -1;
-		}
-		if (!(d = opendir(im->src))) {
-			fprintf(stderr, "mvaultfs import: cannot read '%s': %s\n", dir, strerror(errno));
-			return -1;
-		}
-		closedir(d);
-	}
 	if (strncmp(im->to, "library", 7) != 0 && strncmp(im->to, "galleries/", 10) != 0) {
 		fprintf(stderr, "mvaultfs import: --to %s: give library, library/PATH or galleries/NAME\n", im->to);
 		return -1;

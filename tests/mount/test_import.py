@@ -244,8 +244,10 @@ def test_delete_after_and_bad_inputs(mvfs, tmp_path, pg_server):
     # bad inputs: one line each, a non-zero exit, nothing written
     (m.mnt / "library" / "afile.txt").write_bytes(b"x")
     before = counts(m)
+    (tmp_path / "plain.txt").write_text("a file, not a folder")
     cases = [
         ((tmp_path / "nope", "--to", "library"), "no such folder"),
+        ((tmp_path / "plain.txt", "--to", "library"), "is not a folder"),
         ((card / "..", "--to", "library/missing/deeper"), "no such folder"),
         ((card, "--to", "library/afile.txt"), "not a folder"),
         ((card, "--to", "workspace"), "give library, library/PATH or galleries/NAME"),
