@@ -32,17 +32,32 @@ from test_embedded import embedded_env
 T0 = 1_600_000_000  # the sources' mtimes: far from now, so a kept one is seen
 
 
+_s3 = {}   # the s3rver of a store on S3 (MVFS_TEST_STORE=s3): its endpoint and credentials
+
+
+@pytest.fixture(autouse=True)
+def _s3_of_store(request):
+    if os.environ.get("MVFS_TEST_STORE") == "s3":
+        _s3["server"] = request.getfixturevalue("s3_server")
+    yield
+    _s3.clear()
+
+
 def import_cmd(m, tmp_path, *args, data="imp"):
     """argv of an import into M's database and store, with a data folder of
     its own (as a second machine, or a mount's neighbour, would have)."""
-    return [default_bin(), "import", *map(str, args),
-            "-o", "db=%s,store=%s,data_dir=%s" % (m.dsn, m.store, tmp_path / data)]
+    opts = "db=%s,store=%s,data_dir=%s" % (m.dsn, m.store, tmp_path / data)
+    if str(m.store).startswith("s3://"):
+        opts += ",s3_endpoint=" + _s3["server"].endpoint
+    return [default_bin(), "import", *map(str, args), "-o", opts]
 
 
 def env_of(tmp_path):
     e = dict(os.environ)
     e.pop("MVAULT_DB", None)
     e["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    if "server" in _s3:
+        e.update({k: str(v) for k, v in _s3["server"].env().items()})
     return e
 
 
