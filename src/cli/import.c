@@ -709,7 +709,7 @@ int cmd_import(int argc, char **argv)
 	}
 	rc = 1;
 	if (start_engine(im, argc, argv, &args) != 0 || data_folder(im, &lockfd) != 0)
-		goto out_args;
+		goto out;	/* the options parsed so far are released there */
 	/* Signals are read from a descriptor; every thread started from here
 	 * on keeps them blocked. */
 	sigemptyset(&sigs);
