@@ -698,6 +698,26 @@ static const char *down_sides(const struct mount_stats *st, char *buf, size_t le
 	return buf;
 }
 
+/* The one MOUNTPOINT of `status` and `sync`, with --json (when JSON is
+ * not NULL) and --timeout SECS (when TIMEOUT is not NULL); NULL when the
+ * arguments are not that. */
+static const char *mountpoint_arg(int argc, char **argv, int *json, double *timeout)
+{
+	const char *mnt = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (json && strcmp(argv[i], "--json") == 0)
+			*json = 1;
+		else if (timeout && strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+			*timeout = atof(argv[++i]);
+		else if (mnt || argv[i][0] == '-')
+			return NULL;
+		else
+			mnt = argv[i];
+	}
+	return mnt;
+}
+
 /* S as a JSON string (quotes, backslashes and control characters escaped). */
 static void json_str(FILE *f, const char *s)
 {
@@ -776,15 +796,7 @@ static int cmd_status(int argc, char **argv)
 	const char *mnt = NULL;
 	int json = 0;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (!mnt)
-			mnt = argv[i];
-		else
-			mnt = NULL, i = argc;
-	}
-	if (!mnt) {
+	if (!(mnt = mountpoint_arg(argc, argv, &json, NULL))) {
 		fprintf(stderr, "usage: mvaultfs status [--json] MOUNTPOINT\n");
 		return 1;
 	}
@@ -823,15 +835,7 @@ static int cmd_sync(int argc, char **argv)
 	double timeout = 0;
 	const char *mnt = NULL;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
-			timeout = atof(argv[++i]);
-		else if (!mnt)
-			mnt = argv[i];
-		else
-			mnt = NULL, i = argc;
-	}
-	if (!mnt) {
+	if (!(mnt = mountpoint_arg(argc, argv, NULL, &timeout))) {
 		fprintf(stderr, "usage: mvaultfs sync MOUNTPOINT [--timeout SECS]\n");
 		return 1;
 	}
