@@ -18,6 +18,8 @@ command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # libde265 and x265); vipsthumbnail is the benchmarks' rival; PIL makes the
 # tests' images.
 PKGS="$PKGS libvips-dev libvips-tools python3-pil"
+# The desktop's thumbnails: zlib's CRC-32 for the PNG chunks they carry.
+PKGS="$PKGS zlib1g-dev"
 # Folder tests: exiftool rewrites a JPEG the way photo tools save it.
 PKGS="$PKGS libimage-exiftool-perl"
 # The file manager's own calls (gio copy, save, move, remove, trash) in the mount

@@ -32,6 +32,7 @@
 #include "cli/progress.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
+#include "fs/fs_thumbs.h"
 #include "fs/fs_variants.h"
 #include "fs/fs_xdgtrash.h"
 #include "meta/meta.h"
@@ -42,6 +43,7 @@
 #include "util/sdnotify.h"
 #include "util/secret.h"
 #include "util/log.h"
+#include "util/store_label.h"
 #include "worker/worker.h"
 
 
@@ -103,6 +105,18 @@ static void jobs_usage(void)
 }
 
 
+static void pin_usage(void)
+{
+	printf("store forever (pins):\n"
+	       "    -o pin_store=NAME=URL  a store that `setfattr -n user.mvault.pin -v NAME` copies to\n"
+	       "                           (repeat for more); NAME is icp, vblob, s3 or local (seed\n"
+	       "                           001's backend names), URL any store -o store= takes;\n"
+	       "                           give it to `mvaultfs worker` too where that runs the jobs\n"
+	       "    getfattr -n user.mvault.presence FILE|GALLERY   where it is, per backend; `mvaultfs\n"
+	       "                           status` shows copies in progress\n"
+	       "\n");
+}
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
@@ -111,8 +125,9 @@ static void usage(const char *prog)
 	       "                                             a login role for user NAME (as the owner);\n"
 	       "                                             -o worker: role NAME for `mvaultfs worker`\n"
 	       "       %s sync MOUNTPOINT [--timeout SECS]   wait until every closed file is uploaded\n"
-	       "       %s status [--json] MOUNTPOINT         health, uploads waiting, cache, store (--json:\n"
-	       "                                             for scripts; the fields are in mvaultfs(1))\n"
+	       "       %s status [--json] MOUNTPOINT         health, uploads waiting, cache, store, pins\n"
+	       "                                             (--json: for scripts; the fields are in\n"
+	       "                                             mvaultfs(1))\n"
 	       "       %s worker [-o db=CONNINFO,...]        run background jobs for every user, no mount\n"
 	       "       %s import [--watch] [--settle SECS] [--delete-after] [-o ...] DIR\n"
 	       "              --to library[/PATH]|galleries/NAME   DIR's files into the library, no mount\n"
@@ -163,6 +178,11 @@ static void usage(const char *prog)
 	       "                           mount's kernel caches within ms, not after attr_timeout/\n"
 	       "                           entry_timeout (default on with -o db=, off for the\n"
 	       "                           embedded default, which no other mount can reach)\n"
+	       "    -o desktop_thumbnails[=on|off]  write the desktop's thumbnails (~/.cache/\n"
+	       "                           thumbnails/{normal,large}) of library/ and workspace/\n"
+	       "                           files from their thumb variants, so file managers and\n"
+	       "                           photo apps read no original (default on for the\n"
+	       "                           embedded default, off with -o db=)\n"
 	       "    -o read_ahead_kb=KIB   the kernel's readahead for this mount, set at mount in\n"
 	       "                           /sys/class/bdi (root only; else it stays 128, with an\n"
 	       "                           info line) (default 4096; 0: leave the kernel's)\n"
@@ -170,6 +190,7 @@ static void usage(const char *prog)
 	       "\n", prog, prog, prog, prog, prog, prog, prog);
 	cache_usage();
 	jobs_usage();
+	pin_usage();
 	s3_usage();
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -462,6 +483,23 @@ static void mount_release(struct mount *m)
 	mount_release_engines(m);
 }
 
+/* The desktop's thumbnails (fs_thumbs.c): on by default for the embedded
+ * default, a person's own library on their own desktop; with -o db= the
+ * daemon often runs as a service (fstab, systemd) whose home is nobody's
+ * desktop.  Without them the mount works as before: one log line. */
+static void mount_start_thumbs(struct mount *m)
+{
+	char err[512];
+	int on = m->o.thumbs ? strcmp(m->o.thumbs, "on") == 0 : m->o.thumbs_flag || m->pg;
+
+	if (!on || fs_thumbs_start(&m->fs, m->mountpoint, err, sizeof(err)) == 0)
+		return;
+	if (m->o.thumbs || m->o.thumbs_flag)
+		log_error("no desktop thumbnails (-o desktop_thumbnails): %s", err);
+	else	/* a service without a home: nobody's desktop to write for */
+		log_info("no desktop thumbnails: %s", err);
+}
+
 /* The kernel's readahead for the mount (fs_readahead.c): INIT answered
  * here, then the bdi raised.  Where it cannot be (not root), one info line:
  * reads still work, in smaller requests. */
@@ -501,6 +539,7 @@ static int cmd_mount(int argc, char **argv)
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0 ||
 	    fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out;
 	m.mountpoint = cmd.mountpoint;	/* freed with the rest */
@@ -526,6 +565,10 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (m.o.push && strcmp(m.o.push, "on") != 0 && strcmp(m.o.push, "off") != 0) {
 		fprintf(stderr, "mvaultfs: -o push=%s: give on or off\n", m.o.push);
+		goto out;
+	}
+	if (m.o.thumbs && strcmp(m.o.thumbs, "on") != 0 && strcmp(m.o.thumbs, "off") != 0) {
+		fprintf(stderr, "mvaultfs: -o desktop_thumbnails=%s: give on or off\n", m.o.thumbs);
 		goto out;
 	}
 	if (m.o.read_ahead_kb < -1 || m.o.read_ahead_kb > (1 << 20)) {
@@ -562,7 +605,9 @@ static int cmd_mount(int argc, char **argv)
 				 .tree_timeout = m.o.attr_timeout < 0 && m.o.entry_timeout < 0 ? FS_TREE_TIMEOUT : 0,
 				 .fsync_timeout = m.cache_cli.fsync_timeout > 0 ? m.cache_cli.fsync_timeout : 300,
 				 .variants_visible = m.o.variants && strcmp(m.o.variants, "visible") == 0,
-				 .read_ahead_kb = m.o.read_ahead_kb < 0 ? FS_READ_AHEAD_KB : (unsigned)m.o.read_ahead_kb };
+				 .read_ahead_kb = m.o.read_ahead_kb < 0 ? FS_READ_AHEAD_KB : (unsigned)m.o.read_ahead_kb,
+				 .store_label = store_label_of_url(m.o.store),
+				 .pin_labels = m.pins.labels, .npin_labels = m.pins.n };
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
@@ -592,6 +637,7 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (fs_record_start(&m.fs) != 0)
 		log_warn("no recorder thread: closes record their versions themselves");
+	mount_start_thumbs(&m);
 	if (mount_start_worker(&m) != 0)
 		goto out;
 	/* The embedded cluster has no other client (one daemon, a private
@@ -735,6 +781,49 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* The copies for pins in progress, per backend (the root's
+ * user.mvault.pins, from the database): "BACKEND COPYING BYTES FAILED"
+ * lines, handed one by one to FN; -errno when the mount does not say. */
+static int each_pin(const char *mnt, void (*fn)(void *arg, const char *backend, unsigned long long copying,
+						unsigned long long bytes, unsigned long long failed), void *arg)
+{
+	char text[1024], *line, *save = NULL;
+	ssize_t n = getxattr(mnt, FS_XATTR_PINS, text, sizeof(text) - 1);
+
+	if (n < 0)
+		return -errno;
+	text[n] = '\0';
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char backend[64];
+		unsigned long long copying, bytes, failed;
+
+		if (sscanf(line, "%63s %llu %llu %llu", backend, &copying, &bytes, &failed) == 4)
+			fn(arg, backend, copying, bytes, failed);
+	}
+	return 0;
+}
+
+static void pin_text(void *arg, const char *backend, unsigned long long copying, unsigned long long bytes,
+		     unsigned long long failed)
+{
+	char left[32];
+
+	progress_bytes((double)bytes, left, sizeof(left));
+	printf("  pins      %s: %llu cop%s in progress, %s left", backend, copying, copying == 1 ? "y" : "ies", left);
+	if (failed)
+		printf("; %llu failed (getfattr -n user.mvault.presence FILE says why)", failed);
+	printf("\n");
+	++*(int *)arg;
+}
+
+static void pin_json(void *arg, const char *backend, unsigned long long copying, unsigned long long bytes,
+		     unsigned long long failed)
+{
+	printf("%s{\"backend\": ", (*(int *)arg)++ ? ", " : "");
+	json_str(stdout, backend);
+	printf(", \"copying\": %llu, \"bytes_left\": %llu, \"failed\": %llu}", copying, bytes, failed);
+}
+
 /* `mvaultfs status --json`: the shape README.md documents ("mvaultfs
  * status"); fields are only ever added. */
 static void status_json(const char *mnt, const struct mount_stats *st)
@@ -755,8 +844,15 @@ static void status_json(const char *mnt, const struct mount_stats *st)
 	printf(" \"cache\": {\"bytes\": %llu, \"blocks\": %llu, \"max\": %llu, \"hits\": %llu, \"misses\": %llu,"
 	       " \"hit_rate\": %.4f},\n", st->cache_bytes, st->cache_blocks, st->cache_max, st->hits, st->misses,
 	       looked ? (double)st->hits / (double)looked : 1.0);
-	printf(" \"store\": {\"gets\": %llu, \"puts\": %llu, \"failing\": %llu}}\n", st->store_gets, st->store_puts,
-	       st->store_failing);
+	printf(" \"store\": {\"gets\": %llu, \"puts\": %llu, \"failing\": %llu},\n", st->store_gets,
+	       st->store_puts, st->store_failing);
+	if (st->db_down_secs > 0) {	/* not waited for: see status_text */
+		printf(" \"pins\": null}\n");
+		return;
+	}
+	printf(" \"pins\": [");
+	each_pin(mnt, pin_json, &(int){ 0 });
+	printf("]}\n");
 }
 
 /* `mvaultfs status`: one line that says whether all is well, then a line
@@ -764,6 +860,7 @@ static void status_json(const char *mnt, const struct mount_stats *st)
 static void status_text(const char *mnt, const struct mount_stats *st)
 {
 	char a[32], b[32], r[32], eta[32], down[256];
+	int pins = 0, rc;
 
 	if (*down_sides(st, down, sizeof(down)))
 		printf("mvaultfs at %s: %s\n", mnt, down);
@@ -787,6 +884,14 @@ static void status_text(const char *mnt, const struct mount_stats *st)
 	       st->cache_blocks, st->hits + st->misses ? 100.0 * (double)st->hits / (double)(st->hits + st->misses)
 							: 100.0, st->hits, st->misses);
 	printf("  store     %llu GET(s), %llu PUT(s) since mount\n", st->store_gets, st->store_puts);
+	/* the pins are read from the database: not while it is away (the read
+	 * would wait for it, db_timeout) */
+	if (st->db_down_secs > 0)
+		printf("  pins      unknown while the database is unreachable\n");
+	else if ((rc = each_pin(mnt, pin_text, &pins)) != 0)
+		printf("  pins      unknown (%s)\n", strerror(-rc));
+	else if (!pins)
+		printf("  pins      no copies in progress\n");
 }
 
 static int cmd_status(int argc, char **argv)
@@ -904,7 +1009,8 @@ static int cmd_worker(int argc, char **argv)
 	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
-	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0)
+	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0)
 		goto out;
 	if (args.argc > 1) {
 		fprintf(stderr, "mvaultfs worker: unexpected '%s' (options go in -o)\n", args.argv[1]);
@@ -948,6 +1054,8 @@ static int cmd_worker(int argc, char **argv)
 	wc.trash_days = m.o.trash_days;
 	wc.cache = m.cache;
 	wc.backend = m.backend;
+	wc.pin_stores = m.pins.stores;
+	wc.npin_stores = m.pins.n;
 	/* Signals are taken by sigwait below, not by the threads. */
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);

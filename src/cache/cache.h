@@ -118,6 +118,12 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e, unsigned fl
  * file's bytes; with -1, the journal's names of every entry sealed so far.
  * Call it for each such file, then once with -1.  0 or -errno (logged). */
 int cache_stage_sync(struct cache *c, int fd);
+/* Gives sealed entry E, sealed with CACHE_SEAL_LATER and not yet queued
+ * for upload, the modification time MTIME: renames its journal entry (the
+ * name holds the time) and updates E.  Durable with the next
+ * cache_stage_sync(c, -1), like the seal itself.  0 or -errno (E then
+ * unchanged). */
+int cache_stage_retime(struct cache *c, struct cache_entry *e, const struct timespec *mtime);
 /* Queues sealed entry E for upload.  Separate from sealing so that the
  * owner can record the staged version before its upload is recorded. */
 int cache_stage_upload(struct cache *c, const struct cache_entry *e);

@@ -495,6 +495,35 @@ int cache_stage_sync(struct cache *c, int fd)
 	return rc;
 }
 
+int cache_stage_retime(struct cache *c, struct cache_entry *e, const struct timespec *mtime)
+{
+	char from[JOURNAL_NAME_MAX], to[JOURNAL_NAME_MAX];
+	struct cache_entry moved = *e;
+	int dfd, rc = 0;
+
+	moved.mtime = *mtime;
+	moved.has_mtime = 1;
+	journal_name(e, from, sizeof(from));
+	journal_name(&moved, to, sizeof(to));
+	if ((dfd = open(c->journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	pthread_mutex_lock(&c->lock);
+	if (renameat(dfd, from, dfd, to) != 0) {
+		rc = -errno;
+	} else {
+		struct staged_file *f = *file_slot(c, e->ino);
+
+		if (f && f->newest.seq == e->seq)
+			f->newest = moved;
+		*e = moved;
+	}
+	pthread_mutex_unlock(&c->lock);
+	close(dfd);
+	if (rc)
+		log_warn("cannot give journal entry '%s' its new time: %s", from, strerror(-rc));
+	return rc;
+}
+
 ssize_t cache_entry_note(struct cache *c, const struct cache_entry *e, const char *name, char *buf, size_t len)
 {
 	char entry[JOURNAL_NAME_MAX], path[4200];

@@ -16,11 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/fs_thumbs.h"
 #include "meta/meta_conninfo.h"
 #include "meta/meta_embedded.h"
 #include "meta/meta_s3conf.h"
 #include "util/log.h"
 #include "util/secret.h"
+#include "util/store_label.h"
 
 #define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
 const struct fuse_opt mvfs_opt_spec[] = {
@@ -32,6 +34,8 @@ const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("log=%s", log),
 	OPT("variants=%s", variants),
 	OPT("push=%s", push),
+	OPT("desktop_thumbnails=%s", thumbs),
+	OPT("desktop_thumbnails", thumbs_flag),
 	OPT("attr_timeout=%lf", attr_timeout),
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("db_connections=%d", pool),
@@ -191,6 +195,83 @@ int jobs_config_from(const struct jobs_cli *cli, int default_threads, struct wor
 	return 0;
 }
 
+enum { KEY_PIN_STORE = 1 };
+const struct fuse_opt pin_opt_spec[] = {
+	FUSE_OPT_KEY("pin_store=", KEY_PIN_STORE),
+	FUSE_OPT_END
+};
+
+int pin_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct pin_cli *p = data;
+	const char *eq;
+
+	(void)outargs;
+	if (key != KEY_PIN_STORE)
+		return 1;
+	arg += strlen("pin_store=");
+	eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1]) {
+		fprintf(stderr, "mvaultfs: -o pin_store=%s: give NAME=URL (e.g. pin_store=icp=/srv/forever)\n", arg);
+		return -1;
+	}
+	if (p->n == PIN_STORES_MAX) {
+		fprintf(stderr, "mvaultfs: -o pin_store: at most %d stores\n", PIN_STORES_MAX);
+		return -1;
+	}
+	p->name[p->n] = strndup(arg, (size_t)(eq - arg));
+	p->url[p->n] = strdup(eq + 1);
+	if (!p->name[p->n] || !p->url[p->n])
+		return -1;
+	p->n++;
+	return 0;
+}
+
+/* Opens the pin stores of P beside the primary store PRIMARY; 0, or -1
+ * after a line on stderr. */
+int pin_stores_open(struct pin_cli *p, const char *primary, const struct backend_config *cfg)
+{
+	for (int i = 0; i < p->n; i++) {
+		const char *label = store_label(p->name[i]);
+
+		if (!label || strcmp(label, "neon-db") == 0) {
+			fprintf(stderr, "mvaultfs: -o pin_store=%s=...: give the name of a store: icp, vblob, s3 or local\n",
+				p->name[i]);
+			return -1;
+		}
+		if (strcmp(label, store_label_of_url(primary)) == 0) {
+			fprintf(stderr, "mvaultfs: -o pin_store=%s=...: '%s' names the primary store's kind already;"
+				" a pin store is another kind\n", p->name[i], label);
+			return -1;
+		}
+		for (int k = 0; k < i; k++)
+			if (strcmp(p->labels[k], label) == 0) {
+				fprintf(stderr, "mvaultfs: -o pin_store=%s=...: given twice\n", p->name[i]);
+				return -1;
+			}
+		p->labels[i] = label;
+		p->stores[i].label = label;
+		p->stores[i].backend = backend_open(p->url[i], cfg);
+		if (!p->stores[i].backend) {
+			fprintf(stderr, "mvaultfs: cannot open the pin store '%s' (%s): %s\n", p->url[i], p->name[i],
+				strerror(errno));
+			return -1;
+		}
+		log_info("pin store '%s' (%s): %s", p->name[i], label, p->url[i]);
+	}
+	return 0;
+}
+
+void pin_stores_release(struct pin_cli *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		backend_free(p->stores[i].backend);
+		free(p->name[i]);
+		free(p->url[i]);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
 /* mkdir -p with MODE for the folders it makes. */
 int mkdirs(const char *path, mode_t mode)
 {
@@ -311,6 +392,7 @@ void mount_release_engines(struct mount *m)
 	meta_embedded_stopping(m->pg);
 	meta_stop_waiting(m->meta);
 	worker_stop(m->worker);
+	fs_thumbs_stop(&m->fs);
 	if (m->fs_ready)
 		fs_release(&m->fs);
 	/* uploads in flight record themselves in the database first */
@@ -321,6 +403,7 @@ void mount_release_engines(struct mount *m)
 	meta_free(m->meta);
 	cache_free(m->cache);
 	backend_free(m->backend);
+	pin_stores_release(&m->pins);
 	meta_embedded_stop(m->pg);
 	free(m->mountpoint);
 	free(m->o.db);
@@ -331,6 +414,7 @@ void mount_release_engines(struct mount *m)
 	free(m->o.log);
 	free(m->o.variants);
 	free(m->o.push);
+	free(m->o.thumbs);
 	free(m->s3.endpoint);
 	free(m->s3.region);
 	free(m->s3.keyfile);
@@ -474,6 +558,8 @@ int mount_open_engines(struct mount *m)
 		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
 		return -1;
 	}
+	if (pin_stores_open(&m->pins, m->o.store, &m->backend_cfg) != 0)
+		return -1;
 	if (asprintf(&path, "%s/cache", m->o.data_dir) < 0)
 		return -1;
 	{
@@ -506,6 +592,10 @@ int mount_start_worker(struct mount *m)
 	wc.meta = m->meta;
 	wc.cache = m->cache;
 	wc.backend = m->backend;
+	wc.pin_stores = m->pins.stores;
+	wc.npin_stores = m->pins.n;
+	wc.made = fs_thumbs_made;
+	wc.made_arg = &m->fs;
 	m->worker = worker_start(&wc, err, sizeof(err));
 	if (!m->worker)
 		log_error("cannot start the background jobs: %s", err);

@@ -34,6 +34,8 @@ struct mvfs_opts {
 	char *log;
 	char *variants;		/* hidden (NULL) or visible */
 	char *push;		/* on (NULL) or off: listen for other mounts' changes */
+	char *thumbs;		/* desktop_thumbnails=on|off; NULL: the default */
+	int thumbs_flag;	/* plain -o desktop_thumbnails */
 	double attr_timeout;
 	double entry_timeout;
 	int pool;
@@ -73,6 +75,19 @@ struct jobs_cli {
 	double interval;
 };
 
+/* Stores that pins copy to (-o pin_store=NAME=URL, repeated): NAME is a
+ * backend's name (icp, vblob, s3, local, or seed 001's label), which
+ * user.mvault.pin and the storage edges use; URL is any store the mount
+ * can open (a folder, s3://...).  One table, one help text. */
+#define PIN_STORES_MAX 4
+struct pin_cli {
+	int n;
+	char *name[PIN_STORES_MAX];
+	char *url[PIN_STORES_MAX];
+	const char *labels[PIN_STORES_MAX];
+	struct worker_store stores[PIN_STORES_MAX];
+};
+
 /* Everything a mount, `mvaultfs worker` or `mvaultfs import` holds: options,
  * database, store, cache, and (a mount's, import's) the filesystem.  The
  * FUSE session is a mount's only (src/main.c). */
@@ -95,6 +110,7 @@ struct mount {
 	struct cache_cli cache_cli;
 	int cache_started;
 	struct jobs_cli jobs;
+	struct pin_cli pins;
 	struct worker *worker;
 	struct sdnotify notify;	/* systemd's Type=notify, when it started us */
 };
@@ -104,6 +120,13 @@ extern const struct fuse_opt mvfs_opt_spec[];
 extern const struct fuse_opt cache_opt_spec[];
 extern const struct fuse_opt s3_opt_spec[];
 extern const struct fuse_opt jobs_opt_spec[];
+/* -o pin_store=NAME=URL, repeated: parse with pin_opt_proc into a pin_cli. */
+extern const struct fuse_opt pin_opt_spec[];
+int pin_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs);
+/* Opens the pin stores of P beside the primary store PRIMARY; 0, or -1
+ * after a line on stderr.  pin_stores_release frees them. */
+int pin_stores_open(struct pin_cli *p, const char *primary, const struct backend_config *cfg);
+void pin_stores_release(struct pin_cli *p);
 
 /* "1G" -> 1073741824; 0 with *OK 0 when it is not a size. */
 uint64_t parse_size(const char *s, int *ok);

@@ -33,6 +33,9 @@ struct fs_config {
 	double fsync_timeout;	/* seconds fsync(2) waits for the upload */
 	int variants_visible;	/* folders list .display/ and .thumb/ (else: reached by name only) */
 	unsigned read_ahead_kb;	/* the kernel's readahead for the mount (max_readahead in INIT) */
+	const char *store_label;	/* the primary store's backend label ("local", "s3") */
+	const char *const *pin_labels;	/* the labels user.mvault.pin may name (-o pin_store=) */
+	int npin_labels;
 };
 
 /* The kernel's readahead for a mount when -o read_ahead_kb is not given
@@ -86,6 +89,9 @@ struct fs_inode {
 	int local;
 	mode_t local_mode;
 	struct timespec local_made;
+	int local_rows;			/* its rows were made before its queued record (fs_local.c) */
+	int local_atime_set;		/* an access time set before its record */
+	struct timespec local_atime;
 	/* The name the kernel caches for it (entries with entry_timeout > 0),
 	 * to drop when another mount changes it (fs_push.c): under the
 	 * table's lock, not this inode's.  The last one handed out; NULL for
@@ -141,6 +147,7 @@ struct mvfs {
 	struct fs_local *local;		/* files made here first (fs_local.c) */
 	struct fs_known *known;		/* folders whose every name is known here (NULL: none) */
 	struct fs_xdg *xdg;		/* the desktop trash (fs_xdgtrash.c; NULL: none) */
+	struct fs_thumbs *thumbs;	/* the desktop's thumbnails (fs_thumbs.c; NULL: none) */
 };
 
 /* The FUSE operations table (fs_ops.c). */
@@ -232,6 +239,8 @@ struct fs_sealed {
 	int made;			/* the file is made here first: its rows come with this record */
 	mode_t mode;			/* ... with this mode */
 	struct timespec made_at;	/* ... made then */
+	int atime_set;			/* ... and given this access time */
+	struct timespec atime;
 	struct fs_inode *in;		/* held while queued */
 	int skip;			/* -errno: not tried, the database being away */
 	int failed;			/* out: -errno when the record failed */
@@ -263,6 +272,15 @@ struct fs_made;
  * -errno. */
 int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, const struct meta_content *ct,
 		   char *used, size_t usedlen);
+/* A change to IN (held, its lock held by the caller) made in the record
+ * that makes it, while that record still waits in the queue: IN is a file
+ * made here first, closed once, its one record not yet taken by the
+ * recorder.  Calls FN(FS, X, ARG) under the queue's lock (FN must not
+ * block on the database) and returns its result; -EAGAIN when no such
+ * record waits (the caller then waits for the queue, fs_record_flush_ino,
+ * and changes the rows). */
+int fs_record_amend(struct mvfs *fs, struct fs_inode *in, int (*fn)(struct mvfs *fs, struct fs_sealed *x, void *arg),
+		    void *arg);
 /* Waits until everything queued so far is recorded: before a change that
  * a later close-time record would undo or miss (setattr, unlink, rename,
  * link, xattrs of a file). */
@@ -494,6 +512,26 @@ int fs_xattr_set_computed(const char *subject, const char *name, const char *cur
  * the root folder's user.mvault.stats, read by `mvaultfs status` and `sync`. */
 #define FS_XATTR_STATS "user.mvault.stats"
 ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size);
+/* VAL (LEN bytes) into BUF as getxattr answers: the length (SIZE 0: only
+ * that), or -ERANGE when SIZE is too small. */
+ssize_t fs_xattr_copy_out(const char *val, size_t len, char *buf, size_t size);
+
+/* --- presence and pins (fs_presence.c) ----------------------------------- */
+
+/* user.mvault.presence (WHICH NULL) or user.mvault.presence.WHICH (a
+ * backend's name or label) of file INO (GALLERY 0) or gallery INO
+ * (GALLERY 1), into BUF as fs_do_getxattr.  One statement. */
+ssize_t fs_presence_get(struct mvfs *fs, uint64_t ino, int gallery, const char *which, char *buf, size_t size);
+/* Sets the pins of file or gallery INO (SUBJECT quoted, for the log) to
+ * the comma-separated names in VALUE (SIZE bytes; VALUE NULL or empty:
+ * unpins).  A name that is not a pin store of this mount (-o pin_store=),
+ * or is the primary store, is -EINVAL after a log line.  One statement. */
+int fs_pin_set(struct mvfs *fs, uint64_t ino, const char *subject, const char *value, size_t size);
+/* The root's user.mvault.pins: copies for pins in progress, per backend,
+ * as "BACKEND COPYING BYTES_LEFT FAILED" lines, read by `mvaultfs status`. */
+#define FS_XATTR_PINS "user.mvault.pins"
+ssize_t fs_xattr_pins(struct mvfs *fs, char *buf, size_t size);
+
 /* The root's user.mvault.aside: the folder of staged content set aside. */
 #define FS_XATTR_ASIDE "user.mvault.aside"
 ssize_t fs_xattr_aside(struct cache *cache, char *buf, size_t size);

@@ -536,6 +536,8 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 		pthread_mutex_lock(&in->lock);
 		x.mode = in->local_mode;
 		x.made_at = in->local_made;
+		x.atime_set = in->local_atime_set;
+		x.atime = in->local_atime;
 		pthread_mutex_unlock(&in->lock);
 	}
 	if (later && queue_record(fs, in, &x) == 0)

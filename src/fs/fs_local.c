@@ -22,6 +22,7 @@
 #include "fs/fs_ns.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +287,8 @@ void fs_local_stat(struct mvfs *fs, struct fs_inode *in, struct stat *st)
 	pthread_mutex_lock(&in->lock);
 	st->st_mode = S_IFREG | (in->local_mode & 07777);
 	st->st_mtim = st->st_ctim = st->st_atim = in->local_made;
+	if (in->local_atime_set)
+		st->st_atim = in->local_atime;
 	if (in->rec_sha256[0]) {
 		st->st_size = (off_t)in->rec_size;
 		st->st_ctim = in->rec_ctime;
@@ -399,8 +402,147 @@ int fs_local_uploaded(struct mvfs *fs, uint64_t ino)
 	return held;
 }
 
+/* A setattr of a closed file whose record still waits goes into that
+ * record (rsync sets the times and mode of its temporary file after the
+ * close): the mode into the note on its sealed bytes, the time into its
+ * journal entry's name, both durable with the record's batch
+ * (fs_record.c).  The access time goes into the record only: a crash
+ * before it loses that (the file then shows its mtime as its atime). */
+struct amend_attr {
+	unsigned flags;
+	mode_t mode;
+	const struct timespec *mtime, *atime;
+};
+
+static int amend_attr(struct mvfs *fs, struct fs_sealed *x, void *arg)
+{
+	const struct amend_attr *a = arg;
+	struct fs_inode *in = x->in;
+	mode_t was = in->local_mode;
+
+	if (a->flags & META_SET_MODE) {
+		in->local_mode = a->mode;
+		if (fs_local_note(in, x->fd) != 0) {
+			in->local_mode = was;
+			return -EAGAIN;
+		}
+		x->mode = a->mode;
+	}
+	if (a->flags & META_SET_MTIME) {
+		if (cache_stage_retime(fs->cache, &x->e, a->mtime) != 0)
+			return -EAGAIN;	/* the mode is in both: set again on the rows */
+		in->rec_mtime = *a->mtime;
+		in->rec_mtime_set = 1;
+	}
+	if (a->flags & META_SET_ATIME) {	/* set by the record (0028); not in the journal */
+		x->atime = in->local_atime = *a->atime;
+		x->atime_set = in->local_atime_set = 1;
+	}
+	return 0;
+}
+
+/* A rename of a closed file whose record still waits, to a name its new
+ * folder is known not to have, goes into that record the same way: the
+ * name and folder into the note on its bytes. */
+struct amend_move {
+	struct meta_dir to;
+	const char *name;
+};
+
+static int amend_move(struct mvfs *fs, struct fs_sealed *x, void *arg)
+{
+	const struct amend_move *a = arg;
+	struct fs_inode *in = x->in;
+	struct meta_dir was = in->home;
+	char name[256];
+
+	(void)fs;
+	snprintf(name, sizeof(name), "%s", in->name);
+	in->home = a->to;
+	snprintf(in->name, sizeof(in->name), "%s", a->name);
+	if (fs_local_note(in, x->fd) != 0) {
+		in->home = was;
+		snprintf(in->name, sizeof(in->name), "%s", name);
+		return -EAGAIN;
+	}
+	x->home = a->to;
+	snprintf(x->name, sizeof(x->name), "%s", a->name);
+	return 0;
+}
+
+int fs_local_open_read(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
+{
+	struct fs_inode *in = fs->local ? fs_inode_find(fs, ino) : NULL;
+	struct meta_file f;
+	struct fs_handle *h;
+	int ok;
+
+	if (!in || (fi->flags & O_ACCMODE) != O_RDONLY)
+		return -EAGAIN;
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_lock(&in->lock);
+	ok = in->local == 2 && in->stage_fd < 0 && in->rec_sha256[0];
+	if (ok) {
+		f.size = in->rec_size;
+		snprintf(f.sha256, sizeof(f.sha256), "%s", in->rec_sha256);
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (!ok || !(in = fs_inode_get(fs, ino, 0, 1)))
+		return -EAGAIN;
+	if (!(h = fs_handle_new(fs, in, &f))) {
+		fs_inode_put(fs, ino, 0, 1);
+		return -ENOMEM;
+	}
+	fi->keep_cache = 1;	/* its sealed bytes, read from staging */
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+int fs_local_move(struct mvfs *fs, const struct meta_dir *from, const char *name, const struct meta_dir *to,
+		  const char *newname)
+{
+	struct amend_move a = { .to = *to, .name = newname };
+	struct fs_local *l = fs->local;
+	struct local_name **pp, *n = NULL;
+	struct timespec now;
+	int rc = -EAGAIN;
+
+	if (!l || !fs->rec || strlen(newname) >= sizeof(((struct fs_inode *)0)->name) ||
+	    !fs_known_absent(fs, to->ino, newname))
+		return -EAGAIN;
+	fs_known_name(fs, to->ino, newname);	/* before the name is made */
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&l->lock);
+	for (pp = &l->names[bucket(from->ino, name)]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->parent == from->ino && strcmp((*pp)->in->name, name) == 0) {
+			n = *pp;
+			break;
+		}
+	}
+	if (n) {
+		pthread_mutex_lock(&n->in->lock);
+		rc = fs_record_amend(fs, n->in, amend_move, &a);
+		pthread_mutex_unlock(&n->in->lock);
+	}
+	if (rc == 0) {
+		size_t b = bucket(to->ino, newname);
+
+		*pp = n->next;
+		n->parent = to->ino;
+		n->next = l->names[b];
+		l->names[b] = n;
+		/* both folders changed now; the file waits in the new one */
+		touch_locked(l, to->ino, &now);
+		touch_locked(l, from->ino, &now);
+		untouch_locked(l, from->ino);
+		untouch_locked(l, from->ino);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
 int fs_local_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, unsigned flags,
-		     const struct timespec *mtime, struct stat *st)
+		     const struct timespec *mtime, const struct timespec *atime, struct stat *st)
 {
 	struct fs_inode *in = fs->local ? fs_inode_find(fs, ino) : NULL;
 	int rc = 0;
@@ -409,6 +551,15 @@ int fs_local_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int
 		return -EAGAIN;
 	pthread_mutex_lock(&in->lock);
 	fs_file_wait_commit(in);
+	if (in->local == 2 && !(to_set & FUSE_SET_ATTR_SIZE)) {
+		struct amend_attr a = { .flags = flags, .mode = attr->st_mode & 07777, .mtime = mtime, .atime = atime };
+
+		rc = fs_record_amend(fs, in, amend_attr, &a);
+		pthread_mutex_unlock(&in->lock);
+		if (rc == 0)
+			fs_local_stat(fs, in, st);
+		return rc;
+	}
 	if (in->local != 1 || in->stage_fd < 0) {
 		pthread_mutex_unlock(&in->lock);
 		return -EAGAIN;
@@ -420,6 +571,10 @@ int fs_local_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int
 	if (rc == 0 && (flags & META_SET_MTIME)) {	/* recorded with its first version */
 		in->mtime = *mtime;
 		in->mtime_set = 1;
+	}
+	if (rc == 0 && (flags & META_SET_ATIME)) {
+		in->local_atime = *atime;
+		in->local_atime_set = 1;
 	}
 	pthread_mutex_unlock(&in->lock);
 	if (rc == 0)
@@ -447,6 +602,10 @@ static int make_now(struct mvfs *fs, struct fs_inode *in)
 	dir = in->home;
 	made = in->local_made;
 	mode = in->local_mode;
+	/* its rows are being made under this name and mode: a close meanwhile
+	 * queues a record that finds them (EALREADY), so nothing may go into
+	 * that record any more (fs_record_amend) */
+	in->local_rows = 1;
 	snprintf(name, sizeof(name), "%s", in->name);
 	pthread_mutex_unlock(&in->lock);
 	fs_known_name(fs, dir.ino, name);	/* it leaves the names made here below */
@@ -461,7 +620,7 @@ static int make_now(struct mvfs *fs, struct fs_inode *in)
 	fs_ns_dirs_changed(fs, dir.ino, 0);	/* its row was touched: see fs_record_made */
 	pthread_mutex_lock(&in->lock);
 	if (in->local != was)
-		was = 0;	/* someone else settled it meanwhile */
+		was = 0;	/* someone else settled it meanwhile, or it was closed */
 	else
 		in->local = 0;
 	pthread_mutex_unlock(&in->lock);

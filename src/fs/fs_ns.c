@@ -18,6 +18,7 @@
  * out what the folder is.
  */
 #include "fs/fs_ns.h"
+#include "fs/fs_thumbs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -464,6 +465,8 @@ int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 	d->fs = fs;
 	d->ino = ino;
 	d->keep = fs_ns_is_tree(&d->node) ? 1 + fs_known_listing(fs, ino) : 0;
+	if (fs_ns_is_tree(&d->node))
+		fs_thumbs_seen(fs, ino);
 	pthread_mutex_init(&d->lock, NULL);
 	fs_open_dir_track(fs, &d->open, dir_free);
 	*out = d;

@@ -82,11 +82,25 @@ struct fs_handle *fs_new_file(struct mvfs *fs, struct fs_inode *in, const char *
 int fs_local_create(struct mvfs *fs, const struct meta_dir *dir, const char *name, mode_t mode,
 		    struct fuse_file_info *fi, struct fuse_entry_param *e);
 /* setattr of file INO while it is made here and open (cp -p and gio set
- * mode and times before the close): kept with it, recorded with its first
- * version; the access time is not kept.  0 with *ST, -EAGAIN when INO is
- * not such a file (the database's setattr then), or -errno. */
+ * mode and times before the close), or closed with its first record still
+ * queued (rsync sets them after): kept with it, recorded with its first
+ * version.  0 with *ST, -EAGAIN when INO is not such a file (the
+ * database's setattr then), or -errno. */
 int fs_local_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, unsigned flags,
-		     const struct timespec *mtime, struct stat *st);
+		     const struct timespec *mtime, const struct timespec *atime, struct stat *st);
+/* A read-only open of file INO, made here and closed with its first record
+ * still queued (rsync opens its temporary file to fchmod it): a handle on
+ * its sealed bytes, without the rows.  0 with FI set, -EAGAIN when INO is
+ * not such a file (the rows first then), or -errno. */
+int fs_local_open_read(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi);
+/* rename(2) of NAME in tree folder FROM, a file made here and closed with
+ * its first record still queued, to NEWNAME in tree folder TO of the same
+ * place, which is known not to have that name (fs_known_absent): made in
+ * that record, without a round trip (rsync renames its temporary file
+ * after the close).  0, or -EAGAIN when it cannot be (the database's
+ * rename then). */
+int fs_local_move(struct mvfs *fs, const struct meta_dir *from, const char *name, const struct meta_dir *to,
+		  const char *newname);
 /* --- removing and renaming (fs_ops.c) ------------------------------------ */
 
 /* unlink(2), rmdir(2) and rename(2) as the mount does them, for another

@@ -86,6 +86,8 @@ struct fs_handle *fs_new_file(struct mvfs *fs, struct fs_inode *in, const char *
 		in->local = 1;
 		in->local_mode = mode & 07777;
 		clock_gettime(CLOCK_REALTIME, &in->local_made);
+		in->local_atime_set = 0;
+		in->local_rows = 0;
 	}
 	*rc = fs_file_stage(fs, in, NULL, 1);
 	if (*rc == 0)
@@ -204,6 +206,8 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	}
 	if (n.kind != FS_NODE_FILE)
 		return -EISDIR;
+	if ((rc = fs_local_open_read(fs, ino, fi)) != -EAGAIN)
+		return rc;
 	fs_local_settle(fs, ino);	/* made here: its rows first */
 	rc = meta_file_get(fs->meta, ino, &f);
 	if (rc)

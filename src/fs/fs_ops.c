@@ -9,6 +9,7 @@
  * cache_*.
  */
 #include "fs/fs_ns.h"
+#include "fs/fs_thumbs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -197,7 +198,7 @@ int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to
 	if (n.kind == FS_NODE_PLAIN)
 		return plain_setattr(fs, ino, attr, to_set, flags, &mtime, &atime, st);
 	if (n.kind == FS_NODE_FILE &&
-	    (rc = fs_local_setattr(fs, ino, attr, to_set, flags, &mtime, st)) != -EAGAIN)
+	    (rc = fs_local_setattr(fs, ino, attr, to_set, flags, &mtime, &atime, st)) != -EAGAIN)
 		return rc;	/* made here and open: no database yet */
 	fs_record_flush_ino(fs, ino);	/* the record must not undo this */
 	if (n.kind != FS_NODE_FILE) {
@@ -247,6 +248,8 @@ int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to
 		rc = meta_file_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &f);
 		if (rc)
 			return rc;
+		if (flags & META_SET_MTIME)
+			fs_thumbs_changed(fs, ino);
 		fs_file_stat(fs, &f, fs_inode_find(fs, ino), st);
 		return 0;
 	}
@@ -441,6 +444,8 @@ int fs_ns_unlink(struct mvfs *fs, uint64_t parent, const char *name)
 	rc = fs_do_unlink(fs, parent, name);
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, 0);
+	if (rc == 0)
+		fs_thumbs_removed(fs, parent, name);
 	return rc;
 }
 
@@ -546,14 +551,25 @@ static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint
 int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent, const char *newname,
 		 unsigned flags)
 {
-	int rc;
+	struct fs_node from, to;
+	int rc = -EAGAIN;
 
-	fs_local_settle_all(fs);	/* either name may be one made here; a replaced file's last
-					 * version is the one closed last */
-	fs_known_name(fs, newparent, newname);
-	rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
+	/* the common case of rsync: its temporary file, closed, renamed to a
+	 * new name before its record was made */
+	if (!(flags & RENAME_EXCHANGE) && fs_ns_check_name(newname) == 0 && !name_is_plain(name) &&
+	    !name_is_plain(newname) && fs_node_of(fs, parent, &from) == 0 && fs_node_of(fs, newparent, &to) == 0 &&
+	    fs_ns_is_tree(&from) && fs_ns_is_tree(&to) && from.dir.place == to.dir.place)
+		rc = fs_local_move(fs, &from.dir, name, &to.dir, newname);
+	if (rc == -EAGAIN) {
+		fs_local_settle_all(fs);	/* either name may be one made here; a replaced file's last
+						 * version is the one closed last */
+		fs_known_name(fs, newparent, newname);
+		rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
+	}
 	if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, newparent);
+	if (rc == 0)
+		fs_thumbs_moved(fs, parent, name, newparent, newname);
 	return rc;
 }
 

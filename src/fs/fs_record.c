@@ -121,6 +121,7 @@ int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
 		.sha256 = x->e.sha256, .size = x->e.size, .mime = x->e.mime, .memory_type = x->e.memory_type,
 		.backend = cache_backend_name(fs->cache), .key = x->key,
 		.mtime = x->e.has_mtime ? &x->e.mtime : NULL, .seq = x->e.seq, .at_ns = x->at_ns,
+		.atime = x->made && x->atime_set ? &x->atime : NULL,
 		.base_sha = x->base[0] ? x->base : NULL,
 	};
 	struct meta_file gone;
@@ -164,15 +165,28 @@ int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
 	return 0;
 }
 
+/* How long a record waits in the queue before the recorder takes it, when
+ * nobody waits for it: what a writer does right after its close (rsync
+ * sets the times and mode of its temporary file and renames it) is then
+ * made in the record itself (fs_record_amend) instead of waiting for it. */
+#define LINGER_NS (20 * 1000000LL)
+
 struct fs_recorder {
 	pthread_mutex_t lock;
-	pthread_cond_t wake;	/* something queued, or stop */
+	pthread_cond_t wake;	/* something queued, someone waits, or stop (CLOCK_MONOTONIC) */
 	pthread_cond_t done;	/* the queue drained */
 	struct fs_sealed *head, **tail;
+	struct timespec head_at;	/* when the first record now queued was queued */
 	uint64_t queued, recorded;	/* counts, for fs_record_flush */
+	int waiting;		/* fs_record_flush callers: no lingering */
 	int stop;
 	pthread_t thread;
 };
+
+static int64_t ns_of(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
 
 /* The record of X is made (or given up): the inode shows its rows again
  * once nothing of it waits; then X's upload starts (so once it is done,
@@ -211,6 +225,17 @@ static void *recorder_main(void *arg)
 				break;
 			pthread_cond_wait(&r->wake, &r->lock);
 			continue;
+		}
+		if (!r->stop && !r->waiting) {
+			struct timespec now, due;
+			int64_t at = ns_of(&r->head_at) + LINGER_NS;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (ns_of(&now) < at) {
+				due = (struct timespec){ .tv_sec = at / 1000000000LL, .tv_nsec = at % 1000000000LL };
+				pthread_cond_timedwait(&r->wake, &r->lock, &due);
+				continue;
+			}
 		}
 		r->head = NULL;
 		r->tail = &r->head;
@@ -258,8 +283,13 @@ int fs_record_start(struct mvfs *fs)
 
 	if (!r)
 		return -ENOMEM;
+	pthread_condattr_t mono;
+
+	pthread_condattr_init(&mono);
+	pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->wake, NULL);
+	pthread_cond_init(&r->wake, &mono);
+	pthread_condattr_destroy(&mono);
 	pthread_cond_init(&r->done, NULL);
 	r->tail = &r->head;
 	fs->rec = r;
@@ -304,12 +334,33 @@ int fs_record_queue(struct mvfs *fs, struct fs_sealed *x)
 		pthread_mutex_unlock(&r->lock);
 		return -ENOTCONN;
 	}
+	if (!r->head)
+		clock_gettime(CLOCK_MONOTONIC, &r->head_at);
 	*r->tail = x;
 	r->tail = &x->next;
 	r->queued++;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+int fs_record_amend(struct mvfs *fs, struct fs_inode *in, int (*fn)(struct mvfs *fs, struct fs_sealed *x, void *arg),
+		    void *arg)
+{
+	struct fs_recorder *r = fs->rec;
+	struct fs_sealed *x;
+	int rc = -EAGAIN;
+
+	if (!r || in->unrecorded != 1 || in->local != 2 || in->local_rows)
+		return -EAGAIN;
+	pthread_mutex_lock(&r->lock);
+	x = r->head;
+	while (x && x->in != in)
+		x = x->next;
+	if (x && x->made == 1 && x->ino == in->ino)
+		rc = fn(fs, x, arg);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
 }
 
 void fs_record_flush(struct mvfs *fs)
@@ -322,8 +373,13 @@ void fs_record_flush(struct mvfs *fs)
 
 	pthread_mutex_lock(&r->lock);
 	upto = r->queued;
-	while (r->recorded < upto)
-		pthread_cond_wait(&r->done, &r->lock);
+	if (r->recorded < upto) {
+		r->waiting++;
+		pthread_cond_signal(&r->wake);
+		while (r->recorded < upto)
+			pthread_cond_wait(&r->done, &r->lock);
+		r->waiting--;
+	}
 	pthread_mutex_unlock(&r->lock);
 }
 

@@ -2,12 +2,15 @@
  * fs_xattr.c - extended attributes: computed user.mvault.* names and the
  * user.* attributes people and tools set, kept per inode as ext4 keeps them.
  *
- * A name falls in one of six sets, and each set has one rule:
+ * A name falls in one of seven sets, and each set has one rule:
  *
  *   user.mvault.collection  the file's collection: set files it, remove
  *                           unfiles it.  Readable by name but not listed,
  *                           so `rsync -aX` from a tree without attributes
  *                           cannot unfile every file it touches.
+ *   user.mvault.pin         the backends a file or gallery is pinned to
+ *                           ("store forever"): set copies it there, remove
+ *                           lets go (fs_presence.c).  Not listed, as below.
  *   user.mvault.*           computed from the rows behind the inode (id,
  *                           hash, statuses ...).  Setting one succeeds and
  *                           changes nothing (an info line when the value
@@ -52,6 +55,8 @@
 
 #define XATTR_PREFIX "user.mvault."
 #define XATTR_COLLECTION XATTR_PREFIX "collection"
+#define XATTR_PIN XATTR_PREFIX "pin"
+#define XATTR_PRESENCE XATTR_PREFIX "presence"
 
 struct xattr_field {
 	const char *name;
@@ -78,6 +83,7 @@ static const struct xattr_field folder_xattrs[] = {
 /* The sets of names (see the top of the file). */
 enum xattr_set {
 	XS_COLLECTION,
+	XS_PIN,
 	XS_COMPUTED,
 	XS_XDG,
 	XS_USER,
@@ -89,6 +95,8 @@ static enum xattr_set set_of(const char *name)
 {
 	if (strcmp(name, XATTR_COLLECTION) == 0)
 		return XS_COLLECTION;
+	if (strcmp(name, XATTR_PIN) == 0)
+		return XS_PIN;
 	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) == 0)
 		return XS_COMPUTED;
 	if (xdg_name(name))
@@ -153,7 +161,7 @@ static const struct xattr_field *fields_of(const struct xattr_src *s, const char
 	return s->kind == SRC_FILE ? file_xattrs : folder_xattrs;
 }
 
-static ssize_t copy_out(const char *val, size_t len, char *buf, size_t size)
+ssize_t fs_xattr_copy_out(const char *val, size_t len, char *buf, size_t size)
 {
 	if (size == 0)
 		return (ssize_t)len;
@@ -177,6 +185,45 @@ static const char *computed_value(const struct xattr_src *s, const char *name)
 			return *val ? val : NULL;	/* e.g. no hash before the first commit */
 	}
 	return NULL;
+}
+
+/* Whether S may be pinned and has a presence: a file, or a gallery. */
+static int pinnable(const struct xattr_src *s)
+{
+	return s->kind == SRC_FILE || (s->kind == SRC_FOLDER && s->folder.place == META_PLACE_GALLERY);
+}
+
+/* For user.mvault.presence, "", for user.mvault.presence.NAME, ".NAME";
+ * NULL for any other name. */
+static const char *presence_name(const char *name)
+{
+	size_t len = strlen(XATTR_PRESENCE);
+
+	if (strncmp(name, XATTR_PRESENCE, len) != 0 || (name[len] && (name[len] != '.' || !name[len + 1])))
+		return NULL;
+	return name + len;
+}
+
+/* Sets (VALUE) or removes (VALUE NULL) the pins of INO: 0 or -errno after
+ * a log line. */
+static int set_pin(struct mvfs *fs, uint64_t ino, const char *value, size_t size)
+{
+	struct xattr_src s;
+	int rc;
+
+	if ((rc = source_of(fs, ino, NULL, &s)) != 0)
+		return rc;
+	if (!pinnable(&s)) {
+		log_warn("cannot pin %s: only files and galleries are pinned", s.subject);
+		return -ENOTSUP;
+	}
+	/* letting go is allowed in .trash/: a removed file's own pin would
+	 * otherwise hold its copy for ever once the file leaves the trash */
+	if (value && s.kind == SRC_FILE && strcmp(s.f.lifecycle_status, "active") != 0) {
+		log_warn("cannot pin %s: it is in .trash/, which is read-only", s.subject);
+		return -EROFS;
+	}
+	return fs_pin_set(fs, ino, s.subject, value, size);
 }
 
 /* Whether NAME may be stored: 0, or -errno after a log line. */
@@ -209,6 +256,8 @@ ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *bu
 		return fs_xattr_stats(fs->cache, buf, size);
 	if (ino == META_INO_ROOT && strcmp(name, FS_XATTR_ASIDE) == 0)
 		return fs_xattr_aside(fs->cache, buf, size);
+	if (ino == META_INO_ROOT && strcmp(name, FS_XATTR_PINS) == 0)
+		return fs_xattr_pins(fs, buf, size);
 	if (set_of(name) != XS_QUIET && set_of(name) != XS_OTHER)
 		fs_local_settle(fs, ino);	/* made here: its rows first */
 	switch (set_of(name)) {
@@ -224,13 +273,20 @@ ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *bu
 		if (ino < META_INO_FIRST)
 			return -ENODATA;
 		rc = meta_file_collection(fs->meta, ino, coll, sizeof(coll));
-		return rc ? rc : copy_out(coll, strlen(coll), buf, size);
+		return rc ? rc : fs_xattr_copy_out(coll, strlen(coll), buf, size);
 	}
+	case XS_PIN:
+		if ((rc = source_of(fs, ino, NULL, &s)) != 0)
+			return rc;
+		return pinnable(&s) ? meta_pin_get(fs->meta, ino, buf, size) : -ENODATA;
 	case XS_COMPUTED:
 		if ((rc = source_of(fs, ino, NULL, &s)) != 0)
 			return rc;
+		if (pinnable(&s) && presence_name(name))
+			return fs_presence_get(fs, ino, s.kind == SRC_FOLDER, presence_name(name)[0] ?
+					       presence_name(name) + 1 : NULL, buf, size);
 		val = computed_value(&s, name);
-		return val ? copy_out(val, strlen(val), buf, size) : -ENODATA;
+		return val ? fs_xattr_copy_out(val, strlen(val), buf, size) : -ENODATA;
 	case XS_XDG:
 		return ino < META_INO_FIRST ? -ENODATA : meta_xdg_get(fs->meta, ino, name, buf, size);
 	case XS_USER:
@@ -411,6 +467,8 @@ int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *
 	switch (set_of(name)) {
 	case XS_COLLECTION:
 		return set_collection(fs, ino, value, size);
+	case XS_PIN:
+		return set_pin(fs, ino, value, size);
 	case XS_COMPUTED:
 		if ((rc = source_of(fs, ino, NULL, &s)) != 0)
 			return rc;
@@ -456,6 +514,8 @@ int fs_do_removexattr(struct mvfs *fs, uint64_t ino, const char *name)
 	switch (set_of(name)) {
 	case XS_COLLECTION:
 		return set_collection(fs, ino, NULL, 0);
+	case XS_PIN:
+		return set_pin(fs, ino, NULL, 0);
 	case XS_COMPUTED:
 		/* rsync removes what its source lacks: nothing to do, not an error */
 		log_debug("kept '%s' on inode %llu: the filesystem computes it", name, (unsigned long long)ino);
@@ -506,12 +566,12 @@ ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size)
 		     (unsigned long long)st.misses, (unsigned long long)st.store_gets,
 		     (unsigned long long)st.store_puts, meta_statements(), db_down, db_waiting,
 		     (unsigned long long)st.store_failing, (unsigned long long)st.record_waiting);
-	return copy_out(text, (size_t)n, buf, size);
+	return fs_xattr_copy_out(text, (size_t)n, buf, size);
 }
 
 ssize_t fs_xattr_aside(struct cache *cache, char *buf, size_t size)
 {
 	const char *dir = cache_aside_dir(cache);
 
-	return copy_out(dir, strlen(dir), buf, size);
+	return fs_xattr_copy_out(dir, strlen(dir), buf, size);
 }

@@ -80,6 +80,14 @@ long media_helper_peak_kb(const struct media_helper *h);
 int media_make(struct media_helper *h, const struct media_recipe *r, int in_fd, int display_fd,
 	       int thumb_fd, struct media_result *out, char *reason, size_t reasonlen);
 
+/* The desktop's thumbnails (xdg_thumb.h) of the image in IN_FD, a thumb
+ * variant: its long edge scaled to LARGE and NORMAL pixels (never
+ * enlarged), as PNG without metadata, into LARGE_FD and NORMAL_FD (empty
+ * files).  In the helper, as media_make: 0 with OUT's display and thumb
+ * sizes those of the large and normal PNG, or a media_failure. */
+int media_desktop(struct media_helper *h, int in_fd, int large, int normal, int large_fd, int normal_fd,
+		  struct media_result *out, char *reason, size_t reasonlen);
+
 /* R as seed 000's transformSpec JSON object, into BUF. */
 void media_transform_spec(const struct media_recipe *r, char *buf, size_t len);
 /* The MIME type of display variants in FORMAT. */

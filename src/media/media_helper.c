@@ -352,6 +352,15 @@ int media_make(struct media_helper *h, const struct media_recipe *r, int in_fd, 
 	return parse_answer(buf, out, why, len);
 }
 
+int media_desktop(struct media_helper *h, int in_fd, int large, int normal, int large_fd, int normal_fd,
+		  struct media_result *out, char *reason, size_t reasonlen)
+{
+	/* a thumb variant is small: no megapixel limit beyond the default's */
+	const struct media_recipe r = { "png", large, 0, normal, 0, 80 };
+
+	return media_make(h, &r, in_fd, large_fd, normal_fd, out, reason, reasonlen);
+}
+
 void media_transform_spec(const struct media_recipe *r, char *buf, size_t len)
 {
 	snprintf(buf, len,

@@ -5,7 +5,8 @@
  * Runs as `mvaultfs __media` with its socket on fd 3 (media_helper.c starts
  * it).  Each request is one message, "make FORMAT DSIZE DQ TSIZE TQ MAXMP
  * TIMEOUT", carrying three descriptors: the image, the display output, the
- * thumb output.  Each answer is one message: "ok W H SPACE LOADER DW DH TW
+ * thumb output.  FORMAT "png" makes both outputs PNG: the desktop's
+ * thumbnails, made from a thumb variant (media_desktop).  Each answer is one message: "ok W H SPACE LOADER DW DH TW
  * TH" or "error CLASS REASON" (CLASS: bad, big, fail).
  *
  * For each image: the header first (sequential access decodes nothing), and
@@ -154,6 +155,8 @@ static int variant(const char *path, int size, const char *format, int q, int fd
 		/* heif's Q scale runs lower than WebP's for a like result */
 		rc = vips_heifsave_target(m, target, "Q", q > 30 ? q - 30 : q,
 					  "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "strip", TRUE, NULL);
+	else if (strcmp(format, "png") == 0)
+		rc = vips_pngsave_target(m, target, "strip", TRUE, NULL);
 	else
 		rc = vips_webpsave_target(m, target, "Q", q, "strip", TRUE, NULL);
 	g_object_unref(target);
@@ -183,8 +186,8 @@ static void serve(const struct request *rq)
 		rc = variant(path, rq->dsize, rq->format, rq->dq, rq->fd[1], &res.display_width,
 			     &res.display_height, why, sizeof(why));
 	if (rc == 0)
-		rc = variant(path, rq->tsize, "webp", rq->tq, rq->fd[2], &res.thumb_width, &res.thumb_height,
-			     why, sizeof(why));
+		rc = variant(path, rq->tsize, strcmp(rq->format, "png") == 0 ? "png" : "webp", rq->tq, rq->fd[2],
+			     &res.thumb_width, &res.thumb_height, why, sizeof(why));
 	alarm(0);
 	if (rc == 0)
 		reply("ok %d %d %s %s %d %d %d %d", res.width, res.height, res.color_space, res.loader,

@@ -318,6 +318,7 @@ struct meta_content {
 	const char *backend;		/* storage_backend_t: "local", "s3" */
 	const char *key;		/* storage key */
 	const struct timespec *mtime;	/* the file's new mtime, or NULL: unchanged */
+	const struct timespec *atime;	/* its access time, or NULL: unchanged (meta_create_staged) */
 	uint64_t seq;			/* order of the close that made it (write-back journal) */
 	uint64_t at_ns;			/* when it was closed (ns since the epoch), the ctime it
 					 * gives; 0: when the database makes the record */
@@ -456,6 +457,50 @@ ssize_t meta_xdg_get(struct meta *m, uint64_t ino, const char *name, void *buf, 
  * library file; one more for another inode. */
 int meta_xdg_set(struct meta *m, uint64_t ino, const char *name, const void *value, size_t len,
 		 unsigned flags);
+
+/* --- storage presence and pins (meta_pins.c) ----------------------------- */
+
+/*
+ * Where a memory's metadata and content are, per backend (seed 001's
+ * storage_edges, kept by 0027_storage_edges.sql), and the pins that ask
+ * for a copy on another backend ("store forever").  Backends are named by
+ * seed 001's labels (util/store_label.h).
+ */
+
+/* Sets the pins of the file or gallery INO to the N backend LABELS (N 0:
+ * unpins): the copies of what is newly pinned are enqueued, those no pin
+ * holds any more are dropped.  One statement.  Returns how many memories
+ * INO covers, -ENOENT (no such file or gallery), -ENOTSUP (a folder or a
+ * collection) or -errno. */
+int meta_pin_set(struct meta *m, uint64_t ino, const char *const *labels, int n);
+/* The pins set on INO itself, labels joined by ',', as meta_xattr_get
+ * (-ENODATA: none). */
+ssize_t meta_pin_get(struct meta *m, uint64_t ino, void *buf, size_t size);
+
+/* One backend's part in a file's or a gallery's presence. */
+struct meta_presence {
+	char backend[32];
+	int pinned;
+	/* a file */
+	int meta_present, asset_present;
+	char sync_state[16];		/* idle, migrating, failed */
+	char sync_error[200];
+	/* a gallery: how many of its memories have their content there */
+	uint64_t total, present, migrating, failed, bytes_left;
+};
+/* The presence of file INO (GALLERY 0) or gallery INO (GALLERY 1) on each
+ * backend, by label: up to MAX rows into OUT.  One statement.  Returns how
+ * many, or -errno. */
+int meta_presence(struct meta *m, uint64_t ino, int gallery, struct meta_presence *out, int max);
+
+/* Copies for pins of the user, per backend: in progress (with the bytes
+ * they hold) and failed. */
+struct meta_pin_progress {
+	char backend[32];
+	uint64_t copying, bytes_left, failed;
+};
+/* Up to MAX rows into OUT, one statement; how many, or -errno. */
+int meta_pin_progress(struct meta *m, struct meta_pin_progress *out, int max);
 
 /* --- changes pushed by other mounts (meta_push.c) ------------------------ */
 

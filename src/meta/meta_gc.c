@@ -9,7 +9,8 @@
  *
  * DESIGN (deletion): the outbox row (asset_delete_jobs) names a blob whose
  * ref_count reached zero.  The step locks the blob row, asks
- * mvault_blob_deletable (its assets: legal hold, grace period) and
+ * mvault_blob_deletable (its assets: legal hold, grace period),
+ * mvault_pin_needs (0027: a pin's copy of these bytes not made yet) and
  * mvault_blob_object_kept (0015: the object goes only when it is under
  * its owner's own key and no blob row of any user names it: users made
  * before 0015 share keys; else only the row goes) and only then deletes
@@ -90,7 +91,8 @@ int meta_jobs_asset_delete(struct meta_jobs *q, const struct meta_job *j, meta_j
 	}
 	if (rc == 0 && !stop)
 		rc = meta_exec(c, "lock blob",
-			       "SELECT b.storage_backend, b.storage_key, mvault_blob_deletable(b.id, $2::integer),"
+			       "SELECT b.storage_backend, b.storage_key,"
+			       " coalesce(mvault_blob_deletable(b.id, $2::integer), mvault_pin_needs(b.id)),"
 			       " b.ref_count, mvault_blob_object_kept(b.id) FROM blobs b WHERE b.id = $1 FOR UPDATE",
 			       2, p, &r);
 	if (rc == 0 && !stop) {
@@ -118,7 +120,16 @@ int meta_jobs_asset_delete(struct meta_jobs *q, const struct meta_job *j, meta_j
 			snprintf(note, notelen, "cannot delete '%s' from the store: %s", key, strerror(-rc));
 	}
 	if (rc == 0 && !stop) {
-		rc = meta_exec(c, "forget blob", "SELECT mvault_blob_forget($1)", 1, p, &r);
+		/* its memories' edges on the store say it is gone, in the same
+		 * statement (0027_storage_edges.sql) */
+		rc = meta_exec(c, "forget blob",
+			       "WITH gone AS (UPDATE storage_edges e SET present = false, sync_state = 'idle',"
+			       "   sync_error = NULL FROM memory_assets a, blobs b"
+			       "   WHERE b.id = $1 AND a.blob_id = b.id AND a.lifecycle_status = 'tombstoned'"
+			       "     AND e.memory_id = a.memory_id AND e.artifact = 'asset'"
+			       "     AND e.backend = b.storage_backend::text::backend_t AND e.content_hash = b.content_hash"
+			       "   RETURNING 1)"
+			       " SELECT mvault_blob_forget($1)", 1, p, &r);
 		if (rc == 0) {
 			if (kept[0])
 				snprintf(note, notelen, "forgot the blob of %s (%s asset%s), the object stays: %s", key,

@@ -148,6 +148,8 @@ static enum meta_job_type type_of(const char *s)
 		{ "cleanup_pending", META_JOB_CLEANUP_PENDING },
 		{ "workspace_expiry", META_JOB_WORKSPACE_EXPIRY },
 		{ "content_hash_compute", META_JOB_CONTENT_HASH },
+		{ "store_copy", META_JOB_STORE_COPY },
+		{ "store_drop", META_JOB_STORE_DROP },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -207,7 +209,8 @@ int meta_jobs_sweep(struct meta_jobs *q, int *made)
 	"   coalesce(j.payload->>'originalAssetId', j.payload->>'deleteJobId'," \
 	"            j.payload->>'memoryId', j.payload->>'assetId', '')," \
 	"   coalesce(j.payload->>'recipeVersion', ''), j.retry_count, j.max_retries," \
-	"   coalesce(j.visibility_timeout, 300)"
+	"   coalesce(j.visibility_timeout, 300), coalesce(j.payload->>'backend', '')," \
+	"   coalesce(j.payload->>'sha256', '')"
 
 int meta_jobs_claim(struct meta_jobs *q, int visibility_timeout, struct meta_job *out)
 {
@@ -249,6 +252,8 @@ int meta_jobs_claim(struct meta_jobs *q, int visibility_timeout, struct meta_job
 	out->retry_count = (int)strtol(meta_val(r, 0, 5), NULL, 10);
 	out->max_retries = (int)strtol(meta_val(r, 0, 6), NULL, 10);
 	out->visibility_timeout = (int)strtol(meta_val(r, 0, 7), NULL, 10);
+	snprintf(out->backend, sizeof(out->backend), "%s", meta_val(r, 0, 8));
+	snprintf(out->sha256, sizeof(out->sha256), "%s", meta_val(r, 0, 9));
 	PQclear(r);
 	return 1;
 }

@@ -52,6 +52,8 @@ enum meta_job_type {
 	META_JOB_CLEANUP_PENDING,	/* payload memoryId */
 	META_JOB_WORKSPACE_EXPIRY,	/* payload memoryId */
 	META_JOB_CONTENT_HASH,		/* payload assetId */
+	META_JOB_STORE_COPY,		/* payload memoryId, backend, sha256: a pin's copy */
+	META_JOB_STORE_DROP,		/* payload memoryId, backend: a copy no pin holds */
 };
 
 /* A claimed job. */
@@ -62,6 +64,8 @@ struct meta_job {
 	char user_id[META_UUID_LEN + 1];	/* "" when nobody owns the subject any more */
 	char subject[META_UUID_LEN + 1];	/* the id the payload names ("" if none) */
 	char recipe[16];			/* process_assets: recipeVersion */
+	char backend[32];			/* store_copy, store_drop: the pinned backend's label */
+	char sha256[65];			/* store_copy: the content to copy */
 	int retry_count;			/* attempts that failed before this one */
 	int max_retries;
 	int visibility_timeout;			/* seconds of silence before it is taken over */
@@ -197,5 +201,50 @@ int meta_jobs_unhashed(struct meta_jobs *q, const struct meta_job *j, struct met
  * name it, which this user cannot see.  Completes J. */
 int meta_jobs_hash_done(struct meta_jobs *q, const struct meta_job *j, const struct meta_unhashed *u,
 			const char *sha256, const char *backend, const char *key);
+
+/* --- store_copy, store_drop: pins (meta_pins.c) ------------------------ */
+
+/* What a store_copy job copies: the memory's current content, if it is
+ * still the job's and still pinned to the job's backend. */
+struct meta_pin_copy {
+	char memory_id[META_UUID_LEN + 1];
+	char sha256[65];
+	char key_prefix[META_UUID_LEN + 4];	/* its user's store key prefix (meta_key_prefix) */
+	char mime[128];
+	char type[16];				/* memory_type_t */
+	char created_at[40];
+	uint64_t size;
+	int ready;				/* to be copied now; else WHY says why not */
+	char why[160];
+};
+
+/* Reads what J copies, and marks the memory's edges on J's backend
+ * 'migrating' again (a retry after a failure).  -ENOENT when the memory
+ * is gone. */
+int meta_jobs_pin_source(struct meta_jobs *q, const struct meta_job *j, struct meta_pin_copy *out);
+/* The copy of C is on J's backend (its content under ASSET_KEY, the
+ * metadata document under META_KEY): both edges there present and 'idle',
+ * and J completed, in one transaction.  A memory let go of meanwhile gets
+ * its copy dropped (store_drop); one whose content changed meanwhile
+ * keeps its edges as they are (the new content has its own job). */
+int meta_jobs_pin_copied(struct meta_jobs *q, const struct meta_job *j, const struct meta_pin_copy *c,
+			 const char *asset_key, const char *meta_key);
+/* An attempt of J failed with WHY: the memory's edges on J's backend
+ * 'failed' with WHY (shown in its presence), and J retried or failed for
+ * good (PERMANENT), in one transaction.  Returns as meta_jobs_fail. */
+int meta_jobs_pin_failed(struct meta_jobs *q, const struct meta_job *j, const char *why, int permanent);
+
+/* Removes a copy from the pinned store BACKEND: the objects of the user
+ * whose keys start with KEY_PREFIX: content SHA256 (NULL: it stays,
+ * another pinned memory has the same bytes there) and the metadata
+ * document of MEMORY_ID.  Keys are made by the callee from these, never
+ * read from rows.  0 (also when they were not there) or -errno. */
+typedef int (*meta_jobs_drop_fn)(void *arg, const char *backend, const char *key_prefix, const char *sha256,
+				 const char *memory_id);
+/* Runs store_drop job J: unless a pin holds the memory on J's backend
+ * again, calls DROP and removes the edges there, with them locked, and
+ * completes J.  NOTE receives what happened. */
+int meta_jobs_pin_drop(struct meta_jobs *q, const struct meta_job *j, meta_jobs_drop_fn drop, void *arg,
+		       char *note, size_t notelen);
 
 #endif

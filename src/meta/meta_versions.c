@@ -149,7 +149,8 @@ int meta_create_staged(struct meta *m, uint64_t ino, const struct meta_dir *dir,
 {
 	struct content_args a;
 	char home[24], mode_s[16];
-	const char *p[17];
+	char atime[32];
+	const char *p[18];
 
 	content_args(m, ino, ct, &a);
 	if (!ct->mtime) {		/* a new file's mtime: when it was made */
@@ -172,9 +173,12 @@ int meta_create_staged(struct meta *m, uint64_t ino, const struct meta_dir *dir,
 	p[14] = a.age;
 	p[15] = a.days;
 	p[16] = ct->at_ns ? a.at : NULL;
+	if (ct->atime)
+		snprintf(atime, sizeof(atime), "%lld", (long long)ct->atime->tv_sec * 1000000000LL + ct->atime->tv_nsec);
+	p[17] = ct->atime ? atime : NULL;
 	return meta_call_idempotent(m, "create file and record its first version",
 				    "SELECT mvfs_create_staged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-				    " $13, $14, $15, $16, $17)", 17, p, NULL);
+				    " $13, $14, $15, $16, $17, $18)", 18, p, NULL);
 }
 
 int meta_create_at(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name, uint32_t mode,

@@ -15,6 +15,11 @@
  *   workspace_expiry      database only
  *   content_hash_compute  the bytes under their old key are read, hashed and
  *                         stored again under the hash, then recorded
+ *   store_copy            a pin's copy: the content from the primary store
+ *                         (through the cache) to the pinned store (-o
+ *                         pin_store=), read back there and checked against
+ *                         its SHA-256, with a metadata document beside it
+ *   store_drop            a copy no pin holds leaves the pinned store
  *
  * Failures: bad input (not an image, corrupt, over the size limit) fails a
  * job at once with the reason; anything else (the store, the database, a
@@ -41,6 +46,7 @@
 #include "meta/meta_jobs.h"
 #include "util/log.h"
 #include "util/sha256.h"
+#include "util/store_label.h"
 
 struct worker_thread {
 	struct worker *w;
@@ -239,6 +245,8 @@ static void job_process(struct worker_thread *t, const struct meta_job *j)
 				 (unsigned long long)tsize, now_s() - t0, t_fetch - t0, t_media - t_fetch,
 				 now_s() - t_media);
 			count(w, &w->done);
+			if (w->cfg.made)
+				w->cfg.made(w->cfg.made_arg, o.asset_id, tfd);
 		}
 	}
 	if (rc && atomic_load(&w->stopping)) {
@@ -270,29 +278,27 @@ static int delete_object(void *arg, const char *backend, const char *key)
 	return backend_del(w->cfg.backend, key);
 }
 
-/* Reads object KEY (SIZE bytes) from the store into a staging file, hashing
- * it.  Returns the fd or -errno. */
-static int fetch_key(struct worker *w, const char *key, uint64_t size, char sha256[SHA256_HEX_LEN + 1])
+/* Reads object KEY (SIZE bytes) of store B, hashing it into SHA256 and,
+ * when FD >= 0, writing it there.  0 or -errno. */
+static int read_object(struct backend *b, const char *key, uint64_t size, int fd, char sha256[SHA256_HEX_LEN + 1])
 {
 	enum { CHUNK = 1 << 20 };
 	char *buf = malloc(CHUNK);
 	struct sha256 h = { 0 };
 	uint64_t off = 0;
-	int fd, rc;
+	int rc = 0;
 
 	if (!buf || sha256_init(&h) != 0) {
 		free(buf);
 		return -ENOMEM;
 	}
-	fd = cache_stage_create(w->cfg.cache);
-	rc = fd < 0 ? fd : 0;
 	while (rc == 0 && off < size) {
 		size_t got = 0;
 
-		rc = backend_get_range(w->cfg.backend, key, off, CHUNK, buf, &got);
+		rc = backend_get_range(b, key, off, CHUNK, buf, &got);
 		if (rc == 0 && got == 0)
 			rc = -EIO;	/* shorter than its row says */
-		if (rc == 0 && pwrite(fd, buf, got, (off_t)off) != (ssize_t)got)
+		if (rc == 0 && fd >= 0 && pwrite(fd, buf, got, (off_t)off) != (ssize_t)got)
 			rc = errno ? -errno : -EIO;
 		if (rc == 0)
 			sha256_update(&h, buf, got);
@@ -302,9 +308,23 @@ static int fetch_key(struct worker *w, const char *key, uint64_t size, char sha2
 		sha256_final(&h, sha256);
 	sha256_release(&h);
 	free(buf);
-	if (rc && fd >= 0)
+	return rc;
+}
+
+/* Reads object KEY (SIZE bytes) from the store into a staging file, hashing
+ * it.  Returns the fd or -errno. */
+static int fetch_key(struct worker *w, const char *key, uint64_t size, char sha256[SHA256_HEX_LEN + 1])
+{
+	int fd = cache_stage_create(w->cfg.cache), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = read_object(w->cfg.backend, key, size, fd, sha256);
+	if (rc) {
 		close(fd);
-	return rc ? rc : fd;
+		return rc;
+	}
+	return fd;
 }
 
 /* Content that came without a hash lives under a key that is not one: it
@@ -354,6 +374,165 @@ static int job_hash(struct worker_thread *t, const struct meta_job *j, char *why
 	return rc;
 }
 
+/* --- store_copy, store_drop: pins (store forever) ------------------------ */
+
+static struct backend *pin_store(struct worker *w, const char *label)
+{
+	for (int i = 0; i < w->cfg.npin_stores; i++)
+		if (strcmp(w->cfg.pin_stores[i].label, label) == 0)
+			return w->cfg.pin_stores[i].backend;
+	return NULL;
+}
+
+/* The key of the metadata document of memory ID under PREFIX:
+ * PREFIX "meta/<id>.json"; "" for an id that is not a uuid or a bad
+ * prefix (every backend refuses "" with -EINVAL). */
+static void meta_doc_key(const char *prefix, const char *id, char out[BACKEND_KEY_MAX])
+{
+	out[0] = '\0';
+	if (strlen(id) == 36 && strspn(id, "0123456789abcdef-") == 36 && backend_key_prefix_valid(prefix))
+		snprintf(out, BACKEND_KEY_MAX, "%smeta/%s.json", prefix, id);
+}
+
+/* S as a JSON string body: quotes, backslashes and control characters
+ * escaped.  OUT holds LEN bytes; a value that does not fit is cut. */
+static void json_text(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\%c", ch);
+		else if (ch < 0x20)
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+}
+
+/* Writes the metadata document of C to B under KEY: what the memory is
+ * without the database (its id, type, content hash and key, size, type of
+ * content, when it was made).  Names and titles stay out: a worker cannot
+ * read them (0018), and a copy meant to last should not hold a name that
+ * the person changes later. */
+static int put_meta_doc(struct worker *w, struct backend *b, const struct meta_pin_copy *c, const char *key,
+			const char *asset_key)
+{
+	char doc[1024], mime[300];
+	int fd, n, rc;
+
+	json_text(c->mime, mime, sizeof(mime));
+	n = snprintf(doc, sizeof(doc),
+		     "{\"memoryId\":\"%s\",\"type\":\"%s\",\"sha256\":\"%s\",\"size\":%llu,\"mime\":\"%s\","
+		     "\"createdAt\":\"%s\",\"contentKey\":\"%s\"}\n",
+		     c->memory_id, c->type, c->sha256, (unsigned long long)c->size, mime, c->created_at, asset_key);
+	if (n < 0 || (size_t)n >= sizeof(doc))
+		return -EOVERFLOW;
+	if ((fd = cache_stage_create(w->cfg.cache)) < 0)
+		return fd;
+	rc = pwrite(fd, doc, (size_t)n, 0) == n ? 0 : errno ? -errno : -EIO;
+	if (rc == 0)
+		rc = backend_put(b, key, fd, (uint64_t)n, NULL);
+	close(fd);
+	return rc;
+}
+
+/* Whether a failed copy is worth retrying: not when the pinned store
+ * refuses us (permissions, a read-only or broken folder, a bad key, too
+ * big); the person sees the reason and pins again once it is fixed. */
+static int copy_failure_permanent(int rc)
+{
+	return rc == -EACCES || rc == -EPERM || rc == -EROFS || rc == -EINVAL || rc == -EFBIG || rc == -ENXIO ||
+	       rc == -ENOTDIR;
+}
+
+/* Copies the memory's content from the primary store to the pinned one,
+ * checks it there by its SHA-256, writes its metadata document beside it
+ * and records the copy.  A failure marks the memory's edges 'failed'. */
+static void job_pin_copy(struct worker_thread *t, const struct meta_job *j)
+{
+	struct worker *w = t->w;
+	struct backend *b = pin_store(w, j->backend);
+	char why[512] = "", key[BACKEND_KEY_MAX] = "", mkey[BACKEND_KEY_MAX] = "", got[SHA256_HEX_LEN + 1];
+	struct meta_pin_copy c;
+	int fd = -1, rc, final;
+
+	rc = meta_jobs_pin_source(t->q, j, &c);
+	if (rc == -ENOENT || (rc == 0 && !c.ready)) {
+		snprintf(why, sizeof(why), "skipped: %s", rc ? "the memory is gone" : c.why);
+		meta_jobs_complete(t->q, j, why);
+		log_info("jobs: store_copy of memory %s to %s %s", j->subject, j->backend, why);
+		count(w, &w->done);
+		return;
+	}
+	if (rc)
+		snprintf(why, sizeof(why), "cannot read what to copy: %s", strerror(-rc));
+	if (rc == 0 && !b) {
+		rc = -EXDEV;
+		snprintf(why, sizeof(why), "this worker has no store for '%s' (-o pin_store=%s=URL)", j->backend,
+			 store_label_short(j->backend));
+	}
+	if (rc == 0) {
+		backend_key_for(c.key_prefix, c.sha256, key);
+		meta_doc_key(c.key_prefix, c.memory_id, mkey);
+		fd = fetch_content(w, c.key_prefix, c.sha256, c.size);
+		rc = fd < 0 ? fd : 0;
+		if (rc)
+			snprintf(why, sizeof(why), "cannot read it from the primary store: %s",
+				 rc == -EBADMSG ? "its bytes do not match their hash" : strerror(-rc));
+	}
+	if (rc == 0 && (rc = backend_put(b, key, fd, c.size, c.sha256)) != 0)
+		snprintf(why, sizeof(why), "cannot store it on %s: %s", j->backend, strerror(-rc));
+	if (rc == 0 && (rc = read_object(b, key, c.size, -1, got)) != 0)
+		snprintf(why, sizeof(why), "cannot read it back from %s: %s", j->backend, strerror(-rc));
+	if (rc == 0 && strcmp(got, c.sha256) != 0) {
+		rc = -EIO;
+		snprintf(why, sizeof(why), "its copy on %s does not match its SHA-256 (%.12s... read back)",
+			 j->backend, got);
+	}
+	if (rc == 0 && (rc = put_meta_doc(w, b, &c, mkey, key)) != 0)
+		snprintf(why, sizeof(why), "cannot store its metadata on %s: %s", j->backend, strerror(-rc));
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && (rc = meta_jobs_pin_copied(t->q, j, &c, key, mkey)) != 0)
+		snprintf(why, sizeof(why), "cannot record the copy: %s", strerror(-rc));
+	if (rc == 0) {
+		log_info("jobs: copied memory %s (%llu bytes, sha256 %.12s...) to %s, checked there", c.memory_id,
+			 (unsigned long long)c.size, c.sha256, j->backend);
+		count(w, &w->done);
+		return;
+	}
+	if (atomic_load(&w->stopping)) {
+		meta_jobs_release(t->q, j);
+		return;
+	}
+	final = meta_jobs_pin_failed(t->q, j, why, copy_failure_permanent(rc));
+	log_warn("jobs: cannot copy memory %s to %s%s: %s", j->subject, j->backend, final == 0 ? " (will retry)" : "",
+		 why);
+	count(w, final == 0 ? &w->retried : &w->failed);
+}
+
+/* meta_jobs_drop_fn: the copy's objects leave the pinned store. */
+static int drop_copy(void *arg, const char *label, const char *prefix, const char *sha256, const char *memory_id)
+{
+	struct worker *w = arg;
+	struct backend *b = pin_store(w, label);
+	char key[BACKEND_KEY_MAX];
+	int rc = 0;
+
+	if (!b)
+		return -EXDEV;
+	if (sha256) {
+		backend_key_for(prefix, sha256, key);
+		rc = backend_del(b, key);
+	}
+	meta_doc_key(prefix, memory_id, key);
+	return rc ? rc : backend_del(b, key);
+}
+
 /* --- the loop ------------------------------------------------------------ */
 
 static void job_run(struct worker_thread *t, const struct meta_job *j)
@@ -380,6 +559,15 @@ static void job_run(struct worker_thread *t, const struct meta_job *j)
 		break;
 	case META_JOB_CONTENT_HASH:
 		rc = job_hash(t, j, note, sizeof(note));
+		break;
+	case META_JOB_STORE_COPY:
+		job_pin_copy(t, j);
+		return;
+	case META_JOB_STORE_DROP:
+		rc = meta_jobs_pin_drop(t->q, j, drop_copy, w, note, sizeof(note));
+		if (rc == -EXDEV)
+			snprintf(note, sizeof(note), "this worker has no store for '%s' (-o pin_store=%s=URL)",
+				 j->backend, store_label_short(j->backend));
 		break;
 	default:
 		meta_jobs_fail(t->q, j, "unknown job type: no worker does it", 1);

@@ -21,6 +21,12 @@ struct cache;
 struct backend;
 struct worker;
 
+/* A store that pins copy to (-o pin_store=NAME=URL), by its label. */
+struct worker_store {
+	const char *label;		/* seed 001's backend_t label, e.g. "icp-canister" */
+	struct backend *backend;
+};
+
 struct worker_config {
 	int threads;			/* worker threads; 0: 1 */
 	struct meta *meta;		/* a mount's: its jobs only; NULL: every user's */
@@ -35,6 +41,13 @@ struct worker_config {
 					 * this process before the sweep gives it to another
 					 * worker; 0: the job's own (visibility_timeout, 300) */
 	const char *self;		/* binary for the image helper; NULL: /proc/self/exe */
+	const struct worker_store *pin_stores;	/* where store_copy jobs copy to (may be none) */
+	int npin_stores;
+	/* Called after the variants of original ASSET_ID were recorded, with
+	 * the thumb variant's bytes in THUMB_FD (the worker's: dup it to keep
+	 * it); NULL: nothing is told. */
+	void (*made)(void *arg, const char *asset_id, int thumb_fd);
+	void *made_arg;
 };
 
 /* Starts the threads.  On failure (a queue connection cannot be opened)

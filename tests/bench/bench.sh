@@ -15,3 +15,9 @@ MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_tre
 # peers: local folder, mvaultfs (local store and s3rver), s3fs-fuse, rclone mount (full, writes):
 # build/bench/peers.txt, peers.json, peers.png (appends the table to build/bench.txt)
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_peers.py
+# gThumb under Xvfb opening a folder of 200 photos: local, from the mount with -o desktop_thumbnails,
+# and without (build/bench_thumbs.txt, screenshots in build/bench/thumbs-*.png); gThumb, Xvfb and
+# ImageMagick's import are for this benchmark only
+command -v gthumb >/dev/null && command -v Xvfb >/dev/null && command -v import >/dev/null && \
+	command -v dbus-run-session >/dev/null || apt-get install -y gthumb xvfb imagemagick dbus
+MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_thumbs.py

@@ -32,26 +32,26 @@ N_AVIF = 10
 W, H = 4000, 3000
 
 
-def photos(dst, n):
-    """N distinct 4000x3000 JPEGs with a photo's detail (shapes, texture,
-    noise), about 2-3 MB each like a phone camera's."""
+def photos(dst, n, w=W, h=H):
+    """N distinct W x H JPEGs (4000x3000 unless told) with a photo's detail
+    (shapes, texture, noise), about 2-3 MB each like a phone camera's."""
     from PIL import Image, ImageDraw, ImageFilter
     import random
 
     rnd = random.Random(6)
-    base = Image.new("RGB", (W, H))
+    base = Image.new("RGB", (w, h))
     d = ImageDraw.Draw(base)
     for _ in range(600):
-        x, y, r = rnd.randrange(W), rnd.randrange(H), rnd.randrange(10, 500)
+        x, y, r = rnd.randrange(w), rnd.randrange(h), rnd.randrange(10, 500)
         d.ellipse([x - r, y - r, x + r, y + r],
                   fill=(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)))
     base = base.filter(ImageFilter.GaussianBlur(2))
-    noise = Image.effect_noise((W, H), 40).convert("RGB")
+    noise = Image.effect_noise((w, h), 40).convert("RGB")
     base = Image.blend(base, noise, 0.18)
     dst.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         im = base.copy()
-        ImageDraw.Draw(im).rectangle([i * 17 % W, i * 29 % H, i * 17 % W + 300, i * 29 % H + 200],
+        ImageDraw.Draw(im).rectangle([i * 17 % w, i * 29 % h, i * 17 % w + 300, i * 29 % h + 200],
                                      fill=(i % 256, 255 - i % 256, 90))
         im.save(dst / ("IMG_%04d.jpg" % i), "JPEG", quality=92)
 

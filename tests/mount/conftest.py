@@ -263,6 +263,8 @@ def mvfs(request, tmp_path, pg_server):
         e = dict(os.environ)
         e.pop("MVAULT_DB", None)
         e["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+        # the desktop's thumbnails (-o desktop_thumbnails) go to the test's own folder
+        e["XDG_CACHE_HOME"] = str(tmp_path / "xdgcache")
         for k, v in (env or {}).items():
             if v is None:
                 e.pop(k, None)

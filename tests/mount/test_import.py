@@ -169,12 +169,13 @@ def test_one_shot_tree_rerun_and_status(mvfs, tmp_path):
     r = run([default_bin(), "status", m.mnt])
     assert r.stdout.startswith("mvaultfs at %s:" % m.mnt), r.stdout
     st = json.loads(run([default_bin(), "status", "--json", m.mnt]).stdout)
-    assert set(st) >= {"mountpoint", "healthy", "down", "staged", "uploaded", "set_aside", "database", "cache", "store"}, st
+    assert set(st) >= {"mountpoint", "healthy", "down", "staged", "uploaded", "set_aside", "database", "cache", "store",
+                       "pins"}, st
     assert st["mountpoint"] == str(m.mnt) and st["healthy"] is True and st["down"] == []
     assert set(st["staged"]) == {"files", "bytes"} and st["staged"]["files"] == 0
     assert set(st["uploaded"]) == {"files", "bytes", "rate"}
     assert set(st["cache"]) == {"bytes", "blocks", "max", "hits", "misses", "hit_rate"}
-    assert set(st["store"]) == {"gets", "puts", "failing"}
+    assert set(st["store"]) == {"gets", "puts", "failing"} and st["pins"] == []
     m.unmount()
 
 

@@ -188,3 +188,47 @@ def test_mode_and_times_set_before_the_close_are_kept(mvfs, tmp_path):
         assert (st.st_mode & 0o777, st.st_mtime_ns) == (0o600 + i % 2 * 0o40, 1_500_000_000_987_654_321 + i * 1000)
         assert p.read_bytes() == (src / ("p%d.jpg" % i)).read_bytes()
     m2.unmount()
+
+
+def test_rsync_renames_and_times_its_temporary_files_in_their_records(mvfs, tmp_path):
+    """rsync closes its temporary file, then sets its times and mode and
+    renames it: those go into the queued record (no wait for it), are shown
+    at once, and survive a crash before the records (the name and mode in
+    the note on the bytes, the time in the journal entry's name)."""
+    src = tmp_path / "src"
+    want = {}
+    for d in ("a", "b/c"):
+        (src / d).mkdir(parents=True)
+        for i in range(5):
+            p = src / d / ("r%d.jpg" % i)
+            p.write_bytes(os.urandom(3000 + i))
+            os.chmod(p, 0o640 if i % 2 else 0o604)
+            os.utime(p, ns=(1_400_000_000_000_000_000, 1_500_000_000_123_456_789 + i))
+            want["%s/r%d.jpg" % (d, i)] = p
+    m = mvfs()
+    slow_creates(m, 0.5)
+    # -O: the folders' times, which rsync sets last, wait for the records
+    # of the files in them (DECISIONS.md, "A create made here first")
+    run(["rsync", "-aO", str(src) + "/", str(m.mnt / "library" / "r")])
+    # no wait for the records: most are still queued when rsync is done
+    assert len(names_in_db(m, "r_.jpg")) < len(want), "rsync waited for the records"
+
+    def attrs(root):
+        out = {}
+        for rel, p in want.items():
+            st = os.stat(root / rel)
+            out[rel] = (st.st_mode & 0o7777, st.st_mtime_ns, st.st_size)
+        return out
+    expect = {rel: (p.stat().st_mode & 0o7777, p.stat().st_mtime_ns, p.stat().st_size) for rel, p in want.items()}
+    assert attrs(m.mnt / "library" / "r") == expect
+    m.kill(signal.SIGKILL)
+    sql(m, "DROP TRIGGER t_slow ON memory_items")
+    m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt)
+    assert poll(lambda: len(names_in_db(m2, "r_.jpg")) == len(want), timeout=30), names_in_db(m2, "%r_.jpg%")
+    assert names_in_db(m2, "%.r_.jpg.%") == [], "a temporary name was recorded"
+    assert attrs(m2.mnt / "library" / "r") == expect
+    for rel, p in want.items():
+        assert (m2.mnt / "library" / "r" / rel).read_bytes() == p.read_bytes()
+    assert sorted(os.listdir(m2.mnt / "library" / "r" / "b" / "c")) == ["r%d.jpg" % i for i in range(5)]
+    check_consistency(m2)
+    m2.unmount()

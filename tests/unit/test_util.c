@@ -1,6 +1,6 @@
 /*
  * test_util.c - the pure helpers: name rules, type sniffing, SHA-256, the
- * values of the desktop attributes.
+ * values of the desktop attributes, the desktop's thumbnail files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,8 @@
 #include "util/name.h"
 #include "util/sha256.h"
 #include "util/xdg.h"
+#include "util/xdg_thumb.h"
+#include <zlib.h>
 
 static void test_name_accepts(void)
 {
@@ -241,6 +243,75 @@ static void test_xdg_values(void)
 	CHECK_EQ_INT(xdg_check(XDG_RATING, "4.5", 3, NULL), -EINVAL);
 }
 
+/* Whether every chunk of PNG has the CRC-32 of its type and data. */
+static int png_crcs_ok(const unsigned char *p, size_t len)
+{
+	size_t off = 8;
+
+	while (off + 12 <= len) {
+		uint32_t n = (uint32_t)p[off] << 24 | (uint32_t)p[off + 1] << 16 | (uint32_t)p[off + 2] << 8 | p[off + 3];
+		const unsigned char *c = p + off + 8 + n;
+		uint32_t want = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
+
+		if (off + 12 + n > len || crc32(0L, p + off + 4, 4 + n) != want)
+			return 0;
+		off += 12 + n;
+	}
+	return off == len;
+}
+
+static void test_xdg_thumb(void)
+{
+	/* a 1x1 PNG as PIL writes it */
+	static const unsigned char png1[] = {
+		0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+		0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
+		0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x64, 0x62, 0x06,
+		0x00, 0x00, 0x0e, 0x00, 0x07, 0xd7, 0x6f, 0xe4, 0x78, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+		0x44, 0xae, 0x42, 0x60, 0x82,
+	};
+	static struct xdg_thumb_tags t;
+	char uri[256], name[XDG_THUMB_NAME_LEN + 1];
+	size_t len = 0, len2 = 0;
+	unsigned char *a, *b;
+
+	/* GLib's escaping and the standard's example name */
+	CHECK_EQ_INT(xdg_thumb_uri("/home/jens/photos/me.png", uri, sizeof(uri)), 0);
+	CHECK_STREQ(uri, "file:///home/jens/photos/me.png");
+	xdg_thumb_name(uri, name);
+	CHECK_STREQ(name, "c6ee772d9e49320e97ec29a7eb5b1697.png");
+	CHECK_EQ_INT(xdg_thumb_uri("/m/a b;#\xc3\xa9,=&.jpg", uri, sizeof(uri)), 0);
+	CHECK_STREQ(uri, "file:///m/a%20b%3B%23%C3%A9,=&.jpg");
+	CHECK_EQ_INT(xdg_thumb_uri("relative/x.jpg", uri, sizeof(uri)), -EINVAL);
+	CHECK_EQ_INT(xdg_thumb_uri("/m/x.jpg", uri, 10), -ENAMETOOLONG);
+
+	/* tagged: after IHDR, every CRC right, read back */
+	CHECK_EQ_INT(xdg_thumb_tags_parse(png1, sizeof(png1), &t), 0);
+	CHECK_STREQ(t.uri, "");
+	CHECK_EQ_INT(t.mtime, -1);
+	a = xdg_thumb_tag(png1, sizeof(png1), "file:///m/x.jpg", 1700000000, 1234, "image/jpeg", &len);
+	CHECK(a && png_crcs_ok(a, len));
+	CHECK(a && memcmp(a + 33 + 4, "tEXt", 4) == 0);
+	CHECK_EQ_INT(a ? xdg_thumb_tags_parse(a, len, &t) : -1, 0);
+	CHECK_STREQ(t.uri, "file:///m/x.jpg");
+	CHECK_EQ_INT(t.mtime, 1700000000);
+	CHECK_EQ_INT(t.size, 1234);
+	/* tagged again: replaced, not added to */
+	b = a ? xdg_thumb_tag(a, len, "file:///m/y.jpg", 5, -1, NULL, &len2) : NULL;
+	CHECK(b && png_crcs_ok(b, len2) && len2 < len);
+	CHECK_EQ_INT(b ? xdg_thumb_tags_parse(b, len2, &t) : -1, 0);
+	CHECK_STREQ(t.uri, "file:///m/y.jpg");
+	CHECK_EQ_INT(t.mtime, 5);
+	CHECK_EQ_INT(t.size, -1);
+	free(a);
+	free(b);
+
+	/* not a PNG, or one cut short */
+	CHECK(!xdg_thumb_tag("GIF89a", 6, "file:///x", 1, 1, NULL, &len) && errno == EINVAL);
+	CHECK_EQ_INT(xdg_thumb_tags_parse(png1, sizeof(png1) - 20, &t), -EINVAL);
+	CHECK(!xdg_thumb_tag(png1, sizeof(png1) - 20, "file:///x", 1, 1, NULL, &len) && errno == EINVAL);
+}
+
 int main(void)
 {
 	TEST(test_name_accepts);
@@ -252,5 +323,6 @@ int main(void)
 	TEST(test_mime);
 	TEST(test_sha256);
 	TEST(test_xdg_values);
+	TEST(test_xdg_thumb);
 	return unit_done();
 }
