@@ -4,12 +4,13 @@
 #   make deps     install the Debian packages (and npm test servers) the build and tests need
 #   make deb      build/mvaultfs_VERSION_ARCH.deb (dpkg-buildpackage, packaging/deb/)
 #   make demo     build and mount the embedded default at ./memories
-#   make check    deps, build, unit tests, mount tests, then the suite again under ASan+UBSan
+#   make check    deps, build, unit tests, mount tests (some again on S3, on Vercel Blob
+#                 and on an ICP canister: test servers), then the suite again under ASan+UBSan
 #   make bench    benchmarks (ratios against a local folder, against s3fs-fuse and
 #                 rclone mount, and variants against vipsthumbnail), reports in
 #                 build/bench.txt, build/bench/peers.{txt,json,png} and build/bench_variants.txt
 
-PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib
+PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib libcbor jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The one place the version is written: VERSION. packaging/deb/debian/changelog's
@@ -37,12 +38,13 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # Mount tests run in TEST_JOBS processes (pytest-xdist; each has its own
 # PostgreSQL and s3rver): they mostly wait on FUSE, the database and fsync,
-# so 2 take make check from ~18 to ~10 minutes on 2 cores.  TEST_JOBS=1 runs
-# them one at a time.
+# so 2 take about half the time of 1 on 2 cores.  TEST_JOBS=1 runs them one
+# at a time.
 TEST_JOBS ?= 2
-PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS)
+# --durations: the slowest tests of each run are listed at its end, to keep make check short
+PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS) --durations=15
 
-.PHONY: all deps check unit mount mount-s3 asan bench demo clean layers man deb FORCE
+.PHONY: all deps check unit mount mount-s3 mount-icp mount-vblob asan bench demo clean layers man deb FORCE
 all: mvaultfs
 
 mvaultfs: $(B)/mvaultfs
@@ -116,7 +118,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # deb: tests/mount/test_deb.py installs the package made from this build.
-mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta
+mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta $(B)/tests/test_icp $(B)/tests/test_vblob
 	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
 
 # The mount tests again with every store on s3rver (tests/s3/s3server.py).
@@ -127,6 +129,22 @@ S3_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_rsync.py test_remoun
 	test_variants.py test_jobs.py test_visible.py test_versions.py test_plain.py test_tree.py test_gio.py)
 mount-s3: all $(B)/tests/test_backend
 	MVFS_TEST_STORE=s3 MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(wildcard $(S3_TESTS))
+
+# A few of them again with every store an asset canister on the ICP test
+# replica (tests/icp/replica.js): the round trips, remounts from the store,
+# rsync, replaced versions.  Kept short: test_icp.py (in mount) covers the
+# backend itself.
+ICP_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_remount.py test_rsync.py test_ops.py \
+	test_xattr.py test_versions.py)
+mount-icp: all
+	MVFS_TEST_STORE=icp MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(wildcard $(ICP_TESTS))
+# A telling few of them again with every store on the Vercel Blob test
+# server (tests/vblob/vblobserver.js): bytes up and back, rsync's many
+# files, and a crash with uploads pending.  Its own tests (the official
+# client against the server, conformance, faults) are test_vblob.py, in mount.
+VBLOB_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_rsync.py test_cache_crash.py)
+mount-vblob: all
+	MVFS_TEST_STORE=vblob MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(VBLOB_TESTS)
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
@@ -139,7 +157,7 @@ unit-asan: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 
 check: deps
-	$(MAKE) layers all unit mount mount-s3
+	$(MAKE) layers all unit mount mount-s3 mount-icp mount-vblob
 	$(MAKE) asan
 
 bench: deps all

@@ -10,9 +10,13 @@ python3-pytest-timeout python3-pytest-xdist rsync attr psmisc procps util-linux"
 # the benchmarks' rivals (s3fs-fuse, rclone); node for s3rver, unless a node
 # with npm is already there (a nodesource build carries its own npm).
 PKGS="$PKGS libinih-dev python3-botocore s3fs rclone"
+# Vercel Blob: its API answers in JSON, read with jansson.
+PKGS="$PKGS libjansson-dev"
 # The store over HTTPS in the tests (issue 16): stunnel terminates TLS in
 # front of s3rver with a certificate from a CA openssl makes in the test.
 PKGS="$PKGS stunnel4 openssl"
+# The ICP backend (issue 13): CBOR envelopes and certificates.
+PKGS="$PKGS libcbor-dev"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # Variants: libvips (its HEIF/AVIF module pulls libheif with libaom, dav1d,
 # libde265 and x265); vipsthumbnail is the benchmarks' rival; PIL makes the

@@ -88,6 +88,30 @@ static void s3_usage(void)
 	       "\n");
 }
 
+static void icp_usage(void)
+{
+	printf("Internet Computer store options (with -o store=icp://CANISTER_ID?host=URL):\n"
+	       "    -o icp_identity=FILE   Ed25519 private key (PEM) to sign calls with; it must hold\n"
+	       "                           the asset canister's Commit permission (see the README);\n"
+	       "                           without one, calls are anonymous and the store read-only\n"
+	       "    -o icp_host=URL        the replica or boundary node (overrides ?host=), e.g.\n"
+	       "                           https://icp-api.io, or http://127.0.0.1:4943 for dfx start\n"
+	       "    The canister is a stock asset canister (dfx's \"assets\" type).  Certificates\n"
+	       "    are read but NOT BLS-verified: no BLS12-381 library is packaged in Debian.\n"
+	       "\n");
+}
+
+static void vblob_usage(void)
+{
+	printf("Vercel Blob store options (with -o store=vblob://STORE_ID[/PREFIX][?access=public&...]):\n"
+	       "    -o vblob_token_file=FILE  file holding the store's read-write token (default:\n"
+	       "                           $BLOB_READ_WRITE_TOKEN; never give it in the options)\n"
+	       "    The API is $VERCEL_BLOB_API_URL (default https://vercel.com/api/blob). In the URL:\n"
+	       "    access=private|public (default private), part_size=8M, threshold=, concurrency=4,\n"
+	       "    retries=8, timeout=30.\n"
+	       "\n");
+}
+
 
 static void jobs_usage(void)
 {
@@ -151,7 +175,8 @@ static void usage(const char *prog)
 	       "                           its password is hidden from ps once the options are read\n"
 	       "    -o db_passfile=FILE    password file for the database, in ~/.pgpass format (mode\n"
 	       "                           0600); without it libpq reads $PGPASSFILE, else ~/.pgpass\n"
-	       "    -o store=DIR           folder that keeps content (default: DATA/store)\n"
+	       "    -o store=DIR           folder that keeps content (default: DATA/store), or\n"
+	       "                           s3://BUCKET[/PREFIX] or vblob://STORE_ID[/PREFIX]\n"
 	       "    -o data_dir=DIR        embedded cluster, staging, log (default:\n"
 	       "                           $XDG_DATA_HOME/mvaultfs or ~/.local/share/mvaultfs;\n"
 	       "                           /var/lib/mvaultfs for root without XDG_DATA_HOME)\n"
@@ -192,6 +217,8 @@ static void usage(const char *prog)
 	jobs_usage();
 	pin_usage();
 	s3_usage();
+	icp_usage();
+	vblob_usage();
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -537,6 +564,8 @@ static int cmd_mount(int argc, char **argv)
 	if (helper_args_settle(&args) != 0 ||
 	    fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.vblob, vblob_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0 ||
@@ -781,11 +810,19 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* One line of user.mvault.pins: copies for pins to BACKEND in progress,
+ * the bytes they have left, failed ones, and the bytes copied in the last
+ * RECENT_SECS (up to 10 minutes: the pace of the ETA). */
+struct pin_line {
+	const char *backend;
+	unsigned long long copying, bytes, failed, recent, secs;
+};
+
 /* The copies for pins in progress, per backend (the root's
- * user.mvault.pins, from the database): "BACKEND COPYING BYTES FAILED"
- * lines, handed one by one to FN; -errno when the mount does not say. */
-static int each_pin(const char *mnt, void (*fn)(void *arg, const char *backend, unsigned long long copying,
-						unsigned long long bytes, unsigned long long failed), void *arg)
+ * user.mvault.pins, from the database): "BACKEND COPYING BYTES FAILED
+ * RECENT_BYTES RECENT_SECS" lines, handed one by one to FN; -errno when the
+ * mount does not say. */
+static int each_pin(const char *mnt, void (*fn)(void *arg, const struct pin_line *p), void *arg)
 {
 	char text[1024], *line, *save = NULL;
 	ssize_t n = getxattr(mnt, FS_XATTR_PINS, text, sizeof(text) - 1);
@@ -795,33 +832,44 @@ static int each_pin(const char *mnt, void (*fn)(void *arg, const char *backend, 
 	text[n] = '\0';
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char backend[64];
-		unsigned long long copying, bytes, failed;
+		struct pin_line p = { .backend = backend };
 
-		if (sscanf(line, "%63s %llu %llu %llu", backend, &copying, &bytes, &failed) == 4)
-			fn(arg, backend, copying, bytes, failed);
+		if (sscanf(line, "%63s %llu %llu %llu %llu %llu", backend, &p.copying, &p.bytes, &p.failed, &p.recent,
+			   &p.secs) >= 4)
+			fn(arg, &p);
 	}
 	return 0;
 }
 
-static void pin_text(void *arg, const char *backend, unsigned long long copying, unsigned long long bytes,
-		     unsigned long long failed)
+static void pin_text(void *arg, const struct pin_line *p)
 {
-	char left[32];
+	char left[32], rate[32];
 
-	progress_bytes((double)bytes, left, sizeof(left));
-	printf("  pins      %s: %llu cop%s in progress, %s left", backend, copying, copying == 1 ? "y" : "ies", left);
-	if (failed)
-		printf("; %llu failed (getfattr -n user.mvault.presence FILE says why)", failed);
+	progress_bytes((double)p->bytes, left, sizeof(left));
+	printf("  pins      %s: %llu cop%s in progress, %s left", p->backend, p->copying, p->copying == 1 ? "y" : "ies",
+	       left);
+	if (p->copying && p->recent) {
+		double pace = (double)p->recent / (double)(p->secs > 10 ? p->secs : 10), eta = (double)p->bytes / pace;
+
+		progress_bytes(pace, rate, sizeof(rate));
+		printf(" at %s/s, about %.0f %s to go", rate, eta >= 120 ? eta / 60 : eta, eta >= 120 ? "min" : "s");
+	} else if (p->copying) {
+		printf(" (no copy finished in the last 10 minutes: no ETA yet)");
+	}
+	if (p->failed)
+		printf("; %llu failed (getfattr -n user.mvault.presence FILE says why)", p->failed);
+	if (strcmp(p->backend, "icp-canister") == 0 || strcmp(p->backend, "icp") == 0)
+		printf(" (its certificates are NOT BLS-verified)");
 	printf("\n");
 	++*(int *)arg;
 }
 
-static void pin_json(void *arg, const char *backend, unsigned long long copying, unsigned long long bytes,
-		     unsigned long long failed)
+static void pin_json(void *arg, const struct pin_line *p)
 {
 	printf("%s{\"backend\": ", (*(int *)arg)++ ? ", " : "");
-	json_str(stdout, backend);
-	printf(", \"copying\": %llu, \"bytes_left\": %llu, \"failed\": %llu}", copying, bytes, failed);
+	json_str(stdout, p->backend);
+	printf(", \"copying\": %llu, \"bytes_left\": %llu, \"failed\": %llu, \"rate\": %.0f}", p->copying, p->bytes,
+	       p->failed, p->copying && p->recent ? (double)p->recent / (double)(p->secs > 10 ? p->secs : 10) : 0.0);
 }
 
 /* `mvaultfs status --json`: the shape README.md documents ("mvaultfs
@@ -857,7 +905,7 @@ static void status_json(const char *mnt, const struct mount_stats *st)
 
 /* `mvaultfs status`: one line that says whether all is well, then a line
  * per part, each a sentence. */
-static void status_text(const char *mnt, const struct mount_stats *st)
+static void status_text(const char *mnt, const struct mount_stats *st, const char *text)
 {
 	char a[32], b[32], r[32], eta[32], down[256];
 	int pins = 0, rc;
@@ -884,6 +932,9 @@ static void status_text(const char *mnt, const struct mount_stats *st)
 	       st->cache_blocks, st->hits + st->misses ? 100.0 * (double)st->hits / (double)(st->hits + st->misses)
 							: 100.0, st->hits, st->misses);
 	printf("  store     %llu GET(s), %llu PUT(s) since mount\n", st->store_gets, st->store_puts);
+	if (strstr(text, "\nstore icp-canister\n"))
+		printf("  store     an ICP canister: its certificates are NOT BLS-verified (no BLS12-381\n"
+		       "            library in Debian): the replica or boundary node is trusted (see the README)\n");
 	/* the pins are read from the database: not while it is away (the read
 	 * would wait for it, db_timeout) */
 	if (st->db_down_secs > 0)
@@ -910,7 +961,7 @@ static int cmd_status(int argc, char **argv)
 	if (json)
 		status_json(mnt, &st);
 	else
-		status_text(mnt, &st);
+		status_text(mnt, &st, text);
 	return 0;
 }
 
@@ -1008,6 +1059,8 @@ static int cmd_worker(int argc, char **argv)
 	sdnotify_init(&m.notify);
 	if (fuse_opt_parse(&args, &m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.s3, s3_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.icp, icp_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(&args, &m.vblob, vblob_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0)

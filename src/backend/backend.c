@@ -10,6 +10,8 @@
 #include "backend/backend.h"
 #include "backend/be_local.h"
 #include "backend/be_s3.h"
+#include "backend/be_icp.h"
+#include "backend/be_vblob.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -34,8 +36,8 @@ static struct backend *open_local(const char *rest, const char *url, const struc
 static const struct backend_scheme schemes[] = {
 	{ "file", open_local },
 	{ "s3", s3_backend_open },
-	{ "vblob", NULL },
-	{ "icp", NULL },
+	{ "vblob", vblob_backend_open },
+	{ "icp", icp_backend_open },
 };
 
 /* Length of the scheme when URL starts with "scheme://" (letters, digits,
@@ -170,3 +172,4 @@ const char *backend_key_sha(const char *key)
 	backend_key_for(prefix, slash + 1, want);
 	return want[0] && strcmp(want, key) == 0 ? slash + 1 : NULL;
 }
+

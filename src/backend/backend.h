@@ -85,11 +85,16 @@ struct backend_config {
 	int s3_concurrency;		/* parts in flight per upload */
 	int s3_retries;			/* attempts per request, the first included */
 	int s3_timeout;			/* seconds a transfer may stall */
+	/* ICP (icp://CANISTER?host=URL&...; these override the URL's, see be_icp.h) */
+	const char *icp_host;		/* "https://icp-api.io" */
+	const char *icp_identity;	/* Ed25519 PEM file */
+	/* Vercel Blob (vblob://STORE_ID[/PREFIX][?name=value&...]; see be_vblob.h) */
+	const char *vblob_token_file;	/* file holding the read-write token; NULL: $BLOB_READ_WRITE_TOKEN */
 };
 
 /* Opens the store named by URL: a plain path or file://PATH for the local
  * backend.  Returns NULL with errno set and a log line on failure: errno is
- * EPROTONOSUPPORT for a known scheme not built yet (s3://, vblob://, icp://),
+ * EPROTONOSUPPORT for a known scheme not built yet (none now),
  * EINVAL for an unknown scheme or an empty URL. */
 struct backend *backend_open(const char *url, const struct backend_config *cfg);
 

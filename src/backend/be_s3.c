@@ -16,6 +16,7 @@
  * request machinery (s3_internal.h) and the single-request operations.
  */
 #include "backend/be_s3.h"
+#include "backend/be_util.h"
 #include "backend/http.h"
 #include "backend/s3_creds.h"
 #include "backend/s3_err.h"
@@ -38,19 +39,6 @@
 #define NAME_MAX_LEN 1024
 
 /* ---- request machinery ------------------------------------------------- */
-
-/* A printable rendering of KEY for log lines (keys are checked before they
- * get here, but a rejected one may hold anything). */
-static void shown_key(const char *key, char out[80])
-{
-	size_t i;
-
-	for (i = 0; key && key[i] && i < 72; i++)
-		out[i] = key[i] >= 0x20 && key[i] < 0x7f ? key[i] : '?';
-	out[i] = '\0';
-	if (key && key[i])
-		memcpy(out + i, "...", 4);
-}
 
 /* Builds the request URL and the canonical path of O into OUT_URL and
  * OUT_URI (both malloc'd).  Query parameters appear in the URL encoded
@@ -306,7 +294,7 @@ static void log_failure(struct s3 *s, struct s3_op *o, int rc)
 	char k[80], h[700], what[400], tries[48] = "";
 	int cert = o->resp.fail == HTTP_FAIL_CERT || o->resp.fail == HTTP_FAIL_CAFILE;
 
-	shown_key(o->key, k);
+	backend_shown_key(o->key, k);
 	describe(o, what, sizeof(what));
 	if ((rc == -ENOENT && o->quiet_404) || o->quiet || (cert && o->quiet_cert)) {
 		log_debug("s3: cannot %s '%s': %s", o->op, k, what);
@@ -318,14 +306,6 @@ static void log_failure(struct s3 *s, struct s3_op *o, int rc)
 		log_error("s3: cannot %s '%s'%s", o->op, k, hint(s, o, h, sizeof(h)));
 	else
 		log_error("s3: cannot %s '%s': %s%s%s", o->op, k, what, tries, hint(s, o, h, sizeof(h)));
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
 }
 
 int s3_run(struct s3 *s, struct s3_op *o)
@@ -362,11 +342,11 @@ int s3_run(struct s3 *s, struct s3_op *o)
 			long wait = s3_backoff_ms(&s->retry, attempt + 1, ra, &seed);
 			char k[80], what[400];
 
-			shown_key(o->key, k);
+			backend_shown_key(o->key, k);
 			describe(o, what, sizeof(what));
 			log_warn("s3: %s '%s': %s; retry %d of %d in %ld ms", o->op, k, what, attempt + 1, max - 1,
 				 wait);
-			sleep_ms(wait);
+			backend_sleep_ms(wait);
 		}
 	}
 	o->attempts = attempt > max ? max : attempt;
@@ -407,30 +387,9 @@ int s3_key_check(struct s3 *s, const char *op, const char *key)
 
 	if (backend_key_valid(key) && strlen(s->prefix) + strlen(key) <= NAME_MAX_LEN)
 		return 0;
-	shown_key(key, k);
+	backend_shown_key(key, k);
 	log_error("s3: cannot %s '%s': invalid key", op, key ? k : "(null)");
 	return -EINVAL;
-}
-
-/* Reads SIZE bytes at OFF of FD into BUF; -EBADF & co from pread, -EIO when
- * the source ends early. */
-int s3_read_source(int fd, void *buf, size_t size, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < size) {
-		ssize_t n = pread(fd, (char *)buf + done, size - done, (off_t)(off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return 0;
 }
 
 /* ---- single-request operations ------------------------------------------- */
@@ -442,12 +401,12 @@ static int s3_put_single(struct s3 *s, const char *key, int fd, uint64_t size, c
 	void *buf = NULL;
 	int rc;
 
-	shown_key(key, k);
+	backend_shown_key(key, k);
 	if (size && !(buf = malloc(size))) {
 		log_error("s3: cannot put '%s': %s", k, strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	rc = s3_read_source(fd, buf, size, 0);
+	rc = backend_read_source(fd, buf, size, 0);
 	if (rc) {
 		log_error("s3: cannot put '%s': reading the source: %s", k,
 			  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
@@ -495,7 +454,7 @@ static int s3_put(struct backend *b, const char *key, int fd, uint64_t size, con
 	if (rc)
 		return rc;
 	if (size > S3_MAX_OBJECT) {
-		shown_key(key, k);
+		backend_shown_key(key, k);
 		log_error("s3: cannot put '%s': %llu bytes is over S3's limit of 5 TiB per object", k,
 			  (unsigned long long)size);
 		return -EFBIG;
@@ -531,62 +490,27 @@ struct get_ctx {
 	int hash_known;		/* the object's SHA-256 is known (so it can be verified) */
 };
 
-/* Content-Range "bytes FIRST-LAST/TOTAL". */
-static int parse_range(const char *cr, uint64_t *first, uint64_t *last, uint64_t *total)
-{
-	unsigned long long a, b, t;
-
-	if (sscanf(cr, "bytes %llu-%llu/%llu", &a, &b, &t) != 3 || b < a || b >= t)
-		return -1;
-	*first = a;
-	*last = b;
-	*total = t;
-	return 0;
-}
-
 static int check_get(struct s3 *s, struct s3_op *o, int *retry)
 {
 	struct get_ctx *g = o->arg;
 	struct http_resp *r = &o->resp;
 	const char *want;
-	uint64_t first, last, total;
+	uint64_t total;
 
-	if (r->status == 206 && strcmp(r->content_range, "bytes 0-0/0") == 0) {
+	if (r->status == 206 && strcmp(r->content_range, "bytes 0-0/0") == 0)
 		return 0;	/* the empty object (see attempt_once) */
-	} else if (r->status == 206) {
-		if (parse_range(r->content_range, &first, &last, &total) != 0)
-			return s3_fail(o, retry, -EIO, "a ranged answer without a valid Content-Range ('%.60s')",
-				       r->content_range);
-		if (first != g->off || last - first + 1 != r->got || last >= g->off + g->len ||
-		    (last != g->off + g->len - 1 && last != total - 1))
-			return s3_fail(o, retry, -EIO, "the answer holds bytes %llu-%llu (%zu received), "
-				       "not the %zu asked for at %llu", (unsigned long long)first,
-				       (unsigned long long)last, r->got, g->len, (unsigned long long)g->off);
-	} else if (r->status == 200) {
-		/* The whole object: only right when we asked from 0 and it fits. */
-		if (g->off != 0 || (r->content_length >= 0 && (uint64_t)r->content_length != r->got))
-			return s3_fail(o, retry, -EIO, "a whole-object answer (%zu bytes) to a ranged request",
-				       r->got);
-		total = r->got;
-	} else {
-		return s3_fail(o, retry, -EIO, "unexpected status %ld to a ranged GET", r->status);
-	}
-	if (r->content_length >= 0 && (uint64_t)r->content_length != r->got)
-		return s3_fail(o, retry, -EIO, "%zu bytes received of the %lld announced", r->got,
-			       (long long)r->content_length);
+	if (backend_check_range(r->status, r->content_range, r->content_length, r->got, g->off, g->len, &total,
+				o->bad_answer, sizeof(o->bad_answer)) != 0)
+		return s3_fail(o, retry, -EIO, "%s", o->bad_answer);
 	g->total = total;
 	want = expected_sha(o->key, r);
 	g->hash_known = want != NULL;
 	if (g->off == 0 && r->got == total && want) {
-		char hash[SHA256_HEX_LEN + 1];
-		struct sha256 sh;
+		int ok = backend_sha_matches(o->dst, r->got, want);
 
-		if (sha256_init(&sh))
-			return -ENOMEM;
-		sha256_update(&sh, o->dst, r->got);
-		sha256_final(&sh, hash);
-		sha256_release(&sh);
-		if (strcmp(hash, want) != 0)
+		if (ok < 0)
+			return ok;
+		if (!ok)
 			return s3_fail(o, retry, -EIO, "the %zu bytes received do not hash to the object's SHA-256",
 				       r->got);
 		g->verified = 1;
@@ -740,42 +664,10 @@ static int check_xml_root(struct s3 *s, struct s3_op *o, int *retry)
 	return 0;
 }
 
-struct list_item {
-	char *key;
-	uint64_t size;
-};
-
-struct list_acc {
-	struct list_item *v;
-	size_t n, cap;
-};
-
-static int list_add(struct list_acc *acc, const char *key, uint64_t size)
-{
-	if (acc->n == acc->cap) {
-		size_t cap = acc->cap ? acc->cap * 2 : 1024;
-		struct list_item *v = realloc(acc->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		acc->v = v;
-		acc->cap = cap;
-	}
-	if (!(acc->v[acc->n].key = strdup(key)))
-		return -ENOMEM;
-	acc->v[acc->n++].size = size;
-	return 0;
-}
-
-static int item_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct list_item *)a)->key, ((const struct list_item *)b)->key);
-}
-
 /* One ListObjectsV2 page into ACC; TOKEN is the continuation token in and
  * out ("" when the listing is complete). */
 static int list_page(struct s3 *s, const char *prefix, const char *full, char *token, size_t toklen,
-		     struct list_acc *acc)
+		     struct backend_list_acc *acc)
 {
 	struct s3_op o = { .op = "list", .key = prefix, .method = "GET", .check = check_xml_root,
 			   .arg = "ListBucketResult" };
@@ -802,7 +694,7 @@ static int list_page(struct s3 *s, const char *prefix, const char *full, char *t
 			continue;
 		q = a;
 		s3_xml_get(&q, z, "Size", size_s, sizeof(size_s));
-		rc = list_add(acc, key + plen, strtoull(size_s, NULL, 10));
+		rc = backend_list_add(acc, key + plen, strtoull(size_s, NULL, 10));
 	}
 	p = o.resp.body;
 	s3_xml_get(&p, end, "IsTruncated", trunc, sizeof(trunc));
@@ -823,9 +715,8 @@ static int list_page(struct s3 *s, const char *prefix, const char *full, char *t
 static int s3_list(struct backend *b, const char *prefix, backend_list_cb cb, void *arg)
 {
 	struct s3 *s = to_s3(b);
-	struct list_acc acc = { 0 };
+	struct backend_list_acc acc = { 0 };
 	char *full = NULL, token[1200] = "";
-	size_t i;
 	int rc;
 
 	if (!prefix)
@@ -835,27 +726,11 @@ static int s3_list(struct backend *b, const char *prefix, backend_list_cb cb, vo
 	do
 		rc = list_page(s, prefix, full, token, sizeof(token), &acc);
 	while (rc == 0 && token[0]);
-	if (rc == 0 && acc.n)
-		qsort(acc.v, acc.n, sizeof(*acc.v), item_cmp);
-	for (i = 0; i < acc.n; i++) {
-		if (rc == 0)
-			rc = cb(acc.v[i].key, acc.v[i].size, arg);
-		free(acc.v[i].key);
-	}
-	free(acc.v);
 	free(full);
-	return rc;
+	return backend_list_emit(&acc, rc, cb, arg);
 }
 
 /* ---- opening --------------------------------------------------------------- */
-
-static void wipe_free(char *p)
-{
-	if (p) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
-	}
-}
 
 static void s3_free(struct backend *b)
 {
@@ -869,9 +744,9 @@ static void s3_free(struct backend *b)
 	free(s->prefix);
 	free(s->region);
 	free(s->ca_file);
-	wipe_free(s->access_key);
-	wipe_free(s->secret_key);
-	wipe_free(s->session_token);
+	backend_wipe_free(s->access_key);
+	backend_wipe_free(s->secret_key);
+	backend_wipe_free(s->session_token);
 	free(s);
 }
 
@@ -886,35 +761,19 @@ static const struct backend_ops s3_ops = {
 	.free = s3_free,
 };
 
-/* "16M", "5242880", "1G" -> bytes; 0 on nonsense. */
-static uint64_t parse_size(const char *v)
-{
-	char *end;
-	unsigned long long n = strtoull(v, &end, 10);
-
-	if (end == v)
-		return 0;
-	switch (toupper((unsigned char)*end)) {
-	case 'K': n <<= 10; end++; break;
-	case 'M': n <<= 20; end++; break;
-	case 'G': n <<= 30; end++; break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end++;
-	if (*end == 'B')
-		end++;
-	return *end ? 0 : n;
-}
-
 struct s3_opts {
 	char endpoint[512], region[64], ca_file[4096];
-	int path_style, unsigned_payload, concurrency, retries, timeout;
-	long retry_base_ms, retry_cap_ms;
-	uint64_t part_size, threshold;
+	int path_style, unsigned_payload;
+	struct backend_xfer_opts x;
 };
 
-static int url_opt(struct s3_opts *op, const char *name, const char *v)
+static int url_opt(void *arg, const char *name, const char *v)
 {
+	struct s3_opts *op = arg;
+	int rc = backend_xfer_opt(&op->x, name, v);
+
+	if (rc <= 0)
+		return rc;
 	if (!strcmp(name, "endpoint"))
 		return snprintf(op->endpoint, sizeof(op->endpoint), "%s", v) < (int)sizeof(op->endpoint) ? 0 : -1;
 	if (!strcmp(name, "region"))
@@ -925,69 +784,19 @@ static int url_opt(struct s3_opts *op, const char *name, const char *v)
 		return op->unsigned_payload = atoi(v) ? 1 : -1, 0;
 	if (!strcmp(name, "ca_file"))
 		return snprintf(op->ca_file, sizeof(op->ca_file), "%s", v) < (int)sizeof(op->ca_file) && *v ? 0 : -1;
-	if (!strcmp(name, "part_size"))
-		return (op->part_size = parse_size(v)) ? 0 : -1;
-	if (!strcmp(name, "threshold"))
-		return (op->threshold = parse_size(v)) ? 0 : -1;
-	if (!strcmp(name, "concurrency"))
-		return (op->concurrency = atoi(v)) > 0 ? 0 : -1;
-	if (!strcmp(name, "retries"))
-		return (op->retries = atoi(v)) > 0 ? 0 : -1;
-	if (!strcmp(name, "retry_base_ms"))
-		return (op->retry_base_ms = atol(v)) >= 0 ? 0 : -1;
-	if (!strcmp(name, "retry_cap_ms"))
-		return (op->retry_cap_ms = atol(v)) >= 0 ? 0 : -1;
-	if (!strcmp(name, "timeout"))
-		return (op->timeout = atoi(v)) > 0 ? 0 : -1;
 	return -1;
 }
 
 /* Parses "bucket[/prefix][?opts]" into S and OP. */
 static int parse_url(struct s3 *s, struct s3_opts *op, const char *rest, const char *url)
 {
-	char *copy = strdup(rest), *q, *slash, *tok, *save = NULL;
-	size_t plen;
+	int rc = backend_url_split(rest, url, url_opt, op, &s->bucket, &s->prefix);
 
-	if (!copy)
-		return -ENOMEM;
-	q = strchr(copy, '?');
-	if (q) {
-		*q++ = '\0';
-		for (tok = strtok_r(q, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
-			char *eq = strchr(tok, '=');
-
-			if (eq)
-				*eq++ = '\0';
-			if (url_opt(op, tok, eq ? eq : "1") != 0) {
-				log_error("cannot open store '%s': bad option '%s'", url, tok);
-				free(copy);
-				return -EINVAL;
-			}
-		}
-	}
-	slash = strchr(copy, '/');
-	if (slash)
-		*slash++ = '\0';
-	if (!*copy) {
+	if (rc == 0 && !s->bucket[0]) {
 		log_error("cannot open store '%s': no bucket name after s3://", url);
-		free(copy);
-		return -EINVAL;
+		rc = -EINVAL;
 	}
-	while (slash && *slash == '/')
-		slash++;
-	plen = slash ? strlen(slash) : 0;
-	while (plen && slash[plen - 1] == '/')
-		slash[--plen] = '\0';
-	if (plen && !backend_key_valid(slash)) {
-		log_error("cannot open store '%s': the prefix must be like a key ([A-Za-z0-9._-] and '/')", url);
-		free(copy);
-		return -EINVAL;
-	}
-	s->bucket = strdup(copy);
-	if (asprintf(&s->prefix, "%s%s", plen ? slash : "", plen ? "/" : "") < 0)
-		s->prefix = NULL;
-	free(copy);
-	return s->bucket && s->prefix ? 0 : -ENOMEM;
+	return rc;
 }
 
 /* A bucket name that can be a DNS label under the endpoint's host. */
@@ -1196,15 +1005,15 @@ struct backend *s3_backend_open(const char *rest, const char *url, const struct 
 		if (cfg->s3_unsigned_payload)
 			op.unsigned_payload = cfg->s3_unsigned_payload;
 		if (cfg->s3_part_size)
-			op.part_size = cfg->s3_part_size;
+			op.x.part_size = cfg->s3_part_size;
 		if (cfg->s3_multipart_threshold)
-			op.threshold = cfg->s3_multipart_threshold;
+			op.x.threshold = cfg->s3_multipart_threshold;
 		if (cfg->s3_concurrency > 0)
-			op.concurrency = cfg->s3_concurrency;
+			op.x.concurrency = cfg->s3_concurrency;
 		if (cfg->s3_retries > 0)
-			op.retries = cfg->s3_retries;
+			op.x.retries = cfg->s3_retries;
 		if (cfg->s3_timeout > 0)
-			op.timeout = cfg->s3_timeout;
+			op.x.timeout = cfg->s3_timeout;
 	}
 	s->region = strdup(op.region[0] ? op.region : "us-east-1");
 	if (!s->region) {
@@ -1222,17 +1031,17 @@ struct backend *s3_backend_open(const char *rest, const char *url, const struct 
 	if (rc)
 		goto fail;
 	hc.ca_file = s->ca_file;
-	s->part_size = op.part_size ? op.part_size : 16u << 20;
+	s->part_size = op.x.part_size ? op.x.part_size : 16u << 20;
 	if (s->part_size < S3_MIN_PART) {
 		log_warn("s3: part size raised to S3's minimum of 5 MiB");
 		s->part_size = S3_MIN_PART;
 	}
-	s->threshold = op.threshold ? op.threshold : s->part_size;
-	s->concurrency = op.concurrency ? op.concurrency : 4;
-	s->retry.max_attempts = op.retries ? op.retries : 8;
-	s->retry.base_ms = op.retry_base_ms ? op.retry_base_ms : 200;
-	s->retry.cap_ms = op.retry_cap_ms ? op.retry_cap_ms : 10000;
-	hc.stall_timeout_s = op.timeout;
+	s->threshold = op.x.threshold ? op.x.threshold : s->part_size;
+	s->concurrency = op.x.concurrency ? op.x.concurrency : 4;
+	s->retry.max_attempts = op.x.retries ? op.x.retries : 8;
+	s->retry.base_ms = op.x.retry_base_ms ? op.x.retry_base_ms : 200;
+	s->retry.cap_ms = op.x.retry_cap_ms ? op.x.retry_cap_ms : 10000;
+	hc.stall_timeout_s = op.x.timeout;
 	hc.max_idle = 2 * s->concurrency + 8;
 	rc = set_creds(s, cfg, url);
 	if (rc)

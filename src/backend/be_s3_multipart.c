@@ -21,6 +21,7 @@
  * only after CompleteMultipartUpload succeeds and a HEAD shows its size, so
  * a caller never records a half-sent object as stored.
  */
+#include "backend/be_util.h"
 #include "backend/s3_internal.h"
 #include "util/log.h"
 #include "util/sha256.h"
@@ -248,7 +249,7 @@ static void *part_worker(void *arg)
 		if (i >= m->nparts)
 			break;
 		len = part_len(m, i);
-		rc = s3_read_source(m->fd, buf, len, (uint64_t)i * m->part_size);
+		rc = backend_read_source(m->fd, buf, len, (uint64_t)i * m->part_size);
 		if (rc) {
 			log_error("s3: cannot put '%s': reading part %d of the source: %s", m->key, i + 1,
 				  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
@@ -291,21 +292,7 @@ static void *part_worker(void *arg)
 
 static int send_parts(struct mp *m)
 {
-	int n = m->s->concurrency < m->nparts ? m->s->concurrency : m->nparts, i, started = 0;
-	pthread_t *th = calloc((size_t)n, sizeof(*th));
-
-	if (!th)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		if (pthread_create(&th[i], NULL, part_worker, m) != 0)
-			break;
-		started++;
-	}
-	if (started == 0)
-		part_worker(m);	/* no thread to be had: do it here */
-	for (i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	free(th);
+	backend_run_threads(m->s->concurrency < m->nparts ? m->s->concurrency : m->nparts, part_worker, m);
 	return m->rc;
 }
 

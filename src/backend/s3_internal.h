@@ -91,8 +91,6 @@ int s3_fail(struct s3_op *o, int *retry, int rc, const char *fmt, ...)
 char *s3_object_name(struct s3 *s, const char *key);
 /* 0, or -EINVAL after a log line when KEY cannot be an object of S. */
 int s3_key_check(struct s3 *s, const char *op, const char *key);
-/* pread of exactly SIZE bytes; -EIO when the source ends early. */
-int s3_read_source(int fd, void *buf, size_t size, uint64_t off);
 /* HEAD: the object's size; -ENOENT quietly when missing. */
 int s3_head_size(struct s3 *s, const char *key, uint64_t *size);
 

@@ -272,6 +272,18 @@ void pin_stores_release(struct pin_cli *p)
 	memset(p, 0, sizeof(*p));
 }
 
+#define ICPOPT(t, p) { t, offsetof(struct icp_cli, p), 1 }
+const struct fuse_opt icp_opt_spec[] = {
+	ICPOPT("icp_identity=%s", identity),
+	ICPOPT("icp_host=%s", host),
+	FUSE_OPT_END
+};
+
+const struct fuse_opt vblob_opt_spec[] = {
+	{ "vblob_token_file=%s", offsetof(struct vblob_cli, token_file), 1 },
+	FUSE_OPT_END
+};
+
 /* mkdir -p with MODE for the folders it makes. */
 int mkdirs(const char *path, mode_t mode)
 {
@@ -419,6 +431,9 @@ void mount_release_engines(struct mount *m)
 	free(m->s3.region);
 	free(m->s3.keyfile);
 	free(m->s3.ca_file);
+	free(m->icp.identity);
+	free(m->icp.host);
+	free(m->vblob.token_file);
 	s3_creds_release(&m->s3_creds);
 	free(m->cache_cli.size_max);
 	free(m->cache_cli.free_min);
@@ -553,6 +568,9 @@ int mount_open_engines(struct mount *m)
 		return -1;
 	if (mount_s3_config(m) != 0)
 		return -1;
+	m->backend_cfg.icp_identity = m->icp.identity;
+	m->backend_cfg.icp_host = m->icp.host;
+	m->backend_cfg.vblob_token_file = m->vblob.token_file;
 	m->backend = backend_open(m->o.store, &m->backend_cfg);
 	if (!m->backend) {
 		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));

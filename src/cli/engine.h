@@ -88,6 +88,20 @@ struct pin_cli {
 	struct worker_store stores[PIN_STORES_MAX];
 };
 
+/* The Internet Computer store's options (issue 13). */
+struct icp_cli {
+	char *identity;
+	char *host;
+};
+
+
+/* The Vercel Blob store's options: one table and one help text of their own
+ * (the rest are in the store URL, see be_vblob.h). */
+struct vblob_cli {
+	char *token_file;
+};
+
+
 /* Everything a mount, `mvaultfs worker` or `mvaultfs import` holds: options,
  * database, store, cache, and (a mount's, import's) the filesystem.  The
  * FUSE session is a mount's only (src/main.c). */
@@ -106,6 +120,8 @@ struct mount {
 	int user_given;		/* -o user= was given, not the login name */
 	int for_nobody;		/* `mvaultfs worker` for every user: meta acts for nobody */
 	struct s3_cli s3;
+	struct vblob_cli vblob;
+	struct icp_cli icp;
 	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
 	struct cache_cli cache_cli;
 	int cache_started;
@@ -120,6 +136,8 @@ extern const struct fuse_opt mvfs_opt_spec[];
 extern const struct fuse_opt cache_opt_spec[];
 extern const struct fuse_opt s3_opt_spec[];
 extern const struct fuse_opt jobs_opt_spec[];
+extern const struct fuse_opt icp_opt_spec[];
+extern const struct fuse_opt vblob_opt_spec[];
 /* -o pin_store=NAME=URL, repeated: parse with pin_opt_proc into a pin_cli. */
 extern const struct fuse_opt pin_opt_spec[];
 int pin_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs);

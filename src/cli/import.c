@@ -673,7 +673,9 @@ static int start_engine(struct import *im, int argc, char **argv, struct fuse_ar
 	if (fuse_opt_parse(args, &im->m.o, mvfs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(args, &im->m.s3, s3_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(args, &im->m.cache_cli, cache_opt_spec, NULL) != 0 ||
-	    fuse_opt_parse(args, &im->m.jobs, jobs_opt_spec, NULL) != 0)
+	    fuse_opt_parse(args, &im->m.jobs, jobs_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(args, &im->m.icp, icp_opt_spec, NULL) != 0 ||
+	    fuse_opt_parse(args, &im->m.vblob, vblob_opt_spec, NULL) != 0)
 		return -1;
 	if (args->argc > 1) {
 		fprintf(stderr, "mvaultfs import: unknown option '%s' (see mvaultfs --help)\n",

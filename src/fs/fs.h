@@ -508,7 +508,8 @@ ssize_t fs_xattr_names(struct mvfs *fs, uint64_t ino, char *buf, size_t size);
  * XATTR_REPLACE of one without. */
 int fs_xattr_set_computed(const char *subject, const char *name, const char *cur, size_t curlen,
 			  const char *value, size_t size, int flags);
-/* The mount's numbers (staged files, cache, uploads) as "name value" lines:
+/* The mount's numbers (staged files, cache, uploads) as "name value" lines,
+ * and "store NAME" (the backend: local, s3, icp-canister):
  * the root folder's user.mvault.stats, read by `mvaultfs status` and `sync`. */
 #define FS_XATTR_STATS "user.mvault.stats"
 ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size);

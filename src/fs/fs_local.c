@@ -477,7 +477,7 @@ int fs_local_open_read(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	struct fs_handle *h;
 	int ok;
 
-	if (!in || (fi->flags & O_ACCMODE) != O_RDONLY)
+	if (!in || (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return -EAGAIN;
 	memset(&f, 0, sizeof(f));
 	pthread_mutex_lock(&in->lock);

@@ -217,7 +217,9 @@ ssize_t fs_xattr_pins(struct mvfs *fs, char *buf, size_t size)
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++)
-		put(text, sizeof(text), &at, "%s %llu %llu %llu\n", p[i].backend, (unsigned long long)p[i].copying,
-		    (unsigned long long)p[i].bytes_left, (unsigned long long)p[i].failed);
+		put(text, sizeof(text), &at, "%s %llu %llu %llu %llu %llu\n", p[i].backend,
+		    (unsigned long long)p[i].copying, (unsigned long long)p[i].bytes_left,
+		    (unsigned long long)p[i].failed, (unsigned long long)p[i].recent_bytes,
+		    (unsigned long long)p[i].recent_secs);
 	return fs_xattr_copy_out(text, at, buf, size);
 }

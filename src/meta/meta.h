@@ -498,6 +498,9 @@ int meta_presence(struct meta *m, uint64_t ino, int gallery, struct meta_presenc
 struct meta_pin_progress {
 	char backend[32];
 	uint64_t copying, bytes_left, failed;
+	/* copied in the last 10 minutes, and seconds since the first of those
+	 * copies ended: the pace an ETA is made from (0: none yet) */
+	uint64_t recent_bytes, recent_secs;
 };
 /* Up to MAX rows into OUT, one statement; how many, or -errno. */
 int meta_pin_progress(struct meta *m, struct meta_pin_progress *out, int max);

@@ -129,13 +129,22 @@ int meta_pin_progress(struct meta *m, struct meta_pin_progress *out, int max)
 	int rc, n;
 
 	/* ix_edges_sync_state: only edges being copied or failed are read;
-	 * row-level security keeps them the user's */
+	 * row-level security keeps them the user's.  The pace: the bytes
+	 * copied to that backend in the last 10 minutes (its present edges,
+	 * through ix_edges_backend_present: a pin store's, never the primary's,
+	 * which is not copying), over the time since the first of them. */
 	rc = META_ON_CONN(m, c, meta_exec(c, "read pin progress",
-		"SELECT backend, count(*) FILTER (WHERE sync_state = 'migrating'),"
-		" coalesce(sum(size_bytes) FILTER (WHERE sync_state = 'migrating'), 0),"
-		" count(*) FILTER (WHERE sync_state = 'failed')"
-		" FROM storage_edges WHERE sync_state IN ('migrating', 'failed') AND artifact = 'asset'"
-		" GROUP BY backend ORDER BY backend", 0, NULL, &r));
+		"SELECT g.backend, g.copying, g.bytes, g.failed,"
+		" coalesce(d.bytes, 0), coalesce(extract(epoch FROM now() - d.since), 0)::bigint"
+		" FROM (SELECT backend, count(*) FILTER (WHERE sync_state = 'migrating') AS copying,"
+		"   coalesce(sum(size_bytes) FILTER (WHERE sync_state = 'migrating'), 0) AS bytes,"
+		"   count(*) FILTER (WHERE sync_state = 'failed') AS failed"
+		"   FROM storage_edges WHERE sync_state IN ('migrating', 'failed') AND artifact = 'asset'"
+		"   GROUP BY backend) g"
+		" LEFT JOIN LATERAL (SELECT sum(e.size_bytes) AS bytes, min(e.last_synced_at) AS since"
+		"   FROM storage_edges e WHERE e.backend = g.backend AND e.artifact = 'asset' AND e.present"
+		"   AND e.sync_state = 'idle' AND e.last_synced_at > now() - interval '10 minutes') d ON g.copying > 0"
+		" ORDER BY g.backend", 0, NULL, &r));
 	if (rc)
 		return rc;
 	n = PQntuples(r) < max ? PQntuples(r) : max;
@@ -145,6 +154,8 @@ int meta_pin_progress(struct meta *m, struct meta_pin_progress *out, int max)
 		out[i].copying = meta_u64(r, i, 1);
 		out[i].bytes_left = meta_u64(r, i, 2);
 		out[i].failed = meta_u64(r, i, 3);
+		out[i].recent_bytes = meta_u64(r, i, 4);
+		out[i].recent_secs = meta_u64(r, i, 5);
 	}
 	PQclear(r);
 	return n;

@@ -83,7 +83,10 @@ def stats(mnt):
     out = {}
     for line in os.getxattr(str(mnt), "user.mvault.stats").decode().splitlines():
         k, v = line.split()
-        out[k] = float(v)
+        try:
+            out[k] = float(v)
+        except ValueError:        # a word ("store local")
+            out[k] = v
     return out
 
 

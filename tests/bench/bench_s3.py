@@ -116,19 +116,24 @@ class Bench:
             umount(mnt, h)
 
     def mvaultfs(self, s3, pg):
-        dsn = pg.dsn(pg.create_db("bench_s3"))
-        env = dict(os.environ, **s3.env())
+        self.mvaultfs_on("mvaultfs", pg, s3.url("mvaultfs"), s3.env(), "s3_endpoint=" + s3.endpoint)
+
+    def mvaultfs_on(self, who, pg, store, env_extra, opts=""):
+        """mvaultfs on STORE (ENV_EXTRA: its credentials; OPTS: more -o),
+        timed as WHO."""
+        dsn = pg.dsn(pg.create_db("bench_" + who.replace("-", "_")))
+        env = dict(os.environ, **env_extra)
         env.pop("MVAULT_DB", None)
         mounts = [0]
 
         def mount(mnt):
             # a fresh data folder each mount: reads come from the store, not the block cache
             mounts[0] += 1
-            data = self.work / ("mv-data%d" % mounts[0])
+            data = self.work / ("%s-data%d" % (who, mounts[0]))
             data.mkdir()
-            d = Daemon([default_bin(), "-f", "-o", "db=%s,store=%s,data_dir=%s,s3_endpoint=%s"
-                        % (dsn, s3.url("mvaultfs"), data, s3.endpoint), str(mnt)],
-                       mnt, self.work / "mvaultfs.log", env=env)
+            d = Daemon([default_bin(), "-f", "-o", "db=%s,store=%s,data_dir=%s%s"
+                        % (dsn, store, data, "," + opts if opts else ""), str(mnt)],
+                       mnt, self.work / ("%s.log" % who), env=env)
             d.start()
             d.wait_mounted(60)
             return d
@@ -136,7 +141,7 @@ class Bench:
         def umount(mnt, d):
             d.unmount(120)
 
-        self.through_mount("mvaultfs", mount, umount, "library",
+        self.through_mount(who, mount, umount, "library",
                            settle="%s sync %%s >/dev/null 2>&1" % default_bin())
 
     def s3fs(self, s3):
@@ -187,22 +192,25 @@ class Bench:
         return "\n".join(lines)
 
 
-def main():
-    work = Path(tempfile.mkdtemp(prefix="mvfs-bench-s3.", dir=str(REPO / "build")))
+def run(prefix, contenders, table):
+    """Makes the sources in a work folder under build/, starts PostgreSQL,
+    then CONTENDERS(bench, pg) -> [(name, fn), ...] inside the servers it
+    starts (a generator: it yields them); each fn runs, one failing does not
+    hide the others; TABLE(bench, notes) is printed and appended to
+    build/bench.txt."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=str(REPO / "build")))
     b = Bench(work)
     pg = PgServer()
     notes = []
     try:
         b.make_sources()
         pg.start()
-        with S3rver(folder=work / "s3rver") as s3:
-            for name, fn in (("curl", lambda: b.curl(s3)), ("mvaultfs", lambda: b.mvaultfs(s3, pg)),
-                             ("s3fs", lambda: b.s3fs(s3)), ("rclone", lambda: b.rclone(s3))):
-                try:
-                    fn()
-                except Exception as e:  # one rival failing does not hide the others
-                    notes.append("%s: %s" % (name, e))
-        text = b.table("notes: " + ("; ".join(notes) if notes else "none"))
+        for name, fn in contenders(b, pg):
+            try:
+                fn()
+            except Exception as e:  # one rival failing does not hide the others
+                notes.append("%s: %s" % (name, e))
+        text = table(b, "notes: " + ("; ".join(notes) if notes else "none"))
         print(text)
         with open(REPO / "build" / "bench.txt", "a") as f:
             f.write(text + "\n")
@@ -211,6 +219,14 @@ def main():
         for m in work.glob("mnt-*"):
             unmount(m)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    def contenders(b, pg):
+        with S3rver(folder=b.work / "s3rver") as s3:
+            yield from (("curl", lambda: b.curl(s3)), ("mvaultfs", lambda: b.mvaultfs(s3, pg)),
+                        ("s3fs", lambda: b.s3fs(s3)), ("rclone", lambda: b.rclone(s3)))
+    run("mvfs-bench-s3.", contenders, lambda b, note: b.table(note))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ and of tests/bench/bench_cache.py (stdlib only, plus botocore for S3).
 Stores a test can run on (the `store` fixture of the tests gives one):
 LocalStore keeps objects in a folder, optionally on a small tmpfs it can fill
 (an outage); S3Store runs a private s3rver behind a FaultProxy that counts
-the object GETs at the server and can stop s3rver (an outage).
+the object GETs at the server and can stop s3rver (an outage); VblobStore
+runs a private Vercel Blob test server that counts the blob GETs and resets
+every connection during an outage.  With MVFS_TEST_STORE=vblob the `stores`
+fixture gives VblobStore only (make mount-vblob).
 """
 
 import os
@@ -27,6 +30,8 @@ from mvtest import SLACK, MiB, object_path, q, run, sql
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "s3"))
 import s3server  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vblob"))
+from vblobserver import VblobServer  # noqa: E402
 
 STATS_XATTR = "user.mvault.stats"
 
@@ -40,7 +45,11 @@ def stats(mnt):
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2:
-            v = float(parts[1])
+            try:
+                v = float(parts[1])
+            except ValueError:        # a word ("store local")
+                out[parts[0]] = parts[1]
+                continue
             out[parts[0]] = int(v) if v == int(v) else v
     return out
 
@@ -261,6 +270,34 @@ class S3Store:
         self.srv.stop()
 
 
+class VblobStore(S3Store):
+    """A private Vercel Blob test server (tests/vblob/vblobserver.js)."""
+
+    kind = "vblob"
+
+    def __init__(self, tmp_path):
+        self.folder = Path(tmp_path) / "vblob"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.srv = VblobServer(folder=self.folder).start()
+        self.srv.fault("count", method="GET", port="blob", path=r"/sha256/")
+
+    def mount_kw(self):
+        return dict(store=self.url + "?retries=2&timeout=5", env=self.srv.env())
+
+    def gets(self):
+        return self.srv.injected().get("count", 0)
+
+    def outage(self):
+        self.srv.fault("reset")
+
+    def restore(self):
+        self.srv._faults("DELETE")
+        self.srv.fault("count", method="GET", port="blob", path=r"/sha256/")
+
+    def close(self):
+        self.srv.stop()
+
+
 def mount_on(mvfs, store, **kw):
     """mvfs(...) on store, merging extra_opts and env."""
     base = store.mount_kw()
@@ -283,6 +320,8 @@ def _stores(request, tmp_path, kind):
             if tmpfs_mb and os.geteuid() != 0:
                 pytest.skip("a tmpfs store needs root")
             s = LocalStore(d, tmpfs_mb)
+        elif kind == "vblob":
+            s = VblobStore(d)
         else:
             s = S3Store(d)
         made.append(s)
@@ -291,7 +330,7 @@ def _stores(request, tmp_path, kind):
     return make, made
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["vblob"] if os.environ.get("MVFS_TEST_STORE") == "vblob" else ["local", "s3"])
 def stores(request, tmp_path):
     """Factory of stores, once with the local backend and once with S3
     (skipped when s3rver is not installed): stores(tmpfs_mb=None) -> store.
@@ -388,5 +427,5 @@ def wait_for(fn, timeout=10, interval=0.05, what="condition"):
 
 
 __all__ = ["MiB", "stats", "mvsync", "mvstatus", "asset_rows", "drop_caches", "proc_status",
-           "tree_bytes", "block_files", "Poller", "read_all", "LocalStore", "S3Store",
+           "tree_bytes", "block_files", "Poller", "read_all", "LocalStore", "S3Store", "VblobStore",
            "s3_available", "mount_on", "stores", "local_stores", "start_writer", "end_writer", "closed_names", "make_sources", "wait_for"]

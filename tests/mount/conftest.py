@@ -29,12 +29,23 @@ from pgtest import Daemon, PgServer, default_bin, is_mounted, stop_pg_under
 import sys as _sys
 _sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "s3"))
 from s3server import S3rver  # noqa: E402
+_sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "icp"))
+from icpreplica import IcpReplica  # noqa: E402
+_sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vblob"))
+from vblobserver import VblobServer  # noqa: E402
 from mvtest import SANITIZED, sql  # noqa: F401  (sql is re-exported for tests)
 
 # MVFS_TEST_STORE=s3: every mount whose test does not pick a store keeps its
 # content in s3rver (bucket mvtest, a fresh prefix per mount) instead of a
 # local folder; tests that look at the local store's files are skipped.
+# MVFS_TEST_STORE=vblob: the same on the Vercel Blob test server
+# (tests/vblob/vblobserver.js, a fresh prefix per mount).
 S3_MODE = os.environ.get("MVFS_TEST_STORE") == "s3"
+# MVFS_TEST_STORE=icp: the same with an asset canister on the ICP test
+# replica (tests/icp/replica.js), signed with an identity holding Commit.
+ICP_MODE = os.environ.get("MVFS_TEST_STORE") == "icp"
+VBLOB_MODE = os.environ.get("MVFS_TEST_STORE") == "vblob"
+REMOTE_STORES = ("s3://", "vblob://", "icp://")
 WATCHDOG_S = 270          # pytest-timeout is 300 s (pytest.ini)
 _live = []                # daemons of the running test, for the watchdog
 
@@ -59,11 +70,28 @@ def pg_server():
 
 
 @pytest.fixture(scope="session")
+def vblob_server():
+    """The Vercel Blob test server on 127.0.0.1 (API and blob host), a temp folder."""
+    with VblobServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
 def s3_server():
     """s3rver on 127.0.0.1 on a free port, bucket "mvtest", a temp folder."""
-    srv = S3rver()
+    with S3rver() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def icp_server(tmp_path_factory):
+    """The ICP test replica on 127.0.0.1 on a free port, one asset canister;
+    .commit_pem is an identity that controls it and holds Commit."""
+    d = tmp_path_factory.mktemp("icp")
+    srv = IcpReplica(log=d / "replica.log")
     try:
         srv.start()
+        srv.commit_pem = srv.identity(d / "commit.pem", controller=True)
         yield srv
     finally:
         srv.stop()
@@ -79,9 +107,10 @@ def _uses_local_store_layout(item):
 
 
 def pytest_collection_modifyitems(config, items):
-    if not S3_MODE:
+    if not (S3_MODE or ICP_MODE or VBLOB_MODE):
         return
-    skip = pytest.mark.skip(reason="looks at the local store's files (MVFS_TEST_STORE=s3)")
+    skip = pytest.mark.skip(reason="looks at the local store's files (MVFS_TEST_STORE=%s)"
+                            % os.environ.get("MVFS_TEST_STORE"))
     for item in items:
         if _uses_local_store_layout(item):
             item.add_marker(skip)
@@ -109,7 +138,7 @@ class Mount:
         self.pg = pg
         self.db = db          # database name on pg_server (None if not on it)
         self.dsn = dsn
-        self.store = (store if str(store).startswith("s3://") else Path(store)) if store else None
+        self.store = (store if str(store).startswith(REMOTE_STORES) else Path(store)) if store else None
         self.data_dir = Path(data_dir) if data_dir else None
         self.done = False     # the test took care of the daemon's end
         self.settle_reads = True  # sql() waits for the records of closes (settle)
@@ -240,11 +269,22 @@ def mvfs(request, tmp_path, pg_server):
                 dsn = pg_server.dsn(db)
             if store is None and S3_MODE:
                 store = request.getfixturevalue("s3_server").url("t-" + uuid.uuid4().hex[:12])
-            if str(store or "").startswith("s3://"):
+            if store is None and ICP_MODE:
+                store = request.getfixturevalue("icp_server").url()
+            if store is None and VBLOB_MODE:
+                store = request.getfixturevalue("vblob_server").url("t-" + uuid.uuid4().hex[:12])
+            if str(store or "").startswith("icp://"):
+                icp = request.getfixturevalue("icp_server")
+                if not any(o.startswith("icp_identity=") for o in extra_opts):
+                    extra_opts = ["icp_identity=%s" % icp.commit_pem] + list(extra_opts)
+            elif str(store or "").startswith("s3://"):
                 s3 = request.getfixturevalue("s3_server")
                 if not any(o.startswith("s3_endpoint=") for o in extra_opts):
                     extra_opts = ["s3_endpoint=" + s3.endpoint] + list(extra_opts)
                 env = dict(s3.env(), **(env or {}))
+            elif str(store or "").startswith("vblob://"):
+                # the token and the API from the environment, as the official client reads them
+                env = dict(request.getfixturevalue("vblob_server").env(), **(env or {}))
             else:
                 store = Path(store) if store else tmp_path / ("store%d" % n)
                 store.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import os
 import time
 import re
 
-from mvtest import make_random, run, sha256_file, sql, wait_until
+from mvtest import make_random, run, sha256_file, wait_until
 from pgtest import default_bin
 
 
@@ -137,15 +137,6 @@ def test_rewrites_of_one_file_from_two_mounts_keep_both(mvfs, tmp_path):
                 break
             time.sleep(0.1)
         lost += len(missing)
-        if missing and os.environ.get("MVFS_DEBUG_LOST"):
-            for f in missing:
-                sh = sha256_file(f)
-                print("LOST round %d %s sha %s; A name sha %s; B name sha %s; B has %s B trash %s" % (
-                    i, f.name, sh[:12], sha256_file(a.mnt / "library" / name)[:12],
-                    sha256_file(b.mnt / "library" / name)[:12], sh in everything(b), sh in everything_in_trash(b)))
-                print(sql(a, "SELECT a.content_hash, a.upload_status, a.lifecycle_status, a.asset_type FROM memory_assets a"
-                             " JOIN memory_items i ON i.memory_id = a.memory_id WHERE i.display_name = '%s'" % name))
-                print(sql(a, "SELECT count(*) FROM memory_assets WHERE content_hash = '%s'" % sh))
     assert lost == 0, "%d rewrites that returned 0 are nowhere" % lost
     # one's own quick rewrite leaves no version behind (version_min_age)
     (a.mnt / "library" / "quick.jpg").write_bytes(b"one")

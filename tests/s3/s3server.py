@@ -33,13 +33,72 @@ def free_port():
         return s.getsockname()[1]
 
 
-class S3rver:
-    def __init__(self, bucket=BUCKET, folder=None):
-        self.bucket = bucket
-        self.port = None
+def start_node(argv, log, ports, timeout, name):
+    """Starts `node ARGV` in a session of its own, output to the file LOG;
+    returns the process once every port of PORTS on 127.0.0.1 listens (it
+    is stopped and RuntimeError raised if that takes over TIMEOUT s)."""
+    proc = subprocess.Popen(["node"] + list(argv), stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    waiting = list(ports)
+    while waiting and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with status %d" % (name, proc.returncode))
+        try:
+            with socket.create_connection(("127.0.0.1", waiting[0]), 0.5):
+                waiting.pop(0)
+        except OSError:
+            time.sleep(0.1)
+    if waiting:
+        stop_proc(proc)
+        raise RuntimeError("%s did not listen on port %d within %d s" % (name, waiting[0], timeout))
+    return proc
+
+
+def stop_proc(proc):
+    """SIGTERM, then SIGKILL after 10 s, and reap."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class NodeServer:
+    """A test server in node with a temp folder (its own unless FOLDER is
+    given) and a log file beside it; start() is the subclass's."""
+
+    def __init__(self, folder, prefix):
         self.proc = None
         self._own_folder = folder is None
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="mvfs-s3rver."))
+        self.folder = Path(folder or tempfile.mkdtemp(prefix=prefix))
+
+    def open_log(self):
+        self.log = open(self.folder.parent / (self.folder.name + ".log"), "wb")
+        return self.log
+
+    def stop(self):
+        stop_proc(self.proc)
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class S3rver(NodeServer):
+    def __init__(self, bucket=BUCKET, folder=None):
+        super().__init__(folder, "mvfs-s3rver.")
+        self.bucket = bucket
+        self.port = None
 
     @property
     def endpoint(self):
@@ -55,43 +114,11 @@ class S3rver:
         if not BIN.exists():
             raise RuntimeError("s3rver is not installed: run make deps (npm ci in tests/)")
         self.port = free_port()
-        self.log = open(self.folder.parent / (self.folder.name + ".log"), "wb")
-        self.proc = subprocess.Popen(
-            ["node", str(LAUNCHER), "-d", str(self.folder), "-a", "127.0.0.1", "-p", str(self.port), "--silent",
+        self.proc = start_node(
+            [str(LAUNCHER), "-d", str(self.folder), "-a", "127.0.0.1", "-p", str(self.port), "--silent",
              "--service-endpoint", "localhost", "--configure-bucket", self.bucket],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("s3rver exited with status %d" % self.proc.returncode)
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.5):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("s3rver did not listen on port %d within %d s" % (self.port, timeout))
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        if getattr(self, "log", None):
-            self.log.close()
-        if self._own_folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+            self.open_log(), [self.port], timeout, "s3rver")
+        return self
 
     def client(self, endpoint=None):
         """A botocore S3 client (path style) for checks and set-up."""

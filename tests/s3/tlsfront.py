@@ -20,6 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from s3server import stop_proc
+
 
 def _free_port():
     with socket.socket() as s:
@@ -99,13 +101,7 @@ class TlsFront:
         raise RuntimeError("stunnel did not listen on port %d within %d s" % (self.port, timeout))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_proc(self.proc)
         self.proc = None
 
     def __enter__(self):
