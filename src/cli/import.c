@@ -67,8 +67,8 @@ static void import_usage(FILE *f)
 		"                   until SIGINT or SIGTERM\n"
 		"  --settle SECS    a file is imported once unchanged this long (default 3)\n"
 		"  --delete-after   remove each source file once its content is in the store\n"
-		"  -o OPTIONS       as for a mount: db=, db_passfile=, store=, data_dir=, user=, S3\n"
-		"                   and cache options (mvaultfs --help)\n");
+		"  -o OPTIONS       as for a mount: db=, db_passfile=, store=, data_dir=, user=,\n"
+		"                   S3, Vercel Blob, ICP and cache options (mvaultfs --help)\n");
 }
 
 /* Whether a signal came (without waiting); a second one while finishing
