@@ -32,6 +32,8 @@ B ?= build
 SRC_LIB  := $(sort $(wildcard src/util/*.c src/meta/*.c src/backend/*.c src/cache/*.c src/fs/*.c src/media/*.c src/worker/*.c))
 SQL      := $(sort $(wildcard src/meta/sql/*.sql))
 OBJ_LIB  := $(SRC_LIB:%.c=$(B)/%.o) $(B)/gen/meta_sql.o
+# The command line: main.c and the subcommands of src/cli (issue 17 splits main.c there).
+OBJ_CLI  := $(B)/src/main.o $(patsubst %.c,$(B)/%.o,$(sort $(wildcard src/cli/*.c)))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # Mount tests run in TEST_JOBS processes (pytest-xdist; each has its own
@@ -48,7 +50,7 @@ all: mvaultfs
 mvaultfs: $(B)/mvaultfs
 	@if [ "$(B)" = build ]; then cp $(B)/mvaultfs ./mvaultfs; fi
 
-$(B)/mvaultfs: $(B)/src/main.o $(OBJ_LIB)
+$(B)/mvaultfs: $(OBJ_CLI) $(OBJ_LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Objects depend on the flags they were built with: a new VERSION (which

@@ -27,6 +27,9 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "cli/cli.h"
+#include "cli/engine.h"
+#include "cli/progress.h"
 #include "cache/cache.h"
 #include "fs/fs.h"
 #include "fs/fs_thumbs.h"
@@ -43,68 +46,6 @@
 #include "util/store_label.h"
 #include "worker/worker.h"
 
-struct mvfs_opts {
-	char *db;
-	char *db_passfile;
-	char *store;
-	char *data_dir;
-	char *user;
-	char *log;
-	char *variants;		/* hidden (NULL) or visible */
-	char *push;		/* on (NULL) or off: listen for other mounts' changes */
-	char *thumbs;		/* desktop_thumbnails=on|off; NULL: the default */
-	int thumbs_flag;	/* plain -o desktop_thumbnails */
-	double attr_timeout;
-	double entry_timeout;
-	int pool;
-	int trash_days;
-	int version_min_age;	/* -1: not given */
-	int db_timeout;
-	int read_ahead_kb;	/* -1: not given */
-};
-
-#define OPT(t, p) { t, offsetof(struct mvfs_opts, p), 1 }
-static const struct fuse_opt mvfs_opt_spec[] = {
-	OPT("db=%s", db),
-	OPT("db_passfile=%s", db_passfile),
-	OPT("store=%s", store),
-	OPT("data_dir=%s", data_dir),
-	OPT("user=%s", user),
-	OPT("log=%s", log),
-	OPT("variants=%s", variants),
-	OPT("push=%s", push),
-	OPT("desktop_thumbnails=%s", thumbs),
-	OPT("desktop_thumbnails", thumbs_flag),
-	OPT("attr_timeout=%lf", attr_timeout),
-	OPT("entry_timeout=%lf", entry_timeout),
-	OPT("db_connections=%d", pool),
-	OPT("trash_days=%d", trash_days),
-	OPT("version_min_age=%d", version_min_age),
-	OPT("db_timeout=%d", db_timeout),
-	OPT("read_ahead_kb=%d", read_ahead_kb),
-	FUSE_OPT_END
-};
-
-/* The cache's options: sizes take K, M, G, T suffixes (powers of 1024). */
-struct cache_cli {
-	char *size_max, *free_min, *block_size, *staging_max;
-	int uploaders, fetchers, readahead;
-	double io_timeout, fsync_timeout;
-};
-
-#define COPT(t, p) { t, offsetof(struct cache_cli, p), 1 }
-static const struct fuse_opt cache_opt_spec[] = {
-	COPT("cache_size=%s", size_max),
-	COPT("cache_free_min=%s", free_min),
-	COPT("block_size=%s", block_size),
-	COPT("staging_max=%s", staging_max),
-	COPT("uploaders=%d", uploaders),
-	COPT("fetchers=%d", fetchers),
-	COPT("readahead=%d", readahead),
-	COPT("io_timeout=%lf", io_timeout),
-	COPT("fsync_timeout=%lf", fsync_timeout),
-	FUSE_OPT_END
-};
 
 static void cache_usage(void)
 {
@@ -122,98 +63,6 @@ static void cache_usage(void)
 	       "    -o fsync_timeout=SECS  fsync(2) waits for the upload this long (default 300)\n"
 	       "\n");
 }
-
-/* "1G" -> 1073741824; 0 with *OK 0 when it is not a size. */
-static uint64_t parse_size(const char *s, int *ok)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	*ok = 1;
-	if (!s)
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	switch (*end) {
-	case 't': case 'T': shift += 10; /* fall through */
-	case 'g': case 'G': shift += 10; /* fall through */
-	case 'm': case 'M': shift += 10; /* fall through */
-	case 'k': case 'K': shift += 10; end++; break;
-	default: break;
-	}
-	if (errno || end == s || (*end && strcmp(end, "B") != 0 && strcmp(end, "iB") != 0)) {
-		*ok = 0;
-		return 0;
-	}
-	return (uint64_t)v << shift;
-}
-
-/* The cache's configuration from its options; -1 after a line on stderr. */
-static int cache_config_from(const struct cache_cli *cli, struct cache_config *cfg)
-{
-	struct { const char *name, *text; uint64_t *out; } sizes[] = {
-		{ "cache_size", cli->size_max, &cfg->size_max },
-		{ "cache_free_min", cli->free_min, &cfg->free_min },
-		{ "staging_max", cli->staging_max, &cfg->staging_max },
-	};
-	uint64_t bs;
-	int ok;
-
-	memset(cfg, 0, sizeof(*cfg));
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		*sizes[i].out = parse_size(sizes[i].text, &ok);
-		if (!ok) {
-			fprintf(stderr, "mvaultfs: -o %s=%s: not a size (use e.g. 512M, 20G)\n", sizes[i].name,
-				sizes[i].text);
-			return -1;
-		}
-	}
-	bs = parse_size(cli->block_size, &ok);
-	if (!ok || (cli->block_size && (bs < 4096 || bs > (64 << 20)))) {
-		fprintf(stderr, "mvaultfs: -o block_size=%s: give a size from 4K to 64M\n", cli->block_size);
-		return -1;
-	}
-	cfg->block_size = (uint32_t)bs;
-	cfg->uploaders = cli->uploaders;
-	cfg->fetchers = cli->fetchers;
-	cfg->readahead = cli->readahead;
-	cfg->io_timeout = cli->io_timeout;
-	return 0;
-}
-
-/* The S3 store's options: one table and one help text of their own. */
-struct s3_cli {
-	char *endpoint;
-	char *region;
-	char *keyfile;
-	char *ca_file;
-	int path_style;
-	int unsigned_payload;
-	unsigned part_mb;
-	unsigned threshold_mb;
-	int concurrency;
-	int retries;
-	int timeout;
-};
-
-#define S3OPT(t, p, v) { t, offsetof(struct s3_cli, p), v }
-static const struct fuse_opt s3_opt_spec[] = {
-	S3OPT("s3_endpoint=%s", endpoint, 1),
-	S3OPT("s3_region=%s", region, 1),
-	S3OPT("keyfile=%s", keyfile, 1),
-	S3OPT("s3_path_style", path_style, 1),
-	S3OPT("s3_virtual_host", path_style, -1),
-	S3OPT("s3_unsigned_payload", unsigned_payload, 1),
-	S3OPT("s3_signed_payload", unsigned_payload, -1),
-	S3OPT("s3_ca_file=%s", ca_file, 1),
-	S3OPT("s3_part_size=%u", part_mb, 1),
-	S3OPT("s3_multipart_threshold=%u", threshold_mb, 1),
-	S3OPT("s3_concurrency=%d", concurrency, 1),
-	S3OPT("s3_retries=%d", retries, 1),
-	S3OPT("s3_timeout=%d", timeout, 1),
-	FUSE_OPT_END
-};
 
 static void s3_usage(void)
 {
@@ -239,19 +88,6 @@ static void s3_usage(void)
 	       "\n");
 }
 
-/* The Internet Computer store's options (issue 13). */
-struct icp_cli {
-	char *identity;
-	char *host;
-};
-
-#define ICPOPT(t, p) { t, offsetof(struct icp_cli, p), 1 }
-static const struct fuse_opt icp_opt_spec[] = {
-	ICPOPT("icp_identity=%s", identity),
-	ICPOPT("icp_host=%s", host),
-	FUSE_OPT_END
-};
-
 static void icp_usage(void)
 {
 	printf("Internet Computer store options (with -o store=icp://CANISTER_ID?host=URL):\n"
@@ -265,17 +101,6 @@ static void icp_usage(void)
 	       "\n");
 }
 
-/* The Vercel Blob store's options: one table and one help text of their own
- * (the rest are in the store URL, see be_vblob.h). */
-struct vblob_cli {
-	char *token_file;
-};
-
-static const struct fuse_opt vblob_opt_spec[] = {
-	{ "vblob_token_file=%s", offsetof(struct vblob_cli, token_file), 1 },
-	FUSE_OPT_END
-};
-
 static void vblob_usage(void)
 {
 	printf("Vercel Blob store options (with -o store=vblob://STORE_ID[/PREFIX][?access=public&...]):\n"
@@ -287,26 +112,6 @@ static void vblob_usage(void)
 	       "\n");
 }
 
-/* The background jobs' options (issue 6): one table, one help text. */
-struct jobs_cli {
-	char *workers;			/* NULL: the default (1 in a mount, 2 in `worker`) */
-	char *job_timeout;		/* NULL: each job's own visibility timeout */
-	char *display_format;
-	int media_timeout, media_memory, media_threads;
-	double interval;
-};
-
-#define JOPT(t, p) { t, offsetof(struct jobs_cli, p), 1 }
-static const struct fuse_opt jobs_opt_spec[] = {
-	JOPT("workers=%s", workers),
-	JOPT("display_format=%s", display_format),
-	JOPT("media_timeout=%d", media_timeout),
-	JOPT("media_memory=%d", media_memory),
-	JOPT("media_threads=%d", media_threads),
-	JOPT("jobs_interval=%lf", interval),
-	JOPT("job_timeout=%s", job_timeout),
-	FUSE_OPT_END
-};
 
 static void jobs_usage(void)
 {
@@ -323,90 +128,6 @@ static void jobs_usage(void)
 	       "\n");
 }
 
-/* The worker configuration from the options; -1 after a line on stderr. */
-static int jobs_config_from(const struct jobs_cli *cli, int default_threads, struct worker_config *cfg)
-{
-	static const struct media_recipe recipe = MEDIA_RECIPE_DEFAULT;
-	char *end = NULL;
-
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->threads = default_threads;
-	if (cli->workers) {
-		long n = strtol(cli->workers, &end, 10);
-
-		if (!*cli->workers || *end || n < 0 || n > 64) {
-			fprintf(stderr, "mvaultfs: -o workers=%s: give a number from 0 to 64\n", cli->workers);
-			return -1;
-		}
-		cfg->threads = (int)n;
-	}
-	cfg->recipe = recipe;
-	if (cli->display_format) {
-		if (strcmp(cli->display_format, "webp") != 0 && strcmp(cli->display_format, "avif") != 0) {
-			fprintf(stderr, "mvaultfs: -o display_format=%s: give webp or avif\n", cli->display_format);
-			return -1;
-		}
-		cfg->recipe.display_format = cli->display_format;
-	}
-	cfg->limits = (struct media_limits){ .timeout_s = cli->media_timeout, .memory_mb = cli->media_memory,
-					     .threads = cli->media_threads };
-	cfg->interval = cli->interval;
-	if (cli->job_timeout) {
-		long n = strtol(cli->job_timeout, &end, 10);
-
-		if (!*cli->job_timeout || *end || n < 1 || n > 86400) {
-			fprintf(stderr, "mvaultfs: -o job_timeout=%s: give seconds from 1 to 86400\n", cli->job_timeout);
-			return -1;
-		}
-		cfg->job_timeout = (int)n;
-	}
-	return 0;
-}
-
-/* Stores that pins copy to (-o pin_store=NAME=URL, repeated): NAME is a
- * backend's name (icp, vblob, s3, local, or seed 001's label), which
- * user.mvault.pin and the storage edges use; URL is any store the mount
- * can open (a folder, s3://...).  One table, one help text. */
-#define PIN_STORES_MAX 4
-struct pin_cli {
-	int n;
-	char *name[PIN_STORES_MAX];
-	char *url[PIN_STORES_MAX];
-	const char *labels[PIN_STORES_MAX];
-	struct worker_store stores[PIN_STORES_MAX];
-};
-
-enum { KEY_PIN_STORE = 1 };
-static const struct fuse_opt pin_opt_spec[] = {
-	FUSE_OPT_KEY("pin_store=", KEY_PIN_STORE),
-	FUSE_OPT_END
-};
-
-static int pin_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
-{
-	struct pin_cli *p = data;
-	const char *eq;
-
-	(void)outargs;
-	if (key != KEY_PIN_STORE)
-		return 1;
-	arg += strlen("pin_store=");
-	eq = strchr(arg, '=');
-	if (!eq || eq == arg || !eq[1]) {
-		fprintf(stderr, "mvaultfs: -o pin_store=%s: give NAME=URL (e.g. pin_store=icp=/srv/forever)\n", arg);
-		return -1;
-	}
-	if (p->n == PIN_STORES_MAX) {
-		fprintf(stderr, "mvaultfs: -o pin_store: at most %d stores\n", PIN_STORES_MAX);
-		return -1;
-	}
-	p->name[p->n] = strndup(arg, (size_t)(eq - arg));
-	p->url[p->n] = strdup(eq + 1);
-	if (!p->name[p->n] || !p->url[p->n])
-		return -1;
-	p->n++;
-	return 0;
-}
 
 static void pin_usage(void)
 {
@@ -420,51 +141,6 @@ static void pin_usage(void)
 	       "\n");
 }
 
-/* Opens the pin stores of P beside the primary store PRIMARY; 0, or -1
- * after a line on stderr. */
-static int pin_stores_open(struct pin_cli *p, const char *primary, const struct backend_config *cfg)
-{
-	for (int i = 0; i < p->n; i++) {
-		const char *label = store_label(p->name[i]);
-
-		if (!label || strcmp(label, "neon-db") == 0) {
-			fprintf(stderr, "mvaultfs: -o pin_store=%s=...: give the name of a store: icp, vblob, s3 or local\n",
-				p->name[i]);
-			return -1;
-		}
-		if (strcmp(label, store_label_of_url(primary)) == 0) {
-			fprintf(stderr, "mvaultfs: -o pin_store=%s=...: '%s' names the primary store's kind already;"
-				" a pin store is another kind\n", p->name[i], label);
-			return -1;
-		}
-		for (int k = 0; k < i; k++)
-			if (strcmp(p->labels[k], label) == 0) {
-				fprintf(stderr, "mvaultfs: -o pin_store=%s=...: given twice\n", p->name[i]);
-				return -1;
-			}
-		p->labels[i] = label;
-		p->stores[i].label = label;
-		p->stores[i].backend = backend_open(p->url[i], cfg);
-		if (!p->stores[i].backend) {
-			fprintf(stderr, "mvaultfs: cannot open the pin store '%s' (%s): %s\n", p->url[i], p->name[i],
-				strerror(errno));
-			return -1;
-		}
-		log_info("pin store '%s' (%s): %s", p->name[i], label, p->url[i]);
-	}
-	return 0;
-}
-
-static void pin_stores_release(struct pin_cli *p)
-{
-	for (int i = 0; i < p->n; i++) {
-		backend_free(p->stores[i].backend);
-		free(p->name[i]);
-		free(p->url[i]);
-	}
-	memset(p, 0, sizeof(*p));
-}
-
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
@@ -473,8 +149,17 @@ static void usage(const char *prog)
 	       "                                             a login role for user NAME (as the owner);\n"
 	       "                                             -o worker: role NAME for `mvaultfs worker`\n"
 	       "       %s sync MOUNTPOINT [--timeout SECS]   wait until every closed file is uploaded\n"
-	       "       %s status MOUNTPOINT                  staged files, uploads, cache, pins\n"
+	       "       %s status [--json] MOUNTPOINT         health, uploads waiting, cache, store, pins\n"
+	       "                                             (--json: for scripts; the fields are in\n"
+	       "                                             mvaultfs(1))\n"
 	       "       %s worker [-o db=CONNINFO,...]        run background jobs for every user, no mount\n"
+	       "       %s import [--watch] [--settle SECS] [--delete-after] [-o ...] DIR\n"
+	       "              --to library[/PATH]|galleries/NAME   DIR's files into the library, no mount\n"
+	       "                                             needed: as a copy through a mount, content\n"
+	       "                                             already there skipped (a rerun costs nothing);\n"
+	       "                                             --watch: then what is written into DIR, until\n"
+	       "                                             SIGINT/SIGTERM; --delete-after: each source\n"
+	       "                                             once its content is in the store\n"
 	       "\n"
 	       "Mounts a memories library: metadata in PostgreSQL, content in an object store.\n"
 	       "With no database configured it runs a private PostgreSQL under the data folder\n"
@@ -527,7 +212,7 @@ static void usage(const char *prog)
 	       "                           /sys/class/bdi (root only; else it stays 128, with an\n"
 	       "                           info line) (default 4096; 0: leave the kernel's)\n"
 	       "    -V, --version          print the version\n"
-	       "\n", prog, prog, prog, prog, prog, prog);
+	       "\n", prog, prog, prog, prog, prog, prog, prog);
 	cache_usage();
 	jobs_usage();
 	pin_usage();
@@ -538,56 +223,6 @@ static void usage(const char *prog)
 	fuse_lowlevel_help();
 }
 
-/* mkdir -p with MODE for the folders it makes. */
-static int mkdirs(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, mode) != 0 && errno != EEXIST)
-				return -errno;
-			*p = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	return 0;
-}
-
-static char *default_data_dir(void)
-{
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	char *out = NULL;
-
-	if (xdg && *xdg) {
-		if (asprintf(&out, "%s/mvaultfs", xdg) < 0)
-			out = NULL;
-	} else if (geteuid() == 0) {
-		/* root's home is private and the embedded cluster runs as an
-		 * unprivileged user, which must reach its folder */
-		out = strdup("/var/lib/mvaultfs");
-	} else if (home && *home) {
-		if (asprintf(&out, "%s/.local/share/mvaultfs", home) < 0)
-			out = NULL;
-	}
-	return out;
-}
-
-static char *default_user(void)
-{
-	struct passwd *pw = getpwuid(getuid());
-	const char *u = getenv("USER");
-
-	return strdup(pw ? pw->pw_name : u ? u : "mvaultfs");
-}
 
 /* Decodes the octal escapes of /proc/self/mountinfo in place. */
 static void unescape_mountinfo(char *s)
@@ -664,67 +299,6 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
-/* Hides the password of each db= option in the -o list OPTS, in place.
- * Options end at a comma that no backslash escapes (libfuse's rule). */
-static void scrub_db_options(char *opts)
-{
-	char *p = opts, *end;
-
-	while (*p) {
-		for (end = p; *end && *end != ','; end++)
-			if (*end == '\\' && end[1])
-				end++;
-		if (strncmp(p, "db=", 3) == 0)
-			meta_conninfo_scrub(p + 3, (size_t)(end - p - 3));
-		p = *end ? end + 1 : end;
-	}
-}
-
-/* Overwrites database passwords in our own argv strings, which ps and
- * /proc/PID/cmdline show to every local user.  Call after fuse_opt_parse:
- * it has copied every value it keeps. */
-static void scrub_argv(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
-			scrub_db_options(argv[++i]);
-		else if (strncmp(argv[i], "-o", 2) == 0)
-			scrub_db_options(argv[i] + 2);
-	}
-}
-
-/* Settles O->db after the options are parsed: $MVAULT_DB when no -o db=,
- * checked by libpq's parser, with -o db_passfile= added; then hides the
- * password in argv and in the environment (which only our user and root
- * can read, but children inherit).  0, or -1 after one line on stderr. */
-static int db_options_settle(struct mvfs_opts *o, int argc, char **argv)
-{
-	char *env = getenv("MVAULT_DB"), err[512], *ready;
-
-	if (!o->db && env && *env && !(o->db = strdup(env)))
-		return -1;
-	if (env)
-		meta_conninfo_scrub(env, strlen(env));
-	scrub_argv(argc, argv);
-	if (o->db_passfile && (!o->db || !*o->db)) {
-		fprintf(stderr, "mvaultfs: -o db_passfile= needs a database: -o db=CONNINFO or MVAULT_DB\n");
-		return -1;
-	}
-	if (o->db_passfile && access(o->db_passfile, R_OK) != 0) {
-		fprintf(stderr, "mvaultfs: cannot read -o db_passfile='%s': %s\n", o->db_passfile, strerror(errno));
-		return -1;
-	}
-	if (!o->db)
-		return 0;
-	ready = meta_conninfo_prepare(o->db, o->db_passfile, err, sizeof(err));
-	if (!ready) {
-		fprintf(stderr, "mvaultfs: %s\n", err);
-		return -1;
-	}
-	free(o->db);
-	o->db = ready;
-	return 0;
-}
 
 static int cmd_migrate(int argc, char **argv)
 {
@@ -917,33 +491,7 @@ out:
 	return rc;
 }
 
-/* Everything a mount holds, released in reverse order by mount_release. */
-struct mount {
-	struct mvfs_opts o;
-	struct fuse_cmdline_opts cmd;
-	struct meta_embedded *pg;
-	struct backend_config backend_cfg;
-	struct backend *backend;
-	struct cache *cache;
-	struct meta *meta;
-	struct mvfs fs;
-	int fs_ready;
-	struct fuse_session *se;
-	int mounted, handlers;
-	int user_given;		/* -o user= was given, not the login name */
-	int for_nobody;		/* `mvaultfs worker` for every user: meta acts for nobody */
-	struct s3_cli s3;
-	struct vblob_cli vblob;
-	struct s3_creds s3_creds;	/* whatever credentials backend_cfg points at */
-	struct icp_cli icp;
-	struct cache_cli cache_cli;
-	int cache_started;
-	struct jobs_cli jobs;
-	struct pin_cli pins;
-	struct worker *worker;
-	struct sdnotify notify;	/* systemd's Type=notify, when it started us */
-};
-
+/* Ends the FUSE session (unmounting), then releases the engines. */
 static void mount_release(struct mount *m)
 {
 	/* first: a daemon started right after the unmount waits for our cluster */
@@ -959,199 +507,7 @@ static void mount_release(struct mount *m)
 		fuse_remove_signal_handlers(m->se);
 	if (m->se)
 		fuse_session_destroy(m->se);
-	meta_stop_waiting(m->meta);
-	worker_stop(m->worker);
-	fs_thumbs_stop(&m->fs);
-	if (m->fs_ready)
-		fs_release(&m->fs);
-	/* uploads in flight record themselves in the database first */
-	if (m->cache)
-		cache_stop(m->cache);
-	if (m->fs_ready)
-		fs_free(&m->fs);
-	meta_free(m->meta);
-	cache_free(m->cache);
-	backend_free(m->backend);
-	pin_stores_release(&m->pins);
-	meta_embedded_stop(m->pg);
-	free(m->cmd.mountpoint);
-	free(m->o.db);
-	free(m->o.db_passfile);
-	free(m->o.store);
-	free(m->o.data_dir);
-	free(m->o.user);
-	free(m->o.log);
-	free(m->o.variants);
-	free(m->o.push);
-	free(m->o.thumbs);
-	free(m->s3.endpoint);
-	free(m->s3.region);
-	free(m->s3.keyfile);
-	free(m->s3.ca_file);
-	free(m->icp.identity);
-	free(m->icp.host);
-	free(m->vblob.token_file);
-	s3_creds_release(&m->s3_creds);
-	free(m->cache_cli.size_max);
-	free(m->cache_cli.free_min);
-	free(m->cache_cli.block_size);
-	free(m->cache_cli.staging_max);
-	free(m->jobs.workers);
-	free(m->jobs.display_format);
-	free(m->jobs.job_timeout);
-}
-
-/* Decrypts the user's S3 keys from s3_configurations into M->s3_creds;
- * region, endpoint and addressing come from the row unless given. */
-static int s3_creds_from_db(struct mount *m, const char *bucket)
-{
-	unsigned char key[SECRET_KEY_LEN];
-	struct meta_s3conf row;
-	char *path = NULL;
-	int rc = meta_s3conf_get(m->meta, bucket, &row);
-
-	if (rc)
-		return rc;
-	if (m->s3.keyfile)
-		path = strdup(m->s3.keyfile);
-	else if (asprintf(&path, "%s/s3.key", m->o.data_dir) < 0)
-		path = NULL;
-	rc = path ? secret_key_load(path, 1, key) : -ENOMEM;
-	if (rc) {
-		fprintf(stderr, "mvaultfs: cannot read the key file '%s': %s%s\n", path ? path : "",
-			strerror(-rc), rc == -EPERM ? " (others may read it: chmod 600)" : "");
-	} else {
-		m->s3_creds.access_key = secret_decrypt(key, row.access_key_enc);
-		m->s3_creds.secret_key = secret_decrypt(key, row.secret_key_enc);
-		if (!m->s3_creds.access_key || !m->s3_creds.secret_key) {
-			fprintf(stderr, "mvaultfs: cannot decrypt the S3 keys of configuration '%s' with '%s':"
-				" another key file encrypted them, or they are not encrypted\n", row.name, path);
-			rc = -EBADMSG;
-		}
-		snprintf(m->s3_creds.source, sizeof(m->s3_creds.source), "s3_configurations '%.100s'", row.name);
-	}
-	OPENSSL_cleanse(key, sizeof(key));
-	if (!rc && !m->s3.region && row.region[0])
-		m->s3.region = strdup(row.region);
-	if (!rc && !m->s3.endpoint && row.endpoint[0])
-		m->s3.endpoint = strdup(row.endpoint);
-	if (!rc && !m->s3.path_style && row.path_style)
-		m->s3.path_style = 1;
-	meta_s3conf_release(&row);
-	free(path);
-	return rc;
-}
-
-/* Fills M->backend_cfg for an s3:// store; 0, or -1 after a line on stderr. */
-static int mount_s3_config(struct mount *m)
-{
-	struct backend_config *c = &m->backend_cfg;
-	char bucket[128];
-	int rc;
-
-	if (strncasecmp(m->o.store, "s3://", 5) != 0)
-		return 0;
-	snprintf(bucket, sizeof(bucket), "%.*s", (int)strcspn(m->o.store + 5, "/?"), m->o.store + 5);
-	rc = s3_creds_lookup(&m->s3_creds);
-	if (rc == -ENOENT)
-		rc = s3_creds_from_db(m, bucket);
-	if (rc == -ENOENT) {
-		fprintf(stderr, "mvaultfs: no S3 credentials for '%s': set AWS_ACCESS_KEY_ID and"
-			" AWS_SECRET_ACCESS_KEY, write ~/.aws/credentials, or add a row to s3_configurations\n",
-			bucket);
-		return -1;
-	}
-	if (rc == -EINVAL)
-		fprintf(stderr, "mvaultfs: the S3 credentials in %s lack a key or a secret\n", m->s3_creds.source);
-	if (rc)
-		return -1;
-	log_info("s3: credentials for '%s' from %s", bucket, m->s3_creds.source);
-	c->s3_access_key = m->s3_creds.access_key;
-	c->s3_secret_key = m->s3_creds.secret_key;
-	c->s3_session_token = m->s3_creds.session_token;
-	c->s3_endpoint = m->s3.endpoint;
-	c->s3_region = m->s3.region;
-	c->s3_path_style = m->s3.path_style;
-	c->s3_unsigned_payload = m->s3.unsigned_payload;
-	c->s3_ca_file = m->s3.ca_file;
-	c->s3_part_size = (uint64_t)m->s3.part_mb << 20;
-	c->s3_multipart_threshold = (uint64_t)m->s3.threshold_mb << 20;
-	c->s3_concurrency = m->s3.concurrency;
-	c->s3_retries = m->s3.retries;
-	c->s3_timeout = m->s3.timeout;
-	return 0;
-}
-
-/* Opens database, store and cache; 0, or -1 after one line on stderr.
- * The database comes first: it is the likeliest to be missing, and stores
- * may keep their credentials in it. */
-static int mount_open_engines(struct mount *m)
-{
-	char conninfo[512], err[512] = "", *path = NULL, role[64], unused[8], as_user[512];
-	struct meta_config mc;
-	const char *db = m->o.db;
-	int rc;
-
-	if (!db || !*db) {
-		m->pg = meta_embedded_start(m->o.data_dir, conninfo, sizeof(conninfo), err, sizeof(err));
-		if (!m->pg) {
-			fprintf(stderr, "mvaultfs: %s\n", err);
-			return -1;
-		}
-		/* The cluster's superuser makes the user a login role of its own
-		 * (no password: the socket is the data folder's owner's only), and
-		 * the mount logs in as that role, as on a shared database. */
-		snprintf(role, sizeof(role), "mvfs_%.58s", m->o.user);
-		if (meta_user_add(conninfo, m->o.user, role, NULL, unused, sizeof(unused), as_user, sizeof(as_user),
-				  err, sizeof(err)) != 0) {
-			fprintf(stderr, "mvaultfs: %s\n", err);
-			return -1;
-		}
-		db = as_user;
-	}
-	mc = (struct meta_config){ .conninfo = db, .user_name = m->o.user, .user_given = m->user_given,
-				.for_nobody = m->for_nobody,
-				.pool_size = m->o.pool,
-				.trash_days = m->o.trash_days, .db_timeout = m->o.db_timeout,
-				.version_min_age = m->o.version_min_age < 0 ? 0 : m->o.version_min_age == 0 ? -1
-						 : m->o.version_min_age };
-	m->meta = meta_open(&mc, err, sizeof(err));
-	if (!m->meta) {
-		meta_conninfo_redact(db, err, sizeof(err));
-		fprintf(stderr, "mvaultfs: %s\n", err);
-		return -1;
-	}
-	if (!m->o.store && asprintf(&m->o.store, "%s/store", m->o.data_dir) < 0)
-		return -1;
-	if (mount_s3_config(m) != 0)
-		return -1;
-	m->backend_cfg.icp_identity = m->icp.identity;
-	m->backend_cfg.icp_host = m->icp.host;
-	m->backend_cfg.vblob_token_file = m->vblob.token_file;
-	m->backend = backend_open(m->o.store, &m->backend_cfg);
-	if (!m->backend) {
-		fprintf(stderr, "mvaultfs: cannot open the store '%s': %s\n", m->o.store, strerror(errno));
-		return -1;
-	}
-	if (pin_stores_open(&m->pins, m->o.store, &m->backend_cfg) != 0)
-		return -1;
-	if (asprintf(&path, "%s/cache", m->o.data_dir) < 0)
-		return -1;
-	{
-		struct cache_config cc;
-
-		if (cache_config_from(&m->cache_cli, &cc) != 0) {
-			free(path);
-			return -1;
-		}
-		cc.key_prefix = meta_key_prefix(m->meta);	/* the user's own object keys */
-		m->cache = cache_open(path, m->backend, &cc);
-	}
-	rc = m->cache ? 0 : -errno;
-	if (rc)
-		fprintf(stderr, "mvaultfs: cannot open the cache folder '%s': %s\n", path, strerror(-rc));
-	free(path);
-	return rc ? -1 : 0;
+	mount_release_engines(m);
 }
 
 /* The desktop's thumbnails (fs_thumbs.c): on by default for the embedded
@@ -1163,35 +519,12 @@ static void mount_start_thumbs(struct mount *m)
 	char err[512];
 	int on = m->o.thumbs ? strcmp(m->o.thumbs, "on") == 0 : m->o.thumbs_flag || m->pg;
 
-	if (!on || fs_thumbs_start(&m->fs, m->cmd.mountpoint, err, sizeof(err)) == 0)
+	if (!on || fs_thumbs_start(&m->fs, m->mountpoint, err, sizeof(err)) == 0)
 		return;
 	if (m->o.thumbs || m->o.thumbs_flag)
 		log_error("no desktop thumbnails (-o desktop_thumbnails): %s", err);
 	else	/* a service without a home: nobody's desktop to write for */
 		log_info("no desktop thumbnails: %s", err);
-}
-
-/* The mount's job threads, for its user; 0, or -1 after a log line. */
-static int mount_start_worker(struct mount *m)
-{
-	struct worker_config wc;
-	char err[512] = "";
-
-	if (jobs_config_from(&m->jobs, 1, &wc) != 0)
-		return -1;
-	if (wc.threads == 0)
-		return 0;
-	wc.meta = m->meta;
-	wc.cache = m->cache;
-	wc.backend = m->backend;
-	wc.pin_stores = m->pins.stores;
-	wc.npin_stores = m->pins.n;
-	wc.made = fs_thumbs_made;
-	wc.made_arg = &m->fs;
-	m->worker = worker_start(&wc, err, sizeof(err));
-	if (!m->worker)
-		log_error("cannot start the background jobs: %s", err);
-	return m->worker ? 0 : -1;
 }
 
 /* The kernel's readahead for the mount (fs_readahead.c): INIT answered
@@ -1209,7 +542,7 @@ static void mount_readahead(struct mount *m)
 	}
 	if (kb == 0)
 		return;
-	if (fs_readahead_set(m->cmd.mountpoint, kb, err, sizeof(err)) == 0)
+	if (fs_readahead_set(m->mountpoint, kb, err, sizeof(err)) == 0)
 		log_info("kernel readahead of the mount: %u KiB (%s)", kb, err);
 	else
 		log_info("kernel readahead of the mount not raised to %u KiB (-o read_ahead_kb): %s", kb, err);
@@ -1220,6 +553,7 @@ static int cmd_mount(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct mount m = { .o = { .attr_timeout = -1, .entry_timeout = -1, .pool = 8, .version_min_age = -1,
 				  .read_ahead_kb = -1 } };
+	struct fuse_cmdline_opts cmd = { 0 };
 	struct fuse_loop_config *loop;
 	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
@@ -1235,19 +569,20 @@ static int cmd_mount(int argc, char **argv)
 	    fuse_opt_parse(&args, &m.cache_cli, cache_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.jobs, jobs_opt_spec, NULL) != 0 ||
 	    fuse_opt_parse(&args, &m.pins, pin_opt_spec, pin_opt_proc) != 0 ||
-	    fuse_parse_cmdline(&args, &m.cmd) != 0)
+	    fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out;
-	if (m.cmd.show_help) {
+	m.mountpoint = cmd.mountpoint;	/* freed with the rest */
+	if (cmd.show_help) {
 		usage(argv[0]);
 		rc = 0;
 		goto out;
 	}
-	if (m.cmd.show_version) {
+	if (cmd.show_version) {
 		printf("mvaultfs %s (libfuse %s)\n", MVFS_VERSION, fuse_pkgversion());
 		rc = 0;
 		goto out;
 	}
-	if (!m.cmd.mountpoint) {
+	if (!m.mountpoint) {
 		fprintf(stderr, "usage: %s [options] [SOURCE] MOUNTPOINT (see --help)\n", argv[0]);
 		goto out;
 	}
@@ -1270,7 +605,7 @@ static int cmd_mount(int argc, char **argv)
 			m.o.read_ahead_kb);
 		goto out;
 	}
-	if (check_mountpoint(m.cmd.mountpoint) != 0)
+	if (check_mountpoint(m.mountpoint) != 0)
 		goto out;
 	if (!m.o.data_dir && !(m.o.data_dir = default_data_dir())) {
 		fprintf(stderr, "mvaultfs: no data folder: set XDG_DATA_HOME or HOME, or give -o data_dir=DIR\n");
@@ -1288,7 +623,7 @@ static int cmd_mount(int argc, char **argv)
 		goto out;
 	if (log_open(m.o.log) != 0)
 		fprintf(stderr, "mvaultfs: warning: cannot write the log '%s': %s\n", m.o.log, strerror(errno));
-	if (m.cmd.debug)
+	if (cmd.debug)
 		log_set_level(LOG_LVL_DEBUG);
 	if (mount_open_engines(&m) != 0)
 		goto out;
@@ -1315,15 +650,15 @@ static int cmd_mount(int argc, char **argv)
 	if (fuse_set_signal_handlers(m.se) != 0)
 		goto out;
 	m.handlers = 1;
-	if (fuse_session_mount(m.se, m.cmd.mountpoint) != 0) {
-		fprintf(stderr, "mvaultfs: cannot mount on '%s' (see the line above)\n", m.cmd.mountpoint);
+	if (fuse_session_mount(m.se, m.mountpoint) != 0) {
+		fprintf(stderr, "mvaultfs: cannot mount on '%s' (see the line above)\n", m.mountpoint);
 		goto out;
 	}
 	m.mounted = 1;
-	log_info("mounted '%s' for user '%s', store '%s'", m.cmd.mountpoint, meta_user_name(m.meta), m.o.store);
-	if (!m.cmd.foreground)
+	log_info("mounted '%s' for user '%s', store '%s'", m.mountpoint, meta_user_name(m.meta), m.o.store);
+	if (!cmd.foreground)
 		log_set_stderr(0);
-	fuse_daemonize(m.cmd.foreground);
+	fuse_daemonize(cmd.foreground);
 	/* Threads only now: a daemon's fork keeps none. */
 	if (cache_start(m.cache, fs_file_uploaded, &m.fs) != 0) {
 		log_error("cannot start the cache's upload and fetch threads");
@@ -1355,16 +690,16 @@ static int cmd_mount(int argc, char **argv)
 		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	mount_readahead(&m);
 	loop = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_clone_fd(loop, m.cmd.clone_fd);
-	if (m.cmd.max_idle_threads != UINT_MAX)
-		fuse_loop_cfg_set_idle_threads(loop, m.cmd.max_idle_threads);
-	fuse_loop_cfg_set_max_threads(loop, m.cmd.max_threads);
+	fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+	if (cmd.max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+	fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
 	if (sdnotify_send(&m.notify, "READY=1") != 0)
 		log_warn("cannot tell systemd the mount is ready: %s", strerror(errno));
-	rc = m.cmd.singlethread ? fuse_session_loop(m.se) : fuse_session_loop_mt(m.se, loop);
+	rc = cmd.singlethread ? fuse_session_loop(m.se) : fuse_session_loop_mt(m.se, loop);
 	fuse_loop_cfg_destroy(loop);
 	sdnotify_send(&m.notify, "STOPPING=1");
-	log_info("unmounting '%s'", m.cmd.mountpoint);
+	log_info("unmounting '%s'", m.mountpoint);
 	rc = rc < 0 ? 1 : 0;
 out:
 	mount_release(&m);
@@ -1417,18 +752,6 @@ static int read_stats(const char *mnt, struct mount_stats *st, char *text, size_
 	return 0;
 }
 
-static void human(double bytes, char *buf, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-
-	while (bytes >= 1024 && u < 4) {
-		bytes /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
-
 /* Which side is down, and what waits for it, as one phrase into BUF; ""
  * when neither is known to be.  The database counts as down while the
  * daemon fails to reach it or an upload waits to be recorded in it; the
@@ -1450,80 +773,195 @@ static const char *down_sides(const struct mount_stats *st, char *buf, size_t le
 	return buf;
 }
 
+/* The one MOUNTPOINT of `status` and `sync`, with --json (when JSON is
+ * not NULL) and --timeout SECS (when TIMEOUT is not NULL); NULL when the
+ * arguments are not that. */
+static const char *mountpoint_arg(int argc, char **argv, int *json, double *timeout)
+{
+	const char *mnt = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (json && strcmp(argv[i], "--json") == 0)
+			*json = 1;
+		else if (timeout && strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+			*timeout = atof(argv[++i]);
+		else if (mnt || argv[i][0] == '-')
+			return NULL;
+		else
+			mnt = argv[i];
+	}
+	return mnt;
+}
+
+/* S as a JSON string (quotes, backslashes and control characters escaped). */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* One line of user.mvault.pins: copies for pins to BACKEND in progress,
+ * the bytes they have left, failed ones, and the bytes copied in the last
+ * RECENT_SECS (up to 10 minutes: the pace of the ETA). */
+struct pin_line {
+	const char *backend;
+	unsigned long long copying, bytes, failed, recent, secs;
+};
+
 /* The copies for pins in progress, per backend (the root's
  * user.mvault.pins, from the database): "BACKEND COPYING BYTES FAILED
- * RECENT_BYTES RECENT_SECS" lines; the ETA is the bytes left at the pace of
- * the last 10 minutes' copies (over at least 10 s). */
-static void print_pins(const char *mnt)
+ * RECENT_BYTES RECENT_SECS" lines, handed one by one to FN; -errno when the
+ * mount does not say. */
+static int each_pin(const char *mnt, void (*fn)(void *arg, const struct pin_line *p), void *arg)
 {
-	char text[1024], *line, *save = NULL, left[32];
+	char text[1024], *line, *save = NULL;
 	ssize_t n = getxattr(mnt, FS_XATTR_PINS, text, sizeof(text) - 1);
-	int any = 0;
 
-	if (n < 0) {
-		printf("pins:     unknown (%s)\n", strerror(errno));
-		return;
-	}
+	if (n < 0)
+		return -errno;
 	text[n] = '\0';
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char backend[64];
-		unsigned long long copying, bytes, failed, recent = 0, secs = 0;
+		struct pin_line p = { .backend = backend };
 
-		if (sscanf(line, "%63s %llu %llu %llu %llu %llu", backend, &copying, &bytes, &failed, &recent, &secs) < 4)
-			continue;
-		human((double)bytes, left, sizeof(left));
-		printf("pins:     %s: %llu cop%s in progress, %s left", backend, copying, copying == 1 ? "y" : "ies", left);
-		if (copying && recent) {
-			double pace = (double)recent / (double)(secs > 10 ? secs : 10), eta = (double)bytes / pace;
-			char rate[32];
-
-			human(pace, rate, sizeof(rate));
-			printf(" at %s/s, about %.0f %s to go", rate, eta >= 120 ? eta / 60 : eta,
-			       eta >= 120 ? "min" : "s");
-		} else if (copying) {
-			printf(" (no copy finished in the last 10 minutes: no ETA yet)");
-		}
-		if (failed)
-			printf("; %llu failed (getfattr -n user.mvault.presence FILE says why)", failed);
-		if (strcmp(backend, "icp-canister") == 0 || strcmp(backend, "icp") == 0)
-			printf(" (its certificates are NOT BLS-verified)");
-		printf("\n");
-		any = 1;
+		if (sscanf(line, "%63s %llu %llu %llu %llu %llu", backend, &p.copying, &p.bytes, &p.failed, &p.recent,
+			   &p.secs) >= 4)
+			fn(arg, &p);
 	}
-	if (!any)
-		printf("pins:     no copies in progress\n");
+	return 0;
+}
+
+static void pin_text(void *arg, const struct pin_line *p)
+{
+	char left[32], rate[32];
+
+	progress_bytes((double)p->bytes, left, sizeof(left));
+	printf("  pins      %s: %llu cop%s in progress, %s left", p->backend, p->copying, p->copying == 1 ? "y" : "ies",
+	       left);
+	if (p->copying && p->recent) {
+		double pace = (double)p->recent / (double)(p->secs > 10 ? p->secs : 10), eta = (double)p->bytes / pace;
+
+		progress_bytes(pace, rate, sizeof(rate));
+		printf(" at %s/s, about %.0f %s to go", rate, eta >= 120 ? eta / 60 : eta, eta >= 120 ? "min" : "s");
+	} else if (p->copying) {
+		printf(" (no copy finished in the last 10 minutes: no ETA yet)");
+	}
+	if (p->failed)
+		printf("; %llu failed (getfattr -n user.mvault.presence FILE says why)", p->failed);
+	if (strcmp(p->backend, "icp-canister") == 0 || strcmp(p->backend, "icp") == 0)
+		printf(" (its certificates are NOT BLS-verified)");
+	printf("\n");
+	++*(int *)arg;
+}
+
+static void pin_json(void *arg, const struct pin_line *p)
+{
+	printf("%s{\"backend\": ", (*(int *)arg)++ ? ", " : "");
+	json_str(stdout, p->backend);
+	printf(", \"copying\": %llu, \"bytes_left\": %llu, \"failed\": %llu, \"rate\": %.0f}", p->copying, p->bytes,
+	       p->failed, p->copying && p->recent ? (double)p->recent / (double)(p->secs > 10 ? p->secs : 10) : 0.0);
+}
+
+/* `mvaultfs status --json`: the shape README.md documents ("mvaultfs
+ * status"); fields are only ever added. */
+static void status_json(const char *mnt, const struct mount_stats *st)
+{
+	int db = st->db_down_secs > 0 || st->record_waiting > 0, store = st->store_failing > 0;
+	unsigned long long looked = st->hits + st->misses;
+
+	printf("{\"mountpoint\": ");
+	json_str(stdout, mnt);
+	printf(", \"healthy\": %s, \"down\": [%s%s%s],\n", !db && !store && !st->set_aside ? "true" : "false",
+	       db ? "\"database\"" : "", db && store ? ", " : "", store ? "\"store\"" : "");
+	printf(" \"staged\": {\"files\": %llu, \"bytes\": %llu},\n", st->staged_files, st->staged_bytes);
+	printf(" \"uploaded\": {\"files\": %llu, \"bytes\": %llu, \"rate\": %.0f},\n", st->uploaded_files,
+	       st->uploaded_bytes, st->upload_rate);
+	printf(" \"set_aside\": %llu,\n", st->set_aside);
+	printf(" \"database\": {\"down_secs\": %llu, \"waiting\": %llu, \"records_waiting\": %llu},\n",
+	       st->db_down_secs, st->db_waiting, st->record_waiting);
+	printf(" \"cache\": {\"bytes\": %llu, \"blocks\": %llu, \"max\": %llu, \"hits\": %llu, \"misses\": %llu,"
+	       " \"hit_rate\": %.4f},\n", st->cache_bytes, st->cache_blocks, st->cache_max, st->hits, st->misses,
+	       looked ? (double)st->hits / (double)looked : 1.0);
+	printf(" \"store\": {\"gets\": %llu, \"puts\": %llu, \"failing\": %llu},\n", st->store_gets,
+	       st->store_puts, st->store_failing);
+	if (st->db_down_secs > 0) {	/* not waited for: see status_text */
+		printf(" \"pins\": null}\n");
+		return;
+	}
+	printf(" \"pins\": [");
+	each_pin(mnt, pin_json, &(int){ 0 });
+	printf("]}\n");
+}
+
+/* `mvaultfs status`: one line that says whether all is well, then a line
+ * per part, each a sentence. */
+static void status_text(const char *mnt, const struct mount_stats *st, const char *text)
+{
+	char a[32], b[32], r[32], eta[32], down[256];
+	int pins = 0, rc;
+
+	if (*down_sides(st, down, sizeof(down)))
+		printf("mvaultfs at %s: %s\n", mnt, down);
+	else if (st->set_aside)
+		printf("mvaultfs at %s: %llu staged file(s) failed their check and were set aside (see the log)\n",
+		       mnt, st->set_aside);
+	else
+		printf("mvaultfs at %s: healthy\n", mnt);
+	progress_bytes((double)st->staged_bytes, a, sizeof(a));
+	progress_bytes(st->upload_rate, r, sizeof(r));
+	progress_clock(st->upload_rate > 0 ? (double)st->staged_bytes / st->upload_rate : -1, eta, sizeof(eta));
+	if (st->staged_files)
+		printf("  waiting   %llu file(s), %s, to upload at %s/s (ETA %s)\n", st->staged_files, a, r, eta);
+	else
+		printf("  waiting   nothing: every closed file is in the store\n");
+	progress_bytes((double)st->uploaded_bytes, a, sizeof(a));
+	printf("  uploaded  %llu file(s), %s since mount\n", st->uploaded_files, a);
+	progress_bytes((double)st->cache_bytes, a, sizeof(a));
+	progress_bytes((double)st->cache_max, b, sizeof(b));
+	printf("  cache     %s of %s (%llu block(s)), hit rate %.1f%% (%llu hits, %llu misses)\n", a, b,
+	       st->cache_blocks, st->hits + st->misses ? 100.0 * (double)st->hits / (double)(st->hits + st->misses)
+							: 100.0, st->hits, st->misses);
+	printf("  store     %llu GET(s), %llu PUT(s) since mount\n", st->store_gets, st->store_puts);
+	if (strstr(text, "\nstore icp-canister\n"))
+		printf("  store     an ICP canister: its certificates are NOT BLS-verified (no BLS12-381\n"
+		       "            library in Debian): the replica or boundary node is trusted (see the README)\n");
+	/* the pins are read from the database: not while it is away (the read
+	 * would wait for it, db_timeout) */
+	if (st->db_down_secs > 0)
+		printf("  pins      unknown while the database is unreachable\n");
+	else if ((rc = each_pin(mnt, pin_text, &pins)) != 0)
+		printf("  pins      unknown (%s)\n", strerror(-rc));
+	else if (!pins)
+		printf("  pins      no copies in progress\n");
 }
 
 static int cmd_status(int argc, char **argv)
 {
 	struct mount_stats st;
-	char text[2048], a[32], b[32], r[32], down[256];
+	char text[2048];
+	const char *mnt = NULL;
+	int json = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: mvaultfs status MOUNTPOINT\n");
+	if (!(mnt = mountpoint_arg(argc, argv, &json, NULL))) {
+		fprintf(stderr, "usage: mvaultfs status [--json] MOUNTPOINT\n");
 		return 1;
 	}
-	if (read_stats(argv[1], &st, text, sizeof(text)) != 0)
+	if (read_stats(mnt, &st, text, sizeof(text)) != 0)
 		return 1;
-	human((double)st.staged_bytes, a, sizeof(a));
-	human(st.upload_rate, r, sizeof(r));
-	printf("staged:   %llu file(s), %s waiting for upload\n", st.staged_files, a);
-	human((double)st.uploaded_bytes, a, sizeof(a));
-	printf("uploaded: %llu file(s), %s since mount, %s/s lately\n", st.uploaded_files, a, r);
-	if (st.set_aside)
-		printf("set aside: %llu staged file(s) failed their check (see the log)\n", st.set_aside);
-	if (*down_sides(&st, down, sizeof(down)))
-		printf("down:     %s\n", down);
-	human((double)st.cache_bytes, a, sizeof(a));
-	human((double)st.cache_max, b, sizeof(b));
-	printf("cache:    %s in %llu block(s), cap %s\n", a, st.cache_blocks, b);
-	printf("hit rate: %.1f%% (%llu hits, %llu misses); %llu GET(s), %llu PUT(s) to the store\n",
-	       st.hits + st.misses ? 100.0 * (double)st.hits / (double)(st.hits + st.misses) : 100.0,
-	       st.hits, st.misses, st.store_gets, st.store_puts);
-	if (strstr(text, "\nstore icp-canister\n"))
-		printf("store:    an ICP canister; its certificates are NOT BLS-verified (no BLS12-381\n"
-		       "          library in Debian): the replica or boundary node is trusted (see the README)\n");
-	print_pins(argv[1]);
+	if (json)
+		status_json(mnt, &st);
+	else
+		status_text(mnt, &st, text);
 	return 0;
 }
 
@@ -1547,34 +985,30 @@ static void list_aside(const char *dir)
 static int cmd_sync(int argc, char **argv)
 {
 	struct mount_stats st;
-	struct timespec start, now;
-	char text[2048], a[32], r[32];
+	struct progress p;
+	char text[2048], a[32], r[32], eta[32];
+	unsigned long long first_files = 0, first_bytes = 0;
 	double timeout = 0;
 	const char *mnt = NULL;
-	int tty = isatty(STDERR_FILENO);
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
-			timeout = atof(argv[++i]);
-		else if (!mnt)
-			mnt = argv[i];
-		else
-			mnt = NULL, i = argc;
-	}
-	if (!mnt) {
+	if (!(mnt = mountpoint_arg(argc, argv, NULL, &timeout))) {
 		fprintf(stderr, "usage: mvaultfs sync MOUNTPOINT [--timeout SECS]\n");
 		return 1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
+	progress_init(&p, stderr);
+	for (int round = 0;; round++) {
 		if (read_stats(mnt, &st, text, sizeof(text)) != 0)
 			return 1;
+		if (round == 0) {
+			first_files = st.uploaded_files;
+			first_bytes = st.uploaded_bytes;
+		}
 		if (st.set_aside) {
 			char dir[4096];
 			ssize_t n = getxattr(mnt, FS_XATTR_ASIDE, dir, sizeof(dir) - 1);
 
-			fprintf(stderr, "%smvaultfs: %llu staged file(s) failed their hash check and were set aside,"
-				" not uploaded (see the log):\n", tty ? "\n" : "", st.set_aside);
+			progress_say(&p, "mvaultfs: %llu staged file(s) failed their hash check and were set aside,"
+				     " not uploaded (see the log):", st.set_aside);
 			if (n > 0) {
 				dir[n] = '\0';
 				list_aside(dir);
@@ -1582,28 +1016,32 @@ static int cmd_sync(int argc, char **argv)
 			return 1;
 		}
 		if (st.staged_files == 0) {
-			if (tty)
-				fprintf(stderr, "\rsync: every closed file is in the store.%20s\n", "");
+			progress_clear(&p);
+			progress_bytes((double)(st.uploaded_bytes - first_bytes), a, sizeof(a));
+			if (round)
+				fprintf(stderr, "sync: every closed file is in the store (%llu file(s), %s uploaded"
+					" in %.1f s)\n", st.uploaded_files - first_files, a, progress_elapsed(&p));
+			else if (p.tty)
+				fprintf(stderr, "sync: every closed file is in the store\n");
 			return 0;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (timeout > 0 && (double)(now.tv_sec - start.tv_sec) > timeout) {
+		if (timeout > 0 && progress_elapsed(&p) > timeout) {
 			char down[256];
 
 			if (*down_sides(&st, down, sizeof(down)))
-				fprintf(stderr, "%smvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
-					" (%s; see the log)\n", tty ? "\n" : "", timeout, st.staged_files, down);
+				progress_say(&p, "mvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
+					     " (%s; see the log)", timeout, st.staged_files, down);
 			else
-				fprintf(stderr, "%smvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
-					" (is the store reachable? see the log)\n", tty ? "\n" : "", timeout,
-					st.staged_files);
+				progress_say(&p, "mvaultfs: sync gave up after %.0f s: %llu file(s) still waiting"
+					     " (is the store reachable? see the log)", timeout, st.staged_files);
 			return 1;
 		}
-		human((double)st.staged_bytes, a, sizeof(a));
-		human(st.upload_rate, r, sizeof(r));
-		fprintf(stderr, tty ? "\rsync: %llu file(s), %s left, %s/s   " : "sync: %llu file(s), %s left, %s/s\n",
-			st.staged_files, a, r);
-		usleep(tty ? 250000 : 1000000);
+		progress_bytes((double)st.staged_bytes, a, sizeof(a));
+		progress_bytes(st.upload_rate, r, sizeof(r));
+		progress_clock(st.upload_rate > 0 ? (double)st.staged_bytes / st.upload_rate : -1, eta, sizeof(eta));
+		progress_show(&p, 0, "sync: %llu file(s) uploaded, %llu waiting (%s), %s/s, ETA %s",
+			      st.uploaded_files - first_files, st.staged_files, a, r, eta);
+		usleep(250000);
 	}
 }
 
@@ -1706,6 +1144,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "worker") == 0)
 		return cmd_worker(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "import") == 0)
+		return cmd_import(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "__media") == 0)
 		return media_helper_main(argc, argv);
 	if (argc >= 3 && strcmp(argv[1], "db") == 0 && strcmp(argv[2], "migrate") == 0)

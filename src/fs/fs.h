@@ -447,6 +447,36 @@ void fs_handles_close_all(struct mvfs *fs);
 void fs_open_dir_track(struct mvfs *fs, struct fs_open_dir *d, void (*close)(struct fs_open_dir *));
 void fs_open_dir_untrack(struct mvfs *fs, struct fs_open_dir *d);
 
+/* --- writing without the kernel (fs_import.c) ---------------------------- */
+
+/* `mvaultfs import` stands in for the kernel: each call does what the
+ * kernel's requests for cp -p or rsync -a through a mount do, through the
+ * same workers, so the files land as a copy through a mount would make
+ * them.  Inode numbers handed out hold a reference (as an entry reply
+ * does) that fs_import_put gives back (as FORGET does). */
+
+/* What NAME in folder PARENT is: 0 with *INO (referenced) and *IS_DIR;
+ * -ENOENT, or another -errno. */
+int fs_import_lookup(struct mvfs *fs, uint64_t parent, const char *name, uint64_t *ino, int *is_dir);
+/* Folder NAME in PARENT, made with MODE when missing: 0 with *INO
+ * (referenced); -ENOTDIR when a file has the name, -EPERM where no folder
+ * can be (a gallery), or another -errno (logged). */
+int fs_import_folder(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, uint64_t *ino);
+/* Sets the mtime and atime of file or folder INO to MTIME (as cp -p and
+ * rsync -a do): 0 or -errno. */
+int fs_import_times(struct mvfs *fs, uint64_t ino, const struct timespec *mtime);
+/* Gives back the reference of INO (0 or a top folder: a no-op). */
+void fs_import_put(struct mvfs *fs, uint64_t ino);
+/* Writes the SIZE bytes of FD as file NAME of folder PARENT, with MODE's
+ * permission bits and mtime and atime MTIME: created when NAME is free
+ * (as cp -p does), else written under a temporary name and renamed over
+ * it (as rsync does: a new version of that file).  When it returns 0 the
+ * content is sealed in the journal, durable as a closed file is, and
+ * SHA256 holds its hash; the upload follows in the background.  -EISDIR
+ * when a folder has the name; else as create, write and rename fail. */
+int fs_import_write(struct mvfs *fs, uint64_t parent, const char *name, int fd, uint64_t size, mode_t mode,
+		    const struct timespec *mtime, char sha256[65]);
+
 /* --- extended attributes (fs_xattr.c) ------------------------------------ */
 
 /* The workers of getxattr, listxattr, setxattr and removexattr on INO (the

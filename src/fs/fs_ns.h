@@ -112,6 +112,11 @@ int fs_ns_rmdir(struct mvfs *fs, uint64_t parent, const char *name);
 int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent, const char *newname,
 		 unsigned flags);
 
+/* The workers of setattr and mkdir (fs_ops.c), for fs_import.c too: 0 or
+ * -errno, ST / E filled as their replies need. */
+int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, struct stat *st);
+int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_entry_param *e);
+
 /* --- the workers of file operations (fs_open.c) -------------------------- */
 
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_file_info *fi,

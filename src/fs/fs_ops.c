@@ -185,7 +185,7 @@ static int plain_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr,
 	return rc ? rc : fs_plain_getattr(fs, ino, st);
 }
 
-static int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, struct stat *st)
+int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, struct stat *st)
 {
 	struct timespec mtime = { 0 }, atime = { 0 };
 	unsigned flags = times_asked(attr, to_set, &mtime, &atime);
@@ -325,7 +325,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-static int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
+int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
 		       struct fuse_entry_param *e)
 {
 	struct meta_folder f;

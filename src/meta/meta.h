@@ -186,6 +186,13 @@ int meta_lookup_entry(struct meta *m, const struct meta_dir *dir, const char *na
  * -ENOENT. */
 int meta_file_get(struct meta *m, uint64_t ino, struct meta_file *out);
 
+/* A file in the user's library (not only in workspace/, not in the trash)
+ * whose current content has hash SHA256 (64 hex digits), into OUT: one
+ * whose upload is done when there is one.  -ENOENT when none has.  One
+ * statement.  For `mvaultfs import`, which adds no copy of what the
+ * library holds. */
+int meta_find_content(struct meta *m, const char *sha256, struct meta_file *out);
+
 /* Where a listing stands: past the entry with this memory id and inode;
  * VERSIONS once the trash's files are done and its replaced versions are
  * being listed. */

@@ -435,6 +435,25 @@ int meta_home_of(PGconn *c, const struct meta_file *f, enum meta_place *place, u
 	return rc;
 }
 
+/* A library file of the user's whose current content is SHA256: the one
+ * uploaded first, else any (the hash index of memory_assets finds them). */
+static int find_content(struct meta *m, PGconn *c, const char *sha256, struct meta_file *out)
+{
+	char sql[3072];
+	const char *p[] = { m->user_id, sha256 };
+
+	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM memory_items i" FILE_JOINS
+		 " WHERE i.user_id = $1 AND a.content_hash = $2 AND a.lifecycle_status = 'active'"
+		 "  AND EXISTS (SELECT 1 FROM user_library l WHERE l.memory_id = i.memory_id)"
+		 " ORDER BY a.upload_status = 'completed' DESC, i.ino LIMIT 1", "false");
+	return file_one(c, "find content", sql, 2, p, out);
+}
+
+int meta_find_content(struct meta *m, const char *sha256, struct meta_file *out)
+{
+	return META_ON_CONN(m, c, find_content(m, c, sha256, out));
+}
+
 int meta_lookup(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out)
 {
 	return META_ON_CONN(m, c, meta_find(m, c, dir, name, out));

@@ -111,14 +111,14 @@ def test_pin_gallery_copy_unpin(mvfs, tmp_path):
     assert sql(m, "SELECT total_memories, icp_complete_memories, stored_forever FROM gallery_presence") == \
         ["3|3|t"]
     st = run([default_bin(), "status", m.mnt]).stdout
-    assert "pins:     no copies in progress" in st, st
+    assert "  pins      no copies in progress" in st, st
     # one copy in progress: the ETA is its bytes at the pace of the copies
     # made in the last 10 minutes (the two others here, over at least 10 s)
     sql(m, "UPDATE storage_edges SET sync_state = 'migrating' WHERE backend = 'icp-canister' AND artifact = 'asset'"
            " AND size_bytes = %d" % len(blobs["p2.bin"]))
     st = run([default_bin(), "status", m.mnt]).stdout
     pace = (len(blobs["p0.bin"]) + len(blobs["p1.bin"])) / 10
-    assert re.search(r"pins:     icp-canister: 1 copy in progress, [0-9.]+ KiB left at [0-9.]+ [KM]iB/s,"
+    assert re.search(r"  pins      icp-canister: 1 copy in progress, [0-9.]+ KiB left at [0-9.]+ [KM]iB/s,"
                      r" about \d+ s to go", st), st
     eta = int(re.search(r"about (\d+) s to go", st).group(1))
     assert eta <= round(len(blobs["p2.bin"]) / pace) + 1, (st, pace)
@@ -203,7 +203,7 @@ def test_pin_failure_shown_and_deletion_waits(mvfs, tmp_path):
     assert xattr(x, PRESENCE + ".icp").startswith("metadata=absent asset=absent sync=failed pinned=yes error=")
     assert xattr(g, PRESENCE) == "0/1 on icp-canister, pinned, failed (1); 1/1 on local"
     st = run([default_bin(), "status", m.mnt]).stdout
-    assert "pins:     icp-canister: 0 copies in progress, 0 B left; 1 failed" in st, st
+    assert "  pins      icp-canister: 0 copies in progress, 0 B left; 1 failed" in st, st
 
     os.unlink(m.mnt / "library" / "x.bin")
     set_skew(m, "31 days")
