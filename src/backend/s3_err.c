@@ -98,6 +98,7 @@ long s3_backoff_ms(const struct s3_retry_policy *p, int attempt, long retry_afte
 
 long s3_retry_after_ms(const char *value, long now)
 {
+	const long most = LONG_MAX / 1000;	/* in seconds, so that ms do not overflow */
 	char *end;
 	time_t t;
 	long v;
@@ -106,12 +107,13 @@ long s3_retry_after_ms(const char *value, long now)
 		return -1;
 	v = strtol(value, &end, 10);
 	if (end != value && *end == '\0')
-		return v >= 0 ? v * 1000 : -1;
+		return v < 0 ? -1 : v > most ? most * 1000 : v * 1000;
 	t = curl_getdate(value, NULL);
 	if (t == -1)
 		return -1;
-	v = (long)t - now;
-	return v > 0 ? v * 1000 : 0;
+	if (t <= now)
+		return 0;
+	return t - now > most ? most * 1000 : (long)(t - now) * 1000;
 }
 
 /* ---- XML ----------------------------------------------------------------- */

@@ -53,7 +53,8 @@ struct s3_retry_policy {
 long s3_backoff_ms(const struct s3_retry_policy *p, int attempt, long retry_after_ms, unsigned *seed);
 
 /* Retry-After as milliseconds: a number of seconds, or an HTTP date
- * relative to NOW; -1 when absent or unreadable. */
+ * relative to NOW (0 when past, at most LONG_MAX ms); -1 when absent or
+ * unreadable. */
 long s3_retry_after_ms(const char *value, long now);
 
 /* ---- XML ----------------------------------------------------------------

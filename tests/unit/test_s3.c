@@ -86,6 +86,9 @@ static void test_backoff(void)
 	CHECK(s3_backoff_ms(&p, 2, 1500, &seed) >= 1500);
 	CHECK_EQ_INT(s3_backoff_ms(&p, 2, 3600000, &seed), 8000);
 	CHECK_EQ_INT(s3_retry_after_ms("3", 0), 3000);
+	/* found by make fuzz: seconds * 1000 overflowed */
+	CHECK(s3_retry_after_ms("99999999999999999999", 0) >= 3600000);
+	CHECK(s3_retry_after_ms("9223372036854775", 0) >= 3600000);
 	CHECK_EQ_INT(s3_retry_after_ms("", 0), -1);
 	CHECK_EQ_INT(s3_retry_after_ms("soon", 0), -1);
 	CHECK_EQ_INT(s3_retry_after_ms("Wed, 21 Oct 2015 07:28:05 GMT", 1445412480L), 5000);
@@ -134,6 +137,9 @@ static void test_xml(void)
 	CHECK_EQ_INT(s3_xml_get(root, "Missing", out, sizeof(out)), 0);
 	CHECK_STREQ(out, "");
 	CHECK_EQ_INT(s3_xml_get(root, "IsTruncated", small, sizeof(small)), -1);
+	CHECK_EQ_INT(s3_xml_get(root, "IsTruncated", out, 5), -1);	/* "false" and no room for its NUL */
+	CHECK_EQ_INT(s3_xml_get(root, "IsTruncated", out, 6), 1);
+	CHECK_STREQ(out, "false");
 	s3_xml_free(root);
 
 	e = s3_xml_parse(err, sizeof(err) - 1);
