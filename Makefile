@@ -4,13 +4,14 @@
 #   make deps     install the Debian packages (and npm test servers) the build and tests need
 #   make deb      build/mvaultfs_VERSION_ARCH.deb (dpkg-buildpackage, packaging/deb/)
 #   make demo     build and mount the embedded default at ./memories
-#   make check    deps, build, unit tests, mount tests (some again on S3, on Vercel Blob
-#                 and on an ICP canister: test servers), then the suite again under ASan+UBSan
+#   make check    deps, build, unit tests, fuzzing (make fuzz: 20 s a parser), mount tests
+#                 (some again on S3, on Vercel Blob and on an ICP canister: test servers),
+#                 then the suite again under ASan+UBSan
 #   make bench    benchmarks (ratios against a local folder, against s3fs-fuse and
 #                 rclone mount, and variants against vipsthumbnail), reports in
 #                 build/bench.txt, build/bench/peers.{txt,json,png} and build/bench_variants.txt
 
-PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib libcbor jansson
+PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib libcbor jansson libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The one place the version is written: VERSION. packaging/deb/debian/changelog's
@@ -44,7 +45,7 @@ TEST_JOBS ?= 2
 # --durations: the slowest tests of each run are listed at its end, to keep make check short
 PYTEST   := /usr/bin/python3 -m pytest -n $(TEST_JOBS) --durations=15
 
-.PHONY: all deps check unit mount mount-s3 mount-icp mount-vblob asan bench demo clean layers man deb FORCE
+.PHONY: all deps check unit fuzz mount mount-s3 mount-icp mount-vblob asan bench demo clean layers man deb FORCE
 all: mvaultfs
 
 mvaultfs: $(B)/mvaultfs
@@ -117,6 +118,29 @@ layers:
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
+# Fuzzing with libFuzzer (Debian's clang): the readers of what others wrote
+# (S3 answers, file names, store keys), FUZZ_SECONDS each, from the seeds in
+# tests/fuzz/seeds/TARGET.  The files under test are built again by clang
+# with coverage and ASan+UBSan; the rest is the plain build's objects.  A
+# finding is left in $(B)/fuzz/ (crash-*, the log); run the target on it to
+# see it again: $(B)/fuzz/TARGET $(B)/fuzz/crash-...
+FUZZ_TARGETS := fuzz_s3_xml fuzz_names
+FUZZ_OWN     := src/backend/s3_err.c src/backend/backend.c src/util/name.c src/util/utf8.c
+FUZZ_SECONDS ?= 20
+FUZZ_CFLAGS   = -std=gnu11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	$(CPPFLAGS) $(PKG_CFLAGS)
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_OWN) $(OBJ_LIB)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OWN) $(filter-out $(FUZZ_OWN:%.c=$(B)/%.o),$(OBJ_LIB)) $(LDLIBS)
+
+fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/%)
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		rm -rf $(B)/fuzz/$$t.corpus && mkdir -p $(B)/fuzz/$$t.corpus; \
+		$(B)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/$$t.corpus tests/fuzz/seeds/$$t >$(B)/fuzz/$$t.log 2>&1 || \
+			{ tail -40 $(B)/fuzz/$$t.log; exit 1; }; \
+		grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $(B)/fuzz/$$t.log; done
+
 # deb: tests/mount/test_deb.py installs the package made from this build.
 mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta $(B)/tests/test_icp $(B)/tests/test_vblob
 	MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider tests/mount
@@ -157,7 +181,7 @@ unit-asan: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 
 check: deps
-	$(MAKE) layers all unit mount mount-s3 mount-icp mount-vblob
+	$(MAKE) layers all unit fuzz mount mount-s3 mount-icp mount-vblob
 	$(MAKE) asan
 
 bench: deps all

@@ -17,6 +17,10 @@ PKGS="$PKGS libjansson-dev"
 PKGS="$PKGS stunnel4 openssl"
 # The ICP backend (issue 13): CBOR envelopes and certificates.
 PKGS="$PKGS libcbor-dev"
+# S3 answers are XML, read with libxml2 (libvips pulls it in too, but the S3
+# backend uses it directly); make fuzz builds its targets with clang's
+# libFuzzer (Debian's clang depends on libclang-rt-14-dev, which has it).
+PKGS="$PKGS libxml2-dev clang"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # Variants: libvips (its HEIF/AVIF module pulls libheif with libaom, dav1d,
 # libde265 and x265); vipsthumbnail is the benchmarks' rival; PIL makes the

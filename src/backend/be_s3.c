@@ -107,6 +107,7 @@ static int attempt_once(struct s3 *s, struct s3_op *o, const char *payload_hash,
 	const char *lines[S3_OP_MAX_HEADERS + 4];
 	char hl[S3_OP_MAX_HEADERS + 4][320], amz[17], *url = NULL, *uri = NULL, *auth = NULL, *authline = NULL;
 	struct sigv4_creds cr = { s->access_key, s->secret_key, s->session_token };
+	time_t now = time(NULL);
 	size_t nh = 0, i;
 	int rc;
 
@@ -116,7 +117,7 @@ static int attempt_once(struct s3 *s, struct s3_op *o, const char *payload_hash,
 	rc = build_url(s, o, &url, &uri);
 	if (rc)
 		return rc;
-	sigv4_amz_date(time(NULL), amz);
+	sigv4_amz_date(now, amz);
 	h[nh++] = (struct sigv4_header){ "host", s->path_style ? s->host : s->vhost };
 	h[nh++] = (struct sigv4_header){ "x-amz-date", amz };
 	h[nh++] = (struct sigv4_header){ "x-amz-content-sha256", payload_hash };
@@ -128,15 +129,9 @@ static int attempt_once(struct s3 *s, struct s3_op *o, const char *payload_hash,
 		struct sigv4_request r = {
 			.method = o->method, .canonical_uri = uri, .params = o->params, .nparams = o->nparams,
 			.headers = h, .nheaders = nh, .payload_hash = payload_hash,
-			.region = s->region, .service = "s3", .now = 0,
+			.region = s->region, .service = "s3", .now = now,	/* x-amz-date's second */
 		};
 
-		/* the same second as x-amz-date */
-		struct tm tm;
-
-		memset(&tm, 0, sizeof(tm));
-		strptime(amz, "%Y%m%dT%H%M%SZ", &tm);
-		r.now = timegm(&tm);
 		auth = sigv4_sign(&r, &cr, NULL);
 	}
 	if (!auth || asprintf(&authline, "Authorization: %s", auth) < 0)
@@ -210,14 +205,16 @@ static int attempt_once(struct s3 *s, struct s3_op *o, const char *payload_hash,
 		return rc;
 	}
 	/* An error answer: its code, if it says one. */
-	if (o->resp.body_len && s3_xml_is_xml(o->resp.body, o->resp.body_len)) {
-		const char *p = o->resp.body, *end = o->resp.body + o->resp.body_len;
+	if (o->resp.body_len) {
+		xmlNode *err = s3_xml_parse(o->resp.body, o->resp.body_len);
 
-		s3_xml_get(&p, end, "Code", o->code, sizeof(o->code));
-		p = o->resp.body;
-		s3_xml_get(&p, end, "Message", o->message, sizeof(o->message));
-	} else if (o->resp.body_len) {
-		o->non_xml = 1;
+		if (err) {
+			s3_xml_get(err, "Code", o->code, sizeof(o->code));
+			s3_xml_get(err, "Message", o->message, sizeof(o->message));
+			s3_xml_free(err);
+		} else {
+			o->non_xml = 1;
+		}
 	}
 	*retry = s3_is_retryable(o->resp.status, o->code, HTTP_OK);
 	return s3_status_to_errno(o->resp.status, o->code, HTTP_OK);
@@ -359,6 +356,8 @@ int s3_run(struct s3 *s, struct s3_op *o)
 void s3_op_release(struct s3_op *o)
 {
 	http_resp_release(&o->resp);
+	s3_xml_free(o->xml);
+	o->xml = NULL;
 }
 
 int s3_fail(struct s3_op *o, int *retry, int rc, const char *fmt, ...)
@@ -653,13 +652,19 @@ static int s3_del(struct backend *b, const char *key)
 	return rc;
 }
 
-/* A list answer must be a ListBucketResult. */
-static int check_xml_root(struct s3 *s, struct s3_op *o, int *retry)
+int s3_check_xml(struct s3 *s, struct s3_op *o, int *retry)
 {
-	const char *root = o->arg, *p = o->resp.body, *a, *z;
+	const char *root = o->arg;
 
-	if (!s3_xml_is_xml(o->resp.body, o->resp.body_len) ||
-	    !s3_xml_block(&p, o->resp.body + o->resp.body_len, root, &a, &z))
+	s3_xml_free(o->xml);	/* an earlier attempt's */
+	o->xml = s3_xml_parse(o->resp.body, o->resp.body_len);
+	if (!o->xml)
+		return s3_fail(o, retry, -EIO, "the answer is not a %s XML document", root);
+	if (s3_xml_is(o->xml, "Error")) {
+		s3_xml_get(o->xml, "Code", o->code, sizeof(o->code));
+		return s3_fail(o, retry, -EIO, "a 200 answer holding error %s", o->code);
+	}
+	if (!s3_xml_is(o->xml, root))
 		return s3_fail(o, retry, -EIO, "the answer is not a %s XML document", root);
 	return 0;
 }
@@ -669,11 +674,11 @@ static int check_xml_root(struct s3 *s, struct s3_op *o, int *retry)
 static int list_page(struct s3 *s, const char *prefix, const char *full, char *token, size_t toklen,
 		     struct backend_list_acc *acc)
 {
-	struct s3_op o = { .op = "list", .key = prefix, .method = "GET", .check = check_xml_root,
+	struct s3_op o = { .op = "list", .key = prefix, .method = "GET", .check = s3_check_xml,
 			   .arg = "ListBucketResult" };
 	char key[NAME_MAX_LEN + 1], size_s[32], trunc[8];
 	size_t plen = strlen(s->prefix);
-	const char *p, *end, *a, *z;
+	xmlNode *c = NULL;
 	int rc;
 
 	o.params[o.nparams++] = (struct sigv4_param){ "list-type", "2" };
@@ -685,23 +690,16 @@ static int list_page(struct s3 *s, const char *prefix, const char *full, char *t
 		s3_op_release(&o);
 		return rc;
 	}
-	p = o.resp.body;
-	end = o.resp.body + o.resp.body_len;
-	while (rc == 0 && s3_xml_block(&p, end, "Contents", &a, &z)) {
-		const char *q = a;
-
-		if (s3_xml_get(&q, z, "Key", key, sizeof(key)) != 1 || strncmp(key, s->prefix, plen) != 0)
+	while (rc == 0 && (c = s3_xml_child(o.xml, c, "Contents"))) {
+		if (s3_xml_get(c, "Key", key, sizeof(key)) != 1 || strncmp(key, s->prefix, plen) != 0)
 			continue;
-		q = a;
-		s3_xml_get(&q, z, "Size", size_s, sizeof(size_s));
+		s3_xml_get(c, "Size", size_s, sizeof(size_s));
 		rc = backend_list_add(acc, key + plen, strtoull(size_s, NULL, 10));
 	}
-	p = o.resp.body;
-	s3_xml_get(&p, end, "IsTruncated", trunc, sizeof(trunc));
-	p = o.resp.body;
+	s3_xml_get(o.xml, "IsTruncated", trunc, sizeof(trunc));
 	token[0] = '\0';
 	if (rc == 0 && strcmp(trunc, "true") == 0 &&
-	    (s3_xml_get(&p, end, "NextContinuationToken", token, toklen) != 1 || !token[0])) {
+	    (s3_xml_get(o.xml, "NextContinuationToken", token, toklen) != 1 || !token[0])) {
 		log_error("s3: cannot list '%s': a truncated listing without a continuation token", prefix);
 		rc = -EIO;
 	}
@@ -939,7 +937,7 @@ static int set_ca_file(struct s3 *s, const struct s3_opts *op, const struct back
 /* One list request that tells whether the bucket is there and ours. */
 static int probe(struct s3 *s, const char *url)
 {
-	struct s3_op o = { .op = "open", .key = "", .method = "GET", .check = check_xml_root,
+	struct s3_op o = { .op = "open", .key = "", .method = "GET", .check = s3_check_xml,
 			   .arg = "ListBucketResult", .max_attempts = 3 };
 	int rc;
 

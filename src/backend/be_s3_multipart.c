@@ -58,25 +58,6 @@ static uint64_t part_len(const struct mp *m, int i)
 	return m->size - off < m->part_size ? m->size - off : m->part_size;
 }
 
-static int check_xml(struct s3 *s, struct s3_op *o, int *retry)
-{
-	const char *root = o->arg, *p = o->resp.body, *a, *z;
-
-	if (!s3_xml_is_xml(o->resp.body, o->resp.body_len))
-		return s3_fail(o, retry, -EIO, "the answer is not XML");
-	/* CompleteMultipartUpload may answer 200 and an <Error> in the body. */
-	if (s3_xml_block(&p, o->resp.body + o->resp.body_len, "Error", &a, &z)) {
-		const char *q = a;
-
-		s3_xml_get(&q, z, "Code", o->code, sizeof(o->code));
-		return s3_fail(o, retry, -EIO, "a 200 answer holding error %s", o->code);
-	}
-	p = o->resp.body;
-	if (!s3_xml_block(&p, o->resp.body + o->resp.body_len, root, &a, &z))
-		return s3_fail(o, retry, -EIO, "the answer is not a %s document", root);
-	return 0;
-}
-
 static void md5_hex(const void *buf, size_t len, char out[33])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -112,10 +93,10 @@ static void unquote(const char *in, char *out, size_t len)
  * service cannot list them). */
 static int find_upload(struct mp *m)
 {
-	struct s3_op o = { .op = "list uploads of", .key = m->key, .method = "GET", .check = check_xml,
+	struct s3_op o = { .op = "list uploads of", .key = m->key, .method = "GET", .check = s3_check_xml,
 			   .arg = "ListMultipartUploadsResult", .max_attempts = 2, .quiet = 1 };
 	char key[1100], id[512];
-	const char *p, *end, *a, *z;
+	xmlNode *u = NULL;
 	int found = 0;
 
 	o.params[o.nparams++] = (struct sigv4_param){ "uploads", "" };
@@ -124,15 +105,10 @@ static int find_upload(struct mp *m)
 		s3_op_release(&o);
 		return 0;
 	}
-	p = o.resp.body;
-	end = o.resp.body + o.resp.body_len;
-	while (!found && s3_xml_block(&p, end, "Upload", &a, &z)) {
-		const char *q = a;
-
-		if (s3_xml_get(&q, z, "Key", key, sizeof(key)) != 1 || strcmp(key, m->name) != 0)
+	while (!found && (u = s3_xml_child(o.xml, u, "Upload"))) {
+		if (s3_xml_get(u, "Key", key, sizeof(key)) != 1 || strcmp(key, m->name) != 0)
 			continue;
-		q = a;
-		if (s3_xml_get(&q, z, "UploadId", id, sizeof(id)) == 1 && id[0]) {
+		if (s3_xml_get(u, "UploadId", id, sizeof(id)) == 1 && id[0]) {
 			snprintf(m->upload_id, sizeof(m->upload_id), "%s", id);
 			found = 1;
 		}
@@ -148,9 +124,9 @@ static int list_parts(struct mp *m)
 	int rc = 0, more = 1;
 
 	while (rc == 0 && more) {
-		struct s3_op o = { .op = "list parts of", .key = m->key, .method = "GET", .check = check_xml,
+		struct s3_op o = { .op = "list parts of", .key = m->key, .method = "GET", .check = s3_check_xml,
 				   .arg = "ListPartsResult", .max_attempts = 3, .name = m->name, .quiet_404 = 1 };
-		const char *p, *end, *a, *z;
+		xmlNode *part = NULL;
 
 		o.params[o.nparams++] = (struct sigv4_param){ "uploadId", m->upload_id };
 		if (marker[0])
@@ -160,26 +136,19 @@ static int list_parts(struct mp *m)
 			s3_op_release(&o);
 			break;
 		}
-		p = o.resp.body;
-		end = o.resp.body + o.resp.body_len;
-		while (s3_xml_block(&p, end, "Part", &a, &z)) {
-			const char *q = a;
+		while ((part = s3_xml_child(o.xml, part, "Part"))) {
 			long n;
 
-			s3_xml_get(&q, z, "PartNumber", num, sizeof(num));
-			q = a;
-			s3_xml_get(&q, z, "Size", size_s, sizeof(size_s));
-			q = a;
-			s3_xml_get(&q, z, "ETag", etag, sizeof(etag));
+			s3_xml_get(part, "PartNumber", num, sizeof(num));
+			s3_xml_get(part, "Size", size_s, sizeof(size_s));
+			s3_xml_get(part, "ETag", etag, sizeof(etag));
 			n = atol(num);
 			if (n >= 1 && n <= m->nparts && strtoull(size_s, NULL, 10) == part_len(m, (int)n - 1))
 				snprintf(m->held[n - 1], sizeof(m->held[0]), "%s", etag);
 		}
-		p = o.resp.body;
-		s3_xml_get(&p, end, "IsTruncated", trunc, sizeof(trunc));
-		p = o.resp.body;
+		s3_xml_get(o.xml, "IsTruncated", trunc, sizeof(trunc));
 		more = strcmp(trunc, "true") == 0 &&
-		       s3_xml_get(&p, end, "NextPartNumberMarker", marker, sizeof(marker)) == 1 && marker[0];
+		       s3_xml_get(o.xml, "NextPartNumberMarker", marker, sizeof(marker)) == 1 && marker[0];
 		s3_op_release(&o);
 	}
 	return rc;
@@ -190,8 +159,7 @@ static int list_parts(struct mp *m)
 static int create_upload(struct mp *m, const char *sha256_hex)
 {
 	struct s3_op o = { .op = "start upload of", .key = m->key, .method = "POST", .has_body = 1,
-			   .check = check_xml, .arg = "InitiateMultipartUploadResult", .name = m->name };
-	const char *p, *end;
+			   .check = s3_check_xml, .arg = "InitiateMultipartUploadResult", .name = m->name };
 	int rc;
 
 	o.params[o.nparams++] = (struct sigv4_param){ "uploads", "" };
@@ -199,9 +167,7 @@ static int create_upload(struct mp *m, const char *sha256_hex)
 		o.headers[o.nheaders++] = (struct sigv4_header){ "x-amz-meta-sha256", sha256_hex };
 	rc = s3_run(m->s, &o);
 	if (rc == 0) {
-		p = o.resp.body;
-		end = o.resp.body + o.resp.body_len;
-		if (s3_xml_get(&p, end, "UploadId", m->upload_id, sizeof(m->upload_id)) != 1 || !m->upload_id[0]) {
+		if (s3_xml_get(o.xml, "UploadId", m->upload_id, sizeof(m->upload_id)) != 1 || !m->upload_id[0]) {
 			log_error("s3: cannot start upload of '%s': no UploadId in the answer", m->key);
 			rc = -EIO;
 		}
@@ -299,7 +265,7 @@ static int send_parts(struct mp *m)
 static int complete_upload(struct mp *m)
 {
 	struct s3_op o = { .op = "complete upload of", .key = m->key, .method = "POST", .has_body = 1,
-			   .check = check_xml, .arg = "CompleteMultipartUploadResult", .name = m->name };
+			   .check = s3_check_xml, .arg = "CompleteMultipartUploadResult", .name = m->name };
 	size_t cap = (size_t)m->nparts * 128 + 128, len = 0;
 	char *body = malloc(cap);
 	uint64_t size = 0;

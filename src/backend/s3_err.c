@@ -1,10 +1,15 @@
 /*
- * s3_err.c - the meaning of S3 answers: errno, retry, backoff, XML fields,
- * part sizes.  Pure functions; no I/O, no logging.
+ * s3_err.c - the meaning of S3 answers: errno, retry, backoff, XML fields
+ * (libxml2), HTTP dates (libcurl's curl_getdate), part sizes.  Pure
+ * functions; no I/O, no logging.
  */
 #include "backend/s3_err.h"
 
+#include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
+#include <libxml/parser.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -93,167 +98,92 @@ long s3_backoff_ms(const struct s3_retry_policy *p, int attempt, long retry_afte
 
 long s3_retry_after_ms(const char *value, long now)
 {
-	struct tm tm;
+	const long most = LONG_MAX / 1000;	/* in seconds, so that ms do not overflow */
 	char *end;
+	time_t t;
 	long v;
 
 	if (!value || !*value)
 		return -1;
 	v = strtol(value, &end, 10);
 	if (end != value && *end == '\0')
-		return v >= 0 ? v * 1000 : -1;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	if (!end)
+		return v < 0 ? -1 : v > most ? most * 1000 : v * 1000;
+	t = curl_getdate(value, NULL);
+	if (t == -1)
 		return -1;
-	v = (long)timegm(&tm) - now;
-	return v > 0 ? v * 1000 : 0;
+	if (t <= now)
+		return 0;
+	return t - now > most ? most * 1000 : (long)(t - now) * 1000;
 }
 
 /* ---- XML ----------------------------------------------------------------- */
 
-int s3_xml_is_xml(const char *body, size_t len)
-{
-	size_t i = 0;
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
-	if (!body)
-		return 0;
-	if (len >= 3 && (unsigned char)body[0] == 0xef && (unsigned char)body[1] == 0xbb &&
-	    (unsigned char)body[2] == 0xbf)
-		i = 3;	/* a UTF-8 byte order mark */
-	while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
-		i++;
-	if (i + 1 >= len || body[i] != '<')
-		return 0;
-	return body[i + 1] == '?' || (body[i + 1] >= 'A' && body[i + 1] <= 'Z') ||
-	       (body[i + 1] >= 'a' && body[i + 1] <= 'z');
+static void xml_init(void)
+{
+	xmlInitParser();	/* once, before threads parse at the same time */
 }
 
-static const char *find(const char *p, const char *end, const char *needle, size_t nlen)
+xmlNode *s3_xml_parse(const char *body, size_t len)
 {
-	for (; p && p + nlen <= end; p++) {
-		p = memchr(p, needle[0], (size_t)(end - p));
-		if (!p || p + nlen > end)
-			return NULL;
-		if (memcmp(p, needle, nlen) == 0)
-			return p;
+	xmlDoc *doc;
+	xmlNode *root;
+
+	if (!body || len == 0 || len > INT_MAX)
+		return NULL;
+	pthread_once(&xml_once, xml_init);
+	doc = xmlReadMemory(body, (int)len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc)
+		return NULL;
+	root = xmlDocGetRootElement(doc);
+	if (!root || doc->intSubset || doc->extSubset) {
+		xmlFreeDoc(doc);
+		return NULL;
 	}
+	return root;
+}
+
+void s3_xml_free(xmlNode *root)
+{
+	if (root)
+		xmlFreeDoc(root->doc);
+}
+
+int s3_xml_is(const xmlNode *e, const char *name)
+{
+	return e && e->type == XML_ELEMENT_NODE && strcmp((const char *)e->name, name) == 0;
+}
+
+xmlNode *s3_xml_child(const xmlNode *parent, const xmlNode *after, const char *name)
+{
+	xmlNode *n = after ? after->next : parent ? parent->children : NULL;
+
+	for (; n; n = n->next)
+		if (s3_xml_is(n, name))
+			return n;
 	return NULL;
 }
 
-int s3_xml_block(const char **pos, const char *end, const char *name, const char **start, const char **stop)
+int s3_xml_get(const xmlNode *parent, const char *name, char *out, size_t outlen)
 {
-	char open[80], close[80];
-	size_t nlen = strlen(name);
-	const char *p = *pos, *o, *c;
-
-	if (nlen + 4 > sizeof(open))
-		return 0;
-	open[0] = '<';
-	memcpy(open + 1, name, nlen);
-	close[0] = '<';
-	close[1] = '/';
-	memcpy(close + 2, name, nlen);
-	close[nlen + 2] = '>';
-	while ((o = find(p, end, open, nlen + 1))) {
-		const char *after = o + nlen + 1;
-
-		if (after < end && (*after == '>' || *after == ' ' || *after == '/')) {
-			const char *gt = memchr(after, '>', (size_t)(end - after));
-
-			if (!gt)
-				return 0;
-			if (gt[-1] == '/') {	/* <Name/>: empty */
-				*start = *stop = gt + 1;
-				*pos = gt + 1;
-				return 1;
-			}
-			c = find(gt + 1, end, close, nlen + 3);
-			if (!c)
-				return 0;
-			*start = gt + 1;
-			*stop = c;
-			*pos = c + nlen + 3;
-			return 1;
-		}
-		p = after;
-	}
-	return 0;
-}
-
-/* Decodes entities of [s, e) into OUT; -1 when it does not fit. */
-static int decode(const char *s, const char *e, char *out, size_t outlen)
-{
-	static const struct { const char *ent; char c; } ents[] = {
-		{ "&lt;", '<' }, { "&gt;", '>' }, { "&amp;", '&' }, { "&quot;", '"' }, { "&apos;", '\'' },
-	};
-	size_t n = 0, i;
-
-	while (s < e) {
-		char buf[4];
-		size_t blen = 1;
-
-		buf[0] = *s;
-		if (*s == '&') {
-			const char *semi = memchr(s, ';', (size_t)(e - s));
-			size_t elen = semi ? (size_t)(semi - s) + 1 : 0;
-			int done = 0;
-
-			for (i = 0; semi && i < sizeof(ents) / sizeof(ents[0]) && !done; i++) {
-				if (strlen(ents[i].ent) == elen && memcmp(s, ents[i].ent, elen) == 0) {
-					buf[0] = ents[i].c;
-					s += elen;
-					done = 1;
-				}
-			}
-			if (!done && semi && elen > 3 && s[1] == '#') {
-				unsigned long cp = s[2] == 'x' ? strtoul(s + 3, NULL, 16) : strtoul(s + 2, NULL, 10);
-
-				/* UTF-8 of the code point */
-				if (cp < 0x80) {
-					buf[0] = (char)cp;
-				} else if (cp < 0x800) {
-					buf[0] = (char)(0xc0 | (cp >> 6));
-					buf[1] = (char)(0x80 | (cp & 0x3f));
-					blen = 2;
-				} else if (cp < 0x10000) {
-					buf[0] = (char)(0xe0 | (cp >> 12));
-					buf[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-					buf[2] = (char)(0x80 | (cp & 0x3f));
-					blen = 3;
-				} else {
-					buf[0] = (char)(0xf0 | (cp >> 18));
-					buf[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-					buf[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-					buf[3] = (char)(0x80 | (cp & 0x3f));
-					blen = 4;
-				}
-				s += elen;
-				done = 1;
-			}
-			if (!done)
-				s++;
-		} else {
-			s++;
-		}
-		if (n + blen >= outlen)
-			return -1;
-		memcpy(out + n, buf, blen);
-		n += blen;
-	}
-	out[n] = '\0';
-	return 0;
-}
-
-int s3_xml_get(const char **pos, const char *end, const char *name, char *out, size_t outlen)
-{
-	const char *s, *e;
+	xmlNode *e = s3_xml_child(parent, NULL, name);
+	xmlChar *text;
+	size_t n;
 
 	if (outlen)
 		out[0] = '\0';
-	if (!s3_xml_block(pos, end, name, &s, &e))
+	if (!e)
 		return 0;
-	return decode(s, e, out, outlen) == 0 ? 1 : -1;
+	text = xmlNodeGetContent(e);
+	n = text ? strlen((const char *)text) : 0;
+	if (!text || n >= outlen) {
+		xmlFree(text);
+		return -1;
+	}
+	memcpy(out, text, n + 1);
+	xmlFree(text);
+	return 1;
 }
 
 uint64_t s3_part_size(uint64_t size, uint64_t want)

@@ -1,6 +1,7 @@
 /*
  * s3_err.h - what an S3 answer means: one errno mapper, one retry
- * predicate, one backoff policy, and the few XML fields S3 answers carry.
+ * predicate, one backoff policy, and the few XML fields S3 answers carry
+ * (read with libxml2).
  *
  * Kept apart from be_s3.c so each is a pure function with unit tests
  * (tests/unit/test_s3.c), and so mapping, retrying and logging stay three
@@ -11,6 +12,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <libxml/tree.h>
 
 #include "backend/http.h"
 
@@ -50,26 +53,33 @@ struct s3_retry_policy {
 long s3_backoff_ms(const struct s3_retry_policy *p, int attempt, long retry_after_ms, unsigned *seed);
 
 /* Retry-After as milliseconds: a number of seconds, or an HTTP date
- * relative to NOW; -1 when absent or unreadable. */
+ * relative to NOW (0 when past, at most LONG_MAX ms); -1 when absent or
+ * unreadable. */
 long s3_retry_after_ms(const char *value, long now);
 
 /* ---- XML ----------------------------------------------------------------
- * S3 answers are small, flat documents; these find an element by name and
- * decode its text (the five XML entities and numeric references).  Not a
- * general XML parser: they do not need to be one. */
+ * S3 answers are small XML documents, read with libxml2 into a tree.
+ * Elements are matched by local name (S3's namespace is ignored). */
 
-/* 1 when BODY looks like an XML document (after optional whitespace, a
- * '<' that starts "<?xml" or an element). */
-int s3_xml_is_xml(const char *body, size_t len);
+/* Parses BODY (LEN bytes): its root element, or NULL when BODY is not a
+ * well-formed XML document, or carries a DTD (S3 never sends one; refused so
+ * that no declared entity is ever expanded), or memory ran out.  Never
+ * touches the network.  Release with s3_xml_free(). */
+xmlNode *s3_xml_parse(const char *body, size_t len);
+/* Frees the document ROOT belongs to; NULL is fine. */
+void s3_xml_free(xmlNode *root);
 
-/* Finds the first <NAME>...</NAME> in [*POS, END); decodes its text into
- * OUT (at most OUTLEN-1 bytes, NUL-terminated) and moves *POS past it.
- * Returns 1 when found, 0 when not, -1 when the text did not fit. */
-int s3_xml_get(const char **pos, const char *end, const char *name, char *out, size_t outlen);
+/* 1 when E is an element named NAME. */
+int s3_xml_is(const xmlNode *e, const char *name);
 
-/* Finds the next <NAME>...</NAME> block in [*POS, END): *START and *STOP
- * bound its inner text; *POS moves past it.  1 found, 0 not. */
-int s3_xml_block(const char **pos, const char *end, const char *name, const char **start, const char **stop);
+/* The next child element of PARENT named NAME after AFTER (NULL: the
+ * first), or NULL. */
+xmlNode *s3_xml_child(const xmlNode *parent, const xmlNode *after, const char *name);
+
+/* The text of PARENT's first child element NAME (entities and character
+ * references decoded) into OUT, at most OUTLEN-1 bytes, NUL-terminated ("" when
+ * not found).  Returns 1 when found, 0 when not, -1 when the text did not fit. */
+int s3_xml_get(const xmlNode *parent, const char *name, char *out, size_t outlen);
 
 /* ---- multipart planning ---------------------------------------------------- */
 

@@ -72,6 +72,7 @@ struct s3_op {
 	char message[256];		/* S3 error message */
 	char bad_answer[256];		/* what CHECK found wrong */
 	int non_xml;			/* an error answer whose body was not XML */
+	xmlNode *xml;			/* the 2xx answer's root, after s3_check_xml */
 	int attempts;
 	int transient;			/* failed on a retryable error: budget spent */
 };
@@ -86,6 +87,11 @@ void s3_op_release(struct s3_op *o);
  * returns RC. */
 int s3_fail(struct s3_op *o, int *retry, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* A CHECK for answers that are XML documents whose root is O->arg: parses
+ * the answer into O->xml (freed by s3_op_release).  A 200 holding an
+ * <Error> (CompleteMultipartUpload may send one) fails with its code. */
+int s3_check_xml(struct s3 *s, struct s3_op *o, int *retry);
 
 /* PREFIX + KEY, malloc'd; NULL when out of memory. */
 char *s3_object_name(struct s3 *s, const char *key);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -175,32 +176,55 @@ int name_version_parse(const char *name, char base[NAME_MAX_BYTES + 1],
 	return 1;
 }
 
-int name_is_plain(const char *name)
+/* Whether the LEN bytes at NAME are a plain file's name by themselves. */
+static int plain_itself(const char *name, size_t len)
 {
 	static const char *const exact[] = { ".DS_Store", ".directory", ".localized", "Thumbs.db", "ehthumbs.db",
 					     "desktop.ini", ".hidden" };
 	static const char *const prefix[] = { "._", ".~lock.", "~$", ".DS_Store.", ".directory.", "Thumbs.db.",
 					      "desktop.ini." };
-	size_t len = strlen(name);
 
 	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-		if (strcasecmp(name, exact[i]) == 0)
+		if (strlen(exact[i]) == len && strncasecmp(name, exact[i], len) == 0)
 			return 1;
 	for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
-		if (strncmp(name, prefix[i], strlen(prefix[i])) == 0)
+		if (len >= strlen(prefix[i]) && strncmp(name, prefix[i], strlen(prefix[i])) == 0)
 			return 1;
-	/* rsync's temporary name for NAME: .NAME.XXXXXX (NAME.XXXXXX when NAME
-	 * starts with a dot) */
-	if (len > 7 && name[len - 7] == '.') {
-		char inner[NAME_MAX_BYTES + 1];
-
-		snprintf(inner, sizeof(inner), "%.*s", (int)(len - 7), name);
-		if (name_is_plain(inner) || (inner[0] == '.' && inner[1] && name_is_plain(inner + 1)))
-			return 1;
-	}
 	/* vim: .NAME.swp, .swo, ..., .swx */
-	if (name[0] == '.' && len > 5 && name[len - 4] == '.' && name[len - 3] == 's' && name[len - 2] == 'w' &&
-	    ((name[len - 1] >= 'a' && name[len - 1] <= 'p') || name[len - 1] == 'x'))
-		return 1;
+	return len > 5 && name[0] == '.' && name[len - 4] == '.' && name[len - 3] == 's' && name[len - 2] == 'w' &&
+	       ((name[len - 1] >= 'a' && name[len - 1] <= 'p') || name[len - 1] == 'x');
+}
+
+int name_is_plain(const char *name)
+{
+	size_t len = strlen(name), end = len;
+	uint64_t starts = 1;	/* bit S: the bytes [S, END) of NAME are a candidate */
+
+	if (len > NAME_MAX_BYTES)	/* no file name: nothing leaves it in a folder */
+		return plain_itself(name, len);
+	/* rsync's temporary name for NAME is .NAME.XXXXXX (NAME.XXXXXX when
+	 * NAME starts with a dot), and NAME may be one itself: each level
+	 * takes a 7-byte suffix off, and maybe a leading dot.  The candidates
+	 * are walked a level at a time, each start once (at most 255 / 7
+	 * levels, so a start is under 64): tried as a tree, they took time
+	 * exponential in the levels (found by make fuzz). */
+	while (starts) {
+		uint64_t next = 0;
+
+		for (size_t s = 0; s < 64; s++) {
+			if (!(starts >> s & 1))
+				continue;
+			if (plain_itself(name + s, end - s))
+				return 1;
+			if (end - s > 7 && name[end - 7] == '.') {
+				next |= 1ull << s;
+				if (name[s] == '.' && end - 7 - s >= 2)
+					next |= 1ull << (s + 1);
+			}
+		}
+		if (next)
+			end -= 7;
+		starts = next;
+	}
 	return 0;
 }

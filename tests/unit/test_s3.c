@@ -86,31 +86,41 @@ static void test_backoff(void)
 	CHECK(s3_backoff_ms(&p, 2, 1500, &seed) >= 1500);
 	CHECK_EQ_INT(s3_backoff_ms(&p, 2, 3600000, &seed), 8000);
 	CHECK_EQ_INT(s3_retry_after_ms("3", 0), 3000);
+	/* found by make fuzz: seconds * 1000 overflowed */
+	CHECK(s3_retry_after_ms("99999999999999999999", 0) >= 3600000);
+	CHECK(s3_retry_after_ms("9223372036854775", 0) >= 3600000);
 	CHECK_EQ_INT(s3_retry_after_ms("", 0), -1);
 	CHECK_EQ_INT(s3_retry_after_ms("soon", 0), -1);
 	CHECK_EQ_INT(s3_retry_after_ms("Wed, 21 Oct 2015 07:28:05 GMT", 1445412480L), 5000);
+	/* RFC 9110's obsolete forms are still HTTP dates */
+	CHECK_EQ_INT(s3_retry_after_ms("Wednesday, 21-Oct-15 07:28:05 GMT", 1445412480L), 5000);
+	CHECK_EQ_INT(s3_retry_after_ms("Wed Oct 21 07:28:05 2015", 1445412480L), 5000);
+	CHECK_EQ_INT(s3_retry_after_ms("Wed, 21 Oct 2015 07:28:05 GMT", 1445412490L), 0);	/* past */
 }
 
 static void test_xml(void)
 {
-	const char *doc = "<?xml version=\"1.0\"?>\n<ListBucketResult><KeyCount>2</KeyCount>"
-			  "<Contents><Key>a&amp;b&lt;&#x4e2d;</Key><Size>10</Size></Contents>"
-			  "<Contents><Key>c</Key><Size>0</Size></Contents><Empty/>"
-			  "<IsTruncated>false</IsTruncated></ListBucketResult>";
-	const char *p = doc, *end = doc + strlen(doc), *a, *z;
+	static const char doc[] = "<?xml version=\"1.0\"?>\n"
+		"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><KeyCount>2</KeyCount>"
+		"<Contents><Key>a&amp;b&lt;&#x4e2d;</Key><Size>10</Size></Contents>"
+		"<Contents><Key>c</Key><Size>0</Size></Contents><Empty/>"
+		"<IsTruncated>false</IsTruncated></ListBucketResult>";
+	static const char err[] = "\xef\xbb\xbf <Error><Code>SlowDown</Code><Message>x &gt; y</Message></Error>\n";
+	static const char *const not_xml[] = {
+		"<html", "Service Unavailable", "", "{\"json\": 1}", "<Code>SlowDo",
+		"<Error><Code>A</Code></Err>",
+		/* a DTD: refused, its entities never expanded */
+		"<!DOCTYPE E [<!ENTITY x \"xx\">]><Error><Code>&x;</Code></Error>",
+		"<!DOCTYPE E SYSTEM \"http://127.0.0.1:1/e.dtd\"><Error/>",
+	};
+	xmlNode *root = s3_xml_parse(doc, sizeof(doc) - 1), *c = NULL, *e;
 	char out[64], small[3];
+	size_t i;
 	int n = 0;
 
-	CHECK(s3_xml_is_xml(doc, strlen(doc)));
-	CHECK(s3_xml_is_xml("  <Error/>", 10));
-	CHECK(!s3_xml_is_xml("<html", 1));
-	CHECK(!s3_xml_is_xml("Service Unavailable", 19));
-	CHECK(!s3_xml_is_xml("", 0));
-	CHECK(!s3_xml_is_xml("{\"json\": 1}", 11));
-	while (s3_xml_block(&p, end, "Contents", &a, &z)) {
-		const char *q = a;
-
-		CHECK_EQ_INT(s3_xml_get(&q, z, "Key", out, sizeof(out)), 1);
+	CHECK(root && s3_xml_is(root, "ListBucketResult") && !s3_xml_is(root, "Error"));
+	while ((c = s3_xml_child(root, c, "Contents"))) {
+		CHECK_EQ_INT(s3_xml_get(c, "Key", out, sizeof(out)), 1);
 		if (n == 0)
 			CHECK_STREQ(out, "a&b<\xe4\xb8\xad");
 		else
@@ -118,19 +128,35 @@ static void test_xml(void)
 		n++;
 	}
 	CHECK_EQ_INT(n, 2);
-	p = doc;
-	CHECK_EQ_INT(s3_xml_get(&p, end, "Key", out, sizeof(out)), 1);	/* not <KeyCount> */
-	CHECK(out[0] == 'a');
-	p = doc;
-	CHECK_EQ_INT(s3_xml_get(&p, end, "Empty", out, sizeof(out)), 1);
+	/* Only children: <Key> is not one of the root's, nor is <KeyCount> a <Key>. */
+	CHECK_EQ_INT(s3_xml_get(root, "Key", out, sizeof(out)), 0);
+	CHECK_EQ_INT(s3_xml_get(root, "KeyCount", out, sizeof(out)), 1);
+	CHECK_STREQ(out, "2");
+	CHECK_EQ_INT(s3_xml_get(root, "Empty", out, sizeof(out)), 1);
 	CHECK_STREQ(out, "");
-	p = doc;
-	CHECK_EQ_INT(s3_xml_get(&p, end, "Missing", out, sizeof(out)), 0);
-	p = doc;
-	CHECK_EQ_INT(s3_xml_get(&p, end, "IsTruncated", small, sizeof(small)), -1);
-	/* Cut short: no closing tag, no answer. */
-	p = "<Code>SlowDo";
-	CHECK_EQ_INT(s3_xml_get(&p, p + 12, "Code", out, sizeof(out)), 0);
+	CHECK_EQ_INT(s3_xml_get(root, "Missing", out, sizeof(out)), 0);
+	CHECK_STREQ(out, "");
+	CHECK_EQ_INT(s3_xml_get(root, "IsTruncated", small, sizeof(small)), -1);
+	CHECK_EQ_INT(s3_xml_get(root, "IsTruncated", out, 5), -1);	/* "false" and no room for its NUL */
+	CHECK_EQ_INT(s3_xml_get(root, "IsTruncated", out, 6), 1);
+	CHECK_STREQ(out, "false");
+	s3_xml_free(root);
+
+	e = s3_xml_parse(err, sizeof(err) - 1);
+	CHECK(e && s3_xml_is(e, "Error"));
+	CHECK_EQ_INT(s3_xml_get(e, "Code", out, sizeof(out)), 1);
+	CHECK_STREQ(out, "SlowDown");
+	CHECK_EQ_INT(s3_xml_get(e, "Message", out, sizeof(out)), 1);
+	CHECK_STREQ(out, "x > y");
+	s3_xml_free(e);
+	for (i = 0; i < sizeof(not_xml) / sizeof(not_xml[0]); i++) {
+		e = s3_xml_parse(not_xml[i], strlen(not_xml[i]));
+		if (e)
+			fprintf(stderr, "parsed as XML: %s\n", not_xml[i]);
+		CHECK(!e);
+		s3_xml_free(e);
+	}
+	CHECK(!s3_xml_parse(NULL, 0));
 }
 
 static void test_part_size(void)

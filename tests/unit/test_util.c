@@ -124,6 +124,26 @@ static void test_plain_names(void)
 		CHECK_EQ_INT(name_is_plain(plain[i]), 1);
 	for (size_t i = 0; i < sizeof(memories) / sizeof(memories[0]); i++)
 		CHECK_EQ_INT(name_is_plain(memories[i]), 0);
+	/* rsync's name for rsync's name for ...: as many levels as fit in 255
+	 * bytes, answered at once (found by make fuzz: the tries were a tree,
+	 * 2^36 of them for 255 dots); SIGALRM ends a run that hangs */
+	{
+		char deep[NAME_MAX_BYTES + 1];
+
+		alarm(10);
+		memset(deep, '.', sizeof(deep) - 1);
+		deep[sizeof(deep) - 1] = '\0';
+		CHECK_EQ_INT(name_is_plain(deep), 0);
+		strcpy(deep, ".Thumbs.db");
+		for (int i = 0; i < 30; i++)
+			strcat(deep, ".a1B2c3");
+		CHECK_EQ_INT(name_is_plain(deep), 1);
+		deep[1] = 't';	/* thumbs.db: the same, as Windows sees it */
+		CHECK_EQ_INT(name_is_plain(deep), 1);
+		deep[2] = '_';
+		CHECK_EQ_INT(name_is_plain(deep), 0);
+		alarm(0);
+	}
 }
 
 static void test_shown(void)
