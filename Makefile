@@ -126,7 +126,7 @@ unit: $(UNIT_BIN)
 # see it again: $(B)/fuzz/TARGET $(B)/fuzz/crash-...
 FUZZ_TARGETS := fuzz_s3_xml fuzz_names
 FUZZ_OWN     := src/backend/s3_err.c src/backend/backend.c src/util/name.c src/util/utf8.c
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 10
 FUZZ_CFLAGS   = -std=gnu11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(CPPFLAGS) $(PKG_CFLAGS)
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_OWN) $(OBJ_LIB)
