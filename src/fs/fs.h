@@ -360,7 +360,9 @@ void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name);
 int fs_known_fill_begin(struct mvfs *fs, uint64_t dir, uint64_t *epoch);
 void fs_known_fill_add(struct mvfs *fs, uint64_t dir, uint64_t epoch, const char *name);
 /* ... and the names of the files made here in DIR whose rows may not be
- * in the database yet (the names made here, fs_local_lookup). */
+ * in the database yet (the names made here, fs_local_lookup): called
+ * before the database is read, so that a record committed meanwhile is
+ * in one of the two. */
 void fs_known_fill_local(struct mvfs *fs, uint64_t dir, uint64_t epoch);
 void fs_known_fill_end(struct mvfs *fs, uint64_t dir, uint64_t epoch, int ok);
 /* 1 when folder DIR's names are known and NAME is not one of them. */
