@@ -751,12 +751,12 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 
 	memset(&sv, 0, sizeof(sv));
+	meta_usage(fs->meta, &files, &bytes);	/* counted at most every few seconds */
 	if (cache_space(fs->cache, &total, &avail) != 0) {
-		meta_usage(fs->meta, &files, &bytes);
-		total = bytes + (1ULL << 40);	/* an object store without a size */
+		/* an object store without a size: what is kept, and 1 TiB more */
+		total = bytes + (1ULL << 40);
 		avail = 1ULL << 40;
 	}
-	meta_usage(fs->meta, &files, &bytes);
 	sv.f_bsize = 4096;
 	sv.f_frsize = 4096;
 	sv.f_blocks = total / 4096;

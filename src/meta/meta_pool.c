@@ -52,11 +52,6 @@ int pg_sqlstate_to_errno(const char *s)
 	return EIO;
 }
 
-int pg_sqlstate_is_retryable(const char *s)
-{
-	return s && (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0);
-}
-
 unsigned long long meta_u64(const PGresult *r, int row, int col)
 {
 	return strtoull(PQgetvalue(r, row, col), NULL, 10);
@@ -798,7 +793,7 @@ const char *meta_key_prefix(const struct meta *m)
 struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 {
 	struct meta *m = calloc(1, sizeof(*m));
-	int n = cfg->pool_size > 0 ? cfg->pool_size : 4;
+	int n = cfg->pool_size > 0 ? cfg->pool_size : META_POOL_DEFAULT;
 	int rc;
 
 	if (!m) {
