@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util/log.h"
 #include "util/name.h"
@@ -657,18 +656,10 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 
 /* --- counts -------------------------------------------------------------- */
 
-static long long usage_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes)
 {
 	const char *p[] = { m->user_id };
-	long long now = usage_now_ms();
+	long long now = meta_mono_ms();
 	PGconn *c;
 	PGresult *r;
 	int rc, fresh;

@@ -65,6 +65,8 @@ void meta_conn_put(struct meta *m, PGconn *c);
  * not take effect, or it was sent and may have. */
 enum { META_LOST_UNSENT = 1, META_LOST_UNKNOWN = 2 };
 
+/* CLOCK_MONOTONIC in milliseconds. */
+long long meta_mono_ms(void);
 /* The start of an operation meta_retry bounds (CLOCK_MONOTONIC ms). */
 long long meta_retry_start(void);
 /* After attempt ATTEMPT of work that began at STARTED failed with RC:
