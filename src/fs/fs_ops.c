@@ -3,7 +3,7 @@
  *
  * Each request is one fs_do_<op>() that returns 0 or -errno and one
  * adapter that replies exactly once.  What the tree is and how names
- * resolve is fs_ns.c; what is allowed where (DESIGN.md's table of
+ * resolve is fs_ns.c; what is allowed where (docs/DESIGN.md's table of
  * operations) is decided here, each refusal with one log line naming the
  * rule.  Nothing here speaks SQL or talks to the store: that is meta_* and
  * cache_*.
