@@ -3,7 +3,7 @@
  *
  * Each request is one fs_do_<op>() that returns 0 or -errno and one
  * adapter that replies exactly once.  What the tree is and how names
- * resolve is fs_ns.c; what is allowed where (DESIGN.md's table of
+ * resolve is fs_ns.c; what is allowed where (docs/DESIGN.md's table of
  * operations) is decided here, each refusal with one log line naming the
  * rule.  Nothing here speaks SQL or talks to the store: that is meta_* and
  * cache_*.
@@ -751,12 +751,12 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 
 	memset(&sv, 0, sizeof(sv));
+	meta_usage(fs->meta, &files, &bytes);	/* counted at most every few seconds */
 	if (cache_space(fs->cache, &total, &avail) != 0) {
-		meta_usage(fs->meta, &files, &bytes);
-		total = bytes + (1ULL << 40);	/* an object store without a size */
+		/* an object store without a size: what is kept, and 1 TiB more */
+		total = bytes + (1ULL << 40);
 		avail = 1ULL << 40;
 	}
-	meta_usage(fs->meta, &files, &bytes);
 	sv.f_bsize = 4096;
 	sv.f_frsize = 4096;
 	sv.f_blocks = total / 4096;

@@ -23,13 +23,17 @@
 
 struct meta;
 
+/* Connections a pool keeps open when the config says 0: the mount's
+ * default for -o db_connections (mvaultfs --help). */
+#define META_POOL_DEFAULT 8
+
 struct meta_config {
 	const char *conninfo;	/* libpq URI or key=value string */
 	const char *user_name;	/* whose library this mount shows (trusted roles only) */
 	int user_given;		/* user_name was asked for, not a default */
 	int for_nobody;		/* acts for no user (`mvaultfs worker` for every user):
 				 * user_name is not looked up, nor made */
-	int pool_size;		/* connections kept open; 0 = default (4) */
+	int pool_size;		/* connections kept open; 0 = META_POOL_DEFAULT */
 	int trash_days;		/* grace period of tombstoned files; 0 = default (30) */
 	int version_min_age;	/* seconds a replaced version must have been current to be
 				 * kept in the trash; 0 = default (300), < 0: keep every one */
@@ -206,7 +210,12 @@ struct meta_cursor {
 int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cursor,
 	      struct meta_file *out, int max, int *n);
 
-/* Counts for statfs: active files and the bytes of their originals. */
+/* Counts for statfs: active files and the bytes of their originals.  The
+ * count walks every file of the user, so the answer is one counted at most
+ * META_USAGE_MS ago: one statement per that interval however often df or a
+ * file manager asks (a thread that finds another counting takes the last
+ * answer).  0, or -errno when it was never counted and cannot be. */
+#define META_USAGE_MS 5000
 int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes);
 
 /* --- folders (meta_folders.c) -------------------------------------------- */

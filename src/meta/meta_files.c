@@ -659,21 +659,37 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes)
 {
 	const char *p[] = { m->user_id };
-	PGconn *c = meta_conn_get(m);
+	long long now = meta_mono_ms();
+	PGconn *c;
 	PGresult *r;
-	int rc;
+	int rc, fresh;
 
-	if (!c)
-		return -EIO;
-	rc = meta_exec(c, "usage",
-		       "SELECT count(*), coalesce(sum(a.bytes), 0) FROM memory_items i"
-		       " JOIN memory_assets a ON a.id = i.primary_asset_id"
-		       " WHERE i.user_id = $1 AND a.lifecycle_status = 'active'", 1, p, &r);
-	meta_conn_put(m, c);
-	if (rc)
-		return rc;
-	*files = meta_u64(r, 0, 0);
-	*bytes = meta_u64(r, 0, 1);
-	PQclear(r);
-	return 0;
+	pthread_mutex_lock(&m->lock);
+	fresh = m->usage.at && (now - m->usage.at < META_USAGE_MS || m->usage.counting);
+	if (!fresh)
+		m->usage.counting = 1;
+	*files = m->usage.files;
+	*bytes = m->usage.bytes;
+	pthread_mutex_unlock(&m->lock);
+	if (fresh)
+		return 0;
+	c = meta_conn_get(m);
+	rc = c ? meta_exec(c, "usage",
+			   "SELECT count(*), coalesce(sum(a.bytes), 0) FROM memory_items i"
+			   " JOIN memory_assets a ON a.id = i.primary_asset_id"
+			   " WHERE i.user_id = $1 AND a.lifecycle_status = 'active'", 1, p, &r) : -EIO;
+	if (c)
+		meta_conn_put(m, c);
+	pthread_mutex_lock(&m->lock);
+	m->usage.counting = 0;
+	if (rc == 0) {
+		m->usage.files = *files = meta_u64(r, 0, 0);
+		m->usage.bytes = *bytes = meta_u64(r, 0, 1);
+		m->usage.at = now;
+		PQclear(r);
+	} else if (m->usage.at) {
+		rc = 0;		/* the figure counted before is still an answer */
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
 }

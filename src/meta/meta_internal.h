@@ -31,6 +31,11 @@ struct meta {
 	PGconn **conns;
 	int *busy;
 	int *pids;			/* server process of each connection (under lock) */
+	struct {			/* meta_usage's last answer (under lock) */
+		uint64_t files, bytes;
+		long long at;		/* CLOCK_MONOTONIC ms it was counted; 0: never */
+		int counting;		/* a thread is counting it again */
+	} usage;
 };
 
 /* Takes a free connection, waiting for one; reconnects a broken one.
@@ -60,6 +65,8 @@ void meta_conn_put(struct meta *m, PGconn *c);
  * not take effect, or it was sent and may have. */
 enum { META_LOST_UNSENT = 1, META_LOST_UNKNOWN = 2 };
 
+/* CLOCK_MONOTONIC in milliseconds. */
+long long meta_mono_ms(void);
 /* The start of an operation meta_retry bounds (CLOCK_MONOTONIC ms). */
 long long meta_retry_start(void);
 /* After attempt ATTEMPT of work that began at STARTED failed with RC:
@@ -130,11 +137,10 @@ int meta_query_bool(PGconn *c, const char *what, const char *sql, int nparams, c
  * else 0, with a log line when the attempts ran out. */
 int meta_retry_pause(int rc, int attempt);
 
-/* One mapper from SQLSTATE to errno. */
+/* One mapper from SQLSTATE to errno.  Whether to run a change again is
+ * not decided here: a serialization failure or deadlock maps to EAGAIN,
+ * and meta_retry_pause is the predicate on that errno. */
 int pg_sqlstate_to_errno(const char *sqlstate);
-/* Whether a failure with this SQLSTATE is worth running the transaction
- * again (serialization failure, deadlock). */
-int pg_sqlstate_is_retryable(const char *sqlstate);
 
 /* Transactions: begin, then commit or rollback.  meta_tx_end commits when
  * RC is 0 and rolls back otherwise; it returns RC, or the commit's error. */

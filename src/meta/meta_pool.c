@@ -52,11 +52,6 @@ int pg_sqlstate_to_errno(const char *s)
 	return EIO;
 }
 
-int pg_sqlstate_is_retryable(const char *s)
-{
-	return s && (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0);
-}
-
 unsigned long long meta_u64(const PGresult *r, int row, int col)
 {
 	return strtoull(PQgetvalue(r, row, col), NULL, 10);
@@ -175,14 +170,14 @@ void meta_conn_forget(PGconn *c)
 static __thread int lost_kind;
 static __thread int borrow_changed;
 
-/* Process-wide, for `mvaultfs status`: since when (mono_ms, 0 while it
+/* Process-wide, for `mvaultfs status`: since when (meta_mono_ms, 0 while it
  * answers) the database has been unreachable, and how many operations
  * wait for it. */
 static _Atomic long long db_down_since;
 static _Atomic int db_waiting;
 
 /* CLOCK_MONOTONIC in milliseconds. */
-static long long mono_ms(void)
+long long meta_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -196,7 +191,7 @@ int meta_db_down(unsigned *waiting)
 
 	if (waiting)
 		*waiting = (unsigned)db_waiting;
-	return since ? (int)((mono_ms() - since) / 1000) + 1 : 0;
+	return since ? (int)((meta_mono_ms() - since) / 1000) + 1 : 0;
 }
 
 /* Waits for the result of what was sent on C, as PQexec would (the last
@@ -431,7 +426,7 @@ int meta_retry_pause(int rc, int attempt)
 
 long long meta_retry_start(void)
 {
-	return mono_ms();
+	return meta_mono_ms();
 }
 
 int meta_retry(struct meta *m, int rc, int attempt, long long started)
@@ -441,7 +436,7 @@ int meta_retry(struct meta *m, int rc, int attempt, long long started)
 		 * meta_conn_get re-establishes (waiting for it), while the
 		 * operation has not waited db_timeout */
 		lost_kind = 0;
-		return !m->stopping && mono_ms() - started < m->db_timeout * 1000LL;
+		return !m->stopping && meta_mono_ms() - started < m->db_timeout * 1000LL;
 	}
 	return meta_retry_pause(rc, attempt);
 }
@@ -449,7 +444,7 @@ int meta_retry(struct meta *m, int rc, int attempt, long long started)
 static int call(struct meta *m, const char *what, const char *sql, int nparams, const char *const *params,
 		PGresult **res, int idempotent)
 {
-	long long started = mono_ms();
+	long long started = meta_mono_ms();
 
 	/* One statement, its own transaction: a serialization failure or a
 	 * deadlock is run again (bounded, with jitter) before an errno
@@ -595,7 +590,7 @@ int meta_own_backend(struct meta *m, int pid)
  * db_timeout allows; 0, or -EIO after one line saying why. */
 static int conn_revive(struct meta *m, PGconn *c)
 {
-	long long start = mono_ms(), zero = 0;
+	long long start = meta_mono_ms(), zero = 0;
 	int pause_ms = 50, waiting = 0, rc = 0;
 
 	for (;;) {
@@ -612,7 +607,7 @@ static int conn_revive(struct meta *m, PGconn *c)
 			rc = -EIO;
 			break;
 		}
-		if (mono_ms() - start >= m->db_timeout * 1000LL) {
+		if (meta_mono_ms() - start >= m->db_timeout * 1000LL) {
 			log_error("database: unreachable for %d s (db_timeout); giving up: %s", m->db_timeout,
 				  msg ? msg : "out of memory");
 			free(msg);
@@ -621,14 +616,14 @@ static int conn_revive(struct meta *m, PGconn *c)
 		}
 		if (!waiting++) {
 			db_waiting++;
-			if (atomic_compare_exchange_strong(&db_down_since, &zero, mono_ms()))
+			if (atomic_compare_exchange_strong(&db_down_since, &zero, meta_mono_ms()))
 				log_warn("database: unreachable (%s); operations wait for it up to %d s (db_timeout)",
 					 msg ? msg : "out of memory", m->db_timeout);
 		}
 		free(msg);
 		{
 			/* no later than db_timeout: the last try comes at it */
-			long long left = start + m->db_timeout * 1000LL - mono_ms(), ms = pause_ms < left ? pause_ms : left;
+			long long left = start + m->db_timeout * 1000LL - meta_mono_ms(), ms = pause_ms < left ? pause_ms : left;
 			struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
 
 			if (ms > 0)
@@ -798,7 +793,7 @@ const char *meta_key_prefix(const struct meta *m)
 struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 {
 	struct meta *m = calloc(1, sizeof(*m));
-	int n = cfg->pool_size > 0 ? cfg->pool_size : 4;
+	int n = cfg->pool_size > 0 ? cfg->pool_size : META_POOL_DEFAULT;
 	int rc;
 
 	if (!m) {

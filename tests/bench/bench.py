@@ -9,7 +9,6 @@ Every daemon is unmounted and every server stopped, whatever happens.
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,34 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "mount"))
 
 from pgtest import Daemon, PgServer, default_bin, stop_pg_under  # noqa: E402
+from benchutil import drop_caches, sh, timed  # noqa: E402
 
 MiB = 1024 * 1024
 N_FILES = 100
 N_LS = 1000
-
-
-def sh(cmd):
-    r = subprocess.run(cmd, shell=True, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("%s: exit %d: %s" % (cmd, r.returncode, r.stderr.strip()))
-    return r.stdout
-
-
-def timed(cmd):
-    t = time.monotonic()
-    sh(cmd)
-    return time.monotonic() - t
-
-
-def drop_caches():
-    """Drop the page cache if permitted; True if it was."""
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 class Bench:

@@ -6,6 +6,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 mkdir -p build
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench.py "$@"
+# lookup cost against library size (asserted as a ratio), ls -l of 10,000 entries
+MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} MVFS_BENCH=1 /usr/bin/python3 -m pytest -q -s -p no:cacheprovider \
+	tests/mount/test_ns_scale.py
 # S3: mvaultfs, curl, s3fs-fuse and rclone mount on one s3rver (appends to build/bench.txt)
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_s3.py
 # block cache and write-back: cold/warm/hot reads, rsync until synced (appends to build/bench.txt)

@@ -15,10 +15,8 @@ build/bench.txt.
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,6 +24,7 @@ sys.path.insert(0, str(REPO / "tests" / "mount"))
 sys.path.insert(0, str(REPO / "tests" / "s3"))
 
 from pgtest import Daemon, PgServer, default_bin  # noqa: E402
+from benchutil import drop_caches, sh, timed  # noqa: E402
 from s3server import S3rver  # noqa: E402
 from tlsfront import TlsFront  # noqa: E402
 
@@ -33,29 +32,6 @@ MiB = 1 << 20
 SIZE_MIB = int(os.environ.get("MVFS_BENCH_MIB", "256"))
 TLS = os.environ.get("MVFS_BENCH_TLS") == "1"
 OPTS = [o for o in os.environ.get("MVFS_BENCH_OPTS", "").split(",") if o]
-
-
-def sh(cmd):
-    r = subprocess.run(cmd, shell=True, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("%s: exit %d: %s" % (cmd, r.returncode, (r.stderr or r.stdout).strip()[-500:]))
-    return r.stdout
-
-
-def timed(cmd):
-    t = time.monotonic()
-    sh(cmd)
-    return time.monotonic() - t
-
-
-def drop_caches():
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 def cpu(pid):

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO / "tests" / "mount"))
 sys.path.insert(0, str(REPO / "tests" / "s3"))
 
 from pgtest import Daemon, PgServer, default_bin  # noqa: E402
+from benchutil import drop_caches, sh, timed  # noqa: E402
 
 MiB = 1 << 20
 BIG_MIB = int(os.environ.get("MVFS_BENCH_CACHE_BIG_MIB", "1024"))
@@ -42,29 +43,6 @@ FILE_MIB = 2
 # s3fs and rclone cannot chown, and s3fs cannot set the mode or times of its
 # root: into a new folder under it
 RIVAL_RSYNC = "-a --no-o --no-g --omit-dir-times"
-
-
-def sh(cmd, **kw):
-    r = subprocess.run(cmd, shell=True, stdin=subprocess.DEVNULL, capture_output=True, text=True, **kw)
-    if r.returncode != 0:
-        raise RuntimeError("%s: exit %d: %s" % (cmd, r.returncode, (r.stderr or r.stdout).strip()[-500:]))
-    return r.stdout
-
-
-def timed(cmd, **kw):
-    t = time.monotonic()
-    sh(cmd, **kw)
-    return time.monotonic() - t
-
-
-def drop_caches():
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 def hwm(pid):

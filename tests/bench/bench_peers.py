@@ -44,6 +44,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "mount"))
 sys.path.insert(0, str(REPO / "tests" / "s3"))
 
+from benchutil import drop_caches as drop_all_caches  # noqa: E402
+
 MiB = 1 << 20
 SCALE = float(os.environ.get("MVFS_BENCH_SCALE", "1"))
 BIG_MIB = max(1, int(round(256 * SCALE)))
@@ -91,15 +93,11 @@ def timed(cmd, timeout=CMD_TIMEOUT):
     return time.monotonic() - t, out
 
 
+
+
 def drop_caches():
     # syncfs of our disk only: sync(2) would also wait on other people's FUSE mounts
-    subprocess.run(["sync", "-f", str(REPO / "build")], capture_output=True)
-    try:
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
+    return drop_all_caches(sync_dir=REPO / "build")
 
 
 def is_mounted(path):

@@ -21,25 +21,13 @@ sys.path.insert(0, str(REPO / "tests" / "mount"))
 sys.path.insert(0, str(REPO / "tests" / "s3"))
 
 from pgtest import Daemon, PgServer, default_bin  # noqa: E402
+from benchutil import sh, timed  # noqa: E402
 from s3server import S3rver, KEY, SECRET  # noqa: E402
 
 MiB = 1 << 20
 BIG_MIB = int(os.environ.get("MVFS_BENCH_S3_BIG_MIB", "1024"))
 NFILES = int(os.environ.get("MVFS_BENCH_S3_FILES", "200"))
 PAR = 8
-
-
-def sh(cmd, **kw):
-    r = subprocess.run(cmd, shell=True, stdin=subprocess.DEVNULL, capture_output=True, text=True, **kw)
-    if r.returncode != 0:
-        raise RuntimeError("%s: exit %d: %s" % (cmd, r.returncode, (r.stderr or r.stdout).strip()[-500:]))
-    return r.stdout
-
-
-def timed(cmd, **kw):
-    t = time.monotonic()
-    sh(cmd, **kw)
-    return time.monotonic() - t
 
 
 def wait_mount(mnt, proc, timeout=60):

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import REPO, Bench, drop_caches, sh, timed  # noqa: E402
+from bench import REPO, Bench  # noqa: E402
+from benchutil import drop_caches, sh, timed  # noqa: E402
 from pgtest import PgServer, default_bin  # noqa: E402
 
 KiB, MiB = 1024, 1024 * 1024

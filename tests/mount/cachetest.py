@@ -32,6 +32,8 @@ import s3server  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vblob"))
 from vblobserver import VblobServer  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from benchutil import drop_caches  # noqa: E402,F401  (the benchmarks' one, re-exported)
 
 STATS_XATTR = "user.mvault.stats"
 
@@ -71,17 +73,6 @@ def asset_rows(m, name):
                   " FROM memory_items i JOIN memory_assets a ON a.id = i.primary_asset_id"
                   " LEFT JOIN blobs b ON b.id = a.blob_id WHERE i.display_name = %s" % q(name))
     return [tuple(r.split("|")) for r in rows]
-
-
-def drop_caches():
-    """Drop the page cache (root only; otherwise a no-op that returns False)."""
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
 
 
 def proc_status(pid, field):

@@ -118,12 +118,16 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _watchdog(request):
+    # 30 s before pytest-timeout's limit: the test's own timeout mark, if any
+    mark = request.node.get_closest_marker("timeout")
+    limit = mark.args[0] - 30 if mark and mark.args else WATCHDOG_S
+
     def fire():
         for d in list(_live):
             with open(d.log, "a") as f:
-                f.write("\n[test watchdog] test ran over %d s: killing the daemon\n" % WATCHDOG_S)
+                f.write("\n[test watchdog] test ran over %d s: killing the daemon\n" % limit)
             d.killpg(signal.SIGKILL)
-    t = threading.Timer(WATCHDOG_S, fire)
+    t = threading.Timer(limit, fire)
     t.daemon = True
     t.start()
     yield

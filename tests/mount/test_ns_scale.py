@@ -1,11 +1,13 @@
-"""Measurements for issue 3 (printed, not asserted); run with MVFS_BENCH=1:
+"""Measurements for issue 3; run with MVFS_BENCH=1 (`make bench`):
 
     MVFS_BENCH=1 python3 -m pytest -q -s tests/mount/test_ns_scale.py
 
 - `ls -l` of a gallery of 10,000 items and of library/ with 10,000 items,
   against a local folder with the same names;
 - `stat` of one file in a library of 100,000 memories against one of 1,000
-  (lookup cost must not grow with the library).
+  (lookup cost must not grow with the library: asserted as a ratio of the
+  two medians, STAT_GROWTH_MAX, so the bound holds on a slow machine as on
+  a fast one; the listing times are printed only).
 
 Rows are made directly in SQL (generate_series), as the web app would
 make them, all pointing at the object of one file written through the
@@ -23,11 +25,18 @@ from mvtest import fsync_path, q, sql, user_id
 
 pytestmark = [
     pytest.mark.bench,
+    # seeding 100,000 rows through the schema's triggers takes minutes on a
+    # loaded machine (over 5 here): past the suite's 300 s
+    pytest.mark.timeout(1800),
     pytest.mark.skipif(os.environ.get("MVFS_BENCH") != "1", reason="benchmark: set MVFS_BENCH=1"),
 ]
 
 USER = "bench"
 NO_CACHE = ["entry_timeout=0", "attr_timeout=0"]
+# How much slower a lookup in 100 times the files may be: an indexed lookup
+# stays within noise (measured ~1.0-1.3 here); one that scans the folder
+# costs tens of times more.
+STAT_GROWTH_MAX = 3.0
 
 
 def seed(m, n, gallery=None):
@@ -129,3 +138,5 @@ def test_stat_lookup_does_not_grow(mvfs, capsys):
               " 100,000 memories %.0f us (ratio %.2f); newest file: %.0f us vs %.0f us (ratio %.2f)"
               % (small[0] * 1e6, big[0] * 1e6, big[0] / small[0],
                  small[1] * 1e6, big[1] * 1e6, big[1] / small[1]))
+    assert big[0] / small[0] < STAT_GROWTH_MAX, "a lookup got %.1fx slower in 100x the files" % (big[0] / small[0])
+    assert big[1] / small[1] < STAT_GROWTH_MAX, "the newest file's lookup got %.1fx slower" % (big[1] / small[1])

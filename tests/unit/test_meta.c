@@ -756,6 +756,28 @@ static void test_xdg(void)
 	meta_free(m);
 }
 
+/* statfs: the count is right when it is made, and made once per
+ * META_USAGE_MS however often it is asked. */
+static void test_usage(void)
+{
+	struct meta *m = open_as("usage");
+	struct meta_file f;
+	uint64_t files = 9, bytes = 9;
+
+	if (!m) {
+		CHECK(m != NULL);
+		return;
+	}
+	CHECK_EQ_INT(mk_full(m, &LIB, "u.jpg", 'u', &f), 0);
+	CHECK_EQ_INT(BUDGET(1, meta_usage(m, &files, &bytes)), 0);
+	CHECK(files == 1 && bytes == 1000);
+	/* asked again at once: the figure counted before, no statement */
+	CHECK_EQ_INT(mk_full(m, &LIB, "v.jpg", 'v', &f), 0);
+	CHECK_EQ_INT(BUDGET(0, meta_usage(m, &files, &bytes)), 0);
+	CHECK(files == 1 && bytes == 1000);
+	meta_free(m);
+}
+
 int main(void)
 {
 	char logpath[] = "/tmp/mvfs-test-meta.XXXXXX";
@@ -787,6 +809,7 @@ int main(void)
 	TEST(test_abort);
 	TEST(test_users_apart);
 	TEST(test_xdg);
+	TEST(test_usage);
 
 	unlink(logpath);
 	return unit_done();
