@@ -557,7 +557,6 @@ static int cmd_mount(int argc, char **argv)
 	struct fuse_loop_config *loop;
 	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
-	char *logpath = NULL;
 	int rc = 1;
 
 	sdnotify_init(&m.notify);
@@ -704,7 +703,6 @@ static int cmd_mount(int argc, char **argv)
 out:
 	mount_release(&m);
 	fuse_opt_free_args(&args);
-	free(logpath);
 	return rc;
 }
 
