@@ -57,7 +57,7 @@ static void cache_usage(void)
 	       "                           ENOSPC, but a bigger file passes when none wait\n"
 	       "                           (default half the disk's free space at mount)\n"
 	       "    -o uploaders=N         upload threads (default 4)\n"
-	       "    -o fetchers=N          read-ahead threads (default 4)\n"
+	       "    -o fetchers=N          read-ahead threads (default as many as -o readahead)\n"
 	       "    -o readahead=N         blocks read ahead of a sequential reader (default 8)\n"
 	       "    -o io_timeout=SECS     a read of content not cached fails with EIO after (default 60)\n"
 	       "    -o fsync_timeout=SECS  fsync(2) waits for the upload this long (default 300)\n"

@@ -170,6 +170,7 @@ static int attempt_once(struct s3 *s, struct s3_op *o, const char *payload_hash,
 			struct http_req req = {
 				.method = o->method, .url = url, .headers = all, .nheaders = n,
 				.body = o->body, .body_len = o->body_len, .has_body = o->has_body,
+				.body_from_fd = o->body_from_fd, .body_fd = o->body_fd, .body_off = o->body_off,
 				.dst = o->dst, .dst_cap = o->dst_cap,
 			};
 
@@ -317,6 +318,14 @@ int s3_run(struct s3 *s, struct s3_op *o)
 			payload = SIGV4_EMPTY_SHA256;
 		} else if (s->unsigned_payload) {
 			payload = SIGV4_UNSIGNED_PAYLOAD;
+		} else if (o->body_from_fd) {
+			rc = backend_hash_source(o->body_fd, o->body_off, o->body_len, hash, NULL);
+			if (rc) {
+				log_error("s3: cannot %s '%s': reading the source: %s", o->op, o->key,
+					  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
+				return rc;
+			}
+			payload = hash;
 		} else {
 			struct sha256 sh;
 
@@ -395,52 +404,39 @@ int s3_key_check(struct s3 *s, const char *op, const char *key)
 
 static int s3_put_single(struct s3 *s, const char *key, int fd, uint64_t size, const char *sha256_hex)
 {
-	struct s3_op o = { .op = "put", .key = key, .method = "PUT", .has_body = 1 };
+	struct s3_op o = { .op = "put", .key = key, .method = "PUT", .has_body = 1,
+			   .body_from_fd = 1, .body_fd = fd, .body_len = size };
 	char hash[SHA256_HEX_LEN + 1], k[80];
-	void *buf = NULL;
 	int rc;
 
 	backend_shown_key(key, k);
-	if (size && !(buf = malloc(size))) {
-		log_error("s3: cannot put '%s': %s", k, strerror(ENOMEM));
-		return -ENOMEM;
-	}
-	rc = backend_read_source(fd, buf, size, 0);
-	if (rc) {
-		log_error("s3: cannot put '%s': reading the source: %s", k,
-			  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
-		free(buf);
-		return rc;
-	}
+	/* The bytes go from the file to the socket (no copy of the object in
+	 * memory); they are hashed here in one pass when the signature needs
+	 * it or the caller's hash is to be checked. */
 	if (!s->unsigned_payload || sha256_hex) {
-		struct sha256 sh;
-
-		if (sha256_init(&sh)) {
-			free(buf);
-			return -ENOMEM;
+		rc = backend_hash_source(fd, 0, size, hash, NULL);
+		if (rc) {
+			log_error("s3: cannot put '%s': reading the source: %s", k,
+				  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
+			return rc;
 		}
-		sha256_update(&sh, buf, size);
-		sha256_final(&sh, hash);
-		sha256_release(&sh);
 		if (sha256_hex && strcmp(sha256_hex, hash) != 0) {
 			log_error("s3: cannot put '%s': the source does not hash to the SHA-256 it was given", k);
-			free(buf);
 			return -EIO;
 		}
 		o.payload_hash = s->unsigned_payload ? SIGV4_UNSIGNED_PAYLOAD : hash;
 		o.headers[o.nheaders++] = (struct sigv4_header){ "x-amz-meta-sha256", hash };
+	} else if (size && (rc = backend_read_source(fd, hash, 1, 0)) != 0) {
+		log_error("s3: cannot put '%s': reading the source: %s", k,
+			  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
+		return rc;
 	}
 	o.name = s3_object_name(s, key);
-	if (!o.name) {
-		free(buf);
+	if (!o.name)
 		return -ENOMEM;
-	}
-	o.body = buf;
-	o.body_len = size;
 	rc = s3_run(s, &o);
 	s3_op_release(&o);
 	free(o.name);
-	free(buf);
 	return rc;
 }
 

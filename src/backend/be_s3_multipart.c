@@ -13,8 +13,13 @@
  * (s3rver answers NotImplemented) simply start a new upload.
  *
  * S3_CONCURRENCY worker threads take part numbers from a shared counter;
- * each reads its part into its own buffer, hashes it for the signature and
- * sends it with the usual retries.  The first failure stops the others.  A
+ * each sends its part straight from the source file (libcurl's read
+ * callback preads into its send buffer: no part-sized buffer, so memory
+ * does not grow with the part size or the parts in flight), with the usual
+ * retries.  A part is read ahead of sending only when it must be: once, in
+ * small pieces, for its SHA-256 when the payload is signed (plain http;
+ * over https UNSIGNED-PAYLOAD needs none) and its MD5 when a held part of
+ * a resumed upload is to be compared.  The first failure stops the others.  A
  * failure on a retryable error (budget spent: the network or the service is
  * down) leaves the upload in place for the next attempt to resume; any other
  * failure (a bad source, a refused request) aborts it.  The object exists
@@ -56,20 +61,6 @@ static uint64_t part_len(const struct mp *m, int i)
 	uint64_t off = (uint64_t)i * m->part_size;
 
 	return m->size - off < m->part_size ? m->size - off : m->part_size;
-}
-
-static void md5_hex(const void *buf, size_t len, char out[33])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char d[16];
-	unsigned int n = 16, i;
-
-	EVP_Digest(buf, len, d, &n, EVP_md5(), NULL);
-	for (i = 0; i < 16; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[32] = '\0';
 }
 
 /* Strips quotes: "\"abc\"" -> "abc". */
@@ -197,17 +188,14 @@ static void set_failure(struct mp *m, int rc, int transient)
 static void *part_worker(void *arg)
 {
 	struct mp *m = arg;
-	char *buf = malloc(m->part_size), num[16], md5[33], held[72];
+	char num[16], md5[33], held[72], sha[SHA256_HEX_LEN + 1];
 
-	if (!buf) {
-		set_failure(m, -ENOMEM, 0);
-		return NULL;
-	}
 	for (;;) {
 		struct s3_op o = { .op = "upload part of", .key = m->key, .method = "PUT", .has_body = 1,
-				   .check = check_part, .name = m->name };
+				   .check = check_part, .name = m->name, .body_from_fd = 1, .body_fd = m->fd };
+		int signed_payload = !m->s->unsigned_payload;
 		uint64_t len;
-		int i, rc;
+		int i, rc = 0;
 
 		pthread_mutex_lock(&m->lock);
 		i = m->rc ? m->nparts : m->next++;
@@ -215,7 +203,11 @@ static void *part_worker(void *arg)
 		if (i >= m->nparts)
 			break;
 		len = part_len(m, i);
-		rc = backend_read_source(m->fd, buf, len, (uint64_t)i * m->part_size);
+		/* One pass over the part when it must be read before sending:
+		 * its MD5 to compare with a held part, its SHA-256 to sign. */
+		if (m->held[i][0] || signed_payload)
+			rc = backend_hash_source(m->fd, (uint64_t)i * m->part_size, len, signed_payload ? sha : NULL,
+						 m->held[i][0] ? md5 : NULL);
 		if (rc) {
 			log_error("s3: cannot put '%s': reading part %d of the source: %s", m->key, i + 1,
 				  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
@@ -224,7 +216,6 @@ static void *part_worker(void *arg)
 		}
 		if (m->held[i][0]) {
 			unquote(m->held[i], held, sizeof(held));
-			md5_hex(buf, len, md5);
 			if (strcmp(held, md5) == 0) {
 				snprintf(m->etag[i], sizeof(m->etag[0]), "%s", m->held[i]);
 				pthread_mutex_lock(&m->lock);
@@ -236,8 +227,9 @@ static void *part_worker(void *arg)
 		snprintf(num, sizeof(num), "%d", i + 1);
 		o.params[o.nparams++] = (struct sigv4_param){ "partNumber", num };
 		o.params[o.nparams++] = (struct sigv4_param){ "uploadId", m->upload_id };
-		o.body = buf;
+		o.body_off = (uint64_t)i * m->part_size;
 		o.body_len = len;
+		o.payload_hash = signed_payload ? sha : NULL;
 		rc = s3_run(m->s, &o);
 		if (rc == 0 && strlen(o.resp.etag) >= sizeof(m->etag[0]))
 			rc = -EIO;	/* not an MD5 ETag: cannot be sent back whole */
@@ -252,7 +244,6 @@ static void *part_worker(void *arg)
 		m->sent += len;
 		pthread_mutex_unlock(&m->lock);
 	}
-	free(buf);
 	return NULL;
 }
 

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,44 @@ int backend_read_source(int fd, void *buf, size_t size, uint64_t off)
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+int backend_hash_source(int fd, uint64_t off, uint64_t len, char sha[65], char md5[33])
+{
+	enum { CHUNK = 256 << 10 };	/* stays in the CPU's cache between the read and the hash */
+	struct sha256 sh = { 0 };
+	EVP_MD_CTX *m = NULL;
+	unsigned char d[16];
+	unsigned int dn = sizeof(d);
+	char *buf = malloc(CHUNK);
+	uint64_t done = 0;
+	int rc = 0;
+
+	if (!buf || (sha && sha256_init(&sh)) || (md5 && (!(m = EVP_MD_CTX_new()) ||
+							   !EVP_DigestInit_ex(m, EVP_md5(), NULL))))
+		rc = -ENOMEM;
+	while (rc == 0 && done < len) {
+		size_t n = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
+
+		rc = backend_read_source(fd, buf, n, off + done);
+		if (rc)
+			break;
+		if (sha)
+			sha256_update(&sh, buf, n);
+		if (md5)
+			EVP_DigestUpdate(m, buf, n);
+		done += n;
+	}
+	if (rc == 0 && sha)
+		sha256_final(&sh, sha);
+	if (rc == 0 && md5) {
+		EVP_DigestFinal_ex(m, d, &dn);
+		hex_encode(d, 16, md5);
+	}
+	sha256_release(&sh);
+	EVP_MD_CTX_free(m);
+	free(buf);
+	return rc;
 }
 
 /* "16M", "5242880", "1G" -> bytes; 0 on nonsense. */

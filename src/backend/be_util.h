@@ -18,6 +18,12 @@ void backend_shown_key(const char *key, char out[BACKEND_SHOWN_KEY_MAX]);
  * pread (-EBADF & co), or -EIO when the source ends early. */
 int backend_read_source(int fd, void *buf, size_t size, uint64_t off);
 
+/* One pass over the LEN bytes at OFF of FD, in small reads (no buffer the
+ * size of a part): their SHA-256 into SHA (hex) and/or their MD5 into MD5
+ * (hex, an S3 part's ETag); either may be NULL.  0, -errno from pread,
+ * -EIO when FD ends early, -ENOMEM. */
+int backend_hash_source(int fd, uint64_t off, uint64_t len, char sha[65], char md5[33]);
+
 /* A size option: "16M", "5242880", "1G", "8MiB" -> bytes; 0 on nonsense. */
 uint64_t backend_parse_size(const char *v);
 

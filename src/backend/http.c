@@ -23,6 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+/* libcurl's send buffer (CURLOPT_UPLOAD_BUFFERSIZE, default 64 KiB): a
+ * larger one means fewer read callbacks and send calls per part. */
+#define HTTP_UPLOAD_BUFFER (512L << 10)
 
 struct http {
 	struct http_config cfg;
@@ -132,6 +137,7 @@ struct xfer {
 	size_t sent;
 	size_t body_cap;
 	int overflow;
+	int source_short;	/* the body's file ended or failed early */
 };
 
 static size_t on_read(char *buf, size_t size, size_t n, void *arg)
@@ -141,8 +147,20 @@ static size_t on_read(char *buf, size_t size, size_t n, void *arg)
 
 	if (want > left)
 		want = left;
-	if (want)
+	if (want && x->req->body_from_fd) {
+		ssize_t got;
+
+		do
+			got = pread(x->req->body_fd, buf, want, (off_t)(x->req->body_off + x->sent));
+		while (got < 0 && errno == EINTR);
+		if (got <= 0) {
+			x->source_short = 1;
+			return CURL_READFUNC_ABORT;
+		}
+		want = (size_t)got;
+	} else if (want) {
 		memcpy(buf, (const char *)x->req->body + x->sent, want);
+	}
 	x->sent += want;
 	return want;
 }
@@ -255,10 +273,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static enum http_fail classify(CURLcode rc, int overflow)
+static enum http_fail classify(CURLcode rc, int overflow, int source_short)
 {
 	if (overflow)
 		return HTTP_FAIL_OVERFLOW;
+	if (source_short)
+		return HTTP_FAIL_SOURCE;
 	switch (rc) {
 	case CURLE_OK:
 		return HTTP_OK;
@@ -303,6 +323,7 @@ const char *http_fail_str(enum http_fail fail)
 	case HTTP_FAIL_CAFILE: return "cannot read the CA file";
 	case HTTP_FAIL_TLS: return "TLS failure";
 	case HTTP_FAIL_OVERFLOW: return "response longer than asked for";
+	case HTTP_FAIL_SOURCE: return "the file to send is shorter than its size or unreadable";
 	default: return "transfer failed";
 	}
 }
@@ -370,6 +391,8 @@ int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	} else if (req->has_body) {
 		curl_easy_setopt(x.c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(x.c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+		if (req->body_len > 64u << 10)
+			curl_easy_setopt(x.c, CURLOPT_UPLOAD_BUFFERSIZE, HTTP_UPLOAD_BUFFER);
 		curl_easy_setopt(x.c, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(x.c, CURLOPT_READDATA, &x);
 		curl_easy_setopt(x.c, CURLOPT_SEEKFUNCTION, on_seek);
@@ -383,7 +406,7 @@ int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	rc = ok ? curl_easy_perform(x.c) : CURLE_OUT_OF_MEMORY;
 	curl_easy_getinfo(x.c, CURLINFO_RESPONSE_CODE, &resp->status);
 	curl_slist_free_all(hl);
-	resp->fail = classify(rc, x.overflow);
+	resp->fail = classify(rc, x.overflow, x.source_short);
 	if (resp->fail != HTTP_OK) {
 		snprintf(resp->err, sizeof(resp->err), "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		/* The bytes in DST are not a response: say nothing arrived. */

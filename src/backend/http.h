@@ -48,6 +48,7 @@ enum http_fail {
 	HTTP_FAIL_CAFILE,	/* the CA file could not be read */
 	HTTP_FAIL_TLS,		/* another TLS handshake failure */
 	HTTP_FAIL_OVERFLOW,	/* the body was longer than the caller's buffer */
+	HTTP_FAIL_SOURCE,	/* the request body's file could not be read whole */
 	HTTP_FAIL_OTHER,
 };
 
@@ -59,6 +60,13 @@ struct http_req {
 	const void *body;		/* request body, BODY_LEN bytes (may be 0) */
 	size_t body_len;
 	int has_body;			/* send BODY (even empty) with Content-Length */
+	/* Or, when BODY_FROM_FD: the BODY_LEN bytes at BODY_OFF of the file
+	 * BODY_FD, read (pread) straight into libcurl's send buffer: no copy
+	 * of the whole body in memory.  A file shorter than that fails the
+	 * request with HTTP_FAIL_SOURCE. */
+	int body_from_fd;
+	int body_fd;
+	uint64_t body_off;
 	/* A 2xx body goes into DST (at most DST_CAP bytes: more fails with
 	 * HTTP_FAIL_OVERFLOW); when DST is NULL it is collected in resp->body,
 	 * up to BODY_MAX bytes (0 = 16 MiB).  Other statuses' bodies always go

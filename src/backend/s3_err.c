@@ -70,8 +70,9 @@ int s3_status_to_errno(long status, const char *code, enum http_fail fail)
 
 int s3_is_retryable(long status, const char *code, enum http_fail fail)
 {
-	if (fail != HTTP_OK)	/* a certificate does not become trusted by asking again */
-		return fail != HTTP_FAIL_TLS && fail != HTTP_FAIL_CERT && fail != HTTP_FAIL_CAFILE;
+	if (fail != HTTP_OK)	/* a certificate does not become trusted by asking again, */
+		return fail != HTTP_FAIL_TLS && fail != HTTP_FAIL_CERT && fail != HTTP_FAIL_CAFILE &&
+		       fail != HTTP_FAIL_SOURCE;	/* nor a short source whole */
 	if (code_is(code, transient_codes))
 		return 1;
 	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;

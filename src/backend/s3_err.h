@@ -36,7 +36,8 @@ int s3_status_to_errno(long status, const char *code, enum http_fail fail);
 /* Whether the same request may succeed if sent again: 429, 500, 502, 503,
  * 504, S3's SlowDown / InternalError / RequestTimeout codes, and transport
  * failures other than TLS (an untrusted certificate, an unreadable CA file,
- * a failed handshake).  Never a 4xx that means the request is wrong. */
+ * a failed handshake) and a body file shorter than its size.  Never a 4xx
+ * that means the request is wrong. */
 int s3_is_retryable(long status, const char *code, enum http_fail fail);
 
 struct s3_retry_policy {

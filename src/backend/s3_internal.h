@@ -54,6 +54,9 @@ struct s3_op {
 	const void *body;
 	size_t body_len;
 	int has_body;
+	int body_from_fd;		/* the body is BODY_LEN bytes at BODY_OFF of BODY_FD */
+	int body_fd;
+	uint64_t body_off;
 	const char *payload_hash;	/* NULL: computed from BODY (or unsigned) */
 	void *dst;			/* 2xx body goes here (see http_req) */
 	size_t dst_cap;

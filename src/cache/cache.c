@@ -86,10 +86,11 @@ static void config_defaults(struct cache *c)
 		cfg->staging_max = avail / 2;
 	if (cfg->uploaders <= 0)
 		cfg->uploaders = 4;
-	if (cfg->fetchers <= 0)
-		cfg->fetchers = 4;
 	if (cfg->readahead <= 0)
 		cfg->readahead = 8;
+	/* One fetcher per block read ahead: the whole window is in flight. */
+	if (cfg->fetchers <= 0)
+		cfg->fetchers = cfg->readahead;
 	if (cfg->io_timeout <= 0)
 		cfg->io_timeout = 60;
 }

@@ -34,7 +34,7 @@ struct cache_config {
 	uint32_t block_size;	/* 0: 1 MiB */
 	uint64_t staging_max;	/* staged bytes waiting for upload; 0: half the disk's free space at mount */
 	int uploaders;		/* upload threads; 0: 4 */
-	int fetchers;		/* block fetch threads; 0: 4 */
+	int fetchers;		/* block fetch threads; 0: as many as READAHEAD */
 	int readahead;		/* blocks read ahead of a sequential reader; 0: 8 */
 	double io_timeout;	/* seconds a read of uncached content may take; 0: 60 */
 	/* What the mount user's object keys start with (backend_key_for):

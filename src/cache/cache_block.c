@@ -50,8 +50,11 @@ struct block {
 };
 
 /* A block read last, checked, kept in memory: a reader going through a
- * block in kernel-sized pieces reads and checks it once, not once a piece. */
-#define HOT_BLOCKS 8
+ * block in kernel-sized pieces reads and checks it once, not once a piece.
+ * A fetcher leaves the block it fetched here too, so a sequential reader
+ * takes it from memory instead of reading it back from the cache file:
+ * room for the reader's block and a read-ahead window of 8 in flight. */
+#define HOT_BLOCKS 16
 struct hot_block {
 	char sha256[65];
 	uint64_t idx;
@@ -375,8 +378,10 @@ static int wait_fetch(struct cache *c, const char *sha, uint64_t idx)
 
 static void enqueue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t size, int urgent);
 
-/* Copies the hot copy of (SHA, IDX) into DST: 1, or 0 when it is not hot. */
-static int hot_get(struct cache *c, const char *sha, uint64_t idx, void *dst, size_t len)
+/* Copies N bytes at FROM of the hot copy of (SHA, IDX), LEN bytes in all,
+ * into DST: 1, or 0 when it is not hot.  A reader of part of a block (the
+ * kernel asks for 128 KiB at a time) copies only that part. */
+static int hot_get_part(struct cache *c, const char *sha, uint64_t idx, size_t len, size_t from, size_t n, void *dst)
 {
 	int found = 0;
 
@@ -385,7 +390,7 @@ static int hot_get(struct cache *c, const char *sha, uint64_t idx, void *dst, si
 		struct hot_block *h = &c->hot[i];
 
 		if (h->used && h->idx == idx && h->len == len && strcmp(h->sha256, sha) == 0) {
-			memcpy(dst, h->data, len);
+			memcpy(dst, h->data + from, n);
 			h->used = ++c->hot_clock;
 			found = 1;
 		}
@@ -416,7 +421,7 @@ static void hot_put(struct cache *c, const char *sha, uint64_t idx, const void *
 /* One block into DST: hot in memory, cached, fetched by us, or waited for. */
 static int block_get(struct cache *c, const char *sha, uint64_t idx, uint64_t size, void *dst, size_t len)
 {
-	if (hot_get(c, sha, idx, dst, len)) {
+	if (hot_get_part(c, sha, idx, len, 0, len, dst)) {
 		cache_count(c, &c->st.hits, 1);
 		return 0;
 	}
@@ -496,6 +501,7 @@ static void *fetcher_main(void *arg)
 
 	for (;;) {
 		struct fetch *f;
+		size_t len;
 
 		pthread_mutex_lock(&c->block_lock);
 		while (!c->stopping && !c->fetch_head)
@@ -509,10 +515,12 @@ static void *fetcher_main(void *arg)
 		if (!c->fetch_head)
 			c->fetch_tail = NULL;
 		pthread_mutex_unlock(&c->block_lock);
-		if (!buf || block_fetch(c, f->sha256, f->idx, f->size, buf,
-					(size_t)(f->size - f->idx * c->cfg.block_size < c->cfg.block_size
-						 ? f->size - f->idx * c->cfg.block_size : c->cfg.block_size)) != 0)
+		len = (size_t)(f->size - f->idx * c->cfg.block_size < c->cfg.block_size
+			       ? f->size - f->idx * c->cfg.block_size : c->cfg.block_size);
+		if (!buf || block_fetch(c, f->sha256, f->idx, f->size, buf, len) != 0)
 			release_fetch(c, f->sha256, f->idx);
+		else
+			hot_put(c, f->sha256, f->idx, buf, len);
 		free(f);
 	}
 	free(buf);
@@ -551,6 +559,12 @@ int cache_blocks_read(struct cache *c, const char *sha, uint64_t size, uint64_t 
 		int whole = from == 0 && upto == blen;
 		char *target = whole ? (char *)dst + *got : NULL;
 
+		if (!whole && hot_get_part(c, sha, i, (size_t)blen, (size_t)from, (size_t)(upto - from),
+					   (char *)dst + *got)) {
+			cache_count(c, &c->st.hits, 1);
+			*got += (size_t)(upto - from);
+			continue;
+		}
 		if (!whole && !buf && !(buf = malloc(bs))) {
 			rc = -ENOMEM;
 			break;

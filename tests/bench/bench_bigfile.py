@@ -9,8 +9,9 @@ daemon raise the kernel's readahead.
     MVFS_BENCH_TLS=1 python3 tests/bench/bench_bigfile.py    # over https (stunnel)
     MVFS_BENCH_MIB=64 MVFS_BENCH_OPTS=read_ahead_kb=128,s3_signed_payload ...
 
-Prints one table (MB/s, CPU seconds of the daemon) and appends it to
-build/bench.txt.
+Prints one table (MB/s, CPU seconds of the daemon or of curl, and per GB)
+and appends it to build/bench.txt.  `make bench` runs it over http and
+over https.
 """
 
 import os
@@ -25,13 +26,21 @@ sys.path.insert(0, str(REPO / "tests" / "s3"))
 
 from pgtest import Daemon, PgServer, default_bin  # noqa: E402
 from benchutil import drop_caches, sh, timed  # noqa: E402
-from s3server import S3rver  # noqa: E402
+from s3server import S3rver, KEY, SECRET  # noqa: E402
 from tlsfront import TlsFront  # noqa: E402
 
 MiB = 1 << 20
 SIZE_MIB = int(os.environ.get("MVFS_BENCH_MIB", "256"))
 TLS = os.environ.get("MVFS_BENCH_TLS") == "1"
 OPTS = [o for o in os.environ.get("MVFS_BENCH_OPTS", "").split(",") if o]
+
+
+def timed_cpu(cmd):
+    """Seconds CMD took and the user + system seconds its processes used."""
+    c = os.times()
+    t = timed(cmd)
+    d = os.times()
+    return t, (d.children_user - c.children_user) + (d.children_system - c.children_system)
 
 
 def cpu(pid):
@@ -92,6 +101,12 @@ def main():
         sh("dd if=/dev/urandom of=%s bs=1M count=%d status=none" % (src, SIZE_MIB))
         size = SIZE_MIB * MiB
 
+        curl_ca = "--cacert %s" % tls.ca if tls else ""
+        sig = ("--aws-sigv4 aws:amz:us-east-1:s3 -u %s:%s -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'"
+               % (KEY, SECRET))
+        t, c = timed_cpu("curl -sS -f %s %s -T %s '%s/%s/curl-put.bin'" % (curl_ca, sig, src, endpoint, s3.bucket))
+        rows.append(("curl PUT, one request", t, c))
+
         w = mount(work / "data-w")
         c0 = cpu(w.pid)
         t = timed("cp %s %s/library/big.bin && %s sync %s" % (src, w.mnt, default_bin(), w.mnt))
@@ -100,10 +115,9 @@ def main():
 
         sha = sh("sha256sum %s" % src).split()[0]
         key = [k for k in s3.keys("big/") if k.endswith(sha)][0]
-        curl_ca = "--cacert %s" % tls.ca if tls else ""
         drop_caches()
-        t = timed("curl -sS -f %s -o /dev/null '%s/%s/%s'" % (curl_ca, endpoint, s3.bucket, key))
-        rows.append(("curl GET (s3rver%s)" % (" via stunnel" if TLS else ""), t, None))
+        t, c = timed_cpu("curl -sS -f %s -o /dev/null '%s/%s/%s'" % (curl_ca, endpoint, s3.bucket, key))
+        rows.append(("curl GET (s3rver%s)" % (" via stunnel" if TLS else ""), t, c))
 
         r = mount(work / "data-r")
         notes.append("kernel read_ahead_kb of the mount: %s" % bdi_read_ahead_kb(r.mnt))
@@ -139,9 +153,10 @@ def main():
 
     head = "bench_bigfile: %d MiB over %s%s" % (SIZE_MIB, "https (stunnel)" if TLS else "http",
                                               (", -o " + ",".join(OPTS)) if OPTS else "")
-    lines = [head, "%-46s %8s %9s %9s" % ("", "seconds", "MB/s", "CPU s")]
+    lines = [head, "%-46s %8s %9s %9s %9s" % ("", "seconds", "MB/s", "CPU s", "CPU s/GB")]
     for what, secs, c in rows:
-        lines.append("%-46s %8.2f %9.0f %9s" % (what, secs, size / secs / 1e6, "%.2f" % c if c is not None else "-"))
+        lines.append("%-46s %8.2f %9.0f %9s %9s" % (what, secs, size / secs / 1e6, "%.2f" % c if c is not None else "-",
+                                                    "%.2f" % (c / (size / 1e9)) if c is not None else "-"))
     lines += ["  " + x for x in notes]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -12,6 +12,8 @@
 #include "unit_scratch.h"
 #include "backend/backend.h"
 #include "backend/be_local.h"
+#include "backend/be_util.h"
+#include "util/sha256.h"
 #include "util/log.h"
 
 #include <dirent.h>
@@ -19,6 +21,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -692,6 +695,48 @@ static int file_contains(const char *path, const char *needle)
 	return found;
 }
 
+static void digest_hex(const EVP_MD *md, const void *buf, size_t len, char *hex)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	EVP_Digest(buf, len, d, &n, md, NULL);
+	hex_encode(d, n, hex);
+}
+
+/* The one streaming pass an S3 part is hashed with before it is sent (its
+ * SHA-256 to sign it, the MD5 to compare with a held part): over several
+ * of its reads, at an offset, either digest alone, and a file that ends
+ * early. */
+static void test_hash_source(void)
+{
+	size_t len = 700 * 1024 + 17, off = 4097;
+	char *data = malloc(len), sha[65], md5[33], want_sha[65], want_md5[33];
+	int fd;
+
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)(i * 7 + i / 251);
+	fd = make_src(data, len);
+	digest_hex(EVP_sha256(), data + off, len - off, want_sha);
+	digest_hex(EVP_md5(), data + off, len - off, want_md5);
+	CHECK_EQ_INT(backend_hash_source(fd, off, len - off, sha, md5), 0);
+	CHECK_STREQ(sha, want_sha);
+	CHECK_STREQ(md5, want_md5);
+	memset(sha, 0, sizeof(sha));
+	CHECK_EQ_INT(backend_hash_source(fd, off, len - off, sha, NULL), 0);
+	CHECK_STREQ(sha, want_sha);
+	digest_hex(EVP_md5(), data, 1, want_md5);
+	CHECK_EQ_INT(backend_hash_source(fd, 0, 1, NULL, md5), 0);
+	CHECK_STREQ(md5, want_md5);
+	CHECK_EQ_INT(backend_hash_source(fd, off, len, sha, md5), -EIO);
+	close(fd);
+	CHECK_EQ_INT(backend_hash_source(closed_fd(), 0, 5, sha, NULL), -EBADF);
+	free(data);
+}
+
 static void test_local_enospc(void)
 {
 	char mnt[128], root[256], cmd[PATHLEN], logpath[128];
@@ -748,6 +793,7 @@ int main(void)
 
 	TEST(test_key_for);
 	TEST(test_open_urls);
+	TEST(test_hash_source);
 
 	snprintf(root, sizeof(root), "%s/store", scratch);
 	b = backend_open(root, NULL);
