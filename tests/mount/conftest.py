@@ -111,9 +111,14 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="looks at the local store's files (MVFS_TEST_STORE=%s)"
                             % os.environ.get("MVFS_TEST_STORE"))
+    # cachetest's `stores` fixture names its stores itself (local and s3):
+    # make mount ran those tests on s3 already, and they would run the same
+    twice = pytest.mark.skip(reason="picks its stores itself: run on local and s3 by make mount")
     for item in items:
         if _uses_local_store_layout(item):
             item.add_marker(skip)
+        elif S3_MODE and "stores" in getattr(item, "fixturenames", ()):
+            item.add_marker(twice)
 
 
 @pytest.fixture(autouse=True)
