@@ -9,7 +9,7 @@ import os
 import signal
 import time
 
-from mvtest import check_consistency, poll, run, sql
+from mvtest import SANITIZED, check_consistency, poll, run, sql
 
 # rows as they are, not after the mount's records (conftest.Mount.settle): these tests are about about when records are made
 RAW_SQL = True
@@ -211,7 +211,11 @@ def test_rsync_renames_and_times_its_temporary_files_in_their_records(mvfs, tmp_
     # of the files in them (DECISIONS.md, "A create made here first")
     run(["rsync", "-aO", str(src) + "/", str(m.mnt / "library" / "r")])
     # no wait for the records: most are still queued when rsync is done
-    assert len(names_in_db(m, "r_.jpg")) < len(want), "rsync waited for the records"
+    # (a record waits 20 ms for what follows its close: under the
+    # sanitizers rsync's next calls can come later than that, and then
+    # wait for it, which is slower but right)
+    if not SANITIZED:
+        assert len(names_in_db(m, "r_.jpg")) < len(want), "rsync waited for the records"
 
     def attrs(root):
         out = {}
