@@ -7,7 +7,6 @@ and makes nothing twice."""
 
 import os
 import signal
-import time
 
 from mvtest import SANITIZED, check_consistency, poll, run, sql
 
