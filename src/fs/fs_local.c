@@ -531,10 +531,11 @@ int fs_local_move(struct mvfs *fs, const struct meta_dir *from, const char *name
 		n->parent = to->ino;
 		n->next = l->names[b];
 		l->names[b] = n;
-		/* both folders changed now; the file waits in the new one */
+		/* the file's record now waits in the new folder ... */
 		touch_locked(l, to->ino, &now);
-		touch_locked(l, from->ino, &now);
 		untouch_locked(l, from->ino);
+		/* ... and the old one changed now too (its time, no wait) */
+		touch_locked(l, from->ino, &now);
 		untouch_locked(l, from->ino);
 	}
 	pthread_mutex_unlock(&l->lock);

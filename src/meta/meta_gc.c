@@ -75,15 +75,14 @@ int meta_jobs_asset_delete(struct meta_jobs *q, const struct meta_job *j, meta_j
 	char blob[META_UUID_LEN + 1], backend[32] = "", key[META_KEY_MAX] = "", days[16], kept[200] = "";
 	const char *p[] = { blob, days };
 	const char *d[] = { j->subject };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc, stop = 0;
 
-	if (!c)
-		return -EIO;
 	snprintf(days, sizeof(days), "%d", q->trash_days);
 	note[0] = '\0';
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	if (rc == 0) {
 		rc = outbox_row(c, j, blob, note, notelen);
 		stop = rc == 1;
@@ -150,14 +149,13 @@ int meta_jobs_asset_delete(struct meta_jobs *q, const struct meta_job *j, meta_j
 int meta_jobs_cleanup_pending(struct meta_jobs *q, const struct meta_job *j, char *note, size_t notelen)
 {
 	const char *p[] = { j->subject };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc;
 
-	if (!c)
-		return -EIO;
 	snprintf(note, notelen, "skipped: the memory is no longer pending past its expiry");
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	/* The rows its create made go, as meta_file_abort removes them; a
 	 * memory with uploaded content is not pending and stays. */
 	if (rc == 0 && j->subject[0]) {
@@ -184,14 +182,13 @@ int meta_jobs_workspace_expire(struct meta_jobs *q, const struct meta_job *j, ch
 {
 	char asset[META_UUID_LEN + 1] = "", name[256] = "";
 	const char *p[] = { j->subject };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc;
 
-	if (!c)
-		return -EIO;
 	snprintf(note, notelen, "skipped: not an active workspace file past its expiry");
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	if (rc == 0 && j->subject[0]) {
 		rc = meta_exec(c, "read expired workspace file",
 			       "SELECT i.primary_asset_id, coalesce(mvault_item_name(i.id), '') FROM workspace_assets w"
@@ -233,15 +230,14 @@ int meta_jobs_workspace_expire(struct meta_jobs *q, const struct meta_job *j, ch
 int meta_jobs_unhashed(struct meta_jobs *q, const struct meta_job *j, struct meta_unhashed *out)
 {
 	const char *p[] = { j->subject };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc;
 
-	if (!c)
-		return -EIO;
 	if (!j->subject[0])
 		return -ENOENT;
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	if (rc == 0)
 		rc = meta_exec(c, "read unhashed asset",
 			       "SELECT id, coalesce(storage_backend::text, ''), coalesce(storage_key, ''), mime_type, bytes,"
@@ -274,13 +270,12 @@ int meta_jobs_hash_done(struct meta_jobs *q, const struct meta_job *j, const str
 	char blob_id[META_UUID_LEN + 1];
 	const char *p[] = { u->asset_id };
 	const char *note = NULL;
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc;
 
-	if (!c)
-		return -EIO;
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	if (rc == 0)
 		rc = meta_exec(c, "lock unhashed asset",
 			       "SELECT content_hash IS NULL AND lifecycle_status = 'active'"

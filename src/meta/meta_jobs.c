@@ -283,15 +283,20 @@ int meta_jobs_beat(struct meta_jobs *q, const char *prefix)
 	return rc;
 }
 
-int meta_jobs_tx_begin(struct meta_jobs *q, PGconn *c, const struct meta_job *j)
+PGconn *meta_jobs_tx_begin(struct meta_jobs *q, const struct meta_job *j, int *rc)
 {
 	const char *p[] = { j->user_id };
-	int rc = meta_tx_begin(c);
+	PGconn *c = meta_jobs_conn(q);
 
-	if (rc == 0)
-		rc = meta_exec(c, "act for the job's user", "SELECT set_config('mvault.user_id', $1, true)",
-			       1, p, NULL);
-	return rc;
+	if (!c) {
+		*rc = -EIO;
+		return NULL;
+	}
+	*rc = meta_tx_begin(c);
+	if (*rc == 0)
+		*rc = meta_exec(c, "act for the job's user", "SELECT set_config('mvault.user_id', $1, true)",
+				1, p, NULL);
+	return c;
 }
 
 int meta_jobs_complete_on(struct meta_jobs *q, PGconn *c, const struct meta_job *j, const char *note)

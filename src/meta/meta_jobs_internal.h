@@ -21,8 +21,10 @@ struct meta_jobs {
  * when the database cannot be reached. */
 PGconn *meta_jobs_conn(struct meta_jobs *q);
 
-/* Begins a transaction on Q's connection acting for J's user. */
-int meta_jobs_tx_begin(struct meta_jobs *q, PGconn *c, const struct meta_job *j);
+/* A job step's start: Q's connection with a transaction begun, acting
+ * for J's user, *RC its outcome (end it with meta_tx_end whatever *RC
+ * is); NULL with *RC -EIO when Q has no connection (nothing to end). */
+PGconn *meta_jobs_tx_begin(struct meta_jobs *q, const struct meta_job *j, int *rc);
 /* Completes J inside the caller's transaction. */
 int meta_jobs_complete_on(struct meta_jobs *q, PGconn *c, const struct meta_job *j, const char *note);
 

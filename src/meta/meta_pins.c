@@ -166,16 +166,15 @@ int meta_pin_progress(struct meta *m, struct meta_pin_progress *out, int max)
 int meta_jobs_pin_source(struct meta_jobs *q, const struct meta_job *j, struct meta_pin_copy *out)
 {
 	const char *p[] = { j->subject, j->backend, j->sha256 };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc;
 
-	if (!c)
-		return -EIO;
 	if (!j->subject[0])
 		return -ENOENT;
 	memset(out, 0, sizeof(*out));
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	if (rc == 0)
 		rc = meta_exec(c, "read pinned content",
 			       "SELECT m.id, coalesce(a.content_hash, ''), coalesce(u.key_prefix, ''), a.mime_type,"
@@ -215,14 +214,13 @@ int meta_jobs_pin_copied(struct meta_jobs *q, const struct meta_job *j, const st
 {
 	char size[24];
 	const char *p[] = { cp->memory_id, j->backend, cp->sha256, size, asset_key, meta_key };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc;
 
-	if (!c)
-		return -EIO;
 	meta_u64s(size, sizeof(size), cp->size);
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	/* the edges are written only while the copy is of the current
 	 * content (the memory's row locked: a new version waits); a copy no
 	 * pin holds any more is a copy there all the same, then dropped */
@@ -258,12 +256,11 @@ int meta_jobs_pin_copied(struct meta_jobs *q, const struct meta_job *j, const st
 int meta_jobs_pin_failed(struct meta_jobs *q, const struct meta_job *j, const char *why, int permanent)
 {
 	const char *p[] = { j->subject, j->backend, why };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	int rc, final = 0;
 
-	if (!c)
-		return -EIO;
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	if (rc == 0 && j->subject[0])
 		rc = meta_exec(c, "record failed copy",
 			       "UPDATE storage_edges SET sync_state = 'failed', sync_error = left($3, 500)"
@@ -283,14 +280,13 @@ int meta_jobs_pin_drop(struct meta_jobs *q, const struct meta_job *j, meta_jobs_
 {
 	char mem[META_UUID_LEN + 1] = "", sha[65] = "", prefix[META_UUID_LEN + 4] = "";
 	const char *p[] = { j->subject, j->backend };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc, go = 0, shared = 0;
 
-	if (!c)
-		return -EIO;
 	snprintf(note, notelen, "skipped: nothing of that memory is on %s", j->backend);
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	/* the edges locked: a pin made again meanwhile waits for this, then
 	 * finds them gone and copies afresh */
 	if (rc == 0 && j->subject[0])

@@ -31,15 +31,14 @@
 int meta_jobs_original(struct meta_jobs *q, const struct meta_job *j, struct meta_original *out)
 {
 	const char *p[] = { j->subject };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc;
 
-	if (!c)
-		return -EIO;
 	if (!j->subject[0])
 		return -ENOENT;
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	if (rc == 0)
 		rc = meta_exec(c, "read original",
 			       "SELECT a.id, a.memory_id, coalesce(a.content_hash, ''), coalesce(a.storage_key, ''),"
@@ -122,15 +121,14 @@ int meta_jobs_variants_done(struct meta_jobs *q, const struct meta_job *j, const
 	char w_s[16], h_s[16];
 	const char *p[] = { o->asset_id, w_s, h_s, pr->color_space };
 	const char *note = NULL;
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	PGresult *r;
 	int rc;
 
-	if (!c)
-		return -EIO;
 	snprintf(w_s, sizeof(w_s), "%d", pr->width);
 	snprintf(h_s, sizeof(h_s), "%d", pr->height);
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	if (rc == 0)
 		rc = meta_exec(c, "lock original",
 			       "SELECT a.lifecycle_status = 'active',"
@@ -178,12 +176,11 @@ int meta_jobs_variants_done(struct meta_jobs *q, const struct meta_job *j, const
 int meta_jobs_variants_failed(struct meta_jobs *q, const struct meta_job *j, const char *reason, int permanent)
 {
 	const char *p[] = { j->subject, reason };
-	PGconn *c = meta_jobs_conn(q);
+	PGconn *c;
 	int rc, final = 0;
 
-	if (!c)
-		return -EIO;
-	rc = meta_jobs_tx_begin(q, c, j);
+	if (!(c = meta_jobs_tx_begin(q, j, &rc)))
+		return rc;
 	if (rc == 0) {
 		rc = meta_jobs_fail_on(q, c, j, reason, permanent);
 		final = rc == 1;
