@@ -284,6 +284,17 @@ const struct fuse_opt vblob_opt_spec[] = {
 	FUSE_OPT_END
 };
 
+int mount_opts_parse(struct mount *m, struct fuse_args *args)
+{
+	return fuse_opt_parse(args, &m->o, mvfs_opt_spec, NULL) != 0 ||
+	       fuse_opt_parse(args, &m->s3, s3_opt_spec, NULL) != 0 ||
+	       fuse_opt_parse(args, &m->icp, icp_opt_spec, NULL) != 0 ||
+	       fuse_opt_parse(args, &m->vblob, vblob_opt_spec, NULL) != 0 ||
+	       fuse_opt_parse(args, &m->cache_cli, cache_opt_spec, NULL) != 0 ||
+	       fuse_opt_parse(args, &m->jobs, jobs_opt_spec, NULL) != 0 ||
+	       fuse_opt_parse(args, &m->pins, pin_opt_spec, pin_opt_proc) != 0 ? -1 : 0;
+}
+
 /* mkdir -p with MODE for the folders it makes. */
 int mkdirs(const char *path, mode_t mode)
 {
@@ -333,6 +344,19 @@ char *default_user(void)
 	const char *u = getenv("USER");
 
 	return strdup(pw ? pw->pw_name : u ? u : "mvaultfs");
+}
+
+int mount_data_dir(struct mount *m, mode_t mode)
+{
+	if (mkdirs(m->o.data_dir, mode) != 0) {
+		fprintf(stderr, "mvaultfs: cannot make the data folder '%s': %s\n", m->o.data_dir, strerror(errno));
+		return -1;
+	}
+	if (!m->o.log && asprintf(&m->o.log, "%s/mvaultfs.log", m->o.data_dir) < 0)
+		return -1;
+	if (log_open(m->o.log) != 0)
+		fprintf(stderr, "mvaultfs: warning: cannot write the log '%s': %s\n", m->o.log, strerror(errno));
+	return 0;
 }
 
 /* Hides the password of each db= option in the -o list OPTS, in place.

@@ -1,7 +1,7 @@
 /*
  * engine.h - what every command that works on a library assembles: the
  * options, the database (a shared PostgreSQL or the embedded one), the
- * store, the cache, and the filesystem over them.  A mount (src/main.c)
+ * store, the cache, and the filesystem over them.  A mount (mount.c)
  * adds a FUSE session; `mvaultfs worker` adds job threads; `mvaultfs
  * import` (import.c) writes through the filesystem without the kernel.
  * One assembly, so that what import writes lands exactly as a copy through
@@ -104,7 +104,7 @@ struct vblob_cli {
 
 /* Everything a mount, `mvaultfs worker` or `mvaultfs import` holds: options,
  * database, store, cache, and (a mount's, import's) the filesystem.  The
- * FUSE session is a mount's only (src/main.c). */
+ * FUSE session is a mount's only (mount.c). */
 struct mount {
 	struct mvfs_opts o;
 	char *mountpoint;		/* a mount's, or NULL */
@@ -141,6 +141,10 @@ extern const struct fuse_opt vblob_opt_spec[];
 /* -o pin_store=NAME=URL, repeated: parse with pin_opt_proc into a pin_cli. */
 extern const struct fuse_opt pin_opt_spec[];
 int pin_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs);
+/* Takes every part's -o options out of ARGS into M (the tables above, in
+ * that order): 0, or -1 after libfuse's line on stderr.  A mount's and the
+ * worker's; import takes fewer. */
+int mount_opts_parse(struct mount *m, struct fuse_args *args);
 /* Opens the pin stores of P beside the primary store PRIMARY; 0, or -1
  * after a line on stderr.  pin_stores_release frees them. */
 int pin_stores_open(struct pin_cli *p, const char *primary, const struct backend_config *cfg);
@@ -157,6 +161,10 @@ int mkdirs(const char *path, mode_t mode);
 /* The default data folder and user (malloc'd; NULL when none). */
 char *default_data_dir(void);
 char *default_user(void);
+/* Makes M's data folder (and its missing parents) with MODE and opens the
+ * log there (-o log= elsewhere): 0, or -1 after one line on stderr; a log
+ * that cannot be written is a warning only.  A mount's and the worker's. */
+int mount_data_dir(struct mount *m, mode_t mode);
 /* Settles O->db after the options are parsed ($MVAULT_DB, db_passfile,
  * the password hidden from ps): 0, or -1 after one line on stderr. */
 int db_options_settle(struct mvfs_opts *o, int argc, char **argv);

@@ -240,10 +240,10 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 	fs->inodes.buckets = calloc(fs->inodes.nbuckets, sizeof(*fs->inodes.buckets));
 	if (!fs->inodes.buckets)
 		return -ENOMEM;
-	fs->rec = NULL;		/* started after the daemon's fork (main.c) */
+	fs->rec = NULL;		/* started after the daemon's fork (src/cli/mount.c) */
 	fs->local = NULL;
-	fs->known = NULL;	/* started with the session (main.c) */
-	fs->xdg = NULL;		/* put on the operations with the session (main.c) */
+	fs->known = NULL;	/* started with the session (src/cli/mount.c) */
+	fs->xdg = NULL;		/* put on the operations with the session (src/cli/mount.c) */
 	return fs_local_init(fs);
 }
 
