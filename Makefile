@@ -11,7 +11,7 @@
 #                 rclone mount, and variants against vipsthumbnail), reports in
 #                 build/bench.txt, build/bench/peers.{txt,json,png} and build/bench_variants.txt
 
-PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib libcbor jansson libxml-2.0
+PKGS     := fuse3 libpq libcurl openssl libxxhash inih vips zlib libcbor jansson libxml-2.0 mount
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The one place the version is written: VERSION. packaging/deb/debian/changelog's

@@ -21,6 +21,8 @@ PKGS="$PKGS libcbor-dev"
 # backend uses it directly); make fuzz builds its targets with clang's
 # libFuzzer (Debian's clang depends on libclang-rt-14-dev, which has it).
 PKGS="$PKGS libxml2-dev clang"
+# What is mounted where: /proc/self/mountinfo read with libmount (util/mounts.c).
+PKGS="$PKGS libmount-dev"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # Variants: libvips (its HEIF/AVIF module pulls libheif with libaom, dav1d,
 # libde265 and x265); vipsthumbnail is the benchmarks' rival; PIL makes the

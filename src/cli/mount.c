@@ -26,42 +26,9 @@
 #include "meta/meta.h"
 #include "meta/meta_embedded.h"
 #include "util/log.h"
+#include "util/mounts.h"
 #include "util/sdnotify.h"
 #include "util/store_label.h"
-
-/* Decodes the octal escapes of /proc/self/mountinfo in place. */
-static void unescape_mountinfo(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] && s[3]) {
-			*w++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-}
-
-static int is_mount_point(const char *path)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[8192], mnt[4096];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1) {
-			unescape_mountinfo(mnt);
-			found = strcmp(mnt, path) == 0;
-		}
-	}
-	fclose(f);
-	return found;
-}
 
 /* One line on stderr and a non-zero return when MNT cannot take a mount. */
 static int check_mountpoint(const char *mnt)
@@ -84,7 +51,7 @@ static int check_mountpoint(const char *mnt)
 		fprintf(stderr, "mvaultfs: cannot mount on '%s': not a folder\n", mnt);
 		return -1;
 	}
-	if (realpath(mnt, real) && is_mount_point(real)) {
+	if (realpath(mnt, real) && mounts_find(real, NULL) == 0) {
 		fprintf(stderr, "mvaultfs: cannot mount on '%s': it is already mounted\n", mnt);
 		return -1;
 	}

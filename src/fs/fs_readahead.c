@@ -28,7 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include "util/mounts.h"
 
 int fs_session_init(struct fuse_session *se)
 {
@@ -44,65 +47,18 @@ int fs_session_init(struct fuse_session *se)
 	return n > 0 ? 0 : n == 0 ? -ENODEV : n;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*w++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-}
-
-/* The device number of the last mount on MNT (an absolute path, as
- * mountinfo shows it); 0 or -errno (-ENOENT: not mounted). */
-static int mount_dev(const char *mnt, unsigned *major, unsigned *minor)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL, *path = NULL;
-	size_t cap = 0;
-	int rc = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		unsigned a, b;
-
-		if (sscanf(line, "%*d %*d %u:%u %*s %ms", &a, &b, &path) == 3) {
-			unescape(path);
-			if (strcmp(path, mnt) == 0) {
-				*major = a;
-				*minor = b;
-				rc = 0;
-			}
-		}
-		free(path);
-		path = NULL;
-	}
-	free(line);
-	fclose(f);
-	return rc;
-}
-
 int fs_readahead_set(const char *mountpoint, unsigned kb, char *err, size_t errlen)
 {
 	char path[64], now[32] = "";
-	unsigned maj = 0, min = 0;
+	dev_t dev = 0;
 	ssize_t n;
-	int fd, rc = mount_dev(mountpoint, &maj, &min);
+	int fd, rc = mounts_find(mountpoint, &dev);
 
 	if (rc) {
 		snprintf(err, errlen, "cannot find the mount's device in /proc/self/mountinfo: %s", strerror(-rc));
 		return rc;
 	}
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(dev), minor(dev));
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || dprintf(fd, "%u\n", kb) < 0) {
 		rc = -errno;

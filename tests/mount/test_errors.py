@@ -110,6 +110,7 @@ def test_mountpoint_already_mounted(mvfs, pg_server, tmp_path):
     m = mvfs()
     status, out, err, _ = run_daemon(tmp_path, good_opts(pg_server, tmp_path), m.mnt)
     check_one_line_error(status, out, err, m.mnt)
+    assert "it is already mounted" in err, err     # found in mountinfo, not by a listing
     # the first mount is untouched
     (m.mnt / "library" / "still.txt").write_bytes(b"still here")
     assert (m.mnt / "library" / "still.txt").read_bytes() == b"still here"

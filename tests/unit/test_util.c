@@ -1,15 +1,19 @@
 /*
  * test_util.c - the pure helpers: name rules, type sniffing, SHA-256, the
- * values of the desktop attributes, the desktop's thumbnail files.
+ * values of the desktop attributes, the desktop's thumbnail files, what is
+ * mounted where.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "unit.h"
 #include "util/mime.h"
+#include "util/mounts.h"
 #include "util/name.h"
 #include "util/sha256.h"
 #include "util/xdg.h"
@@ -332,6 +336,41 @@ static void test_xdg_thumb(void)
 	CHECK(!xdg_thumb_tag(png1, sizeof(png1) - 20, "file:///x", 1, 1, NULL, &len) && errno == EINVAL);
 }
 
+/* mounts_find: mountinfo's escapes (a space, a tab, a backslash in the
+ * path), the last of two mounts on one path, and nothing mounted. */
+static void test_mounts(void)
+{
+	char dir[64] = "/tmp/mvfs mounts\t\\.XXXXXX";
+	struct stat st;
+	dev_t dev = 0, first = 0;
+
+	CHECK_EQ_INT(mounts_find("/proc", &dev), 0);
+	CHECK(stat("/proc", &st) == 0 && dev == st.st_dev);
+	CHECK_EQ_INT(mounts_find("/proc/self", NULL), -ENOENT);
+	if (!mkdtemp(dir)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	CHECK_EQ_INT(mounts_find(dir, NULL), -ENOENT);
+	if (mount("mvfs-test", dir, "tmpfs", 0, "size=64k") != 0) {
+		/* the unit tests run as root in make check (FUSE needs it) */
+		fprintf(stderr, "test_mounts: cannot mount a tmpfs: %s%s\n", strerror(errno),
+			geteuid() ? " (not root: skipped)" : "");
+		CHECK(geteuid() != 0);
+		rmdir(dir);
+		return;
+	}
+	CHECK_EQ_INT(mounts_find(dir, &first), 0);
+	CHECK(stat(dir, &st) == 0 && first == st.st_dev);
+	CHECK_EQ_INT(mount("mvfs-test", dir, "tmpfs", 0, "size=64k"), 0);
+	CHECK_EQ_INT(mounts_find(dir, &dev), 0);
+	CHECK(stat(dir, &st) == 0 && dev == st.st_dev && dev != first);
+	while (umount2(dir, MNT_DETACH) == 0)
+		;
+	CHECK_EQ_INT(mounts_find(dir, NULL), -ENOENT);
+	CHECK_EQ_INT(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	TEST(test_name_accepts);
@@ -344,5 +383,6 @@ int main(void)
 	TEST(test_sha256);
 	TEST(test_xdg_values);
 	TEST(test_xdg_thumb);
+	TEST(test_mounts);
 	return unit_done();
 }
