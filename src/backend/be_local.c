@@ -27,6 +27,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <glib.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -624,28 +625,17 @@ static const struct backend_ops local_ops = {
 /* mkdir -p ROOT: missing parents get 0755 (less umask), ROOT itself 0700. */
 static int make_root(const char *root)
 {
-	char *path;
-	size_t i;
+	char *parent;
 	int rc = 0;
 
 	if (mkdir(root, 0700) == 0 || errno == EEXIST)
 		return 0;
 	if (errno != ENOENT)
 		return -errno;
-	path = strdup(root);
-	if (!path)
-		return -ENOMEM;
-	for (i = 1; path[i] && !rc; i++) {
-		if (path[i] != '/')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			rc = -errno;
-		path[i] = '/';
-	}
-	free(path);
-	if (!rc && mkdir(root, 0700) < 0 && errno != EEXIST)
+	parent = g_path_get_dirname(root);
+	if (g_mkdir_with_parents(parent, 0755) != 0 || (mkdir(root, 0700) != 0 && errno != EEXIST))
 		rc = -errno;
+	g_free(parent);
 	return rc;
 }
 

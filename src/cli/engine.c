@@ -6,6 +6,7 @@
 #include "cli/engine.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <openssl/crypto.h>
 #include <pwd.h>
 #include <stddef.h>
@@ -295,30 +296,6 @@ int mount_opts_parse(struct mount *m, struct fuse_args *args)
 	       fuse_opt_parse(args, &m->pins, pin_opt_spec, pin_opt_proc) != 0 ? -1 : 0;
 }
 
-/* mkdir -p with MODE for the folders it makes. */
-int mkdirs(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, mode) != 0 && errno != EEXIST)
-				return -errno;
-			*p = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	return 0;
-}
-
 char *default_data_dir(void)
 {
 	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
@@ -348,7 +325,7 @@ char *default_user(void)
 
 int mount_data_dir(struct mount *m, mode_t mode)
 {
-	if (mkdirs(m->o.data_dir, mode) != 0) {
+	if (g_mkdir_with_parents(m->o.data_dir, mode) != 0) {
 		fprintf(stderr, "mvaultfs: cannot make the data folder '%s': %s\n", m->o.data_dir, strerror(errno));
 		return -1;
 	}

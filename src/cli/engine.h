@@ -156,8 +156,6 @@ uint64_t parse_size(const char *s, int *ok);
  * line on stderr. */
 int cache_config_from(const struct cache_cli *cli, struct cache_config *cfg);
 int jobs_config_from(const struct jobs_cli *cli, int default_threads, struct worker_config *cfg);
-/* mkdir -p with MODE for the folders it makes: 0 or -errno. */
-int mkdirs(const char *path, mode_t mode);
 /* The default data folder and user (malloc'd; NULL when none). */
 char *default_data_dir(void);
 char *default_user(void);

@@ -634,7 +634,7 @@ static int data_folder(struct import *im, int *lockfd)
 		if (!im->m.o.data_dir)
 			return -1;
 	}
-	if (mkdirs(im->m.o.data_dir, geteuid() == 0 ? 0711 : 0700) != 0) {
+	if (g_mkdir_with_parents(im->m.o.data_dir, geteuid() == 0 ? 0711 : 0700) != 0) {
 		fprintf(stderr, "mvaultfs import: cannot make the data folder '%s': %s\n", im->m.o.data_dir,
 			strerror(errno));
 		return -1;

@@ -282,38 +282,18 @@ int xdg_thumb_file_tags(const char *path, struct xdg_thumb_tags *t)
 	return rc;
 }
 
-/* Makes DIR and its missing parents with mode 0700. */
-static int mkdirs(const char *dir)
-{
-	char buf[PATH_MAX];
-
-	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int xdg_thumb_write(const char *dir, const char *name, const void *buf, size_t len)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
 	const char *p = buf;
 	size_t done = 0;
-	int fd, rc;
+	int fd, rc = 0;
 
 	if (snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst) ||
 	    snprintf(tmp, sizeof(tmp), "%s/.%s.mvaultfs-XXXXXX", dir, name) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	if ((rc = mkdirs(dir)) != 0)
-		return rc;
+	if (g_mkdir_with_parents(dir, 0700) != 0)
+		return -errno;
 	fd = mkostemp(tmp, O_CLOEXEC);	/* 0600 */
 	if (fd < 0)
 		return -errno;

@@ -41,6 +41,8 @@ def mount_twice(mvfs, tmp_path):
     m = mvfs(embedded=True, env=env, timeout=60)
     first = m.mounted_after
     assert data.is_dir()
+    # made with its parents: 0711 as root, for the cluster's own user to pass
+    assert data.stat().st_mode & 0o777 == (0o711 if os.geteuid() == 0 else 0o700)
     payload = os.urandom(200_000)
     (m.mnt / "library" / "hello.bin").write_bytes(payload)
     assert (m.mnt / "library" / "hello.bin").read_bytes() == payload

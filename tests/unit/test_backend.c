@@ -547,8 +547,10 @@ static void test_open_urls(void)
 	char dir[PATHLEN], url[PATHLEN + 16], cwd[PATH_MAX];
 	struct backend *b;
 	struct stat st;
+	mode_t mask;
 
-	/* file:// makes the root, and missing parents, mode 0700. */
+	/* file:// makes the root mode 0700, its missing parents 0755 (less
+	 * the umask). */
 	snprintf(dir, sizeof(dir), "%s/open/a/b/store", scratch);
 	snprintf(url, sizeof(url), "file://%s", dir);
 	b = backend_open(url, NULL);
@@ -557,6 +559,10 @@ static void test_open_urls(void)
 		CHECK_STREQ(b->ops->name, "local");
 	backend_free(b);
 	CHECK(stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+	mask = umask(0);
+	umask(mask);
+	snprintf(cwd, sizeof(cwd), "%s/open/a", scratch);
+	CHECK(stat(cwd, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == (0755 & ~mask));
 
 	/* A plain path, absolute then relative. */
 	b = backend_open(dir, NULL);

@@ -295,7 +295,8 @@ static void test_xdg_thumb(void)
 		0x44, 0xae, 0x42, 0x60, 0x82,
 	};
 	static struct xdg_thumb_tags t;
-	char uri[256], name[XDG_THUMB_NAME_LEN + 1];
+	char uri[256], name[XDG_THUMB_NAME_LEN + 1], dir[] = "/tmp/mvfs-thumbs.XXXXXX", sub[64], file[80];
+	struct stat st;
 	size_t len = 0, len2 = 0;
 	unsigned char *a, *b;
 
@@ -329,6 +330,19 @@ static void test_xdg_thumb(void)
 	CHECK_EQ_INT(t.size, -1);
 	free(a);
 	free(b);
+
+	/* written where the folders are missing: made, mode 0700 */
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/normal/x", dir);
+	CHECK_EQ_INT(xdg_thumb_write(sub, "n.png", png1, sizeof(png1)), 0);
+	snprintf(file, sizeof(file), "%s/n.png", sub);
+	CHECK(stat(file, &st) == 0 && st.st_size == (off_t)sizeof(png1));
+	CHECK(stat(sub, &st) == 0 && (st.st_mode & 0777) == 0700);
+	snprintf(sub, sizeof(sub), "%s/normal", dir);
+	CHECK(stat(sub, &st) == 0 && (st.st_mode & 0777) == 0700);
+	unlink(file);
+	snprintf(file, sizeof(file), "%s/normal/x", dir);
+	CHECK(rmdir(file) == 0 && rmdir(sub) == 0 && rmdir(dir) == 0);
 
 	/* not a PNG, or one cut short */
 	CHECK(!xdg_thumb_tag("GIF89a", 6, "file:///x", 1, 1, NULL, &len) && errno == EINVAL);
