@@ -119,6 +119,9 @@ int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
 
 /* --- the workers of file operations (fs_open.c) -------------------------- */
 
+/* Creates NAME in PARENT, open, as create(2) through the kernel: the
+ * kernel drops what it has of PARENT itself; what the database changed of
+ * it is dropped here (fs_ns_dirs_changed). */
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_file_info *fi,
 		 struct fuse_entry_param *e);
 int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi);

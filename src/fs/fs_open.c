@@ -134,9 +134,14 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 		return rc;
 	fs_known_name(fs, parent, name);
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (name_is_plain(name))
-		return create_plain(fs, &dir, name, mode, &now, fi, e);
-	/* no round trip: made in the database with its first close's record */
+	if (name_is_plain(name)) {
+		if ((rc = create_plain(fs, &dir, name, mode, &now, fi, e)) == 0)
+			fs_ns_dirs_changed(fs, parent, 0);
+		return rc;
+	}
+	/* no round trip: made in the database with its first close's record
+	 * (the folder's row too: until then its time is laid over the row,
+	 * and the kernel drops what it has of the folder itself) */
 	if ((rc = fs_local_create(fs, &dir, name, mode, fi, e)) != -EAGAIN)
 		return rc;
 	/* a collection's or gallery's file goes into a tree folder: the names
@@ -180,6 +185,7 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	fi->fh = (uintptr_t)h;
 	fs_file_stat(fs, &f, in, &e->attr);
 	fs_ns_entry(fs, &e->attr, e);
+	fs_ns_dirs_changed(fs, parent, 0);
 	return 0;
 }
 

@@ -214,6 +214,7 @@ int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to
 			 * the times it is given (cp -a, rsync set them last) */
 			fs_local_settle_all(fs);
 			rc = meta_folder_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &folder);
+			fs_known_folder_drop(fs, ino);	/* getattr's copy of its row is older */
 			if (rc == 0)
 				fs_local_dir_set(fs, ino);
 			if (rc == 0)
@@ -645,7 +646,6 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fs_ns_dirs_changed(fs, parent, 0);
 	if (e.entry_timeout > 0)
 		fs_inode_named(fs, e.ino, parent, name);
 	fuse_reply_create(req, &e, fi);
