@@ -50,6 +50,10 @@ void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, 
  * notification moves the folder's attribute version past every request
  * already sent): DECISIONS.md, "A folder's attributes after a change in it". */
 void fs_ns_dirs_changed(struct mvfs *fs, uint64_t a, uint64_t b);
+/* The same for a change made here first, not in the database yet (a file
+ * made here, fs_local.c): the folders' rows as read last stay good, the
+ * change's times laid over them (fs_local_dir_times). */
+void fs_ns_dirs_touched(struct mvfs *fs, uint64_t a, uint64_t b);
 /* Fills E for attributes ST (which may point into E). */
 void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e);
 /* A file's entry in a collection or gallery is not cached by the kernel:

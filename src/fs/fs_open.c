@@ -140,10 +140,12 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 		return rc;
 	}
 	/* no round trip: made in the database with its first close's record
-	 * (the folder's row too: until then its time is laid over the row,
-	 * and the kernel drops what it has of the folder itself) */
-	if ((rc = fs_local_create(fs, &dir, name, mode, fi, e)) != -EAGAIN)
+	 * (the folder's row too: until then its time is laid over the row) */
+	if ((rc = fs_local_create(fs, &dir, name, mode, fi, e)) != -EAGAIN) {
+		if (rc == 0)
+			fs_ns_dirs_touched(fs, parent, 0);
 		return rc;
+	}
 	/* a collection's or gallery's file goes into a tree folder: the names
 	 * made there by this mount must be in the database to be found taken,
 	 * and no folder's names are known after it (the call names none) */
