@@ -344,7 +344,17 @@ void fs_local_unfinished(struct mvfs *fs, uint64_t ino);
  * listing, which may name one), then waits for every queued record. */
 void fs_local_settle_all(struct mvfs *fs);
 
-/* Folders whose every name this mount knows (fs_local.c): a lookup of
+/* The hash of NAME in folder PARENT, for the tables of names (FNV-1a). */
+static inline uint64_t fs_name_hash(uint64_t parent, const char *name)
+{
+	uint64_t h = 1469598103934665603ULL ^ parent;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+/* Folders whose every name this mount knows (fs_known.c): a lookup of
  * another name there needs no database.  Started only where no other
  * writer can go unseen (fs_known_start: the embedded default, or push). */
 struct fs_known;
@@ -374,8 +384,23 @@ void fs_known_forget(struct mvfs *fs);
  * has of it (nothing changed it unseen since the last open), else 0; the
  * listing read now may be kept from the next open on.  0 without fs_known. */
 int fs_known_listing(struct mvfs *fs, uint64_t ino);
-/* This mount changed a folder's names (the kernel may not know which). */
+/* This mount changed a folder's names or attributes (the kernel may not
+ * know which). */
 void fs_known_relist(struct mvfs *fs);
+/* The row of tree folder INO read at most attr_timeout ago, with neither
+ * it dropped (fs_known_folder_drop: this mount changed it in the
+ * database) nor every folder forgotten since (a change from elsewhere):
+ * 0 with *F, else -ENOENT.  The kernel drops a folder's attributes at
+ * every create in it and asks again before the next (to check the
+ * folder's permission): this answers that from memory.  Times of files
+ * made here but not recorded yet are laid over it as over any row
+ * (fs_local_dir_times).  Call fs_known_folder_gen before the read and
+ * fs_known_folder_put after it, so that a row changed meanwhile is not
+ * kept. */
+int fs_known_folder_get(struct mvfs *fs, uint64_t ino, struct meta_folder *f);
+uint64_t fs_known_folder_gen(struct mvfs *fs);
+void fs_known_folder_drop(struct mvfs *fs, uint64_t ino);
+void fs_known_folder_put(struct mvfs *fs, uint64_t gen, const struct meta_folder *f);
 
 /* --- files (fs_file.c) --------------------------------------------------- */
 

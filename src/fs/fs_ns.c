@@ -156,13 +156,29 @@ static int dir_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 		fs_ns_dir_stat(fs, ino, NULL, st);
 		return 0;
 	}
-	rc = meta_folder_get(fs->meta, ino, &f);
-	if (rc == 0)
+	if (fs_known_folder_get(fs, ino, &f) == 0) {
 		fs_ns_dir_stat(fs, ino, &f, st);
+		return 0;
+	}
+	uint64_t gen = fs_known_folder_gen(fs);
+
+	rc = meta_folder_get(fs->meta, ino, &f);
+	if (rc == 0) {
+		fs_known_folder_put(fs, gen, &f);
+		fs_ns_dir_stat(fs, ino, &f, st);
+	}
 	return rc;
 }
 
 void fs_ns_dirs_changed(struct mvfs *fs, uint64_t a, uint64_t b)
+{
+	fs_known_folder_drop(fs, a);
+	if (b)
+		fs_known_folder_drop(fs, b);
+	fs_ns_dirs_touched(fs, a, b);
+}
+
+void fs_ns_dirs_touched(struct mvfs *fs, uint64_t a, uint64_t b)
 {
 	fs_known_relist(fs);
 	if (!fs->se)

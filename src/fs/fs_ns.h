@@ -50,6 +50,10 @@ void fs_ns_dir_stat(struct mvfs *fs, uint64_t ino, const struct meta_folder *f, 
  * notification moves the folder's attribute version past every request
  * already sent): DECISIONS.md, "A folder's attributes after a change in it". */
 void fs_ns_dirs_changed(struct mvfs *fs, uint64_t a, uint64_t b);
+/* The same for a change made here first, not in the database yet (a file
+ * made here, fs_local.c): the folders' rows as read last stay good, the
+ * change's times laid over them (fs_local_dir_times). */
+void fs_ns_dirs_touched(struct mvfs *fs, uint64_t a, uint64_t b);
 /* Fills E for attributes ST (which may point into E). */
 void fs_ns_entry(struct mvfs *fs, const struct stat *st, struct fuse_entry_param *e);
 /* A file's entry in a collection or gallery is not cached by the kernel:
@@ -119,6 +123,9 @@ int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
 
 /* --- the workers of file operations (fs_open.c) -------------------------- */
 
+/* Creates NAME in PARENT, open, as create(2) through the kernel: the
+ * kernel drops what it has of PARENT itself; what the database changed of
+ * it is dropped here (fs_ns_dirs_changed). */
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_file_info *fi,
 		 struct fuse_entry_param *e);
 int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi);

@@ -134,11 +134,18 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 		return rc;
 	fs_known_name(fs, parent, name);
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (name_is_plain(name))
-		return create_plain(fs, &dir, name, mode, &now, fi, e);
-	/* no round trip: made in the database with its first close's record */
-	if ((rc = fs_local_create(fs, &dir, name, mode, fi, e)) != -EAGAIN)
+	if (name_is_plain(name)) {
+		if ((rc = create_plain(fs, &dir, name, mode, &now, fi, e)) == 0)
+			fs_ns_dirs_changed(fs, parent, 0);
 		return rc;
+	}
+	/* no round trip: made in the database with its first close's record
+	 * (the folder's row too: until then its time is laid over the row) */
+	if ((rc = fs_local_create(fs, &dir, name, mode, fi, e)) != -EAGAIN) {
+		if (rc == 0)
+			fs_ns_dirs_touched(fs, parent, 0);
+		return rc;
+	}
 	/* a collection's or gallery's file goes into a tree folder: the names
 	 * made there by this mount must be in the database to be found taken,
 	 * and no folder's names are known after it (the call names none) */
@@ -180,6 +187,7 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	fi->fh = (uintptr_t)h;
 	fs_file_stat(fs, &f, in, &e->attr);
 	fs_ns_entry(fs, &e->attr, e);
+	fs_ns_dirs_changed(fs, parent, 0);
 	return 0;
 }
 

@@ -214,6 +214,7 @@ int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to
 			 * the times it is given (cp -a, rsync set them last) */
 			fs_local_settle_all(fs);
 			rc = meta_folder_setattr(fs->meta, ino, flags, attr->st_mode, &mtime, &atime, &folder);
+			fs_known_folder_drop(fs, ino);	/* getattr's copy of its row is older */
 			if (rc == 0)
 				fs_local_dir_set(fs, ino);
 			if (rc == 0)
@@ -552,21 +553,23 @@ int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t ne
 		 unsigned flags)
 {
 	struct fs_node from, to;
-	int rc = -EAGAIN;
+	int rc = -EAGAIN, here = 0;
 
 	/* the common case of rsync: its temporary file, closed, renamed to a
 	 * new name before its record was made */
 	if (!(flags & RENAME_EXCHANGE) && fs_ns_check_name(newname) == 0 && !name_is_plain(name) &&
 	    !name_is_plain(newname) && fs_node_of(fs, parent, &from) == 0 && fs_node_of(fs, newparent, &to) == 0 &&
 	    fs_ns_is_tree(&from) && fs_ns_is_tree(&to) && from.dir.place == to.dir.place)
-		rc = fs_local_move(fs, &from.dir, name, &to.dir, newname);
+		here = (rc = fs_local_move(fs, &from.dir, name, &to.dir, newname)) == 0;
 	if (rc == -EAGAIN) {
 		fs_local_settle_all(fs);	/* either name may be one made here; a replaced file's last
 						 * version is the one closed last */
 		fs_known_name(fs, newparent, newname);
 		rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
 	}
-	if (rc == 0)
+	if (rc == 0 && here)
+		fs_ns_dirs_touched(fs, parent, newparent);
+	else if (rc == 0)
 		fs_ns_dirs_changed(fs, parent, newparent);
 	if (rc == 0)
 		fs_thumbs_moved(fs, parent, name, newparent, newname);
@@ -645,7 +648,6 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fs_ns_dirs_changed(fs, parent, 0);
 	if (e.entry_timeout > 0)
 		fs_inode_named(fs, e.ino, parent, name);
 	fuse_reply_create(req, &e, fi);

@@ -7,7 +7,9 @@ and makes nothing twice."""
 
 import os
 import signal
+import time
 
+from cachetest import stats
 from mvtest import SANITIZED, check_consistency, poll, run, sql
 
 # rows as they are, not after the mount's records (conftest.Mount.settle): these tests are about about when records are made
@@ -142,6 +144,30 @@ def test_a_crash_before_the_records_loses_nothing_and_makes_nothing_twice(mvfs):
         assert (m2.mnt / "library" / "crash" / ("c%02d.bin" % i)).read_bytes() == b"%d" % i * 100
     check_consistency(m2)
     m2.unmount()
+
+
+def test_a_copy_into_a_folder_asks_the_database_nothing(mvfs):
+    """The kernel asks for a folder's attributes again after every create in
+    it (to check its permission): answered from the row read last, not one
+    round trip a file.  The records wait 1 s each meanwhile, so what the
+    loop sends is its own."""
+    m = mvfs()
+    d = m.mnt / "library" / "quiet"
+    os.mkdir(d)
+    (d / "first.bin").write_bytes(b"0")
+    slow_creates(m, 1)
+    before = stats(m.mnt)["db_statements"]
+    times = [os.stat(d).st_mtime_ns]
+    for i in range(40):
+        made = time.time_ns()
+        (d / ("q%02d.bin" % i)).write_bytes(b"q")
+        times.append(os.stat(d).st_mtime_ns)
+        assert times[-1] >= made - 10_000_000, (i, times[-1], made)   # its time, not the row's
+    sent = stats(m.mnt)["db_statements"] - before
+    sql(m, "DROP TRIGGER t_slow ON memory_items")
+    assert sent <= 10, sent
+    m.unmount()
+    assert len(names_in_db(m, "q__.bin")) == 40
 
 
 def test_an_inode_number_is_made_once(mvfs):
