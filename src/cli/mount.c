@@ -218,7 +218,7 @@ int cmd_mount(int argc, char **argv)
 	struct fuse_loop_config *loop;
 	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
-	int rc = 1;
+	int rc = 1, push;
 
 	sdnotify_init(&m.notify);
 	if (helper_args_settle(&args) != 0 ||
@@ -309,6 +309,14 @@ int cmd_mount(int argc, char **argv)
 	if (!cmd.foreground)
 		log_set_stderr(0);
 	fuse_daemonize(cmd.foreground);
+	/* Where no other writer can go unseen (the embedded cluster, or a
+	 * mount told of others' changes), a folder made here has only the
+	 * names made here (fs_known.c).  Started before the threads that make
+	 * names (the uploads' records of files from the journal announce
+	 * theirs), turned off below if push does not start. */
+	push = m.o.push ? strcmp(m.o.push, "off") != 0 : !m.pg;
+	if ((m.pg || push) && fs_known_start(&m.fs) != 0)
+		log_warn("every lookup of a new name asks the database: out of memory");
 	/* Threads only now: a daemon's fork keeps none. */
 	if (cache_start(m.cache, fs_file_uploaded, &m.fs) != 0) {
 		log_error("cannot start the cache's upload and fetch threads");
@@ -321,21 +329,19 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	/* The embedded cluster has no other client (one daemon, a private
 	 * socket): nothing to listen for unless asked. */
-	if (m.o.push ? strcmp(m.o.push, "off") != 0 : !m.pg) {
+	if (push) {
 		char err[512];
 
 		/* without it the mount is still right, only slower to see others' changes */
-		if (!(m.fs.push = fs_push_start(&m.fs, err, sizeof(err))))
+		if (!(m.fs.push = fs_push_start(&m.fs, err, sizeof(err)))) {
 			log_error("changes of other mounts are seen only after the kernel's timeouts"
 				  " (attr_timeout, entry_timeout): cannot listen for them: %s", err);
+			if (!m.pg)
+				fs_known_off(&m.fs);
+		}
 	} else if (m.o.push) {
 		log_info("-o push=off: changes of other mounts are seen after the kernel's timeouts");
 	}
-	/* where no other writer can go unseen, a folder made here has only
-	 * the names made here (fs_local.c, "folders whose every name is
-	 * known here") */
-	if ((m.pg || m.fs.push) && fs_known_start(&m.fs) != 0)
-		log_warn("every lookup of a new name asks the database: out of memory");
 	if (meta_embedded_watch(m.pg) != 0)
 		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	mount_readahead(&m);

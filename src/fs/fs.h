@@ -309,6 +309,8 @@ void fs_local_free(struct mvfs *fs);
 /* The file made here called NAME in folder PARENT (its lookup count raised
  * by one), or NULL. */
 struct fs_inode *fs_local_lookup(struct mvfs *fs, uint64_t parent, const char *name);
+/* 1 when NAME in folder PARENT is a name made here (as above), else 0. */
+int fs_local_named(struct mvfs *fs, uint64_t parent, const char *name);
 /* The attributes of IN, a file made here first. */
 void fs_local_stat(struct mvfs *fs, struct fs_inode *in, struct stat *st);
 /* The times of folder DIR in ST, later when a file was made in it here
@@ -359,11 +361,22 @@ static inline uint64_t fs_name_hash(uint64_t parent, const char *name)
  * writer can go unseen (fs_known_start: the embedded default, or push). */
 struct fs_known;
 int fs_known_start(struct mvfs *fs);
+/* Started before the threads that make names (they announce them to it),
+ * and turned off here when the condition it needs did not come (the push
+ * listener would not start): from then on it learns nothing. */
+void fs_known_off(struct mvfs *fs);
 void fs_known_free(struct mvfs *fs);
 /* Folder INO was made here: every name in it is known from now on. */
 void fs_known_dir(struct mvfs *fs, uint64_t ino);
-/* NAME is about to be made in (or moved into) folder DIR. */
+/* NAME is about to be made in (or moved into) folder DIR here first, among
+ * the names made here (fs_local.c), which a folder's names are read with. */
 void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name);
+/* NAME is about to be made in (or moved into) folder DIR in the database:
+ * as fs_known_name, and until fs_known_made(DIR) after the call that makes
+ * it, DIR's names are not learned (fs_known_fill_begin answers 0): read
+ * meanwhile, they could miss a name that commits after the read. */
+void fs_known_making(struct mvfs *fs, uint64_t dir, const char *name);
+void fs_known_made(struct mvfs *fs, uint64_t dir);
 /* Folder DIR's names are about to be read: 1 (with *EPOCH) when the caller
  * reads them, adds each with fs_known_fill_add and ends with
  * fs_known_fill_end (OK 0: not all read); 0 when known or being read. */

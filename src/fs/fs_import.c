@@ -53,8 +53,9 @@ int fs_import_folder(struct mvfs *fs, uint64_t parent, const char *name, mode_t 
 	}
 	if (rc != -ENOENT)
 		return rc;
-	fs_known_name(fs, parent, name);
+	fs_known_making(fs, parent, name);
 	rc = fs_do_mkdir(fs, parent, name, mode & 07777, &e);
+	fs_known_made(fs, parent);
 	if (rc == -EEXIST)	/* made meanwhile by another writer */
 		return fs_import_folder(fs, parent, name, mode, ino);
 	if (rc)

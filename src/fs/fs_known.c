@@ -38,6 +38,14 @@ struct known_dir {
 
 #define KNOWN_DIRS 1024
 
+/* A folder in which names are being made in the database, from the
+ * announcement (fs_known_making) to the commit (fs_known_made). */
+struct making {
+	uint64_t dir;
+	int n;
+	struct making *next;
+};
+
 /* Folders whose listing the kernel may keep (fs_known_listing). */
 #define LISTED_SLOTS 4096
 
@@ -62,6 +70,9 @@ struct fs_known {
 	} listed[LISTED_SLOTS];	/* by ino % LISTED_SLOTS: listed at that gen */
 	struct known_row rows[ROW_SLOTS];
 	uint64_t row_changes;	/* one more at each fs_known_folder_drop */
+	struct making *making;	/* folders with names being made in the database */
+	int making_lost;	/* ... and names whose folder could not be noted */
+	int off;		/* fs_known_off: nothing is learned any more */
 };
 
 static size_t kbucket(uint64_t dir, const char *name)
@@ -116,6 +127,20 @@ int fs_known_start(struct mvfs *fs)
 	return 0;
 }
 
+void fs_known_off(struct mvfs *fs)
+{
+	struct fs_known *k = fs->known;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	k->off = 1;
+	forget_all_locked(k);
+	k->epoch++;
+	k->gen++;
+	pthread_mutex_unlock(&k->lock);
+}
+
 void fs_known_free(struct mvfs *fs)
 {
 	struct fs_known *k = fs->known;
@@ -123,6 +148,12 @@ void fs_known_free(struct mvfs *fs)
 	if (!k)
 		return;
 	forget_all_locked(k);
+	while (k->making) {
+		struct making *m = k->making;
+
+		k->making = m->next;
+		free(m);
+	}
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 	fs->known = NULL;
@@ -159,15 +190,62 @@ void fs_known_name(struct mvfs *fs, uint64_t dir, const char *name)
 	pthread_mutex_unlock(&k->lock);
 }
 
+void fs_known_making(struct mvfs *fs, uint64_t dir, const char *name)
+{
+	struct fs_known *k = fs->known;
+	struct making *m;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (dir_known_locked(k, dir))
+		add_name_locked(k, dir, name);
+	for (m = k->making; m && m->dir != dir; m = m->next)
+		;
+	if (!m && (m = calloc(1, sizeof(*m))) != NULL) {
+		m->dir = dir;
+		m->next = k->making;
+		k->making = m;
+	}
+	if (m)
+		m->n++;
+	else		/* no memory: no folder is learned until it is made */
+		k->making_lost++;
+	pthread_mutex_unlock(&k->lock);
+}
+
+void fs_known_made(struct mvfs *fs, uint64_t dir)
+{
+	struct fs_known *k = fs->known;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	struct making **pp, *m;
+
+	for (pp = &k->making; (m = *pp) != NULL; pp = &m->next) {
+		if (m->dir == dir) {
+			if (--m->n <= 0) {
+				*pp = m->next;
+				free(m);
+			}
+			break;
+		}
+	}
+	if (!m && k->making_lost > 0)
+		k->making_lost--;
+	pthread_mutex_unlock(&k->lock);
+}
+
 void fs_known_dir(struct mvfs *fs, uint64_t ino)
 {
 	struct fs_known *k = fs->known;
 	struct known_dir *d;
 
-	if (!k || !(d = malloc(sizeof(*d))))
+	if (!k || !(d = calloc(1, sizeof(*d))))
 		return;
 	pthread_mutex_lock(&k->lock);
-	if (dir_known_locked(k, ino)) {
+	if (k->off || dir_known_locked(k, ino)) {
 		free(d);
 	} else {
 		d->ino = ino;
@@ -217,7 +295,13 @@ int fs_known_fill_begin(struct mvfs *fs, uint64_t dir, uint64_t *epoch)
 	if (!k || !(d = calloc(1, sizeof(*d))))
 		return 0;
 	pthread_mutex_lock(&k->lock);
-	if (dir_known_locked(k, dir)) {
+	struct making *m;
+
+	for (m = k->making; m && m->dir != dir; m = m->next)
+		;
+	/* known already, or a name announced before now may commit after the
+	 * names are read: in neither, it would be ENOENT here */
+	if (k->off || dir_known_locked(k, dir) || m || k->making_lost) {
 		pthread_mutex_unlock(&k->lock);
 		free(d);
 		return 0;
@@ -339,7 +423,7 @@ void fs_known_folder_put(struct mvfs *fs, uint64_t gen, const struct meta_folder
 	if (!k || fs->cfg.attr_timeout <= 0 || (f->place != META_PLACE_LIBRARY && f->place != META_PLACE_WORKSPACE))
 		return;
 	pthread_mutex_lock(&k->lock);
-	if (gen == k->row_changes) {	/* no folder dropped while it was read */
+	if (gen == k->row_changes && !k->off) {	/* no folder dropped while it was read */
 		r = &k->rows[f->ino % ROW_SLOTS];
 		r->epoch = k->epoch;
 		clock_gettime(CLOCK_MONOTONIC, &r->at);

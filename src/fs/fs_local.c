@@ -213,8 +213,13 @@ void fs_local_dir_times(struct mvfs *fs, uint64_t dir, struct stat *st)
 	pthread_mutex_unlock(&l->lock);
 }
 
-static void name_add(struct fs_local *l, uint64_t parent, struct fs_inode *in, struct local_name *n)
+/* Adds N (IN, in folder PARENT) to the names made here, then to fs_known's
+ * names of PARENT: a folder's names read meanwhile (fs_known_fill_local
+ * before the database, under l->lock too) have it from one or the other,
+ * and still after its record, when it leaves the names made here. */
+static void name_add(struct mvfs *fs, uint64_t parent, struct fs_inode *in, struct local_name *n)
 {
+	struct fs_local *l = fs->local;
 	size_t b = bucket(parent, in->name);
 
 	n->parent = parent;
@@ -224,6 +229,7 @@ static void name_add(struct fs_local *l, uint64_t parent, struct fs_inode *in, s
 	n->next = l->names[b];
 	l->names[b] = n;
 	l->n++;
+	fs_known_name(fs, parent, in->name);
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -250,22 +256,37 @@ void fs_local_forget(struct mvfs *fs, struct fs_inode *in)
 	free(gone);
 }
 
+static struct fs_inode *named_locked(struct fs_local *l, uint64_t parent, const char *name)
+{
+	if (l->n)
+		for (struct local_name *n = l->names[bucket(parent, name)]; n; n = n->next)
+			if (n->parent == parent && strcmp(n->in->name, name) == 0)
+				return n->in;
+	return NULL;
+}
+
+int fs_local_named(struct mvfs *fs, uint64_t parent, const char *name)
+{
+	struct fs_local *l = fs->local;
+	int named;
+
+	if (!l)
+		return 0;
+	pthread_mutex_lock(&l->lock);
+	named = named_locked(l, parent, name) != NULL;
+	pthread_mutex_unlock(&l->lock);
+	return named;
+}
+
 struct fs_inode *fs_local_lookup(struct mvfs *fs, uint64_t parent, const char *name)
 {
 	struct fs_local *l = fs->local;
-	struct fs_inode *in = NULL;
+	struct fs_inode *in;
 
 	if (!l)
 		return NULL;
 	pthread_mutex_lock(&l->lock);
-	if (l->n) {
-		for (struct local_name *n = l->names[bucket(parent, name)]; n; n = n->next) {
-			if (n->parent == parent && strcmp(n->in->name, name) == 0) {
-				in = n->in;
-				break;
-			}
-		}
-	}
+	in = named_locked(l, parent, name);
 	/* a lookup count, taken while the name still holds the inode */
 	if (in && !fs_inode_get(fs, in->ino, 1, 0))
 		in = NULL;
@@ -325,7 +346,7 @@ int fs_local_create(struct mvfs *fs, const struct meta_dir *dir, const char *nam
 		free(n);
 		return rc;
 	}
-	name_add(fs->local, dir->ino, in, n);
+	name_add(fs, dir->ino, in, n);
 	fi->fh = (uintptr_t)h;
 	fs_local_stat(fs, in, &e->attr);
 	fs_ns_entry(fs, &e->attr, e);
@@ -506,7 +527,6 @@ int fs_local_move(struct mvfs *fs, const struct meta_dir *from, const char *name
 	if (!l || !fs->rec || strlen(newname) >= sizeof(((struct fs_inode *)0)->name) ||
 	    !fs_known_absent(fs, to->ino, newname))
 		return -EAGAIN;
-	fs_known_name(fs, to->ino, newname);	/* before the name is made */
 	clock_gettime(CLOCK_REALTIME, &now);
 	pthread_mutex_lock(&l->lock);
 	for (pp = &l->names[bucket(from->ino, name)]; *pp; pp = &(*pp)->next) {
@@ -527,6 +547,7 @@ int fs_local_move(struct mvfs *fs, const struct meta_dir *from, const char *name
 		n->parent = to->ino;
 		n->next = l->names[b];
 		l->names[b] = n;
+		fs_known_name(fs, to->ino, newname);	/* as name_add */
 		/* the file's record now waits in the new folder ... */
 		touch_locked(l, to->ino, &now);
 		untouch_locked(l, from->ino);

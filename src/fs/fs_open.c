@@ -132,10 +132,12 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	}
 	if ((rc = fs_ns_check_name(name)) != 0)
 		return rc;
-	fs_known_name(fs, parent, name);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (name_is_plain(name)) {
-		if ((rc = create_plain(fs, &dir, name, mode, &now, fi, e)) == 0)
+		fs_known_making(fs, parent, name);
+		rc = create_plain(fs, &dir, name, mode, &now, fi, e);
+		fs_known_made(fs, parent);
+		if (rc == 0)
 			fs_ns_dirs_changed(fs, parent, 0);
 		return rc;
 	}
@@ -152,6 +154,7 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 	fs_local_settle_all(fs);
 	if (dir.place != META_PLACE_LIBRARY && dir.place != META_PLACE_WORKSPACE)
 		fs_known_forget(fs);
+	fs_known_making(fs, parent, name);
 	rc = meta_create(fs->meta, &dir, name, mode, &now, &f);
 	if (rc == -EEXIST && !fs_ns_visible(fs, &f)) {
 		/* Left by a writer that died before its first commit. */
@@ -172,6 +175,7 @@ int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode
 			log_warn("'%s' was made by another mount a moment ago: this one writes '%s' instead",
 				 name, conflict);
 	}
+	fs_known_made(fs, parent);
 	if (rc)
 		return rc;
 	in = fs_inode_get(fs, f.ino, 1, 1);

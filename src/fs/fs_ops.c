@@ -358,8 +358,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct mvfs *fs = fs_of(req);
 	int rc;
 
-	fs_known_name(fs, parent, name);
+	fs_known_making(fs, parent, name);
 	rc = fs_do_mkdir(fs, parent, name, mode, &e);
+	fs_known_made(fs, parent);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -564,8 +565,9 @@ int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t ne
 	if (rc == -EAGAIN) {
 		fs_local_settle_all(fs);	/* either name may be one made here; a replaced file's last
 						 * version is the one closed last */
-		fs_known_name(fs, newparent, newname);
+		fs_known_making(fs, newparent, newname);
 		rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
+		fs_known_made(fs, newparent);
 	}
 	if (rc == 0 && here)
 		fs_ns_dirs_touched(fs, parent, newparent);

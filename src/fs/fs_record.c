@@ -42,8 +42,9 @@ static int keep_conflict_copy(struct mvfs *fs, const struct fs_sealed *x, struct
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (int n = 1; rc == -EEXIST && n <= 20; n++) {
 		fs_conflict_name(x->name, n, name, sizeof(name));
-		fs_known_name(fs, home.ino, name);
+		fs_known_making(fs, home.ino, name);
 		rc = meta_create(fs->meta, &home, name, 0644, &now, &f);
+		fs_known_made(fs, home.ino);
 	}
 	if (rc == 0) {
 		e.ino = f.ino;
@@ -66,6 +67,25 @@ static int keep_conflict_copy(struct mvfs *fs, const struct fs_sealed *x, struct
 	return 0;
 }
 
+/* meta_create_staged of NAME in DIR, announced to fs_known: as a name
+ * made here while it is one (a folder's names are read with those), else
+ * as a name being made in the database (a record from the journal after a
+ * restart, a conflict copy's name). */
+static int create_staged(struct mvfs *fs, uint64_t ino, struct meta_dir *dir, const char *name,
+			 const struct fs_made *mk, const struct meta_content *ct)
+{
+	int here = fs_local_named(fs, dir->ino, name), rc;
+
+	if (here)
+		fs_known_name(fs, dir->ino, name);
+	else
+		fs_known_making(fs, dir->ino, name);
+	rc = meta_create_staged(fs->meta, ino, dir, name, mk->mode, &mk->made, ct);
+	if (!here)
+		fs_known_made(fs, dir->ino);
+	return rc;
+}
+
 int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, const struct meta_content *ct,
 		   char *used, size_t usedlen)
 {
@@ -74,12 +94,10 @@ int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, cons
 	int rc;
 
 	snprintf(name, sizeof(name), "%s", mk->name);
-	fs_known_name(fs, dir.ino, name);
-	rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
+	rc = create_staged(fs, ino, &dir, name, mk, ct);
 	if (rc == -ENOENT) {	/* its folder went meanwhile */
 		dir = (struct meta_dir){ .place = META_PLACE_LIBRARY, .ino = META_INO_LIBRARY };
-		fs_known_name(fs, dir.ino, name);
-		rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
+		rc = create_staged(fs, ino, &dir, name, mk, ct);
 	}
 	if (rc == -EEXIST) {
 		struct meta_file f;
@@ -89,15 +107,14 @@ int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, cons
 		if (meta_lookup(fs->meta, &dir, name, &f) == 0 && !fs_ns_visible(fs, &f) &&
 		    meta_file_abort(fs->meta, f.ino) == 0) {
 			log_info("removed the unfinished earlier upload of '%s'", name);
-			rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
+			rc = create_staged(fs, ino, &dir, name, mk, ct);
 		}
 	}
 	/* another writer made the name meanwhile (DECISIONS.md, "Two writers
 	 * of one name"): neither closed write is lost */
 	for (int n = 1; rc == -EEXIST && n <= 20; n++) {
 		fs_conflict_name(mk->name, n, name, sizeof(name));
-		fs_known_name(fs, dir.ino, name);
-		rc = meta_create_staged(fs->meta, ino, &dir, name, mk->mode, &mk->made, ct);
+		rc = create_staged(fs, ino, &dir, name, mk, ct);
 	}
 	if (rc == 0 && (dir.ino != mk->dir.ino || strcmp(name, mk->name) != 0))
 		/* the kernel keeps the name it was made under until

@@ -170,6 +170,33 @@ def test_a_copy_into_a_folder_asks_the_database_nothing(mvfs):
     assert len(names_in_db(m, "q__.bin")) == 40
 
 
+def test_a_record_made_while_its_folder_is_learned_is_not_missed(mvfs):
+    """A folder's names are learned at a lookup miss (read from the
+    database, page by page).  A record from the journal after a crash,
+    committed while they are read, is in neither the names read nor those
+    made here: the folder must not be learned meanwhile, or the file is
+    ENOENT here until the next forgetting."""
+    opts = ["entry_timeout=0", "attr_timeout=0"]
+    m = mvfs(extra_opts=opts)
+    d = m.mnt / "library" / "replay"
+    os.mkdir(d)
+    slow_creates(m, 1)
+    for i in range(4):
+        (d / ("r%d.bin" % i)).write_bytes(b"%d" % i)
+    m.kill(signal.SIGKILL)
+    m = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt, extra_opts=opts)   # nothing known
+    try:
+        assert poll(lambda: sql(m, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")
+                    != ["0"], timeout=20)
+        assert not (d / "nothing").exists()     # a miss: the folder's names are read now
+    finally:
+        sql(m, "DROP TRIGGER t_slow ON memory_items")
+    assert poll(lambda: len(names_in_db(m, "r_.bin")) == 4, timeout=30)
+    for i in range(4):
+        assert (d / ("r%d.bin" % i)).read_bytes() == b"%d" % i
+    m.unmount()
+
+
 def test_an_inode_number_is_made_once(mvfs):
     """A record made again (after a lost connection or a crash) never makes
     a file that was made before, even when it is gone since."""
