@@ -21,16 +21,11 @@
  * extra round trip.  A 404 from a URL made so is confirmed by asking the
  * API (GET /?url=), whose answer is the truth.
  *
- * Multipart: CONCURRENCY threads take part numbers from a shared counter;
- * each reads its part into its own buffer and sends it with the usual
- * retries; the first failure stops the others.  The blob appears only when
- * complete succeeds; the service has no abort, and an upload never
- * completed is never visible.
+ * Multipart uploads are in be_vblob_multipart.c.
  */
 #include "backend/be_util.h"
 #include "backend/be_vblob.h"
-#include "backend/http.h"
-#include "backend/s3_err.h"
+#include "backend/vblob_internal.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -50,60 +45,7 @@
 #define VB_MAX_PATHNAME 950		/* the client's MAXIMUM_PATHNAME_LENGTH */
 #define VB_PART_SIZE (8ull << 20)	/* the client's partSizeInBytes */
 #define VB_MIN_PART (5ull << 20)
-#define VB_MAX_PARTS 10000
-#define VB_MAX_HEADERS 8
 #define VB_RETRY_AFTER_MAX_MS 60000
-
-struct vblob {
-	struct backend base;
-	struct http *http;
-	char *api;		/* no trailing '/' */
-	char *store;
-	char *prefix;		/* "" or "some/prefix/" */
-	char *access;		/* "private" or "public" */
-	char *token;		/* wiped at free */
-	uint64_t part_size, threshold;
-	int concurrency;
-	struct s3_retry_policy retry;
-	atomic_uint seed;
-	pthread_mutex_t lock;
-	char *blob_base;	/* URL of pathname P = blob_base + P; NULL until learned */
-};
-
-static inline struct vblob *to_vb(struct backend *b)
-{
-	return (struct vblob *)b;
-}
-
-/* One request, retried as a whole by vb_run. */
-struct vb_op {
-	const char *op;			/* "put", "get", ... for log lines */
-	const char *key;		/* the caller's key, for log lines */
-	const char *method;
-	char *url;			/* the whole URL (the caller's) */
-	int blob_host;			/* a read of a blob URL, not the API */
-	const char *headers[VB_MAX_HEADERS];
-	size_t nheaders;
-	const void *body;
-	size_t body_len;
-	int has_body;
-	void *dst;			/* 2xx body goes here (see http_req) */
-	size_t dst_cap;
-	/* Run on each 2xx answer: 0, or -errno after vb_fail(). */
-	int (*check)(struct vblob *v, struct vb_op *o, int *retry);
-	void *arg;
-	int quiet_404;			/* a missing key is an answer, not a fault */
-	int quiet;			/* any failure is only a debug line (probes) */
-	int max_attempts;		/* 0: the backend's policy */
-
-	/* Results of the last attempt. */
-	struct http_resp resp;
-	json_t *json;			/* the 2xx answer of the API, parsed */
-	char code[64];			/* the service's error code */
-	char message[256];
-	char bad_answer[256];		/* what CHECK found wrong */
-	int attempts;
-};
 
 /* ---- what an answer means ---------------------------------------------------- */
 
@@ -150,7 +92,7 @@ int vblob_retryable(const char *code, enum http_fail fail)
 
 /* Percent-encodes S as URLSearchParams does for a value (all but
  * [A-Za-z0-9*-._]); malloc'd, NULL when out of memory. */
-static char *qenc(const char *s)
+char *vb_qenc(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char *out = malloc(strlen(s) * 3 + 1), *p = out;
@@ -174,9 +116,9 @@ static char *qenc(const char *s)
 }
 
 /* API + PATH + "?NAME=" + the encoded VALUE (when NAME); malloc'd. */
-static char *api_url(struct vblob *v, const char *path, const char *name, const char *value)
+char *vb_api_url(struct vblob *v, const char *path, const char *name, const char *value)
 {
-	char *enc = value ? qenc(value) : NULL, *url = NULL;
+	char *enc = value ? vb_qenc(value) : NULL, *url = NULL;
 
 	if (value && !enc)
 		return NULL;
@@ -187,9 +129,7 @@ static char *api_url(struct vblob *v, const char *path, const char *name, const 
 	return url;
 }
 
-static int vb_fail(struct vb_op *o, int *retry, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int vb_fail(struct vb_op *o, int *retry, int rc, const char *fmt, ...)
+int vb_fail(struct vb_op *o, int *retry, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -309,7 +249,7 @@ static const char *hint(const struct vb_op *o)
 /* Runs O with retries.  Returns 0 (O->resp and O->json hold the answer) or
  * -errno after one log line (a debug line for a quiet 404).  Release O
  * with vb_op_release() either way. */
-static int vb_run(struct vblob *v, struct vb_op *o)
+int vb_run(struct vblob *v, struct vb_op *o)
 {
 	unsigned seed = (unsigned)time(NULL) ^ atomic_fetch_add(&v->seed, 7919u);
 	int attempt, rc = -EIO, retry = 0, max = o->max_attempts ? o->max_attempts : v->retry.max_attempts;
@@ -352,7 +292,7 @@ static int vb_run(struct vblob *v, struct vb_op *o)
 	return rc;
 }
 
-static void vb_op_release(struct vb_op *o)
+void vb_op_release(struct vb_op *o)
 {
 	http_resp_release(&o->resp);
 	json_decref(o->json);
@@ -372,7 +312,7 @@ static int key_check(struct vblob *v, const char *op, const char *key)
 	return -EINVAL;
 }
 
-static char *pathname_of(struct vblob *v, const char *key)
+char *vb_pathname_of(struct vblob *v, const char *key)
 {
 	char *p;
 
@@ -407,7 +347,7 @@ static char *url_from_base(struct vblob *v, const char *pathname)
 }
 
 /* A put or complete answer: a blob under exactly our pathname. */
-static int check_put(struct vblob *v, struct vb_op *o, int *retry)
+int vb_check_put(struct vblob *v, struct vb_op *o, int *retry)
 {
 	const char *want = o->arg;
 	const char *p = json_string_value(json_object_get(o->json, "pathname"));
@@ -425,7 +365,7 @@ static int check_put(struct vblob *v, struct vb_op *o, int *retry)
 }
 
 /* The headers of every write: private or public, no suffix, overwrite. */
-static size_t put_headers(struct vblob *v, struct vb_op *o, char *access_line, size_t len)
+size_t vb_put_headers(struct vblob *v, struct vb_op *o, char *access_line, size_t len)
 {
 	snprintf(access_line, len, "x-vercel-blob-access: %s", v->access);
 	o->headers[o->nheaders++] = access_line;
@@ -437,14 +377,9 @@ static size_t put_headers(struct vblob *v, struct vb_op *o, char *access_line, s
 
 /* ---- head ------------------------------------------------------------------------ */
 
-struct head_ans {
-	uint64_t size;
-	char *url;		/* malloc'd */
-};
-
 static int check_head(struct vblob *v, struct vb_op *o, int *retry)
 {
-	struct head_ans *h = o->arg;
+	struct vb_head_ans *h = o->arg;
 	json_t *size = json_object_get(o->json, "size");
 	const char *url = json_string_value(json_object_get(o->json, "url"));
 	const char *p = json_string_value(json_object_get(o->json, "pathname"));
@@ -460,16 +395,16 @@ static int check_head(struct vblob *v, struct vb_op *o, int *retry)
 	return 0;
 }
 
-static int vb_head_ans(struct vblob *v, const char *key, struct head_ans *h, int quiet)
+int vb_head_ans(struct vblob *v, const char *key, struct vb_head_ans *h, int quiet)
 {
 	struct vb_op o = { .op = "head", .key = key, .method = "GET", .check = check_head, .arg = h,
 			   .quiet_404 = 1, .quiet = quiet };
-	char *p = pathname_of(v, key);
+	char *p = vb_pathname_of(v, key);
 	int rc;
 
 	if (!p)
 		return -ENOMEM;
-	o.url = api_url(v, "/", "url", p);
+	o.url = vb_api_url(v, "/", "url", p);
 	rc = o.url ? vb_run(v, &o) : -ENOMEM;
 	vb_op_release(&o);
 	free(o.url);
@@ -480,7 +415,7 @@ static int vb_head_ans(struct vblob *v, const char *key, struct head_ans *h, int
 static int vb_head(struct backend *b, const char *key, struct backend_stat *st)
 {
 	struct vblob *v = to_vb(b);
-	struct head_ans h = { 0 };
+	struct vb_head_ans h = { 0 };
 	int rc = key_check(v, "head", key);
 
 	if (rc)
@@ -496,7 +431,7 @@ static int vb_head(struct backend *b, const char *key, struct backend_stat *st)
 
 static int put_single(struct vblob *v, const char *key, int fd, uint64_t size, const char *sha256_hex)
 {
-	struct vb_op o = { .op = "put", .key = key, .method = "PUT", .has_body = 1, .check = check_put };
+	struct vb_op o = { .op = "put", .key = key, .method = "PUT", .has_body = 1, .check = vb_check_put };
 	char k[BACKEND_SHOWN_KEY_MAX], access[64];
 	char *buf = NULL, *p = NULL;
 	int rc;
@@ -517,9 +452,9 @@ static int put_single(struct vblob *v, const char *key, int fd, uint64_t size, c
 		free(buf);
 		return rc < 0 ? rc : -EIO;
 	}
-	p = pathname_of(v, key);
-	o.url = p ? api_url(v, "/", "pathname", p) : NULL;
-	put_headers(v, &o, access, sizeof(access));
+	p = vb_pathname_of(v, key);
+	o.url = p ? vb_api_url(v, "/", "pathname", p) : NULL;
+	vb_put_headers(v, &o, access, sizeof(access));
 	o.arg = p;
 	o.body = buf;
 	o.body_len = size;
@@ -528,197 +463,6 @@ static int put_single(struct vblob *v, const char *key, int fd, uint64_t size, c
 	free(o.url);
 	free(p);
 	free(buf);
-	return rc;
-}
-
-struct mp {
-	struct vblob *v;
-	const char *key;
-	char *pathname;
-	char *mpu_url;		/* /mpu?pathname=... */
-	int fd;
-	uint64_t size, part_size;
-	int nparts;
-	char upload_id_line[600];	/* "x-mpu-upload-id: ..." */
-	char key_line[1200];		/* "x-mpu-key: <encoded>" */
-	char (*etag)[72];
-	pthread_mutex_t lock;
-	int next, rc;
-};
-
-static int check_create(struct vblob *v, struct vb_op *o, int *retry)
-{
-	struct mp *m = o->arg;
-	const char *id = json_string_value(json_object_get(o->json, "uploadId"));
-	const char *key = json_string_value(json_object_get(o->json, "key"));
-	char *enc;
-
-	if (!id || !key || !*id || strlen(id) > 500 || strchr(id, '\n') || strchr(id, '\r'))
-		return vb_fail(o, retry, -EIO, "a create answer without a usable uploadId and key");
-	enc = qenc(key);	/* the client sends encodeURIComponent(key) */
-	if (!enc)
-		return -ENOMEM;
-	if (strlen(enc) > 1100) {
-		free(enc);
-		return vb_fail(o, retry, -EIO, "an upload key too long to send back");
-	}
-	snprintf(m->upload_id_line, sizeof(m->upload_id_line), "x-mpu-upload-id: %s", id);
-	snprintf(m->key_line, sizeof(m->key_line), "x-mpu-key: %s", enc);
-	free(enc);
-	return 0;
-}
-
-static int check_part(struct vblob *v, struct vb_op *o, int *retry)
-{
-	const char *etag = json_string_value(json_object_get(o->json, "etag"));
-	char *out = o->arg;
-
-	if (!etag || !*etag || strlen(etag) >= 72)
-		return vb_fail(o, retry, -EIO, "a part answer without a usable etag");
-	memcpy(out, etag, strlen(etag) + 1);
-	return 0;
-}
-
-static void set_failure(struct mp *m, int rc)
-{
-	pthread_mutex_lock(&m->lock);
-	if (!m->rc)
-		m->rc = rc;
-	pthread_mutex_unlock(&m->lock);
-}
-
-static void *part_worker(void *arg)
-{
-	struct mp *m = arg;
-	char *buf = malloc(m->part_size), num[48], access[64];
-
-	if (!buf) {
-		set_failure(m, -ENOMEM);
-		return NULL;
-	}
-	for (;;) {
-		struct vb_op o = { .op = "upload part of", .key = m->key, .method = "POST", .has_body = 1,
-				   .check = check_part, .url = m->mpu_url };
-		uint64_t off, len;
-		int i, rc;
-
-		pthread_mutex_lock(&m->lock);
-		i = m->rc ? m->nparts : m->next++;
-		pthread_mutex_unlock(&m->lock);
-		if (i >= m->nparts)
-			break;
-		off = (uint64_t)i * m->part_size;
-		len = m->size - off < m->part_size ? m->size - off : m->part_size;
-		rc = backend_read_source(m->fd, buf, len, off);
-		if (rc) {
-			log_error("vblob: cannot put '%s': reading part %d of the source: %s", m->key, i + 1,
-				  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
-			set_failure(m, rc);
-			break;
-		}
-		put_headers(m->v, &o, access, sizeof(access));
-		snprintf(num, sizeof(num), "x-mpu-part-number: %d", i + 1);
-		o.headers[o.nheaders++] = "x-mpu-action: upload";
-		o.headers[o.nheaders++] = m->key_line;
-		o.headers[o.nheaders++] = m->upload_id_line;
-		o.headers[o.nheaders++] = num;
-		o.arg = m->etag[i];
-		o.body = buf;
-		o.body_len = len;
-		rc = vb_run(m->v, &o);
-		vb_op_release(&o);
-		if (rc) {
-			set_failure(m, rc);
-			break;
-		}
-	}
-	free(buf);
-	return NULL;
-}
-
-static int send_parts(struct mp *m)
-{
-	backend_run_threads(m->v->concurrency < m->nparts ? m->v->concurrency : m->nparts, part_worker, m);
-	return m->rc;
-}
-
-static int complete_upload(struct mp *m)
-{
-	struct vb_op o = { .op = "complete upload of", .key = m->key, .method = "POST", .has_body = 1,
-			   .check = check_put, .arg = m->pathname, .url = m->mpu_url };
-	json_t *parts = json_array();
-	char access[64], *body = NULL;
-	int i, rc = -ENOMEM;
-
-	for (i = 0; parts && i < m->nparts; i++)
-		if (json_array_append_new(parts, json_pack("{s:i,s:s}", "partNumber", i + 1, "etag", m->etag[i])))
-			goto out;
-	body = parts ? json_dumps(parts, JSON_COMPACT) : NULL;
-	if (!body)
-		goto out;
-	put_headers(m->v, &o, access, sizeof(access));
-	o.headers[o.nheaders++] = "content-type: application/json";
-	o.headers[o.nheaders++] = "x-mpu-action: complete";
-	o.headers[o.nheaders++] = m->key_line;
-	o.headers[o.nheaders++] = m->upload_id_line;
-	o.body = body;
-	o.body_len = strlen(body);
-	rc = vb_run(m->v, &o);
-	vb_op_release(&o);
-out:
-	free(body);
-	json_decref(parts);
-	return rc;
-}
-
-static int put_multipart(struct vblob *v, const char *key, int fd, uint64_t size)
-{
-	struct mp m = { .v = v, .key = key, .fd = fd, .size = size, .part_size = v->part_size };
-	struct vb_op o = { .op = "start upload of", .key = key, .method = "POST", .check = check_create,
-			   .arg = &m };
-	struct head_ans h = { 0 };
-	char access[64];
-	int rc;
-
-	/* A content-addressed key already there with this size holds these bytes. */
-	if (backend_key_sha(key) && vb_head_ans(v, key, &h, 1) == 0 && h.size == size) {
-		free(h.url);
-		return 0;
-	}
-	free(h.url);
-	while ((size + m.part_size - 1) / m.part_size > VB_MAX_PARTS)
-		m.part_size += 1u << 20;
-	m.nparts = (int)((size + m.part_size - 1) / m.part_size);
-	m.pathname = pathname_of(v, key);
-	m.mpu_url = m.pathname ? api_url(v, "/mpu", "pathname", m.pathname) : NULL;
-	m.etag = calloc((size_t)m.nparts, sizeof(*m.etag));
-	if (!m.mpu_url || !m.etag) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	pthread_mutex_init(&m.lock, NULL);
-	o.url = m.mpu_url;
-	put_headers(v, &o, access, sizeof(access));
-	o.headers[o.nheaders++] = "x-mpu-action: create";
-	rc = vb_run(v, &o);
-	vb_op_release(&o);
-	if (rc == 0)
-		rc = send_parts(&m);
-	if (rc == 0)
-		rc = complete_upload(&m);
-	if (rc == 0 && (rc = vb_head_ans(v, key, &h, 0)) == 0 && h.size != size) {
-		log_error("vblob: cannot put '%s': the completed blob holds %llu bytes, not %llu", key,
-			  (unsigned long long)h.size, (unsigned long long)size);
-		rc = -EIO;
-	}
-	free(h.url);
-	pthread_mutex_destroy(&m.lock);
-	if (rc == 0)
-		log_debug("vblob: put '%s': %llu bytes in %d parts", key, (unsigned long long)size, m.nparts);
-out:
-	free(m.etag);
-	free(m.mpu_url);
-	free(m.pathname);
 	return rc;
 }
 
@@ -735,7 +479,7 @@ static int vb_put(struct backend *b, const char *key, int fd, uint64_t size, con
 		return -EFBIG;
 	}
 	if (size > v->threshold)
-		return put_multipart(v, key, fd, size);
+		return vb_put_multipart(v, key, fd, size);
 	return put_single(v, key, fd, size, sha256_hex);
 }
 
@@ -792,7 +536,7 @@ static int get_url(struct vblob *v, const char *key, char *url, uint64_t off, si
 static int vb_get_range(struct backend *b, const char *key, uint64_t off, size_t len, void *dst, size_t *got)
 {
 	struct vblob *v = to_vb(b);
-	struct head_ans h = { 0 };
+	struct vb_head_ans h = { 0 };
 	char *p, *url;
 	int rc;
 
@@ -807,7 +551,7 @@ static int vb_get_range(struct backend *b, const char *key, uint64_t off, size_t
 	}
 	if (off > UINT64_MAX - len)
 		len = (size_t)(UINT64_MAX - off);
-	p = pathname_of(v, key);
+	p = vb_pathname_of(v, key);
 	if (!p)
 		return -ENOMEM;
 	url = url_from_base(v, p);
@@ -837,10 +581,10 @@ static int vb_del(struct backend *b, const char *key)
 
 	if (rc)
 		return rc;
-	p = pathname_of(v, key);
+	p = vb_pathname_of(v, key);
 	j = p ? json_pack("{s:[s]}", "urls", p) : NULL;
 	body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	o.url = api_url(v, "/delete", NULL, NULL);
+	o.url = vb_api_url(v, "/delete", NULL, NULL);
 	o.headers[o.nheaders++] = "content-type: application/json";
 	o.body = body;
 	o.body_len = body ? strlen(body) : 0;
@@ -868,7 +612,7 @@ static int list_page(struct vblob *v, const char *prefix, const char *full, char
 		     struct backend_list_acc *acc)
 {
 	struct vb_op o = { .op = "list", .key = prefix, .method = "GET", .check = check_list };
-	char *base = api_url(v, "/", "prefix", full), *enc = **cursor ? qenc(*cursor) : NULL;
+	char *base = vb_api_url(v, "/", "prefix", full), *enc = **cursor ? vb_qenc(*cursor) : NULL;
 	size_t plen = strlen(v->prefix), i;
 	json_t *e;
 	int rc = -ENOMEM;
@@ -1054,7 +798,7 @@ static int probe(struct vblob *v, const char *url)
 
 	if (asprintf(&p, "%s.mvaultfs-probe", v->prefix) < 0)
 		return -ENOMEM;
-	o.url = api_url(v, "/", "prefix", p);
+	o.url = vb_api_url(v, "/", "prefix", p);
 	free(p);
 	if (!o.url)
 		return -ENOMEM;
