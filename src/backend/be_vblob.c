@@ -252,7 +252,7 @@ static const char *hint(const struct vb_op *o)
 int vb_run(struct vblob *v, struct vb_op *o)
 {
 	unsigned seed = (unsigned)time(NULL) ^ atomic_fetch_add(&v->seed, 7919u);
-	int attempt, rc = -EIO, retry = 0, max = o->max_attempts ? o->max_attempts : v->retry.max_attempts;
+	int attempt, rc = -EIO, retry = 0, max = o->max_attempts ? o->max_attempts : v->x.retry.max_attempts;
 	char k[BACKEND_SHOWN_KEY_MAX], what[400];
 
 	backend_shown_key(o->key, k);
@@ -263,7 +263,7 @@ int vb_run(struct vblob *v, struct vb_op *o)
 			break;
 		{
 			long ra = s3_retry_after_ms(o->resp.retry_after, (long)time(NULL));
-			long wait = s3_backoff_ms(&v->retry, attempt + 1, ra, &seed);
+			long wait = s3_backoff_ms(&v->x.retry, attempt + 1, ra, &seed);
 
 			/* the service's retry-after is honoured whole (the backoff
 			 * policy caps it at 4 * cap), up to a minute */
@@ -478,7 +478,7 @@ static int vb_put(struct backend *b, const char *key, int fd, uint64_t size, con
 			  (unsigned long long)size);
 		return -EFBIG;
 	}
-	if (size > v->threshold)
+	if (size > v->x.threshold)
 		return vb_put_multipart(v, key, fd, size);
 	return put_single(v, key, fd, size, sha256_hex);
 }
@@ -862,14 +862,7 @@ struct backend *vblob_backend_open(const char *rest, const char *url, const stru
 	rc = set_token(v, cfg, url);
 	if (rc)
 		goto fail;
-	v->part_size = op.x.part_size ? op.x.part_size : VB_PART_SIZE;
-	v->threshold = op.x.threshold ? op.x.threshold : v->part_size;
-	v->concurrency = op.x.concurrency ? op.x.concurrency : 4;
-	v->retry.max_attempts = op.x.retries ? op.x.retries : 8;
-	v->retry.base_ms = op.x.retry_base_ms ? op.x.retry_base_ms : 200;
-	v->retry.cap_ms = op.x.retry_cap_ms ? op.x.retry_cap_ms : 10000;
-	hc.stall_timeout_s = op.x.timeout;
-	hc.max_idle = 2 * v->concurrency + 8;
+	v->x = backend_xfer_settle(&op.x, VB_PART_SIZE, &hc);
 	v->http = http_new(&hc);
 	if (!v->http) {
 		rc = -ENOMEM;
@@ -879,7 +872,7 @@ struct backend *vblob_backend_open(const char *rest, const char *url, const stru
 	if (rc)
 		goto fail;
 	log_info("vblob: store '%s' open: API %s, %s blobs, part size %llu MiB, %d parts in flight", url, v->api,
-		 v->access, (unsigned long long)(v->part_size >> 20), v->concurrency);
+		 v->access, (unsigned long long)(v->x.part_size >> 20), v->x.concurrency);
 	return &v->base;
 fail:
 	vb_free(&v->base);

@@ -129,7 +129,7 @@ static void *part_worker(void *arg)
 
 static int send_parts(struct mp *m)
 {
-	backend_run_threads(m->v->concurrency < m->nparts ? m->v->concurrency : m->nparts, part_worker, m);
+	backend_run_threads(m->v->x.concurrency < m->nparts ? m->v->x.concurrency : m->nparts, part_worker, m);
 	return m->rc;
 }
 
@@ -164,7 +164,7 @@ out:
 
 int vb_put_multipart(struct vblob *v, const char *key, int fd, uint64_t size)
 {
-	struct mp m = { .v = v, .key = key, .fd = fd, .size = size, .part_size = v->part_size };
+	struct mp m = { .v = v, .key = key, .fd = fd, .size = size, .part_size = v->x.part_size };
 	struct vb_op o = { .op = "start upload of", .key = key, .method = "POST", .check = check_create,
 			   .arg = &m };
 	struct vb_head_ans h = { 0 };

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "backend/be_util.h"
 #include "backend/http.h"
 #include "backend/s3_err.h"
 
@@ -26,9 +27,7 @@ struct vblob {
 	char *prefix;		/* "" or "some/prefix/" */
 	char *access;		/* "private" or "public" */
 	char *token;		/* wiped at free */
-	uint64_t part_size, threshold;
-	int concurrency;
-	struct s3_retry_policy retry;
+	struct backend_xfer x;	/* part size, threshold, concurrency, retries */
 	atomic_uint seed;
 	pthread_mutex_t lock;
 	char *blob_base;	/* URL of pathname P = blob_base + P; NULL until learned */

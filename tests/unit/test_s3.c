@@ -1,9 +1,10 @@
 /*
  * test_s3.c - the pure parts of the S3 backend: the errno mapper, the retry
- * predicate and backoff, Retry-After, the XML field reader, part sizes, and
- * the AES-256-GCM secrets that keep S3 keys in the database.
+ * predicate and backoff, Retry-After, the XML field reader, part sizes, the
+ * transfer settings a remote store's URL gives, and the AES-256-GCM secrets that keep S3 keys in the database.
  */
 #include "unit.h"
+#include "backend/be_util.h"
 #include "backend/s3_err.h"
 #include "util/secret.h"
 
@@ -174,6 +175,41 @@ static void test_part_size(void)
 	CHECK_EQ_INT(s3_part_size(S3_MAX_OBJECT + 1, 16 * MiB), 0);
 }
 
+/* What a remote store's URL options settle to: the store's own part size
+ * and the shared defaults for what the URL leaves out. */
+static void test_xfer_settle(void)
+{
+	struct backend_xfer_opts o = { 0 };
+	struct http_config hc = { 0 };
+	struct backend_xfer x = backend_xfer_settle(&o, 8u << 20, &hc);
+
+	CHECK_EQ_INT(x.part_size, 8u << 20);
+	CHECK_EQ_INT(x.threshold, 8u << 20);
+	CHECK_EQ_INT(x.concurrency, 4);
+	CHECK_EQ_INT(x.retry.max_attempts, 8);
+	CHECK_EQ_INT(x.retry.base_ms, 200);
+	CHECK_EQ_INT(x.retry.cap_ms, 10000);
+	CHECK_EQ_INT(hc.stall_timeout_s, 0);
+	CHECK_EQ_INT(hc.max_idle, 16);
+
+	CHECK_EQ_INT(backend_xfer_opt(&o, "part_size", "6M"), 0);
+	CHECK_EQ_INT(backend_xfer_opt(&o, "concurrency", "2"), 0);
+	CHECK_EQ_INT(backend_xfer_opt(&o, "retries", "3"), 0);
+	CHECK_EQ_INT(backend_xfer_opt(&o, "retry_cap_ms", "50"), 0);
+	CHECK_EQ_INT(backend_xfer_opt(&o, "timeout", "7"), 0);
+	x = backend_xfer_settle(&o, 8u << 20, &hc);
+	CHECK_EQ_INT(x.part_size, 6u << 20);
+	CHECK_EQ_INT(x.threshold, 6u << 20);	/* follows the part size asked for */
+	CHECK_EQ_INT(x.concurrency, 2);
+	CHECK_EQ_INT(x.retry.max_attempts, 3);
+	CHECK_EQ_INT(x.retry.base_ms, 200);
+	CHECK_EQ_INT(x.retry.cap_ms, 50);
+	CHECK_EQ_INT(hc.stall_timeout_s, 7);
+	CHECK_EQ_INT(hc.max_idle, 12);
+	CHECK_EQ_INT(backend_xfer_opt(&o, "threshold", "1G"), 0);
+	CHECK_EQ_INT(backend_xfer_settle(&o, 8u << 20, &hc).threshold, 1u << 30);
+}
+
 static void test_secret(void)
 {
 	char dir[] = "/tmp/mvfs-test-secret.XXXXXX", path[64], *enc, *dec, *enc2;
@@ -226,6 +262,7 @@ int main(void)
 	TEST(test_backoff);
 	TEST(test_xml);
 	TEST(test_part_size);
+	TEST(test_xfer_settle);
 	TEST(test_secret);
 	return unit_done();
 }
