@@ -1,7 +1,7 @@
 /*
- * vblob_internal.h - what be_vblob.c and be_vblob_multipart.c share: the
- * backend state, the one request runner and the pieces every write uses.
- * Not for use outside those files.
+ * vblob_internal.h - what be_vblob.c, be_vblob_multipart.c and
+ * vblob_request.c share: the backend state, the one request runner and
+ * the pieces every write uses.  Not for use outside those files.
  */
 #ifndef MVFS_VBLOB_INTERNAL_H
 #define MVFS_VBLOB_INTERNAL_H
@@ -68,6 +68,8 @@ struct vb_op {
 	int attempts;
 };
 
+/* vblob_request.c */
+
 /* Runs O with retries.  Returns 0 (O->resp and O->json hold the answer) or
  * -errno after one log line (a debug line for a quiet 404).  Release O
  * with vb_op_release() either way. */
@@ -84,6 +86,8 @@ int vb_fail(struct vb_op *o, int *retry, int rc, const char *fmt, ...)
 char *vb_qenc(const char *s);
 /* API + PATH + "?NAME=" + the encoded VALUE (when NAME); malloc'd. */
 char *vb_api_url(struct vblob *v, const char *path, const char *name, const char *value);
+/* be_vblob.c */
+
 /* PREFIX + KEY, malloc'd; NULL when out of memory. */
 char *vb_pathname_of(struct vblob *v, const char *key);
 
