@@ -1,5 +1,5 @@
 /*
- * be_util.h - what the remote backends (S3, Vercel Blob) share: the store
+ * be_util.h - what the remote backends (S3, Vercel Blob, ICP) share: the store
  * URL's shape and transfer options, key display, reading the source,
  * gathering a listing, running part uploads on threads.  Not for use
  * outside src/backend.
