@@ -176,38 +176,46 @@ static void test_part_size(void)
 }
 
 /* What a remote store's URL options settle to: the store's own part size
- * and the shared defaults for what the URL leaves out. */
+ * (8 MiB here) and the shared defaults for what the URL leaves out. */
 static void test_xfer_settle(void)
 {
-	struct backend_xfer_opts o = { 0 };
-	struct http_config hc = { 0 };
-	struct backend_xfer x = backend_xfer_settle(&o, 8u << 20, &hc);
+	static const struct {
+		const char *opts;	/* name=value&... */
+		uint64_t part_size, threshold;
+		int concurrency, attempts;
+		long base_ms, cap_ms, stall_s;
+		int max_idle;
+	} cases[] = {
+		{ "", 8u << 20, 8u << 20, 4, 8, 200, 10000, 0, 16 },
+		/* the threshold follows the part size asked for */
+		{ "part_size=6M&concurrency=2&retries=3&retry_cap_ms=50&timeout=7", 6u << 20, 6u << 20, 2, 3, 200, 50, 7,
+		  12 },
+		{ "threshold=1G&retry_base_ms=5", 8u << 20, 1u << 30, 4, 8, 5, 10000, 0, 16 },
+	};
 
-	CHECK_EQ_INT(x.part_size, 8u << 20);
-	CHECK_EQ_INT(x.threshold, 8u << 20);
-	CHECK_EQ_INT(x.concurrency, 4);
-	CHECK_EQ_INT(x.retry.max_attempts, 8);
-	CHECK_EQ_INT(x.retry.base_ms, 200);
-	CHECK_EQ_INT(x.retry.cap_ms, 10000);
-	CHECK_EQ_INT(hc.stall_timeout_s, 0);
-	CHECK_EQ_INT(hc.max_idle, 16);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct backend_xfer_opts o = { 0 };
+		struct http_config hc = { 0 };
+		char opts[128], *save = NULL;
+		struct backend_xfer x;
 
-	CHECK_EQ_INT(backend_xfer_opt(&o, "part_size", "6M"), 0);
-	CHECK_EQ_INT(backend_xfer_opt(&o, "concurrency", "2"), 0);
-	CHECK_EQ_INT(backend_xfer_opt(&o, "retries", "3"), 0);
-	CHECK_EQ_INT(backend_xfer_opt(&o, "retry_cap_ms", "50"), 0);
-	CHECK_EQ_INT(backend_xfer_opt(&o, "timeout", "7"), 0);
-	x = backend_xfer_settle(&o, 8u << 20, &hc);
-	CHECK_EQ_INT(x.part_size, 6u << 20);
-	CHECK_EQ_INT(x.threshold, 6u << 20);	/* follows the part size asked for */
-	CHECK_EQ_INT(x.concurrency, 2);
-	CHECK_EQ_INT(x.retry.max_attempts, 3);
-	CHECK_EQ_INT(x.retry.base_ms, 200);
-	CHECK_EQ_INT(x.retry.cap_ms, 50);
-	CHECK_EQ_INT(hc.stall_timeout_s, 7);
-	CHECK_EQ_INT(hc.max_idle, 12);
-	CHECK_EQ_INT(backend_xfer_opt(&o, "threshold", "1G"), 0);
-	CHECK_EQ_INT(backend_xfer_settle(&o, 8u << 20, &hc).threshold, 1u << 30);
+		snprintf(opts, sizeof(opts), "%s", cases[i].opts);
+		for (char *kv = strtok_r(opts, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+			char *eq = strchr(kv, '=');
+
+			*eq = '\0';
+			CHECK_EQ_INT(backend_xfer_opt(&o, kv, eq + 1), 0);
+		}
+		x = backend_xfer_settle(&o, 8u << 20, &hc);
+		CHECK_EQ_INT(x.part_size, cases[i].part_size);
+		CHECK_EQ_INT(x.threshold, cases[i].threshold);
+		CHECK_EQ_INT(x.concurrency, cases[i].concurrency);
+		CHECK_EQ_INT(x.retry.max_attempts, cases[i].attempts);
+		CHECK_EQ_INT(x.retry.base_ms, cases[i].base_ms);
+		CHECK_EQ_INT(x.retry.cap_ms, cases[i].cap_ms);
+		CHECK_EQ_INT(hc.stall_timeout_s, cases[i].stall_s);
+		CHECK_EQ_INT(hc.max_idle, cases[i].max_idle);
+	}
 }
 
 static void test_secret(void)
