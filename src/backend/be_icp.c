@@ -18,6 +18,7 @@
  * shows a partial asset.
  */
 #include "backend/be_icp.h"
+#include "backend/be_util.h"
 #include "backend/http.h"
 #include "backend/icp_agent.h"
 #include "util/log.h"
@@ -337,30 +338,22 @@ static int icp_get_range(struct backend *base, const char *key, uint64_t off, si
 	return rc;
 }
 
+/* RC, after a log line when it is a failure to read the source of KEY,
+ * END bytes long by its size. */
+static int src_failed(int rc, const char *key, uint64_t end)
+{
+	if (rc == -EIO)
+		log_error("icp: cannot upload '%s': the source is shorter than its %llu bytes", key,
+			  (unsigned long long)end);
+	else if (rc)
+		log_error("icp: cannot upload '%s': reading the source: %s", key, strerror(-rc));
+	return rc;
+}
+
 /* Reads LEN bytes at OFF of FD; -errno, or -EIO when the file is shorter. */
 static int read_src(int fd, uint64_t off, unsigned char *buf, size_t len, const char *key)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			log_error("icp: cannot upload '%s': reading the source: %s", key, strerror(e));
-			return -e;
-		}
-		if (n == 0) {
-			log_error("icp: cannot upload '%s': the source is shorter than its %llu bytes", key,
-				  (unsigned long long)(off + len));
-			return -EIO;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return src_failed(backend_read_source(fd, buf, len, off), key, off + len);
 }
 
 static int hex_to_sha(const char *hex, unsigned char out[32])
@@ -383,27 +376,12 @@ static int already_there(struct icp_backend *b, const char *akey, uint64_t size,
 }
 
 /* The SHA-256 of SIZE bytes of FD. */
-static int hash_src(int fd, uint64_t size, size_t bufsize, unsigned char sha[32], const char *key)
+static int hash_src(int fd, uint64_t size, unsigned char sha[32], const char *key)
 {
-	unsigned char *buf = malloc(bufsize);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint64_t off;
-	int rc = buf && ctx ? 0 : -ENOMEM;
+	char hex[65];
+	int rc = src_failed(backend_hash_source(fd, 0, size, hex, NULL), key, size);
 
-	if (rc == 0)
-		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	for (off = 0; rc == 0 && off < size; off += bufsize) {
-		size_t n = size - off < bufsize ? (size_t)(size - off) : bufsize;
-
-		rc = read_src(fd, off, buf, n, key);
-		if (rc == 0)
-			EVP_DigestUpdate(ctx, buf, n);
-	}
-	if (rc == 0)
-		EVP_DigestFinal_ex(ctx, sha, NULL);
-	EVP_MD_CTX_free(ctx);
-	free(buf);
-	return rc;
+	return rc ? rc : hex_to_sha(hex, sha) == 0 ? 0 : -EIO;
 }
 
 /* One batch upload: chunks are taken in turn by up to CONCURRENCY threads
@@ -476,14 +454,13 @@ static int put_batch(struct icp_backend *b, const char *akey, int fd, uint64_t s
 	struct cval *v = NULL;
 	const struct cval *f;
 	unsigned char sha[32];
-	pthread_t th[16];
-	int i, nth = 0, rc;
+	int rc;
 
 	bt.nchunks = (size_t)((size + b->chunk - 1) / b->chunk);
 	/* the canister checks the hash at commit: a wrong one fails there */
 	if (known_sha)
 		memcpy(sha, known_sha, 32);
-	else if ((rc = hash_src(fd, size, b->chunk, sha, akey + 1)) < 0)
+	else if ((rc = hash_src(fd, size, sha, akey + 1)) < 0)
 		return rc;
 	bt.ids = calloc(bt.nchunks, sizeof(*bt.ids));
 	if (!bt.ids)
@@ -500,13 +477,7 @@ static int put_batch(struct icp_backend *b, const char *akey, int fd, uint64_t s
 		goto out;
 	bt.id = f->u;
 	pthread_mutex_init(&bt.lock, NULL);
-	for (i = 0; i < b->concurrency && (size_t)i < bt.nchunks; i++)
-		if (pthread_create(&th[nth], NULL, batch_worker, &bt) == 0)
-			nth++;
-	if (nth == 0)
-		batch_worker(&bt);
-	for (i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
+	backend_run_threads((size_t)b->concurrency < bt.nchunks ? b->concurrency : (int)bt.nchunks, batch_worker, &bt);
 	pthread_mutex_destroy(&bt.lock);
 	rc = bt.rc;
 	if (rc == 0) {

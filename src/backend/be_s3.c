@@ -977,6 +977,7 @@ struct backend *s3_backend_open(const char *rest, const char *url, const struct 
 {
 	struct s3_opts op = { .region = "" };
 	struct http_config hc = { 0 };
+	struct backend_xfer x;
 	struct s3 *s = calloc(1, sizeof(*s));
 	int rc;
 
@@ -1025,18 +1026,15 @@ struct backend *s3_backend_open(const char *rest, const char *url, const struct 
 	if (rc)
 		goto fail;
 	hc.ca_file = s->ca_file;
-	s->part_size = op.x.part_size ? op.x.part_size : 16u << 20;
-	if (s->part_size < S3_MIN_PART) {
+	if (op.x.part_size && op.x.part_size < S3_MIN_PART) {
 		log_warn("s3: part size raised to S3's minimum of 5 MiB");
-		s->part_size = S3_MIN_PART;
+		op.x.part_size = S3_MIN_PART;
 	}
-	s->threshold = op.x.threshold ? op.x.threshold : s->part_size;
-	s->concurrency = op.x.concurrency ? op.x.concurrency : 4;
-	s->retry.max_attempts = op.x.retries ? op.x.retries : 8;
-	s->retry.base_ms = op.x.retry_base_ms ? op.x.retry_base_ms : 200;
-	s->retry.cap_ms = op.x.retry_cap_ms ? op.x.retry_cap_ms : 10000;
-	hc.stall_timeout_s = op.x.timeout;
-	hc.max_idle = 2 * s->concurrency + 8;
+	x = backend_xfer_settle(&op.x, 16u << 20, &hc);
+	s->part_size = x.part_size;
+	s->threshold = x.threshold;
+	s->concurrency = x.concurrency;
+	s->retry = x.retry;
 	rc = set_creds(s, cfg, url);
 	if (rc)
 		goto fail;

@@ -123,6 +123,25 @@ int backend_xfer_opt(struct backend_xfer_opts *x, const char *name, const char *
 	return 1;
 }
 
+struct backend_xfer backend_xfer_settle(const struct backend_xfer_opts *x, uint64_t part_size,
+					struct http_config *hc)
+{
+	struct backend_xfer t = {
+		.part_size = x->part_size ? x->part_size : part_size,
+		.concurrency = x->concurrency ? x->concurrency : 4,
+		.retry = {
+			.max_attempts = x->retries ? x->retries : 8,
+			.base_ms = x->retry_base_ms ? x->retry_base_ms : 200,
+			.cap_ms = x->retry_cap_ms ? x->retry_cap_ms : 10000,
+		},
+	};
+
+	t.threshold = x->threshold ? x->threshold : t.part_size;
+	hc->stall_timeout_s = x->timeout;
+	hc->max_idle = 2 * t.concurrency + 8;
+	return t;
+}
+
 int backend_url_split(const char *rest, const char *url, int (*opt)(void *arg, const char *name, const char *value),
 		      void *arg, char **head, char **prefix)
 {

@@ -1,5 +1,5 @@
 /*
- * be_util.h - what the remote backends (S3, Vercel Blob) share: the store
+ * be_util.h - what the remote backends (S3, Vercel Blob, ICP) share: the store
  * URL's shape and transfer options, key display, reading the source,
  * gathering a listing, running part uploads on threads.  Not for use
  * outside src/backend.
@@ -8,6 +8,8 @@
 #define MVFS_BE_UTIL_H
 
 #include "backend/backend.h"
+#include "backend/http.h"
+#include "backend/s3_err.h"
 
 /* A printable rendering of KEY for log lines (keys are checked before use,
  * but a rejected one may hold anything): at most 72 bytes, then "...". */
@@ -39,6 +41,21 @@ struct backend_xfer_opts {
 /* Sets the option NAME of X to VALUE: 0, -1 for a bad value, 1 when NAME
  * is not a transfer option. */
 int backend_xfer_opt(struct backend_xfer_opts *x, const char *name, const char *value);
+
+/* A remote store's transfer settings. */
+struct backend_xfer {
+	uint64_t part_size, threshold;
+	int concurrency;
+	struct s3_retry_policy retry;
+};
+
+/* The settings X asks for, with the defaults for what it leaves zero:
+ * PART_SIZE (the store's own), a threshold of the part size, 4 parts in
+ * flight, 8 attempts with backoff from 200 ms up to 10 s.  HC gets X's
+ * stall timeout and room for the idle connections of that many parts in
+ * flight. */
+struct backend_xfer backend_xfer_settle(const struct backend_xfer_opts *x, uint64_t part_size,
+					struct http_config *hc);
 
 /* Splits REST, "HEAD[/PREFIX][?name=value&...]" (URL is the whole URL, for
  * messages): each option goes to OPT(ARG, name, value) (value "1" when

@@ -1,17 +1,8 @@
 /*
  * be_vblob.c - the Vercel Blob backend (see be_vblob.h).
  *
- * Every request goes through vb_run(): it adds the headers the official
- * client sends (Bearer token, x-api-version 12, a request id and attempt
- * number), performs it with http_do(), and retries what the client retries.
- * An operation describes its request in a struct vb_op, with a check() run
- * on each 2xx answer that makes a wrong answer (not JSON, another pathname,
- * a cut or mislabelled range, bytes that do not hash to the key) a
- * retryable failure, so one budget covers network faults and lying
- * answers.  Replies are JSON, read with jansson.  Failures are logged once,
- * when the operation gives up, naming the operation, the key, the status
- * and the service's error code; retries as warnings.  The token is only
- * ever in the Authorization line, which is wiped after each request.
+ * Every request goes through vb_run() (vblob_request.c), described by a
+ * struct vb_op whose check() makes a wrong answer a retryable failure.
  *
  * DESIGN
  * Reads go to the blob host, at the URL the API gave for the pathname.
@@ -21,343 +12,27 @@
  * extra round trip.  A 404 from a URL made so is confirmed by asking the
  * API (GET /?url=), whose answer is the truth.
  *
- * Multipart: CONCURRENCY threads take part numbers from a shared counter;
- * each reads its part into its own buffer and sends it with the usual
- * retries; the first failure stops the others.  The blob appears only when
- * complete succeeds; the service has no abort, and an upload never
- * completed is never visible.
+ * Multipart uploads are in be_vblob_multipart.c.
  */
 #include "backend/be_util.h"
 #include "backend/be_vblob.h"
-#include "backend/http.h"
-#include "backend/s3_err.h"
+#include "backend/vblob_internal.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#define VB_API_VERSION "12"
 #define VB_DEFAULT_API "https://vercel.com/api/blob"
 #define VB_MAX_PATHNAME 950		/* the client's MAXIMUM_PATHNAME_LENGTH */
 #define VB_PART_SIZE (8ull << 20)	/* the client's partSizeInBytes */
 #define VB_MIN_PART (5ull << 20)
-#define VB_MAX_PARTS 10000
-#define VB_MAX_HEADERS 8
-#define VB_RETRY_AFTER_MAX_MS 60000
-
-struct vblob {
-	struct backend base;
-	struct http *http;
-	char *api;		/* no trailing '/' */
-	char *store;
-	char *prefix;		/* "" or "some/prefix/" */
-	char *access;		/* "private" or "public" */
-	char *token;		/* wiped at free */
-	uint64_t part_size, threshold;
-	int concurrency;
-	struct s3_retry_policy retry;
-	atomic_uint seed;
-	pthread_mutex_t lock;
-	char *blob_base;	/* URL of pathname P = blob_base + P; NULL until learned */
-};
-
-static inline struct vblob *to_vb(struct backend *b)
-{
-	return (struct vblob *)b;
-}
-
-/* One request, retried as a whole by vb_run. */
-struct vb_op {
-	const char *op;			/* "put", "get", ... for log lines */
-	const char *key;		/* the caller's key, for log lines */
-	const char *method;
-	char *url;			/* the whole URL (the caller's) */
-	int blob_host;			/* a read of a blob URL, not the API */
-	const char *headers[VB_MAX_HEADERS];
-	size_t nheaders;
-	const void *body;
-	size_t body_len;
-	int has_body;
-	void *dst;			/* 2xx body goes here (see http_req) */
-	size_t dst_cap;
-	/* Run on each 2xx answer: 0, or -errno after vb_fail(). */
-	int (*check)(struct vblob *v, struct vb_op *o, int *retry);
-	void *arg;
-	int quiet_404;			/* a missing key is an answer, not a fault */
-	int quiet;			/* any failure is only a debug line (probes) */
-	int max_attempts;		/* 0: the backend's policy */
-
-	/* Results of the last attempt. */
-	struct http_resp resp;
-	json_t *json;			/* the 2xx answer of the API, parsed */
-	char code[64];			/* the service's error code */
-	char message[256];
-	char bad_answer[256];		/* what CHECK found wrong */
-	int attempts;
-};
-
-/* ---- what an answer means ---------------------------------------------------- */
-
-int vblob_errno(long status, const char *code, enum http_fail fail)
-{
-	static const struct { const char *code; int err; } map[] = {
-		{ "forbidden", EACCES }, { "store_suspended", EACCES }, { "not_allowed", EACCES },
-		{ "oidc_environment_not_allowed", EACCES },
-		{ "not_found", ENOENT }, { "store_not_found", ENXIO }, { "file_too_large", EFBIG },
-		{ "bad_request", EINVAL }, { "content_type_not_allowed", EINVAL },
-		{ "client_token_pathname_mismatch", EINVAL }, { "client_token_expired", EACCES },
-		{ "client_token_not_allowed", EACCES },
-		{ "rate_limited", EIO }, { "service_unavailable", EIO }, { "internal_server_error", EIO },
-		{ "precondition_failed", EIO },
-	};
-	size_t i;
-
-	if (fail != HTTP_OK)
-		return -EIO;
-	if (status >= 200 && status < 300)
-		return 0;
-	for (i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(code, map[i].code) == 0)
-			return -map[i].err;
-	if (status == 401 || status == 403)
-		return -EACCES;
-	if (status == 404)
-		return -ENOENT;
-	if (status >= 400 && status < 500 && status != 429)
-		return -EINVAL;
-	return -EIO;
-}
-
-int vblob_retryable(const char *code, enum http_fail fail)
-{
-	if (fail != HTTP_OK)
-		return fail != HTTP_FAIL_CERT && fail != HTTP_FAIL_CAFILE && fail != HTTP_FAIL_TLS &&
-		       fail != HTTP_FAIL_OVERFLOW;
-	return !strcmp(code, "unknown_error") || !strcmp(code, "service_unavailable") ||
-	       !strcmp(code, "internal_server_error") || !strcmp(code, "rate_limited");
-}
-
-/* ---- request machinery ------------------------------------------------------- */
-
-/* Percent-encodes S as URLSearchParams does for a value (all but
- * [A-Za-z0-9*-._]); malloc'd, NULL when out of memory. */
-static char *qenc(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(strlen(s) * 3 + 1), *p = out;
-
-	if (!out)
-		return NULL;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '*') {
-			*p++ = (char)c;
-		} else {
-			*p++ = '%';
-			*p++ = hex[c >> 4];
-			*p++ = hex[c & 15];
-		}
-	}
-	*p = '\0';
-	return out;
-}
-
-/* API + PATH + "?NAME=" + the encoded VALUE (when NAME); malloc'd. */
-static char *api_url(struct vblob *v, const char *path, const char *name, const char *value)
-{
-	char *enc = value ? qenc(value) : NULL, *url = NULL;
-
-	if (value && !enc)
-		return NULL;
-	if (asprintf(&url, "%s%s%s%s%s%s", v->api, path, name ? "?" : "", name ? name : "", name ? "=" : "",
-		     enc ? enc : "") < 0)
-		url = NULL;
-	free(enc);
-	return url;
-}
-
-static int vb_fail(struct vb_op *o, int *retry, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int vb_fail(struct vb_op *o, int *retry, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(o->bad_answer, sizeof(o->bad_answer), fmt, ap);
-	va_end(ap);
-	*retry = 1;
-	return rc;
-}
-
-/* Reads the {"error": {"code", "message"}} of an error answer; a body that
- * is not one says "unknown_error", as the official client reads it. */
-static void read_error(struct vb_op *o)
-{
-	json_t *j = o->resp.body_len ? json_loadb(o->resp.body, o->resp.body_len, 0, NULL) : NULL;
-	json_t *e = json_object_get(j, "error");
-	const char *code = json_string_value(json_object_get(e, "code"));
-	const char *msg = json_string_value(json_object_get(e, "message"));
-
-	snprintf(o->code, sizeof(o->code), "%s", code ? code : "unknown_error");
-	snprintf(o->message, sizeof(o->message), "%s", msg ? msg : "");
-	json_decref(j);
-}
-
-/* One attempt of O.  Returns 0 on a 2xx answer that passed O's check, else
- * -errno with *RETRY saying whether another attempt may help. */
-static int attempt_once(struct vblob *v, struct vb_op *o, int attempt, int *retry)
-{
-	const char *lines[VB_MAX_HEADERS + 5];
-	char *auth = NULL, reqid[128], att[48];
-	size_t n = 0, i;
-	int rc;
-
-	*retry = 0;
-	o->code[0] = o->message[0] = '\0';
-	http_resp_release(&o->resp);
-	json_decref(o->json);
-	o->json = NULL;
-	/* the blob host wants the token only for private blobs */
-	if ((!o->blob_host || strcmp(v->access, "private") == 0) &&
-	    asprintf(&auth, "authorization: Bearer %s", v->token) < 0)
-		return -ENOMEM;
-	if (auth)
-		lines[n++] = auth;
-	if (!o->blob_host) {
-		snprintf(reqid, sizeof(reqid), "x-api-blob-request-id: %s:%lld:%x", v->store,
-			 (long long)time(NULL) * 1000, atomic_fetch_add(&v->seed, 7919u));
-		snprintf(att, sizeof(att), "x-api-blob-request-attempt: %d", attempt - 1);
-		lines[n++] = "x-api-version: " VB_API_VERSION;
-		lines[n++] = reqid;
-		lines[n++] = att;
-	}
-	for (i = 0; i < o->nheaders; i++)
-		lines[n++] = o->headers[i];
-	{
-		struct http_req req = {
-			.method = o->method, .url = o->url, .headers = lines, .nheaders = n,
-			.body = o->body, .body_len = o->body_len, .has_body = o->has_body,
-			.dst = o->dst, .dst_cap = o->dst_cap,
-		};
-
-		rc = http_do(v->http, &req, &o->resp);
-	}
-	if (auth) {
-		OPENSSL_cleanse(auth, strlen(auth));
-		free(auth);
-	}
-	if (rc) {
-		*retry = vblob_retryable("", o->resp.fail);
-		return vblob_errno(0, "", o->resp.fail);
-	}
-	if (o->resp.status >= 200 && o->resp.status < 300) {
-		if (!o->blob_host) {
-			o->json = json_loadb(o->resp.body ? o->resp.body : "", o->resp.body_len, 0, NULL);
-			if (!o->json)
-				return vb_fail(o, retry, -EIO, "the API answered %ld with a body that is not JSON",
-					       o->resp.status);
-		}
-		return o->check ? o->check(v, o, retry) : 0;
-	}
-	if (o->blob_host && o->resp.status == 416)
-		return -ERANGE;	/* a read at or past the end: an answer (see get_url) */
-	if (o->blob_host) {
-		/* plain statuses: 404 missing, 403 refused */
-		snprintf(o->code, sizeof(o->code), "%s", o->resp.status >= 500 || o->resp.status == 429 ?
-			 "unknown_error" : "");
-	} else {
-		read_error(o);
-	}
-	*retry = vblob_retryable(o->code, HTTP_OK);
-	return vblob_errno(o->resp.status, o->code, HTTP_OK);
-}
-
-/* What went wrong in O's last attempt, for a log line. */
-static void describe(const struct vb_op *o, char *buf, size_t len)
-{
-	if (o->resp.fail != HTTP_OK)
-		snprintf(buf, len, "%s (%s)", http_fail_str(o->resp.fail), o->resp.err);
-	else if (o->bad_answer[0])
-		snprintf(buf, len, "%s", o->bad_answer);
-	else
-		snprintf(buf, len, "%s answered %ld%s%s%s%.200s", o->blob_host ? "the blob host" : "vercel blob",
-			 o->resp.status, o->code[0] ? " " : "", o->code, o->message[0] ? ": " : "", o->message);
-}
-
-static const char *hint(const struct vb_op *o)
-{
-	if (!strcmp(o->code, "forbidden") || (o->blob_host && o->resp.status == 403))
-		return ": the store refused the token; check BLOB_READ_WRITE_TOKEN or -o vblob_token_file";
-	if (!strcmp(o->code, "store_not_found"))
-		return ": the store does not exist";
-	if (!strcmp(o->code, "store_suspended"))
-		return ": the store is suspended";
-	return "";
-}
-
-/* Runs O with retries.  Returns 0 (O->resp and O->json hold the answer) or
- * -errno after one log line (a debug line for a quiet 404).  Release O
- * with vb_op_release() either way. */
-static int vb_run(struct vblob *v, struct vb_op *o)
-{
-	unsigned seed = (unsigned)time(NULL) ^ atomic_fetch_add(&v->seed, 7919u);
-	int attempt, rc = -EIO, retry = 0, max = o->max_attempts ? o->max_attempts : v->retry.max_attempts;
-	char k[BACKEND_SHOWN_KEY_MAX], what[400];
-
-	backend_shown_key(o->key, k);
-	for (attempt = 1; attempt <= max; attempt++) {
-		o->bad_answer[0] = '\0';
-		rc = attempt_once(v, o, attempt, &retry);
-		if (rc == 0 || !retry || attempt == max)
-			break;
-		{
-			long ra = s3_retry_after_ms(o->resp.retry_after, (long)time(NULL));
-			long wait = s3_backoff_ms(&v->retry, attempt + 1, ra, &seed);
-
-			/* the service's retry-after is honoured whole (the backoff
-			 * policy caps it at 4 * cap), up to a minute */
-			if (ra > wait)
-				wait = ra < VB_RETRY_AFTER_MAX_MS ? ra : VB_RETRY_AFTER_MAX_MS;
-
-			describe(o, what, sizeof(what));
-			log_warn("vblob: %s '%s': %s; retry %d of %d in %ld ms", o->op, k, what, attempt + 1, max - 1,
-				 wait);
-			backend_sleep_ms(wait);
-		}
-	}
-	o->attempts = attempt > max ? max : attempt;
-	if (rc) {
-		char tries[48] = "";
-
-		describe(o, what, sizeof(what));
-		if ((rc == -ENOENT && o->quiet_404) || rc == -ERANGE || o->quiet) {
-			log_debug("vblob: cannot %s '%s': %s", o->op, k, what);
-		} else {
-			if (o->attempts > 1)
-				snprintf(tries, sizeof(tries), " (after %d attempts)", o->attempts);
-			log_error("vblob: cannot %s '%s': %s%s%s", o->op, k, what, tries, hint(o));
-		}
-	}
-	return rc;
-}
-
-static void vb_op_release(struct vb_op *o)
-{
-	http_resp_release(&o->resp);
-	json_decref(o->json);
-	o->json = NULL;
-}
 
 /* ---- pathnames and their URLs ------------------------------------------------ */
 
@@ -372,7 +47,7 @@ static int key_check(struct vblob *v, const char *op, const char *key)
 	return -EINVAL;
 }
 
-static char *pathname_of(struct vblob *v, const char *key)
+char *vb_pathname_of(struct vblob *v, const char *key)
 {
 	char *p;
 
@@ -407,7 +82,7 @@ static char *url_from_base(struct vblob *v, const char *pathname)
 }
 
 /* A put or complete answer: a blob under exactly our pathname. */
-static int check_put(struct vblob *v, struct vb_op *o, int *retry)
+int vb_check_put(struct vblob *v, struct vb_op *o, int *retry)
 {
 	const char *want = o->arg;
 	const char *p = json_string_value(json_object_get(o->json, "pathname"));
@@ -425,7 +100,7 @@ static int check_put(struct vblob *v, struct vb_op *o, int *retry)
 }
 
 /* The headers of every write: private or public, no suffix, overwrite. */
-static size_t put_headers(struct vblob *v, struct vb_op *o, char *access_line, size_t len)
+size_t vb_put_headers(struct vblob *v, struct vb_op *o, char *access_line, size_t len)
 {
 	snprintf(access_line, len, "x-vercel-blob-access: %s", v->access);
 	o->headers[o->nheaders++] = access_line;
@@ -437,14 +112,9 @@ static size_t put_headers(struct vblob *v, struct vb_op *o, char *access_line, s
 
 /* ---- head ------------------------------------------------------------------------ */
 
-struct head_ans {
-	uint64_t size;
-	char *url;		/* malloc'd */
-};
-
 static int check_head(struct vblob *v, struct vb_op *o, int *retry)
 {
-	struct head_ans *h = o->arg;
+	struct vb_head_ans *h = o->arg;
 	json_t *size = json_object_get(o->json, "size");
 	const char *url = json_string_value(json_object_get(o->json, "url"));
 	const char *p = json_string_value(json_object_get(o->json, "pathname"));
@@ -460,16 +130,16 @@ static int check_head(struct vblob *v, struct vb_op *o, int *retry)
 	return 0;
 }
 
-static int vb_head_ans(struct vblob *v, const char *key, struct head_ans *h, int quiet)
+int vb_head_ans(struct vblob *v, const char *key, struct vb_head_ans *h, int quiet)
 {
 	struct vb_op o = { .op = "head", .key = key, .method = "GET", .check = check_head, .arg = h,
 			   .quiet_404 = 1, .quiet = quiet };
-	char *p = pathname_of(v, key);
+	char *p = vb_pathname_of(v, key);
 	int rc;
 
 	if (!p)
 		return -ENOMEM;
-	o.url = api_url(v, "/", "url", p);
+	o.url = vb_api_url(v, "/", "url", p);
 	rc = o.url ? vb_run(v, &o) : -ENOMEM;
 	vb_op_release(&o);
 	free(o.url);
@@ -480,7 +150,7 @@ static int vb_head_ans(struct vblob *v, const char *key, struct head_ans *h, int
 static int vb_head(struct backend *b, const char *key, struct backend_stat *st)
 {
 	struct vblob *v = to_vb(b);
-	struct head_ans h = { 0 };
+	struct vb_head_ans h = { 0 };
 	int rc = key_check(v, "head", key);
 
 	if (rc)
@@ -496,7 +166,7 @@ static int vb_head(struct backend *b, const char *key, struct backend_stat *st)
 
 static int put_single(struct vblob *v, const char *key, int fd, uint64_t size, const char *sha256_hex)
 {
-	struct vb_op o = { .op = "put", .key = key, .method = "PUT", .has_body = 1, .check = check_put };
+	struct vb_op o = { .op = "put", .key = key, .method = "PUT", .has_body = 1, .check = vb_check_put };
 	char k[BACKEND_SHOWN_KEY_MAX], access[64];
 	char *buf = NULL, *p = NULL;
 	int rc;
@@ -517,9 +187,9 @@ static int put_single(struct vblob *v, const char *key, int fd, uint64_t size, c
 		free(buf);
 		return rc < 0 ? rc : -EIO;
 	}
-	p = pathname_of(v, key);
-	o.url = p ? api_url(v, "/", "pathname", p) : NULL;
-	put_headers(v, &o, access, sizeof(access));
+	p = vb_pathname_of(v, key);
+	o.url = p ? vb_api_url(v, "/", "pathname", p) : NULL;
+	vb_put_headers(v, &o, access, sizeof(access));
 	o.arg = p;
 	o.body = buf;
 	o.body_len = size;
@@ -528,197 +198,6 @@ static int put_single(struct vblob *v, const char *key, int fd, uint64_t size, c
 	free(o.url);
 	free(p);
 	free(buf);
-	return rc;
-}
-
-struct mp {
-	struct vblob *v;
-	const char *key;
-	char *pathname;
-	char *mpu_url;		/* /mpu?pathname=... */
-	int fd;
-	uint64_t size, part_size;
-	int nparts;
-	char upload_id_line[600];	/* "x-mpu-upload-id: ..." */
-	char key_line[1200];		/* "x-mpu-key: <encoded>" */
-	char (*etag)[72];
-	pthread_mutex_t lock;
-	int next, rc;
-};
-
-static int check_create(struct vblob *v, struct vb_op *o, int *retry)
-{
-	struct mp *m = o->arg;
-	const char *id = json_string_value(json_object_get(o->json, "uploadId"));
-	const char *key = json_string_value(json_object_get(o->json, "key"));
-	char *enc;
-
-	if (!id || !key || !*id || strlen(id) > 500 || strchr(id, '\n') || strchr(id, '\r'))
-		return vb_fail(o, retry, -EIO, "a create answer without a usable uploadId and key");
-	enc = qenc(key);	/* the client sends encodeURIComponent(key) */
-	if (!enc)
-		return -ENOMEM;
-	if (strlen(enc) > 1100) {
-		free(enc);
-		return vb_fail(o, retry, -EIO, "an upload key too long to send back");
-	}
-	snprintf(m->upload_id_line, sizeof(m->upload_id_line), "x-mpu-upload-id: %s", id);
-	snprintf(m->key_line, sizeof(m->key_line), "x-mpu-key: %s", enc);
-	free(enc);
-	return 0;
-}
-
-static int check_part(struct vblob *v, struct vb_op *o, int *retry)
-{
-	const char *etag = json_string_value(json_object_get(o->json, "etag"));
-	char *out = o->arg;
-
-	if (!etag || !*etag || strlen(etag) >= 72)
-		return vb_fail(o, retry, -EIO, "a part answer without a usable etag");
-	memcpy(out, etag, strlen(etag) + 1);
-	return 0;
-}
-
-static void set_failure(struct mp *m, int rc)
-{
-	pthread_mutex_lock(&m->lock);
-	if (!m->rc)
-		m->rc = rc;
-	pthread_mutex_unlock(&m->lock);
-}
-
-static void *part_worker(void *arg)
-{
-	struct mp *m = arg;
-	char *buf = malloc(m->part_size), num[48], access[64];
-
-	if (!buf) {
-		set_failure(m, -ENOMEM);
-		return NULL;
-	}
-	for (;;) {
-		struct vb_op o = { .op = "upload part of", .key = m->key, .method = "POST", .has_body = 1,
-				   .check = check_part, .url = m->mpu_url };
-		uint64_t off, len;
-		int i, rc;
-
-		pthread_mutex_lock(&m->lock);
-		i = m->rc ? m->nparts : m->next++;
-		pthread_mutex_unlock(&m->lock);
-		if (i >= m->nparts)
-			break;
-		off = (uint64_t)i * m->part_size;
-		len = m->size - off < m->part_size ? m->size - off : m->part_size;
-		rc = backend_read_source(m->fd, buf, len, off);
-		if (rc) {
-			log_error("vblob: cannot put '%s': reading part %d of the source: %s", m->key, i + 1,
-				  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
-			set_failure(m, rc);
-			break;
-		}
-		put_headers(m->v, &o, access, sizeof(access));
-		snprintf(num, sizeof(num), "x-mpu-part-number: %d", i + 1);
-		o.headers[o.nheaders++] = "x-mpu-action: upload";
-		o.headers[o.nheaders++] = m->key_line;
-		o.headers[o.nheaders++] = m->upload_id_line;
-		o.headers[o.nheaders++] = num;
-		o.arg = m->etag[i];
-		o.body = buf;
-		o.body_len = len;
-		rc = vb_run(m->v, &o);
-		vb_op_release(&o);
-		if (rc) {
-			set_failure(m, rc);
-			break;
-		}
-	}
-	free(buf);
-	return NULL;
-}
-
-static int send_parts(struct mp *m)
-{
-	backend_run_threads(m->v->concurrency < m->nparts ? m->v->concurrency : m->nparts, part_worker, m);
-	return m->rc;
-}
-
-static int complete_upload(struct mp *m)
-{
-	struct vb_op o = { .op = "complete upload of", .key = m->key, .method = "POST", .has_body = 1,
-			   .check = check_put, .arg = m->pathname, .url = m->mpu_url };
-	json_t *parts = json_array();
-	char access[64], *body = NULL;
-	int i, rc = -ENOMEM;
-
-	for (i = 0; parts && i < m->nparts; i++)
-		if (json_array_append_new(parts, json_pack("{s:i,s:s}", "partNumber", i + 1, "etag", m->etag[i])))
-			goto out;
-	body = parts ? json_dumps(parts, JSON_COMPACT) : NULL;
-	if (!body)
-		goto out;
-	put_headers(m->v, &o, access, sizeof(access));
-	o.headers[o.nheaders++] = "content-type: application/json";
-	o.headers[o.nheaders++] = "x-mpu-action: complete";
-	o.headers[o.nheaders++] = m->key_line;
-	o.headers[o.nheaders++] = m->upload_id_line;
-	o.body = body;
-	o.body_len = strlen(body);
-	rc = vb_run(m->v, &o);
-	vb_op_release(&o);
-out:
-	free(body);
-	json_decref(parts);
-	return rc;
-}
-
-static int put_multipart(struct vblob *v, const char *key, int fd, uint64_t size)
-{
-	struct mp m = { .v = v, .key = key, .fd = fd, .size = size, .part_size = v->part_size };
-	struct vb_op o = { .op = "start upload of", .key = key, .method = "POST", .check = check_create,
-			   .arg = &m };
-	struct head_ans h = { 0 };
-	char access[64];
-	int rc;
-
-	/* A content-addressed key already there with this size holds these bytes. */
-	if (backend_key_sha(key) && vb_head_ans(v, key, &h, 1) == 0 && h.size == size) {
-		free(h.url);
-		return 0;
-	}
-	free(h.url);
-	while ((size + m.part_size - 1) / m.part_size > VB_MAX_PARTS)
-		m.part_size += 1u << 20;
-	m.nparts = (int)((size + m.part_size - 1) / m.part_size);
-	m.pathname = pathname_of(v, key);
-	m.mpu_url = m.pathname ? api_url(v, "/mpu", "pathname", m.pathname) : NULL;
-	m.etag = calloc((size_t)m.nparts, sizeof(*m.etag));
-	if (!m.mpu_url || !m.etag) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	pthread_mutex_init(&m.lock, NULL);
-	o.url = m.mpu_url;
-	put_headers(v, &o, access, sizeof(access));
-	o.headers[o.nheaders++] = "x-mpu-action: create";
-	rc = vb_run(v, &o);
-	vb_op_release(&o);
-	if (rc == 0)
-		rc = send_parts(&m);
-	if (rc == 0)
-		rc = complete_upload(&m);
-	if (rc == 0 && (rc = vb_head_ans(v, key, &h, 0)) == 0 && h.size != size) {
-		log_error("vblob: cannot put '%s': the completed blob holds %llu bytes, not %llu", key,
-			  (unsigned long long)h.size, (unsigned long long)size);
-		rc = -EIO;
-	}
-	free(h.url);
-	pthread_mutex_destroy(&m.lock);
-	if (rc == 0)
-		log_debug("vblob: put '%s': %llu bytes in %d parts", key, (unsigned long long)size, m.nparts);
-out:
-	free(m.etag);
-	free(m.mpu_url);
-	free(m.pathname);
 	return rc;
 }
 
@@ -734,8 +213,8 @@ static int vb_put(struct backend *b, const char *key, int fd, uint64_t size, con
 			  (unsigned long long)size);
 		return -EFBIG;
 	}
-	if (size > v->threshold)
-		return put_multipart(v, key, fd, size);
+	if (size > v->x.threshold)
+		return vb_put_multipart(v, key, fd, size);
 	return put_single(v, key, fd, size, sha256_hex);
 }
 
@@ -792,7 +271,7 @@ static int get_url(struct vblob *v, const char *key, char *url, uint64_t off, si
 static int vb_get_range(struct backend *b, const char *key, uint64_t off, size_t len, void *dst, size_t *got)
 {
 	struct vblob *v = to_vb(b);
-	struct head_ans h = { 0 };
+	struct vb_head_ans h = { 0 };
 	char *p, *url;
 	int rc;
 
@@ -807,7 +286,7 @@ static int vb_get_range(struct backend *b, const char *key, uint64_t off, size_t
 	}
 	if (off > UINT64_MAX - len)
 		len = (size_t)(UINT64_MAX - off);
-	p = pathname_of(v, key);
+	p = vb_pathname_of(v, key);
 	if (!p)
 		return -ENOMEM;
 	url = url_from_base(v, p);
@@ -837,10 +316,10 @@ static int vb_del(struct backend *b, const char *key)
 
 	if (rc)
 		return rc;
-	p = pathname_of(v, key);
+	p = vb_pathname_of(v, key);
 	j = p ? json_pack("{s:[s]}", "urls", p) : NULL;
 	body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	o.url = api_url(v, "/delete", NULL, NULL);
+	o.url = vb_api_url(v, "/delete", NULL, NULL);
 	o.headers[o.nheaders++] = "content-type: application/json";
 	o.body = body;
 	o.body_len = body ? strlen(body) : 0;
@@ -868,7 +347,7 @@ static int list_page(struct vblob *v, const char *prefix, const char *full, char
 		     struct backend_list_acc *acc)
 {
 	struct vb_op o = { .op = "list", .key = prefix, .method = "GET", .check = check_list };
-	char *base = api_url(v, "/", "prefix", full), *enc = **cursor ? qenc(*cursor) : NULL;
+	char *base = vb_api_url(v, "/", "prefix", full), *enc = **cursor ? vb_qenc(*cursor) : NULL;
 	size_t plen = strlen(v->prefix), i;
 	json_t *e;
 	int rc = -ENOMEM;
@@ -1054,7 +533,7 @@ static int probe(struct vblob *v, const char *url)
 
 	if (asprintf(&p, "%s.mvaultfs-probe", v->prefix) < 0)
 		return -ENOMEM;
-	o.url = api_url(v, "/", "prefix", p);
+	o.url = vb_api_url(v, "/", "prefix", p);
 	free(p);
 	if (!o.url)
 		return -ENOMEM;
@@ -1118,14 +597,7 @@ struct backend *vblob_backend_open(const char *rest, const char *url, const stru
 	rc = set_token(v, cfg, url);
 	if (rc)
 		goto fail;
-	v->part_size = op.x.part_size ? op.x.part_size : VB_PART_SIZE;
-	v->threshold = op.x.threshold ? op.x.threshold : v->part_size;
-	v->concurrency = op.x.concurrency ? op.x.concurrency : 4;
-	v->retry.max_attempts = op.x.retries ? op.x.retries : 8;
-	v->retry.base_ms = op.x.retry_base_ms ? op.x.retry_base_ms : 200;
-	v->retry.cap_ms = op.x.retry_cap_ms ? op.x.retry_cap_ms : 10000;
-	hc.stall_timeout_s = op.x.timeout;
-	hc.max_idle = 2 * v->concurrency + 8;
+	v->x = backend_xfer_settle(&op.x, VB_PART_SIZE, &hc);
 	v->http = http_new(&hc);
 	if (!v->http) {
 		rc = -ENOMEM;
@@ -1135,7 +607,7 @@ struct backend *vblob_backend_open(const char *rest, const char *url, const stru
 	if (rc)
 		goto fail;
 	log_info("vblob: store '%s' open: API %s, %s blobs, part size %llu MiB, %d parts in flight", url, v->api,
-		 v->access, (unsigned long long)(v->part_size >> 20), v->concurrency);
+		 v->access, (unsigned long long)(v->x.part_size >> 20), v->x.concurrency);
 	return &v->base;
 fail:
 	vb_free(&v->base);

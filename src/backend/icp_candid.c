@@ -96,11 +96,25 @@ static void sleb(struct cbuf *b, int64_t v)
 	}
 }
 
-static void field(struct cbuf *b, const char *name, int64_t type)
+struct cfield {
+	const char *name;
+	int64_t type;		/* a T_ code, or a table index */
+};
+
+/* A record or variant type (OP) of the N fields F, given in the order of
+ * their hashes, as the wire wants them. */
+static void fields(struct cbuf *b, int64_t op, size_t n, const struct cfield *f)
 {
-	leb(b, candid_hash(name));
-	sleb(b, type);
+	sleb(b, op);
+	leb(b, n);
+	for (size_t i = 0; i < n; i++) {
+		leb(b, candid_hash(f[i].name));
+		sleb(b, f[i].type);
+	}
 }
+#define FIELDS(b, op, ...) \
+	fields(b, op, sizeof((const struct cfield[]){ __VA_ARGS__ }) / sizeof(struct cfield), \
+	       (const struct cfield[]){ __VA_ARGS__ })
 
 static void text(struct cbuf *b, const char *s)
 {
@@ -164,10 +178,7 @@ void candid_enc_get(struct cbuf *out, const char *key, const char *encoding)
 	magic(out, 2);
 	sleb(out, T_VEC);
 	sleb(out, T_TEXT);
-	sleb(out, T_RECORD);
-	leb(out, 2);
-	field(out, "key", T_TEXT);
-	field(out, "accept_encodings", 0);
+	FIELDS(out, T_RECORD, { "key", T_TEXT }, { "accept_encodings", 0 });
 	args1(out, 1);
 	text(out, key);
 	leb(out, 1);
@@ -181,12 +192,7 @@ void candid_enc_get_chunk(struct cbuf *out, const char *key, const char *encodin
 {
 	magic(out, 3);
 	blob_types(out);
-	sleb(out, T_RECORD);
-	leb(out, 4);
-	field(out, "key", T_TEXT);
-	field(out, "sha256", 1);
-	field(out, "index", T_NAT);
-	field(out, "content_encoding", T_TEXT);
+	FIELDS(out, T_RECORD, { "key", T_TEXT }, { "sha256", 1 }, { "index", T_NAT }, { "content_encoding", T_TEXT });
 	args1(out, 2);
 	text(out, key);
 	opt_sha(out, sha256);
@@ -202,13 +208,8 @@ void candid_enc_store(struct cbuf *out, const char *key, const char *content_typ
 {
 	magic(out, 3);
 	blob_types(out);
-	sleb(out, T_RECORD);
-	leb(out, 5);
-	field(out, "key", T_TEXT);
-	field(out, "content", 0);
-	field(out, "sha256", 1);
-	field(out, "content_type", T_TEXT);
-	field(out, "content_encoding", T_TEXT);
+	FIELDS(out, T_RECORD, { "key", T_TEXT }, { "content", 0 }, { "sha256", 1 }, { "content_type", T_TEXT },
+	       { "content_encoding", T_TEXT });
 	args1(out, 2);
 	text(out, key);
 	blob(out, content, len);
@@ -223,10 +224,7 @@ void candid_enc_create_chunk(struct cbuf *out, uint64_t batch_id, const void *co
 	magic(out, 2);
 	sleb(out, T_VEC);
 	sleb(out, T_NAT8);
-	sleb(out, T_RECORD);
-	leb(out, 2);
-	field(out, "content", 0);
-	field(out, "batch_id", T_NAT);
+	FIELDS(out, T_RECORD, { "content", 0 }, { "batch_id", T_NAT });
 	args1(out, 1);
 	blob(out, content, len);
 	leb(out, batch_id);
@@ -247,26 +245,12 @@ void candid_enc_commit_asset(struct cbuf *out, uint64_t batch_id, const char *ke
 	blob_types(out);
 	sleb(out, T_VEC);
 	sleb(out, T_NAT);
-	sleb(out, T_RECORD);
-	leb(out, 2);
-	field(out, "key", T_TEXT);
-	field(out, "content_type", T_TEXT);
-	sleb(out, T_RECORD);
-	leb(out, 4);
-	field(out, "key", T_TEXT);
-	field(out, "sha256", 1);
-	field(out, "chunk_ids", 2);
-	field(out, "content_encoding", T_TEXT);
-	sleb(out, T_VARIANT);
-	leb(out, 2);
-	field(out, "CreateAsset", 3);
-	field(out, "SetAssetContent", 4);
+	FIELDS(out, T_RECORD, { "key", T_TEXT }, { "content_type", T_TEXT });
+	FIELDS(out, T_RECORD, { "key", T_TEXT }, { "sha256", 1 }, { "chunk_ids", 2 }, { "content_encoding", T_TEXT });
+	FIELDS(out, T_VARIANT, { "CreateAsset", 3 }, { "SetAssetContent", 4 });
 	sleb(out, T_VEC);
 	leb(out, 5);
-	sleb(out, T_RECORD);
-	leb(out, 2);
-	field(out, "batch_id", T_NAT);
-	field(out, "operations", 6);
+	FIELDS(out, T_RECORD, { "batch_id", T_NAT }, { "operations", 6 });
 	args1(out, 7);
 	leb(out, batch_id);
 	leb(out, 2);
@@ -286,9 +270,7 @@ void candid_enc_commit_asset(struct cbuf *out, uint64_t batch_id, const char *ke
 void candid_enc_delete_asset(struct cbuf *out, const char *key)
 {
 	magic(out, 1);
-	sleb(out, T_RECORD);
-	leb(out, 1);
-	field(out, "key", T_TEXT);
+	FIELDS(out, T_RECORD, { "key", T_TEXT });
 	args1(out, 0);
 	text(out, key);
 }

@@ -78,11 +78,50 @@ void cache_blocks_import(struct cache *c, const char *sha256, int fd, uint64_t s
 
 /* cache_stage.c */
 int cache_stage_open(struct cache *c);
-int cache_stage_start(struct cache *c);
-void cache_stage_stop(struct cache *c);
 void cache_stage_free(struct cache *c);
 /* An fd on the staged content SHA256, or -ENOENT when it is not staged. */
 int cache_stage_open_content(struct cache *c, const char *sha256);
+
+/* A journal entry waiting for its upload, in c->queue. */
+struct upload {
+	struct cache_entry e;
+	int verify;		/* recovered after a restart: check the hash first */
+	struct upload *next;
+};
+
+/* The longest journal entry name (cache_stage.c says what one holds). */
+#define JOURNAL_NAME_MAX 256
+
+/* The staged set, with c->lock held.  The entry of content SHA, or NULL. */
+struct staged *cache_staged_find(struct cache *c, const char *sha);
+/* Counts one more journal entry for E's file and content.  0, or -ENOMEM
+ * and nothing changes. */
+int cache_staged_add(struct cache *c, const struct cache_entry *e);
+/* Counts one journal entry less for E's file and content; returns 1 when it
+ * was the last one for its content.  UPLOADED: the entry's upload is
+ * recorded, and its file is still reported for a while; else (sealing
+ * failed, content set aside) the file no longer counts. */
+int cache_staged_drop(struct cache *c, const struct cache_entry *e, int uploaded);
+/* Appends U to the upload queue and wakes the uploaders (c->lock held). */
+void cache_queue_push(struct cache *c, struct upload *u);
+
+/* The journal entry name of E into BUF (JOURNAL_NAME_MAX bytes). */
+void cache_journal_name(const struct cache_entry *e, char *buf, size_t len);
+/* Reads entry NAME back into E; -EINVAL when it is not one. */
+int cache_journal_parse(const char *name, struct cache_entry *e);
+/* An entry as earlier versions wrote it (journal/<seq>-<sha256>, a small
+ * text file of key=value lines) into E: 0, -errno, or -EINVAL. */
+int cache_journal_read_old(const char *path, struct cache_entry *e);
+/* fsync of the folder PATH: 0 or -errno. */
+int cache_fsync_path(const char *path);
+
+/* cache_upload.c */
+/* Queues the journal entries an earlier run left, then starts the
+ * uploaders.  0 or -errno. */
+int cache_stage_start(struct cache *c);
+/* Stops the uploaders (an upload in flight goes back to the queue, still
+ * journalled) and says what is left for the next mount. */
+void cache_stage_stop(struct cache *c);
 
 /* cache.c */
 /* Free bytes on the cache folder's disk, and its size. */

@@ -1,6 +1,8 @@
 /*
- * cache_stage.c - write-back: sealing staged files, the journal, the
- * uploaders, and recovery after a crash.
+ * cache_stage.c - write-back: staging files, sealing them into the
+ * journal, and the staged set (what waits for upload, per content and per
+ * file).  The uploaders and the recovery after a crash that take entries
+ * from the journal are in cache_upload.c.
  *
  * A file being written lives in an unnamed (O_TMPFILE) staging file.  At
  * close, cache_stage_seal fsyncs it, gives it the name staging/<sha256>
@@ -14,13 +16,6 @@
  * hash.  (Entries of earlier versions, small key=value files named
  * <seq>-<sha256>, are written anew at start.)
  *
- * Uploaders take journal entries oldest first, send the bytes to the store
- * (skipped when the store already has that key), call the owner's uploaded
- * function (the database commit), and only then drop the journal entry and,
- * with the last entry of a hash, the staging file, whose blocks go into the
- * block cache.  Failures (a store or database outage) are retried with
- * backoff, forever: nothing closed is ever dropped.
- *
  * The files whose content is here are counted too (per inode), for the
  * filesystem's listings: a file closed here shows from its close on, in
  * every listing, whatever the row a listing read says.  A listing reads
@@ -29,15 +24,9 @@
  * ("uploading") must still find the file held here: an inode's count goes
  * only after the upload is recorded, and an uploaded file is still
  * reported for CACHE_RECENT_SECS after that (a sweep forgets it later).
- *
- * At start, every journal entry is queued again in order; its staged bytes
- * are checked against their hash before upload, and content that fails the
- * check (edited behind our back) is moved to aside/ and reported, never
- * uploaded.  Leftover temporary files are removed.
  */
 #include "cache/cache_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -69,12 +58,6 @@ struct staged_file {
 	struct staged_file *next;
 };
 
-struct upload {
-	struct cache_entry e;
-	int verify;		/* recovered after a restart: check the hash first */
-	struct upload *next;
-};
-
 static size_t sha_bucket(const struct cache *c, const char *sha)
 {
 	size_t h = 0;
@@ -85,7 +68,7 @@ static size_t sha_bucket(const struct cache *c, const char *sha)
 }
 
 /* With c->lock held. */
-static struct staged *staged_find(struct cache *c, const char *sha)
+struct staged *cache_staged_find(struct cache *c, const char *sha)
 {
 	struct staged *s = c->staged[sha_bucket(c, sha)];
 
@@ -135,10 +118,10 @@ static void files_sweep(struct cache *c, time_t now)
 
 /* Counts one more journal entry for E's file and content (with c->lock
  * held).  On failure nothing changes. */
-static int staged_add(struct cache *c, const struct cache_entry *e)
+int cache_staged_add(struct cache *c, const struct cache_entry *e)
 {
 	struct staged_file **fp = file_slot(c, e->ino);
-	struct staged *s = staged_find(c, e->sha256);
+	struct staged *s = cache_staged_find(c, e->sha256);
 	struct staged_file *f = *fp ? NULL : calloc(1, sizeof(*f));
 
 	if (!*fp && !f)
@@ -172,7 +155,7 @@ static int staged_add(struct cache *c, const struct cache_entry *e)
  * was the last one for its content (with c->lock held).  UPLOADED: the
  * entry's upload is recorded, and its file is still reported for a while;
  * else (sealing failed, content set aside) the file no longer counts. */
-static int staged_drop(struct cache *c, const struct cache_entry *e, int uploaded)
+int cache_staged_drop(struct cache *c, const struct cache_entry *e, int uploaded)
 {
 	struct staged_file **fp = file_slot(c, e->ino), *f = *fp;
 	const char *sha = e->sha256;
@@ -232,7 +215,7 @@ static int is_staged_now(struct cache *c, const char *sha256)
 	int yes;
 
 	pthread_mutex_lock(&c->lock);
-	yes = staged_find(c, sha256) != NULL;
+	yes = cache_staged_find(c, sha256) != NULL;
 	pthread_mutex_unlock(&c->lock);
 	return yes;
 }
@@ -293,7 +276,7 @@ int cache_stage_room(struct cache *c, const char *name, uint64_t size, uint64_t 
 	return 0;
 }
 
-static int fsync_path(const char *path)
+int cache_fsync_path(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 
@@ -309,9 +292,7 @@ static int fsync_path(const char *path)
  * the rest: journal/<seq>_<sha256>_<ino>_<size>_<mtime|n>_<type>_<mime>
  * ('/' of the MIME type as '=').  Making one costs a link and one fsync of
  * the folder, no data of its own to write and sync. */
-#define JOURNAL_NAME_MAX 256
-
-static void journal_name(const struct cache_entry *e, char *buf, size_t len)
+void cache_journal_name(const struct cache_entry *e, char *buf, size_t len)
 {
 	char mtime[48] = "n", mime[96];
 	size_t i;
@@ -329,7 +310,7 @@ static void journal_name(const struct cache_entry *e, char *buf, size_t len)
 }
 
 /* Reads entry NAME back; -EINVAL when it is not one. */
-static int journal_parse(const char *name, struct cache_entry *e)
+int cache_journal_parse(const char *name, struct cache_entry *e)
 {
 	char sha[65], mtime[48], type[16], mime[128];
 	unsigned long long seq, ino, size;
@@ -367,7 +348,7 @@ static int journal_write(struct cache *c, int fd, const struct cache_entry *e, u
 
 	if (dfd < 0)
 		return -errno;
-	journal_name(e, name, sizeof(name));
+	cache_journal_name(e, name, sizeof(name));
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) != 0)
 		rc = -errno;
@@ -381,7 +362,7 @@ static int journal_write(struct cache *c, int fd, const struct cache_entry *e, u
 
 /* An entry as earlier versions wrote it (journal/<seq>-<sha256>, a small
  * text file of key=value lines), read at start to be written anew. */
-static int journal_read_old(const char *path, struct cache_entry *e)
+int cache_journal_read_old(const char *path, struct cache_entry *e)
 {
 	char line[512];
 	FILE *f = fopen(path, "r");
@@ -421,7 +402,7 @@ static int journal_read_old(const char *path, struct cache_entry *e)
 }
 
 /* Appends an upload to the queue (with c->lock held). */
-static void queue_push(struct cache *c, struct upload *u)
+void cache_queue_push(struct cache *c, struct upload *u)
 {
 	u->next = NULL;
 	if (c->queue_tail)
@@ -460,7 +441,7 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e, unsigned fl
 	if (e->seq <= c->last_seq)
 		e->seq = c->last_seq + 1;
 	c->last_seq = e->seq;
-	rc = staged_add(c, e);
+	rc = cache_staged_add(c, e);
 	counted = rc == 0;
 	pthread_mutex_unlock(&c->lock);
 	/* staging/<sha256> is not synced: the entry is the durable name, and
@@ -470,7 +451,7 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e, unsigned fl
 	if (rc) {
 		log_error("cannot journal staged '%.12s...': %s", e->sha256, strerror(-rc));
 		pthread_mutex_lock(&c->lock);
-		if (counted ? staged_drop(c, e, 0) : !staged_find(c, e->sha256))
+		if (counted ? cache_staged_drop(c, e, 0) : !cache_staged_find(c, e->sha256))
 			unlink(path);
 		pthread_cond_broadcast(&c->changed);
 		pthread_mutex_unlock(&c->lock);
@@ -486,7 +467,7 @@ int cache_stage_sync(struct cache *c, int fd)
 		if (fsync(fd) != 0)
 			rc = -errno;
 	} else {
-		rc = fsync_path(c->journal_dir);
+		rc = cache_fsync_path(c->journal_dir);
 	}
 	if (rc)
 		log_error("cannot make closed content durable in '%s' (%s): %s; it stays for its upload, but a"
@@ -503,8 +484,8 @@ int cache_stage_retime(struct cache *c, struct cache_entry *e, const struct time
 
 	moved.mtime = *mtime;
 	moved.has_mtime = 1;
-	journal_name(e, from, sizeof(from));
-	journal_name(&moved, to, sizeof(to));
+	cache_journal_name(e, from, sizeof(from));
+	cache_journal_name(&moved, to, sizeof(to));
 	if ((dfd = open(c->journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -errno;
 	pthread_mutex_lock(&c->lock);
@@ -531,7 +512,7 @@ ssize_t cache_entry_note(struct cache *c, const struct cache_entry *e, const cha
 
 	if (len == 0)
 		return -ERANGE;
-	journal_name(e, entry, sizeof(entry));
+	cache_journal_name(e, entry, sizeof(entry));
 	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, entry);
 	n = getxattr(path, name, buf, len - 1);
 	if (n < 0)
@@ -548,7 +529,7 @@ int cache_stage_upload(struct cache *c, const struct cache_entry *e)
 		return -ENOMEM;	/* journalled: the next start uploads it */
 	u->e = *e;
 	pthread_mutex_lock(&c->lock);
-	queue_push(c, u);
+	cache_queue_push(c, u);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
@@ -561,373 +542,13 @@ int cache_wait_uploaded(struct cache *c, const char *sha256, double timeout)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += (time_t)timeout;
 	pthread_mutex_lock(&c->lock);
-	while (rc == 0 && staged_find(c, sha256))
+	while (rc == 0 && cache_staged_find(c, sha256))
 		rc = pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0 ? 0 : -ETIMEDOUT;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
 
 /* Sleeps SECS or until the cache stops; returns 1 when stopping. */
-static int pause_or_stop(struct cache *c, int secs)
-{
-	struct timespec until;
-	int stop;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += secs;
-	pthread_mutex_lock(&c->lock);
-	while (!c->stopping && pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
-		;
-	stop = c->stopping;
-	pthread_mutex_unlock(&c->lock);
-	return stop;
-}
-
-/* Moves staged content that failed its check, and its journal entry, to
- * aside/, where a person can look at it. */
-static void set_aside(struct cache *c, const struct cache_entry *e, const char *why)
-{
-	char name[JOURNAL_NAME_MAX], from[4300], to[4300];
-
-	log_error("staged content %s of inode %" PRIu64 " %s: not uploaded, moved to '%s'", e->sha256, e->ino,
-		  why, c->aside_dir);
-	journal_name(e, name, sizeof(name));
-	snprintf(from, sizeof(from), "%s/%s", c->journal_dir, name);
-	snprintf(to, sizeof(to), "%s/%s.journal", c->aside_dir, name);
-	rename(from, to);
-	snprintf(from, sizeof(from), "%s/%s", c->staging_dir, e->sha256);
-	snprintf(to, sizeof(to), "%s/%s", c->aside_dir, name);
-	rename(from, to);
-	pthread_mutex_lock(&c->lock);
-	staged_drop(c, e, 0);
-	c->set_aside++;
-	pthread_cond_broadcast(&c->changed);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Sends one entry's bytes to the store.  0, -EAGAIN (try later), or
- * -EBADMSG (set aside). */
-static int upload_bytes(struct cache *c, struct upload *u, int fd)
-{
-	const struct cache_entry *e = &u->e;
-	char key[BACKEND_KEY_MAX], sha[SHA256_HEX_LEN + 1];
-	struct backend_stat bst;
-	struct stat st;
-	int rc;
-
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != e->size)
-		return -EBADMSG;
-	if (u->verify) {
-		if ((rc = sha256_fd(fd, e->size, sha)) != 0)
-			return -EAGAIN;
-		if (strcmp(sha, e->sha256) != 0)
-			return -EBADMSG;
-		u->verify = 0;
-	}
-	cache_key_for(c, e->sha256, key);
-	if (backend_head(c->backend, key, &bst) == 0 && bst.size == e->size)
-		return 0;	/* content-addressed: the store has these bytes */
-	rc = backend_put(c->backend, key, fd, e->size, e->sha256);
-	if (rc)
-		return -EAGAIN;
-	cache_count(c, &c->st.store_puts, 1);
-	return 0;
-}
-
-/* After the record: the store still has the bytes.  A deletion job that
- * saw the blob unreferenced may have deleted the object between our PUT (or
- * the HEAD that made it unneeded) and our record; once recorded, the blob is
- * referenced and no deletion starts, so one look settles it.  0, or -EAGAIN
- * (the record is idempotent: it is simply made again). */
-static int still_stored(struct cache *c, struct upload *u, int fd)
-{
-	char key[BACKEND_KEY_MAX];
-	struct backend_stat bst;
-
-	cache_key_for(c, u->e.sha256, key);
-	if (backend_head(c->backend, key, &bst) == 0 && bst.size == u->e.size)
-		return 0;
-	log_warn("'%s' left the store while its upload was being recorded (a deletion of the same bytes);"
-		 " sending it again", key);
-	if (backend_put(c->backend, key, fd, u->e.size, u->e.sha256) != 0)
-		return -EAGAIN;
-	cache_count(c, &c->st.store_puts, 1);
-	return 0;
-}
-
-static void upload_done(struct cache *c, struct upload *u, int fd)
-{
-	char name[JOURNAL_NAME_MAX], path[4300], done[4400];
-	struct timespec now;
-	int last;
-
-	journal_name(&u->e, name, sizeof(name));
-	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/%s", c->staging_dir, u->e.sha256);
-	snprintf(done, sizeof(done), "%s/.done-%" PRIu64 "-%s", c->staging_dir, u->e.seq, u->e.sha256);
-	pthread_mutex_lock(&c->lock);
-	last = staged_drop(c, &u->e, 1);
-	/* The last entry's file leaves its name under the lock: bytes sealed
-	 * again from now on get a file of their own. */
-	if (last && rename(path, done) != 0)
-		last = 0;
-	pthread_cond_broadcast(&c->changed);
-	pthread_mutex_unlock(&c->lock);
-	if (last) {
-		/* The bytes are local already: keep them as cached blocks. */
-		cache_blocks_import(c, u->e.sha256, fd, u->e.size);
-		unlink(done);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&c->stats_lock);
-	c->st.uploaded_files++;
-	c->st.uploaded_bytes += u->e.size;
-	if (c->rate_since.tv_sec == 0 || now.tv_sec - c->rate_since.tv_sec > 10) {
-		c->rate_since = now;
-		c->rate_bytes = 0;
-	}
-	c->rate_bytes += u->e.size;
-	{
-		double secs = (double)(now.tv_sec - c->rate_since.tv_sec) +
-			      (double)(now.tv_nsec - c->rate_since.tv_nsec) / 1e9;
-
-		c->st.upload_rate = secs > 0.2 ? (double)c->rate_bytes / secs : c->st.upload_rate;
-	}
-	pthread_mutex_unlock(&c->stats_lock);
-}
-
-static void *uploader_main(void *arg)
-{
-	struct cache *c = arg;
-
-	for (;;) {
-		struct upload *u;
-		char path[4200];
-		int fd, rc, backoff = 1, warned = 0;
-		uint64_t *waiting_on = NULL;
-
-		pthread_mutex_lock(&c->lock);
-		while (!c->stopping && !c->queue_head)
-			pthread_cond_wait(&c->changed, &c->lock);
-		if (c->stopping) {
-			pthread_mutex_unlock(&c->lock);
-			return NULL;
-		}
-		u = c->queue_head;
-		c->queue_head = u->next;
-		if (!c->queue_head)
-			c->queue_tail = NULL;
-		pthread_mutex_unlock(&c->lock);
-
-		snprintf(path, sizeof(path), "%s/%s", c->staging_dir, u->e.sha256);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			set_aside(c, &u->e, "is missing from staging");
-			free(u);
-			continue;
-		}
-		for (;;) {
-			/* which side keeps it waiting, for `mvaultfs status` */
-			uint64_t *side = &c->st.store_failing;
-
-			rc = upload_bytes(c, u, fd);
-			if (rc == 0 && waiting_on == &c->st.store_failing) {
-				/* the store took it: the record may wait a while */
-				cache_count(c, waiting_on, (uint64_t)-1);
-				waiting_on = NULL;
-			}
-			if (rc == 0) {
-				side = &c->st.record_waiting;
-				rc = c->uploaded(c->uploaded_arg, &u->e) == 0 ? 0 : -EAGAIN;
-			}
-			if (rc == 0) {
-				side = &c->st.store_failing;
-				rc = still_stored(c, u, fd);
-			}
-			if (waiting_on)
-				cache_count(c, waiting_on, (uint64_t)-1);
-			waiting_on = rc == -EAGAIN ? side : NULL;
-			if (waiting_on)
-				cache_count(c, waiting_on, 1);
-			if (rc != -EAGAIN)
-				break;
-			if (!warned++)
-				log_warn("upload of %.12s... (inode %" PRIu64 ") failed; retrying with backoff",
-					 u->e.sha256, u->e.ino);
-			if (pause_or_stop(c, backoff))
-				break;
-			backoff = backoff < 32 ? backoff * 2 : 60;
-		}
-		if (waiting_on)
-			cache_count(c, waiting_on, (uint64_t)-1);
-		if (rc == 0) {
-			if (warned)
-				log_info("upload of %.12s... done after %d tries", u->e.sha256, warned + 1);
-			upload_done(c, u, fd);
-			free(u);
-		} else if (rc == -EBADMSG) {
-			set_aside(c, &u->e, "does not match its hash (changed behind mvaultfs' back)");
-			free(u);
-		} else {
-			/* stopping: back to the front of the queue, journalled */
-			pthread_mutex_lock(&c->lock);
-			u->next = c->queue_head;
-			c->queue_head = u;
-			if (!c->queue_tail)
-				c->queue_tail = u;
-			pthread_mutex_unlock(&c->lock);
-		}
-		close(fd);
-	}
-}
-
-/* Staging files no journal entry names: sealed by a run killed before it
- * wrote the entry (its close never returned), or finished uploads whose
- * cleanup was cut short.  Neither is anything's only copy. */
-static void discard_orphans(struct cache *c)
-{
-	struct dirent *de;
-	DIR *d = opendir(c->staging_dir);
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		int orphan;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_name[0] == '.') {
-			orphan = 1;	/* .done-* */
-		} else {
-			pthread_mutex_lock(&c->lock);
-			orphan = strlen(de->d_name) == 64 && !staged_find(c, de->d_name);
-			pthread_mutex_unlock(&c->lock);
-		}
-		if (orphan) {
-			log_info("discarding staging file '%s' that no journal entry names", de->d_name);
-			unlinkat(dirfd(d), de->d_name, 0);
-		}
-	}
-	closedir(d);
-}
-
-static int cmp_upload(const void *a, const void *b)
-{
-	const struct upload *x = *(struct upload *const *)a, *y = *(struct upload *const *)b;
-
-	return x->e.seq < y->e.seq ? -1 : x->e.seq > y->e.seq;
-}
-
-/* Entry NAME of the journal, read into E, its bytes named staging/<sha256>
- * again when a crash took that name; an entry of an earlier version is
- * written anew (a link of its staged bytes) and its text file removed. */
-static int recover_entry(struct cache *c, const char *name, struct cache_entry *e)
-{
-	char path[4300], staged[4300], entry[JOURNAL_NAME_MAX];
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
-	if (journal_parse(name, e) == 0) {
-		snprintf(staged, sizeof(staged), "%s/%s", c->staging_dir, e->sha256);
-		if (link(path, staged) != 0 && errno != EEXIST)
-			return -errno;
-		return 0;
-	}
-	if ((rc = journal_read_old(path, e)) != 0)
-		return rc;
-	e->seq = strtoull(name, NULL, 10);
-	journal_name(e, entry, sizeof(entry));
-	snprintf(staged, sizeof(staged), "%s/%s", c->staging_dir, e->sha256);
-	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, entry);
-	if (link(staged, path) != 0 && errno != EEXIST)
-		return -errno;
-	if ((rc = fsync_path(c->journal_dir)) != 0)
-		return rc;
-	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
-	unlink(path);
-	return 0;
-}
-
-/* Queues every journal entry left by an earlier run, oldest first. */
-static int recover(struct cache *c)
-{
-	struct upload **list = NULL, *u;
-	size_t n = 0, cap = 0, nnames = 0;
-	char **names = NULL;
-	struct dirent *de;
-	DIR *d;
-
-	/* the names first: an entry written anew joins the folder meanwhile */
-	d = opendir(c->journal_dir);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		char **l = realloc(names, (nnames + 1) * sizeof(*names));
-
-		if (!l || !(l[nnames] = strdup(de->d_name))) {
-			names = l ? l : names;
-			break;
-		}
-		names = l;
-		nnames++;
-	}
-	closedir(d);
-	for (size_t i = 0; i < nnames; i++) {
-		const char *name = names[i];
-		char path[4300];
-		struct cache_entry e;
-
-		if (name[0] == '.') {
-			if (strncmp(name, ".tmp-", 5) == 0) {
-				snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
-				unlink(path);	/* a journal entry never finished: its file was not closed */
-			}
-			continue;
-		}
-		snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
-		if (recover_entry(c, name, &e) != 0) {
-			log_error("journal entry '%s' is unreadable or its bytes are gone; moved aside", path);
-			char to[4300];
-
-			snprintf(to, sizeof(to), "%s/%s.journal", c->aside_dir, name);
-			rename(path, to);
-			continue;
-		}
-		if (n == cap) {
-			struct upload **l = realloc(list, (cap = cap ? cap * 2 : 64) * sizeof(*l));
-
-			if (!l)
-				break;
-			list = l;
-		}
-		u = calloc(1, sizeof(*u));
-		if (!u)
-			break;
-		u->e = e;
-		u->verify = 1;
-		list[n++] = u;
-	}
-	for (size_t i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
-	if (n)
-		qsort(list, n, sizeof(*list), cmp_upload);
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < n; i++) {
-		staged_add(c, &list[i]->e);
-		if (list[i]->e.seq > c->last_seq)
-			c->last_seq = list[i]->e.seq;
-		queue_push(c, list[i]);
-	}
-	pthread_mutex_unlock(&c->lock);
-	discard_orphans(c);
-	if (n)
-		log_info("resuming %zu upload(s) left by the last run", n);
-	free(list);
-	return 0;
-}
-
 int cache_stage_open(struct cache *c)
 {
 	c->nstaged_buckets = 4096;
@@ -935,47 +556,6 @@ int cache_stage_open(struct cache *c)
 	c->nfile_buckets = 4096;
 	c->files = calloc(c->nfile_buckets, sizeof(*c->files));
 	return c->staged && c->files ? 0 : -ENOMEM;
-}
-
-int cache_stage_start(struct cache *c)
-{
-	int rc = recover(c);
-
-	if (rc)
-		return rc;
-	c->uploaders = calloc((size_t)c->cfg.uploaders, sizeof(*c->uploaders));
-	if (!c->uploaders)
-		return -ENOMEM;
-	for (int i = 0; i < c->cfg.uploaders; i++) {
-		if (pthread_create(&c->uploaders[i], NULL, uploader_main, c) != 0)
-			return -EAGAIN;
-		c->nuploaders++;
-	}
-	return 0;
-}
-
-void cache_stage_stop(struct cache *c)
-{
-	uint64_t files, bytes;
-
-	if (!c->nuploaders)
-		return;
-	pthread_mutex_lock(&c->lock);
-	c->stopping = 1;
-	pthread_cond_broadcast(&c->changed);
-	pthread_mutex_unlock(&c->lock);
-	for (int i = 0; i < c->nuploaders; i++)
-		pthread_join(c->uploaders[i], NULL);
-	c->nuploaders = 0;
-	free(c->uploaders);
-	c->uploaders = NULL;
-	pthread_mutex_lock(&c->lock);
-	files = c->staged_files;
-	bytes = c->staged_bytes;
-	pthread_mutex_unlock(&c->lock);
-	if (files)
-		log_warn("%" PRIu64 " file(s), %" PRIu64 " bytes, are not uploaded yet; they are kept in '%s'"
-			 " and uploaded by the next mount", files, bytes, c->staging_dir);
 }
 
 void cache_stage_free(struct cache *c)

@@ -126,128 +126,6 @@ void import_show(struct import *im, int force)
 	}
 }
 
-/* --- the destination ------------------------------------------------------ */
-
-/* The folder --to names, referenced in IM->root; -1 after a line. */
-static int open_dest(struct import *im)
-{
-	char path[PATH_MAX], *save = NULL, *part;
-	uint64_t ino = 0;
-	int depth = 0, is_dir = 1, rc = 0;
-
-	snprintf(path, sizeof(path), "%s", im->to);
-	for (part = strtok_r(path, "/", &save); part; part = strtok_r(NULL, "/", &save), depth++) {
-		uint64_t next;
-
-		if (depth == 0) {
-			if (strcmp(part, "library") == 0) {
-				ino = META_INO_LIBRARY;
-				continue;
-			}
-			if (strcmp(part, "galleries") == 0) {
-				ino = META_INO_GALLERIES;
-				im->gallery = 1;
-				continue;
-			}
-			break;
-		}
-		if (im->gallery && depth > 1)
-			break;
-		if (strcmp(part, ".") == 0 || strcmp(part, "..") == 0)
-			break;
-		rc = fs_import_lookup(&im->m.fs, ino, part, &next, &is_dir);
-		fs_import_put(&im->m.fs, ino);
-		ino = rc ? 0 : next;
-		if (rc || !is_dir)
-			break;
-	}
-	if (!part && ino && !(im->gallery && depth != 2)) {
-		im->root = ino;
-		return 0;
-	}
-	fs_import_put(&im->m.fs, ino);
-	if (rc == -ENOENT)
-		fprintf(stderr, "mvaultfs import: --to %s: no such folder (make it first: mkdir on a mount)\n",
-			im->to);
-	else if (rc)
-		fprintf(stderr, "mvaultfs import: --to %s: %s\n", im->to, strerror(-rc));
-	else if (!is_dir)
-		fprintf(stderr, "mvaultfs import: --to %s: not a folder\n", im->to);
-	else
-		fprintf(stderr, "mvaultfs import: --to %s: give library, library/PATH or galleries/NAME\n", im->to);
-	return -1;
-}
-
-/* The folder of the library for source folder REL ("" for DIR), made as
- * needed: 0 with *INO, or -errno. */
-static int dest_folder(struct import *im, const char *rel, uint64_t *ino)
-{
-	char parent[PATH_MAX], src[PATH_MAX * 2];
-	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
-	uint64_t *cached, up;
-	struct stat st;
-	int rc;
-
-	if (!*rel || im->gallery) {
-		*ino = im->root;
-		return 0;
-	}
-	if ((cached = g_hash_table_lookup(im->dirs, rel))) {
-		*ino = *cached;
-		return 0;
-	}
-	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - rel) : 0, rel);
-	if ((rc = dest_folder(im, parent, &up)) != 0)
-		return rc;
-	snprintf(src, sizeof(src), "%s/%s", im->src, rel);
-	if (stat(src, &st) != 0)
-		st.st_mode = 0755;
-	rc = fs_import_lookup(&im->m.fs, up, name, ino, &(int){ 0 });
-	if (rc == -ENOENT) {
-		rc = fs_import_folder(&im->m.fs, up, name, st.st_mode, ino);
-		if (rc == 0)
-			g_hash_table_add(im->made, g_strdup(rel));
-	}
-	if (rc)
-		return rc;
-	cached = g_new(uint64_t, 1);
-	*cached = *ino;
-	g_hash_table_insert(im->dirs, g_strdup(rel), cached);
-	return 0;
-}
-
-/* Drops what the folder cache holds (a folder moved or removed on a mount
- * meanwhile is looked up again). */
-static void forget_folders(struct import *im)
-{
-	GHashTableIter it;
-	gpointer v;
-
-	g_hash_table_iter_init(&it, im->dirs);
-	while (g_hash_table_iter_next(&it, NULL, &v))
-		fs_import_put(&im->m.fs, *(uint64_t *)v);
-	g_hash_table_remove_all(im->dirs);
-}
-
-/* Gives the folders made by this run the mtimes of their sources (rsync
- * -a does the same, after their files). */
-static void folder_times(struct import *im)
-{
-	GHashTableIter it;
-	gpointer k, v;
-
-	g_hash_table_iter_init(&it, im->dirs);
-	while (g_hash_table_iter_next(&it, &k, &v)) {
-		char src[PATH_MAX * 2];
-		struct stat st;
-
-		snprintf(src, sizeof(src), "%s/%s", im->src, (const char *)k);
-		if (!g_hash_table_contains(im->made, k) || stat(src, &st) != 0)
-			continue;
-		fs_import_times(&im->m.fs, *(uint64_t *)v, &st.st_mtim);
-	}
-}
-
 /* --- one file ------------------------------------------------------------- */
 
 static void delete_later(struct import *im, const char *path, const char *sha, const struct stat *st)
@@ -293,26 +171,6 @@ void import_delete_sources(struct import *im, int wait)
 	}
 }
 
-/* Into a gallery, where the files of every source folder sit side by
- * side, a name another file there has becomes "NAME (2).EXT" (3, ...):
- * never a new version of another photo.  OUT gets NAME when it is free. */
-static void gallery_name(struct import *im, uint64_t dir, const char *name, char *out, size_t len)
-{
-	const char *dot = strrchr(name, '.');
-	int stem = dot && dot != name ? (int)(dot - name) : (int)strlen(name);
-
-	snprintf(out, len, "%s", name);
-	for (int n = 2; n < 10000; n++) {
-		uint64_t ino;
-		int is_dir;
-
-		if (fs_import_lookup(&im->m.fs, dir, out, &ino, &is_dir) != 0)
-			return;
-		fs_import_put(&im->m.fs, ino);
-		snprintf(out, len, "%.*s (%d)%s", stem > 200 ? 200 : stem, name, n, stem < (int)strlen(name) ? dot : "");
-	}
-}
-
 /* Opens source file REL (at PATH) for import, with *ST: the fd, or -1
  * (after a line when it is a file import cannot take; silently when it is
  * gone or ignored). */
@@ -353,15 +211,15 @@ static int write_source(struct import *im, const char *rel, int fd, const struct
 
 	snprintf(folder, sizeof(folder), "%.*s", slash ? (int)(slash - rel) : 0, rel);
 	for (int again = 0; again < 2; again++) {
-		rc = dest_folder(im, folder, &dir);
+		rc = import_dest_folder(im, folder, &dir);
 		if (rc == 0 && im->gallery)
-			gallery_name(im, dir, name, as, sizeof(as));
+			import_gallery_name(im, dir, name, as, sizeof(as));
 		if (rc == 0)
 			rc = fs_import_write(&im->m.fs, dir, im->gallery ? as : name, fd, (uint64_t)st->st_size,
 					     st->st_mode, &st->st_mtim, sha);
 		if (rc != -ENOENT)
 			break;
-		forget_folders(im);	/* a folder of the cache went meanwhile: look again */
+		import_forget_folders(im);	/* a folder of the cache went meanwhile: look again */
 	}
 	return rc;
 }
@@ -736,7 +594,7 @@ int cmd_import(int argc, char **argv)
 	}
 	if (fs_record_start(&im->m.fs) != 0)
 		log_warn("no recorder thread: each file records its version itself");
-	if (open_dest(im) != 0)
+	if (import_open_dest(im) != 0)
 		goto out;
 	log_info("import of '%s' into %s for user '%s', store '%s'%s", im->src, im->to, meta_user_name(im->m.meta),
 		 im->m.o.store, im->watch ? " (watching)" : "");
@@ -756,7 +614,7 @@ int cmd_import(int argc, char **argv)
 	import_walk(im, "", 0, import_now);
 	interrupted = !im->watch && im->stopping;
 	if (!im->gallery)
-		folder_times(im);
+		import_folder_times(im);
 	if (im->watch) {
 		im->total_files = 0;	/* from here on no total is known */
 		import_show(im, 1);
@@ -772,7 +630,7 @@ int cmd_import(int argc, char **argv)
 	rc = im->failed || interrupted ? 1 : 0;
 out:
 	if (im->dirs)
-		forget_folders(im);
+		import_forget_folders(im);
 	if (im->root)
 		fs_import_put(&im->m.fs, im->root);
 	mount_release_engines(&im->m);

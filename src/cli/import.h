@@ -1,6 +1,7 @@
 /*
  * import.h - what the parts of `mvaultfs import` share: import.c (the
- * command, one file, the tree, the end) and import_watch.c (--watch).
+ * command, one file, the tree, the end), import_dest.c (where files go)
+ * and import_watch.c (--watch).
  */
 #ifndef MVFS_CLI_IMPORT_H
 #define MVFS_CLI_IMPORT_H
@@ -61,6 +62,22 @@ struct import {
 	GHashTable *pending;		/* relative path -> due time (double *, monotonic s) */
 };
 
+/* import_dest.c */
+/* The folder --to names, referenced in IM->root; -1 after a line. */
+int import_open_dest(struct import *im);
+/* The folder of the library for source folder REL ("" for DIR), made as
+ * needed: 0 with *INO, or -errno. */
+int import_dest_folder(struct import *im, const char *rel, uint64_t *ino);
+/* Drops what the folder cache holds (a folder moved or removed on a mount
+ * meanwhile is looked up again). */
+void import_forget_folders(struct import *im);
+/* Gives the folders made by this run the mtimes of their sources. */
+void import_folder_times(struct import *im);
+/* A free name for NAME in gallery DIR into OUT: NAME, else "NAME (2).EXT"
+ * (3, ...), never a new version of another photo. */
+void import_gallery_name(struct import *im, uint64_t dir, const char *name, char *out, size_t len);
+
+/* import.c */
 /* Whether a signal (SIGINT, SIGTERM) came, without waiting: how many so far. */
 int import_signalled(struct import *im);
 /* One line about source file REL above the progress line: FMT with WHY. */

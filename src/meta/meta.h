@@ -7,7 +7,7 @@
  * FUSE thread at once.
  *
  * Conventions: functions return 0 or -errno.  PostgreSQL errors are mapped by
- * one function (pg_sqlstate_to_errno in meta_pool.c): a unique violation is
+ * one function (pg_sqlstate_to_errno in meta_exec.c): a unique violation is
  * -EEXIST, a lost connection -EIO after one reconnect attempt, a full disk
  * -ENOSPC.  The failing statement and PostgreSQL's message are logged once,
  * where they happen.  On failure, output structs are left unspecified and

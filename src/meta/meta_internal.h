@@ -77,7 +77,7 @@ int meta_retry(struct meta *m, int rc, int attempt, long long started);
 
 /* A statement whose best plan depends on its parameters (a listing page:
  * whose library, how far into a folder of 10,000) starts with this: it is
- * planned at every call, never prepared (meta_pool.c).  A prepared one
+ * planned at every call, never prepared (meta_exec.c).  A prepared one
  * went to a generic plan after five calls, chosen from whichever users and
  * pages came first: a 10,000-file folder listed in 0.6 s or in 1.9 s. */
 #define META_PLAN_PER_CALL "/* planned per call */ "
@@ -104,6 +104,12 @@ int meta_own_backend(struct meta *m, int pid);
 
 /* Forgets the statements C prepared: before it is reset or closed. */
 void meta_conn_forget(PGconn *c);
+/* meta_exec.c, for the pool: a connection was just borrowed on this thread
+ * (what the last borrow lost or changed no longer counts); and the notice
+ * receiver of every pooled connection (it notes the server's FATAL before
+ * it closes an idle one). */
+void meta_exec_borrowed(void);
+void meta_notice_receive(void *arg, const PGresult *r);
 
 /* Runs SQL with NPARAMS text parameters (NULL entries are SQL NULL).
  * WHAT names the statement in the log line of a failure.  On success, *RES

@@ -81,9 +81,10 @@ void name_twin(const char *display, const char *memory_id, char out[NAME_MAX_BYT
 		 display + ext);
 }
 
-int name_twin_parse(const char *name, char base[NAME_MAX_BYTES + 1], char hex[NAME_TWIN_HEX + 1])
+/* Whether NAME is a twin with its suffix ending at EXT: then 1, with BASE
+ * and HEX filled in. */
+static int twin_at(const char *name, size_t ext, char base[NAME_MAX_BYTES + 1], char hex[NAME_TWIN_HEX + 1])
 {
-	size_t len = strlen(name), ext = ext_start(name, len);
 	const char *tilde;
 
 	if (ext < NAME_TWIN_HEX + 1)
@@ -97,6 +98,17 @@ int name_twin_parse(const char *name, char base[NAME_MAX_BYTES + 1], char hex[NA
 	snprintf(base, NAME_MAX_BYTES + 1, "%.*s%s", (int)(tilde - name), name, name + ext);
 	snprintf(hex, NAME_TWIN_HEX + 1, "%.*s", NAME_TWIN_HEX, tilde + 1);
 	return 1;
+}
+
+int name_twin_parse(const char *name, char base[NAME_MAX_BYTES + 1], char hex[NAME_TWIN_HEX + 1])
+{
+	size_t len = strlen(name);
+
+	/* Before the extension; or at the end, where name_twin puts it when
+	 * the name has none it keeps: one ending in a dot ("notes." ->
+	 * "notes.~3f9a", whose last dot is no longer the last byte) or one too
+	 * long to keep. */
+	return twin_at(name, ext_start(name, len), base, hex) || twin_at(name, len, base, hex);
 }
 
 void name_shown(const char *display, const char *memory_id, int twin, char out[NAME_MAX_BYTES + 1])

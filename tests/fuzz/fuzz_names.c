@@ -6,9 +6,10 @@
  * keys from the database and the store's own listings.  Besides what
  * AddressSanitizer and UBSan catch, it aborts when the name rules of
  * util/name.h or backend_key_valid() break their word: a name accepted is
- * a file name; every display name is shown as one, twin or not; a replaced
- * version's name gives back its stamp; a valid key never climbs out of its
- * prefix, and is a valid prefix once a '/' ends it.
+ * a file name; every display name is shown as one, twin or not, and a
+ * twin's name is read back as a twin's; a replaced version's name gives
+ * back its stamp; a valid key never climbs out of its prefix, and is a
+ * valid prefix once a '/' ends it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ static void names(const char *in, size_t len)
 	for (twin = 0; twin <= 1; twin++) {
 		name_shown(in, memory_id, twin, out);
 		if (name_check(out, NULL) != 0 || (valid && !twin && strcmp(out, in) != 0))
+			abort();
+		if (twin && !name_twin_parse(out, base, st))	/* a twin is read back as one */
 			abort();
 	}
 	if (valid && !strstr(in, " (replaced ")) {

@@ -376,34 +376,42 @@ static struct backend *open_with(const char *url, const char *more)
 	return backend_open(u, NULL);
 }
 
-static void test_over_ingress_limit(void *url)
+/* Runs FN(b) as one test, on a backend B opened on the replica with the
+ * URL options OPTS ("&name=value..."). */
+#define ON_REPLICA(fn, url, opts) do { \
+	struct backend *b_ = open_with(url, opts); \
+	unit_cur_fails = 0; \
+	CHECK(b_ != NULL); \
+	if (b_) \
+		fn(b_); \
+	backend_free(b_); \
+	unit_end(#fn); \
+} while (0)
+
+/* With chunks of 2 MiB (ON_REPLICA's options): create_chunk messages
+ * over the limit. */
+static void test_over_ingress_limit(struct backend *b)
 {
-	/* chunks of 2 MiB make create_chunk messages over the limit */
-	struct backend *b = open_with(url, "&chunk=2097152");
 	struct backend_stat st;
 	int fd = src_of(5 << 20, 1);
 
-	CHECK(b != NULL);
-	if (!b)
-		return;
 	CHECK_EQ_INT(backend_put(b, "faults/big", fd, 5 << 20, NULL), -EFBIG);
 	CHECK(log_has("over the IC's 2 MiB ingress limit"));
 	CHECK_EQ_INT(backend_head(b, "faults/big", &st), -ENOENT);
 	close(fd);
-	backend_free(b);
 }
 
-static void test_reject_without_commit(void *url)
+static void test_reject_without_commit(struct backend *b)
 {
 	const char *other = getenv("MVFS_TEST_ICP_NOCOMMIT_URL");
-	struct backend *b = open_with(url, ""), *nb = other ? backend_open(other, NULL) : NULL;
+	struct backend *nb = other ? backend_open(other, NULL) : NULL;
 	struct backend_stat st;
 	int fd = src_of(1000, 2);
 	char buf[1000];
 	size_t got;
 
-	CHECK(b != NULL && nb != NULL);
-	if (!b || !nb)
+	CHECK(nb != NULL);
+	if (!nb)
 		goto out;
 	CHECK_EQ_INT(backend_put(b, "faults/theirs", fd, 1000, NULL), 0);
 	/* anyone reads (queries), only Commit holders write */
@@ -417,18 +425,13 @@ static void test_reject_without_commit(void *url)
 	CHECK_EQ_INT(backend_del(b, "faults/theirs"), 0);
 out:
 	close(fd);
-	backend_free(b);
 	backend_free(nb);
 }
 
-static void test_expired(void *url)
+static void test_expired(struct backend *b)
 {
-	struct backend *b = open_with(url, "");
 	int fd = src_of(100, 3);
 
-	CHECK(b != NULL);
-	if (!b)
-		return;
 	control("/_test/clock", "{\"offset_s\": 600}");	/* our expiry is in its past */
 	CHECK_EQ_INT(backend_put(b, "faults/late", fd, 100, NULL), -EACCES);
 	CHECK(log_has("Invalid request expiry"));
@@ -436,20 +439,15 @@ static void test_expired(void *url)
 	CHECK_EQ_INT(backend_put(b, "faults/late", fd, 100, NULL), 0);
 	CHECK_EQ_INT(backend_del(b, "faults/late"), 0);
 	close(fd);
-	backend_free(b);
 }
 
-static void test_5xx(void *url)
+static void test_5xx(struct backend *b)
 {
-	struct backend *b = open_with(url, "&retries=3");
 	struct backend_stat st;
 	int fd = src_of(3 << 20, 4);
 	struct timespec t0, t1;
 	char *s0, *s1;
 
-	CHECK(b != NULL);
-	if (!b)
-		return;
 	/* two 503s on calls: retried, under the same signed messages */
 	s0 = stats();
 	control("/_test/fail", "{\"status\": 503, \"times\": 2, \"path\": \"/call\"}");
@@ -486,22 +484,17 @@ static void test_5xx(void *url)
 	CHECK(log_has("the replica answered 500 after 3 attempts"));
 	CHECK_EQ_INT(backend_del(b, "faults/retried"), 0);
 	close(fd);
-	backend_free(b);
 }
 
 /* A content-addressed key put twice: the second sends nothing (one `get`
  * query finds the same SHA-256 and length there). */
-static void test_second_put_is_noop(void *url)
+static void test_second_put_is_noop(struct backend *b)
 {
-	struct backend *b = open_with(url, "");
 	struct backend_stat st;
 	unsigned char data[3000], sha[32];
 	char hex[65], key[BACKEND_KEY_MAX], *s0, *s1, *s2;
 	int fd;
 
-	CHECK(b != NULL);
-	if (!b)
-		return;
 	memset(data, 'q', sizeof(data));
 	snprintf((char *)data, sizeof(data), "noop %ld", (long)getpid());
 	EVP_Digest(data, sizeof(data), sha, NULL, EVP_sha256(), NULL);
@@ -523,19 +516,14 @@ static void test_second_put_is_noop(void *url)
 	free(s1);
 	free(s2);
 	close(fd);
-	backend_free(b);
 }
 
-static void test_v2_fallback(void *url)
+static void test_v2_fallback(struct backend *b)
 {
-	struct backend *b = open_with(url, "");
 	struct backend_stat st;
 	int fd = src_of(5000, 5);
 	char *s0 = stats(), *s;
 
-	CHECK(b != NULL);
-	if (!b)
-		return;
 	/* a replica without the v3 call: v2 call, then read_state until replied */
 	control("/_test/fail", "{\"status\": 404, \"times\": 1, \"path\": \"/api/v3/\"}");
 	CHECK_EQ_INT(backend_put(b, "faults/v2", fd, 5000, NULL), 0);
@@ -548,7 +536,6 @@ static void test_v2_fallback(void *url)
 	free(s);
 	free(s0);
 	close(fd);
-	backend_free(b);
 }
 
 int main(void)
@@ -566,12 +553,12 @@ int main(void)
 	TEST(test_hash_tree);
 	host = getenv("MVFS_TEST_ICP_HOST");
 	if (host && url) {
-		TEST_WITH(test_over_ingress_limit, (void *)url);
-		TEST_WITH(test_reject_without_commit, (void *)url);
-		TEST_WITH(test_expired, (void *)url);
-		TEST_WITH(test_5xx, (void *)url);
-		TEST_WITH(test_second_put_is_noop, (void *)url);
-		TEST_WITH(test_v2_fallback, (void *)url);
+		ON_REPLICA(test_over_ingress_limit, url, "&chunk=2097152");
+		ON_REPLICA(test_reject_without_commit, url, "");
+		ON_REPLICA(test_expired, url, "");
+		ON_REPLICA(test_5xx, url, "&retries=3");
+		ON_REPLICA(test_second_put_is_noop, url, "");
+		ON_REPLICA(test_v2_fallback, url, "");
 	}
 	unlink(logpath);
 	return unit_done();

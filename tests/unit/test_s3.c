@@ -1,9 +1,10 @@
 /*
  * test_s3.c - the pure parts of the S3 backend: the errno mapper, the retry
- * predicate and backoff, Retry-After, the XML field reader, part sizes, and
- * the AES-256-GCM secrets that keep S3 keys in the database.
+ * predicate and backoff, Retry-After, the XML field reader, part sizes, the
+ * transfer settings a remote store's URL gives, and the AES-256-GCM secrets that keep S3 keys in the database.
  */
 #include "unit.h"
+#include "backend/be_util.h"
 #include "backend/s3_err.h"
 #include "util/secret.h"
 
@@ -174,6 +175,49 @@ static void test_part_size(void)
 	CHECK_EQ_INT(s3_part_size(S3_MAX_OBJECT + 1, 16 * MiB), 0);
 }
 
+/* What a remote store's URL options settle to: the store's own part size
+ * (8 MiB here) and the shared defaults for what the URL leaves out. */
+static void test_xfer_settle(void)
+{
+	static const struct {
+		const char *opts;	/* name=value&... */
+		uint64_t part_size, threshold;
+		int concurrency, attempts;
+		long base_ms, cap_ms, stall_s;
+		int max_idle;
+	} cases[] = {
+		{ "", 8u << 20, 8u << 20, 4, 8, 200, 10000, 0, 16 },
+		/* the threshold follows the part size asked for */
+		{ "part_size=6M&concurrency=2&retries=3&retry_cap_ms=50&timeout=7", 6u << 20, 6u << 20, 2, 3, 200, 50, 7,
+		  12 },
+		{ "threshold=1G&retry_base_ms=5", 8u << 20, 1u << 30, 4, 8, 5, 10000, 0, 16 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct backend_xfer_opts o = { 0 };
+		struct http_config hc = { 0 };
+		char opts[128], *save = NULL;
+		struct backend_xfer x;
+
+		snprintf(opts, sizeof(opts), "%s", cases[i].opts);
+		for (char *kv = strtok_r(opts, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+			char *eq = strchr(kv, '=');
+
+			*eq = '\0';
+			CHECK_EQ_INT(backend_xfer_opt(&o, kv, eq + 1), 0);
+		}
+		x = backend_xfer_settle(&o, 8u << 20, &hc);
+		CHECK_EQ_INT(x.part_size, cases[i].part_size);
+		CHECK_EQ_INT(x.threshold, cases[i].threshold);
+		CHECK_EQ_INT(x.concurrency, cases[i].concurrency);
+		CHECK_EQ_INT(x.retry.max_attempts, cases[i].attempts);
+		CHECK_EQ_INT(x.retry.base_ms, cases[i].base_ms);
+		CHECK_EQ_INT(x.retry.cap_ms, cases[i].cap_ms);
+		CHECK_EQ_INT(hc.stall_timeout_s, cases[i].stall_s);
+		CHECK_EQ_INT(hc.max_idle, cases[i].max_idle);
+	}
+}
+
 static void test_secret(void)
 {
 	char dir[] = "/tmp/mvfs-test-secret.XXXXXX", path[64], *enc, *dec, *enc2;
@@ -226,6 +270,7 @@ int main(void)
 	TEST(test_backoff);
 	TEST(test_xml);
 	TEST(test_part_size);
+	TEST(test_xfer_settle);
 	TEST(test_secret);
 	return unit_done();
 }

@@ -81,6 +81,24 @@ static void test_twins(void)
 	CHECK_EQ_INT(name_twin_parse("x~3f9.jpg", base, hex), 0);
 	CHECK_EQ_INT(name_twin_parse("~3f9a", base, hex), 1);
 	CHECK_STREQ(base, "");
+	/* A name ending in a dot has no extension: its twin ends in the
+	 * suffix, and is read back so (found by make fuzz). */
+	name_twin("notes.", id, out);
+	CHECK_STREQ(out, "notes.~3f9a");
+	hex[0] = '\0';
+	CHECK_EQ_INT(name_twin_parse(out, base, hex), 1);
+	CHECK_STREQ(base, "notes.");
+	CHECK_STREQ(hex, "3f9a");
+	/* nor has one whose extension is too long to keep: cut, read back */
+	longname[0] = 'x';
+	longname[1] = '.';
+	memset(longname + 2, 'e', 252);
+	longname[254] = '\0';
+	name_twin(longname, id, out);
+	CHECK_EQ_INT(strlen(out), 255);
+	hex[0] = '\0';
+	CHECK_EQ_INT(name_twin_parse(out, base, hex), 1);
+	CHECK_STREQ(hex, "3f9a");
 	/* 255 bytes stay 255 bytes, and stay valid UTF-8 */
 	memset(longname, 'a', 248);
 	memcpy(longname + 248, "\xc3\xa9.jpg", 7);		/* 'é' across the cut */
