@@ -569,12 +569,13 @@ int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t ne
 		rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
 		fs_known_made(fs, newparent);
 	}
-	if (rc == 0 && here)
+	if (rc == 0 && here) {
+		/* and no desktop thumbnail to carry: it has no variants yet */
 		fs_ns_dirs_touched(fs, parent, newparent);
-	else if (rc == 0)
+	} else if (rc == 0) {
 		fs_ns_dirs_changed(fs, parent, newparent);
-	if (rc == 0)
 		fs_thumbs_moved(fs, parent, name, newparent, newname);
+	}
 	return rc;
 }
 
