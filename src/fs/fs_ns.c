@@ -19,6 +19,7 @@
  */
 #include "fs/fs_ns.h"
 #include "fs/fs_thumbs.h"
+#include "fs/fs_variants.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -345,6 +346,7 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 	struct meta_dir in;
 	struct meta_file f;
 	struct stat st;
+	enum fs_vkind vk;
 	int rc;
 
 	if ((rc = fs_node_of(fs, parent, &n)) != 0)
@@ -369,6 +371,9 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 		rc = meta_folder_lookup(fs->meta, &in, name, &folder);
 		return rc ? rc : fs_ns_folder_entry(fs, &folder, e);
 	case FS_NODE_FILES:
+		/* the special nodes: its variant folders (fs_variants.c) */
+		if (n.dir.place != META_PLACE_TRASH && (vk = fs_variants_dir_named(name)) != 0)
+			return fs_variants_dir_entry(fs, parent, vk, e);
 		if (n.dir.place != META_PLACE_TRASH && name_is_plain(name) && !fs_known_absent(fs, parent, name)) {
 			struct meta_plain p;
 
