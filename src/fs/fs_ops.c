@@ -613,11 +613,9 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char *buf = size ? malloc(size) : NULL;
-	int proc = fs_variants_proc_xattr(name);
 	ssize_t n = size && !buf	? -ENOMEM
 		    : fs_vino_is(ino) ? fs_variants_getxattr(fs_of(req), ino, name, buf, size)
-		    : proc >= 0	? fs_variants_proc_get(fs_of(req), ino, proc, buf, size)
-				: fs_do_getxattr(fs_of(req), ino, name, buf, size);
+				      : fs_do_getxattr(fs_of(req), ino, name, buf, size);
 
 	reply_xattr(req, n, buf, size);
 	free(buf);
@@ -640,17 +638,12 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 {
 	struct mvfs *fs = fs_of(req);
 	struct stat cur, st;
-	int proc = fs_variants_proc_xattr(name);
 	mode_t mode;
 	int rc;
 
 	if (fs_vino_is(ino)) {
 		log_warn("cannot set '%s' on a variant: variants are read-only", name);
 		fuse_reply_err(req, EROFS);
-		return;
-	}
-	if (proc >= 0) {
-		fuse_reply_err(req, -fs_variants_proc_set(fs, ino, proc, value, size, flags));
 		return;
 	}
 	fs_record_flush_ino(fs, ino);

@@ -101,13 +101,4 @@ void fs_variants_release(struct fs_vfile *h);
  * value's length, or -errno (-ENODATA: none; -ERANGE: SIZE too small). */
 ssize_t fs_variants_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size);
 
-/* The processing results of originals (user.mvault.processing_error, width,
- * height, color_space): which one NAME is (an index), or -1. */
-int fs_variants_proc_xattr(const char *name);
-/* Processing result I of file INO: its length, or -errno (-ENODATA: none,
- * or INO is not a file). */
-ssize_t fs_variants_proc_get(struct mvfs *fs, uint64_t ino, int i, char *buf, size_t size);
-/* Setting processing result I of INO: computed, so it changes nothing. */
-int fs_variants_proc_set(struct mvfs *fs, uint64_t ino, int i, const char *value, size_t size, int flags);
-
 #endif
