@@ -55,7 +55,7 @@
  * will make it.  Until then the closed bytes are what the file holds. */
 static int waiting_content(struct mvfs *fs, const struct meta_file *f, struct cache_entry *w)
 {
-	return strcmp(f->upload_status, "pending") == 0 && cache_file_waiting(fs->cache, f->ino, w);
+	return f->upload == META_UPLOAD_PENDING && cache_file_waiting(fs->cache, f->ino, w);
 }
 
 /* Whether IN's sealed version, whose record the recorder makes after its
@@ -90,8 +90,8 @@ void fs_file_catch_up(struct mvfs *fs, struct meta_file *f)
 		if (shows_sealed(in, f)) {
 			f->size = in->rec_size;
 			snprintf(f->sha256, sizeof(f->sha256), "%s", in->rec_sha256);
-			if (strcmp(f->upload_status, "pending") == 0)
-				snprintf(f->upload_status, sizeof(f->upload_status), "uploading");
+			if (f->upload == META_UPLOAD_PENDING)
+				f->upload = META_UPLOAD_UPLOADING;
 			if (in->rec_mtime_set)
 				f->mtime = in->rec_mtime;
 			shown = 1;
@@ -104,7 +104,7 @@ void fs_file_catch_up(struct mvfs *fs, struct meta_file *f)
 		return;
 	f->size = w.size;
 	snprintf(f->sha256, sizeof(f->sha256), "%s", w.sha256);
-	snprintf(f->upload_status, sizeof(f->upload_status), "uploading");
+	f->upload = META_UPLOAD_UPLOADING;
 	if (w.has_mtime)
 		f->mtime = w.mtime;
 }
@@ -148,7 +148,7 @@ void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *i
 		/* Removed while still open: fstat says 0 links, as POSIX file
 		 * systems do (.trash/ still shows it until its grace period ends). */
 		if (__atomic_load_n(&in->nopen, __ATOMIC_RELAXED) > 0 && !f->is_version &&
-		    strcmp(f->lifecycle_status, "active") != 0)
+		    f->lifecycle != META_LIFE_ACTIVE)
 			st->st_nlink = 0;
 	}
 	st->st_blksize = 1 << 20;

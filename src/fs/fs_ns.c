@@ -209,14 +209,14 @@ static int held_here(struct mvfs *fs, const struct meta_file *f)
  * the next create of that name, or expire with their upload session). */
 int fs_ns_visible(struct mvfs *fs, struct meta_file *f)
 {
-	if (strcmp(f->upload_status, "completed") == 0 || held_here(fs, f))
+	if (f->upload == META_UPLOAD_COMPLETED || held_here(fs, f))
 		return 1;
 	if (!f->settled_sha256[0])
 		return 0;
 	f->size = f->settled_size;
 	snprintf(f->sha256, sizeof(f->sha256), "%s", f->settled_sha256);
 	snprintf(f->key, sizeof(f->key), "%s", f->settled_key);
-	snprintf(f->upload_status, sizeof(f->upload_status), "completed");
+	f->upload = META_UPLOAD_COMPLETED;
 	f->mtime = f->settled_mtime;
 	f->ctime = f->settled_ctime;
 	f->settled_sha256[0] = '\0';

@@ -96,7 +96,7 @@ static int set_size(struct mvfs *fs, uint64_t ino, uint64_t size)
 		return rc;
 	fs_file_catch_up(fs, &f);
 	(void)fs_ns_visible(fs, &f);	/* what this mount shows is what is truncated */
-	if (strcmp(f.lifecycle_status, "active") != 0) {
+	if (f.lifecycle != META_LIFE_ACTIVE) {
 		log_warn("cannot truncate '%s': it is in .trash/, which is read-only", f.name);
 		return -EPERM;
 	}

@@ -148,7 +148,7 @@ static int variant_of(struct mvfs *fs, enum fs_vkind kind, uint64_t base, struct
 
 	if (rc)
 		return rc;
-	if (strcmp(f.lifecycle_status, "active") != 0)
+	if (f.lifecycle != META_LIFE_ACTIVE)
 		return -ENOENT;
 	return meta_variant_get(fs->meta, f.asset_id, type_of(kind), v);
 }

@@ -70,9 +70,7 @@ static const struct xattr_field file_xattrs[] = {
 	{ XATTR_PREFIX "id", offsetof(struct meta_file, memory_id) },
 	{ XATTR_PREFIX "sha256", offsetof(struct meta_file, sha256) },
 	{ XATTR_PREFIX "status", offsetof(struct meta_file, status) },
-	{ XATTR_PREFIX "upload_status", offsetof(struct meta_file, upload_status) },
 	{ XATTR_PREFIX "processing_status", offsetof(struct meta_file, processing_status) },
-	{ XATTR_PREFIX "lifecycle_status", offsetof(struct meta_file, lifecycle_status) },
 	{ XATTR_PREFIX "mime", offsetof(struct meta_file, mime) },
 	{ XATTR_PREFIX "created_at", offsetof(struct meta_file, created_at) },
 };
@@ -204,13 +202,18 @@ static int processing_value(struct mvfs *fs, const struct xattr_src *s, const ch
 	return 1;
 }
 
-/* The value of computed NAME of S (a pointer into S), or NULL. */
+/* The value of computed NAME of S (a pointer into S, or a constant), or NULL. */
 static const char *computed_value(const struct xattr_src *s, const char *name)
 {
 	const char *base;
 	size_t n;
 	const struct xattr_field *fields = fields_of(s, &base, &n);
 
+	/* the statuses meta reads as enums, shown as the words they are */
+	if (s->kind == SRC_FILE && strcmp(name, XATTR_PREFIX "upload_status") == 0)
+		return meta_upload_name(s->f.upload);
+	if (s->kind == SRC_FILE && strcmp(name, XATTR_PREFIX "lifecycle_status") == 0)
+		return meta_lifecycle_name(s->f.lifecycle);
 	for (size_t i = 0; i < n; i++) {
 		const char *val = base + fields[i].off;
 
@@ -252,7 +255,7 @@ static int set_pin(struct mvfs *fs, uint64_t ino, const char *value, size_t size
 	}
 	/* letting go is allowed in .trash/: a removed file's own pin would
 	 * otherwise hold its copy for ever once the file leaves the trash */
-	if (value && s.kind == SRC_FILE && strcmp(s.f.lifecycle_status, "active") != 0) {
+	if (value && s.kind == SRC_FILE && s.f.lifecycle != META_LIFE_ACTIVE) {
 		log_warn("cannot pin %s: it is in .trash/, which is read-only", s.subject);
 		return -EROFS;
 	}
@@ -424,7 +427,7 @@ static int user_writable(struct mvfs *fs, uint64_t ino, const char *name, const 
 			 " attributes", what, name, s->subject);
 		return -ENOTSUP;
 	}
-	if (s->kind == SRC_FILE && strcmp(s->f.lifecycle_status, "active") != 0) {
+	if (s->kind == SRC_FILE && s->f.lifecycle != META_LIFE_ACTIVE) {
 		log_warn("cannot %s '%s' on %s: it is in .trash/, which is read-only", what, name, s->subject);
 		return -EROFS;
 	}
