@@ -140,17 +140,11 @@ static void file_stat(struct mvfs *fs, uint64_t ino, const struct meta_variant *
 	st->st_mtim = st->st_ctim = st->st_atim = v->mtime;
 }
 
-/* The ready variant behind variant file KIND of original BASE. */
+/* The ready variant behind variant file KIND of original BASE: one
+ * question of meta (getattr, open and xattrs of a variant file ask it). */
 static int variant_of(struct mvfs *fs, enum fs_vkind kind, uint64_t base, struct meta_variant *v)
 {
-	struct meta_file f;
-	int rc = meta_file_get(fs->meta, base, &f);
-
-	if (rc)
-		return rc;
-	if (f.lifecycle != META_LIFE_ACTIVE)
-		return -ENOENT;
-	return meta_variant_get(fs->meta, f.asset_id, type_of(kind), v);
+	return meta_variant_of_file(fs->meta, base, type_of(kind), v);
 }
 
 int fs_variants_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)

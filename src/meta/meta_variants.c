@@ -245,6 +245,34 @@ int meta_variant_get(struct meta *m, const char *original_id, const char *type, 
 	return rc;
 }
 
+int meta_variant_of_file(struct meta *m, uint64_t ino, const char *type, struct meta_variant *out)
+{
+	char ino_s[24];
+	const char *p[] = { m->user_id, ino_s, type };
+	PGconn *c;
+	PGresult *r;
+	int rc;
+
+	snprintf(ino_s, sizeof(ino_s), "%" PRIu64, ino);
+	if (!(c = meta_conn_get(m)))
+		return -EIO;
+	/* a replaced version (a.version_ino) is tombstoned: never active */
+	rc = meta_exec(c, "variant of a file", "SELECT " VARIANT_COLS " FROM memory_assets"
+		       " WHERE variant_type = $3 AND variant_of_asset_id = (SELECT a.id FROM memory_items i"
+		       "   JOIN memory_assets a ON a.id = i.primary_asset_id"
+		       "   WHERE i.user_id = $1 AND i.ino = $2 AND a.lifecycle_status = 'active')" VARIANT_READY,
+		       3, p, &r);
+	meta_conn_put(m, c);
+	if (rc)
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = -ENOENT;
+	else
+		variant_from_row(r, 0, out);
+	PQclear(r);
+	return rc;
+}
+
 int meta_variants_of(struct meta *m, const char *const *ids, int n, const char *type,
 		     struct meta_variant *out, int *nout)
 {

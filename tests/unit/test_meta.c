@@ -25,6 +25,7 @@
 
 #include "unit.h"
 #include "meta/meta.h"
+#include "meta/meta_variants.h"
 #include "util/log.h"
 #include "util/name.h"
 
@@ -778,6 +779,25 @@ static void test_usage(void)
 	meta_free(m);
 }
 
+/* A variant file's getattr and open ask one statement (the file, its
+ * lifecycle and its variant at once); its answers with variants ready are
+ * test_variants.py's. */
+static void test_variant_of_file(void)
+{
+	struct meta *m = open_as("variant-of");
+	struct meta_variant v;
+	struct meta_file f;
+
+	if (!m) {
+		CHECK(m != NULL);
+		return;
+	}
+	CHECK_EQ_INT(mk_full(m, &LIB, "v.jpg", 'w', &f), 0);
+	CHECK_EQ_INT(BUDGET(1, meta_variant_of_file(m, f.ino, "thumb", &v)), -ENOENT);	/* none made */
+	CHECK_EQ_INT(BUDGET(1, meta_variant_of_file(m, f.ino + 1000000, "display", &v)), -ENOENT);
+	meta_free(m);
+}
+
 int main(void)
 {
 	char logpath[] = "/tmp/mvfs-test-meta.XXXXXX";
@@ -810,6 +830,7 @@ int main(void)
 	TEST(test_users_apart);
 	TEST(test_xdg);
 	TEST(test_usage);
+	TEST(test_variant_of_file);
 
 	unlink(logpath);
 	return unit_done();
