@@ -112,7 +112,8 @@ layers:
 	@bad=$$(grep -rlE '#include[[:space:]]*[<"](fuse_lowlevel|fuse)\.h[>"]' src | grep -v '^src/fs/' | grep -v '^src/cli/mount.c$$'; \
 	        grep -rlE '#include[[:space:]]*[<"]libpq-fe\.h[>"]' src | grep -v '^src/meta/'; \
 	        grep -rlE '#include[[:space:]]*[<"]curl/curl\.h[>"]' src | grep -v '^src/backend/'; \
-	        grep -rlE '#include[[:space:]]*[<"]vips/vips\.h[>"]' src | grep -v '^src/media/'); \
+	        grep -rlE '#include[[:space:]]*[<"]vips/vips\.h[>"]' src | grep -v '^src/media/'; \
+	        grep -rlE '#include[[:space:]]*"backend/' src/fs); \
 	 if [ -n "$$bad" ]; then echo "layer violation in: $$bad"; exit 1; fi
 
 unit: $(UNIT_BIN)

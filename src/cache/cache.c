@@ -195,6 +195,8 @@ const char *cache_backend_name(const struct cache *c)
 	return c->backend->ops->name;
 }
 
+_Static_assert(CACHE_KEY_MAX == BACKEND_KEY_MAX, "cache_entry.key holds every store key");
+
 void cache_key_for(const struct cache *c, const char *sha256, char *out)
 {
 	backend_key_for(c->key_prefix, sha256, out);

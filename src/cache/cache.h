@@ -44,6 +44,9 @@ struct cache_config {
 	const char *key_prefix;
 };
 
+/* The longest store key (backend.h's BACKEND_KEY_MAX, checked in cache.c). */
+#define CACHE_KEY_MAX 128
+
 /* What the journal keeps about sealed content: enough to commit it after a
  * crash without anything else. */
 struct cache_entry {
@@ -55,6 +58,8 @@ struct cache_entry {
 	struct timespec mtime;
 	int has_mtime;
 	uint64_t seq;			/* journal order (oldest first) */
+	char key[CACHE_KEY_MAX];	/* the store key of its bytes (cache_key_for): set by
+					 * cache_stage_seal and at recovery, not journaled */
 };
 
 /* Called by an uploader once E's bytes are in the store.  Returns 0 (the

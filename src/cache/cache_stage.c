@@ -419,6 +419,7 @@ int cache_stage_seal(struct cache *c, int fd, struct cache_entry *e, unsigned fl
 	struct timespec now;
 	int rc, counted;
 
+	cache_key_for(c, e->sha256, e->key);
 	snprintf(path, sizeof(path), "%s/%s", c->staging_dir, e->sha256);
 	if (!(flags & CACHE_SEAL_LATER) && fsync(fd) != 0) {
 		rc = -errno;

@@ -72,7 +72,7 @@ static void set_aside(struct cache *c, const struct cache_entry *e, const char *
 static int upload_bytes(struct cache *c, struct upload *u, int fd)
 {
 	const struct cache_entry *e = &u->e;
-	char key[BACKEND_KEY_MAX], sha[SHA256_HEX_LEN + 1];
+	char sha[SHA256_HEX_LEN + 1];
 	struct backend_stat bst;
 	struct stat st;
 	int rc;
@@ -86,10 +86,9 @@ static int upload_bytes(struct cache *c, struct upload *u, int fd)
 			return -EBADMSG;
 		u->verify = 0;
 	}
-	cache_key_for(c, e->sha256, key);
-	if (backend_head(c->backend, key, &bst) == 0 && bst.size == e->size)
+	if (backend_head(c->backend, e->key, &bst) == 0 && bst.size == e->size)
 		return 0;	/* content-addressed: the store has these bytes */
-	rc = backend_put(c->backend, key, fd, e->size, e->sha256);
+	rc = backend_put(c->backend, e->key, fd, e->size, e->sha256);
 	if (rc)
 		return -EAGAIN;
 	cache_count(c, &c->st.store_puts, 1);
@@ -103,10 +102,9 @@ static int upload_bytes(struct cache *c, struct upload *u, int fd)
  * (the record is idempotent: it is simply made again). */
 static int still_stored(struct cache *c, struct upload *u, int fd)
 {
-	char key[BACKEND_KEY_MAX];
+	const char *key = u->e.key;
 	struct backend_stat bst;
 
-	cache_key_for(c, u->e.sha256, key);
 	if (backend_head(c->backend, key, &bst) == 0 && bst.size == u->e.size)
 		return 0;
 	log_warn("'%s' left the store while its upload was being recorded (a deletion of the same bytes);"
@@ -291,6 +289,7 @@ static int recover_entry(struct cache *c, const char *name, struct cache_entry *
 
 	snprintf(path, sizeof(path), "%s/%s", c->journal_dir, name);
 	if (cache_journal_parse(name, e) == 0) {
+		cache_key_for(c, e->sha256, e->key);
 		snprintf(staged, sizeof(staged), "%s/%s", c->staging_dir, e->sha256);
 		if (link(path, staged) != 0 && errno != EEXIST)
 			return -errno;
@@ -298,6 +297,7 @@ static int recover_entry(struct cache *c, const char *name, struct cache_entry *
 	}
 	if ((rc = cache_journal_read_old(path, e)) != 0)
 		return rc;
+	cache_key_for(c, e->sha256, e->key);
 	e->seq = strtoull(name, NULL, 10);
 	cache_journal_name(e, entry, sizeof(entry));
 	snprintf(staged, sizeof(staged), "%s/%s", c->staging_dir, e->sha256);

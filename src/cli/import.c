@@ -254,7 +254,7 @@ static int import_file(struct import *im, const char *rel)
 		/* in the library already: this run's, or found completed (a file
 		 * another mount still uploads keeps its source) */
 		if (im->delete_after && (g_hash_table_contains(im->contents, sha) ||
-					 strcmp(found.upload_status, "completed") == 0))
+					 found.upload == META_UPLOAD_COMPLETED))
 			delete_later(im, path, sha, &st);
 		im->dups++;
 		im->dup_bytes += (uint64_t)st.st_size;

@@ -21,7 +21,6 @@
 #include "cli/engine.h"
 #include "fs/fs.h"
 #include "fs/fs_thumbs.h"
-#include "fs/fs_variants.h"
 #include "fs/fs_xdgtrash.h"
 #include "meta/meta.h"
 #include "meta/meta_embedded.h"
@@ -290,7 +289,7 @@ int cmd_mount(int argc, char **argv)
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
-	fs_variants_ops(&ops);
+	ops = fs_ops;
 	if (fs_xdgtrash_ops(&m.fs, &ops) != 0)
 		goto out;
 	m.se = fuse_session_new(&args, &ops, sizeof(ops), &m.fs);

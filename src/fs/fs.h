@@ -14,7 +14,6 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "backend/backend.h"
 #include "cache/cache.h"
 #include "meta/meta.h"
 #include "util/sha256.h"
@@ -231,7 +230,6 @@ struct fs_sealed {
 	uint64_t ino;			/* the file recorded: its own, or its conflict copy */
 	int fd;				/* the sealed bytes (for a conflict copy) */
 	struct cache_entry e;		/* the journal entry */
-	char key[BACKEND_KEY_MAX];	/* where the upload puts it */
 	char base[65];			/* the version it replaces ("" for a new file) */
 	char name[256];
 	struct meta_dir home;

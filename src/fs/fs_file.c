@@ -40,7 +40,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend/backend.h"
 #include "util/log.h"
 #include "util/mime.h"
 
@@ -55,7 +54,7 @@
  * will make it.  Until then the closed bytes are what the file holds. */
 static int waiting_content(struct mvfs *fs, const struct meta_file *f, struct cache_entry *w)
 {
-	return strcmp(f->upload_status, "pending") == 0 && cache_file_waiting(fs->cache, f->ino, w);
+	return f->upload == META_UPLOAD_PENDING && cache_file_waiting(fs->cache, f->ino, w);
 }
 
 /* Whether IN's sealed version, whose record the recorder makes after its
@@ -90,8 +89,8 @@ void fs_file_catch_up(struct mvfs *fs, struct meta_file *f)
 		if (shows_sealed(in, f)) {
 			f->size = in->rec_size;
 			snprintf(f->sha256, sizeof(f->sha256), "%s", in->rec_sha256);
-			if (strcmp(f->upload_status, "pending") == 0)
-				snprintf(f->upload_status, sizeof(f->upload_status), "uploading");
+			if (f->upload == META_UPLOAD_PENDING)
+				f->upload = META_UPLOAD_UPLOADING;
 			if (in->rec_mtime_set)
 				f->mtime = in->rec_mtime;
 			shown = 1;
@@ -104,7 +103,7 @@ void fs_file_catch_up(struct mvfs *fs, struct meta_file *f)
 		return;
 	f->size = w.size;
 	snprintf(f->sha256, sizeof(f->sha256), "%s", w.sha256);
-	snprintf(f->upload_status, sizeof(f->upload_status), "uploading");
+	f->upload = META_UPLOAD_UPLOADING;
 	if (w.has_mtime)
 		f->mtime = w.mtime;
 }
@@ -148,7 +147,7 @@ void fs_file_stat(struct mvfs *fs, const struct meta_file *f, struct fs_inode *i
 		/* Removed while still open: fstat says 0 links, as POSIX file
 		 * systems do (.trash/ still shows it until its grace period ends). */
 		if (__atomic_load_n(&in->nopen, __ATOMIC_RELAXED) > 0 && !f->is_version &&
-		    strcmp(f->lifecycle_status, "active") != 0)
+		    f->lifecycle != META_LIFE_ACTIVE)
 			st->st_nlink = 0;
 	}
 	st->st_blksize = 1 << 20;
@@ -468,7 +467,6 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 			   uint64_t *copy)
 {
 	uint64_t ino = s->ino;
-	char key[BACKEND_KEY_MAX];
 	unsigned char head[MIME_SNIFF_BYTES];
 	struct cache_entry e;
 	struct fs_sealed x;
@@ -487,7 +485,6 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 	}
 	nhead = pread(s->fd, head, sizeof(head), 0);
 	type = mime_sniff(head, nhead > 0 ? (size_t)nhead : 0, s->name);
-	cache_key_for(fs->cache, s->sha, key);
 
 	memset(&e, 0, sizeof(e));
 	e.ino = ino;
@@ -528,7 +525,6 @@ static int seal_and_record(struct mvfs *fs, struct fs_inode *in, struct snapshot
 	clock_gettime(CLOCK_REALTIME, &now);
 	x = (struct fs_sealed){ .ino = ino, .fd = s->fd, .e = e, .home = s->home,
 				.at_ns = ((uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000) * 1000 };
-	snprintf(x.key, sizeof(x.key), "%s", key);
 	snprintf(x.base, sizeof(x.base), "%s", s->base);
 	snprintf(x.name, sizeof(x.name), "%s", s->name);
 	if (local) {
@@ -622,18 +618,16 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 int fs_file_uploaded(void *arg, const struct cache_entry *e)
 {
 	struct mvfs *fs = arg;
-	char key[BACKEND_KEY_MAX];
 	struct meta_content ct;
 
 	char note[400];
 	struct fs_made mk;
 	int rc;
 
-	cache_key_for(fs->cache, e->sha256, key);
 	ct = (struct meta_content){
 		.sha256 = e->sha256, .size = e->size, .mime = e->mime[0] ? e->mime : "application/octet-stream",
 		.memory_type = e->memory_type[0] ? e->memory_type : "document",
-		.backend = cache_backend_name(fs->cache), .key = key,
+		.backend = cache_backend_name(fs->cache), .key = e->key,
 		.mtime = e->has_mtime ? &e->mtime : NULL, .seq = e->seq,
 	};
 	rc = meta_file_uploaded(fs->meta, e->ino, &ct);

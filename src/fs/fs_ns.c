@@ -19,6 +19,7 @@
  */
 #include "fs/fs_ns.h"
 #include "fs/fs_thumbs.h"
+#include "fs/fs_variants.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -224,14 +225,14 @@ static int held_here(struct mvfs *fs, const struct meta_file *f)
  * the next create of that name, or expire with their upload session). */
 int fs_ns_visible(struct mvfs *fs, struct meta_file *f)
 {
-	if (strcmp(f->upload_status, "completed") == 0 || held_here(fs, f))
+	if (f->upload == META_UPLOAD_COMPLETED || held_here(fs, f))
 		return 1;
 	if (!f->settled_sha256[0])
 		return 0;
 	f->size = f->settled_size;
 	snprintf(f->sha256, sizeof(f->sha256), "%s", f->settled_sha256);
 	snprintf(f->key, sizeof(f->key), "%s", f->settled_key);
-	snprintf(f->upload_status, sizeof(f->upload_status), "completed");
+	f->upload = META_UPLOAD_COMPLETED;
 	f->mtime = f->settled_mtime;
 	f->ctime = f->settled_ctime;
 	f->settled_sha256[0] = '\0';
@@ -361,6 +362,7 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 	struct meta_dir in;
 	struct meta_file f;
 	struct stat st;
+	enum fs_vkind vk;
 	int rc;
 
 	if ((rc = fs_node_of(fs, parent, &n)) != 0)
@@ -385,6 +387,9 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 		rc = meta_folder_lookup(fs->meta, &in, name, &folder);
 		return rc ? rc : fs_ns_folder_entry(fs, &folder, e);
 	case FS_NODE_FILES:
+		/* the special nodes: its variant folders (fs_variants.c) */
+		if (n.dir.place != META_PLACE_TRASH && (vk = fs_variants_dir_named(name)) != 0)
+			return fs_variants_dir_entry(fs, parent, vk, e);
 		if (n.dir.place != META_PLACE_TRASH && name_is_plain(name) && !fs_known_absent(fs, parent, name)) {
 			struct meta_plain p;
 

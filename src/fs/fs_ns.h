@@ -105,7 +105,7 @@ int fs_local_open_read(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
  * rename then). */
 int fs_local_move(struct mvfs *fs, const struct meta_dir *from, const char *name, const struct meta_dir *to,
 		  const char *newname);
-/* --- removing and renaming (fs_ops.c) ------------------------------------ */
+/* --- removing and renaming (fs_names.c) ---------------------------------- */
 
 /* unlink(2), rmdir(2) and rename(2) as the mount does them, for another
  * view that means the same (the desktop trash, fs_xdgtrash.c): files made
@@ -116,10 +116,11 @@ int fs_ns_rmdir(struct mvfs *fs, uint64_t parent, const char *name);
 int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent, const char *newname,
 		 unsigned flags);
 
-/* The workers of setattr and mkdir (fs_ops.c), for fs_import.c too: 0 or
- * -errno, ST / E filled as their replies need. */
+/* The workers of setattr (fs_ops.c), mkdir and link (fs_names.c), for
+ * fs_import.c too: 0 or -errno, ST / E filled as their replies need. */
 int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, struct stat *st);
 int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_entry_param *e);
+int fs_do_link(struct mvfs *fs, uint64_t ino, uint64_t newparent, const char *newname, struct fuse_entry_param *e);
 
 /* --- the workers of file operations (fs_open.c) -------------------------- */
 

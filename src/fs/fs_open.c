@@ -228,7 +228,7 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	/* Another mount's version not uploaded yet: the one before is read,
 	 * and is what a writer here starts from (its base). */
 	(void)fs_ns_visible(fs, &f);
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && strcmp(f.lifecycle_status, "active") != 0) {
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && f.lifecycle != META_LIFE_ACTIVE) {
 		log_warn("cannot write '%s': it is in .trash/, which is read-only", f.name);
 		return -EROFS;
 	}
@@ -244,7 +244,7 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		/* never committed: nothing to copy (content being uploaded is);
 		 * bytes another handle is writing stay unless O_TRUNC */
-		int fresh = strcmp(f.upload_status, "pending") == 0;
+		int fresh = f.upload == META_UPLOAD_PENDING;
 
 		if (!in->name[0])
 			snprintf(in->name, sizeof(in->name), "%s", f.name);

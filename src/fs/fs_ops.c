@@ -2,14 +2,21 @@
  * fs_ops.c - the FUSE low-level operations.
  *
  * Each request is one fs_do_<op>() that returns 0 or -errno and one
- * adapter that replies exactly once.  What the tree is and how names
+ * adapter here that replies exactly once.  What the tree is and how names
  * resolve is fs_ns.c; what is allowed where (docs/DESIGN.md's table of
- * operations) is decided here, each refusal with one log line naming the
- * rule.  Nothing here speaks SQL or talks to the store: that is meta_* and
- * cache_*.
+ * operations) is decided by the workers: setattr here, the operations on
+ * names in fs_names.c, files in fs_open.c, xattrs in fs_xattr.c, each
+ * refusal with one log line naming the rule.  Nothing here speaks SQL or
+ * talks to the store: that is meta_* and cache_*.
+ *
+ * Special nodes (the variant folders and files, fs_variants.h) are known by
+ * their inode numbers: an operation on an inode asks fs_vino_is() once and
+ * branches to the variant workers; the names ".display" and ".thumb" are
+ * known where names are (fs_ns_lookup, and the refusals below).
  */
 #include "fs/fs_ns.h"
 #include "fs/fs_thumbs.h"
+#include "fs/fs_variants.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,36 +35,17 @@ static struct mvfs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* --- the rules ------------------------------------------------------------ */
-
-/* Whether a file may move from FROM to TO; -EPERM after a log line. */
-static int move_allowed(const struct meta_dir *from, const struct meta_dir *to, const char *name)
-{
-	if (to->place == META_PLACE_TRASH && from->place != META_PLACE_TRASH) {
-		log_warn("cannot move '%s' into .trash/: rm puts a file there", name);
-		return -EPERM;
-	}
-	if (to->place == META_PLACE_TRASH) {
-		log_warn("cannot rename '%s' in .trash/: it is read-only; mv a file out to restore it", name);
-		return -EPERM;
-	}
-	if (to->place == META_PLACE_WORKSPACE && from->place != META_PLACE_WORKSPACE) {
-		log_warn("cannot move '%s' into workspace/: it takes new files only, a kept file does not go"
-			 " back to being temporary", name);
-		return -EPERM;
-	}
-	return 0;
-}
-
 /* --- lookup, attributes -------------------------------------------------- */
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
-	int rc = fs_ns_lookup(fs_of(req), parent, name, &e);
+	int rc = fs_vino_is(parent) ? fs_variants_lookup(fs_of(req), parent, name, &e)
+				    : fs_ns_lookup(fs_of(req), parent, name, &e);
 
 	if (rc == -ENOENT) {
-		/* A negative entry, not cached: another mount may create it. */
+		/* A negative entry, not cached: another mount may create it (a
+		 * variant may be ready soon). */
 		memset(&e, 0, sizeof(e));
 		fuse_reply_entry(req, &e);
 	} else if (rc) {
@@ -87,7 +75,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
-	int rc = fs_ns_getattr(fs_of(req), ino, &st);
+	int rc = fs_vino_is(ino) ? fs_variants_getattr(fs_of(req), ino, &st) : fs_ns_getattr(fs_of(req), ino, &st);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -108,7 +96,7 @@ static int set_size(struct mvfs *fs, uint64_t ino, uint64_t size)
 		return rc;
 	fs_file_catch_up(fs, &f);
 	(void)fs_ns_visible(fs, &f);	/* what this mount shows is what is truncated */
-	if (strcmp(f.lifecycle_status, "active") != 0) {
+	if (f.lifecycle != META_LIFE_ACTIVE) {
 		log_warn("cannot truncate '%s': it is in .trash/, which is read-only", f.name);
 		return -EPERM;
 	}
@@ -263,7 +251,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct stat st;
-	int rc = fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
+	int rc = fs_vino_is(ino) ? fs_variants_refuse("change", "a variant")
+				 : fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -275,9 +264,21 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs_vdir *vd = NULL;
 	struct fs_dir *d = NULL;
 	int rc;
 
+	/* the handle is a struct fs_vdir for a variant folder, else a struct fs_dir */
+	if (fs_vino_is(ino)) {
+		if ((rc = fs_variants_opendir(fs_of(req), ino, &vd)) != 0) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		fi->fh = (uintptr_t)vd;
+		if (fuse_reply_open(req, fi) != 0)
+			fs_variants_closedir(vd);
+		return;
+	}
 	fs_local_settle_all(fs_of(req));	/* files made here are listed from the database */
 	rc = fs_dir_open(fs_of(req), ino, &d);
 
@@ -291,18 +292,25 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fs_dir_close(d);
 }
 
-static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
+/* A folder's own entries, then (from offset FS_VARIANTS_OFF) its variant
+ * folders when the mount lists them; a variant folder's entries. */
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
+			   int plus)
 {
-	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
 	char *buf = malloc(size);
 	size_t used = 0;
-	int rc;
+	int rc = 0;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = fs_dir_read(req, d, off, buf, size, plus, &used);
+	if (fs_vino_is(ino))
+		rc = fs_variants_readdir(req, (struct fs_vdir *)(uintptr_t)fi->fh, off, buf, size, plus, &used);
+	else if (off < FS_VARIANTS_OFF)
+		rc = fs_dir_read(req, (struct fs_dir *)(uintptr_t)fi->fh, off, buf, size, plus, &used);
+	if (rc == 0 && used == 0 && !fs_vino_is(ino))
+		used = fs_variants_dirs_listed(req, ino, off, buf, size, plus);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -312,44 +320,21 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	readdir_common(req, size, off, fi, 0);
+	readdir_common(req, ino, size, off, fi, 0);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	readdir_common(req, size, off, fi, 1);
+	readdir_common(req, ino, size, off, fi, 1);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fs_dir_close((struct fs_dir *)(uintptr_t)fi->fh);
+	if (fs_vino_is(ino))
+		fs_variants_closedir((struct fs_vdir *)(uintptr_t)fi->fh);
+	else
+		fs_dir_close((struct fs_dir *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
-}
-
-int fs_do_mkdir(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
-		       struct fuse_entry_param *e)
-{
-	struct meta_folder f;
-	struct meta_dir in;
-	struct fs_node n;
-	int rc;
-
-	if ((rc = fs_node_of(fs, parent, &n)) != 0)
-		return rc;
-	if (n.kind == FS_NODE_FILE)
-		return -ENOTDIR;
-	if (!fs_ns_folders_in(&n, &in)) {
-		log_warn("cannot make folder '%s' in %s: folders are made in library/, workspace/ (any depth),"
-			 " collections/ and galleries/", name,
-			 n.kind == FS_NODE_ROOT ? "the top level" : n.name ? n.name : "a collection or gallery");
-		return -EPERM;
-	}
-	if ((rc = fs_ns_check_name(name)) != 0)
-		return rc;
-	rc = meta_folder_create(fs->meta, &in, name, mode, &f);
-	if (rc == -EEXIST)
-		log_info("not making folder '%s': a file or folder has that name", name);
-	return rc ? rc : fs_ns_folder_entry(fs, &f, e);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -358,6 +343,11 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct mvfs *fs = fs_of(req);
 	int rc;
 
+	if ((rc = fs_variants_refuse_name(fs, parent, name, "make folder")) != 0) {
+		/* a variant folder of PARENT exists */
+		fuse_reply_err(req, fs_variants_dir_named(name) ? EEXIST : -rc);
+		return;
+	}
 	fs_known_making(fs, parent, name);
 	rc = fs_do_mkdir(fs, parent, name, mode, &e);
 	fs_known_made(fs, parent);
@@ -371,242 +361,38 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	fuse_reply_entry(req, &e);
 }
 
-static int fs_do_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
-{
-	struct meta_dir in;
-	struct fs_node n;
-	int rc;
-
-	if ((rc = fs_node_of(fs, parent, &n)) != 0)
-		return rc;
-	if (n.kind == FS_NODE_ROOT) {
-		log_warn("cannot remove '%s': the top-level folders are fixed", name);
-		return -EPERM;
-	}
-	if (!fs_ns_folders_in(&n, &in))
-		return n.kind == FS_NODE_FILE ? -ENOTDIR : -ENOENT;
-	if ((rc = fs_ns_check_existing(name)) != 0)
-		return rc;
-	rc = meta_folder_remove(fs->meta, &in, name);
-	if (rc == -ENOTEMPTY)
-		log_info("not removing folder '%s': it is not empty", name);
-	return rc;
-}
-
-int fs_ns_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
-{
-	int rc;
-
-	fs_local_settle_all(fs);	/* a file made here in it keeps it */
-	rc = fs_do_rmdir(fs, parent, name);
-	if (rc == 0)
-		fs_ns_dirs_changed(fs, parent, 0);
-	return rc;
-}
-
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs_ns_rmdir(fs_of(req), parent, name));
+	int rc = fs_variants_refuse_name(fs_of(req), parent, name, "remove");
+
+	fuse_reply_err(req, -(rc ? rc : fs_ns_rmdir(fs_of(req), parent, name)));
 }
 
 /* --- names --------------------------------------------------------------- */
 
-static int fs_do_unlink(struct mvfs *fs, uint64_t parent, const char *name)
-{
-	struct fs_node n;
-	int rc;
-
-	if ((rc = fs_ns_check_existing(name)) != 0)
-		return rc;
-	if ((rc = fs_node_of(fs, parent, &n)) != 0)
-		return rc;
-	if (n.kind == FS_NODE_ROOT) {
-		log_warn("cannot remove '%s': the top-level folders are fixed", name);
-		return -EPERM;
-	}
-	if (n.kind == FS_NODE_FOLDERS)
-		return -EISDIR;
-	if (n.kind != FS_NODE_FILES)
-		return -ENOTDIR;
-	if (n.dir.place == META_PLACE_TRASH) {
-		log_warn("cannot remove '%s' from .trash/: it is read-only; files leave it when the grace"
-			 " period ends, or by mv to restore them", name);
-		return -EPERM;
-	}
-	if (name_is_plain(name) && (rc = meta_plain_unlink(fs->meta, &n.dir, name)) != -ENOENT)
-		return rc;
-	return meta_unlink(fs->meta, &n.dir, name, NULL);
-}
-
-int fs_ns_unlink(struct mvfs *fs, uint64_t parent, const char *name)
-{
-	int rc;
-
-	fs_local_settle_all(fs);	/* the name may be one made here; the trash keeps the version closed last */
-	rc = fs_do_unlink(fs, parent, name);
-	if (rc == 0)
-		fs_ns_dirs_changed(fs, parent, 0);
-	if (rc == 0)
-		fs_thumbs_removed(fs, parent, name);
-	return rc;
-}
-
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs_ns_unlink(fs_of(req), parent, name));
-}
+	struct mvfs *fs = fs_of(req);
 
-/* Renames or moves folder NAME of FROM (collections and galleries among
- * themselves, folders of the tree anywhere in their place's tree). */
-static int rename_folder(struct mvfs *fs, const struct fs_node *from, const char *name, const struct fs_node *to,
-			 const char *newname, unsigned mflags)
-{
-	struct meta_dir fin, tin;
-	int rc;
-
-	fs_ns_folders_in(from, &fin);
-	if (!fs_ns_folders_in(to, &tin) || fs_ns_is_tree(from) != fs_ns_is_tree(to) ||
-	    (from->kind == FS_NODE_FOLDERS && from->folders != to->folders)) {
-		log_warn("cannot move folder '%s' there: a collection stays in collections/, a gallery in"
-			 " galleries/, and a folder of library/ or workspace/ in their tree", name);
-		return -EPERM;
-	}
-	rc = meta_folder_rename(fs->meta, &fin, name, &tin, newname, mflags);
-	if (rc == -EINVAL)
-		log_warn("cannot move folder '%s' into itself or a folder below it", name);
-	else if (rc == -EXDEV)
-		log_info("moving folder '%s' between library/ and workspace/ is a copy (EXDEV)", name);
-	else if (rc == -ENOTEMPTY)
-		log_info("cannot move folder '%s' over '%s': that folder is not empty", name, newname);
-	return rc;
-}
-
-static int fs_do_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent,
-			const char *newname, unsigned flags)
-{
-	unsigned mflags = (flags & RENAME_NOREPLACE) ? META_MOVE_NOREPLACE : 0;
-	struct fs_node from, to;
-	uint64_t replaced;
-	int rc;
-
-	if (flags & RENAME_EXCHANGE) {
-		log_warn("cannot exchange '%s' and '%s': RENAME_EXCHANGE is not supported", name, newname);
-		return -EINVAL;
-	}
-	if ((rc = fs_ns_check_existing(name)) != 0)
-		return rc;
-	if ((rc = fs_node_of(fs, parent, &from)) != 0 || (rc = fs_node_of(fs, newparent, &to)) != 0)
-		return rc;
-	if (from.kind == FS_NODE_ROOT || to.kind == FS_NODE_ROOT) {
-		log_warn("cannot rename '%s' to '%s': the top-level folders are fixed", name, newname);
-		return -EPERM;
-	}
-	if ((rc = fs_ns_check_name(newname)) != 0)
-		return rc;
-	/* The common case first: a file renamed within its place's tree, with
-	 * no query to ask whether NAME is a folder (meta_move says ENOENT). */
-	if (fs_ns_is_tree(&from) && fs_ns_is_tree(&to) && from.dir.place == to.dir.place &&
-	    !name_is_plain(name) && !name_is_plain(newname)) {
-		rc = meta_move(fs->meta, &from.dir, name, &to.dir, newname, mflags, &replaced);
-		if (rc != -ENOENT || meta_folder_lookup(fs->meta, &from.dir, name, NULL) != 0)
-			return rc;
-		return rename_folder(fs, &from, name, &to, newname, mflags);
-	}
-	if (from.kind == FS_NODE_FOLDERS ||
-	    (fs_ns_is_tree(&from) && meta_folder_lookup(fs->meta, &from.dir, name, NULL) == 0))
-		return rename_folder(fs, &from, name, &to, newname, mflags);
-	if (from.kind != FS_NODE_FILES)
-		return -ENOTDIR;
-	if (to.kind == FS_NODE_FOLDERS) {
-		log_warn("cannot move '%s' into %s/: it holds folders only (mkdir one, then put files in it)",
-			 name, to.name);
-		return -EPERM;
-	}
-	if (to.kind != FS_NODE_FILES)
-		return -ENOTDIR;
-	if ((rc = move_allowed(&from.dir, &to.dir, name)) != 0)
-		return rc;
-	if (name_is_plain(name) && meta_plain_lookup(fs->meta, &from.dir, name, NULL) == 0) {
-		if (!name_is_plain(newname)) {
-			log_info("'%s' to '%s': a plain file does not become a memory by a rename (EXDEV: copy it)",
-				 name, newname);
-			return -EXDEV;
-		}
-		return meta_plain_rename(fs->meta, &from.dir, name, &to.dir, newname, mflags);
-	}
-	if (name_is_plain(newname)) {
-		log_info("'%s' to '%s': a memory does not become a plain file by a rename (EXDEV: copy it)",
-			 name, newname);
-		return -EXDEV;
-	}
-	/* through a collection or a gallery a file lands in a tree folder the
-	 * call does not name: no folder's names are known after it */
-	if (!fs_ns_is_tree(&from) || !fs_ns_is_tree(&to))
-		fs_known_forget(fs);
-	rc = meta_move(fs->meta, &from.dir, name, &to.dir, newname, mflags, &replaced);
-	if (rc == -EPERM)
-		log_warn("cannot move '%s' out of .trash/: it is a replaced version; cp it over the file to"
-			 " bring it back", name);
-	return rc;
-}
-
-int fs_ns_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent, const char *newname,
-		 unsigned flags)
-{
-	struct fs_node from, to;
-	int rc = -EAGAIN, here = 0;
-
-	/* the common case of rsync: its temporary file, closed, renamed to a
-	 * new name before its record was made */
-	if (!(flags & RENAME_EXCHANGE) && fs_ns_check_name(newname) == 0 && !name_is_plain(name) &&
-	    !name_is_plain(newname) && fs_node_of(fs, parent, &from) == 0 && fs_node_of(fs, newparent, &to) == 0 &&
-	    fs_ns_is_tree(&from) && fs_ns_is_tree(&to) && from.dir.place == to.dir.place)
-		here = (rc = fs_local_move(fs, &from.dir, name, &to.dir, newname)) == 0;
-	if (rc == -EAGAIN) {
-		fs_local_settle_all(fs);	/* either name may be one made here; a replaced file's last
-						 * version is the one closed last */
-		fs_known_making(fs, newparent, newname);
-		rc = fs_do_rename(fs, parent, name, newparent, newname, flags);
-		fs_known_made(fs, newparent);
-	}
-	if (rc == 0 && here) {
-		/* and no desktop thumbnail to carry: it has no variants yet */
-		fs_ns_dirs_touched(fs, parent, newparent);
-	} else if (rc == 0) {
-		fs_ns_dirs_changed(fs, parent, newparent);
-		fs_thumbs_moved(fs, parent, name, newparent, newname);
-	}
-	return rc;
+	if (fs_vino_is(parent))
+		fuse_reply_err(req, -fs_variants_refuse("remove", name));
+	else if (fs_variants_reserved(fs, parent, name))
+		fuse_reply_err(req, EISDIR);
+	else
+		fuse_reply_err(req, -fs_ns_unlink(fs, parent, name));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -fs_ns_rename(fs_of(req), parent, name, newparent, newname, flags));
-}
+	struct mvfs *fs = fs_of(req);
+	int rc = fs_variants_refuse_name(fs, parent, name, "rename");
 
-static int fs_do_link(struct mvfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
-		      struct fuse_entry_param *e)
-{
-	struct meta_dir dir;
-	struct meta_file f;
-	struct stat st;
-	int rc;
-
-	if ((rc = fs_ns_files_dir(fs, newparent, "link", newname, &dir)) != 0)
-		return rc;
-	if (dir.place != META_PLACE_GALLERY) {
-		log_warn("cannot link '%s': hard links add a file to a gallery, and only there", newname);
-		return -EPERM;
-	}
-	rc = meta_link(fs->meta, ino, &dir, newname, &f);
-	if (rc == -EPERM)
-		log_warn("cannot link as '%s': a gallery shows a file under its own name", newname);
-	if (rc)
-		return rc;
-	fs_file_stat(fs, &f, fs_inode_find(fs, f.ino), &st);
-	fs_ns_entry(fs, &st, e);
-	return fs_inode_get(fs, f.ino, 1, 0) ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = fs_variants_refuse_name(fs, newparent, newname, "rename onto");
+	if (rc == 0)
+		rc = fs_ns_rename(fs, parent, name, newparent, newname, flags);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -615,6 +401,12 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	struct mvfs *fs = fs_of(req);
 	int rc;
 
+	rc = fs_vino_is(ino) ? fs_variants_refuse("link", newname)
+			     : fs_variants_refuse_name(fs, newparent, newname, "link");
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	fs_record_flush_ino(fs, ino);
 	rc = fs_do_link(fs, ino, newparent, newname, &e);
 
@@ -628,12 +420,24 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+	int rc = fs_variants_refuse_name(fs_of(req), parent, name, "make");
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	log_warn("cannot make symbolic link '%s': a memories library holds files only", name);
 	fuse_reply_err(req, EPERM);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+	int rc = fs_variants_refuse_name(fs_of(req), parent, name, "make");
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	log_warn("cannot make '%s': only regular files can be created (with open/creat)", name);
 	fuse_reply_err(req, EPERM);
 }
@@ -645,7 +449,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct fuse_entry_param e;
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_do_create(fs, parent, name, mode, fi, &e);
+	int rc = fs_vino_is(parent)			    ? fs_variants_refuse("create", name)
+		 : fs_variants_reserved(fs, parent, name) ? -EEXIST
+							    : fs_do_create(fs, parent, name, mode, fi, &e);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -659,9 +465,21 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_do_open(fs, ino, fi);
+	struct fs_vfile *vf = NULL;
+	int rc;
 
-	if (rc) {
+	/* the handle is a struct fs_vfile for a variant file, else a struct fs_handle */
+	if (fs_vino_is(ino)) {
+		if ((rc = fs_variants_open(fs, ino, fi, &vf)) != 0) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		fi->fh = (uintptr_t)vf;
+		if (fuse_reply_open(req, fi) != 0)
+			fs_variants_release(vf);
+		return;
+	}
+	if ((rc = fs_do_open(fs, ino, fi)) != 0) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -674,7 +492,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	char *buf = malloc(size ? size : 1);
 	size_t got = 0;
 	int rc;
@@ -683,7 +500,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = fs_do_read(fs_of(req), h, size, off, buf, &got);
+	if (fs_vino_is(ino))
+		rc = fs_variants_read(fs_of(req), (struct fs_vfile *)(uintptr_t)fi->fh, size, off, buf, &got);
+	else
+		rc = fs_do_read(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh, size, off, buf, &got);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -695,7 +515,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		     struct fuse_file_info *fi)
 {
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-	ssize_t n = h->writable ? fs_file_write(fs_of(req), h->in, buf, size, off) : -EBADF;
+	ssize_t n = fs_vino_is(ino) ? -EROFS : h->writable ? fs_file_write(fs_of(req), h->in, buf, size, off) : -EBADF;
 
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -712,7 +532,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	int rc = 0;
 
-	if (h->writable) {
+	if (!fs_vino_is(ino) && h->writable) {
 		pthread_mutex_lock(&h->in->lock);
 		if (!(h->in->size == 0 && h->created))
 			rc = fs_file_commit(fs_of(req), h->in);
@@ -723,7 +543,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -fs_do_fsync(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh));
+	fuse_reply_err(req, fs_vino_is(ino) ? 0 : -fs_do_fsync(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -731,6 +551,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct mvfs *fs = fs_of(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 
+	if (fs_vino_is(ino)) {
+		fs_variants_release((struct fs_vfile *)(uintptr_t)fi->fh);
+		fuse_reply_err(req, 0);
+		return;
+	}
 	if (h->writable || h->plain) {
 		pthread_mutex_lock(&h->in->lock);
 		/* Pages written through mmap can arrive after the last flush. */
@@ -789,8 +614,11 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char *buf = size ? malloc(size) : NULL;
+	ssize_t n = size && !buf	? -ENOMEM
+		    : fs_vino_is(ino) ? fs_variants_getxattr(fs_of(req), ino, name, buf, size)
+				      : fs_do_getxattr(fs_of(req), ino, name, buf, size);
 
-	reply_xattr(req, size && !buf ? -ENOMEM : fs_do_getxattr(fs_of(req), ino, name, buf, size), buf, size);
+	reply_xattr(req, n, buf, size);
 	free(buf);
 }
 
@@ -798,7 +626,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	char *buf = size ? malloc(size) : NULL;
 
-	reply_xattr(req, size && !buf ? -ENOMEM : fs_do_listxattr(fs_of(req), ino, buf, size), buf, size);
+	/* what a variant is, is readable by name; nothing of it is listed */
+	reply_xattr(req, size && !buf	       ? -ENOMEM
+			 : fs_vino_is(ino) ? 0
+					   : fs_do_listxattr(fs_of(req), ino, buf, size),
+		    buf, size);
 	free(buf);
 }
 
@@ -810,6 +642,11 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	mode_t mode;
 	int rc;
 
+	if (fs_vino_is(ino)) {
+		log_warn("cannot set '%s' on a variant: variants are read-only", name);
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	fs_record_flush_ino(fs, ino);
 	if (strncmp(name, "system.posix_acl_", 17) != 0) {
 		fuse_reply_err(req, -fs_do_setxattr(fs, ino, name, value, size, flags));
@@ -827,6 +664,11 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	if (fs_vino_is(ino)) {
+		log_warn("cannot remove '%s' from a variant: variants are read-only", name);
+		fuse_reply_err(req, EROFS);
+		return;
+	}
 	fs_record_flush_ino(fs_of(req), ino);
 	fuse_reply_err(req, -fs_do_removexattr(fs_of(req), ino, name));
 }

@@ -136,7 +136,7 @@ int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
 {
 	struct meta_content ct = {
 		.sha256 = x->e.sha256, .size = x->e.size, .mime = x->e.mime, .memory_type = x->e.memory_type,
-		.backend = cache_backend_name(fs->cache), .key = x->key,
+		.backend = cache_backend_name(fs->cache), .key = x->e.key,
 		.mtime = x->e.has_mtime ? &x->e.mtime : NULL, .seq = x->e.seq, .at_ns = x->at_ns,
 		.atime = x->made && x->atime_set ? &x->atime : NULL,
 		.base_sha = x->base[0] ? x->base : NULL,

@@ -23,13 +23,21 @@
  * never collide with the database's, and keep bit 63 clear for tools that
  * read st_ino as signed.  A variant file has one number wherever its
  * original appears, as the original does.
+ *
+ * The operations (fs_ops.c) ask fs_vino_is() of the inode first and branch
+ * here once; the name lookup (fs_ns_lookup) knows the two folder names.
  */
 #ifndef MVFS_FS_VARIANTS_H
 #define MVFS_FS_VARIANTS_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
-struct fuse_lowlevel_ops;
+struct fuse_entry_param;
+struct fuse_file_info;
+struct mvfs;
+struct stat;
+typedef struct fuse_req *fuse_req_t;
 
 enum fs_vkind {
 	FS_V_DISPLAY_DIR = 1,
@@ -45,9 +53,52 @@ enum fs_vkind {
 uint64_t fs_vino(enum fs_vkind kind, uint64_t base);
 /* Whether INO is a variant folder or file: 1 with *KIND and *BASE, else 0. */
 int fs_vino_split(uint64_t ino, enum fs_vkind *kind, uint64_t *base);
+/* Whether INO is a variant folder or file, by its number alone: the one
+ * question fs_ops.c asks before an operation on an inode. */
+int fs_vino_is(uint64_t ino);
 
-/* Fills OPS with the mount's operations: fs_ops with the variant folders
- * and files on top.  Requests about anything else go to fs_ops unchanged. */
-void fs_variants_ops(struct fuse_lowlevel_ops *ops);
+/* --- the workers fs_ops.c branches to (0 or -errno, as fs_do_<op>) ------- */
+
+/* Which variant folder NAME names (FS_V_DISPLAY_DIR, FS_V_THUMB_DIR), or 0. */
+enum fs_vkind fs_variants_dir_named(const char *name);
+/* The entry of variant folder KIND of folder of files PARENT (fs_ns_lookup
+ * asks, the folder's node in hand), the kernel's lookup count taken. */
+int fs_variants_dir_entry(struct mvfs *fs, uint64_t parent, enum fs_vkind kind, struct fuse_entry_param *e);
+/* Whether NAME in PARENT is one of PARENT's variant folders, or PARENT is a
+ * variant folder: nothing is made, removed or renamed there.  -EROFS after
+ * a log line naming WHAT was refused, else 0. */
+int fs_variants_refuse_name(struct mvfs *fs, uint64_t parent, const char *name, const char *what);
+/* Whether NAME is a variant folder of folder of files PARENT. */
+int fs_variants_reserved(struct mvfs *fs, uint64_t parent, const char *name);
+/* -EROFS after one log line: WHAT of NAME is refused, variants being ours. */
+int fs_variants_refuse(const char *what, const char *name);
+
+/* Lookup of NAME in variant node PARENT (-ENOTDIR for a variant file). */
+int fs_variants_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
+int fs_variants_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
+
+/* Listings of variant folders: a handle per opendir. */
+struct fs_vdir;
+int fs_variants_opendir(struct mvfs *fs, uint64_t ino, struct fs_vdir **out);
+int fs_variants_readdir(fuse_req_t req, struct fs_vdir *d, off_t off, char *buf, size_t size, int plus,
+			size_t *used);
+void fs_variants_closedir(struct fs_vdir *d);
+/* Offsets of a folder of files' variant folders in its listing, after its
+ * own entries: far past any offset fs_ns.c hands out. */
+#define FS_VARIANTS_OFF (1LL << 62)
+/* After the last entry of folder of files INO: its variant folders (those
+ * with a ready variant) when the mount lists them, from offset OFF on.
+ * Returns the bytes added to BUF. */
+size_t fs_variants_dirs_listed(fuse_req_t req, uint64_t ino, off_t off, char *buf, size_t size, int plus);
+
+/* Variant files: read-only opens, reads from the cache. */
+struct fs_vfile;
+int fs_variants_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi, struct fs_vfile **out);
+int fs_variants_read(struct mvfs *fs, struct fs_vfile *h, size_t size, off_t off, char *buf, size_t *got);
+void fs_variants_release(struct fs_vfile *h);
+
+/* A variant file's attributes by name (hash, type, size in pixels): the
+ * value's length, or -errno (-ENODATA: none; -ERANGE: SIZE too small). */
+ssize_t fs_variants_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size);
 
 #endif

@@ -12,7 +12,9 @@
  *                           ("store forever"): set copies it there, remove
  *                           lets go (fs_presence.c).  Not listed, as below.
  *   user.mvault.*           computed from the rows behind the inode (id,
- *                           hash, statuses ...).  Setting one succeeds and
+ *                           hash, statuses ...; on a file also what
+ *                           processing found: processing_error, width,
+ *                           height, color_space).  Setting one succeeds and
  *                           changes nothing (an info line when the value
  *                           differs); removing one succeeds and changes
  *                           nothing.  That is what lets `rsync -aX` copy a
@@ -54,6 +56,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "meta/meta_variants.h"
 #include "util/log.h"
 #include "util/name.h"
 #include "util/utf8.h"
@@ -73,9 +76,7 @@ static const struct xattr_field file_xattrs[] = {
 	{ XATTR_PREFIX "id", offsetof(struct meta_file, memory_id) },
 	{ XATTR_PREFIX "sha256", offsetof(struct meta_file, sha256) },
 	{ XATTR_PREFIX "status", offsetof(struct meta_file, status) },
-	{ XATTR_PREFIX "upload_status", offsetof(struct meta_file, upload_status) },
 	{ XATTR_PREFIX "processing_status", offsetof(struct meta_file, processing_status) },
-	{ XATTR_PREFIX "lifecycle_status", offsetof(struct meta_file, lifecycle_status) },
 	{ XATTR_PREFIX "mime", offsetof(struct meta_file, mime) },
 	{ XATTR_PREFIX "created_at", offsetof(struct meta_file, created_at) },
 };
@@ -177,13 +178,48 @@ ssize_t fs_xattr_copy_out(const char *val, size_t len, char *buf, size_t size)
 	return (ssize_t)len;
 }
 
-/* The value of computed NAME of S (a pointer into S), or NULL. */
+/* What processing found out about a file (meta_processing_get): one more
+ * round trip, asked only for these names. */
+static const char *const processing_xattrs[] = {
+	XATTR_PREFIX "processing_error", XATTR_PREFIX "width", XATTR_PREFIX "height", XATTR_PREFIX "color_space",
+};
+
+/* Processing result NAME of S into VAL (LEN bytes): 1, 0 when NAME is not
+ * one (or S not a file), or -errno.  *VAL is "" when there is none yet. */
+static int processing_value(struct mvfs *fs, const struct xattr_src *s, const char *name, char *val, size_t len)
+{
+	struct meta_processing p;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < N(processing_xattrs) && strcmp(name, processing_xattrs[i]) != 0; i++)
+		;
+	if (i == N(processing_xattrs) || s->kind != SRC_FILE)
+		return 0;
+	*val = '\0';
+	if ((rc = meta_processing_get(fs->meta, s->f.asset_id, &p)) != 0)
+		return rc == -ENODATA ? 1 : rc;
+	if (i == 0)
+		snprintf(val, len, "%s", p.error);
+	else if (i == 3)
+		snprintf(val, len, "%s", p.color_space);
+	else if (i == 1 ? p.width : p.height)
+		snprintf(val, len, "%d", i == 1 ? p.width : p.height);
+	return 1;
+}
+
+/* The value of computed NAME of S (a pointer into S, or a constant), or NULL. */
 static const char *computed_value(const struct xattr_src *s, const char *name)
 {
 	const char *base;
 	size_t n;
 	const struct xattr_field *fields = fields_of(s, &base, &n);
 
+	/* the statuses meta reads as enums, shown as the words they are */
+	if (s->kind == SRC_FILE && strcmp(name, XATTR_PREFIX "upload_status") == 0)
+		return meta_upload_name(s->f.upload);
+	if (s->kind == SRC_FILE && strcmp(name, XATTR_PREFIX "lifecycle_status") == 0)
+		return meta_lifecycle_name(s->f.lifecycle);
 	for (size_t i = 0; i < n; i++) {
 		const char *val = base + fields[i].off;
 
@@ -225,7 +261,7 @@ static int set_pin(struct mvfs *fs, uint64_t ino, const char *value, size_t size
 	}
 	/* letting go is allowed in .trash/: a removed file's own pin would
 	 * otherwise hold its copy for ever once the file leaves the trash */
-	if (value && s.kind == SRC_FILE && strcmp(s.f.lifecycle_status, "active") != 0) {
+	if (value && s.kind == SRC_FILE && s.f.lifecycle != META_LIFE_ACTIVE) {
 		log_warn("cannot pin %s: it is in .trash/, which is read-only", s.subject);
 		return -EROFS;
 	}
@@ -254,6 +290,7 @@ static int check_name(const char *name, uint64_t ino)
 
 ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size)
 {
+	char pval[600];
 	struct xattr_src s;
 	const char *val;
 	int rc;
@@ -292,7 +329,12 @@ ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *bu
 		if (pinnable(&s) && presence_name(name))
 			return fs_presence_get(fs, ino, s.kind == SRC_FOLDER, presence_name(name)[0] ?
 					       presence_name(name) + 1 : NULL, buf, size);
-		val = computed_value(&s, name);
+		if ((rc = processing_value(fs, &s, name, pval, sizeof(pval))) != 0)
+			val = rc > 0 && *pval ? pval : NULL;
+		else
+			val = computed_value(&s, name);
+		if (rc < 0)
+			return rc;
 		return val ? fs_xattr_copy_out(val, strlen(val), buf, size) : -ENODATA;
 	case XS_XDG:
 		return ino < META_INO_FIRST ? -ENODATA : meta_xdg_get(fs->meta, ino, name, buf, size);
@@ -392,7 +434,7 @@ static int user_writable(struct mvfs *fs, uint64_t ino, const char *name, const 
 			 " attributes", what, name, s->subject);
 		return -ENOTSUP;
 	}
-	if (s->kind == SRC_FILE && strcmp(s->f.lifecycle_status, "active") != 0) {
+	if (s->kind == SRC_FILE && s->f.lifecycle != META_LIFE_ACTIVE) {
 		log_warn("cannot %s '%s' on %s: it is in .trash/, which is read-only", what, name, s->subject);
 		return -EROFS;
 	}
@@ -462,6 +504,7 @@ static int xdg_value_ok(uint64_t ino, const char *name, const char *value, size_
 int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *value, size_t size,
 		   int flags)
 {
+	char pval[600];
 	struct xattr_src s;
 	const char *cur;
 	int rc;
@@ -479,7 +522,9 @@ int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *
 	case XS_COMPUTED:
 		if ((rc = source_of(fs, ino, NULL, &s)) != 0)
 			return rc;
-		cur = computed_value(&s, name);
+		if ((rc = processing_value(fs, &s, name, pval, sizeof(pval))) < 0)
+			return rc;
+		cur = rc > 0 ? (*pval ? pval : NULL) : computed_value(&s, name);
 		return fs_xattr_set_computed(s.subject, name, cur, cur ? strlen(cur) : 0, value, size, flags);
 	case XS_XDG:
 	case XS_USER:

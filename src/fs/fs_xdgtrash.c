@@ -32,9 +32,10 @@
  *   - a folder is not trashed whole: the trash holds files.  An empty one is
  *     removed; another gets EXDEV, on which file managers offer to delete.
  * This file is the view (entries, listings, changes); fs_xdgtrash_ops.c
- * is the layer over the operations table that sends requests here, as
- * fs_variants.c over fs_ops, and everything that is not ours down
- * unchanged.
+ * is the layer over the operations table (fs_ops) that sends requests
+ * here, and everything that is not ours down unchanged.  (The variants
+ * were such a layer too; they are special nodes of fs_ops now, and this
+ * layer is the next to become one: DECISIONS.md, "One dispatch in fs".)
  */
 #include "fs/fs_xdgtrash.h"
 

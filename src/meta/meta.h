@@ -57,6 +57,24 @@ enum meta_ino {
 #define META_KEY_MAX 128
 #define META_STATUS_MAX 16
 
+/* An asset's upload_status and lifecycle_status (the PostgreSQL enums
+ * asset_upload_status_t and asset_lifecycle_status_t, 0001): read from a
+ * row once, into these; meta_upload_name and meta_lifecycle_name give the
+ * words back (user.mvault.upload_status, lifecycle_status). */
+enum meta_upload {
+	META_UPLOAD_PENDING,		/* not in the store yet */
+	META_UPLOAD_UPLOADING,		/* a version of this mount, on its way */
+	META_UPLOAD_COMPLETED,		/* in the store */
+	META_UPLOAD_FAILED,
+};
+enum meta_lifecycle {
+	META_LIFE_ACTIVE,		/* shown in its folders */
+	META_LIFE_TOMBSTONED,		/* in .trash/ until the grace period ends */
+	META_LIFE_DELETED,
+};
+const char *meta_upload_name(enum meta_upload u);
+const char *meta_lifecycle_name(enum meta_lifecycle l);
+
 /* The folders that hold files. */
 enum meta_place {
 	META_PLACE_LIBRARY = 1,		/* a folder of the person's tree in library/ (user_library) */
@@ -99,9 +117,9 @@ struct meta_file {
 	char sha256[65];		/* "" until the content is committed */
 	char key[META_KEY_MAX];		/* storage key, "" until committed */
 	char status[META_STATUS_MAX];	/* memory status: pending, active, ... */
-	char upload_status[META_STATUS_MAX];
+	enum meta_upload upload;
 	char processing_status[META_STATUS_MAX];
-	char lifecycle_status[META_STATUS_MAX];
+	enum meta_lifecycle lifecycle;
 	char mime[128];
 	char created_at[40];		/* ISO 8601 */
 	/* While the current version is not uploaded yet: the last version

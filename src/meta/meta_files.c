@@ -208,6 +208,39 @@ static void dir_ino_param(const struct meta *m, const struct meta_dir *dir, char
 	snprintf(buf, len, "%" PRIu64, tree ? tree : dir->ino);
 }
 
+static const char *const upload_names[] = { "pending", "uploading", "completed", "failed" };
+static const char *const lifecycle_names[] = { "active", "tombstoned", "deleted" };
+#define NAMES(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *meta_upload_name(enum meta_upload u)
+{
+	return (size_t)u < NAMES(upload_names) ? upload_names[u] : "";
+}
+
+const char *meta_lifecycle_name(enum meta_lifecycle l)
+{
+	return (size_t)l < NAMES(lifecycle_names) ? lifecycle_names[l] : "";
+}
+
+/* The column's word as the enum; a word the schema does not have (it has
+ * none other: asset_upload_status_t) reads as failed, never as usable. */
+static enum meta_upload upload_of(const char *word)
+{
+	for (size_t i = 0; i < NAMES(upload_names); i++)
+		if (strcmp(word, upload_names[i]) == 0)
+			return (enum meta_upload)i;
+	return META_UPLOAD_FAILED;
+}
+
+/* As upload_of: an unknown word reads as deleted, never as shown. */
+static enum meta_lifecycle lifecycle_of(const char *word)
+{
+	for (size_t i = 0; i < NAMES(lifecycle_names); i++)
+		if (strcmp(word, lifecycle_names[i]) == 0)
+			return (enum meta_lifecycle)i;
+	return META_LIFE_DELETED;
+}
+
 static void micros_to_ts(long long us, struct timespec *ts)
 {
 	ts->tv_sec = us / 1000000;
@@ -236,11 +269,11 @@ static void file_from_row(const PGresult *r, int row, struct meta_file *f)
 	META_COPY(f->sha256, r, row, 8);
 	META_COPY(f->key, r, row, 9);
 	META_COPY(f->status, r, row, 10);
-	META_COPY(f->upload_status, r, row, 11);
+	f->upload = upload_of(meta_val(r, row, 11));
 	META_COPY(f->memory_id, r, row, 12);
 	META_COPY(f->item_id, r, row, 13);
 	META_COPY(f->asset_id, r, row, 14);
-	META_COPY(f->lifecycle_status, r, row, 15);
+	f->lifecycle = lifecycle_of(meta_val(r, row, 15));
 	META_COPY(f->processing_status, r, row, 16);
 	META_COPY(f->mime, r, row, 17);
 	f->nlink = (uint32_t)meta_u64(r, row, 18);

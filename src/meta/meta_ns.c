@@ -249,9 +249,9 @@ int meta_create(struct meta *m, const struct meta_dir *dir, const char *name, ui
 	out->atime = *mtime;
 	out->nlink = 1 + (*view != '\0');
 	snprintf(out->status, sizeof(out->status), "pending");
-	snprintf(out->upload_status, sizeof(out->upload_status), "pending");
+	out->upload = META_UPLOAD_PENDING;
 	snprintf(out->processing_status, sizeof(out->processing_status), "pending");
-	snprintf(out->lifecycle_status, sizeof(out->lifecycle_status), "active");
+	out->lifecycle = META_LIFE_ACTIVE;
 	snprintf(out->mime, sizeof(out->mime), "application/octet-stream");
 	return 0;
 }
@@ -459,7 +459,7 @@ static int move_any(struct meta *m, const struct meta_dir *from, const char *nam
 		if (rc == 0 && target.ino != f.ino) {
 			if (flags & META_MOVE_NOREPLACE) {
 				rc = -EEXIST;
-			} else if (from->place != META_PLACE_TRASH && strcmp(target.upload_status, "pending") != 0 &&
+			} else if (from->place != META_PLACE_TRASH && target.upload != META_UPLOAD_PENDING &&
 				   (rc = is_fresh(c, &f)) == 1) {
 				rc = merge_into(m, c, &f, &target);
 				*replaced = target.ino;
@@ -510,7 +510,7 @@ int meta_link(struct meta *m, uint64_t ino, const struct meta_dir *dir, const ch
 	if (name_twin_parse(newname, base, hex)) {
 		if ((rc = meta_file_get(m, ino, &f)) != 0)
 			return rc;
-		if (strcmp(f.lifecycle_status, "active") != 0 || f.is_version)
+		if (f.lifecycle != META_LIFE_ACTIVE || f.is_version)
 			return -ENOENT;
 		name_twin(f.display_name, f.memory_id, twin);
 		if (strcmp(newname, f.display_name) != 0 && strcmp(newname, f.name) != 0 && strcmp(newname, twin) != 0)
@@ -564,7 +564,7 @@ int meta_file_set_collection(struct meta *m, uint64_t ino, const char *name)
 	TX_BEGIN(m, c, rc);
 	if (rc == 0)
 		rc = meta_find_ino(m, c, ino, &f);
-	if (rc == 0 && strcmp(f.lifecycle_status, "active") != 0)
+	if (rc == 0 && f.lifecycle != META_LIFE_ACTIVE)
 		rc = -EPERM;
 	if (rc == 0 && name)
 		rc = meta_find_folder(m, c, &(struct meta_dir){ META_PLACE_COLLECTION, META_INO_COLLECTIONS }, name,

@@ -223,17 +223,17 @@ static void variant_from_row(const PGresult *r, int row, struct meta_variant *v)
 	v->mtime.tv_nsec = (us % 1000000) * 1000;
 }
 
-int meta_variant_get(struct meta *m, const char *original_id, const char *type, struct meta_variant *out)
+/* The one variant statement SQL (N parameters P) answers: -ENOENT for none. */
+static int variant_one(struct meta *m, const char *what, const char *sql, int n, const char *const *p,
+		       struct meta_variant *out)
 {
-	const char *p[] = { original_id, type };
 	PGconn *c = meta_conn_get(m);
 	PGresult *r;
 	int rc;
 
 	if (!c)
 		return -EIO;
-	rc = meta_exec(c, "variant", "SELECT " VARIANT_COLS " FROM memory_assets"
-		       " WHERE variant_of_asset_id = $1 AND variant_type = $2" VARIANT_READY, 2, p, &r);
+	rc = meta_exec(c, what, sql, n, p, &r);
 	meta_conn_put(m, c);
 	if (rc)
 		return rc;
@@ -243,6 +243,28 @@ int meta_variant_get(struct meta *m, const char *original_id, const char *type, 
 		variant_from_row(r, 0, out);
 	PQclear(r);
 	return rc;
+}
+
+int meta_variant_get(struct meta *m, const char *original_id, const char *type, struct meta_variant *out)
+{
+	const char *p[] = { original_id, type };
+
+	return variant_one(m, "variant", "SELECT " VARIANT_COLS " FROM memory_assets"
+			   " WHERE variant_of_asset_id = $1 AND variant_type = $2" VARIANT_READY, 2, p, out);
+}
+
+int meta_variant_of_file(struct meta *m, uint64_t ino, const char *type, struct meta_variant *out)
+{
+	char ino_s[24];
+	const char *p[] = { m->user_id, ino_s, type };
+
+	snprintf(ino_s, sizeof(ino_s), "%" PRIu64, ino);
+	/* a replaced version (a.version_ino) is tombstoned: never active */
+	return variant_one(m, "variant of a file", "SELECT " VARIANT_COLS " FROM memory_assets"
+			   " WHERE variant_type = $3 AND variant_of_asset_id = (SELECT a.id FROM memory_items i"
+			   "   JOIN memory_assets a ON a.id = i.primary_asset_id"
+			   "   WHERE i.user_id = $1 AND i.ino = $2 AND a.lifecycle_status = 'active')" VARIANT_READY,
+			   3, p, out);
 }
 
 int meta_variants_of(struct meta *m, const char *const *ids, int n, const char *type,

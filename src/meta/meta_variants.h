@@ -29,6 +29,11 @@ struct meta_variant {
 /* The ready variant TYPE of original ORIGINAL_ID.  -ENOENT when it has none. */
 int meta_variant_get(struct meta *m, const char *original_id, const char *type, struct meta_variant *out);
 
+/* The ready variant TYPE of file INO, whose original must be active (not
+ * in .trash/), in one statement.  -ENOENT when there is no such file or it
+ * has none. */
+int meta_variant_of_file(struct meta *m, uint64_t ino, const char *type, struct meta_variant *out);
+
 /* The ready variants TYPE of the N originals IDS (one statement).  OUT
  * (N entries) receives them in any order; *NOUT how many there are. */
 int meta_variants_of(struct meta *m, const char *const *ids, int n, const char *type,

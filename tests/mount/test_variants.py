@@ -65,6 +65,11 @@ def test_variants_appear_with_right_sizes_and_formats(mvfs):
     h = hashlib.sha256(t).hexdigest()
     assert sql(m, "SELECT count(*) FROM blobs WHERE content_hash = %s" % q(h)) == ["1"]
     assert os.getxattr(lib / "IMG_0001.jpg", "user.mvault.width") == b"3000"
+    # computed: a new value changes nothing (rsync -aX), and it has one (XATTR_CREATE)
+    os.setxattr(lib / "IMG_0001.jpg", "user.mvault.width", b"1")
+    assert os.getxattr(lib / "IMG_0001.jpg", "user.mvault.width") == b"3000"
+    with pytest.raises(FileExistsError):
+        os.setxattr(lib / "IMG_0001.jpg", "user.mvault.width", b"1", os.XATTR_CREATE)
     assert os.getxattr(lib / ".thumb" / "IMG_0001.jpg.webp", "user.mvault.sha256").decode() == h
     check_consistency(m)
     m.unmount()

@@ -25,6 +25,7 @@
 
 #include "unit.h"
 #include "meta/meta.h"
+#include "meta/meta_variants.h"
 #include "util/log.h"
 #include "util/name.h"
 
@@ -123,14 +124,14 @@ static void test_create_lookup_get(void)
 	CHECK_EQ_INT(BUDGET(1, mk(m, &LIB, "a.jpg", &f)), 0);
 	CHECK(f.ino >= META_INO_FIRST);
 	CHECK_STREQ(f.name, "a.jpg");
-	CHECK_STREQ(f.upload_status, "pending");
+	CHECK_STREQ(meta_upload_name(f.upload), "pending");
 	CHECK_EQ_INT(f.nlink, 1);
 	CHECK_EQ_INT(f.mode, 0644);
 
 	CHECK_EQ_INT(BUDGET(1, meta_lookup(m, &LIB, "a.jpg", &g)), 0);
 	CHECK(g.ino == f.ino);
 	CHECK_STREQ(g.memory_id, f.memory_id);
-	CHECK_STREQ(g.lifecycle_status, "active");
+	CHECK_STREQ(meta_lifecycle_name(g.lifecycle), "active");
 	CHECK(g.mtime.tv_sec == T0.tv_sec && g.mtime.tv_nsec == T0.tv_nsec);
 
 	CHECK_EQ_INT(BUDGET(1, meta_file_get(m, f.ino, &g)), 0);
@@ -262,12 +263,12 @@ static void test_stage_uploaded_setattr(void)
 	CHECK_STREQ(g.sha256, sha);
 	CHECK_STREQ(g.key, key);
 	CHECK_EQ_INT(g.size, 4321);
-	CHECK_STREQ(g.upload_status, "uploading");
+	CHECK_STREQ(meta_upload_name(g.upload), "uploading");
 	CHECK_STREQ(g.mime, "image/jpeg");
 
 	CHECK_EQ_INT(BUDGET(1, meta_file_uploaded(m, f.ino, &c)), 0);
 	CHECK_EQ_INT(meta_file_get(m, f.ino, &g), 0);
-	CHECK_STREQ(g.upload_status, "completed");
+	CHECK_STREQ(meta_upload_name(g.upload), "completed");
 	CHECK_STREQ(g.status, "active");
 	/* idempotent */
 	CHECK_EQ_INT(meta_file_uploaded(m, f.ino, &c), 0);
@@ -370,7 +371,7 @@ static void test_rename(void)
 		CHECK_STREQ(g.memory_id, u.memory_id);
 		CHECK_EQ_INT(meta_lookup(m, &TRASH, "t.jpg", &g), 0);
 		CHECK(g.ino == a.ino);
-		CHECK_STREQ(g.lifecycle_status, "tombstoned");
+		CHECK_STREQ(meta_lifecycle_name(g.lifecycle), "tombstoned");
 	}
 	/* between library/ and workspace/: the workspace file is promoted */
 	CHECK_EQ_INT(mk_full(m, &WS, "w.jpg", '5', &g), 0);
@@ -398,7 +399,7 @@ static void test_unlink_and_trash(void)
 	CHECK(ino == f.ino);
 	CHECK_EQ_INT(meta_lookup(m, &LIB, "a.jpg", &g), -ENOENT);
 	CHECK_EQ_INT(meta_file_get(m, f.ino, &g), 0);	/* an open file keeps its attributes */
-	CHECK_STREQ(g.lifecycle_status, "tombstoned");
+	CHECK_STREQ(meta_lifecycle_name(g.lifecycle), "tombstoned");
 	CHECK_STREQ(g.status, "tombstoned");
 	CHECK_EQ_INT(meta_lookup(m, &TRASH, "a.jpg", &g), 0);
 	CHECK(g.ino == f.ino);
@@ -414,7 +415,7 @@ static void test_unlink_and_trash(void)
 	CHECK_EQ_INT(meta_move(m, &TRASH, "a.jpg", &LIB, "a.jpg", 0, &replaced), 0);
 	CHECK_EQ_INT(meta_lookup(m, &LIB, "a.jpg", &g), 0);
 	CHECK(g.ino == f.ino);
-	CHECK_STREQ(g.lifecycle_status, "active");
+	CHECK_STREQ(meta_lifecycle_name(g.lifecycle), "active");
 	CHECK_STREQ(g.status, "active");
 
 	/* in a folder of the tree, and in the workspace */
@@ -485,7 +486,7 @@ static void test_galleries(void)
 	CHECK(ino == f.ino);
 	CHECK_EQ_INT(meta_lookup(m, &gd, "a.jpg", &g), -ENOENT);
 	CHECK_EQ_INT(BUDGET(1, meta_lookup(m, &LIB, "a.jpg", &g)), 0);
-	CHECK_STREQ(g.lifecycle_status, "active");
+	CHECK_STREQ(meta_lifecycle_name(g.lifecycle), "active");
 	CHECK_EQ_INT(g.nlink, 1);
 	CHECK_EQ_INT(BUDGET(1, meta_unlink(m, &gd, "a.jpg", &ino)), -ENOENT);
 
@@ -576,7 +577,7 @@ static void test_twins(void)
 	CHECK(g.ino == a1.ino);
 	CHECK_EQ_INT(meta_lookup(m, &d2, "a.jpg", &g), 0);
 	CHECK(g.ino == a2.ino);
-	CHECK_STREQ(g.lifecycle_status, "active");
+	CHECK_STREQ(meta_lifecycle_name(g.lifecycle), "active");
 	/* a twin-like name that is nobody's */
 	CHECK_EQ_INT(meta_unlink(m, &gd, "a~0000.jpg", &ino), -ENOENT);
 	CHECK_EQ_INT(meta_unlink(m, &d1, "a~0000.jpg", &ino), -ENOENT);
@@ -675,7 +676,7 @@ static void test_abort(void)
 	CHECK_EQ_INT(mk_full(m, &LIB, "y.bin", 'c', &f), 0);
 	CHECK_EQ_INT(meta_file_abort(m, f.ino), 0);
 	CHECK_EQ_INT(meta_file_get(m, f.ino, &g), 0);
-	CHECK_STREQ(g.lifecycle_status, "active");
+	CHECK_STREQ(meta_lifecycle_name(g.lifecycle), "active");
 	/* and so is one whose content is staged, waiting for its upload: its
 	 * bytes are in the journal, and a later failed write must not lose it */
 	{
@@ -721,7 +722,7 @@ static void test_users_apart(void)
 	CHECK(g.ino != f.ino);
 	CHECK_EQ_INT(meta_lookup(a, &LIB, "mine.jpg", &g), 0);
 	CHECK(g.ino == f.ino);
-	CHECK_STREQ(g.lifecycle_status, "active");
+	CHECK_STREQ(meta_lifecycle_name(g.lifecycle), "active");
 	meta_free(a);
 	meta_free(b);
 }
@@ -778,6 +779,25 @@ static void test_usage(void)
 	meta_free(m);
 }
 
+/* A variant file's getattr and open ask one statement (the file, its
+ * lifecycle and its variant at once); its answers with variants ready are
+ * test_variants.py's. */
+static void test_variant_of_file(void)
+{
+	struct meta *m = open_as("variant-of");
+	struct meta_variant v;
+	struct meta_file f;
+
+	if (!m) {
+		CHECK(m != NULL);
+		return;
+	}
+	CHECK_EQ_INT(mk_full(m, &LIB, "v.jpg", 'w', &f), 0);
+	CHECK_EQ_INT(BUDGET(1, meta_variant_of_file(m, f.ino, "thumb", &v)), -ENOENT);	/* none made */
+	CHECK_EQ_INT(BUDGET(1, meta_variant_of_file(m, f.ino + 1000000, "display", &v)), -ENOENT);
+	meta_free(m);
+}
+
 int main(void)
 {
 	char logpath[] = "/tmp/mvfs-test-meta.XXXXXX";
@@ -810,6 +830,7 @@ int main(void)
 	TEST(test_users_apart);
 	TEST(test_xdg);
 	TEST(test_usage);
+	TEST(test_variant_of_file);
 
 	unlink(logpath);
 	return unit_done();
