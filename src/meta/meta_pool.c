@@ -480,9 +480,12 @@ static int pipeline_run(PGconn *c, struct meta_stmt *s, int n)
 			} else if (st == PGRES_FATAL_ERROR) {
 				err = pg_sqlstate_to_errno(state);
 				/* a conflict is run again on its own (meta_call
-				 * retries it), and so is "cached plan must not
-				 * change result type" (exec_sql runs its text) */
-				if (err != EAGAIN && !(state && strcmp(state, "0A000") == 0)) {
+				 * retries it), and so are "cached plan must not
+				 * change result type" (exec_sql runs its text) and
+				 * a name an earlier Prepare of this pipeline failed
+				 * to make */
+				if (err != EAGAIN && !(state && (strcmp(state, "0A000") == 0 ||
+								 strcmp(state, "26000") == 0))) {
 					char *msg = strdup(PQresultErrorMessage(r)), *nl;
 
 					if (msg && (nl = strchr(msg, '\n')))
