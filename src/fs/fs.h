@@ -241,6 +241,8 @@ struct fs_sealed {
 	struct timespec atime;
 	struct fs_inode *in;		/* held while queued */
 	int skip;			/* -errno: not tried, the database being away */
+	int batched;			/* the recorder's batch made its first call (batch_calls) */
+	int batch_rc;			/* ... which answered this */
 	int failed;			/* out: -errno when the record failed */
 	struct fs_sealed *next;
 };

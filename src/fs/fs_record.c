@@ -132,15 +132,21 @@ int fs_record_made(struct mvfs *fs, uint64_t ino, const struct fs_made *mk, cons
 	return rc;
 }
 
-int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
+/* The content X records. */
+static struct meta_content content_of(struct mvfs *fs, const struct fs_sealed *x)
 {
-	struct meta_content ct = {
+	return (struct meta_content){
 		.sha256 = x->e.sha256, .size = x->e.size, .mime = x->e.mime, .memory_type = x->e.memory_type,
 		.backend = cache_backend_name(fs->cache), .key = x->e.key,
 		.mtime = x->e.has_mtime ? &x->e.mtime : NULL, .seq = x->e.seq, .at_ns = x->at_ns,
 		.atime = x->made && x->atime_set ? &x->atime : NULL,
 		.base_sha = x->base[0] ? x->base : NULL,
 	};
+}
+
+int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
+{
+	struct meta_content ct = content_of(fs, x);
 	struct meta_file gone;
 	int rc;
 
@@ -149,6 +155,15 @@ int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
 	if (x->made && !x->skip) {
 		struct fs_made mk = { .dir = x->home, .mode = x->mode, .made = x->made_at };
 		char used[256];
+
+		if (x->batched && x->batch_rc == 0) {
+			/* made by the batch's call, as fs_record_made's first
+			 * (which any other answer sends again, to take its
+			 * other ways) */
+			fs_ns_dirs_changed(fs, x->home.ino, x->home.ino);
+			x->made = 2;
+			return 0;
+		}
 
 		snprintf(mk.name, sizeof(mk.name), "%s", x->name);
 		rc = fs_record_made(fs, x->ino, &mk, &ct, used, sizeof(used));
@@ -165,7 +180,7 @@ int fs_record_sealed(struct mvfs *fs, struct fs_sealed *x, uint64_t *copy)
 		}
 		x->made = 2;	/* made before (a record made again): its content as any */
 	}
-	rc = x->skip ? x->skip : meta_file_stage(fs->meta, x->ino, &ct);
+	rc = x->skip ? x->skip : x->batched && !x->made ? x->batch_rc : meta_file_stage(fs->meta, x->ino, &ct);
 	if (rc == -ENOENT && meta_file_get(fs->meta, x->ino, &gone) == -ENOENT) {
 		/* not in the trash (a removal keeps POSIX's rule, below): its
 		 * rows are gone, made anew by another writer (the caller's
@@ -226,6 +241,62 @@ static void settle(struct mvfs *fs, struct fs_sealed *x, uint64_t copy)
 	free(x);
 }
 
+/* X's record is to be made for the file its earlier record copied, when
+ * it made a conflict copy: 1 when X->ino changed. */
+static int follow_copy(struct fs_sealed *x)
+{
+	int moved = 0;
+
+	pthread_mutex_lock(&x->in->lock);
+	if (x->ino == x->in->ino && x->in->conflict_ino) {
+		x->ino = x->in->conflict_ino;
+		moved = 1;
+	}
+	pthread_mutex_unlock(&x->in->lock);
+	return moved;
+}
+
+/* Makes the first call of each record of BATCH (fs_record_sealed's:
+ * meta_create_staged for a file made here, else meta_file_stage) in one
+ * round trip (meta_records), and keeps each answer in its record
+ * (batched, batch_rc).  A record left without one makes its call itself. */
+static void batch_calls(struct mvfs *fs, struct fs_sealed *batch)
+{
+	struct meta_record *recs;
+	struct meta_content *cts;
+	struct fs_sealed *x;
+	int n = 0, i = 0;
+
+	for (x = batch; x; x = x->next)
+		n++;
+	recs = calloc((size_t)n, sizeof(*recs));
+	cts = calloc((size_t)n, sizeof(*cts));
+	if (n < 2 || !recs || !cts) {	/* one record: its own call is one round trip too */
+		free(recs);
+		free(cts);
+		return;
+	}
+	for (x = batch; x; x = x->next, i++) {
+		follow_copy(x);
+		cts[i] = content_of(fs, x);
+		recs[i] = (struct meta_record){ .ino = x->ino, .ct = &cts[i] };
+		if (x->made) {
+			recs[i].dir = &x->home;
+			recs[i].name = x->name;
+			recs[i].mode = x->mode;
+			recs[i].made = &x->made_at;
+			fs_known_name(fs, x->home.ino, x->name);	/* as fs_record_made */
+		}
+	}
+	meta_records(fs->meta, recs, n);
+	for (i = 0, x = batch; x; x = x->next, i++) {
+		x->batched = recs[i].rc != META_UNANSWERED;
+		x->batch_rc = recs[i].rc;
+	}
+	free(recs);
+	free(cts);
+}
+
 static void *recorder_main(void *arg)
 {
 	struct mvfs *fs = arg;
@@ -265,6 +336,13 @@ static void *recorder_main(void *arg)
 		for (struct fs_sealed *x = batch; x; x = x->next)
 			cache_stage_sync(fs->cache, x->fd);
 		cache_stage_sync(fs->cache, -1);
+		batch_calls(fs, batch);
+
+		/* the batch's answers hold while each record took its plain
+		 * way; after one that took another (a conflict copy, a name
+		 * made anew), those of the records after it may not, and
+		 * their calls are made again, one each: each is idempotent */
+		int trust = 1;
 
 		for (; batch; n++) {
 			struct fs_sealed *x = batch;
@@ -276,11 +354,13 @@ static void *recorder_main(void *arg)
 			 * uploads' records at once instead of waiting each */
 			x->skip = down;
 			/* an earlier record of this file made a conflict copy */
-			pthread_mutex_lock(&x->in->lock);
-			if (x->ino == x->in->ino && x->in->conflict_ino)
-				x->ino = x->in->conflict_ino;
-			pthread_mutex_unlock(&x->in->lock);
+			if (follow_copy(x) || !trust)
+				x->batched = 0;
+			if (!x->batched || x->batch_rc != 0)
+				trust = 0;
 			fs_record_sealed(fs, x, &copy);
+			if (copy)
+				trust = 0;
 			if (x->failed && !x->skip)
 				down = x->failed;
 			settle(fs, x, copy);

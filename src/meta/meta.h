@@ -173,8 +173,11 @@ void meta_stop_waiting(struct meta *m);
  * and in *WAITING (when not NULL) how many operations wait for it. */
 int meta_db_down(unsigned *waiting);
 
-/* How many SQL statements this process has sent (each one round trip). */
+/* How many SQL statements this process has sent, and in how many round
+ * trips (one each, but the close-time records of a batch, meta_records,
+ * go together). */
 unsigned long long meta_statements(void);
+unsigned long long meta_round_trips(void);
 
 /* Applies pending migrations on CONNINFO and returns; for `mvaultfs db migrate`. */
 int meta_migrate_only(const char *conninfo, char *err, size_t errlen);
@@ -369,6 +372,27 @@ int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *c);
  * (a record made again; the file may be gone since). */
 int meta_create_staged(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name, uint32_t mode,
 		       const struct timespec *made, const struct meta_content *c);
+/* A close-time record of a batch (meta_records): file INO's version CT,
+ * as meta_file_stage when DIR is NULL, else as meta_create_staged (a file
+ * made here first, called NAME with MODE in DIR, made at MADE). */
+struct meta_record {
+	uint64_t ino;
+	const struct meta_content *ct;
+	const struct meta_dir *dir;
+	const char *name;
+	uint32_t mode;
+	const struct timespec *made;
+	int rc;				/* out: as that call returns, or META_UNANSWERED */
+};
+/* A record with no answer: not sent, or its answer lost (it may have been
+ * made), or a conflict worth trying again: make it with its own call. */
+#define META_UNANSWERED 1
+/* Makes the N records of RECS in one round trip (each its own
+ * transaction, in their order; records of one file then see each other's
+ * commit).  Each RECS[i].rc is what its own call would have returned,
+ * except META_UNANSWERED (above).  0, or -errno when the batch could not
+ * be sent or its connection was lost (the records left unanswered). */
+int meta_records(struct meta *m, struct meta_record *recs, int n);
 /* Makes file INO as meta_create_staged, without content yet (a file made
  * here that another operation needs in the database before its close). */
 int meta_create_at(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name, uint32_t mode,

@@ -65,10 +65,18 @@ unsigned long long meta_u64(const PGresult *r, int row, int col)
  * process-wide counter, like the kernel's: it describes the process, not
  * one pool. */
 static _Atomic unsigned long long statements_sent;
+/* ... and the round trips they took: one each, but a pipeline's
+ * (meta_pipeline) statements take one together. */
+static _Atomic unsigned long long round_trips;
 
 unsigned long long meta_statements(void)
 {
 	return statements_sent;
+}
+
+unsigned long long meta_round_trips(void)
+{
+	return round_trips;
 }
 
 /* Statements the daemon repeats are prepared once per connection: parsing
@@ -332,6 +340,19 @@ static int lost_unrun(const char *sql, PGTransactionStatusType before, const cha
 	       (strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
 }
 
+/* The log line of statement WHAT the server refused with STATE (MSG, as
+ * ERR). */
+static void log_refusal(const char *what, const char *state, const char *msg, int err)
+{
+	/* Expected outcomes (a name taken, a retryable conflict, an answer of
+	 * our functions) are not errors of the daemon; the caller decides what
+	 * to say about them. */
+	int expected = err == EEXIST || err == EAGAIN || (state && strncmp(state, "MV", 2) == 0);
+
+	log_msg(expected ? LOG_LVL_DEBUG : LOG_LVL_ERROR, "database: %s failed: %s (sqlstate %s)", what,
+		msg ? msg : "out of memory", state ? state : "none");
+}
+
 int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	      const char *const *params, PGresult **res)
 {
@@ -340,7 +361,7 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	ExecStatusType st;
 	const char *state;
 	char *msg, *nl;
-	int err, expected, ok_first = 0;
+	int err, ok_first = 0;
 
 	if (!conn_alive(c)) {
 		/* nothing sent: safe to run again on a new connection */
@@ -351,6 +372,7 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	r = exec_sql(c, sql, nparams, params, &ok_first);
 	st = PQresultStatus(r);
 	statements_sent++;
+	round_trips++;
 	log_debug("sql: %s", what);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		if (before == PQTRANS_IDLE && !read_only(sql) && strcmp(sql, "BEGIN") != 0)
@@ -379,15 +401,137 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 		PQclear(r);
 		return -EIO;
 	}
-	/* Expected outcomes (a name taken, a retryable conflict, an answer of
-	 * our functions) are not errors of the daemon; the caller decides what
-	 * to say about them. */
-	expected = err == EEXIST || err == EAGAIN || (state && strncmp(state, "MV", 2) == 0);
-	log_msg(expected ? LOG_LVL_DEBUG : LOG_LVL_ERROR, "database: %s failed: %s (sqlstate %s)", what, msg ? msg : "out of memory",
-		state ? state : "none");
+	log_refusal(what, state, msg, err);
 	free(msg);
 	PQclear(r);
 	return -err;
+}
+
+/* Runs the N statements of S on C in one round trip, as meta_pipeline
+ * says; N is at most META_PIPELINE_MAX, so that the answers the server
+ * writes while this thread still sends fit in the socket's buffers (the
+ * connection stays in blocking mode). */
+static int pipeline_run(PGconn *c, struct meta_stmt *s, int n)
+{
+	char (*name)[24] = calloc((size_t)n, sizeof(*name));
+	int *prepared = calloc((size_t)n, sizeof(*prepared));	/* 1: a Prepare of its own went first */
+	int sent = 0, lost = 0;
+
+	if (!name || !prepared) {
+		free(name);
+		free(prepared);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		s[i].rc = META_UNANSWERED;
+	if (!conn_alive(c) || !PQenterPipelineMode(c)) {
+		log_warn("database: connection lost before '%s' was sent", s[0].what);
+		free(name);
+		free(prepared);
+		return -EIO;
+	}
+	/* Each statement is followed by a Sync: its own implicit transaction,
+	 * so a failure undoes none of the others and aborts none of them. */
+	for (; sent < n; sent++) {
+		const char *sql = s[sent].sql;
+		uint64_t hash = XXH3_64bits(sql, strlen(sql));
+		int have = prep_find(c, sql, hash, name[sent], sizeof(name[sent])), ok;
+
+		for (int j = 0; have == 0 && j < sent; j++)
+			if (prepared[j] && strcmp(s[j].sql, sql) == 0) {	/* prepared by this pipeline */
+				memcpy(name[sent], name[j], sizeof(name[sent]));
+				have = 1;
+			}
+		if (have == 0) {
+			snprintf(name[sent], sizeof(name[sent]), "mv%llu", ++prep_names);
+			prepared[sent] = 1;
+			if (!PQsendPrepare(c, name[sent], sql, s[sent].nparams, NULL) || !PQpipelineSync(c))
+				break;
+		}
+		ok = have < 0 ? PQsendQueryParams(c, sql, s[sent].nparams, NULL, s[sent].params, NULL, NULL, 0)
+			      : PQsendQueryPrepared(c, name[sent], s[sent].nparams, s[sent].params, NULL, NULL, 0);
+		if (!ok || !PQpipelineSync(c))
+			break;
+	}
+	if (sent > 0 && PQflush(c) != 0)
+		lost = 1;
+	statements_sent += (unsigned long long)sent;
+	round_trips++;
+	for (int i = 0; i < sent && !lost; i++) {
+		int named = 1;	/* its Prepare (if any) succeeded */
+
+		for (int prep = prepared[i]; prep >= 0 && !lost; prep--) {
+			PGresult *r = PQgetResult(c), *end;
+			ExecStatusType st = PQresultStatus(r);
+			const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+			int err;
+
+			if (!r || PQstatus(c) == CONNECTION_BAD) {
+				lost = 1;
+			} else if (prep) {
+				/* one that failed leaves its statement unanswered */
+				named = st == PGRES_COMMAND_OK;
+				if (named)
+					prep_add(c, s[i].sql, XXH3_64bits(s[i].sql, strlen(s[i].sql)), name[i]);
+			} else if (!named) {
+				;
+			} else if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+				s[i].rc = 0;
+			} else if (st == PGRES_FATAL_ERROR) {
+				err = pg_sqlstate_to_errno(state);
+				/* a conflict is run again on its own (meta_call
+				 * retries it), and so are "cached plan must not
+				 * change result type" (exec_sql runs its text) and
+				 * a name an earlier Prepare of this pipeline failed
+				 * to make */
+				if (err != EAGAIN && !(state && (strcmp(state, "0A000") == 0 ||
+								 strcmp(state, "26000") == 0))) {
+					char *msg = strdup(PQresultErrorMessage(r)), *nl;
+
+					if (msg && (nl = strchr(msg, '\n')))
+						*nl = '\0';
+					log_refusal(s[i].what, state, msg, err);
+					free(msg);
+					s[i].rc = -err;
+				}
+			}
+			PQclear(r);
+			/* the end of the statement's results, then its Sync */
+			if (!lost && (end = PQgetResult(c)) != NULL) {
+				PQclear(end);
+				lost = 1;
+			}
+			if (!lost) {
+				end = PQgetResult(c);
+				lost = PQresultStatus(end) != PGRES_PIPELINE_SYNC;
+				PQclear(end);
+			}
+		}
+	}
+	free(name);
+	free(prepared);
+	if (!lost && sent == n && PQexitPipelineMode(c))
+		return 0;
+	log_warn("database: connection lost running %d statements in one round trip ('%s' first): %s", n,
+		 s[0].what, PQerrorMessage(c));
+	return -EIO;
+}
+
+int meta_pipeline(struct meta *m, PGconn *c, struct meta_stmt *s, int n)
+{
+	int rc = 0;
+
+	for (int i = 0; i < n; i++)
+		s[i].rc = META_UNANSWERED;
+	for (int i = 0; i < n && rc == 0; i += META_PIPELINE_MAX)
+		rc = pipeline_run(c, s + i, n - i < META_PIPELINE_MAX ? n - i : META_PIPELINE_MAX);
+	/* a connection that broke mid-way may be left in pipeline mode with
+	 * answers unread: made anew, so that the next borrower finds it as
+	 * any other */
+	if (rc == -EIO && PQstatus(c) == CONNECTION_OK && PQpipelineStatus(c) != PQ_PIPELINE_OFF &&
+	    meta_conn_reset(m, c) != 0)
+		log_warn("database: cannot re-establish a connection: %s", PQerrorMessage(c));
+	return rc;
 }
 
 int meta_tx_begin(PGconn *c)

@@ -118,6 +118,31 @@ void meta_notice_receive(void *arg, const PGresult *r);
 int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	      const char *const *params, PGresult **res);
 
+/* A statement of a pipeline (meta_pipeline): SQL with NPARAMS text
+ * parameters (NULL entries are SQL NULL), named WHAT in log lines. */
+struct meta_stmt {
+	const char *what, *sql;
+	int nparams;
+	const char *const *params;
+	int rc;				/* out: 0, -errno, or META_UNANSWERED */
+};
+/* Statements a pipeline sends before it reads their answers. */
+#define META_PIPELINE_MAX 128
+
+/* Runs the N statements of S on C, a connection of M's pool the caller
+ * holds, in one round trip for each META_PIPELINE_MAX of them (libpq's
+ * pipeline mode): each one its own transaction (a Sync follows each), so
+ * one that fails undoes none of the others.  Each S[i].rc receives 0, the
+ * mapped -errno of a statement the server refused (logged as meta_exec
+ * does), or META_UNANSWERED: not sent, its answer lost with the
+ * connection (it may have taken effect), or a serialization failure or
+ * deadlock -- a statement to run again on its own (meta_call), so only
+ * statements that change nothing the second time belong here.  Counts N
+ * statements and their round trips.  Returns 0, or -EIO when the
+ * connection was lost (C is then made anew, or left broken for
+ * meta_conn_get). */
+int meta_pipeline(struct meta *m, PGconn *c, struct meta_stmt *s, int n);
+
 /* Runs SQL, one statement that is a change of its own (a call of one of
  * our functions), on a connection borrowed for it; a serialization failure
  * or deadlock is retried (bounded, with jitter).  As meta_exec otherwise. */

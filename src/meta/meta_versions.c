@@ -124,61 +124,121 @@ static void content_args(struct meta *m, uint64_t ino, const struct meta_content
 	a->p[12] = a->days;
 }
 
-int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
-{
-	struct content_args a;
+/* The calls of the close-time records, and their arguments. */
+#define STAGE_SQL \
+	"SELECT mvfs_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)" \
+	" FROM set_config('synchronous_commit', 'off', true) s, set_config('mvault.at_ns', $15, true) t"
+#define CREATE_STAGED_SQL \
+	"SELECT mvfs_create_staged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 
-	content_args(m, ino, ct, &a);
+struct record_args {
+	struct content_args a;
+	char home[24], mode[16], atime[32];
+	const char *p[18];
+};
+
+static void stage_args(struct meta *m, uint64_t ino, const struct meta_content *ct, struct record_args *r)
+{
+	struct content_args *a = &r->a;
+
+	content_args(m, ino, ct, a);
 	/* Committed without waiting for the WAL flush: the journal entry is
 	 * where the closed file is durable, and the upload record, which
-	 * commits synchronously before the entry goes, makes this record
+	 * commits synchronously, before the entry goes, makes this record
 	 * again if a crash lost it (0011_durable_records.sql). */
-	a.p[13] = ct->base_sha;
+	a->p[13] = ct->base_sha;
 	/* made after the close returned (fs_record.c): the times it sets are
 	 * the close's (mvault_ns, 0022), not the record's */
-	u64s(a.at, sizeof(a.at), ct->at_ns);
-	a.p[14] = ct->at_ns ? a.at : "";
-	return meta_call_idempotent(m, "stage version",
-			 "SELECT mvfs_stage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-			 " FROM set_config('synchronous_commit', 'off', true) s, set_config('mvault.at_ns', $15, true) t",
-			 15, a.p, NULL);
+	u64s(a->at, sizeof(a->at), ct->at_ns);
+	a->p[14] = ct->at_ns ? a->at : "";
+	memcpy(r->p, a->p, sizeof(a->p));
+}
+
+static void create_staged_args(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name,
+			       uint32_t mode, const struct timespec *made, const struct meta_content *ct,
+			       struct record_args *r)
+{
+	struct content_args *a = &r->a;
+	const char **p = r->p;
+
+	content_args(m, ino, ct, a);
+	if (!ct->mtime) {		/* a new file's mtime: when it was made */
+		snprintf(a->sec, sizeof(a->sec), "%lld", (long long)made->tv_sec);
+		snprintf(a->nsec, sizeof(a->nsec), "%ld", made->tv_nsec);
+	}
+	u64s(r->home, sizeof(r->home), meta_tree_ino(m, dir));
+	snprintf(r->mode, sizeof(r->mode), "%u", mode & 07777);
+	u64s(a->at, sizeof(a->at), ct->at_ns);
+	p[0] = a->p[0];
+	p[1] = a->p[1];
+	p[2] = r->home;
+	p[3] = name;
+	p[4] = r->mode;
+	for (int i = 2; i <= 7; i++)	/* sha, size, mime, type, backend, key */
+		p[i + 3] = a->p[i];
+	p[11] = a->sec;
+	p[12] = a->nsec;
+	p[13] = a->seq;
+	p[14] = a->age;
+	p[15] = a->days;
+	p[16] = ct->at_ns ? a->at : NULL;
+	if (ct->atime)
+		snprintf(r->atime, sizeof(r->atime), "%lld",
+			 (long long)ct->atime->tv_sec * 1000000000LL + ct->atime->tv_nsec);
+	p[17] = ct->atime ? r->atime : NULL;
+}
+
+int meta_file_stage(struct meta *m, uint64_t ino, const struct meta_content *ct)
+{
+	struct record_args r;
+
+	stage_args(m, ino, ct, &r);
+	return meta_call_idempotent(m, "stage version", STAGE_SQL, 15, r.p, NULL);
 }
 
 int meta_create_staged(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name, uint32_t mode,
 		       const struct timespec *made, const struct meta_content *ct)
 {
-	struct content_args a;
-	char home[24], mode_s[16];
-	char atime[32];
-	const char *p[18];
+	struct record_args r;
 
-	content_args(m, ino, ct, &a);
-	if (!ct->mtime) {		/* a new file's mtime: when it was made */
-		snprintf(a.sec, sizeof(a.sec), "%lld", (long long)made->tv_sec);
-		snprintf(a.nsec, sizeof(a.nsec), "%ld", made->tv_nsec);
+	create_staged_args(m, ino, dir, name, mode, made, ct, &r);
+	return meta_call_idempotent(m, "create file and record its first version", CREATE_STAGED_SQL, 18, r.p,
+				    NULL);
+}
+
+int meta_records(struct meta *m, struct meta_record *recs, int n)
+{
+	struct record_args *args = calloc((size_t)n, sizeof(*args));
+	struct meta_stmt *st = calloc((size_t)n, sizeof(*st));
+	PGconn *c = NULL;
+	int rc = -ENOMEM;
+
+	if (args && st) {
+		for (int i = 0; i < n; i++) {
+			struct meta_record *x = &recs[i];
+
+			if (x->dir) {
+				create_staged_args(m, x->ino, x->dir, x->name, x->mode, x->made, x->ct, &args[i]);
+				st[i] = (struct meta_stmt){ "create file and record its first version",
+							    CREATE_STAGED_SQL, 18, args[i].p, META_UNANSWERED };
+			} else {
+				stage_args(m, x->ino, x->ct, &args[i]);
+				st[i] = (struct meta_stmt){ "stage version", STAGE_SQL, 15, args[i].p,
+							    META_UNANSWERED };
+			}
+		}
+		/* one try: what it leaves unanswered is made with its own
+		 * call, which waits for the database (db_timeout) */
+		c = meta_conn_get(m);
+		rc = c ? meta_pipeline(m, c, st, n) : -EIO;
+		if (c)
+			meta_conn_put(m, c);
 	}
-	u64s(home, sizeof(home), meta_tree_ino(m, dir));
-	snprintf(mode_s, sizeof(mode_s), "%u", mode & 07777);
-	u64s(a.at, sizeof(a.at), ct->at_ns);
-	p[0] = a.p[0];
-	p[1] = a.p[1];
-	p[2] = home;
-	p[3] = name;
-	p[4] = mode_s;
-	for (int i = 2; i <= 7; i++)	/* sha, size, mime, type, backend, key */
-		p[i + 3] = a.p[i];
-	p[11] = a.sec;
-	p[12] = a.nsec;
-	p[13] = a.seq;
-	p[14] = a.age;
-	p[15] = a.days;
-	p[16] = ct->at_ns ? a.at : NULL;
-	if (ct->atime)
-		snprintf(atime, sizeof(atime), "%lld", (long long)ct->atime->tv_sec * 1000000000LL + ct->atime->tv_nsec);
-	p[17] = ct->atime ? atime : NULL;
-	return meta_call_idempotent(m, "create file and record its first version",
-				    "SELECT mvfs_create_staged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-				    " $13, $14, $15, $16, $17, $18)", 18, p, NULL);
+	for (int i = 0; i < n; i++)
+		recs[i].rc = st ? st[i].rc : META_UNANSWERED;
+	free(args);
+	free(st);
+	return rc;
 }
 
 int meta_create_at(struct meta *m, uint64_t ino, const struct meta_dir *dir, const char *name, uint32_t mode,

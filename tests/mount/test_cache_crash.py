@@ -276,7 +276,8 @@ def test_version_not_recorded_at_close_does_not_replace_a_newer_one(local_stores
     m.sql("CREATE FUNCTION t_fail_v1() RETURNS trigger AS $$ BEGIN"
           " IF NEW.content_hash = '%s' THEN RAISE EXCEPTION 'injected failure'; END IF;"
           " RETURN NEW; END $$ LANGUAGE plpgsql" % sha_of(v1))
-    m.sql("CREATE TRIGGER t_fail_v1 BEFORE UPDATE ON memory_assets FOR EACH ROW EXECUTE FUNCTION t_fail_v1()")
+    # a file made here first gets its asset row with its content (0029): INSERT too
+    m.sql("CREATE TRIGGER t_fail_v1 BEFORE INSERT OR UPDATE ON memory_assets FOR EACH ROW EXECUTE FUNCTION t_fail_v1()")
     (lib / "photo.jpg").write_bytes(v1)
     # the record is made after the close returned (fs_record.c)
     assert poll(lambda: "recorded after its upload" in m.log_text()), m.log_text()
@@ -411,7 +412,7 @@ def test_closed_file_reads_whole_while_its_record_is_missing(local_stores, mvfs,
     m.sql("CREATE FUNCTION t_fail_stage() RETURNS trigger AS $$ BEGIN"
           " IF NEW.content_hash = '%s' THEN RAISE EXCEPTION 'injected failure'; END IF;"
           " RETURN NEW; END $$ LANGUAGE plpgsql" % sha_of(data))
-    m.sql("CREATE TRIGGER t_fail_stage BEFORE UPDATE ON memory_assets FOR EACH ROW"
+    m.sql("CREATE TRIGGER t_fail_stage BEFORE INSERT OR UPDATE ON memory_assets FOR EACH ROW"
           " EXECUTE FUNCTION t_fail_stage()")
     f = m.mnt / "library" / "waiting.bin"
     f.write_bytes(data)

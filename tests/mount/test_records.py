@@ -5,9 +5,15 @@ shows the closed version (stat, open, read); a change the record would
 undo or miss (utime, chmod, unlink, rename, xattrs) waits for it first; an
 unmount records what is queued before it ends."""
 
+import hashlib
 import os
 
+from cachetest import asset_rows, local_stores, mount_on, mvsync  # noqa: F401
 from mvtest import check_consistency, poll, sql
+
+
+def sha_of(data):
+    return hashlib.sha256(data).hexdigest()
 
 # rows as they are, not after the mount's records (conftest.Mount.settle): these tests are about about when records are made
 RAW_SQL = True
@@ -117,6 +123,9 @@ def test_closes_do_not_wait_for_the_database(mvfs):
     sql(m, "CREATE TRIGGER slow_stage BEFORE UPDATE OF content_hash ON memory_assets"
            " FOR EACH ROW WHEN (NEW.content_hash IS NOT NULL AND OLD.content_hash IS NULL)"
            " EXECUTE FUNCTION slow_stage()")
+    # a file made here first gets its asset row with its content (0029)
+    sql(m, "CREATE TRIGGER slow_made BEFORE INSERT ON memory_assets"
+           " FOR EACH ROW WHEN (NEW.content_hash IS NOT NULL) EXECUTE FUNCTION slow_stage()")
     d = m.mnt / "library" / "slow"
     os.mkdir(d)
     recorded = ("SELECT count(*) FROM memory_assets WHERE content_hash IS NOT NULL"
@@ -128,5 +137,46 @@ def test_closes_do_not_wait_for_the_database(mvfs):
     for i in range(20):
         assert os.stat(d / ("s%02d.bin" % i)).st_size == 100 + i
     assert poll(lambda: sql(m, recorded) == ["20"], timeout=30)
-    sql(m, "DROP TRIGGER slow_stage ON memory_assets")
+    sql(m, "DROP TRIGGER slow_stage ON memory_assets; DROP TRIGGER slow_made ON memory_assets")
+    m.unmount()
+
+
+def test_a_batch_keeps_each_records_own_answer(local_stores, mvfs):
+    """The records of one batch go to the database together (meta_records):
+    one that fails takes its own way (kept, recorded after its upload), as
+    do the rest of its batch (the database taken as away, as before; their
+    rows were made by the batch all the same), and every file ends recorded
+    with its bytes. The store is away meanwhile, so no upload
+    record makes them first. A slow first record makes the next closes queue
+    into one batch."""
+    store = local_stores(tmpfs_mb=8)
+    m = mount_on(mvfs, store)
+    store.outage()
+    d = m.mnt / "library" / "batch"
+    os.mkdir(d)
+    data = {"f%d.bin" % i: os.urandom(3000 + i) for i in range(6)}
+    slow, bad = os.urandom(2000), data["f2.bin"]
+    sql(m, "CREATE FUNCTION t_batch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+           " IF NEW.content_hash = '%s' THEN PERFORM pg_sleep(0.5); END IF;"
+           " IF NEW.content_hash = '%s' THEN RAISE EXCEPTION 'injected failure'; END IF;"
+           " RETURN NEW; END$$" % (sha_of(slow), sha_of(bad)))
+    sql(m, "CREATE TRIGGER t_batch BEFORE INSERT OR UPDATE ON memory_assets FOR EACH ROW EXECUTE FUNCTION t_batch()")
+    (d / "slow.bin").write_bytes(slow)
+    for name, b in data.items():
+        (d / name).write_bytes(b)
+    said = lambda: m.log_text()  # noqa: E731
+    assert poll(lambda: "cannot record 'f5.bin' yet" in said(), timeout=30), said()
+    assert "cannot make 'f2.bin' in the database yet" in said()
+    # the batch made every other record, in one round trip, before the
+    # failed one was answered
+    assert sql(m, "SELECT i.display_name FROM memory_items i JOIN memory_assets a ON a.id = i.primary_asset_id"
+                  " WHERE a.content_hash IS NOT NULL ORDER BY 1") == [n for n in sorted(data) if n != "f2.bin"] + ["slow.bin"]
+    sql(m, "DROP TRIGGER t_batch ON memory_assets")
+    store.restore()
+    r = mvsync(m, 60)
+    assert r.returncode == 0, r.stderr
+    for name, b in data.items():
+        assert (d / name).read_bytes() == b
+        assert asset_rows(m, name) == [("completed", sha_of(b), sha_of(b))], name
+    check_consistency(m)
     m.unmount()

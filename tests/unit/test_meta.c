@@ -298,6 +298,71 @@ static void test_stage_uploaded_setattr(void)
 	meta_free(m);
 }
 
+/* A batch of close-time records (the recorder's, fs_record.c) is one round
+ * trip, each record its own transaction: the ones that fail undo nothing
+ * of the others, and a later record sees an earlier one's commit. */
+static void test_records_batch(void)
+{
+	enum { MADE = 38, N = MADE + 4 };
+	struct meta *m = open_as("batch");
+	char sha[65], key[96], sha2[65], key2[96], names[MADE + 1][32];
+	struct meta_content c = content('c', 4096, 1, sha, key), c2 = content('d', 77, 2, sha2, key2);
+	struct meta_record r[N];
+	struct meta_file f, t, g;
+	uint64_t ino[MADE + 1];
+	unsigned long long trips;
+
+	if (!m) {
+		CHECK(m != NULL);
+		return;
+	}
+	CHECK_EQ_INT(mk(m, &LIB, "old.jpg", &f), 0);
+	CHECK_EQ_INT(mk(m, &LIB, "taken.jpg", &t), 0);
+	CHECK_EQ_INT(meta_inos(m, ino, MADE + 1), MADE + 1);
+	for (int i = 0; i <= MADE; i++) {
+		snprintf(names[i], sizeof(names[i]), i < MADE ? "b%02d.jpg" : "taken.jpg", i);
+		r[i] = (struct meta_record){ .ino = ino[i], .ct = &c, .dir = &LIB, .name = names[i], .mode = 0640,
+					     .made = &T0 };
+	}
+	r[MADE + 1] = (struct meta_record){ .ino = f.ino, .ct = &c2 };		/* new content */
+	r[MADE + 2] = (struct meta_record){ .ino = 999999999, .ct = &c2 };	/* no such file */
+	r[MADE + 3] = (struct meta_record){ .ino = ino[0], .ct = &c, .dir = &LIB, .name = "again.jpg",
+					    .mode = 0640, .made = &T0 };		/* made above */
+	trips = meta_round_trips();
+	CHECK_EQ_INT(BUDGET(N, meta_records(m, r, N)), 0);
+	CHECK_EQ_INT((int)(meta_round_trips() - trips), 1);
+	for (int i = 0; i < MADE; i++) {
+		CHECK_EQ_INT(r[i].rc, 0);
+		CHECK_EQ_INT(meta_lookup(m, &LIB, names[i], &g), 0);
+		CHECK(g.ino == ino[i]);
+		CHECK_EQ_INT(g.size, 4096);
+		CHECK_EQ_INT(g.mode, 0640);
+		CHECK_STREQ(g.sha256, sha);
+	}
+	CHECK_EQ_INT(r[MADE].rc, -EEXIST);
+	CHECK_EQ_INT(meta_file_get(m, ino[MADE], &g), -ENOENT);
+	CHECK_EQ_INT(r[MADE + 1].rc, 0);
+	CHECK_EQ_INT(meta_file_get(m, f.ino, &g), 0);
+	CHECK_STREQ(g.sha256, sha2);
+	CHECK_EQ_INT(r[MADE + 2].rc, -ENOENT);
+	CHECK_EQ_INT(r[MADE + 3].rc, -EALREADY);
+	CHECK_EQ_INT(meta_lookup(m, &LIB, "again.jpg", &g), -ENOENT);
+	CHECK_EQ_INT(meta_file_get(m, t.ino, &g), 0);
+	CHECK_EQ_INT(g.size, 0);
+
+	/* again, its statements prepared by now: still one */
+	r[0] = (struct meta_record){ .ino = ino[1], .ct = &c2 };
+	r[1] = (struct meta_record){ .ino = ino[2], .ct = &c2 };
+	trips = meta_round_trips();
+	CHECK_EQ_INT(BUDGET(2, meta_records(m, r, 2)), 0);
+	CHECK_EQ_INT((int)(meta_round_trips() - trips), 1);
+	CHECK_EQ_INT(r[0].rc, 0);
+	CHECK_EQ_INT(r[1].rc, 0);
+	CHECK_EQ_INT(meta_file_get(m, ino[2], &g), 0);
+	CHECK_STREQ(g.sha256, sha2);
+	meta_free(m);
+}
+
 static void test_rename(void)
 {
 	struct meta *m = open_as("rename");
@@ -821,6 +886,7 @@ int main(void)
 	TEST(test_lookup_in_tree);
 	TEST(test_list);
 	TEST(test_stage_uploaded_setattr);
+	TEST(test_records_batch);
 	TEST(test_rename);
 	TEST(test_unlink_and_trash);
 	TEST(test_galleries);
