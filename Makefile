@@ -171,7 +171,12 @@ VBLOB_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_rsync.py test_cac
 mount-vblob: all
 	MVFS_TEST_STORE=vblob MVFS_BIN=$(CURDIR)/$(B)/mvaultfs $(PYTEST) -q -p no:cacheprovider $(VBLOB_TESTS)
 
-# The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
+# The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer,
+# but for the tests that run none of the daemon's code (they ran in make
+# mount; about 33 s): those marked outside (the official ICP and Vercel Blob
+# clients against their test servers, s3rver's atomic writes:
+# tests/mount/pytest.ini), test_isolation's SQL attacks on the database's
+# policy, and test_deb (the package holds the plain build).
 asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 		build-asan/mvaultfs unit-asan
