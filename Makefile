@@ -173,10 +173,11 @@ mount-vblob: all
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer,
 # but for the tests that run none of the daemon's code (they ran in make
-# mount; about 33 s): those marked outside (the official ICP and Vercel Blob
-# clients against their test servers, s3rver's atomic writes:
-# tests/mount/pytest.ini), test_isolation's SQL attacks on the database's
-# policy, and test_deb (the package holds the plain build).
+# mount; about 65 s): those marked outside (tests/mount/pytest.ini: the
+# official ICP and Vercel Blob clients against their test servers, s3rver's
+# atomic writes, test_tree's reference run on a local folder; make mount-s3,
+# -icp and -vblob skip them too), test_isolation's SQL attacks on the
+# database's policy, and test_deb (the package holds the plain build).
 asan:
 	$(MAKE) B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 		build-asan/mvaultfs unit-asan

@@ -30,7 +30,8 @@ PY = "/usr/bin/python3"
 TICK = 0.05          # sleep so that two timestamps can differ
 
 
-@pytest.fixture(params=["local", "mvaultfs"])
+# the reference runs none of the daemon's code: once, in the plain pass (conftest)
+@pytest.fixture(params=[pytest.param("local", marks=pytest.mark.outside), "mvaultfs"])
 def root(request, tmp_path):
     """The folder the tests write in: memories/library/ of a mount, or a
     local stand-in for it."""
