@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from cachetest import make_sources, mvsync
-from pgtest import fusermount_u, is_mounted
+from pgtest import default_bin, fusermount_u, is_mounted
 from mvtest import poll
 from test_embedded import assert_pg_stopped, embedded_env
 
@@ -224,13 +224,29 @@ def test_postmaster_killed_during_ingest(home, mvfs, tmp_path):
     assert_pg_stopped(m2, data)
 
 
+LEFTOVER_WAIT = 2     # -o embedded_leftover_wait (default 10): the test's wait
+
+
+def test_leftover_wait_option_is_checked(tmp_path):
+    """-o embedded_leftover_wait takes seconds from 1 to 600; anything else
+    is one line on stderr and exit status 1, before anything is started."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    for bad in ("0", "-2", "601"):
+        p = subprocess.run([default_bin(), "-f", "-o", "embedded_leftover_wait=" + bad, str(mnt)],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, XDG_DATA_HOME=str(tmp_path / "xdg")))
+        assert p.returncode == 1 and "embedded_leftover_wait=%s: give seconds" % bad in p.stderr, (bad, p.stderr)
+        assert not (tmp_path / "xdg").exists()
+
+
 def test_lingering_process_of_dead_cluster_is_ended(home, mvfs, tmp_path):
     """A process of the killed cluster that does not exit by itself (here:
     stopped) keeps its shared memory and PostgreSQL from starting: the
     daemon ends it after its wait, and only it, then restarts the cluster."""
     env = embedded_env(home)
     data = data_of(home)
-    m = mvfs(embedded=True, env=env, timeout=60)
+    m = mvfs(embedded=True, env=env, timeout=60, extra_opts=["embedded_leftover_wait=%d" % LEFTOVER_WAIT])
     (m.mnt / "library" / "a.bin").write_bytes(b"before")
     pm = postmaster_pid(data)
     victim = children(pm)[0]
