@@ -44,6 +44,7 @@ const struct fuse_opt mvfs_opt_spec[] = {
 	OPT("version_min_age=%d", version_min_age),
 	OPT("db_timeout=%d", db_timeout),
 	OPT("read_ahead_kb=%d", read_ahead_kb),
+	OPT("embedded_leftover_wait=%d", leftover_wait),
 	FUSE_OPT_END
 };
 
@@ -542,6 +543,7 @@ int mount_open_engines(struct mount *m)
 			fprintf(stderr, "mvaultfs: %s\n", err);
 			return -1;
 		}
+		meta_embedded_set_leftover_wait(m->pg, m->o.leftover_wait);
 		/* The cluster's superuser makes the user a login role of its own
 		 * (no password: the socket is the data folder's owner's only), and
 		 * the mount logs in as that role, as on a shared database. */

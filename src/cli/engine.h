@@ -43,6 +43,7 @@ struct mvfs_opts {
 	int version_min_age;	/* -1: not given */
 	int db_timeout;
 	int read_ahead_kb;	/* -1: not given */
+	int leftover_wait;	/* embedded_leftover_wait; <= 0: the default */
 };
 
 /* The cache's options: sizes take K, M, G, T suffixes (powers of 1024). */

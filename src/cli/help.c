@@ -171,6 +171,9 @@ void cli_usage(const char *prog)
 	       "    -o read_ahead_kb=KIB   the kernel's readahead for this mount, set at mount in\n"
 	       "                           /sys/class/bdi (root only; else it stays 128, with an\n"
 	       "                           info line) (default 4096; 0: leave the kernel's)\n"
+	       "    -o embedded_leftover_wait=SECS  when the embedded PostgreSQL died, how long its\n"
+	       "                           other processes get to exit by themselves before they\n"
+	       "                           are ended and it is started again (default 10)\n"
 	       "    -V, --version          print the version\n"
 	       "\n", prog, prog, prog, prog, prog, prog, prog);
 	cache_usage();

@@ -212,7 +212,7 @@ int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct mount m = { .o = { .attr_timeout = -1, .entry_timeout = -1, .pool = 8, .version_min_age = -1,
-				  .read_ahead_kb = -1 } };
+				  .read_ahead_kb = -1, .leftover_wait = -1 } };
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct fuse_loop_config *loop;
 	struct fuse_lowlevel_ops ops;
@@ -253,6 +253,10 @@ int cmd_mount(int argc, char **argv)
 	}
 	if (m.o.thumbs && strcmp(m.o.thumbs, "on") != 0 && strcmp(m.o.thumbs, "off") != 0) {
 		fprintf(stderr, "mvaultfs: -o desktop_thumbnails=%s: give on or off\n", m.o.thumbs);
+		goto out;
+	}
+	if (m.o.leftover_wait < -1 || m.o.leftover_wait == 0 || m.o.leftover_wait > 600) {
+		fprintf(stderr, "mvaultfs: -o embedded_leftover_wait=%d: give seconds from 1 to 600\n", m.o.leftover_wait);
 		goto out;
 	}
 	if (m.o.read_ahead_kb < -1 || m.o.read_ahead_kb > (1 << 20)) {

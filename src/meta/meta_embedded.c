@@ -70,7 +70,7 @@
 
 #define WAIT_PREVIOUS_S 60	/* a previous daemon stopping, a cluster shutting down */
 #define WAIT_RUNNING_S 5	/* a daemon marked running: it may have just been unmounted */
-#define LEFTOVER_WAIT_S 10	/* a dead cluster's processes exit by themselves */
+#define LEFTOVER_WAIT_S 10	/* a dead cluster's processes exit by themselves (the default) */
 #define WATCH_MS 500
 #define RESTART_BACKOFF_MAX_S 30
 
@@ -83,6 +83,7 @@ struct meta_embedded {
 	uid_t uid;		/* cluster owner */
 	gid_t gid;
 	int lockfd;		/* embedded.lock, flocked while we own the cluster */
+	int leftover_wait_s;	/* LEFTOVER_WAIT_S, or -o embedded_leftover_wait */
 	pthread_t watcher;
 	int watching;
 	int quit;		/* under mu: the watcher is to end */
@@ -386,7 +387,7 @@ static int pidfile_zombie(const struct meta_embedded *e)
 /* Once its postmaster is gone, waits for the cluster's other processes:
  * they exit by themselves when they notice, and a new postmaster refuses
  * to start while one still attaches the old shared memory.  Those still
- * there after LEFTOVER_WAIT_S get SIGQUIT, then SIGKILL.  A dead but
+ * there after e->leftover_wait_s get SIGQUIT, then SIGKILL.  A dead but
  * unreaped postmaster also makes PostgreSQL refuse; after the same wait,
  * with none of the cluster's processes alive, its postmaster.pid is stale
  * and removed.  Call only when postmaster_state() is PM_NONE and the lock
@@ -394,12 +395,12 @@ static int pidfile_zombie(const struct meta_embedded *e)
 static int leftovers_wait(const struct meta_embedded *e)
 {
 	double t0 = now_s();
-	int said = 0, n, zombie;
+	int said = 0, n, zombie, wait_s = e->leftover_wait_s;
 
 	while ((n = cluster_signal(e, 0)) > 0 || (zombie = pidfile_zombie(e)) > 0) {
 		double waited = now_s() - t0;
 
-		if (n == 0 && waited > LEFTOVER_WAIT_S) {
+		if (n == 0 && waited > wait_s) {
 			char path[4200];
 
 			log_warn("the dead postmaster (pid %d) of '%s' was not reaped; removing its stale"
@@ -407,14 +408,14 @@ static int leftovers_wait(const struct meta_embedded *e)
 			snprintf(path, sizeof(path), "%s/postmaster.pid", e->pgdata);
 			return unlink(path) == 0 || errno == ENOENT ? 0 : -EBUSY;
 		}
-		if (waited > LEFTOVER_WAIT_S + 5)
+		if (waited > wait_s + 5)
 			return -EBUSY;
-		if (n > 0 && waited > LEFTOVER_WAIT_S) {
+		if (n > 0 && waited > wait_s) {
 			if (!said)
 				log_warn("%d processes of the dead embedded PostgreSQL in '%s' did not exit;"
 					 " ending them", n, e->pgdata);
 			said = 1;
-			cluster_signal(e, waited > LEFTOVER_WAIT_S + 2 ? SIGKILL : SIGQUIT);
+			cluster_signal(e, waited > wait_s + 2 ? SIGKILL : SIGQUIT);
 		}
 		sleep_ms(100);
 	}
@@ -606,6 +607,7 @@ struct meta_embedded *meta_embedded_start(const char *data_dir, char *conninfo, 
 		return NULL;
 	}
 	e->lockfd = -1;
+	e->leftover_wait_s = LEFTOVER_WAIT_S;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->wake, NULL);
 	snprintf(e->pgdata, sizeof(e->pgdata), "%s/pg", data_dir);
@@ -715,6 +717,12 @@ static void *watch_main(void *arg)
 	}
 	pthread_mutex_unlock(&e->mu);
 	return NULL;
+}
+
+void meta_embedded_set_leftover_wait(struct meta_embedded *e, int secs)
+{
+	if (e && secs > 0)
+		e->leftover_wait_s = secs;
 }
 
 int meta_embedded_watch(struct meta_embedded *e)

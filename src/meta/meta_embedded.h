@@ -24,6 +24,11 @@ struct meta_embedded;
  * is DATA_DIR/postgresql.log). */
 struct meta_embedded *meta_embedded_start(const char *data_dir, char *conninfo, size_t len,
 					  char *err, size_t errlen);
+/* After the cluster's postmaster died, the watchdog gives its other
+ * processes SECS (default 10) to exit by themselves before it ends them
+ * and starts the cluster again (-o embedded_leftover_wait).  SECS <= 0
+ * keeps the default; NULL is a no-op.  Call before meta_embedded_watch. */
+void meta_embedded_set_leftover_wait(struct meta_embedded *e, int secs);
 /* Starts the watchdog thread that restarts the cluster when its postmaster
  * dies.  Call after the daemon has forked away (a fork keeps no threads).
  * 0 or -errno; NULL is a no-op. */

@@ -14,6 +14,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from mvtest import MiB, fsync_path, make_random, sha256_file, wait_until
 from pgtest import default_bin
 
@@ -25,6 +27,7 @@ def unit(name):
     return str(Path(b).parent / "tests" / name)
 
 
+@pytest.mark.outside
 def test_official_clients_accept_the_replica(icp_server, tmp_path):
     other = icp_server.identity(tmp_path / "other.pem", commit=False)
     r = subprocess.run(["node", str(REPO / "tests" / "icp" / "prove_clients.js"), icp_server.host,

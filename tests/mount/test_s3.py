@@ -235,6 +235,7 @@ def test_bucket_name_needs_path_style(mvfs, s3_server):
     assert "use -o s3_path_style" in log, log
 
 
+@pytest.mark.outside
 def test_test_server_writes_are_atomic(s3_server):
     """The test server itself: a reader never sees a replaced object half
     written, as on S3.  s3rver answers a PUT before its file is written and

@@ -9,6 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from mvtest import MiB, fsync_path, make_random, sha256_file, sql
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,6 +28,7 @@ def run_unit(name, vblob_server, **env_extra):
     return r
 
 
+@pytest.mark.outside
 def test_official_client_against_the_server(vblob_server):
     """put (suffix, overwrite, ifMatch), head, get with ranges, list with a
     cursor and folded, multipart both ways, del, and the errors and faults
