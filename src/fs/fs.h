@@ -76,6 +76,8 @@ struct fs_inode {
 	 * meanwhile, and after it to a row read before it (fs_file.c,
 	 * shows_sealed).  rec_sha256 "": none. */
 	int unrecorded;
+	struct fs_sealed *queued;	/* its record still in the recorder's queue (under its lock): what
+					 * fs_record_amend changes, found without walking the queue */
 	uint64_t rec_size;
 	char rec_sha256[65];
 	int rec_mtime_set;

@@ -325,6 +325,9 @@ static void *recorder_main(void *arg)
 				continue;
 			}
 		}
+		for (struct fs_sealed *x = batch; x; x = x->next)
+			if (x->in->queued == x)
+				x->in->queued = NULL;	/* taken: no amending any more */
 		r->head = NULL;
 		r->tail = &r->head;
 		pthread_mutex_unlock(&r->lock);
@@ -435,6 +438,7 @@ int fs_record_queue(struct mvfs *fs, struct fs_sealed *x)
 		clock_gettime(CLOCK_MONOTONIC, &r->head_at);
 	*r->tail = x;
 	r->tail = &x->next;
+	x->in->queued = x;
 	r->queued++;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
@@ -451,9 +455,7 @@ int fs_record_amend(struct mvfs *fs, struct fs_inode *in, int (*fn)(struct mvfs 
 	if (!r || in->unrecorded != 1 || in->local != 2 || in->local_rows)
 		return -EAGAIN;
 	pthread_mutex_lock(&r->lock);
-	x = r->head;
-	while (x && x->in != in)
-		x = x->next;
+	x = in->queued;
 	if (x && x->made == 1 && x->ino == in->ino)
 		rc = fn(fs, x, arg);
 	pthread_mutex_unlock(&r->lock);
