@@ -96,6 +96,13 @@ int s3_fail(struct s3_op *o, int *retry, int rc, const char *fmt, ...)
  * <Error> (CompleteMultipartUpload may send one) fails with its code. */
 int s3_check_xml(struct s3 *s, struct s3_op *o, int *retry);
 
+/* The longest object name (prefix and key) we make. */
+#define S3_NAME_MAX 1024
+
+/* What to do about a certificate failure of O's answer (the CA file to
+ * give), in BUF; "" for any other failure. */
+const char *s3_cert_advice(struct s3 *s, const struct s3_op *o, char *buf, size_t len);
+
 /* PREFIX + KEY, malloc'd; NULL when out of memory. */
 char *s3_object_name(struct s3 *s, const char *key);
 /* 0, or -EINVAL after a log line when KEY cannot be an object of S. */
