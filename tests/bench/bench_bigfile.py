@@ -11,6 +11,7 @@ cache and to let the daemon raise the kernel's readahead.
     MVFS_BENCH_TLS=1 python3 tests/bench/bench_bigfile.py    # over https (stunnel)
     MVFS_BENCH_MIB=4096 MVFS_BENCH_OPTS=read_ahead_kb=128,s3_signed_payload ...
     MVFS_BENCH_BINS="old=/tmp/old/mvaultfs new=build/mvaultfs:s3_concurrency=8" MVFS_BENCH_ROUNDS=2 ...
+    MVFS_BENCH_PUT_DELAY=1 ...    # a store far away: every PUT waits 1 s (faultproxy)
 
 MVFS_BENCH_BINS names builds (and extra -o options) to measure in turns,
 ROUNDS times each, on the same s3rver and baselines: on a shared machine
@@ -18,6 +19,12 @@ only same-run comparisons mean anything.  Each turn has its own database
 and store prefix (the same bytes would otherwise be found already stored)
 and removes its objects and data folder after it, so a 4 GiB run needs
 about four times the size on disk.
+
+MVFS_BENCH_PUT_DELAY puts tests/s3/faultproxy.py between s3rver and
+mvaultfs and boto3 (over http only), holding every PUT that long before
+passing it on: a store whose every request waits, where only more parts in
+flight raise the rate (the proxy, in Python, bounds the reads; curl's rows
+stay direct).
 
 Prints one table (MB/s, CPU seconds and per GB, peak RSS) and appends it to
 build/bench.txt.  `make bench` runs it over http and over https.
@@ -37,12 +44,14 @@ from pgtest import Daemon, PgServer, default_bin  # noqa: E402
 from benchutil import drop_caches, sh, timed  # noqa: E402
 from s3server import S3rver, KEY, SECRET  # noqa: E402
 from tlsfront import TlsFront  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
 
 MiB = 1 << 20
 SIZE_MIB = int(os.environ.get("MVFS_BENCH_MIB", "256"))
 TLS = os.environ.get("MVFS_BENCH_TLS") == "1"
 OPTS = [o for o in os.environ.get("MVFS_BENCH_OPTS", "").split(",") if o]
 ROUNDS = int(os.environ.get("MVFS_BENCH_ROUNDS", "1"))
+PUT_DELAY = float(os.environ.get("MVFS_BENCH_PUT_DELAY", "0"))
 # mvaultfs's multipart defaults (-o s3_part_size, s3_concurrency), for the boto3 row
 PART_MIB, CONCURRENCY = 16, 4
 
@@ -113,7 +122,7 @@ def main():
     rows, notes = [], []
     pg = PgServer()
     s3 = S3rver()
-    tls = None
+    tls = proxy = None
     daemons = []
     try:
         pg.start()
@@ -126,6 +135,12 @@ def main():
             tls = TlsFront(s3.port, work / "tls").start()
             endpoint = tls.endpoint
             opts.append("s3_ca_file=%s" % tls.ca)
+        direct = endpoint
+        if PUT_DELAY and not TLS:
+            proxy = FaultProxy(s3.port).start()
+            proxy.add("delay", seconds=PUT_DELAY, method="PUT")
+            endpoint = proxy.endpoint
+            notes.append("every PUT to mvaultfs and boto3 held %g s by a proxy (curl's rows direct)" % PUT_DELAY)
         n = [0]
 
         def mount(binary, dsn, store, data, extra):
@@ -158,7 +173,7 @@ def main():
         curl_ca = "--cacert %s" % tls.ca if tls else ""
         sig = ("--aws-sigv4 aws:amz:us-east-1:s3 -u %s:%s -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'"
                % (KEY, SECRET))
-        url = "%s/%s/curl-put.bin" % (endpoint, s3.bucket)
+        url = "%s/%s/curl-put.bin" % (direct, s3.bucket)
         rows.append(("curl PUT, one request",) + measured("curl -sS -f %s %s -T %s '%s'" % (curl_ca, sig, src, url)))
         drop_caches()
         rows.append(("curl GET (s3rver%s)" % (" via stunnel" if TLS else ""),)
@@ -225,6 +240,8 @@ def main():
             d.cleanup(60)
         if tls:
             tls.stop()
+        if proxy:
+            proxy.stop()
         s3.stop()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
