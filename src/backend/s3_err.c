@@ -211,20 +211,19 @@ void s3_pace_init(struct s3_pace *p, int start, int cap)
 int s3_pace_done(struct s3_pace *p, uint64_t len, double now)
 {
 	double rate;
-	int step;
 
 	if (p->frozen)
 		return p->limit;
 	p->done++;
-	if (p->done <= p->limit) {	/* settling: these began before the limit changed */
-		if (p->done == p->limit) {
+	if (p->done <= p->prev) {	/* settling: these began under the previous limit */
+		if (p->done == p->prev) {
 			p->t0 = now;
 			p->bytes = 0;
 		}
 		return p->limit;
 	}
 	p->bytes += len;
-	if (p->done < 2 * p->limit)
+	if (p->done < p->prev + p->limit)
 		return p->limit;
 	rate = now > p->t0 ? (double)p->bytes / (now - p->t0) : (double)p->bytes * 1e9;
 	if (p->rate_prev > 0 && rate < p->rate_prev * (100 + S3_PACE_GAIN) / 100) {
@@ -238,8 +237,7 @@ int s3_pace_done(struct s3_pace *p, uint64_t len, double now)
 		p->frozen = 1;
 		return p->limit;
 	}
-	step = p->limit / 2 > 1 ? p->limit / 2 : 1;
-	p->limit = p->limit + step < p->cap ? p->limit + step : p->cap;
+	p->limit = 2 * p->limit < p->cap ? 2 * p->limit : p->cap;
 	p->done = 0;
 	return p->limit;
 }

@@ -253,10 +253,14 @@ static void test_pace(void)
 
 	/* Every connection adds its own rate (a distant store): grows to the cap. */
 	CHECK_EQ_INT(pace_run(4, 256, 20e6, 10e9), S3_PACE_CAP);
-	/* The link is full at 4 (s3rver on this machine): 6 did not pay, back to 4. */
+	/* The link is full at 4 (s3rver on this machine): 8 did not pay, back to 4. */
 	CHECK_EQ_INT(pace_run(4, 256, 100e6, 400e6), 4);
-	/* Full at 8 in flight: grows past it (4, 6, 9), then 13 did not pay. */
-	CHECK_EQ_INT(pace_run(4, 256, 25e6, 200e6), 9);
+	/* Full at 8 in flight: 8 paid, 16 did not. */
+	CHECK_EQ_INT(pace_run(4, 256, 25e6, 200e6), 8);
+	/* Full at 12 in flight: 16 still gives 1.5x the rate of 8, so it stays. */
+	CHECK_EQ_INT(pace_run(4, 256, 25e6, 300e6), 16);
+	/* A gain under S3_PACE_GAIN (5 %) does not pay. */
+	CHECK_EQ_INT(pace_run(4, 256, 100e6, 420e6), 4);
 	/* Too few parts to measure a step: stays where it started. */
 	CHECK_EQ_INT(pace_run(4, 7, 20e6, 10e9), 4);
 	/* At or over the cap: fixed from the start. */
