@@ -265,7 +265,8 @@ static void test_pace(void)
 	CHECK_EQ_INT(pace_run(4, 7, 20e6, 10e9), 4);
 	/* At or over the cap: fixed from the start. */
 	s3_pace_init(&p, 32, S3_PACE_CAP);
-	CHECK_EQ_INT(s3_pace_done(&p, 1, 1) + p.frozen, 33);
+	CHECK(p.frozen);
+	CHECK_EQ_INT(s3_pace_done(&p, 1, 1), 32);
 	/* A step timed in no time at all (a clock that did not move) grows, never divides by zero. */
 	s3_pace_init(&p, 1, 4);
 	CHECK_EQ_INT(s3_pace_done(&p, 1, 0), 1);
