@@ -202,6 +202,8 @@ def main():
                 rows.append((tag + "ingest: cp + mvaultfs sync", t_cp + t_sync, cpu(w.pid) - c0, peak_rss(w.pid)))
                 rows.append((tag + "... of which the upload (sync)", t_sync, None, None))
                 unmount(w)
+                grown = [x.split("': ", 1)[1] for x in w.log_text().splitlines() if "parts in flight, grown" in x]
+                notes.append("%sround %d: %s" % (tag, rnd + 1, "; ".join(grown) or "parts in flight stayed at the start"))
                 shutil.rmtree(work / "data-w")
                 if not [k for k in s3.keys(prefix) if k.endswith(sha)]:
                     raise RuntimeError("the file's object is not in the store under %s" % prefix)
