@@ -10,6 +10,9 @@ python3-pytest-timeout python3-pytest-xdist rsync attr psmisc procps util-linux"
 # the benchmarks' rivals (s3fs-fuse, rclone); node for s3rver, unless a node
 # with npm is already there (a nodesource build carries its own npm).
 PKGS="$PKGS libinih-dev python3-botocore s3fs rclone"
+# bench_bigfile: boto3's managed upload (s3transfer) as the parallel multipart baseline,
+# GNU time for the peak RSS of curl and boto3.
+PKGS="$PKGS python3-boto3 time"
 # Vercel Blob: its API answers in JSON, read with jansson.
 PKGS="$PKGS libjansson-dev"
 # The store over HTTPS in the tests (issue 16): stunnel terminates TLS in

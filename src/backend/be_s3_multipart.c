@@ -12,8 +12,10 @@
  * never mix in bytes of another source.  Services without these listings
  * (s3rver answers NotImplemented) simply start a new upload.
  *
- * S3_CONCURRENCY worker threads take part numbers from a shared counter;
- * each sends its part straight from the source file (libcurl's read
+ * Worker threads take part numbers from a shared counter, as many at a
+ * time as the pace allows (struct s3_pace: it starts at -o s3_concurrency
+ * and grows while the upload's rate grows, up to S3_PACE_CAP); each sends
+ * its part straight from the source file (libcurl's read
  * callback preads into its send buffer: no part-sized buffer, so memory
  * does not grow with the part size or the parts in flight), with the usual
  * retries.  A part is read ahead of sending only when it must be: once, in
@@ -37,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct mp {
@@ -50,6 +53,9 @@ struct mp {
 	char (*etag)[72];	/* per part: its ETag, quoted as S3 gives it */
 	char (*held)[72];	/* per part: the ETag the service holds, "" when none */
 	pthread_mutex_t lock;
+	pthread_cond_t slot;	/* a part finished, the pace changed or the upload failed */
+	struct s3_pace pace;	/* how many parts may be in flight */
+	int active;		/* parts being read or sent now */
 	int next;		/* next part index to take */
 	int rc;			/* first failure */
 	int transient;		/* ... and whether it was a spent retry budget */
@@ -182,6 +188,47 @@ static void set_failure(struct mp *m, int rc, int transient)
 		m->rc = rc;
 		m->transient = transient;
 	}
+	pthread_cond_broadcast(&m->slot);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The next part index to send once the pace allows one more in flight;
+ * M->nparts when there is none left or the upload failed. */
+static int take_part(struct mp *m)
+{
+	int i;
+
+	pthread_mutex_lock(&m->lock);
+	while (!m->rc && m->next < m->nparts && m->active >= m->pace.limit)
+		pthread_cond_wait(&m->slot, &m->lock);
+	i = m->rc || m->next >= m->nparts ? m->nparts : m->next++;
+	if (i < m->nparts)
+		m->active++;
+	pthread_mutex_unlock(&m->lock);
+	return i;
+}
+
+/* Part I is done: SENT bytes went over the wire (0 when it was reused or
+ * failed), which is what the pace measures. */
+static void part_done(struct mp *m, int i, uint64_t sent)
+{
+	pthread_mutex_lock(&m->lock);
+	m->active--;
+	if (sent) {
+		m->sent += sent;
+		s3_pace_done(&m->pace, sent, now_s());
+	} else if (!m->rc) {
+		m->reused += part_len(m, i);
+	}
+	pthread_cond_broadcast(&m->slot);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -197,9 +244,7 @@ static void *part_worker(void *arg)
 		uint64_t len;
 		int i, rc = 0;
 
-		pthread_mutex_lock(&m->lock);
-		i = m->rc ? m->nparts : m->next++;
-		pthread_mutex_unlock(&m->lock);
+		i = take_part(m);
 		if (i >= m->nparts)
 			break;
 		len = part_len(m, i);
@@ -212,15 +257,14 @@ static void *part_worker(void *arg)
 			log_error("s3: cannot put '%s': reading part %d of the source: %s", m->key, i + 1,
 				  rc == -EIO ? "it is shorter than its size" : strerror(-rc));
 			set_failure(m, rc, 0);
+			part_done(m, i, 0);
 			break;
 		}
 		if (m->held[i][0]) {
 			unquote(m->held[i], held, sizeof(held));
 			if (strcmp(held, md5) == 0) {
 				snprintf(m->etag[i], sizeof(m->etag[0]), "%s", m->held[i]);
-				pthread_mutex_lock(&m->lock);
-				m->reused += len;
-				pthread_mutex_unlock(&m->lock);
+				part_done(m, i, 0);
 				continue;
 			}
 		}
@@ -238,18 +282,20 @@ static void *part_worker(void *arg)
 		else
 			set_failure(m, rc, o.transient);
 		s3_op_release(&o);
+		part_done(m, i, rc ? 0 : len);
 		if (rc)
 			break;
-		pthread_mutex_lock(&m->lock);
-		m->sent += len;
-		pthread_mutex_unlock(&m->lock);
 	}
 	return NULL;
 }
 
 static int send_parts(struct mp *m)
 {
-	backend_run_threads(m->s->concurrency < m->nparts ? m->s->concurrency : m->nparts, part_worker, m);
+	s3_pace_init(&m->pace, m->s->concurrency, S3_PACE_CAP);
+	backend_run_threads(m->pace.cap < m->nparts ? m->pace.cap : m->nparts, part_worker, m);
+	if (m->pace.limit != m->pace.start)
+		log_info("s3: put '%s': %d parts in flight, grown from %d while the rate grew (%.0f MB/s)", m->key,
+			 m->pace.limit, m->pace.start, m->pace.rate_prev / 1e6);
 	return m->rc;
 }
 
@@ -331,6 +377,7 @@ int s3_put_multipart(struct s3 *s, const char *key, int fd, uint64_t size, const
 		goto out;
 	}
 	pthread_mutex_init(&m.lock, NULL);
+	pthread_cond_init(&m.slot, NULL);
 	resumed = find_upload(&m) && list_parts(&m) == 0;
 	if (!resumed) {
 		rc = create_upload(&m, sha);
@@ -354,6 +401,7 @@ int s3_put_multipart(struct s3 *s, const char *key, int fd, uint64_t size, const
 		log_info("s3: put '%s': resumed an upload, reusing %llu of %llu bytes", key,
 			 (unsigned long long)m.reused, (unsigned long long)size);
 out_lock:
+	pthread_cond_destroy(&m.slot);
 	pthread_mutex_destroy(&m.lock);
 out:
 	free(m.name);

@@ -199,3 +199,45 @@ uint64_t s3_part_size(uint64_t size, uint64_t want)
 		ps += 1ull << 20;
 	return ps;
 }
+
+void s3_pace_init(struct s3_pace *p, int start, int cap)
+{
+	memset(p, 0, sizeof(*p));
+	p->limit = p->prev = p->start = start > 0 ? start : 1;
+	p->cap = cap > p->limit ? cap : p->limit;
+	p->frozen = p->limit >= p->cap;
+}
+
+int s3_pace_done(struct s3_pace *p, uint64_t len, double now)
+{
+	double rate;
+
+	if (p->frozen)
+		return p->limit;
+	p->done++;
+	if (p->done <= p->prev) {	/* settling: these began under the previous limit */
+		if (p->done == p->prev) {
+			p->t0 = now;
+			p->bytes = 0;
+		}
+		return p->limit;
+	}
+	p->bytes += len;
+	if (p->done < p->prev + p->limit)
+		return p->limit;
+	rate = now > p->t0 ? (double)p->bytes / (now - p->t0) : (double)p->bytes * 1e9;
+	if (p->rate_prev > 0 && rate < p->rate_prev * (100 + S3_PACE_GAIN) / 100) {
+		p->limit = p->prev;	/* more in flight did not pay */
+		p->frozen = 1;
+		return p->limit;
+	}
+	p->rate_prev = rate;
+	p->prev = p->limit;
+	if (p->limit >= p->cap) {
+		p->frozen = 1;
+		return p->limit;
+	}
+	p->limit = 2 * p->limit < p->cap ? 2 * p->limit : p->cap;
+	p->done = 0;
+	return p->limit;
+}

@@ -95,4 +95,28 @@ int s3_xml_get(const xmlNode *parent, const char *name, char *out, size_t outlen
  * S3_MAX_PARTS parts.  Returns 0 when SIZE is over S3_MAX_OBJECT. */
 uint64_t s3_part_size(uint64_t size, uint64_t want);
 
+/* Parts in flight of one multipart upload, grown while the upload's rate
+ * grows.  It starts at START (-o s3_concurrency).  Each step lets the
+ * parts begun under the previous limit finish, then times the next LIMIT
+ * parts; if that rate is at least S3_PACE_GAIN percent above the previous
+ * step's, the limit doubles and the next step starts; if not, the step did
+ * not pay: the limit goes back to the previous one and stays.  CAP bounds it (each part in flight holds a connection and about
+ * 1 MiB: libcurl's 512 KiB send buffer and the hashing buffer). */
+#define S3_PACE_CAP 16
+#define S3_PACE_GAIN 10
+struct s3_pace {
+	int limit, prev, cap;	/* PREV: the limit before this step */
+	int frozen;
+	int done;		/* parts finished in this step */
+	double t0;		/* when the timed half of the step began */
+	uint64_t bytes;		/* bytes finished in the timed half */
+	double rate_prev;	/* bytes/s of the previous step, 0 before the first */
+	int start;		/* for the log: where it began */
+};
+
+void s3_pace_init(struct s3_pace *p, int start, int cap);
+/* A part of LEN bytes finished at NOW (seconds, any monotonic origin);
+ * returns the limit of parts in flight from now on. */
+int s3_pace_done(struct s3_pace *p, uint64_t len, double now);
+
 #endif

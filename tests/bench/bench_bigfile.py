@@ -1,17 +1,33 @@
 """One big file through mvaultfs on s3rver, over http or https (issue 16):
-ingest until `mvaultfs sync` returns (and the daemon's CPU for it), a cold
-read from the store (fresh data folder), a read from the block cache (page
-cache dropped) and a hot read, next to curl's GET of the same object over
-the same endpoint.  Run as root to drop the page cache and to let the
-daemon raise the kernel's readahead.
+ingest until `mvaultfs sync` returns (and the upload alone), a cold read
+from the store (fresh data folder), a read from the block cache (page cache
+dropped) and a hot read, each with the daemon's CPU seconds and peak RSS,
+next to curl's single PUT and GET of the same object and boto3's parallel
+multipart upload (s3transfer, the AWS CLI's engine) with mvaultfs's part
+size and concurrency, over the same endpoint.  Run as root to drop the page
+cache and to let the daemon raise the kernel's readahead.
 
     python3 tests/bench/bench_bigfile.py                 # 256 MiB over http
     MVFS_BENCH_TLS=1 python3 tests/bench/bench_bigfile.py    # over https (stunnel)
-    MVFS_BENCH_MIB=64 MVFS_BENCH_OPTS=read_ahead_kb=128,s3_signed_payload ...
+    MVFS_BENCH_MIB=4096 MVFS_BENCH_OPTS=read_ahead_kb=128,s3_signed_payload ...
+    MVFS_BENCH_BINS="old=/tmp/old/mvaultfs new=build/mvaultfs:s3_concurrency=8" MVFS_BENCH_ROUNDS=2 ...
+    MVFS_BENCH_PUT_DELAY=1 ...    # a store far away: every PUT waits 1 s (faultproxy)
 
-Prints one table (MB/s, CPU seconds of the daemon or of curl, and per GB)
-and appends it to build/bench.txt.  `make bench` runs it over http and
-over https.
+MVFS_BENCH_BINS names builds (and extra -o options) to measure in turns,
+ROUNDS times each, on the same s3rver and baselines: on a shared machine
+only same-run comparisons mean anything.  Each turn has its own database
+and store prefix (the same bytes would otherwise be found already stored)
+and removes its objects and data folder after it, so a 4 GiB run needs
+about four times the size on disk.
+
+MVFS_BENCH_PUT_DELAY puts tests/s3/faultproxy.py between s3rver and
+mvaultfs and boto3 (over http only), holding every PUT that long before
+passing it on: a store whose every request waits, where only more parts in
+flight raise the rate (the proxy, in Python, bounds the reads; curl's rows
+stay direct).
+
+Prints one table (MB/s, CPU seconds and per GB, peak RSS) and appends it to
+build/bench.txt.  `make bench` runs it over http and over https.
 """
 
 import os
@@ -28,19 +44,55 @@ from pgtest import Daemon, PgServer, default_bin  # noqa: E402
 from benchutil import drop_caches, sh, timed  # noqa: E402
 from s3server import S3rver, KEY, SECRET  # noqa: E402
 from tlsfront import TlsFront  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
 
 MiB = 1 << 20
 SIZE_MIB = int(os.environ.get("MVFS_BENCH_MIB", "256"))
 TLS = os.environ.get("MVFS_BENCH_TLS") == "1"
 OPTS = [o for o in os.environ.get("MVFS_BENCH_OPTS", "").split(",") if o]
+ROUNDS = int(os.environ.get("MVFS_BENCH_ROUNDS", "1"))
+PUT_DELAY = float(os.environ.get("MVFS_BENCH_PUT_DELAY", "0"))
+# mvaultfs's multipart defaults (-o s3_part_size, s3_concurrency), for the boto3 row
+PART_MIB, CONCURRENCY = 16, 4
+
+# boto3's managed upload (s3transfer) of argv[1] to bucket argv[2], key argv[3]: endpoint, CA file,
+# part MiB, concurrency, key id, secret
+BOTO3_PUT = r"""
+import sys, boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+c = boto3.client("s3", endpoint_url=sys.argv[4], region_name="us-east-1", verify=sys.argv[5] or None,
+                 aws_access_key_id=sys.argv[8], aws_secret_access_key=sys.argv[9],
+                 config=Config(s3={"addressing_style": "path"}, max_pool_connections=int(sys.argv[7]) + 2))
+mib = int(sys.argv[6]) << 20
+c.upload_file(sys.argv[1], sys.argv[2], sys.argv[3],
+              Config=TransferConfig(multipart_threshold=mib, multipart_chunksize=mib,
+                                    max_concurrency=int(sys.argv[7])))
+"""
 
 
-def timed_cpu(cmd):
-    """Seconds CMD took and the user + system seconds its processes used."""
+def variants():
+    """[(label, binary, extra -o options)] from MVFS_BENCH_BINS, or this build."""
+    out = []
+    for item in os.environ.get("MVFS_BENCH_BINS", "").split():
+        label, _, rest = item.partition("=")
+        path, _, opts = rest.partition(":")
+        out.append((label, str(Path(path).resolve()), [o for o in opts.split(",") if o]))
+    return out or [("", default_bin(), [])]
+
+
+def measured(cmd):
+    """Wall seconds of CMD, the user + system seconds its processes used,
+    and the peak RSS (MiB) of the biggest of them (GNU time)."""
+    out = Path(tempfile.mktemp(prefix="mvfs-time."))
     c = os.times()
-    t = timed(cmd)
+    t = timed("/usr/bin/time -o %s -f %%M %s" % (out, cmd))
     d = os.times()
-    return t, (d.children_user - c.children_user) + (d.children_system - c.children_system)
+    try:
+        rss = int(out.read_text().split()[-1]) / 1024
+    finally:
+        out.unlink()
+    return t, (d.children_user - c.children_user) + (d.children_system - c.children_system), rss
 
 
 def cpu(pid):
@@ -48,6 +100,12 @@ def cpu(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss(pid):
+    """VmHWM of PID in MiB: its peak resident set since it started."""
+    with open("/proc/%d/status" % pid) as f:
+        return [int(x.split()[1]) for x in f if x.startswith("VmHWM:")][0] / 1024
 
 
 def bdi_read_ahead_kb(mnt):
@@ -64,7 +122,7 @@ def main():
     rows, notes = [], []
     pg = PgServer()
     s3 = S3rver()
-    tls = None
+    tls = proxy = None
     daemons = []
     try:
         pg.start()
@@ -77,86 +135,127 @@ def main():
             tls = TlsFront(s3.port, work / "tls").start()
             endpoint = tls.endpoint
             opts.append("s3_ca_file=%s" % tls.ca)
-        dsn = pg.dsn(pg.create_db("bench_bigfile"))
-        store = s3.url("big")
+        direct = endpoint
+        if PUT_DELAY and not TLS:
+            proxy = FaultProxy(s3.port).start()
+            proxy.add("delay", seconds=PUT_DELAY, method="PUT")
+            endpoint = proxy.endpoint
+            notes.append("every PUT to mvaultfs and boto3 held %g s by a proxy (curl's rows direct)" % PUT_DELAY)
         n = [0]
 
-        def mount(data):
+        def mount(binary, dsn, store, data, extra):
             n[0] += 1
             mnt = work / ("mnt%d" % n[0])
-            o = ",".join(["db=" + dsn, "store=" + store, "data_dir=%s" % data, "s3_endpoint=" + endpoint] + opts)
-            d = Daemon([default_bin(), "-f", "-o", o, str(mnt)], mnt, work / ("mvaultfs%d.log" % n[0]), env=env)
+            o = ",".join(["db=" + dsn, "store=" + store, "data_dir=%s" % data, "s3_endpoint=" + endpoint]
+                         + opts + extra)
+            d = Daemon([binary, "-f", "-o", o, str(mnt)], mnt, work / ("mvaultfs%d.log" % n[0]), env=env)
             d.start()
             daemons.append(d)
             d.wait_mounted(60)
             return d
 
         def unmount(d):
-            st = d.unmount(300)
+            st = d.unmount(600)
             daemons.remove(d)
             if st != 0:
                 raise RuntimeError("mvaultfs exited %s; see %s" % (st, d.log))
 
+        def drop_objects(prefix):
+            c = s3.client()
+            for k in s3.keys(prefix):
+                c.delete_object(Bucket=s3.bucket, Key=k)
+
         src = work / "big.bin"
         sh("dd if=/dev/urandom of=%s bs=1M count=%d status=none" % (src, SIZE_MIB))
         size = SIZE_MIB * MiB
+        sha = sh("sha256sum %s" % src).split()[0]
 
         curl_ca = "--cacert %s" % tls.ca if tls else ""
         sig = ("--aws-sigv4 aws:amz:us-east-1:s3 -u %s:%s -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'"
                % (KEY, SECRET))
-        t, c = timed_cpu("curl -sS -f %s %s -T %s '%s/%s/curl-put.bin'" % (curl_ca, sig, src, endpoint, s3.bucket))
-        rows.append(("curl PUT, one request", t, c))
-
-        w = mount(work / "data-w")
-        c0 = cpu(w.pid)
-        t = timed("cp %s %s/library/big.bin && %s sync %s" % (src, w.mnt, default_bin(), w.mnt))
-        rows.append(("ingest: cp + mvaultfs sync", t, cpu(w.pid) - c0))
-        unmount(w)
-
-        sha = sh("sha256sum %s" % src).split()[0]
-        key = [k for k in s3.keys("big/") if k.endswith(sha)][0]
+        url = "%s/%s/curl-put.bin" % (direct, s3.bucket)
+        rows.append(("curl PUT, one request",) + measured("curl -sS -f %s %s -T %s '%s'" % (curl_ca, sig, src, url)))
         drop_caches()
-        t, c = timed_cpu("curl -sS -f %s -o /dev/null '%s/%s/%s'" % (curl_ca, endpoint, s3.bucket, key))
-        rows.append(("curl GET (s3rver%s)" % (" via stunnel" if TLS else ""), t, c))
+        rows.append(("curl GET (s3rver%s)" % (" via stunnel" if TLS else ""),)
+                    + measured("curl -sS -f %s -o /dev/null '%s'" % (curl_ca, url)))
+        drop_objects("curl-put.bin")
+        script = work / "boto3_put.py"
+        script.write_text(BOTO3_PUT)
+        rows.append(("boto3 multipart, %d MiB x %d" % (PART_MIB, CONCURRENCY),)
+                    + measured("/usr/bin/python3 %s %s %s boto3.bin '%s' '%s' %d %d %s %s" % (
+                        script, src, s3.bucket, endpoint, tls.ca if tls else "", PART_MIB, CONCURRENCY, KEY, SECRET)))
+        drop_objects("boto3.bin")
 
-        r = mount(work / "data-r")
-        notes.append("kernel read_ahead_kb of the mount: %s" % bdi_read_ahead_kb(r.mnt))
-        dropped = drop_caches()
-        c0 = cpu(r.pid)
-        t = timed("dd if=%s/library/big.bin of=/dev/null bs=1M status=none" % r.mnt)
-        rows.append(("read cold (from the store)", t, cpu(r.pid) - c0))
-        unmount(r)
+        turn = 0
+        for rnd in range(ROUNDS):
+            for label, binary, extra in variants():
+                turn += 1
+                tag = ("[%s] " % label) if label else ""
+                dsn = pg.dsn(pg.create_db("bench_bigfile_%d" % turn))
+                prefix = "big%d/" % turn
+                store = s3.url(prefix)
+                drop_caches()
+                w = mount(binary, dsn, store, work / "data-w", extra)
+                c0 = cpu(w.pid)
+                t_cp = timed("cp %s %s/library/big.bin" % (src, w.mnt))
+                t_sync = timed("%s sync %s" % (default_bin(), w.mnt))
+                rows.append((tag + "ingest: cp + mvaultfs sync", t_cp + t_sync, cpu(w.pid) - c0, peak_rss(w.pid)))
+                rows.append((tag + "... of which the upload (sync)", t_sync, None, None))
+                unmount(w)
+                grown = [x.split("': ", 1)[1] for x in w.log_text().splitlines() if "parts in flight, grown" in x]
+                notes.append("%sround %d: %s" % (tag, rnd + 1, "; ".join(grown) or "parts in flight stayed at the start"))
+                shutil.rmtree(work / "data-w")
+                if not [k for k in s3.keys(prefix) if k.endswith(sha)]:
+                    raise RuntimeError("the file's object is not in the store under %s" % prefix)
 
-        r = mount(work / "data-r")
-        drop_caches()
-        c0 = cpu(r.pid)
-        t = timed("dd if=%s/library/big.bin of=/dev/null bs=1M status=none" % r.mnt)
-        rows.append(("read warm (block cache, page cache dropped)", t, cpu(r.pid) - c0))
-        t = min(timed("dd if=%s/library/big.bin of=/dev/null bs=1M status=none" % r.mnt) for _ in range(2))
-        rows.append(("read hot (page cache)", t, None))
-        sh("cmp %s %s/library/big.bin" % (src, r.mnt))
-        unmount(r)
+                r = mount(binary, dsn, store, work / "data-r", extra)
+                ra = "kernel read_ahead_kb of the mount: %s" % bdi_read_ahead_kb(r.mnt)
+                if ra not in notes:
+                    notes.append(ra)
+                dropped = drop_caches()
+                c0 = cpu(r.pid)
+                t = timed("dd if=%s/library/big.bin of=/dev/null bs=1M status=none" % r.mnt)
+                rows.append((tag + "read cold (from the store)", t, cpu(r.pid) - c0, peak_rss(r.pid)))
+                unmount(r)
+
+                r = mount(binary, dsn, store, work / "data-r", extra)
+                drop_caches()
+                c0 = cpu(r.pid)
+                t = timed("dd if=%s/library/big.bin of=/dev/null bs=1M status=none" % r.mnt)
+                rows.append((tag + "read warm (block cache, page cache dropped)", t, cpu(r.pid) - c0,
+                             peak_rss(r.pid)))
+                t = min(timed("dd if=%s/library/big.bin of=/dev/null bs=1M status=none" % r.mnt) for _ in range(2))
+                rows.append((tag + "read hot (page cache)", t, None, None))
+                if rnd == 0:
+                    sh("cmp %s %s/library/big.bin" % (src, r.mnt))
+                unmount(r)
+                shutil.rmtree(work / "data-r")
+                drop_objects(prefix)
 
         drop_caches()
         t = timed("dd if=%s of=/dev/null bs=1M status=none" % src)
-        rows.append(("local file, page cache dropped", t, None))
+        rows.append(("local file, page cache dropped", t, None, None))
         if not dropped:
             notes.append("page cache NOT dropped (not root): warm rows are optimistic")
     finally:
         for d in daemons:
-            d.unmount(60)
+            d.cleanup(60)
         if tls:
             tls.stop()
+        if proxy:
+            proxy.stop()
         s3.stop()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    head = "bench_bigfile: %d MiB over %s%s" % (SIZE_MIB, "https (stunnel)" if TLS else "http",
-                                              (", -o " + ",".join(OPTS)) if OPTS else "")
-    lines = [head, "%-46s %8s %9s %9s %9s" % ("", "seconds", "MB/s", "CPU s", "CPU s/GB")]
-    for what, secs, c in rows:
-        lines.append("%-46s %8.2f %9.0f %9s %9s" % (what, secs, size / secs / 1e6, "%.2f" % c if c is not None else "-",
-                                                    "%.2f" % (c / (size / 1e9)) if c is not None else "-"))
+    head = "bench_bigfile: %d MiB over %s%s%s" % (
+        SIZE_MIB, "https (stunnel)" if TLS else "http", (", -o " + ",".join(OPTS)) if OPTS else "",
+        "".join("; %s = %s%s" % (lb, b, (" -o " + ",".join(x)) if x else "") for lb, b, x in variants() if lb))
+    lines = [head, "%-52s %8s %7s %7s %8s %8s" % ("", "seconds", "MB/s", "CPU s", "CPU s/GB", "peak MiB")]
+    for what, secs, c, rss in rows:
+        lines.append("%-52s %8.2f %7.0f %7s %8s %8s" % (
+            what, secs, size / secs / 1e6, "%.2f" % c if c is not None else "-",
+            "%.2f" % (c / (size / 1e9)) if c is not None else "-", "%.0f" % rss if rss is not None else "-"))
     lines += ["  " + x for x in notes]
     text = "\n".join(lines) + "\n"
     print(text)

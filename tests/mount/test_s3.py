@@ -2,7 +2,8 @@
 proxy: the backend conformance suite (tests/unit/test_backend.c) on S3,
 the same suite with 503s, resets, delays and cut bodies injected, mounts
 whose reads get wrong or cut bytes (EIO, never wrong bytes), multipart
-uploads that fail and are retried, and the bad input of issue 4 (wrong
+uploads that fail and are retried, parts in flight that grow when every
+request waits, and the bad input of issue 4 (wrong
 credentials, missing bucket, unreachable endpoint, clock skew, an endpoint
 that is not S3, a bucket name that needs path style)."""
 
@@ -143,6 +144,22 @@ def test_multipart_survives_faults(mvfs, s3_server, proxy, tmp_path):
     assert proxy.injected.get("503", 0) + proxy.injected.get("reset", 0) > 0
     proxy.clear()
     assert sha256_file(dst) == h
+
+
+def test_parts_in_flight_grow_on_a_slow_store(mvfs, s3_server, proxy, tmp_path):
+    """Every PUT held 0.5 s (a store far away): a 100 MiB file in 5 MiB
+    parts starts with 4 in flight, finds 8 twice as fast and sends them 8
+    at a time (the proxy sees 8 at once), and says so in the log."""
+    proxy.add("delay", method="PUT", seconds=0.5)
+    m = mvfs(store=s3_server.url("pace"), extra_opts=s3_opts(proxy.endpoint, "s3_part_size=5"))
+    src = tmp_path / "src.bin"
+    h = make_random(src, 100 * MiB)
+    subprocess.run(["cp", str(src), str(m.mnt / "library" / "big.bin")], check=True)
+    r = subprocess.run([default_bin(), "sync", str(m.mnt), "--timeout", "120"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert any(k.endswith(h) for k in s3_server.keys("pace/"))
+    assert proxy.peak["PUT"] >= 8, proxy.peak
+    assert "parts in flight, grown from 4" in m.log_text()
 
 
 def test_upload_that_cannot_finish_is_not_committed(mvfs, s3_server, proxy, tmp_path):

@@ -10,6 +10,7 @@
     p.add("text200")                            # 200 with a body that is not XML
     p.add("skew")                               # 403 RequestTimeTooSkewed
     ... p.endpoint ... p.injected["503"] ... p.clear() ... p.stop()
+    p.peak["PUT"]                               # most PUTs it held at once
 
 It forwards requests verbatim (the Host header included, so SigV4 still
 verifies upstream) and only ever listens on 127.0.0.1.
@@ -54,6 +55,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _any(self):
         proxy = self.server.proxy
+        proxy.begin(self.command)
+        try:
+            self._forward(proxy)
+        finally:
+            proxy.end(self.command)
+
+    def _forward(self, proxy):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         rule = proxy.pick(self.command, self.path)
@@ -141,6 +149,7 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.injected = {}
         self.requests = 0
+        self.in_flight, self.peak = {}, {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.proxy = self
@@ -167,6 +176,15 @@ class FaultProxy:
     def clear(self):
         with self.lock:
             self.rules = []
+
+    def begin(self, method):
+        with self.lock:
+            self.in_flight[method] = n = self.in_flight.get(method, 0) + 1
+            self.peak[method] = max(self.peak.get(method, 0), n)
+
+    def end(self, method):
+        with self.lock:
+            self.in_flight[method] -= 1
 
     def pick(self, method, path):
         with self.lock:

@@ -218,6 +218,61 @@ static void test_xfer_settle(void)
 	}
 }
 
+/* An upload of NPARTS parts of 16 MiB under the pace from START, on a
+ * link where each connection carries PER_CONN bytes/s and all of them
+ * together at most LINK: parts start while fewer than the limit are in
+ * flight, and each finishes after its bytes at the share it gets.  Returns
+ * the limit at the end. */
+static int pace_run(int start, int nparts, double per_conn, double link)
+{
+	const double part = 16.0 * (1 << 20);
+	double finish[S3_PACE_CAP + 32], now = 0, rate;
+	struct s3_pace p;
+	int k = 0, next = 0, i, first;
+
+	s3_pace_init(&p, start, S3_PACE_CAP);
+	while (next < nparts || k > 0) {
+		while (next < nparts && k < p.limit) {
+			rate = per_conn * (k + 1) < link ? per_conn : link / (k + 1);
+			finish[k++] = now + part / rate;
+			next++;
+		}
+		for (first = 0, i = 1; i < k; i++)
+			if (finish[i] < finish[first])
+				first = i;
+		now = finish[first];
+		finish[first] = finish[--k];
+		s3_pace_done(&p, (uint64_t)part, now);
+	}
+	return p.limit;
+}
+
+static void test_pace(void)
+{
+	struct s3_pace p;
+
+	/* Every connection adds its own rate (a distant store): grows to the cap. */
+	CHECK_EQ_INT(pace_run(4, 256, 20e6, 10e9), S3_PACE_CAP);
+	/* The link is full at 4 (s3rver on this machine): 8 did not pay, back to 4. */
+	CHECK_EQ_INT(pace_run(4, 256, 100e6, 400e6), 4);
+	/* Full at 8 in flight: 8 paid, 16 did not. */
+	CHECK_EQ_INT(pace_run(4, 256, 25e6, 200e6), 8);
+	/* Full at 12 in flight: 16 still gives 1.5x the rate of 8, so it stays. */
+	CHECK_EQ_INT(pace_run(4, 256, 25e6, 300e6), 16);
+	/* A gain under S3_PACE_GAIN (5 %) does not pay. */
+	CHECK_EQ_INT(pace_run(4, 256, 100e6, 420e6), 4);
+	/* Too few parts to measure a step: stays where it started. */
+	CHECK_EQ_INT(pace_run(4, 7, 20e6, 10e9), 4);
+	/* At or over the cap: fixed from the start. */
+	s3_pace_init(&p, 32, S3_PACE_CAP);
+	CHECK(p.frozen);
+	CHECK_EQ_INT(s3_pace_done(&p, 1, 1), 32);
+	/* A step timed in no time at all (a clock that did not move) grows, never divides by zero. */
+	s3_pace_init(&p, 1, 4);
+	CHECK_EQ_INT(s3_pace_done(&p, 1, 0), 1);
+	CHECK_EQ_INT(s3_pace_done(&p, 1, 0), 2);
+}
+
 static void test_secret(void)
 {
 	char dir[] = "/tmp/mvfs-test-secret.XXXXXX", path[64], *enc, *dec, *enc2;
@@ -271,6 +326,7 @@ int main(void)
 	TEST(test_xml);
 	TEST(test_part_size);
 	TEST(test_xfer_settle);
+	TEST(test_pace);
 	TEST(test_secret);
 	return unit_done();
 }
