@@ -21,7 +21,6 @@
 #include "cli/engine.h"
 #include "fs/fs.h"
 #include "fs/fs_thumbs.h"
-#include "fs/fs_xdgtrash.h"
 #include "meta/meta.h"
 #include "meta/meta_embedded.h"
 #include "util/log.h"
@@ -215,7 +214,6 @@ int cmd_mount(int argc, char **argv)
 				  .read_ahead_kb = -1, .leftover_wait = -1 } };
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct fuse_loop_config *loop;
-	struct fuse_lowlevel_ops ops;
 	struct fs_config fc;
 	int rc = 1, push;
 
@@ -293,10 +291,7 @@ int cmd_mount(int argc, char **argv)
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
-	ops = fs_ops;
-	if (fs_xdgtrash_ops(&m.fs, &ops) != 0)
-		goto out;
-	m.se = fuse_session_new(&args, &ops, sizeof(ops), &m.fs);
+	m.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &m.fs);
 	m.fs.se = m.se;
 	if (!m.se)
 		goto out;

@@ -243,7 +243,9 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 	fs->rec = NULL;		/* started after the daemon's fork (src/cli/mount.c) */
 	fs->local = NULL;
 	fs->known = NULL;	/* started with the session (src/cli/mount.c) */
-	fs->xdg = NULL;		/* put on the operations with the session (src/cli/mount.c) */
+	fs->xdg = NULL;
+	if (fs_xdgtrash_init(fs) != 0)
+		return -ENOMEM;
 	return fs_local_init(fs);
 }
 

@@ -20,6 +20,7 @@
 #include "fs/fs_ns.h"
 #include "fs/fs_thumbs.h"
 #include "fs/fs_variants.h"
+#include "fs/fs_xdgtrash.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -373,6 +374,9 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 		return rc;
 	switch (n.kind) {
 	case FS_NODE_ROOT:
+		/* the special node: the desktop trash (fs_xdgtrash.c) */
+		if (fs_xdg_top_named(fs, parent, name))
+			return fs_xdg_top_entry(fs, e);
 		for (size_t i = 0; i < NTOP; i++) {
 			if (strcmp(name, top_dirs[i].name) == 0) {
 				if ((rc = dir_getattr(fs, top_dirs[i].ino, &st)) != 0)

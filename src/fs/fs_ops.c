@@ -9,14 +9,17 @@
  * refusal with one log line naming the rule.  Nothing here speaks SQL or
  * talks to the store: that is meta_* and cache_*.
  *
- * Special nodes (the variant folders and files, fs_variants.h) are known by
- * their inode numbers: an operation on an inode asks fs_vino_is() once and
- * branches to the variant workers; the names ".display" and ".thumb" are
- * known where names are (fs_ns_lookup, and the refusals below).
+ * Special nodes (the variant folders and files, the desktop trash:
+ * fs_special.h) are known by their inode numbers: an operation on an inode
+ * asks fs_special_of() once and calls that kind's worker; the names
+ * ".display", ".thumb" and ".Trash-$UID" are known where names are
+ * (fs_ns_lookup, and the refusals below).
  */
 #include "fs/fs_ns.h"
+#include "fs/fs_special.h"
 #include "fs/fs_thumbs.h"
 #include "fs/fs_variants.h"
+#include "fs/fs_xdgtrash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,13 +38,29 @@ static struct mvfs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+const struct fs_special *fs_special_of(uint64_t ino)
+{
+	uint64_t base;
+
+	return fs_vino_is(ino) ? &fs_variants_special : xdg_kind(ino, &base) ? &fs_xdg_special : NULL;
+}
+
+const struct fs_special *fs_special_of_either(uint64_t a, uint64_t b)
+{
+	const struct fs_special *x = fs_special_of(a), *y = fs_special_of(b);
+
+	if (x == &fs_xdg_special || y == &fs_xdg_special)
+		return &fs_xdg_special;
+	return x ? x : y;
+}
+
 /* --- lookup, attributes -------------------------------------------------- */
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	const struct fs_special *sp = fs_special_of(parent);
 	struct fuse_entry_param e;
-	int rc = fs_vino_is(parent) ? fs_variants_lookup(fs_of(req), parent, name, &e)
-				    : fs_ns_lookup(fs_of(req), parent, name, &e);
+	int rc = sp ? sp->lookup(fs_of(req), parent, name, &e) : fs_ns_lookup(fs_of(req), parent, name, &e);
 
 	if (rc == -ENOENT) {
 		/* A negative entry, not cached: another mount may create it (a
@@ -74,8 +93,9 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	struct stat st;
-	int rc = fs_vino_is(ino) ? fs_variants_getattr(fs_of(req), ino, &st) : fs_ns_getattr(fs_of(req), ino, &st);
+	int rc = sp ? sp->getattr(fs_of(req), ino, &st) : fs_ns_getattr(fs_of(req), ino, &st);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -250,9 +270,9 @@ int fs_do_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	struct stat st;
-	int rc = fs_vino_is(ino) ? fs_variants_refuse("change", "a variant")
-				 : fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
+	int rc = sp ? sp->setattr(fs_of(req), ino, attr, to_set, &st) : fs_do_setattr(fs_of(req), ino, attr, to_set, &st);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -264,19 +284,20 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_vdir *vd = NULL;
+	const struct fs_special *sp = fs_special_of(ino);
 	struct fs_dir *d = NULL;
+	void *sd = NULL;
 	int rc;
 
-	/* the handle is a struct fs_vdir for a variant folder, else a struct fs_dir */
-	if (fs_vino_is(ino)) {
-		if ((rc = fs_variants_opendir(fs_of(req), ino, &vd)) != 0) {
+	/* the handle is the special kind's for a special folder, else a struct fs_dir */
+	if (sp) {
+		if ((rc = sp->opendir(fs_of(req), ino, &sd)) != 0) {
 			fuse_reply_err(req, -rc);
 			return;
 		}
-		fi->fh = (uintptr_t)vd;
+		fi->fh = (uintptr_t)sd;
 		if (fuse_reply_open(req, fi) != 0)
-			fs_variants_closedir(vd);
+			sp->closedir(sd);
 		return;
 	}
 	fs_local_settle_all(fs_of(req));	/* files made here are listed from the database */
@@ -293,10 +314,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 /* A folder's own entries, then (from offset FS_VARIANTS_OFF) its variant
- * folders when the mount lists them; a variant folder's entries. */
+ * folders when the mount lists them; a special folder's entries. */
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
 			   int plus)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	char *buf = malloc(size);
 	size_t used = 0;
 	int rc = 0;
@@ -305,11 +327,11 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (fs_vino_is(ino))
-		rc = fs_variants_readdir(req, (struct fs_vdir *)(uintptr_t)fi->fh, off, buf, size, plus, &used);
+	if (sp)
+		rc = sp->readdir(req, (void *)(uintptr_t)fi->fh, off, buf, size, plus, &used);
 	else if (off < FS_VARIANTS_OFF)
 		rc = fs_dir_read(req, (struct fs_dir *)(uintptr_t)fi->fh, off, buf, size, plus, &used);
-	if (rc == 0 && used == 0 && !fs_vino_is(ino))
+	if (rc == 0 && used == 0 && !sp)
 		used = fs_variants_dirs_listed(req, ino, off, buf, size, plus);
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -330,8 +352,10 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (fs_vino_is(ino))
-		fs_variants_closedir((struct fs_vdir *)(uintptr_t)fi->fh);
+	const struct fs_special *sp = fs_special_of(ino);
+
+	if (sp)
+		sp->closedir((void *)(uintptr_t)fi->fh);
 	else
 		fs_dir_close((struct fs_dir *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
@@ -339,10 +363,15 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	const struct fs_special *sp = fs_special_of(parent);
 	struct fuse_entry_param e;
 	struct mvfs *fs = fs_of(req);
 	int rc;
 
+	if (sp) {
+		fuse_reply_err(req, -sp->mkdir(fs, parent, name));
+		return;
+	}
 	if ((rc = fs_variants_refuse_name(fs, parent, name, "make folder")) != 0) {
 		/* a variant folder of PARENT exists */
 		fuse_reply_err(req, fs_variants_dir_named(name) ? EEXIST : -rc);
@@ -363,20 +392,25 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int rc = fs_variants_refuse_name(fs_of(req), parent, name, "remove");
+	const struct fs_special *sp = fs_special_of(parent);
+	struct mvfs *fs = fs_of(req);
+	int rc = sp			      ? sp->rmdir(fs, parent, name)
+		 : fs_xdg_top_named(fs, parent, name) ? xdg_refuse("remove", name, "it is a view of .trash/")
+						       : fs_variants_refuse_name(fs, parent, name, "remove");
 
-	fuse_reply_err(req, -(rc ? rc : fs_ns_rmdir(fs_of(req), parent, name)));
+	fuse_reply_err(req, -(rc || sp ? rc : fs_ns_rmdir(fs, parent, name)));
 }
 
 /* --- names --------------------------------------------------------------- */
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	const struct fs_special *sp = fs_special_of(parent);
 	struct mvfs *fs = fs_of(req);
 
-	if (fs_vino_is(parent))
-		fuse_reply_err(req, -fs_variants_refuse("remove", name));
-	else if (fs_variants_reserved(fs, parent, name))
+	if (sp)
+		fuse_reply_err(req, -sp->unlink(fs, parent, name));
+	else if (fs_variants_reserved(fs, parent, name) || fs_xdg_top_named(fs, parent, name))
 		fuse_reply_err(req, EISDIR);
 	else
 		fuse_reply_err(req, -fs_ns_unlink(fs, parent, name));
@@ -385,24 +419,26 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
+	const struct fs_special *sp = fs_special_of_either(parent, newparent);
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_variants_refuse_name(fs, parent, name, "rename");
+	int rc = sp ? 0 : fs_variants_refuse_name(fs, parent, name, "rename");
 
-	if (rc == 0)
+	if (rc == 0 && !sp)
 		rc = fs_variants_refuse_name(fs, newparent, newname, "rename onto");
 	if (rc == 0)
-		rc = fs_ns_rename(fs, parent, name, newparent, newname, flags);
+		rc = sp ? sp->rename(fs, parent, name, newparent, newname, flags)
+			: fs_ns_rename(fs, parent, name, newparent, newname, flags);
 	fuse_reply_err(req, -rc);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct fuse_entry_param e;
+	const struct fs_special *sp = fs_special_of_either(ino, newparent);
 	struct mvfs *fs = fs_of(req);
 	int rc;
 
-	rc = fs_vino_is(ino) ? fs_variants_refuse("link", newname)
-			     : fs_variants_refuse_name(fs, newparent, newname, "link");
+	rc = sp ? sp->link(newname) : fs_variants_refuse_name(fs, newparent, newname, "link");
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -420,7 +456,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	int rc = fs_variants_refuse_name(fs_of(req), parent, name, "make");
+	const struct fs_special *sp = fs_special_of(parent);
+	int rc = sp ? sp->make(name, 1) : fs_variants_refuse_name(fs_of(req), parent, name, "make");
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -432,7 +469,8 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	int rc = fs_variants_refuse_name(fs_of(req), parent, name, "make");
+	const struct fs_special *sp = fs_special_of(parent);
+	int rc = sp ? sp->make(name, 0) : fs_variants_refuse_name(fs_of(req), parent, name, "make");
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -447,9 +485,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
+	const struct fs_special *sp = fs_special_of(parent);
 	struct fuse_entry_param e;
 	struct mvfs *fs = fs_of(req);
-	int rc = fs_vino_is(parent)			    ? fs_variants_refuse("create", name)
+	int rc = sp					    ? sp->create(fs, parent, name, fi, &e)
 		 : fs_variants_reserved(fs, parent, name) ? -EEXIST
 							    : fs_do_create(fs, parent, name, mode, fi, &e);
 
@@ -459,24 +498,26 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	if (e.entry_timeout > 0)
 		fs_inode_named(fs, e.ino, parent, name);
-	fuse_reply_create(req, &e, fi);
+	if (fuse_reply_create(req, &e, fi) != 0 && sp)
+		sp->release((void *)(uintptr_t)fi->fh);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	struct mvfs *fs = fs_of(req);
-	struct fs_vfile *vf = NULL;
+	void *sf = NULL;
 	int rc;
 
-	/* the handle is a struct fs_vfile for a variant file, else a struct fs_handle */
-	if (fs_vino_is(ino)) {
-		if ((rc = fs_variants_open(fs, ino, fi, &vf)) != 0) {
+	/* the handle is the special kind's for a special file, else a struct fs_handle */
+	if (sp) {
+		if ((rc = sp->open(fs, ino, fi, &sf)) != 0) {
 			fuse_reply_err(req, -rc);
 			return;
 		}
-		fi->fh = (uintptr_t)vf;
+		fi->fh = (uintptr_t)sf;
 		if (fuse_reply_open(req, fi) != 0)
-			fs_variants_release(vf);
+			sp->release(sf);
 		return;
 	}
 	if ((rc = fs_do_open(fs, ino, fi)) != 0) {
@@ -492,6 +533,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	char *buf = malloc(size ? size : 1);
 	size_t got = 0;
 	int rc;
@@ -500,8 +542,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (fs_vino_is(ino))
-		rc = fs_variants_read(fs_of(req), (struct fs_vfile *)(uintptr_t)fi->fh, size, off, buf, &got);
+	if (sp)
+		rc = sp->read(fs_of(req), (void *)(uintptr_t)fi->fh, size, off, buf, &got);
 	else
 		rc = fs_do_read(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh, size, off, buf, &got);
 	if (rc)
@@ -514,8 +556,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-	ssize_t n = fs_vino_is(ino) ? -EROFS : h->writable ? fs_file_write(fs_of(req), h->in, buf, size, off) : -EBADF;
+	ssize_t n = sp		   ? sp->write(fs_of(req), (void *)(uintptr_t)fi->fh, buf, size, off)
+		    : h->writable ? fs_file_write(fs_of(req), h->in, buf, size, off)
+				  : -EBADF;
 
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -529,10 +574,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
  * (and, over an existing file, a stray empty version with a blob row). */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-	int rc = 0;
+	int rc = sp ? sp->flush(fs_of(req), (void *)(uintptr_t)fi->fh) : 0;
 
-	if (!fs_vino_is(ino) && h->writable) {
+	if (!sp && h->writable) {
 		pthread_mutex_lock(&h->in->lock);
 		if (!(h->in->size == 0 && h->created))
 			rc = fs_file_commit(fs_of(req), h->in);
@@ -543,16 +589,18 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, fs_vino_is(ino) ? 0 : -fs_do_fsync(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh));
+	/* a special node keeps nothing to make durable: it is made from records */
+	fuse_reply_err(req, fs_special_of(ino) ? 0 : -fs_do_fsync(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	struct mvfs *fs = fs_of(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 
-	if (fs_vino_is(ino)) {
-		fs_variants_release((struct fs_vfile *)(uintptr_t)fi->fh);
+	if (sp) {
+		sp->release((void *)(uintptr_t)fi->fh);
 		fuse_reply_err(req, 0);
 		return;
 	}
@@ -613,10 +661,11 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	char *buf = size ? malloc(size) : NULL;
-	ssize_t n = size && !buf	? -ENOMEM
-		    : fs_vino_is(ino) ? fs_variants_getxattr(fs_of(req), ino, name, buf, size)
-				      : fs_do_getxattr(fs_of(req), ino, name, buf, size);
+	ssize_t n = size && !buf ? -ENOMEM
+		    : sp	     ? sp->getxattr(fs_of(req), ino, name, buf, size)
+				     : fs_do_getxattr(fs_of(req), ino, name, buf, size);
 
 	reply_xattr(req, n, buf, size);
 	free(buf);
@@ -626,9 +675,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	char *buf = size ? malloc(size) : NULL;
 
-	/* what a variant is, is readable by name; nothing of it is listed */
+	/* what a special node is, is readable by name; nothing of it is listed */
 	reply_xattr(req, size && !buf	       ? -ENOMEM
-			 : fs_vino_is(ino) ? 0
+			 : fs_special_of(ino) ? 0
 					   : fs_do_listxattr(fs_of(req), ino, buf, size),
 		    buf, size);
 	free(buf);
@@ -637,14 +686,14 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
+	const struct fs_special *sp = fs_special_of(ino);
 	struct mvfs *fs = fs_of(req);
 	struct stat cur, st;
 	mode_t mode;
 	int rc;
 
-	if (fs_vino_is(ino)) {
-		log_warn("cannot set '%s' on a variant: variants are read-only", name);
-		fuse_reply_err(req, EROFS);
+	if (sp) {
+		fuse_reply_err(req, -sp->setxattr(name));
 		return;
 	}
 	fs_record_flush_ino(fs, ino);
@@ -664,9 +713,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	if (fs_vino_is(ino)) {
-		log_warn("cannot remove '%s' from a variant: variants are read-only", name);
-		fuse_reply_err(req, EROFS);
+	const struct fs_special *sp = fs_special_of(ino);
+
+	if (sp) {
+		fuse_reply_err(req, -sp->removexattr(name));
 		return;
 	}
 	fs_record_flush_ino(fs_of(req), ino);

@@ -2,9 +2,9 @@
  * fs_variants.c - .display/ and .thumb/: variant files beside originals.
  *
  * DESIGN: what variants are, and nothing of the FUSE op table.  The
- * node lookup knows them as special nodes (as JuiceFS's IsSpecialNode):
- * fs_ops.c asks fs_vino_is() of an inode number once and branches to the
- * workers here, and fs_ns_lookup() answers the names ".display" and
+ * node lookup knows them as special nodes (as JuiceFS's IsSpecialNode,
+ * fs_special.h): fs_ops.c asks fs_special_of() of an inode number once and
+ * calls the workers here (fs_variants_special), and fs_ns_lookup() answers the names ".display" and
  * ".thumb" in a folder of files with fs_variants_dir_entry().  So the
  * namespace and file code know of variants only at those branches.
  *
@@ -36,6 +36,7 @@
 
 #include "cache/cache.h"
 #include "fs/fs_ns.h"
+#include "fs/fs_special.h"
 #include "meta/meta_variants.h"
 #include "util/log.h"
 #include "util/name.h"
@@ -147,7 +148,7 @@ static int variant_of(struct mvfs *fs, enum fs_vkind kind, uint64_t base, struct
 	return meta_variant_of_file(fs->meta, base, type_of(kind), v);
 }
 
-int fs_variants_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
+static int variants_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 {
 	struct meta_variant v;
 	struct meta_dir dir;
@@ -185,7 +186,7 @@ int fs_variants_dir_entry(struct mvfs *fs, uint64_t parent, enum fs_vkind kind, 
 }
 
 /* NAME in variant folder PARENT. */
-int fs_variants_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
+static int variants_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
 {
 	char orig[NAME_MAX_BYTES + 1];
 	const char *dot = strrchr(name, '.');
@@ -297,7 +298,7 @@ static int vdir_fill(struct fs_vdir *d)
 
 static void vdir_free(struct fs_open_dir *od);
 
-int fs_variants_opendir(struct mvfs *fs, uint64_t ino, struct fs_vdir **out)
+static int variants_opendir(struct mvfs *fs, uint64_t ino, void **out)
 {
 	struct fs_vdir *d;
 	enum fs_vkind kind;
@@ -333,8 +334,10 @@ int fs_variants_opendir(struct mvfs *fs, uint64_t ino, struct fs_vdir **out)
 	return 0;
 }
 
-void fs_variants_closedir(struct fs_vdir *d)
+static void variants_closedir(void *dir)
 {
+	struct fs_vdir *d = dir;
+
 	if (!d)
 		return;
 	fs_open_dir_untrack(d->fs, &d->open);
@@ -371,9 +374,9 @@ static size_t add_entry(fuse_req_t req, struct mvfs *fs, char *buf, size_t room,
 	return n;
 }
 
-int fs_variants_readdir(fuse_req_t req, struct fs_vdir *d, off_t off, char *buf, size_t size, int plus,
-			size_t *used)
+static int variants_readdir(fuse_req_t req, void *dir, off_t off, char *buf, size_t size, int plus, size_t *used)
 {
+	struct fs_vdir *d = dir;
 	struct mvfs *fs = d->fs;
 	size_t len = 0;
 	int rc = 0;
@@ -473,7 +476,7 @@ struct fs_vfile {
 	struct cache_reader ra;
 };
 
-int fs_variants_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi, struct fs_vfile **out)
+static int variants_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi, void **out)
 {
 	struct meta_variant v;
 	struct fs_vfile *h;
@@ -498,8 +501,9 @@ int fs_variants_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi, s
 	return 0;
 }
 
-int fs_variants_read(struct mvfs *fs, struct fs_vfile *h, size_t size, off_t off, char *buf, size_t *got)
+static int variants_read(struct mvfs *fs, void *file, size_t size, off_t off, char *buf, size_t *got)
 {
+	struct fs_vfile *h = file;
 	int rc = 0;
 
 	*got = 0;
@@ -512,9 +516,9 @@ int fs_variants_read(struct mvfs *fs, struct fs_vfile *h, size_t size, off_t off
 	return rc == -ENOENT ? -EIO : rc;
 }
 
-void fs_variants_release(struct fs_vfile *h)
+static void variants_release(void *file)
 {
-	free(h);
+	free(file);
 }
 
 /* --- extended attributes ------------------------------------------------- */
@@ -533,7 +537,7 @@ static int variant_xattr(const struct meta_variant *v, const char *name, char *o
 	return -1;
 }
 
-ssize_t fs_variants_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size)
+static ssize_t variants_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size)
 {
 	struct meta_variant v;
 	enum fs_vkind kind;
@@ -546,3 +550,95 @@ ssize_t fs_variants_getxattr(struct mvfs *fs, uint64_t ino, const char *name, ch
 		return -ENODATA;
 	return fs_xattr_copy_out(val, (size_t)n, buf, size);
 }
+
+/* --- the special node's workers (fs_special.h) --------------------------- */
+
+/* Nothing is made, changed or removed in a variant folder, nor set on a
+ * variant: EROFS after one line (fs_variants_refuse). */
+
+static int variants_setattr(struct mvfs *fs, uint64_t ino, const struct stat *attr, int to_set, struct stat *st)
+{
+	return fs_variants_refuse("change", "a variant");
+}
+
+static int variants_mkdir(struct mvfs *fs, uint64_t parent, const char *name)
+{
+	int rc = fs_variants_refuse("make folder", name);
+
+	return fs_variants_dir_named(name) ? -EEXIST : rc;	/* that variant folder exists */
+}
+
+static int variants_rmdir(struct mvfs *fs, uint64_t parent, const char *name)
+{
+	return fs_variants_refuse("remove", name);
+}
+
+static int variants_make(const char *name, int symlink)
+{
+	return fs_variants_refuse("make", name);
+}
+
+static int variants_link(const char *newname)
+{
+	return fs_variants_refuse("link", newname);
+}
+
+static int variants_rename(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent,
+			   const char *newname, unsigned flags)
+{
+	int rc = fs_variants_refuse_name(fs, parent, name, "rename");
+
+	return rc ? rc : fs_variants_refuse_name(fs, newparent, newname, "rename onto");
+}
+
+static int variants_create(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_file_info *fi,
+			   struct fuse_entry_param *e)
+{
+	return fs_variants_refuse("create", name);
+}
+
+static ssize_t variants_write(struct mvfs *fs, void *file, const char *buf, size_t size, off_t off)
+{
+	return -EROFS;	/* opened read-only: refused at open */
+}
+
+static int variants_flush(struct mvfs *fs, void *file)
+{
+	return 0;
+}
+
+static int variants_setxattr(const char *name)
+{
+	log_warn("cannot set '%s' on a variant: variants are read-only", name);
+	return -EROFS;
+}
+
+static int variants_removexattr(const char *name)
+{
+	log_warn("cannot remove '%s' from a variant: variants are read-only", name);
+	return -EROFS;
+}
+
+const struct fs_special fs_variants_special = {
+	.lookup = variants_lookup,
+	.getattr = variants_getattr,
+	.setattr = variants_setattr,
+	.opendir = variants_opendir,
+	.readdir = variants_readdir,
+	.closedir = variants_closedir,
+	.mkdir = variants_mkdir,
+	.rmdir = variants_rmdir,
+	.unlink = variants_rmdir,	/* the same refusal: "cannot remove" */
+	.make = variants_make,
+	.link = variants_link,
+	.rename = variants_rename,
+	.create = variants_create,
+	.open = variants_open,
+	.read = variants_read,
+	.write = variants_write,
+	.flush = variants_flush,
+	.release = variants_release,
+	.getxattr = variants_getxattr,
+	.setxattr = variants_setxattr,
+	.removexattr = variants_removexattr,
+};

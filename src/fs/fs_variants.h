@@ -24,8 +24,10 @@
  * read st_ino as signed.  A variant file has one number wherever its
  * original appears, as the original does.
  *
- * The operations (fs_ops.c) ask fs_vino_is() of the inode first and branch
- * here once; the name lookup (fs_ns_lookup) knows the two folder names.
+ * A special node (fs_special.h): the operations (fs_ops.c) ask
+ * fs_special_of() of the inode first and call the workers of
+ * fs_variants_special once; the name lookup (fs_ns_lookup) knows the two
+ * folder names.
  */
 #ifndef MVFS_FS_VARIANTS_H
 #define MVFS_FS_VARIANTS_H
@@ -53,11 +55,11 @@ enum fs_vkind {
 uint64_t fs_vino(enum fs_vkind kind, uint64_t base);
 /* Whether INO is a variant folder or file: 1 with *KIND and *BASE, else 0. */
 int fs_vino_split(uint64_t ino, enum fs_vkind *kind, uint64_t *base);
-/* Whether INO is a variant folder or file, by its number alone: the one
- * question fs_ops.c asks before an operation on an inode. */
+/* Whether INO is a variant folder or file, by its number alone (as
+ * fs_special_of asks before an operation on an inode). */
 int fs_vino_is(uint64_t ino);
 
-/* --- the workers fs_ops.c branches to (0 or -errno, as fs_do_<op>) ------- */
+/* --- names, and listings of folders of files (fs_ns.c, fs_ops.c) -------- */
 
 /* Which variant folder NAME names (FS_V_DISPLAY_DIR, FS_V_THUMB_DIR), or 0. */
 enum fs_vkind fs_variants_dir_named(const char *name);
@@ -73,16 +75,11 @@ int fs_variants_reserved(struct mvfs *fs, uint64_t parent, const char *name);
 /* -EROFS after one log line: WHAT of NAME is refused, variants being ours. */
 int fs_variants_refuse(const char *what, const char *name);
 
-/* Lookup of NAME in variant node PARENT (-ENOTDIR for a variant file). */
-int fs_variants_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
-int fs_variants_getattr(struct mvfs *fs, uint64_t ino, struct stat *st);
+/* The folders' and files' own workers are fs_variants_special
+ * (fs_special.h): lookup in a variant folder, attributes, listings, opens
+ * and reads of variant files, a variant file's attributes by name (hash,
+ * type, size in pixels), and the refusals of every change. */
 
-/* Listings of variant folders: a handle per opendir. */
-struct fs_vdir;
-int fs_variants_opendir(struct mvfs *fs, uint64_t ino, struct fs_vdir **out);
-int fs_variants_readdir(fuse_req_t req, struct fs_vdir *d, off_t off, char *buf, size_t size, int plus,
-			size_t *used);
-void fs_variants_closedir(struct fs_vdir *d);
 /* Offsets of a folder of files' variant folders in its listing, after its
  * own entries: far past any offset fs_ns.c hands out. */
 #define FS_VARIANTS_OFF (1LL << 62)
@@ -90,15 +87,5 @@ void fs_variants_closedir(struct fs_vdir *d);
  * with a ready variant) when the mount lists them, from offset OFF on.
  * Returns the bytes added to BUF. */
 size_t fs_variants_dirs_listed(fuse_req_t req, uint64_t ino, off_t off, char *buf, size_t size, int plus);
-
-/* Variant files: read-only opens, reads from the cache. */
-struct fs_vfile;
-int fs_variants_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi, struct fs_vfile **out);
-int fs_variants_read(struct mvfs *fs, struct fs_vfile *h, size_t size, off_t off, char *buf, size_t *got);
-void fs_variants_release(struct fs_vfile *h);
-
-/* A variant file's attributes by name (hash, type, size in pixels): the
- * value's length, or -errno (-ENODATA: none; -ERANGE: SIZE too small). */
-ssize_t fs_variants_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size);
 
 #endif

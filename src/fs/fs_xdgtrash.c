@@ -31,11 +31,9 @@
  *     trash";
  *   - a folder is not trashed whole: the trash holds files.  An empty one is
  *     removed; another gets EXDEV, on which file managers offer to delete.
- * This file is the view (entries, listings, changes); fs_xdgtrash_ops.c
- * is the layer over the operations table (fs_ops) that sends requests
- * here, and everything that is not ours down unchanged.  (The variants
- * were such a layer too; they are special nodes of fs_ops now, and this
- * layer is the next to become one: DECISIONS.md, "One dispatch in fs".)
+ * This file is the view (entries, listings, changes); its folders and
+ * files are special nodes (fs_special.h), whose workers are
+ * fs_xdgtrash_nodes.c: fs_ops.c calls them for an inode number of ours.
  */
 #include "fs/fs_xdgtrash.h"
 

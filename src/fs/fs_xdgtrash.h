@@ -9,7 +9,10 @@
  * $UID is the mounting user's (every entry belongs to it).  The folder is
  * reached by name and not listed at the top, like .display/ and .thumb/.
  *
- * Shared by fs_xdgtrash.c and fs_xdgtrash_ops.c below the public part.
+ * Special nodes (fs_special.h): fs_ops.c calls the workers of
+ * fs_xdg_special (fs_xdgtrash_nodes.c) for an inode number of ours.
+ * Shared by fs_xdgtrash.c (the view), fs_xdgtrash_nodes.c (the workers) and
+ * fs_ops.c (a refusal at the top) below the public part.
  *
  * INODE NUMBERS: as variants' (fs_variants.h), bit 62 | kind << 56 | base,
  * with kinds 16 and up: the folders (base 0), a made .trashinfo (base: the
@@ -26,11 +29,14 @@
 
 #include "fs/fs.h"
 
-/* Puts the desktop trash of mount FS on top of OPS, the table the session
- * will run (requests about anything else go to what OPS held).  0 or
- * -ENOMEM.  fs_xdgtrash_free(FS) releases it; a no-op without it. */
-int fs_xdgtrash_ops(struct mvfs *fs, struct fuse_lowlevel_ops *ops);
+/* The desktop trash of mount FS (fs_init): 0 or -ENOMEM.
+ * fs_xdgtrash_free(FS) releases it; a no-op without it. */
+int fs_xdgtrash_init(struct mvfs *fs);
 void fs_xdgtrash_free(struct mvfs *fs);
+/* Whether NAME in PARENT is .Trash-$UID at the top; its entry, the
+ * kernel's lookup count taken (fs_ns_lookup asks). */
+int fs_xdg_top_named(struct mvfs *fs, uint64_t parent, const char *name);
+int fs_xdg_top_entry(struct mvfs *fs, struct fuse_entry_param *e);
 
 /* The .trashinfo text of a file that was at PATH (relative to the mount's
  * top) and went to the trash at DELETED: into OUT (LEN bytes), its length,
@@ -42,7 +48,7 @@ int fs_xdg_info_text(const char *path, const struct timespec *deleted, char *out
  * what is wrong. */
 int fs_xdg_info_check(const char *data, size_t len, char *why, size_t wlen);
 
-/* --- inside the view: fs_xdgtrash.c (the view), fs_xdgtrash_ops.c (the layer) */
+/* --- inside: fs_xdgtrash.c (the view), fs_xdgtrash_nodes.c (the workers) ------ */
 
 #define XDG_INFO_MAX (64 * 1024)	/* bytes of a .trashinfo a program writes */
 
@@ -67,7 +73,6 @@ struct pending {
 
 /* The desktop trash of a mount (struct mvfs.xdg). */
 struct fs_xdg {
-	struct fuse_lowlevel_ops below;	/* what requests not ours go to */
 	char top[32];			/* ".Trash-$UID" */
 	pthread_mutex_t lock;		/* guards the pending list */
 	struct pending *pending;
