@@ -116,8 +116,6 @@ struct mount {
 	struct meta *meta;
 	struct mvfs fs;
 	int fs_ready;
-	struct fuse_session *se;
-	int mounted, handlers;
 	int user_given;		/* -o user= was given, not the login name */
 	int for_nobody;		/* `mvaultfs worker` for every user: meta acts for nobody */
 	struct s3_cli s3;

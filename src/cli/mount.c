@@ -3,11 +3,12 @@
  * checks everything that can be checked before the mount exists (mount
  * point, database, store), so a failure is one line on stderr and exit
  * status 1, with nothing mounted and nothing left running; then it adds a
- * FUSE session to the engines of engine.c and serves it.  Besides src/fs,
- * the one file that talks to libfuse's session API (`make layers`).
+ * FUSE session to the engines of engine.c and serves it (fs_session.c:
+ * only src/fs talks to libfuse's session API, `make layers`; this file
+ * reads only its option parser, fuse_opt.h).
  */
 #include <errno.h>
-#include <fuse_lowlevel.h>
+#include <fuse_opt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,14 +159,10 @@ static void mount_release(struct mount *m)
 	/* it tells the session's kernel what changed: stopped before the
 	 * unmount, freed after it (fs_push.c, "Ending") and before the session */
 	fs_push_stop(m->fs.push);
-	if (m->mounted)
-		fuse_session_unmount(m->se);
+	fs_session_unmount(&m->fs);
 	fs_push_free(m->fs.push);
 	m->fs.push = NULL;
-	if (m->handlers)
-		fuse_remove_signal_handlers(m->se);
-	if (m->se)
-		fuse_session_destroy(m->se);
+	fs_session_close(&m->fs);
 	mount_release_engines(m);
 }
 
@@ -193,7 +190,7 @@ static void mount_readahead(struct mount *m)
 {
 	char err[512];
 	unsigned kb = m->fs.cfg.read_ahead_kb;
-	int rc = fs_session_init(m->se);
+	int rc = fs_session_init(m->fs.se);
 
 	if (rc) {
 		log_warn("cannot answer the kernel's INIT before the session loop: %s", strerror(-rc));
@@ -212,26 +209,24 @@ int cmd_mount(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct mount m = { .o = { .attr_timeout = -1, .entry_timeout = -1, .pool = 8, .version_min_age = -1,
 				  .read_ahead_kb = -1, .leftover_wait = -1 } };
-	struct fuse_cmdline_opts cmd = { 0 };
-	struct fuse_loop_config *loop;
+	struct fs_cmdline cmd = { 0 };
 	struct fs_config fc;
 	int rc = 1, push;
 
 	sdnotify_init(&m.notify);
 	if (helper_args_settle(&args) != 0 ||
 	    mount_opts_parse(&m, &args) != 0 ||
-	    fuse_parse_cmdline(&args, &cmd) != 0)
+	    fs_cmdline_parse(&args, &cmd) != 0)
 		goto out;
 	m.mountpoint = cmd.mountpoint;	/* freed with the rest */
 	if (cmd.show_help) {
 		cli_usage(argv[0]);
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
+		fs_cmdline_help();
 		rc = 0;
 		goto out;
 	}
 	if (cmd.show_version) {
-		printf("mvaultfs %s (libfuse %s)\n", MVFS_VERSION, fuse_pkgversion());
+		printf("mvaultfs %s (libfuse %s)\n", MVFS_VERSION, fs_fuse_version());
 		rc = 0;
 		goto out;
 	}
@@ -291,22 +286,16 @@ int cmd_mount(int argc, char **argv)
 	if (fs_init(&m.fs, m.meta, m.cache, &fc) != 0)
 		goto out;
 	m.fs_ready = 1;
-	m.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &m.fs);
-	m.fs.se = m.se;
-	if (!m.se)
-		goto out;
-	if (fuse_set_signal_handlers(m.se) != 0)
-		goto out;
-	m.handlers = 1;
-	if (fuse_session_mount(m.se, m.mountpoint) != 0) {
-		fprintf(stderr, "mvaultfs: cannot mount on '%s' (see the line above)\n", m.mountpoint);
+	if ((rc = fs_session_open(&m.fs, &args, m.mountpoint)) != 0) {
+		rc = 1;
+		if (m.fs.se_handlers)
+			fprintf(stderr, "mvaultfs: cannot mount on '%s' (see the line above)\n", m.mountpoint);
 		goto out;
 	}
-	m.mounted = 1;
 	log_info("mounted '%s' for user '%s', store '%s'", m.mountpoint, meta_user_name(m.meta), m.o.store);
 	if (!cmd.foreground)
 		log_set_stderr(0);
-	fuse_daemonize(cmd.foreground);
+	fs_session_daemonize(cmd.foreground);
 	/* Where no other writer can go unseen (the embedded cluster, or a
 	 * mount told of others' changes), a folder made here has only the
 	 * names made here (fs_known.c).  Started before the threads that make
@@ -343,15 +332,9 @@ int cmd_mount(int argc, char **argv)
 	if (meta_embedded_watch(m.pg) != 0)
 		log_error("cannot start the watchdog of the embedded PostgreSQL: it will not be restarted if it dies");
 	mount_readahead(&m);
-	loop = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
-	if (cmd.max_idle_threads != UINT_MAX)
-		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
-	fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
 	if (sdnotify_send(&m.notify, "READY=1") != 0)
 		log_warn("cannot tell systemd the mount is ready: %s", strerror(errno));
-	rc = cmd.singlethread ? fuse_session_loop(m.se) : fuse_session_loop_mt(m.se, loop);
-	fuse_loop_cfg_destroy(loop);
+	rc = fs_session_run(&m.fs, &cmd);
 	sdnotify_send(&m.notify, "STOPPING=1");
 	log_info("unmounting '%s'", m.mountpoint);
 	rc = rc < 0 ? 1 : 0;

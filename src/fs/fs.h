@@ -143,6 +143,7 @@ struct mvfs {
 	struct fs_handle *handles;	/* open files, newest first */
 	struct fs_open_dir *dirs;	/* open folders, under handles_lock */
 	struct fuse_session *se;	/* for telling the kernel what changed; NULL before the session */
+	int se_handlers, se_mounted;	/* what fs_session_open did, for fs_session_close */
 	struct fs_push *push;		/* listens for other mounts' changes (NULL: -o push=off) */
 	struct fs_recorder *rec;	/* makes close-time records (NULL: made by the closer) */
 	struct fs_local *local;		/* files made here first (fs_local.c) */
@@ -153,6 +154,36 @@ struct mvfs {
 
 /* The FUSE operations table (fs_ops.c). */
 extern const struct fuse_lowlevel_ops fs_ops;
+
+/* --- the FUSE session (fs_session.c) -------------------------------------- */
+
+struct fuse_args;
+
+/* What libfuse's own command line said (-f, -d, -s, -o clone_fd, threads,
+ * the mount point: fuse_parse_cmdline); MOUNTPOINT is malloc'd. */
+struct fs_cmdline {
+	char *mountpoint;
+	int show_help, show_version, foreground, debug, singlethread, clone_fd;
+	unsigned max_idle_threads, max_threads;
+};
+/* 0, or -EINVAL after libfuse's line on stderr. */
+int fs_cmdline_parse(struct fuse_args *args, struct fs_cmdline *c);
+/* libfuse's help for the options it takes. */
+void fs_cmdline_help(void);
+const char *fs_fuse_version(void);
+/* Makes FS's session (fs_ops), its signal handlers, and mounts it on
+ * MOUNTPOINT: 0, or -errno after libfuse's line on stderr.  Either way
+ * fs_session_close ends what was made. */
+int fs_session_open(struct mvfs *fs, struct fuse_args *args, const char *mountpoint);
+/* fuse_daemonize: into the background unless FOREGROUND (after the mount,
+ * before any thread). */
+void fs_session_daemonize(int foreground);
+/* Serves requests until the unmount or a signal: 0, or -EIO. */
+int fs_session_run(struct mvfs *fs, const struct fs_cmdline *c);
+/* Unmounts (once); fs_session_close also removes the handlers and ends
+ * the session.  Both may be called after a failed or no fs_session_open. */
+void fs_session_unmount(struct mvfs *fs);
+void fs_session_close(struct mvfs *fs);
 
 /* --- the kernel's readahead (fs_readahead.c) ------------------------------ */
 
