@@ -67,22 +67,37 @@ static int keep_conflict_copy(struct mvfs *fs, const struct fs_sealed *x, struct
 	return 0;
 }
 
-/* meta_create_staged of NAME in DIR, announced to fs_known: as a name
- * made here while it is one (a folder's names are read with those), else
- * as a name being made in the database (a record from the journal after a
- * restart, a conflict copy's name). */
+/* NAME is about to be made in folder DIR by a record: announced to
+ * fs_known as a name made here while it is one (a folder's names are read
+ * with those), else as a name being made in the database (a record from
+ * the journal after a restart, a conflict copy's name), which
+ * record_announced ends after the call.  Returns what record_announced
+ * takes. */
+static int record_announce(struct mvfs *fs, uint64_t dir, const char *name)
+{
+	int here = fs_local_named(fs, dir, name);
+
+	if (here)
+		fs_known_name(fs, dir, name);
+	else
+		fs_known_making(fs, dir, name);
+	return here;
+}
+
+static void record_announced(struct mvfs *fs, uint64_t dir, int here)
+{
+	if (!here)
+		fs_known_made(fs, dir);
+}
+
+/* meta_create_staged of NAME in DIR, announced. */
 static int create_staged(struct mvfs *fs, uint64_t ino, struct meta_dir *dir, const char *name,
 			 const struct fs_made *mk, const struct meta_content *ct)
 {
-	int here = fs_local_named(fs, dir->ino, name), rc;
+	int here = record_announce(fs, dir->ino, name);
+	int rc = meta_create_staged(fs->meta, ino, dir, name, mk->mode, &mk->made, ct);
 
-	if (here)
-		fs_known_name(fs, dir->ino, name);
-	else
-		fs_known_making(fs, dir->ino, name);
-	rc = meta_create_staged(fs->meta, ino, dir, name, mk->mode, &mk->made, ct);
-	if (!here)
-		fs_known_made(fs, dir->ino);
+	record_announced(fs, dir->ino, here);
 	return rc;
 }
 
@@ -265,15 +280,17 @@ static void batch_calls(struct mvfs *fs, struct fs_sealed *batch)
 	struct meta_record *recs;
 	struct meta_content *cts;
 	struct fs_sealed *x;
-	int n = 0, i = 0;
+	int n = 0, i = 0, *here;
 
 	for (x = batch; x; x = x->next)
 		n++;
 	recs = calloc((size_t)n, sizeof(*recs));
 	cts = calloc((size_t)n, sizeof(*cts));
-	if (n < 2 || !recs || !cts) {	/* one record: its own call is one round trip too */
+	here = calloc((size_t)n, sizeof(*here));
+	if (n < 2 || !recs || !cts || !here) {	/* one record: its own call is one round trip too */
 		free(recs);
 		free(cts);
+		free(here);
 		return;
 	}
 	for (x = batch; x; x = x->next, i++) {
@@ -285,16 +302,19 @@ static void batch_calls(struct mvfs *fs, struct fs_sealed *batch)
 			recs[i].name = x->name;
 			recs[i].mode = x->mode;
 			recs[i].made = &x->made_at;
-			fs_known_name(fs, x->home.ino, x->name);	/* as fs_record_made */
+			here[i] = record_announce(fs, x->home.ino, x->name);	/* as fs_record_made */
 		}
 	}
 	meta_records(fs->meta, recs, n);
 	for (i = 0, x = batch; x; x = x->next, i++) {
 		x->batched = recs[i].rc != META_UNANSWERED;
 		x->batch_rc = recs[i].rc;
+		if (x->made)
+			record_announced(fs, x->home.ino, here[i]);
 	}
 	free(recs);
 	free(cts);
+	free(here);
 }
 
 static void *recorder_main(void *arg)
