@@ -2,6 +2,7 @@
 
 Systems (the same work on each, one after the other):
   local          a folder on the same disk: the baseline, ratios are against it
+  fuse-floor     libfuse's passthrough_ll example over a local folder: what FUSE itself costs
   mvaultfs       the embedded default (its own PostgreSQL, durable commits) + a local-folder store
   mvaultfs-s3    the same, store on s3rver (tests/s3/s3server.py)
   s3fs           s3fs-fuse on the same s3rver bucket
@@ -217,6 +218,52 @@ class Local(System):
 
     def describe(self):
         return "local: a folder on the same disk; 'in store' = + sync(1) of the files written"
+
+
+class FuseFloor(System):
+    """libfuse's own passthrough_ll example (Debian's libfuse3-dev, built
+    here) over a folder on the same disk: what any FUSE filesystem costs on
+    this kernel, with the kernel doing what it does for mvaultfs (permission
+    checks: default_permissions; xattrs asked of the daemon: -o xattr, so
+    the security.capability question before each cached write).  No
+    database, no hashing, no store: the floor under mvaultfs's rows."""
+    name = "fuse-floor"
+    EXAMPLE = Path("/usr/share/doc/libfuse3-dev/examples")
+
+    def __init__(self, bench):
+        super().__init__(bench)
+        self.bin = OUT / "passthrough_ll"
+        src = self.EXAMPLE / "passthrough_ll.c"
+        if not src.exists():
+            raise Failed("no %s (libfuse3-dev)" % src)
+        run("cc -O2 -I%s -o %s %s $(pkg-config fuse3 --cflags --libs)" % (self.EXAMPLE, self.bin, src))
+        self.src = self.work / "floor-src"
+        self.mnt = self.work / "mnt-floor"
+        self.src.mkdir(exist_ok=True)
+        self.mnt.mkdir(exist_ok=True)
+        self.proc = None
+        self.log = self.work / "floor.log"
+
+    def mount(self, space, fresh=False):
+        (self.src / space).mkdir(exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([str(self.bin), "-f", "-o", "source=%s,xattr,default_permissions"
+                                          % self.src, str(self.mnt)], stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log, start_new_session=True)
+        wait_mount(self.mnt, self.proc, self.log)
+        return self.mnt / space
+
+    def unmount(self):
+        if self.proc is not None:
+            proc, self.proc = self.proc, None
+            fuse_unmount(self.mnt, proc)
+
+    def settle(self, space, root, expect):
+        run("cd %s && sync * ." % (self.src / space))
+
+    def describe(self):
+        return "fuse-floor: libfuse's passthrough_ll example over a local folder (-o xattr,default_permissions," \
+            " its defaults otherwise): the cost of FUSE itself; 'in store' = + sync(1) of the files written"
 
 
 class Mvaultfs(System):
@@ -699,7 +746,7 @@ def versions():
 def main():
     from pgtest import default_bin
     from s3server import S3rver
-    want = os.environ.get("MVFS_BENCH_PEERS", "local,mvaultfs,mvaultfs-s3,s3fs,rclone-full,rclone-writes").split(",")
+    want = os.environ.get("MVFS_BENCH_PEERS", "local,fuse-floor,mvaultfs,mvaultfs-s3,s3fs,rclone-full,rclone-writes").split(",")
     if not os.path.exists(default_bin()):
         raise SystemExit("bench_peers: no binary at %s (make all)" % default_bin())
     OUT.mkdir(parents=True, exist_ok=True)
@@ -716,6 +763,7 @@ def main():
             s3 = None
         makers = {
             "local": lambda: Local(b),
+            "fuse-floor": lambda: FuseFloor(b),
             "mvaultfs": lambda: Mvaultfs(b, "mvaultfs"),
             "mvaultfs-s3": lambda: Mvaultfs(b, "mvaultfs-s3", s3),
             "s3fs": lambda: S3fs(b, s3),
@@ -730,7 +778,7 @@ def main():
             class Broken(System):   # a system that could not even be set up
                 pass
             try:
-                if name != "local" and name != "mvaultfs" and s3 is None:
+                if name not in ("local", "fuse-floor", "mvaultfs") and s3 is None:
                     raise Failed("no s3rver")
                 if name in ("s3fs", "rclone-full", "rclone-writes") and not shutil.which(name.split("-")[0]):
                     raise Failed("%s is not installed" % name.split("-")[0])
