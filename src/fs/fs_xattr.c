@@ -288,6 +288,10 @@ static int check_name(const char *name, uint64_t ino)
 
 /* --- reading ------------------------------------------------------------- */
 
+/* How often the kernel asked for security.capability: before each write
+ * through its page cache (the root's stats, capability_asked). */
+static uint64_t capability_asked;
+
 ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size)
 {
 	char pval[600];
@@ -305,8 +309,11 @@ ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *bu
 		fs_local_settle(fs, ino);	/* made here: its rows first */
 	switch (set_of(name)) {
 	case XS_QUIET:
-		return strncmp(name, "security.", 9) == 0 && strcmp(name, "security.capability") != 0 ? -ENOTSUP
-														 : -ENODATA;
+		if (strcmp(name, "security.capability") == 0) {
+			__atomic_add_fetch(&capability_asked, 1, __ATOMIC_RELAXED);
+			return -ENODATA;
+		}
+		return strncmp(name, "security.", 9) == 0 ? -ENOTSUP : -ENODATA;
 	case XS_OTHER:
 		log_info("no attribute '%s' on inode %llu: only user.* attributes are kept", name,
 			 (unsigned long long)ino);
@@ -609,7 +616,7 @@ ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size)
 		     "uploaded_bytes %llu\nupload_rate %.0f\ncache_bytes %llu\ncache_blocks %llu\n"
 		     "cache_max %llu\nhits %llu\nmisses %llu\nstore_gets %llu\nstore_puts %llu\n"
 		     "db_statements %llu\ndb_down_secs %d\ndb_waiting %u\nstore_failing %llu\n"
-		     "record_waiting %llu\nstore %s\n",
+		     "record_waiting %llu\ncapability_asked %llu\nstore %s\n",
 		     (unsigned long long)st.staged_files, (unsigned long long)st.staged_bytes,
 		     (unsigned long long)st.set_aside, (unsigned long long)st.uploaded_files,
 		     (unsigned long long)st.uploaded_bytes, st.upload_rate,
@@ -618,6 +625,7 @@ ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size)
 		     (unsigned long long)st.misses, (unsigned long long)st.store_gets,
 		     (unsigned long long)st.store_puts, meta_statements(), db_down, db_waiting,
 		     (unsigned long long)st.store_failing, (unsigned long long)st.record_waiting,
+		     (unsigned long long)__atomic_load_n(&capability_asked, __ATOMIC_RELAXED),
 		     cache_backend_name(cache));
 	return fs_xattr_copy_out(text, (size_t)n, buf, size);
 }

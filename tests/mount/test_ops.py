@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from cachetest import stats
 from mvtest import fsync_path, object_path, poll, q, run, sql, store_objects
 
 
@@ -113,3 +114,44 @@ def test_second_writer_of_a_new_file_keeps_the_first_ones_bytes(mvfs):
     os.close(a)
     assert p.read_bytes() == b"First writer's bytes\nmore\n"
     m.unmount()
+
+
+
+def test_a_write_only_descriptor_writes_past_the_page_cache(mvfs):
+    """cp, tar, dd and Python's 'wb' open for writing only: their writes
+    go to the daemon as they are (direct I/O), without the kernel's
+    security.capability question before each one that the cached write
+    path asks; a reader opening the file afterwards, or holding cached
+    pages of it, reads the new bytes.  O_RDWR keeps the cached path (it
+    may be mmap'ed)."""
+    m = mvfs()
+    p = m.mnt / "library" / "direct.bin"
+    data = os.urandom(1 << 20)
+    asked = stats(m.mnt)["capability_asked"]
+    with open(p, "wb", buffering=0) as f:     # O_WRONLY|O_CREAT|O_TRUNC
+        for i in range(16):
+            f.write(data[i << 16:(i + 1) << 16])
+    assert stats(m.mnt)["capability_asked"] - asked == 0   # the cached path: 16
+    assert p.read_bytes() == data
+    fd = os.open(p, os.O_WRONLY)              # an overwrite of cached pages
+    os.pwrite(fd, b"X" * 5000, 4000)
+    os.close(fd)
+    want = data[:4000] + b"X" * 5000 + data[9000:]
+    assert p.read_bytes() == want
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"tail")
+    os.close(fd)
+    assert os.stat(p).st_size == len(want) + 4
+    assert p.read_bytes() == want + b"tail"
+    rw = m.mnt / "library" / "rw.bin"
+    asked = stats(m.mnt)["capability_asked"]
+    with open(rw, "w+b", buffering=0) as f:
+        f.write(data[:4096])
+        f.write(data[4096:8192])
+        f.seek(0)
+        assert f.read() == data[:8192]
+    assert stats(m.mnt)["capability_asked"] - asked >= 1
+    m.unmount()
+    m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt)
+    assert (m2.mnt / "library" / "direct.bin").read_bytes() == want + b"tail"
+    m2.unmount()
