@@ -130,6 +130,14 @@ int fs_do_link(struct mvfs *fs, uint64_t ino, uint64_t newparent, const char *ne
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode, struct fuse_file_info *fi,
 		 struct fuse_entry_param *e);
 int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi);
+/* A file opened for writing only is written past the kernel's page cache
+ * (FOPEN_DIRECT_IO): each write(2) reaches the daemon as it is, without a
+ * copy into pages nobody reads through that descriptor and without the
+ * security.capability question the cached path asks before every write.
+ * Not for O_RDWR (it may be mmap'ed shared, which direct I/O refuses) nor
+ * for a file with set-id bits (the cached path has the kernel clear them
+ * at a write; DECISIONS.md, "Writes past the page cache"). */
+void fs_open_direct(struct fuse_file_info *fi, mode_t mode);
 /* Up to SIZE bytes of H at OFF into BUF; *GOT how many. */
 int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got);
 /* Commits what H wrote (a no-op for a read-only handle). */

@@ -109,6 +109,12 @@ struct fs_handle *fs_new_file(struct mvfs *fs, struct fs_inode *in, const char *
 	return h;
 }
 
+void fs_open_direct(struct fuse_file_info *fi, mode_t mode)
+{
+	if ((fi->flags & O_ACCMODE) == O_WRONLY && !(mode & (S_ISUID | S_ISGID)))
+		fi->direct_io = 1;
+}
+
 int fs_do_create(struct mvfs *fs, uint64_t parent, const char *name, mode_t mode,
 			struct fuse_file_info *fi, struct fuse_entry_param *e)
 {
@@ -253,6 +259,7 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 			in->writers++;
 			h->writable = 1;
 			h->created = fresh || (fi->flags & O_TRUNC);
+			fs_open_direct(fi, f.mode);
 		}
 	} else {
 		/* Content under an inode changes only through this mount's

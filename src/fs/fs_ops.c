@@ -482,20 +482,6 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 /* --- files --------------------------------------------------------------- */
 
-/* A file opened for writing only is written past the kernel's page cache
- * (FOPEN_DIRECT_IO): each write(2) reaches the daemon as it is, without a
- * copy into pages nobody reads through that descriptor, and without the
- * security.capability question the cached write path asks before every
- * write (file_remove_privs).  The kernel drops cached pages of the range
- * first, so readers on other descriptors see the new bytes.  O_RDWR keeps
- * the cache: it may be mmap'ed shared, which direct I/O refuses
- * (DECISIONS.md, "Writes past the page cache"). */
-static void write_only_direct(struct fuse_file_info *fi)
-{
-	if ((fi->flags & O_ACCMODE) == O_WRONLY)
-		fi->direct_io = 1;
-}
-
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
@@ -513,7 +499,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (e.entry_timeout > 0)
 		fs_inode_named(fs, e.ino, parent, name);
 	if (!sp)
-		write_only_direct(fi);
+		fs_open_direct(fi, e.attr.st_mode);
 	if (fuse_reply_create(req, &e, fi) != 0 && sp)
 		sp->release((void *)(uintptr_t)fi->fh);
 }
@@ -540,7 +526,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	write_only_direct(fi);
 	fuse_reply_open(req, fi);
 	/* O_TRUNC changed the file's times; the kernel keeps the attributes
 	 * it had (atomic O_TRUNC sends no setattr), so tell it. */

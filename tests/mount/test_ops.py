@@ -153,5 +153,13 @@ def test_a_write_only_descriptor_writes_past_the_page_cache(mvfs):
     assert stats(m.mnt)["capability_asked"] - asked >= 1
     m.unmount()
     m2 = mvfs(db=m.db, store=m.store, data_dir=m.data_dir, mnt=m.mnt)
-    assert (m2.mnt / "library" / "direct.bin").read_bytes() == want + b"tail"
+    p = m2.mnt / "library" / "direct.bin"
+    assert p.read_bytes() == want + b"tail"
+    asked = stats(m2.mnt)["capability_asked"]
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)     # a file the database has
+    for i in range(8):
+        os.write(fd, data[i << 16:(i + 1) << 16])
+    os.close(fd)
+    assert stats(m2.mnt)["capability_asked"] - asked <= 1   # the open's truncate asks once; cached: 9
+    assert p.read_bytes() == data[:8 << 16]
     m2.unmount()
