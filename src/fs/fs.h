@@ -117,8 +117,9 @@ struct fs_handle {
 	int writable;
 	int created;			/* made or truncated (O_TRUNC) by this handle's open */
 	int plain;			/* on a plain file: holds a staging reference even to read */
-	uint64_t size;			/* committed size at open */
-	char sha256[65];		/* committed content at open */
+	uint64_t size;			/* committed size at open, or at the last commit here since */
+	char sha256[65];		/* committed content at open, or ... */
+	uint64_t commits;		/* its inode's commits when size and sha256 were taken */
 	struct cache_reader ra;		/* read-ahead state */
 	struct fs_handle *prev, *next;
 };

@@ -674,6 +674,9 @@ struct fs_handle *fs_handle_new(struct mvfs *fs, struct fs_inode *in, const stru
 		h->size = f->size;
 		snprintf(h->sha256, sizeof(h->sha256), "%s", f->sha256);
 	}
+	pthread_mutex_lock(&in->lock);
+	h->commits = in->commits;
+	pthread_mutex_unlock(&in->lock);
 	pthread_mutex_lock(&fs->handles_lock);
 	h->next = fs->handles;
 	if (h->next)

@@ -276,6 +276,36 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* A descriptor reads what the file holds now, as on a local disk: after a
+ * version was committed here since H took its content (another descriptor
+ * of this mount wrote, appended or truncated the file and closed it), H
+ * takes the file's content anew.  Without it H went on reading the version
+ * it was opened on, and its short reads made the kernel shrink the file
+ * (tail -f of a file appended by another process saw nothing new). */
+static int follow_commits(struct mvfs *fs, struct fs_handle *h)
+{
+	struct fs_inode *in = h->in;
+	struct meta_file f;
+	uint64_t commits;
+	int rc;
+
+	pthread_mutex_lock(&in->lock);
+	commits = in->commits;
+	pthread_mutex_unlock(&in->lock);
+	if (commits == h->commits || h->plain)
+		return 0;
+	if ((rc = meta_file_get(fs->meta, in->ino, &f)) != 0)
+		return rc;
+	fs_file_catch_up(fs, &f);
+	pthread_mutex_lock(&in->lock);	/* another read of H may copy them meanwhile */
+	h->size = f.size;
+	snprintf(h->sha256, sizeof(h->sha256), "%s", f.sha256);
+	h->commits = commits;
+	pthread_mutex_unlock(&in->lock);
+	memset(&h->ra, 0, sizeof(h->ra));
+	return 0;
+}
+
 int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got)
 {
 	struct fs_inode *in = h->in;
@@ -300,14 +330,23 @@ int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, cha
 		*got = n < 0 ? 0 : (size_t)n;
 		return n < 0 ? -err : 0;
 	}
-	if ((uint64_t)off >= h->size) {
+	if ((rc = follow_commits(fs, h)) != 0)
+		return rc;
+	char sha[65];
+	uint64_t have;
+
+	pthread_mutex_lock(&in->lock);
+	snprintf(sha, sizeof(sha), "%s", h->sha256);
+	have = h->size;
+	pthread_mutex_unlock(&in->lock);
+	if ((uint64_t)off >= have) {
 		*got = 0;
 		return 0;
 	}
-	rc = cache_read(fs->cache, h->sha256, h->size, (uint64_t)off, size, buf, got, &h->ra);
+	rc = cache_read(fs->cache, sha, have, (uint64_t)off, size, buf, got, &h->ra);
 	if (rc)
-		log_error("cannot read '%s' at %lld: %s", in->name[0] ? in->name : h->sha256,
-			  (long long)off, strerror(-rc));
+		log_error("cannot read '%s' at %lld: %s", in->name[0] ? in->name : sha, (long long)off,
+			  strerror(-rc));
 	return rc == -ENOENT ? -EIO : rc;	/* a row without its object */
 }
 

@@ -163,3 +163,32 @@ def test_a_write_only_descriptor_writes_past_the_page_cache(mvfs):
     assert stats(m2.mnt)["capability_asked"] - asked <= 1   # the open's truncate asks once; cached: 9
     assert p.read_bytes() == data[:8 << 16]
     m2.unmount()
+
+
+def test_an_open_reader_reads_what_another_descriptor_wrote(mvfs):
+    """As on a local disk: a descriptor opened before another one of this
+    mount appended to the file, overwrote it or truncated it reads the
+    bytes the file holds now, and so does a later open (tail -f of a file
+    another process appends to, a viewer left open while a tool rewrites
+    the file in place)."""
+    m = mvfs()
+    p = m.mnt / "library" / "log.txt"
+    p.write_bytes(b"hello")
+    r = os.open(p, os.O_RDONLY)
+    try:
+        assert os.pread(r, 100, 0) == b"hello"
+        for flags, off, data, want in ((os.O_WRONLY | os.O_APPEND, None, b" world", b"hello world"),
+                                       (os.O_WRONLY, 0, b"HELLO", b"HELLO world"),
+                                       (os.O_RDWR | os.O_APPEND, None, b"!", b"HELLO world!"),
+                                       (os.O_WRONLY | os.O_TRUNC, 0, b"bye", b"bye")):
+            w = os.open(p, flags)
+            if off is None:
+                os.write(w, data)
+            else:
+                os.pwrite(w, data, off)
+            os.close(w)
+            assert os.pread(r, 100, 0) == want, (flags, want)
+            assert p.read_bytes() == want
+    finally:
+        os.close(r)
+    m.unmount()
