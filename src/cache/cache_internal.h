@@ -35,7 +35,10 @@ struct cache {
 	struct upload *queue_head, *queue_tail;
 	uint64_t last_seq;
 	cache_uploaded_fn uploaded;
+	cache_uploaded_many_fn uploaded_many;
 	void *uploaded_arg;
+	struct upload *rec_head, *rec_tail;	/* in the store, their record to make */
+	int recording;			/* an uploader is making a batch of them */
 	pthread_t *uploaders;
 	int nuploaders;
 	int stopping;
@@ -86,6 +89,7 @@ int cache_stage_open_content(struct cache *c, const char *sha256);
 struct upload {
 	struct cache_entry e;
 	int verify;		/* recovered after a restart: check the hash first */
+	int alone;		/* its record is made with a call of its own */
 	struct upload *next;
 };
 

@@ -157,6 +157,71 @@ static void upload_done(struct cache *c, struct upload *u, int fd)
 	pthread_mutex_unlock(&c->stats_lock);
 }
 
+/* Puts U back at the front of the upload queue, for an uploader to make its
+ * record with a call of its own. */
+static void requeue_alone(struct cache *c, struct upload *u)
+{
+	pthread_mutex_lock(&c->lock);
+	u->alone = 1;
+	u->next = c->queue_head;
+	c->queue_head = u;
+	if (!c->queue_tail)
+		c->queue_tail = u;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Makes the records of the uploads whose bytes are in the store, in
+ * batches (c->uploaded_many), while any are waiting; an uploader that finds
+ * another one doing it leaves them to it.  Uploads go on meanwhile, so the
+ * records of many small files are made a batch at a time: one round trip
+ * and one commit each.  An entry whose record failed goes back to the
+ * upload queue, to be made alone (with the backoff of a failing one). */
+static void record_batches(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->recording) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	c->recording = 1;
+	while (c->rec_head && !c->stopping) {
+		struct upload *b[CACHE_UPLOADED_MAX];
+		const struct cache_entry *e[CACHE_UPLOADED_MAX];
+		int rc[CACHE_UPLOADED_MAX], n = 0;
+
+		for (; c->rec_head && n < CACHE_UPLOADED_MAX; n++) {
+			b[n] = c->rec_head;
+			e[n] = &b[n]->e;
+			c->rec_head = b[n]->next;
+		}
+		if (!c->rec_head)
+			c->rec_tail = NULL;
+		pthread_mutex_unlock(&c->lock);
+		c->uploaded_many(c->uploaded_arg, e, rc, n);
+		for (int i = 0; i < n; i++) {
+			char path[4200];
+			int fd = -1;
+
+			if (rc[i] == 0) {
+				snprintf(path, sizeof(path), "%s/%s", c->staging_dir, b[i]->e.sha256);
+				fd = open(path, O_RDONLY | O_CLOEXEC);
+			}
+			if (fd >= 0 && still_stored(c, b[i], fd) == 0) {
+				upload_done(c, b[i], fd);
+				free(b[i]);
+			} else {
+				requeue_alone(c, b[i]);
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+		pthread_mutex_lock(&c->lock);
+	}
+	c->recording = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void *uploader_main(void *arg)
 {
 	struct cache *c = arg;
@@ -197,6 +262,8 @@ static void *uploader_main(void *arg)
 				cache_count(c, waiting_on, (uint64_t)-1);
 				waiting_on = NULL;
 			}
+			if (rc == 0 && c->uploaded_many && !u->alone)
+				break;	/* recorded in a batch (record_batches) */
 			if (rc == 0) {
 				side = &c->st.record_waiting;
 				rc = c->uploaded(c->uploaded_arg, &u->e) == 0 ? 0 : -EAGAIN;
@@ -221,6 +288,19 @@ static void *uploader_main(void *arg)
 		}
 		if (waiting_on)
 			cache_count(c, waiting_on, (uint64_t)-1);
+		if (rc == 0 && c->uploaded_many && !u->alone) {
+			close(fd);
+			pthread_mutex_lock(&c->lock);
+			u->next = NULL;
+			if (c->rec_tail)
+				c->rec_tail->next = u;
+			else
+				c->rec_head = u;
+			c->rec_tail = u;
+			pthread_mutex_unlock(&c->lock);
+			record_batches(c);
+			continue;
+		}
 		if (rc == 0) {
 			if (warned)
 				log_info("upload of %.12s... done after %d tries", u->e.sha256, warned + 1);
@@ -419,6 +499,16 @@ void cache_stage_stop(struct cache *c)
 	pthread_mutex_unlock(&c->lock);
 	for (int i = 0; i < c->nuploaders; i++)
 		pthread_join(c->uploaders[i], NULL);
+	/* uploads whose records no batch made: journalled, for the next start */
+	pthread_mutex_lock(&c->lock);
+	while (c->rec_head) {
+		struct upload *u = c->rec_head;
+
+		c->rec_head = u->next;
+		cache_queue_push(c, u);
+	}
+	c->rec_tail = NULL;
+	pthread_mutex_unlock(&c->lock);
 	c->nuploaders = 0;
 	free(c->uploaders);
 	c->uploaders = NULL;
