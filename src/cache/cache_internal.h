@@ -90,6 +90,7 @@ struct upload {
 	struct cache_entry e;
 	int verify;		/* recovered after a restart: check the hash first */
 	int alone;		/* its record is made with a call of its own */
+	int recorded;		/* recorded by a batch: the rest of it is left */
 	struct upload *next;
 };
 

@@ -157,12 +157,14 @@ static void upload_done(struct cache *c, struct upload *u, int fd)
 	pthread_mutex_unlock(&c->stats_lock);
 }
 
-/* Puts U back at the front of the upload queue, for an uploader to make its
- * record with a call of its own. */
-static void requeue_alone(struct cache *c, struct upload *u)
+/* Puts U back at the front of the upload queue: its record made
+ * (RECORDED), for an uploader to finish it, or failed, for an uploader to
+ * make it with a call of its own. */
+static void requeue_front(struct cache *c, struct upload *u, int recorded)
 {
 	pthread_mutex_lock(&c->lock);
-	u->alone = 1;
+	u->recorded = recorded;
+	u->alone = !recorded;
 	u->next = c->queue_head;
 	c->queue_head = u;
 	if (!c->queue_tail)
@@ -175,8 +177,10 @@ static void requeue_alone(struct cache *c, struct upload *u)
  * batches (c->uploaded_many), while any are waiting; an uploader that finds
  * another one doing it leaves them to it.  Uploads go on meanwhile, so the
  * records of many small files are made a batch at a time: one round trip
- * and one commit each.  An entry whose record failed goes back to the
- * upload queue, to be made alone (with the backoff of a failing one). */
+ * and one commit each.  Each goes back to the front of the upload queue:
+ * recorded, for an uploader to finish it (the store still has the bytes,
+ * the journal entry goes); failed, to be made alone (with the backoff of a
+ * failing one). */
 static void record_batches(struct cache *c)
 {
 	pthread_mutex_lock(&c->lock);
@@ -199,23 +203,10 @@ static void record_batches(struct cache *c)
 			c->rec_tail = NULL;
 		pthread_mutex_unlock(&c->lock);
 		c->uploaded_many(c->uploaded_arg, e, rc, n);
-		for (int i = 0; i < n; i++) {
-			char path[4200];
-			int fd = -1;
-
-			if (rc[i] == 0) {
-				snprintf(path, sizeof(path), "%s/%s", c->staging_dir, b[i]->e.sha256);
-				fd = open(path, O_RDONLY | O_CLOEXEC);
-			}
-			if (fd >= 0 && still_stored(c, b[i], fd) == 0) {
-				upload_done(c, b[i], fd);
-				free(b[i]);
-			} else {
-				requeue_alone(c, b[i]);
-			}
-			if (fd >= 0)
-				close(fd);
-		}
+		/* the rest of each (the store still has it, its entry goes) on
+		 * the uploaders, in their order: a HEAD each on a remote store */
+		for (int i = n - 1; i >= 0; i--)
+			requeue_front(c, b[i], rc[i] == 0);
 		pthread_mutex_lock(&c->lock);
 	}
 	c->recording = 0;
@@ -251,6 +242,16 @@ static void *uploader_main(void *arg)
 			set_aside(c, &u->e, "is missing from staging");
 			free(u);
 			continue;
+		}
+		if (u->recorded) {	/* by a batch (record_batches) */
+			if (still_stored(c, u, fd) == 0) {
+				upload_done(c, u, fd);
+				free(u);
+				close(fd);
+				continue;
+			}
+			u->recorded = 0;	/* its bytes again, its record alone */
+			u->alone = 1;
 		}
 		for (;;) {
 			/* which side keeps it waiting, for `mvaultfs status` */

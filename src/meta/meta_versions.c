@@ -405,8 +405,13 @@ static int uploads_call(struct meta *m, struct meta_uploaded *ups, const int *id
 			if (*w == '"')
 				w++;
 			if (said[0] == '!') {
-				ups[idx[i]].rc = -pg_sqlstate_to_errno(said + 1);
-				log_msg(ups[idx[i]].rc == -EAGAIN ? LOG_LVL_DEBUG : LOG_LVL_ERROR,
+				int err = pg_sqlstate_to_errno(said + 1);
+				/* as meta_exec says a refusal: our functions'
+				 * answers and conflicts are not the daemon's errors */
+				int expected = err == EAGAIN || strncmp(said + 1, "MV", 2) == 0;
+
+				ups[idx[i]].rc = -err;
+				log_msg(expected ? LOG_LVL_DEBUG : LOG_LVL_ERROR,
 					"database: the upload record of inode %llu failed (sqlstate %s)",
 					(unsigned long long)ups[idx[i]].ino, said + 1);
 				continue;

@@ -30,15 +30,31 @@ def test_meta_suite(pg_server):
     assert lines and lines[-1].endswith(" 0 failed"), out
 
 
+def migrated_db(pg_server, prefix):
+    """A new database of pg_server, migrated by the daemon under test."""
+    db = pg_server.create_db("%s_%s" % (prefix, uuid.uuid4().hex[:8]))
+    r = subprocess.run([default_bin(), "db", "migrate", "-o", "db=" + pg_server.dsn(db)],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return db
+
+
+def same_pairs(rows, n):
+    """The rows "old-K|..." and "new-K|..." (K < N) as {name: rest}, each
+    new one the same as its old one."""
+    got = {line.split("|", 1)[0]: line.split("|", 1)[1] for line in rows if line.startswith(("old-", "new-"))}
+    assert len(got) == 2 * n, rows
+    for c in range(n):
+        assert got["new-%d" % c] == got["old-%d" % c], (c, got["old-%d" % c], got["new-%d" % c])
+    return got
+
+
 def test_create_staged_rows_are_the_old_pairs(pg_server):
     """0029's mvfs_create_staged writes each row once; the rows are those of
     0023's form (mvfs_create then mvfs_stage, kept for the release before),
     then 0028's access time, column by column: in library/ and workspace/,
     with and without an access time."""
-    db = pg_server.create_db("t_staged_%s" % uuid.uuid4().hex[:8])
-    r = subprocess.run([default_bin(), "db", "migrate", "-o", "db=" + pg_server.dsn(db)],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, r.stdout + r.stderr
+    db = migrated_db(pg_server, "t_staged")
     sha = "5" * 64
     args = "'%s', 4096, 'image/jpeg', 'image', 'local', 'ab/cd/%s', 1700000000, 5, 7, 60, 30, '1700000001000000'" % (sha, sha)
     made = []
@@ -65,10 +81,7 @@ def test_create_staged_rows_are_the_old_pairs(pg_server):
         " FROM memory_items i JOIN memories m ON m.id = i.memory_id JOIN memory_assets a ON a.id = i.primary_asset_id"
         " JOIN upload_sessions u ON u.memory_id = m.id LEFT JOIN user_library l ON l.memory_id = m.id"
         " LEFT JOIN workspace_assets w ON w.memory_id = m.id ORDER BY i.ino"]))
-    got = {line.split("|", 1)[0]: line.split("|", 1)[1] for line in rows if line.startswith(("old-", "new-"))}
-    assert len(got) == 8, rows
-    for c in range(4):
-        assert got["new-%d" % c] == got["old-%d" % c], (c, got["old-%d" % c], got["new-%d" % c])
+    same_pairs(rows, 4)
 
 
 def test_uploaded_many_rows_are_mvfs_uploaded(pg_server):
@@ -78,10 +91,7 @@ def test_uploaded_many_rows_are_mvfs_uploaded(pg_server):
     version replaced before its upload and then the newer one, a file whose
     close-time record was lost, one that is gone, a lost record replaced
     before its upload ('superseded'), and the same bytes closed twice."""
-    db = pg_server.create_db("t_uploaded_%s" % uuid.uuid4().hex[:8])
-    r = subprocess.run([default_bin(), "db", "migrate", "-o", "db=" + pg_server.dsn(db)],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, r.stdout + r.stderr
+    db = migrated_db(pg_server, "t_uploaded")
     ino = "(SELECT i FROM n WHERE k = %d)"
     home = "(SELECT ino FROM t WHERE place = 'library')"
     at = "'1700000001000000'"
@@ -161,10 +171,7 @@ def test_uploaded_many_rows_are_mvfs_uploaded(pg_server):
         "   WHERE k.route = 'mvfs_uploaded' AND split_part(k.key, ':', 1)::bigint = i.ino)"
         " FROM (SELECT DISTINCT name FROM said) s LEFT JOIN memory_items i ON i.display_name = s.name"
         " LEFT JOIN memories m ON m.id = i.memory_id ORDER BY s.name"]))
-    got = {line.split("|", 1)[0]: line.split("|", 1)[1] for line in rows if line.startswith(("old-", "new-"))}
-    assert len(got) == 12, rows
-    for c in range(6):
-        assert got["new-%d" % c] == got["old-%d" % c], (c, got["old-%d" % c], got["new-%d" % c])
+    got = same_pairs(rows, 6)
     assert got["old-0"].split("|")[0] == ","
     assert got["old-3"].split("|")[0] == "gone"
     assert got["old-4"].split("|")[0] == "superseded,"
