@@ -38,6 +38,8 @@ struct cache {
 	cache_uploaded_many_fn uploaded_many;
 	void *uploaded_arg;
 	struct upload *rec_head, *rec_tail;	/* in the store, their record to make */
+	int nrec;			/* ... how many */
+	uint64_t sending, sent;		/* awaited uploads begun, and done or failed */
 	int recording;			/* an uploader is making a batch of them */
 	pthread_t *uploaders;
 	int nuploaders;
@@ -91,6 +93,7 @@ struct upload {
 	int verify;		/* recovered after a restart: check the hash first */
 	int alone;		/* its record is made with a call of its own */
 	int recorded;		/* recorded by a batch: the rest of it is left */
+	int awaited;		/* counted in c->sending, not yet in c->sent */
 	struct upload *next;
 };
 

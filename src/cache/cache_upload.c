@@ -157,6 +157,21 @@ static void upload_done(struct cache *c, struct upload *u, int fd)
 	pthread_mutex_unlock(&c->stats_lock);
 }
 
+/* The uploads a batch of records waits for: the small files' (a record
+ * sets the pace of those), for at most RECORD_WAIT_MS. */
+#define RECORD_AWAITED_MAX (1024 * 1024)
+#define RECORD_WAIT_MS 500
+
+/* U, awaited by a batch, will not join it (its upload failed). */
+static void sent(struct cache *c, struct upload *u)
+{
+	pthread_mutex_lock(&c->lock);
+	c->sent += (uint64_t)u->awaited;
+	u->awaited = 0;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* Puts U back at the front of the upload queue: its record made
  * (RECORDED), for an uploader to finish it, or failed, for an uploader to
  * make it with a call of its own. */
@@ -193,11 +208,26 @@ static void record_batches(struct cache *c)
 		struct upload *b[CACHE_UPLOADED_MAX];
 		const struct cache_entry *e[CACHE_UPLOADED_MAX];
 		int rc[CACHE_UPLOADED_MAX], n = 0;
+		uint64_t awaited = c->sending;
+		struct timespec until;
 
+		/* the small uploads being sent now join this batch: on a store
+		 * slower than the records each would otherwise be a batch of
+		 * its own */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += RECORD_WAIT_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (c->sent < awaited && c->nrec < CACHE_UPLOADED_MAX && !c->stopping &&
+		       pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
+			;
 		for (; c->rec_head && n < CACHE_UPLOADED_MAX; n++) {
 			b[n] = c->rec_head;
 			e[n] = &b[n]->e;
 			c->rec_head = b[n]->next;
+			c->nrec--;
 		}
 		if (!c->rec_head)
 			c->rec_tail = NULL;
@@ -220,7 +250,7 @@ static void *uploader_main(void *arg)
 	for (;;) {
 		struct upload *u;
 		char path[4200];
-		int fd, rc, backoff = 1, warned = 0;
+		int fd, rc, backoff = 1, warned = 0, batched;
 		uint64_t *waiting_on = NULL;
 
 		pthread_mutex_lock(&c->lock);
@@ -234,11 +264,16 @@ static void *uploader_main(void *arg)
 		c->queue_head = u->next;
 		if (!c->queue_head)
 			c->queue_tail = NULL;
+		batched = c->uploaded_many && !u->alone && !u->recorded;
+		/* a small one: a batch waits for it (record_batches) */
+		u->awaited = batched && u->e.size <= RECORD_AWAITED_MAX;
+		c->sending += (uint64_t)u->awaited;
 		pthread_mutex_unlock(&c->lock);
 
 		snprintf(path, sizeof(path), "%s/%s", c->staging_dir, u->e.sha256);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
+			sent(c, u);
 			set_aside(c, &u->e, "is missing from staging");
 			free(u);
 			continue;
@@ -258,12 +293,16 @@ static void *uploader_main(void *arg)
 			uint64_t *side = &c->st.store_failing;
 
 			rc = upload_bytes(c, u, fd);
+			if (rc != 0 && batched) {	/* no batch waits for it */
+				sent(c, u);
+				batched = 0;
+			}
 			if (rc == 0 && waiting_on == &c->st.store_failing) {
 				/* the store took it: the record may wait a while */
 				cache_count(c, waiting_on, (uint64_t)-1);
 				waiting_on = NULL;
 			}
-			if (rc == 0 && c->uploaded_many && !u->alone)
+			if (rc == 0 && batched)
 				break;	/* recorded in a batch (record_batches) */
 			if (rc == 0) {
 				side = &c->st.record_waiting;
@@ -289,7 +328,7 @@ static void *uploader_main(void *arg)
 		}
 		if (waiting_on)
 			cache_count(c, waiting_on, (uint64_t)-1);
-		if (rc == 0 && c->uploaded_many && !u->alone) {
+		if (rc == 0 && batched) {
 			close(fd);
 			pthread_mutex_lock(&c->lock);
 			u->next = NULL;
@@ -298,6 +337,10 @@ static void *uploader_main(void *arg)
 			else
 				c->rec_head = u;
 			c->rec_tail = u;
+			c->nrec++;
+			c->sent += (uint64_t)u->awaited;
+			u->awaited = 0;
+			pthread_cond_broadcast(&c->changed);
 			pthread_mutex_unlock(&c->lock);
 			record_batches(c);
 			continue;
@@ -509,6 +552,7 @@ void cache_stage_stop(struct cache *c)
 		cache_queue_push(c, u);
 	}
 	c->rec_tail = NULL;
+	c->nrec = 0;
 	pthread_mutex_unlock(&c->lock);
 	c->nuploaders = 0;
 	free(c->uploaders);
