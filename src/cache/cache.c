@@ -152,11 +152,12 @@ fail:
 	return NULL;
 }
 
-int cache_start(struct cache *c, cache_uploaded_fn fn, void *arg)
+int cache_start(struct cache *c, cache_uploaded_fn fn, cache_uploaded_many_fn many, void *arg)
 {
 	int rc;
 
 	c->uploaded = fn;
+	c->uploaded_many = many;
 	c->uploaded_arg = arg;
 	rc = cache_blocks_start(c);
 	if (rc == 0)

@@ -65,6 +65,12 @@ struct cache_entry {
 /* Called by an uploader once E's bytes are in the store.  Returns 0 (the
  * journal entry goes), or -errno: the upload is tried again later. */
 typedef int (*cache_uploaded_fn)(void *arg, const struct cache_entry *e);
+/* Called with the N (<= CACHE_UPLOADED_MAX) entries E whose bytes went to
+ * the store while an earlier batch was recorded: RC[i] as cache_uploaded_fn
+ * returns for E[i].  An entry whose rc is not 0 goes back to an uploader,
+ * which calls cache_uploaded_fn for it alone. */
+typedef void (*cache_uploaded_many_fn)(void *arg, const struct cache_entry *const *e, int *rc, int n);
+#define CACHE_UPLOADED_MAX 32
 
 /* Opens the cache folder DIR (created 0700 when missing; refused when
  * another user could write to it) in front of backend B (borrowed: the
@@ -72,8 +78,9 @@ typedef int (*cache_uploaded_fn)(void *arg, const struct cache_entry *e);
  * NULL with errno set and a log line naming DIR on failure. */
 struct cache *cache_open(const char *dir, struct backend *b, const struct cache_config *cfg);
 /* Starts the uploader and fetcher threads; journal entries left by an
- * earlier run are checked and queued first.  FN is called for each upload. */
-int cache_start(struct cache *c, cache_uploaded_fn fn, void *arg);
+ * earlier run are checked and queued first.  FN is called for each upload;
+ * MANY, when not NULL, for uploads done close together instead. */
+int cache_start(struct cache *c, cache_uploaded_fn fn, cache_uploaded_many_fn many, void *arg);
 /* Stops the threads (an upload in flight finishes); content still waiting
  * stays journalled for the next start, and a log line says how much. */
 void cache_stop(struct cache *c);

@@ -35,7 +35,12 @@ struct cache {
 	struct upload *queue_head, *queue_tail;
 	uint64_t last_seq;
 	cache_uploaded_fn uploaded;
+	cache_uploaded_many_fn uploaded_many;
 	void *uploaded_arg;
+	struct upload *rec_head, *rec_tail;	/* in the store, their record to make */
+	int nrec;			/* ... how many */
+	uint64_t sending, sent;		/* awaited uploads begun, and done or failed */
+	int recording;			/* an uploader is making a batch of them */
 	pthread_t *uploaders;
 	int nuploaders;
 	int stopping;
@@ -86,6 +91,9 @@ int cache_stage_open_content(struct cache *c, const char *sha256);
 struct upload {
 	struct cache_entry e;
 	int verify;		/* recovered after a restart: check the hash first */
+	int alone;		/* its record is made with a call of its own */
+	int recorded;		/* recorded by a batch: the rest of it is left */
+	int awaited;		/* counted in c->sending, not yet in c->sent */
 	struct upload *next;
 };
 

@@ -157,6 +157,92 @@ static void upload_done(struct cache *c, struct upload *u, int fd)
 	pthread_mutex_unlock(&c->stats_lock);
 }
 
+/* The uploads a batch of records waits for: the small files' (a record
+ * sets the pace of those), for at most RECORD_WAIT_MS. */
+#define RECORD_AWAITED_MAX (1024 * 1024)
+#define RECORD_WAIT_MS 500
+
+/* U, awaited by a batch, will not join it (its upload failed). */
+static void sent(struct cache *c, struct upload *u)
+{
+	pthread_mutex_lock(&c->lock);
+	c->sent += (uint64_t)u->awaited;
+	u->awaited = 0;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Puts U back at the front of the upload queue: its record made
+ * (RECORDED), for an uploader to finish it, or failed, for an uploader to
+ * make it with a call of its own. */
+static void requeue_front(struct cache *c, struct upload *u, int recorded)
+{
+	pthread_mutex_lock(&c->lock);
+	u->recorded = recorded;
+	u->alone = !recorded;
+	u->next = c->queue_head;
+	c->queue_head = u;
+	if (!c->queue_tail)
+		c->queue_tail = u;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Makes the records of the uploads whose bytes are in the store, in
+ * batches (c->uploaded_many), while any are waiting; an uploader that finds
+ * another one doing it leaves them to it.  Uploads go on meanwhile, so the
+ * records of many small files are made a batch at a time: one round trip
+ * and one commit each.  Each goes back to the front of the upload queue:
+ * recorded, for an uploader to finish it (the store still has the bytes,
+ * the journal entry goes); failed, to be made alone (with the backoff of a
+ * failing one). */
+static void record_batches(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->recording) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	c->recording = 1;
+	while (c->rec_head && !c->stopping) {
+		struct upload *b[CACHE_UPLOADED_MAX];
+		const struct cache_entry *e[CACHE_UPLOADED_MAX];
+		int rc[CACHE_UPLOADED_MAX], n = 0;
+		uint64_t awaited = c->sending;
+		struct timespec until;
+
+		/* the small uploads being sent now join this batch: on a store
+		 * slower than the records each would otherwise be a batch of
+		 * its own */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += RECORD_WAIT_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (c->sent < awaited && c->nrec < CACHE_UPLOADED_MAX && !c->stopping &&
+		       pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
+			;
+		for (; c->rec_head && n < CACHE_UPLOADED_MAX; n++) {
+			b[n] = c->rec_head;
+			e[n] = &b[n]->e;
+			c->rec_head = b[n]->next;
+			c->nrec--;
+		}
+		if (!c->rec_head)
+			c->rec_tail = NULL;
+		pthread_mutex_unlock(&c->lock);
+		c->uploaded_many(c->uploaded_arg, e, rc, n);
+		/* the rest of each (the store still has it, its entry goes) on
+		 * the uploaders, in their order: a HEAD each on a remote store */
+		for (int i = n - 1; i >= 0; i--)
+			requeue_front(c, b[i], rc[i] == 0);
+		pthread_mutex_lock(&c->lock);
+	}
+	c->recording = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void *uploader_main(void *arg)
 {
 	struct cache *c = arg;
@@ -164,7 +250,7 @@ static void *uploader_main(void *arg)
 	for (;;) {
 		struct upload *u;
 		char path[4200];
-		int fd, rc, backoff = 1, warned = 0;
+		int fd, rc, backoff = 1, warned = 0, batched;
 		uint64_t *waiting_on = NULL;
 
 		pthread_mutex_lock(&c->lock);
@@ -178,25 +264,46 @@ static void *uploader_main(void *arg)
 		c->queue_head = u->next;
 		if (!c->queue_head)
 			c->queue_tail = NULL;
+		batched = c->uploaded_many && !u->alone && !u->recorded;
+		/* a small one: a batch waits for it (record_batches) */
+		u->awaited = batched && u->e.size <= RECORD_AWAITED_MAX;
+		c->sending += (uint64_t)u->awaited;
 		pthread_mutex_unlock(&c->lock);
 
 		snprintf(path, sizeof(path), "%s/%s", c->staging_dir, u->e.sha256);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
+			sent(c, u);
 			set_aside(c, &u->e, "is missing from staging");
 			free(u);
 			continue;
+		}
+		if (u->recorded) {	/* by a batch (record_batches) */
+			if (still_stored(c, u, fd) == 0) {
+				upload_done(c, u, fd);
+				free(u);
+				close(fd);
+				continue;
+			}
+			u->recorded = 0;	/* its bytes again, its record alone */
+			u->alone = 1;
 		}
 		for (;;) {
 			/* which side keeps it waiting, for `mvaultfs status` */
 			uint64_t *side = &c->st.store_failing;
 
 			rc = upload_bytes(c, u, fd);
+			if (rc != 0 && batched) {	/* no batch waits for it */
+				sent(c, u);
+				batched = 0;
+			}
 			if (rc == 0 && waiting_on == &c->st.store_failing) {
 				/* the store took it: the record may wait a while */
 				cache_count(c, waiting_on, (uint64_t)-1);
 				waiting_on = NULL;
 			}
+			if (rc == 0 && batched)
+				break;	/* recorded in a batch (record_batches) */
 			if (rc == 0) {
 				side = &c->st.record_waiting;
 				rc = c->uploaded(c->uploaded_arg, &u->e) == 0 ? 0 : -EAGAIN;
@@ -221,6 +328,23 @@ static void *uploader_main(void *arg)
 		}
 		if (waiting_on)
 			cache_count(c, waiting_on, (uint64_t)-1);
+		if (rc == 0 && batched) {
+			close(fd);
+			pthread_mutex_lock(&c->lock);
+			u->next = NULL;
+			if (c->rec_tail)
+				c->rec_tail->next = u;
+			else
+				c->rec_head = u;
+			c->rec_tail = u;
+			c->nrec++;
+			c->sent += (uint64_t)u->awaited;
+			u->awaited = 0;
+			pthread_cond_broadcast(&c->changed);
+			pthread_mutex_unlock(&c->lock);
+			record_batches(c);
+			continue;
+		}
 		if (rc == 0) {
 			if (warned)
 				log_info("upload of %.12s... done after %d tries", u->e.sha256, warned + 1);
@@ -419,6 +543,17 @@ void cache_stage_stop(struct cache *c)
 	pthread_mutex_unlock(&c->lock);
 	for (int i = 0; i < c->nuploaders; i++)
 		pthread_join(c->uploaders[i], NULL);
+	/* uploads whose records no batch made: journalled, for the next start */
+	pthread_mutex_lock(&c->lock);
+	while (c->rec_head) {
+		struct upload *u = c->rec_head;
+
+		c->rec_head = u->next;
+		cache_queue_push(c, u);
+	}
+	c->rec_tail = NULL;
+	c->nrec = 0;
+	pthread_mutex_unlock(&c->lock);
 	c->nuploaders = 0;
 	free(c->uploaders);
 	c->uploaders = NULL;

@@ -588,7 +588,7 @@ int cmd_import(int argc, char **argv)
 	if (fs_init(&im->m.fs, im->m.meta, im->m.cache, &fc) != 0)
 		goto out;
 	im->m.fs_ready = 1;
-	if (cache_start(im->m.cache, fs_file_uploaded, &im->m.fs) != 0) {
+	if (cache_start(im->m.cache, fs_file_uploaded, fs_files_uploaded, &im->m.fs) != 0) {
 		fprintf(stderr, "mvaultfs import: cannot start the upload threads\n");
 		goto out;
 	}

@@ -305,7 +305,7 @@ int cmd_mount(int argc, char **argv)
 	if ((m.pg || push) && fs_known_start(&m.fs) != 0)
 		log_warn("every lookup of a new name asks the database: out of memory");
 	/* Threads only now: a daemon's fork keeps none. */
-	if (cache_start(m.cache, fs_file_uploaded, &m.fs) != 0) {
+	if (cache_start(m.cache, fs_file_uploaded, fs_files_uploaded, &m.fs) != 0) {
 		log_error("cannot start the cache's upload and fetch threads");
 		goto out;
 	}

@@ -499,6 +499,10 @@ void fs_file_commit_end(struct fs_inode *in);
 /* The cache's "uploaded" function: records in the database that content
  * E is in the store.  ARG is the struct mvfs. */
 int fs_file_uploaded(void *arg, const struct cache_entry *e);
+/* The cache's uploaded_many function (cache_uploaded_many_fn): the records
+ * of a batch in one call (meta_files_uploaded); one with no rows takes
+ * fs_file_uploaded's ways. */
+void fs_files_uploaded(void *arg, const struct cache_entry *const *e, int *rc, int n);
 /* Ends writing IN: closes its staging file once no writer is left (after
  * a running commit).  Called with IN->lock held. */
 void fs_file_unstage(struct fs_inode *in);

@@ -615,6 +615,17 @@ int fs_file_commit(struct mvfs *fs, struct fs_inode *in)
 	return 0;
 }
 
+/* The content E's upload record names. */
+static void uploaded_content(struct mvfs *fs, const struct cache_entry *e, struct meta_content *ct)
+{
+	*ct = (struct meta_content){
+		.sha256 = e->sha256, .size = e->size, .mime = e->mime[0] ? e->mime : "application/octet-stream",
+		.memory_type = e->memory_type[0] ? e->memory_type : "document",
+		.backend = cache_backend_name(fs->cache), .key = e->key,
+		.mtime = e->has_mtime ? &e->mtime : NULL, .seq = e->seq,
+	};
+}
+
 int fs_file_uploaded(void *arg, const struct cache_entry *e)
 {
 	struct mvfs *fs = arg;
@@ -624,12 +635,7 @@ int fs_file_uploaded(void *arg, const struct cache_entry *e)
 	struct fs_made mk;
 	int rc;
 
-	ct = (struct meta_content){
-		.sha256 = e->sha256, .size = e->size, .mime = e->mime[0] ? e->mime : "application/octet-stream",
-		.memory_type = e->memory_type[0] ? e->memory_type : "document",
-		.backend = cache_backend_name(fs->cache), .key = e->key,
-		.mtime = e->has_mtime ? &e->mtime : NULL, .seq = e->seq,
-	};
+	uploaded_content(fs, e, &ct);
 	rc = meta_file_uploaded(fs->meta, e->ino, &ct);
 	/* A file made here first whose rows are not there: its close-time
 	 * record failed, or was lost with the daemon.  Its entry's note makes
@@ -645,6 +651,27 @@ int fs_file_uploaded(void *arg, const struct cache_entry *e)
 	if (rc == 0)
 		fs_local_uploaded(fs, e->ino);
 	return rc == -ENOENT ? 0 : rc;	/* removed: the entry goes */
+}
+
+void fs_files_uploaded(void *arg, const struct cache_entry *const *e, int *rc, int n)
+{
+	struct mvfs *fs = arg;
+	struct meta_content ct[META_UPLOADS_MAX];
+	struct meta_uploaded ups[META_UPLOADS_MAX];
+	int all;
+
+	for (int i = 0; i < n; i++) {
+		uploaded_content(fs, e[i], &ct[i]);
+		ups[i] = (struct meta_uploaded){ .ino = e[i]->ino, .ct = &ct[i] };
+	}
+	all = n <= META_UPLOADS_MAX ? meta_files_uploaded(fs->meta, ups, n) : -EINVAL;
+	for (int i = 0; i < n; i++) {
+		rc[i] = all ? all : ups[i].rc;
+		if (rc[i] == -ENOENT)	/* no rows: fs_file_uploaded's ways */
+			rc[i] = fs_file_uploaded(fs, e[i]);
+		else if (rc[i] == 0)
+			fs_local_uploaded(fs, e[i]->ino);
+	}
 }
 
 void fs_file_unstage(struct fs_inode *in)

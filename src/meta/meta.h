@@ -408,6 +408,22 @@ int meta_inos(struct meta *m, uint64_t *out, int n);
  * Idempotent; a version replaced meanwhile is a no-op; -ENOENT (and no
  * change) for a file that has no rows. */
 int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *c);
+/* An upload record of a batch (meta_files_uploaded): file INO's content
+ * CT is in the store. */
+struct meta_uploaded {
+	uint64_t ino;
+	const struct meta_content *ct;
+	int rc;				/* out: as meta_file_uploaded returns */
+};
+/* The most upload records one call makes (META_UPLOADS_MAX). */
+#define META_UPLOADS_MAX 32
+/* Makes the N (<= META_UPLOADS_MAX) upload records of UPS in one round
+ * trip and one transaction, committed durably, in their order; each
+ * UPS[i].rc is what meta_file_uploaded would have returned for it.  A
+ * record that fails is undone alone (the others commit), and one that
+ * met a conflict is made again.  0, or -errno when the batch could not be
+ * made (every rc that -errno; making a record again changes nothing). */
+int meta_files_uploaded(struct meta *m, struct meta_uploaded *ups, int n);
 
 /* Removes a file that never had content (a failed first commit): every
  * row its create made goes, as if it never existed.  Files with content

@@ -295,27 +295,169 @@ static void analyze_as_it_grows(struct meta *m)
 			 (unsigned long long)n);
 }
 
-int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *ct)
-{
-	struct content_args a;
-	PGresult *r;
-	int rc;
+/* A text array literal being written (array_add, array_end). */
+struct array {
+	char *text;
+	size_t len;
+	FILE *f;
+};
 
-	content_args(m, ino, ct, &a);
-	/* Its journal entry goes once this returns: committed durably,
-	 * whatever the server's default. */
-	rc = meta_call_idempotent(m, "record upload",
-		       "SELECT mvfs_uploaded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-		       " FROM set_config('synchronous_commit', 'on', true)", 13, a.p, &r);
+/* Adds S to A as one element, quoted; NULL: an SQL NULL. */
+static void array_add(struct array *a, const char *s)
+{
+	if (!a->f && !(a->f = open_memstream(&a->text, &a->len)))
+		return;
+	fputc(ftell(a->f) ? ',' : '{', a->f);
+	if (!s) {
+		fputs("NULL", a->f);
+		return;
+	}
+	fputc('"', a->f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', a->f);
+		fputc(*s, a->f);
+	}
+	fputc('"', a->f);
+}
+
+/* The literal, or NULL when it could not be written. */
+static const char *array_end(struct array *a)
+{
+	if (!a->f)
+		return NULL;
+	fputc('}', a->f);
+	if (fclose(a->f) != 0) {
+		a->f = NULL;
+		return NULL;
+	}
+	a->f = NULL;
+	return a->text;
+}
+
+/* Makes the records of UPS[i] for every i of IDX (N of them) in one call
+ * and sets their rc; 0 or the call's -errno. */
+static int uploads_call(struct meta *m, struct meta_uploaded *ups, const int *idx, int n)
+{
+	enum { INO, SEQ, SHA, SIZE, MIME, TYPE, BACKEND, KEY, SEC, NSEC, NARRAYS };
+	struct array arr[NARRAYS] = { 0 };
+	const char *p[3 + NARRAYS];
+	PGresult *r = NULL;
+	int rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct content_args a;
+
+		content_args(m, ups[idx[i]].ino, ups[idx[i]].ct, &a);
+		/* content_args' order: user, ino, sha, size, mime, type,
+		 * backend, key, sec, nsec, seq, age, days */
+		array_add(&arr[INO], a.p[1]);
+		array_add(&arr[SEQ], a.p[10]);
+		for (int k = SHA; k <= NSEC; k++)
+			array_add(&arr[k], a.p[k]);
+	}
+	{
+		char age[16], days[16];
+
+		p[0] = m->user_id;
+		snprintf(age, sizeof(age), "%d", m->version_min_age);
+		snprintf(days, sizeof(days), "%d", m->trash_days);
+		p[1] = age;
+		p[2] = days;
+		for (int k = 0; k < NARRAYS; k++)
+			if (!(p[3 + k] = array_end(&arr[k])))
+				rc = -ENOMEM;
+		/* The journal entries go once this returns: committed durably,
+		 * whatever the server's default. */
+		if (rc == 0)
+			rc = meta_call_idempotent(m, "record uploads",
+						  "SELECT mvfs_uploaded_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+						  " $11, $12, $13) FROM set_config('synchronous_commit', 'on', true)",
+						  3 + NARRAYS, p, &r);
+	}
+	for (int k = 0; k < NARRAYS; k++) {
+		if (arr[k].f)
+			fclose(arr[k].f);
+		free(arr[k].text);
+	}
+	for (int i = 0; i < n; i++)
+		ups[idx[i]].rc = rc;
 	if (rc)
 		return rc;
-	if (strcmp(meta_val(r, 0, 0), "superseded") == 0)
-		log_info("a version of inode %llu uploaded after a newer one was written: kept as a removed old"
-			 " version", (unsigned long long)ino);
-	rc = strcmp(meta_val(r, 0, 0), "gone") == 0 ? -ENOENT : 0;
+	{
+		/* {said,...}: each element quoted when it must be ("" for
+		 * the empty answer) */
+		const char *w = meta_val(r, 0, 0);
+
+		for (int i = 0; i < n && *w; i++) {
+			char said[16] = "";
+			size_t len = 0;
+
+			w++;	/* '{' or ',' */
+			if (*w == '"')
+				w++;
+			while (*w && *w != '"' && *w != ',' && *w != '}') {
+				if (len < sizeof(said) - 1)
+					said[len++] = *w;
+				w++;
+			}
+			said[len] = '\0';
+			if (*w == '"')
+				w++;
+			if (said[0] == '!') {
+				int err = pg_sqlstate_to_errno(said + 1);
+				/* as meta_exec says a refusal: our functions'
+				 * answers and conflicts are not the daemon's errors */
+				int expected = err == EAGAIN || strncmp(said + 1, "MV", 2) == 0;
+
+				ups[idx[i]].rc = -err;
+				log_msg(expected ? LOG_LVL_DEBUG : LOG_LVL_ERROR,
+					"database: the upload record of inode %llu failed (sqlstate %s)",
+					(unsigned long long)ups[idx[i]].ino, said + 1);
+				continue;
+			}
+			if (strcmp(said, "superseded") == 0)
+				log_info("a version of inode %llu uploaded after a newer one was written: kept as a"
+					 " removed old version", (unsigned long long)ups[idx[i]].ino);
+			ups[idx[i]].rc = strcmp(said, "gone") == 0 ? -ENOENT : 0;
+		}
+	}
 	PQclear(r);
-	analyze_as_it_grows(m);
-	return rc;
+	return 0;
+}
+
+int meta_files_uploaded(struct meta *m, struct meta_uploaded *ups, int n)
+{
+	int idx[META_UPLOADS_MAX], again, rc = 0, made = n;
+
+	if (n > META_UPLOADS_MAX)
+		return -EINVAL;
+	for (int i = 0; i < n; i++)
+		idx[i] = i;
+	/* a record that met a serialization failure or a deadlock (undone
+	 * alone) is made again, as meta_call does with a call of its own */
+	for (int attempt = 0; n > 0; attempt++) {
+		if ((rc = uploads_call(m, ups, idx, n)) != 0)
+			return rc;
+		again = 0;
+		for (int i = 0; i < n; i++)
+			if (ups[idx[i]].rc == -EAGAIN)
+				idx[again++] = idx[i];
+		if (!again || !meta_retry_pause(-EAGAIN, attempt))
+			break;
+		n = again;
+	}
+	for (int i = 0; i < made; i++)
+		analyze_as_it_grows(m);
+	return 0;
+}
+
+int meta_file_uploaded(struct meta *m, uint64_t ino, const struct meta_content *ct)
+{
+	struct meta_uploaded u = { ino, ct, 0 };
+	int rc = meta_files_uploaded(m, &u, 1);
+
+	return rc ? rc : u.rc;
 }
 
 int meta_file_abort(struct meta *m, uint64_t ino)

@@ -30,15 +30,31 @@ def test_meta_suite(pg_server):
     assert lines and lines[-1].endswith(" 0 failed"), out
 
 
+def migrated_db(pg_server, prefix):
+    """A new database of pg_server, migrated by the daemon under test."""
+    db = pg_server.create_db("%s_%s" % (prefix, uuid.uuid4().hex[:8]))
+    r = subprocess.run([default_bin(), "db", "migrate", "-o", "db=" + pg_server.dsn(db)],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return db
+
+
+def same_pairs(rows, n):
+    """The rows "old-K|..." and "new-K|..." (K < N) as {name: rest}, each
+    new one the same as its old one."""
+    got = {line.split("|", 1)[0]: line.split("|", 1)[1] for line in rows if line.startswith(("old-", "new-"))}
+    assert len(got) == 2 * n, rows
+    for c in range(n):
+        assert got["new-%d" % c] == got["old-%d" % c], (c, got["old-%d" % c], got["new-%d" % c])
+    return got
+
+
 def test_create_staged_rows_are_the_old_pairs(pg_server):
     """0029's mvfs_create_staged writes each row once; the rows are those of
     0023's form (mvfs_create then mvfs_stage, kept for the release before),
     then 0028's access time, column by column: in library/ and workspace/,
     with and without an access time."""
-    db = pg_server.create_db("t_staged_%s" % uuid.uuid4().hex[:8])
-    r = subprocess.run([default_bin(), "db", "migrate", "-o", "db=" + pg_server.dsn(db)],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, r.stdout + r.stderr
+    db = migrated_db(pg_server, "t_staged")
     sha = "5" * 64
     args = "'%s', 4096, 'image/jpeg', 'image', 'local', 'ab/cd/%s', 1700000000, 5, 7, 60, 30, '1700000001000000'" % (sha, sha)
     made = []
@@ -65,7 +81,98 @@ def test_create_staged_rows_are_the_old_pairs(pg_server):
         " FROM memory_items i JOIN memories m ON m.id = i.memory_id JOIN memory_assets a ON a.id = i.primary_asset_id"
         " JOIN upload_sessions u ON u.memory_id = m.id LEFT JOIN user_library l ON l.memory_id = m.id"
         " LEFT JOIN workspace_assets w ON w.memory_id = m.id ORDER BY i.ino"]))
-    got = {line.split("|", 1)[0]: line.split("|", 1)[1] for line in rows if line.startswith(("old-", "new-"))}
-    assert len(got) == 8, rows
-    for c in range(4):
-        assert got["new-%d" % c] == got["old-%d" % c], (c, got["old-%d" % c], got["new-%d" % c])
+    same_pairs(rows, 4)
+
+
+def test_uploaded_many_rows_are_mvfs_uploaded(pg_server):
+    """0030's mvfs_uploaded_many makes each upload record as mvfs_uploaded
+    (0011, 0023; kept for the release before) does: same answers and the
+    same rows, column by column, for a file made here and its replay, a
+    version replaced before its upload and then the newer one, a file whose
+    close-time record was lost, one that is gone, a lost record replaced
+    before its upload ('superseded'), and the same bytes closed twice."""
+    db = migrated_db(pg_server, "t_uploaded")
+    ino = "(SELECT i FROM n WHERE k = %d)"
+    home = "(SELECT ino FROM t WHERE place = 'library')"
+    at = "'1700000001000000'"
+    steps = []
+    for c, form in ((0, "old"), (1, "new")):
+        def sha(case, version="a"):
+            return "%064x" % (0x1000 * (case + 1) + 0x10 * (version == "b") + c)
+
+        def record(name, case, seq, version="a", k=None):
+            k = k if k is not None else 10 * case + c + 1
+            args = (ino % k, sha(case, version), sha(case, version), seq)
+            if form == "old":
+                call = ("mvfs_uploaded(mvault_uid(), %s, '%s', 4096, 'image/jpeg', 'image', 'local', 'k/%s',"
+                        " NULL, NULL, %d, 60, 30)" % args)
+            else:
+                call = ("(mvfs_uploaded_many(mvault_uid(), 60, 30, ARRAY[%s], ARRAY[%d::bigint], ARRAY['%s'],"
+                        " ARRAY[4096::bigint], ARRAY['image/jpeg'], ARRAY['image'], ARRAY['local'], ARRAY['k/%s'],"
+                        " ARRAY[NULL::bigint], ARRAY[NULL::integer]))[1]" % (args[0], args[3], args[1], args[2]))
+            steps.append("INSERT INTO said SELECT '%s', %s;" % (name, call))
+
+        def made(name, case, seq=7):
+            steps.append("SELECT mvfs_create_staged(mvault_uid(), %s, %s, '%s', 416, '%s', 4096, 'image/jpeg',"
+                         " 'image', 'local', 'k/%s', 1700000000, 5, %d, 60, 30, %s, NULL);"
+                         % (ino % (10 * case + c + 1), home, name, sha(case), sha(case), seq, at))
+
+        # a file made here, uploaded, and its record replayed
+        made("%s-0" % form, 0)
+        record("%s-0" % form, 0, 7)
+        record("%s-0" % form, 0, 7)
+        # a version replaced before its upload, then the newer one
+        made("%s-1" % form, 1)
+        steps.append("SELECT mvfs_stage(mvault_uid(), %s, '%s', 4096, 'image/jpeg', 'image', 'local', 'k/%s',"
+                     " 1700000002, 0, 8, 60, 30, NULL);" % (ino % (10 + c + 1), sha(1, "b"), sha(1, "b")))
+        record("%s-1" % form, 1, 7)
+        record("%s-1" % form, 1, 8, "b")
+        # its close-time record lost: the upload record makes it
+        steps.append("SELECT 1 FROM mvfs_create(mvault_uid(), %s, '', 0, '%s-2', 416, 1700000000, 5, %s);"
+                     % (home, form, ino % (20 + c + 1)))
+        record("%s-2" % form, 2, 9)
+        # gone
+        record("%s-3" % form, 3, 9, k=30 + c + 1)
+        # its close-time record lost, and a newer version recorded
+        steps.append("SELECT 1 FROM mvfs_create(mvault_uid(), %s, '', 0, '%s-4', 416, 1700000000, 5, %s);"
+                     % (home, form, ino % (40 + c + 1)))
+        steps.append("SELECT mvfs_stage(mvault_uid(), %s, '%s', 4096, 'image/jpeg', 'image', 'local', 'k/%s',"
+                     " 1700000002, 0, 8, 60, 30, NULL);" % (ino % (40 + c + 1), sha(4, "b"), sha(4, "b")))
+        record("%s-4" % form, 4, 7)
+        record("%s-4" % form, 4, 8, "b")
+        # the same bytes closed again before the first upload: the later
+        # entry's record completes the version, the earlier one's finds it so
+        made("%s-5" % form, 5)
+        steps.append("SELECT mvfs_stage(mvault_uid(), %s, '%s', 4096, 'image/jpeg', 'image', 'local', 'k/%s',"
+                     " 1700000002, 0, 8, 60, 30, NULL);" % (ino % (50 + c + 1), sha(5), sha(5)))
+        record("%s-5" % form, 5, 8)
+        steps.append("INSERT INTO said SELECT '%s-5', upload_status::text FROM memory_assets"
+                     " WHERE content_hash = '%s';" % (form, sha(5)))
+        record("%s-5" % form, 5, 7)
+    rows = pg_server.sql(db, " ".join([
+        "SELECT set_config('mvault.user_id', mvault_user_ensure('rows')::text, false);",
+        "SELECT mvault_top_folder(mvault_uid(), 'library');",
+        "CREATE TEMP TABLE t AS SELECT place, ino FROM folders WHERE parent_id IS NULL AND user_id = mvault_uid();",
+        "CREATE TEMP TABLE n AS SELECT row_number() OVER () AS k, i FROM mvfs_inos(60) i;",
+        "CREATE TEMP TABLE said (name text, said text, at serial);"] + steps + [
+        "SELECT s.name, (SELECT string_agg(x.said, ',' ORDER BY x.at) FROM said x WHERE x.name = s.name),"
+        " to_jsonb(m) - '{id,title}'::text[],"
+        " to_jsonb(i) - '{id,ino,memory_id,primary_asset_id,display_name}'::text[],"
+        " (SELECT jsonb_agg((to_jsonb(a) - '{id,memory_id,memory_item_id,group_id,content_hash,storage_key,blob_id,version_ino}'::text[])"
+        "    || jsonb_build_object('current', a.id = i.primary_asset_id,"
+        "                          'blob', to_jsonb(b) - '{id,content_hash,storage_key}'::text[])"
+        "    ORDER BY a.staged_seq, a.lifecycle_status)"
+        "    FROM memory_assets a LEFT JOIN blobs b ON b.id = a.blob_id WHERE a.memory_item_id = i.id),"
+        " (SELECT jsonb_agg(to_jsonb(u) - '{id,memory_id,session_token}'::text[]) FROM upload_sessions u"
+        "   WHERE u.memory_id = m.id),"
+        " (SELECT jsonb_agg(to_jsonb(e) - '{id,memory_id,location,content_hash}'::text[] ORDER BY e.artifact)"
+        "    FROM storage_edges e WHERE e.memory_id = m.id),"
+        " (SELECT string_agg(k.response->>'said', ',' ORDER BY k.key) FROM idempotency_keys k"
+        "   WHERE k.route = 'mvfs_uploaded' AND split_part(k.key, ':', 1)::bigint = i.ino)"
+        " FROM (SELECT DISTINCT name FROM said) s LEFT JOIN memory_items i ON i.display_name = s.name"
+        " LEFT JOIN memories m ON m.id = i.memory_id ORDER BY s.name"]))
+    got = same_pairs(rows, 6)
+    assert got["old-0"].split("|")[0] == ","
+    assert got["old-3"].split("|")[0] == "gone"
+    assert got["old-4"].split("|")[0] == "superseded,"
+    assert got["old-5"].split("|")[0] == ",completed,"

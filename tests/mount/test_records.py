@@ -7,8 +7,9 @@ unmount records what is queued before it ends."""
 
 import hashlib
 import os
+import subprocess
 
-from cachetest import asset_rows, local_stores, mount_on, mvsync  # noqa: F401
+from cachetest import asset_rows, local_stores, mount_on, mvsync, stats, stores  # noqa: F401
 from mvtest import check_consistency, poll, sql
 
 
@@ -178,5 +179,53 @@ def test_a_batch_keeps_each_records_own_answer(local_stores, mvfs):
     for name, b in data.items():
         assert (d / name).read_bytes() == b
         assert asset_rows(m, name) == [("completed", sha_of(b), sha_of(b))], name
+    check_consistency(m)
+    m.unmount()
+
+
+def test_upload_records_go_in_batches(stores, mvfs):
+    """The upload records of many small files are made a batch at a time
+    (mvfs_uploaded_many: one statement, one commit, up to 32 records):
+    with the first record kept waiting (a lock on the blobs, which only
+    upload records write), the 39 other uploads reach the store and their
+    records take a few statements once it goes (main's build: its 4
+    uploaders wait for their records, and the others for them). One whose record fails (a trigger refuses it) is
+    undone alone: the others of its batch are recorded, it waits, and it is
+    recorded once the trigger is gone."""
+    store = stores()
+    m = mount_on(mvfs, store)
+    d = m.mnt / "library" / "many"
+    os.mkdir(d)
+    data = {"u%02d.bin" % i: os.urandom(4096) for i in range(40)}
+    bad = sha_of(data["u07.bin"])
+    sql(m, "CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql AS"
+           " $$BEGIN RAISE EXCEPTION 'injected failure'; END$$")
+    sql(m, "CREATE TRIGGER t_refuse BEFORE UPDATE OF upload_status ON memory_assets FOR EACH ROW"
+           " WHEN (NEW.content_hash = '%s' AND NEW.upload_status = 'completed') EXECUTE FUNCTION t_refuse()" % bad)
+    lock = subprocess.Popen(["psql", "-X", "-q", "-At", m.pg.dsn(m.db)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        lock.stdin.write("BEGIN; LOCK TABLE blobs IN SHARE ROW EXCLUSIVE MODE; SELECT 'locked';\n")
+        lock.stdin.flush()
+        assert lock.stdout.readline().strip() == "locked"
+        for name, b in data.items():
+            (d / name).write_bytes(b)
+        rows = "SELECT count(*) FROM memory_assets WHERE bytes = 4096 AND upload_status = '%s'"
+        assert poll(lambda: sql(m, rows % "uploading") == ["40"], timeout=30)
+        # (a build whose uploaders each wait for their own record has 4 here)
+        assert poll(lambda: stats(m.mnt)["store_puts"] >= 40, timeout=30), stats(m.mnt)["store_puts"]
+        before = stats(m.mnt)["db_statements"]
+    finally:
+        lock.communicate("COMMIT;\n", timeout=30)
+    assert poll(lambda: sql(m, rows % "completed") == ["39"], timeout=60), m.log_text()
+    sent = stats(m.mnt)["db_statements"] - before
+    assert sent < 20, sent
+    assert asset_rows(m, "u07.bin") == [("uploading", "", bad)]
+    sql(m, "DROP TRIGGER t_refuse ON memory_assets")
+    r = mvsync(m, 90)
+    assert r.returncode == 0, r.stderr
+    for name, b in data.items():
+        assert asset_rows(m, name) == [("completed", sha_of(b), sha_of(b))], name
+        assert (d / name).read_bytes() == b
     check_consistency(m)
     m.unmount()

@@ -363,6 +363,56 @@ static void test_records_batch(void)
 	meta_free(m);
 }
 
+/* The upload records of many small files (the uploaders', cache_upload.c)
+ * are one statement and one transaction for up to META_UPLOADS_MAX: a
+ * record that fails (a file gone) changes nothing of the others, and a
+ * replay changes nothing. */
+static void test_uploads_batch(void)
+{
+	enum { N = 24 };
+	struct meta *m = open_as("uploads");
+	char sha[N][65], key[N][96];
+	struct meta_content c[N];
+	struct meta_uploaded u[N];
+	struct meta_file f[N], g;
+	unsigned long long trips;
+
+	if (!m) {
+		CHECK(m != NULL);
+		return;
+	}
+	for (int i = 0; i < N; i++) {
+		char name[32];
+
+		c[i] = content('0' + i % 10, 100 + (uint64_t)i, 1, sha[i], key[i]);
+		sha[i][17] = 'a' + i % 26;	/* bytes of their own */
+		snprintf(name, sizeof(name), "u%02d.jpg", i);
+		CHECK_EQ_INT(mk(m, &LIB, name, &f[i]), 0);
+		CHECK_EQ_INT(meta_file_stage(m, f[i].ino, &c[i]), 0);
+		u[i] = (struct meta_uploaded){ .ino = f[i].ino, .ct = &c[i] };
+	}
+	u[5].ino = 999999999;	/* no such file */
+	trips = meta_round_trips();
+	CHECK_EQ_INT(BUDGET(1, meta_files_uploaded(m, u, N)), 0);
+	CHECK_EQ_INT((int)(meta_round_trips() - trips), 1);
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ_INT(u[i].rc, i == 5 ? -ENOENT : 0);
+		CHECK_EQ_INT(meta_file_get(m, f[i].ino, &g), 0);
+		CHECK_STREQ(meta_upload_name(g.upload), i == 5 ? "uploading" : "completed");
+		CHECK_STREQ(g.sha256, sha[i]);
+	}
+	/* replayed: the same answers, nothing changes */
+	u[5].ino = f[5].ino;
+	CHECK_EQ_INT(BUDGET(1, meta_files_uploaded(m, u, N)), 0);
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ_INT(u[i].rc, 0);
+		CHECK_EQ_INT(meta_file_get(m, f[i].ino, &g), 0);
+		CHECK_STREQ(meta_upload_name(g.upload), "completed");
+	}
+	CHECK_EQ_INT(meta_files_uploaded(m, u, META_UPLOADS_MAX + 1), -EINVAL);
+	meta_free(m);
+}
+
 static void test_rename(void)
 {
 	struct meta *m = open_as("rename");
@@ -887,6 +937,7 @@ int main(void)
 	TEST(test_list);
 	TEST(test_stage_uploaded_setattr);
 	TEST(test_records_batch);
+	TEST(test_uploads_batch);
 	TEST(test_rename);
 	TEST(test_unlink_and_trash);
 	TEST(test_galleries);
