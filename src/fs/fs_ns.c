@@ -523,8 +523,6 @@ int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 	d->fs = fs;
 	d->ino = ino;
 	d->keep = fs_ns_is_tree(&d->node) ? 1 + fs_known_listing(fs, ino) : 0;
-	if (fs_ns_is_tree(&d->node))
-		fs_thumbs_seen(fs, ino);
 	pthread_mutex_init(&d->lock, NULL);
 	fs_open_dir_track(fs, &d->open, dir_free);
 	*out = d;
@@ -543,6 +541,11 @@ void fs_dir_close(struct fs_dir *d)
 {
 	if (!d)
 		return;
+	/* the desktop thumbnails' scan of its files after the listing, not
+	 * beside it: both read the same rows, and on a cold cache the scan
+	 * made the listing's first page wait for the disk twice as long */
+	if (fs_ns_is_tree(&d->node))
+		fs_thumbs_seen(d->fs, d->ino);
 	fs_open_dir_untrack(d->fs, &d->open);
 	dir_free(&d->open);
 }
