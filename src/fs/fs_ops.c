@@ -662,10 +662,17 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	const struct fs_special *sp = fs_special_of(ino);
-	char *buf = size ? malloc(size) : NULL;
-	ssize_t n = size && !buf ? -ENOMEM
-		    : sp	     ? sp->getxattr(fs_of(req), ino, name, buf, size)
-				     : fs_do_getxattr(fs_of(req), ino, name, buf, size);
+	char *buf = NULL;
+	ssize_t n;
+
+	if ((n = fs_xattr_quiet(name)) != 0) {	/* ls -l's: one answer everywhere, at once */
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	buf = size ? malloc(size) : NULL;
+	n = size && !buf ? -ENOMEM
+	    : sp	     ? sp->getxattr(fs_of(req), ino, name, buf, size)
+			     : fs_do_getxattr(fs_of(req), ino, name, buf, size);
 
 	reply_xattr(req, n, buf, size);
 	free(buf);

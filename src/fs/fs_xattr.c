@@ -288,6 +288,13 @@ static int check_name(const char *name, uint64_t ino)
 
 /* --- reading ------------------------------------------------------------- */
 
+int fs_xattr_quiet(const char *name)
+{
+	if (set_of(name) != XS_QUIET)
+		return 0;
+	return strcmp(name, "security.capability") != 0 ? -ENOTSUP : -ENODATA;
+}
+
 ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *buf, size_t size)
 {
 	char pval[600];
@@ -305,7 +312,7 @@ ssize_t fs_do_getxattr(struct mvfs *fs, uint64_t ino, const char *name, char *bu
 		fs_local_settle(fs, ino);	/* made here: its rows first */
 	switch (set_of(name)) {
 	case XS_QUIET:
-		return strcmp(name, "security.capability") != 0 ? -ENOTSUP : -ENODATA;
+		return fs_xattr_quiet(name);
 	case XS_OTHER:
 		log_info("no attribute '%s' on inode %llu: only user.* attributes are kept", name,
 			 (unsigned long long)ino);

@@ -323,6 +323,9 @@ def test_posix_acls_are_refused_and_change_nothing(mvfs):
     os.chmod(f, 0o644)
     assert_errno(errno.ENOTSUP, os.getxattr, f, "system.posix_acl_access")
     assert_errno(errno.ENOTSUP, os.getxattr, m.mnt / "library", "system.posix_acl_default")
+    # the same on the special nodes (a variant folder), without asking the database
+    assert_errno(errno.ENOTSUP, os.getxattr, m.mnt / "library" / ".thumb", "system.posix_acl_access")
+    assert_errno(errno.ENOTSUP, os.getxattr, m.mnt / "library" / ".thumb", "security.selinux")
     USER_OBJ, USER, GROUP_OBJ, MASK, OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
     os.setxattr(f, "system.posix_acl_access", _acl([(USER_OBJ, 6, 0xFFFFFFFF), (GROUP_OBJ, 0, 0xFFFFFFFF),
                                                     (OTHER, 0, 0xFFFFFFFF)]))
