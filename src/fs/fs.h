@@ -567,6 +567,10 @@ ssize_t fs_do_listxattr(struct mvfs *fs, uint64_t ino, char *buf, size_t size);
 int fs_do_setxattr(struct mvfs *fs, uint64_t ino, const char *name, const char *value, size_t size,
 		   int flags);
 int fs_do_removexattr(struct mvfs *fs, uint64_t ino, const char *name);
+/* What reading NAME answers on any inode, special nodes too, when it is one
+ * ls -l asks of every file (security.*, system.posix_acl_*): -ENOTSUP, or
+ * -ENODATA for security.capability; 0 for any other name. */
+int fs_xattr_quiet(const char *name);
 /* The mode bits (0777) POSIX ACL VALUE of attribute NAME stands for: 0, or
  * -ENOTSUP for one beyond owner, group and other (or a default ACL),
  * -EINVAL for one that is not an ACL, each logged. */

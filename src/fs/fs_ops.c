@@ -664,10 +664,17 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	const struct fs_special *sp = fs_special_of(ino);
-	char *buf = size ? malloc(size) : NULL;
-	ssize_t n = size && !buf ? -ENOMEM
-		    : sp	     ? sp->getxattr(fs_of(req), ino, name, buf, size)
-				     : fs_do_getxattr(fs_of(req), ino, name, buf, size);
+	char *buf = NULL;
+	ssize_t n;
+
+	if ((n = fs_xattr_quiet(name)) != 0) {	/* ls -l's: one answer everywhere, at once */
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	buf = size ? malloc(size) : NULL;
+	n = size && !buf ? -ENOMEM
+	    : sp	     ? sp->getxattr(fs_of(req), ino, name, buf, size)
+			     : fs_do_getxattr(fs_of(req), ino, name, buf, size);
 
 	reply_xattr(req, n, buf, size);
 	free(buf);
@@ -703,13 +710,16 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 		fuse_reply_err(req, -fs_do_setxattr(fs, ino, name, value, size, flags));
 		return;
 	}
-	/* the kernel keeps ACLs (FUSE_CAP_POSIX_ACL) and sends one a chmod-like
-	 * tool set: the mode it stands for is the mode */
+	/* an ACL a chmod-like tool set: the mode it stands for is the mode;
+	 * the kernel, which keeps no ACLs here, is told the attributes it
+	 * holds changed before the call returns */
 	if ((rc = fs_xattr_acl_mode(ino, name, value, size, &mode)) == 0 &&
 	    (rc = fs_ns_getattr(fs, ino, &cur)) == 0) {
 		cur.st_mode = (cur.st_mode & ~0777) | mode;
 		rc = fs_do_setattr(fs, ino, &cur, FUSE_SET_ATTR_MODE, &st);
 	}
+	if (rc == 0 && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	fuse_reply_err(req, -rc);
 }
 
@@ -735,12 +745,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * version per rewrite, not an empty one first. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	/* The kernel keeps each inode's (absent) ACL, so `ls -l` asks the
-	 * daemon one attribute per file (security.selinux), not two; it also
-	 * checks permissions itself (default_permissions), as it should for
-	 * a mount other users may reach. */
-	if (conn->capable & FUSE_CAP_POSIX_ACL)
-		conn->want |= FUSE_CAP_POSIX_ACL;
+	/* No ACLs: with FUSE_CAP_POSIX_ACL the kernel would ask each inode's
+	 * (one round trip a file at a cold `ls -l`); without it, the ACL
+	 * asked is ENOTSUP and ls asks no other file of the mount.  The
+	 * kernel checks mode bits itself all the same (default_permissions,
+	 * fs_session_open). */
+	conn->want &= ~FUSE_CAP_POSIX_ACL;
 	/* Always readdirplus: ls -l needs every entry's attributes. */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;

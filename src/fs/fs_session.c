@@ -41,6 +41,10 @@ const char *fs_fuse_version(void)
 
 int fs_session_open(struct mvfs *fs, struct fuse_args *args, const char *mountpoint)
 {
+	/* the kernel checks mode bits itself, as a mount other users may
+	 * reach (allow_other) should; it keeps no ACLs (op_init) */
+	if (fuse_opt_add_arg(args, "-odefault_permissions") != 0)
+		return -ENOMEM;
 	if (!(fs->se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs)))
 		return -EINVAL;		/* libfuse said why */
 	if (fuse_set_signal_handlers(fs->se) != 0)

@@ -15,7 +15,7 @@
  *
  *   made     the mount's worker made the variants of an asset: the thumb
  *            variant's bytes come with it (nothing read from the store)
- *   seen     a folder of the tree was opened: its files that have a thumb
+ *   seen     a folder of the tree was listed: its files that have a thumb
  *            variant and no valid thumbnail get one (variants another
  *            worker made, or made before the option was on); once per
  *            folder per mount

@@ -24,8 +24,8 @@ void fs_thumbs_stop(struct mvfs *fs);
  * original ASSET_ID has a new thumb variant, whose bytes are in THUMB_FD
  * (duplicated; the caller keeps its own).  ARG is the struct mvfs. */
 void fs_thumbs_made(void *arg, const char *asset_id, int thumb_fd);
-/* Folder DIR of the tree is being listed: its files' missing thumbnails
- * are made (once per folder per mount). */
+/* Folder DIR of the tree was listed (its handle released): its files'
+ * missing thumbnails are made (once per folder per mount). */
 void fs_thumbs_seen(struct mvfs *fs, uint64_t dir);
 /* NAME in PARENT was renamed to NEWNAME in NEWPARENT (a file or a folder). */
 void fs_thumbs_moved(struct mvfs *fs, uint64_t parent, const char *name, uint64_t newparent, const char *newname);

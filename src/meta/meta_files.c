@@ -36,17 +36,25 @@
 #include "util/log.h"
 #include "util/name.h"
 
+/* How many library rows show the file, each one more with a collection:
+ * counted, or (LINKS_OF_X) read off the listing's own row x when that is
+ * the file's one library row (user_library.memory_id is unique), which
+ * spares a listing of the library or a collection a probe a row. */
+#define LINKS_COUNTED \
+	"(SELECT count(*) + count(l2.collection_id) FROM user_library l2 WHERE l2.memory_id = i.memory_id)"
+#define LINKS_OF_X "(1 + (x.collection_id IS NOT NULL)::int)"
+
 /* The columns of a file row; file_from_row reads them in this order.
  * %s: the twin test for the folder's listing. */
-#define FILE_COLS \
+#define FILE_COLS FILE_COLS_OF(LINKS_COUNTED)
+#define FILE_COLS_OF(links) \
 	"i.ino, i.display_name, i.mode, floor(extract(epoch FROM i.mtime))::bigint, i.mtime_nsec," \
 	" coalesce(i.ctime_ns, (extract(epoch FROM greatest(i.updated_at, a.updated_at, m.updated_at))" \
 	"  * 1000000)::bigint * 1000)," \
 	" (extract(epoch FROM i.created_at) * 1000000)::bigint," \
 	" a.bytes, coalesce(a.content_hash, ''), coalesce(a.storage_key, ''), m.status, a.upload_status," \
 	" m.id, i.id, a.id, a.lifecycle_status, a.processing_status, a.mime_type," \
-	" CASE WHEN a.lifecycle_status <> 'active' THEN 1 ELSE" \
-	"  (SELECT count(*) + count(l2.collection_id) FROM user_library l2 WHERE l2.memory_id = i.memory_id)" \
+	" CASE WHEN a.lifecycle_status <> 'active' THEN 1 ELSE " links \
 	"  + (SELECT count(*) FROM gallery_items g2 WHERE g2.memory_id = i.memory_id)" \
 	"  + (SELECT count(*) FROM workspace_assets w2 WHERE w2.memory_id = i.memory_id" \
 	"     AND w2.expires_at > mvault_now()) END," \
@@ -621,14 +629,23 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 	p[np++] = cur->memory_id[0] ? cur->memory_id : "00000000-0000-0000-0000-000000000000";
 	p[np++] = cino_s;
 	p[np++] = max_s;
-	/* The cursor's memory id also as a bound of its own: the row
-	 * comparison spans two tables, and without it the planner walked the
-	 * listing from its start on every page (a 10,000-file folder: 60 ms
-	 * a page). */
-	snprintf(sql, sizeof(sql), META_PLAN_PER_CALL "SELECT " FILE_COLS " FROM %s" FILE_JOINS
-		 " WHERE %s AND %s >= $%d::uuid AND (%s, i.ino) > ($%d::uuid, $%d::bigint) ORDER BY %s, i.ino LIMIT $%d",
+	/* The cursor's memory id also as a bound of its own, and of each
+	 * table joined on it (the planner carries equality across a join,
+	 * not a bound): the row comparison spans two tables, and without it
+	 * the planner walked the listing from its start on every page (a
+	 * 10,000-file folder: 60 ms a page); without the bounds on the
+	 * item and the memory, a merge join walked those from the user's
+	 * first memory on every page (page k read 256 k rows). */
+#define PAGE_REST \
+	" FROM %s" FILE_JOINS " WHERE %s AND %s >= $%d::uuid AND i.memory_id >= $%d::uuid AND m.id >= $%d::uuid" \
+	" AND (%s, i.ino) > ($%d::uuid, $%d::bigint) ORDER BY %s, i.ino LIMIT $%d"
+	snprintf(sql, sizeof(sql),
+		 dir->place == META_PLACE_LIBRARY || dir->place == META_PLACE_COLLECTION
+			 ? META_PLAN_PER_CALL "SELECT " FILE_COLS_OF(LINKS_OF_X) PAGE_REST
+			 : META_PLAN_PER_CALL "SELECT " FILE_COLS PAGE_REST,
 		 twin_test(dir->place, twin, sizeof(twin), m->trash_days),
-		 from, where, cursor, np - 3, cursor, np - 3, np - 2, cursor, np - 1);
+		 from, where, cursor, np - 3, np - 3, np - 3, cursor, np - 3, np - 2, cursor, np - 1);
+#undef PAGE_REST
 	p[0] = sql;
 	c = meta_conn_get(m);
 	if (!c)

@@ -1,7 +1,12 @@
 """A listing page of a big folder, in a database of many users, walks the
 folder's index from the cursor and stops after the page; it does not read
 and sort the whole folder (issue 10; docs/SCALE.md, "Findings", 1;
-src/meta/sql/0021_plans.sql).
+src/meta/sql/0021_plans.sql).  Neither does it walk any table from before
+its cursor, and a big folder takes few pages: 256 rows, then each page four
+times the last, up to 2,048 (fs_ns.c, LIST_PAGE_MAX; each page is planned
+afresh).  `ls -l` of it asks the daemon no ACL a file: one question, whose
+ENOTSUP ls remembers for the whole mount (DECISIONS.md, "Listings of big
+folders").
 
 The data set is tests/bench/scale_data.py's, made small (100 users, 8,000
 memories; user1 holds 3,000, 2,790 of them active in library/folder1): enough for
@@ -26,6 +31,21 @@ import scale_data  # noqa: E402
 # meta_list's order; the pages' text, not the trash's (which sorts)
 PAGE_ORDER = "ORDER BY x.memory_id, i.ino"
 FULL_SORT = re.compile(r"^\s*(?:->\s+)?Sort\s+\(", re.M)
+# auto_explain.log_analyze with log_timing off: "(actual rows=N loops=M)"
+PAGE_ROWS = re.compile(r"Limit\s+\(cost=[^)]*\)\s+\(actual rows=(\d+) loops=1\)")
+SCAN_ROWS = re.compile(r"((?:Index|Index Only|Seq) Scan (?:using \S+ )?on \S+ (?:i|m|x))\s+\(cost=[^)]*\)"
+                       r"\s+\(actual rows=(\d+) loops=1\)")
+
+
+def walked_past(plan):
+    """The scans of the listing's own tables (x, i, m) in PLAN that read
+    more rows than the page returned, past the few in the trash it skips
+    (2%): a walk from before the cursor reads every page before it."""
+    page = PAGE_ROWS.search(plan)
+    if not page:
+        return ["no Limit node: " + plan[:300]]
+    return ["%s: %s rows for a page of %s" % (s.group(1), s.group(2), page.group(1))
+            for s in SCAN_ROWS.finditer(plan) if int(s.group(2)) > int(page.group(1)) * 1.1 + 8]
 
 
 def page_plans(log_text):
@@ -44,21 +64,36 @@ def test_big_folder_page_is_a_walk_not_a_sort(pg_server, mvfs):
                     vars=dict(U=100, M=8000, H=3000, J=200))
     pg_server.sql(db, "VACUUM (ANALYZE)", timeout=300)
     for setting in ("session_preload_libraries = 'auto_explain'", "auto_explain.log_min_duration = 0",
-                    "auto_explain.log_nested_statements = on"):
+                    "auto_explain.log_nested_statements = on", "auto_explain.log_analyze = on",
+                    "auto_explain.log_timing = off"):
         pg_server.sql(db, 'ALTER DATABASE "%s" SET %s' % (db, setting))
     log = Path(pg_server.dir) / "server.log"
     start = log.stat().st_size
 
-    m = mvfs(db=db, extra_opts=["user=user1", "workers=0", "push=off"])
-    assert len(os.listdir(m.mnt / "library" / "folder1")) == 2790     # 60 are in the trash
+    m = mvfs(db=db, extra_opts=["user=user1", "workers=0", "push=off"], args=["-d"])
+    requests_start = len(m.log_text(tail=10 ** 7))
+    out = subprocess.run(["ls", "-l", str(m.mnt / "library" / "folder1")], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    requests = m.log_text(tail=10 ** 7)[requests_start:]
+    assert len(out.splitlines()) == 1 + 2790      # "total", then the files (60 are in the trash)
     assert len(os.listdir(m.mnt / "galleries" / "Gallery 2")) == 300
     m.unmount()
+
+    # ls -l: security.selinux and system.posix_acl_access of one file, both
+    # ENOTSUP, and no more (ls remembers the device); before: one a file
+    xattrs = requests.count("opcode: GETXATTR")
+    assert xattrs <= 2, "ls -l of 2,790 files sent %d GETXATTRs" % xattrs
 
     with open(log, errors="replace") as f:
         f.seek(start)
         plans = page_plans(f.read())
-    # pages of 256: 11 of the folder, 2 of the gallery
-    assert len(plans) >= 13, "auto_explain logged %d listing pages" % len(plans)
+    folder = [p for p in plans if "FROM user_library x" in p]
+    gallery = [p for p in plans if "FROM gallery_items x" in p]
+    # 2,790 files: 256 + 1,024 + 1,510 (was 11 pages of 256); 300: 256 + 44
+    assert len(folder) == 3, "the folder of 2,790 files took %d listing pages" % len(folder)
+    assert len(gallery) == 2, "the gallery of 300 took %d listing pages" % len(gallery)
     sorted_whole = [p for p in plans if FULL_SORT.search(p)]
     assert not sorted_whole, "%d of %d pages sorted their whole folder, e.g.:\n%s" % (
         len(sorted_whole), len(plans), sorted_whole[0][:4000])
+    walks = [w for p in plans for w in walked_past(p)]
+    assert not walks, walks[:5]

@@ -120,7 +120,7 @@ def test_flags_and_limits(mvfs):
     assert_errno(errno.ENOTSUP, os.getxattr, f, "trusted.x")
     assert_errno(errno.ENOTSUP, os.getxattr, f, "security.selinux")    # no labels: ls -l stops asking
     assert_errno(errno.ENODATA, os.getxattr, f, "security.capability")
-    assert_errno((errno.ENODATA, errno.ENOTSUP), os.getxattr, f, "system.posix_acl_access")
+    assert_errno(errno.ENOTSUP, os.getxattr, f, "system.posix_acl_access")
 
     # the top folders keep none; variants are read-only
     for top in ("library", "collections", ""):
@@ -311,15 +311,21 @@ def _acl(entries):
 
 
 def test_posix_acls_are_refused_and_change_nothing(mvfs):
-    """The kernel keeps each inode's ACL (none: FUSE_CAP_POSIX_ACL), which
-    is what spares `ls -l` one round trip a file.  An ACL that is only the
-    mode sets the mode; one with a named user is refused with ENOTSUP and
-    one log line, and the file and its mode stay as they were."""
+    """No ACLs: reading one is ENOTSUP, as on a filesystem without them, so
+    `ls -l` asks one file and no other of the mount (it remembers the
+    device).  An ACL that is only the mode sets the mode, seen at once (the
+    kernel is told its attributes changed); one with a named user is refused
+    with ENOTSUP and one log line, and the file and its mode stay as they
+    were."""
     m = mvfs()
     f = m.mnt / "library" / "acl.jpg"
     f.write_bytes(b"a")
     os.chmod(f, 0o644)
-    assert_errno(errno.ENODATA, os.getxattr, f, "system.posix_acl_access")
+    assert_errno(errno.ENOTSUP, os.getxattr, f, "system.posix_acl_access")
+    assert_errno(errno.ENOTSUP, os.getxattr, m.mnt / "library", "system.posix_acl_default")
+    # the same on the special nodes (a variant folder), without asking the database
+    assert_errno(errno.ENOTSUP, os.getxattr, m.mnt / "library" / ".thumb", "system.posix_acl_access")
+    assert_errno(errno.ENOTSUP, os.getxattr, m.mnt / "library" / ".thumb", "security.selinux")
     USER_OBJ, USER, GROUP_OBJ, MASK, OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
     os.setxattr(f, "system.posix_acl_access", _acl([(USER_OBJ, 6, 0xFFFFFFFF), (GROUP_OBJ, 0, 0xFFFFFFFF),
                                                     (OTHER, 0, 0xFFFFFFFF)]))
