@@ -51,16 +51,20 @@ struct block {
 
 /* A block read last, checked, kept in memory: a reader going through a
  * block in kernel-sized pieces reads and checks it once, not once a piece.
- * A fetcher leaves the block it fetched here too, so a sequential reader
- * takes it from memory instead of reading it back from the cache file:
- * room for the reader's block and a read-ahead window of 8 in flight. */
+ * A fetcher leaves the block it fetched here too, before it writes it to
+ * the cache file, so a sequential reader takes it from memory as soon as
+ * it has arrived: room for the reader's block and a read-ahead window of 8
+ * in flight.  A block goes in by swapping buffers, not by a copy; a slot
+ * in use (pinned: a reader copying out of it, a fetcher writing it to its
+ * file) is not given to another block. */
 #define HOT_BLOCKS 16
 struct hot_block {
 	char sha256[65];
 	uint64_t idx;
 	size_t len;
 	uint64_t used;		/* hot_clock at the last use; 0: empty */
-	char *data;
+	int pins;		/* threads reading data outside block_lock */
+	char *data;		/* block_size bytes */
 };
 
 struct fetch {
@@ -291,8 +295,8 @@ out:
 }
 
 /* Fetches block IDX of content SHA (SIZE bytes in all) from the store into
- * DST (LEN bytes) and caches it.  A small file that is one block is checked
- * against its SHA-256 on the way. */
+ * DST (LEN bytes); the caller caches it.  A small file that is one block is
+ * checked against its SHA-256 on the way. */
 static int block_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t size, void *dst, size_t len)
 {
 	char key[BACKEND_KEY_MAX];
@@ -324,7 +328,6 @@ static int block_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t 
 		log_error("cannot fetch block %" PRIu64 " of '%s': %s", idx, key, strerror(-rc));
 		return rc == -ENOENT ? -EIO : rc;
 	}
-	block_save(c, sha, idx, dst, len);
 	return 0;
 }
 
@@ -357,17 +360,20 @@ static void release_fetch(struct cache *c, const char *sha, uint64_t idx)
 	pthread_mutex_unlock(&c->block_lock);
 }
 
-/* Waits while a fetch of (SHA, IDX) is under way; -ETIMEDOUT once it has
- * taken the I/O timeout (counted from its start: a second reader of a hung
- * block gives up as soon as the first one). */
-static int wait_fetch(struct cache *c, const char *sha, uint64_t idx)
+static struct hot_block *hot_find(struct cache *c, const char *sha, uint64_t idx, size_t len);
+
+/* Waits while a fetch of (SHA, IDX), LEN bytes, is under way and the block
+ * has not arrived in memory; -ETIMEDOUT once it has taken the I/O timeout
+ * (counted from its start: a second reader of a hung block gives up as
+ * soon as the first one). */
+static int wait_fetch(struct cache *c, const char *sha, uint64_t idx, size_t len)
 {
 	struct timespec until;
 	struct block *b;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->block_lock);
-	while (rc == 0 && (b = index_find(c, sha, idx)) && b->fetching) {
+	while (rc == 0 && (b = index_find(c, sha, idx)) && b->fetching && !hot_find(c, sha, idx, len)) {
 		until = b->since;
 		until.tv_sec += (time_t)c->cfg.io_timeout;
 		rc = pthread_cond_timedwait(&c->fetched, &c->block_lock, &until) == ETIMEDOUT ? -ETIMEDOUT : 0;
@@ -378,59 +384,113 @@ static int wait_fetch(struct cache *c, const char *sha, uint64_t idx)
 
 static void enqueue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t size, int urgent);
 
-/* Copies N bytes at FROM of the hot copy of (SHA, IDX), LEN bytes in all,
- * into DST: 1, or 0 when it is not hot.  A reader of part of a block (the
- * kernel asks for 128 KiB at a time) copies only that part. */
-static int hot_get_part(struct cache *c, const char *sha, uint64_t idx, size_t len, size_t from, size_t n, void *dst)
+/* The hot slot of (SHA, IDX), LEN bytes, or NULL (with block_lock held). */
+static struct hot_block *hot_find(struct cache *c, const char *sha, uint64_t idx, size_t len)
 {
-	int found = 0;
-
-	pthread_mutex_lock(&c->block_lock);
-	for (int i = 0; c->hot && i < HOT_BLOCKS && !found; i++) {
+	for (int i = 0; c->hot && i < HOT_BLOCKS; i++) {
 		struct hot_block *h = &c->hot[i];
 
-		if (h->used && h->idx == idx && h->len == len && strcmp(h->sha256, sha) == 0) {
-			memcpy(dst, h->data + from, n);
-			h->used = ++c->hot_clock;
-			found = 1;
-		}
+		if (h->used && h->idx == idx && h->len == len && strcmp(h->sha256, sha) == 0)
+			return h;
 	}
-	pthread_mutex_unlock(&c->block_lock);
-	return found;
+	return NULL;
 }
 
-/* Keeps DATA, checked block (SHA, IDX), in the least recently used slot. */
-static void hot_put(struct cache *c, const char *sha, uint64_t idx, const void *data, size_t len)
+/* Copies N bytes at FROM of the hot copy of (SHA, IDX), LEN bytes in all,
+ * into DST: 1, or 0 when it is not hot.  A reader of part of a block (the
+ * kernel asks for 128 KiB at a time where its readahead is not raised)
+ * copies only that part; the copy is made outside block_lock, with the
+ * slot pinned, so that readers and fetchers do not wait for it. */
+static int hot_get_part(struct cache *c, const char *sha, uint64_t idx, size_t len, size_t from, size_t n, void *dst)
 {
-	struct hot_block *victim = NULL;
+	struct hot_block *h;
 
 	pthread_mutex_lock(&c->block_lock);
-	for (int i = 0; c->hot && i < HOT_BLOCKS; i++)
-		if (!victim || c->hot[i].used < victim->used)
-			victim = &c->hot[i];
-	if (victim && len <= c->cfg.block_size) {
-		snprintf(victim->sha256, sizeof(victim->sha256), "%s", sha);
-		victim->idx = idx;
-		victim->len = len;
-		memcpy(victim->data, data, len);
-		victim->used = ++c->hot_clock;
+	if ((h = hot_find(c, sha, idx, len))) {
+		h->used = ++c->hot_clock;
+		h->pins++;
 	}
+	pthread_mutex_unlock(&c->block_lock);
+	if (!h)
+		return 0;
+	memcpy(dst, h->data + from, n);
+	pthread_mutex_lock(&c->block_lock);
+	h->pins--;
+	pthread_mutex_unlock(&c->block_lock);
+	return 1;
+}
+
+/* Keeps checked block (SHA, IDX), LEN bytes in *DATA (a block_size
+ * buffer), in the least recently used free slot by swapping buffers: *DATA
+ * is that slot's old buffer afterwards.  Returns the slot, pinned when PIN
+ * (the caller unpins it with hot_unpin), or NULL when the block is not
+ * kept (every slot pinned) and *DATA is unchanged.  A block already hot is
+ * only touched. */
+static struct hot_block *hot_put(struct cache *c, const char *sha, uint64_t idx, char **data, size_t len, int pin)
+{
+	struct hot_block *victim;
+
+	if (len > c->cfg.block_size)
+		return NULL;
+	pthread_mutex_lock(&c->block_lock);
+	if (!(victim = hot_find(c, sha, idx, len))) {
+		for (int i = 0; c->hot && i < HOT_BLOCKS; i++)
+			if (!c->hot[i].pins && (!victim || c->hot[i].used < victim->used))
+				victim = &c->hot[i];
+		if (victim) {
+			char *old = victim->data;
+
+			snprintf(victim->sha256, sizeof(victim->sha256), "%s", sha);
+			victim->idx = idx;
+			victim->len = len;
+			victim->data = *data;
+			*data = old;
+		}
+	}
+	if (victim) {
+		victim->used = ++c->hot_clock;
+		victim->pins += pin;
+	}
+	/* a reader waiting for this block's fetch takes it from here */
+	pthread_cond_broadcast(&c->fetched);
+	pthread_mutex_unlock(&c->block_lock);
+	return victim;
+}
+
+static void hot_unpin(struct cache *c, struct hot_block *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&c->block_lock);
+	h->pins--;
 	pthread_mutex_unlock(&c->block_lock);
 }
 
-/* One block into DST: hot in memory, cached, fetched by us, or waited for. */
+/* Caches block (SHA, IDX), LEN bytes in *DATA, just fetched: first in
+ * memory, where a reader waiting for it takes it at once, then in its
+ * file. *DATA may be another buffer afterwards (hot_put). */
+static void block_keep(struct cache *c, const char *sha, uint64_t idx, char **data, size_t len)
+{
+	struct hot_block *h = hot_put(c, sha, idx, data, len, 1);
+
+	block_save(c, sha, idx, h ? h->data : *data, len);
+	hot_unpin(c, h);
+}
+
+/* One block into DST: hot in memory, cached, fetched by us, or waited for.
+ * A block read from its file is not kept in memory: the whole block was
+ * asked for, so the kernel's page cache keeps it. */
 static int block_get(struct cache *c, const char *sha, uint64_t idx, uint64_t size, void *dst, size_t len)
 {
-	if (hot_get_part(c, sha, idx, len, 0, len, dst)) {
-		cache_count(c, &c->st.hits, 1);
-		return 0;
-	}
 	for (int tries = 0; tries < 3; tries++) {
-		int rc = block_load(c, sha, idx, len, dst);
+		int rc;
 
-		if (rc == 0) {
+		if (hot_get_part(c, sha, idx, len, 0, len, dst)) {
 			cache_count(c, &c->st.hits, 1);
-			hot_put(c, sha, idx, dst, len);
+			return 0;
+		}
+		if ((rc = block_load(c, sha, idx, len, dst)) == 0) {
+			cache_count(c, &c->st.hits, 1);
 			return 0;
 		}
 		if (claim_fetch(c, sha, idx)) {
@@ -440,14 +500,14 @@ static int block_get(struct cache *c, const char *sha, uint64_t idx, uint64_t si
 				if (rc)
 					release_fetch(c, sha, idx);
 				else
-					hot_put(c, sha, idx, dst, len);
+					block_save(c, sha, idx, dst, len);
 				return rc;
 			}
 			/* A fetcher does it, so that this reader can give up
 			 * after the I/O timeout even when the store hangs. */
 			enqueue_fetch(c, sha, idx, size, 1);
 		}
-		if ((rc = wait_fetch(c, sha, idx)) != 0) {
+		if ((rc = wait_fetch(c, sha, idx, len)) != 0) {
 			log_error("gave up waiting %.0f s for block %" PRIu64 " of %.12s... from the store",
 				  c->cfg.io_timeout, idx, sha);
 			return -EIO;
@@ -494,6 +554,32 @@ static void queue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64_t
 		enqueue_fetch(c, sha, idx, size, 0);
 }
 
+/* Block (SHA, IDX) ahead of a sequential reader: fetched by a fetcher when
+ * it is not cached; when it is, its file is read into the page cache in
+ * the background (POSIX_FADV_WILLNEED), so that a reader of the block cache
+ * finds the next blocks read from the disk already instead of waiting for
+ * each in turn. */
+static void queue_ahead(struct cache *c, const char *sha, uint64_t idx, uint64_t size)
+{
+	char path[4300];
+	struct block *b;
+	int cached, fd;
+
+	pthread_mutex_lock(&c->block_lock);
+	b = index_find(c, sha, idx);
+	cached = b && !b->fetching;
+	pthread_mutex_unlock(&c->block_lock);
+	if (!cached) {
+		queue_fetch(c, sha, idx, size);
+		return;
+	}
+	block_path(c, sha, idx, path, sizeof(path));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		close(fd);
+	}
+}
+
 static void *fetcher_main(void *arg)
 {
 	struct cache *c = arg;
@@ -520,7 +606,7 @@ static void *fetcher_main(void *arg)
 		if (!buf || block_fetch(c, f->sha256, f->idx, f->size, buf, len) != 0)
 			release_fetch(c, f->sha256, f->idx);
 		else
-			hot_put(c, f->sha256, f->idx, buf, len);
+			block_keep(c, f->sha256, f->idx, &buf, len);
 		free(f);
 	}
 	free(buf);
@@ -544,10 +630,16 @@ int cache_blocks_read(struct cache *c, const char *sha, uint64_t size, uint64_t 
 			if (i < first || i > last)
 				queue_fetch(c, sha, i, size);
 	} else if (r) {
+		uint64_t upto = last + (uint64_t)c->cfg.readahead;
+
 		r->sequential = r->next_block == first ? r->sequential + 1 : 0;
+		/* each block once: after those asked for already, or after this
+		 * read when the reader went back or jumped ahead */
+		if (r->ahead <= last || r->ahead > upto + 1)
+			r->ahead = last + 1;
 		if (r->sequential >= 1)
-			for (uint64_t i = last + 1; i <= last + (uint64_t)c->cfg.readahead && i < nblocks; i++)
-				queue_fetch(c, sha, i, size);
+			for (; r->ahead <= upto && r->ahead < nblocks; r->ahead++)
+				queue_ahead(c, sha, r->ahead, size);
 	}
 	if (r)
 		r->next_block = last + 1;
@@ -570,8 +662,11 @@ int cache_blocks_read(struct cache *c, const char *sha, uint64_t size, uint64_t 
 			break;
 		}
 		rc = block_get(c, sha, i, size, whole ? target : buf, (size_t)blen);
-		if (rc == 0 && !whole)
+		if (rc == 0 && !whole) {
 			memcpy((char *)dst + *got, buf + from, (size_t)(upto - from));
+			/* the rest of it is asked for next */
+			hot_put(c, sha, i, &buf, (size_t)blen, 0);
+		}
 		if (rc == 0)
 			*got += (size_t)(upto - from);
 	}
