@@ -625,16 +625,40 @@ static void queue_run(struct cache *c, const char *sha, uint64_t idx, uint64_t c
 	}
 }
 
+/* A buffer for a run of blocks (FETCH_RUN_BYTES), from those fetchers gave
+ * back: as many exist as runs were ever fetched at once (two or three for
+ * a reader), not one per fetcher. */
+static char *run_take(struct cache *c)
+{
+	void *p;
+
+	pthread_mutex_lock(&c->block_lock);
+	if ((p = c->runs_free))
+		c->runs_free = *(void **)p;
+	pthread_mutex_unlock(&c->block_lock);
+	return p ? p : malloc(FETCH_RUN_BYTES);
+}
+
+static void run_give(struct cache *c, char *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&c->block_lock);
+	*(void **)p = c->runs_free;
+	c->runs_free = p;
+	pthread_mutex_unlock(&c->block_lock);
+}
+
 static void *fetcher_main(void *arg)
 {
 	struct cache *c = arg;
 	uint64_t bs = c->cfg.block_size, nrun = FETCH_RUN_BYTES / bs ? FETCH_RUN_BYTES / bs : 1;
-	char *buf = malloc(bs), *run = NULL;
+	char *buf = malloc(bs);
 
 	for (;;) {
 		struct fetch *f;
 		size_t len;
-		char *dst;
+		char *dst, *run = NULL;
 
 		pthread_mutex_lock(&c->block_lock);
 		while (!c->stopping && !c->fetch_head)
@@ -651,8 +675,8 @@ static void *fetcher_main(void *arg)
 		len = (size_t)(f->size - f->idx * bs < f->count * bs ? f->size - f->idx * bs : f->count * bs);
 		/* one block into a buffer that hot_put takes by a swap; a run
 		 * into one of its own, copied out block by block */
-		if (f->count > 1 && !run && f->count <= nrun)
-			run = malloc(nrun * bs);
+		if (f->count > 1 && f->count <= nrun)
+			run = run_take(c);
 		dst = f->count == 1 ? buf : f->count <= nrun ? run : NULL;
 		if (!dst || block_fetch(c, f->sha256, f->idx, f->size, dst, len) != 0) {
 			release_fetches(c, f->sha256, f->idx, f->count);
@@ -666,10 +690,10 @@ static void *fetcher_main(void *arg)
 					   (size_t)(len - i * bs < bs ? len - i * bs : bs), 1);
 			}
 		}
+		run_give(c, run);
 		free(f);
 	}
 	free(buf);
-	free(run);
 	return NULL;
 }
 
@@ -923,4 +947,10 @@ void cache_blocks_free(struct cache *c)
 		free(c->hot[i].data);
 	free(c->hot);
 	c->hot = NULL;
+	while (c->runs_free) {
+		void *p = c->runs_free;
+
+		c->runs_free = *(void **)p;
+		free(p);
+	}
 }
