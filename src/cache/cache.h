@@ -163,6 +163,7 @@ ssize_t cache_entry_note(struct cache *c, const struct cache_entry *e, const cha
 /* Where a reader of one open file stands, for read-ahead. */
 struct cache_reader {
 	uint64_t next_block;	/* block after the last one read */
+	uint64_t ahead;		/* first block not asked for ahead of it yet */
 	int sequential;		/* consecutive sequential reads */
 };
 

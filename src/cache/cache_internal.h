@@ -62,6 +62,7 @@ struct cache {
 	uint64_t reserved;		/* bytes of blocks being written */
 	struct hot_block *hot;		/* blocks read last, checked, in memory */
 	uint64_t hot_clock;
+	void *runs_free;		/* fetchers' run buffers not in use, linked */
 
 	/* numbers (cache_stats), under stats_lock */
 	pthread_mutex_t stats_lock;

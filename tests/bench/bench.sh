@@ -12,9 +12,11 @@ MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} MVFS_BENCH=1 /usr/bin/python3 -m pytes
 # S3: mvaultfs, curl, s3fs-fuse and rclone mount on one s3rver (appends to build/bench.txt)
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_s3.py
 # one big file (issue 16): ingest until synced, cold / block-cache / hot reads, next to curl's
-# PUT and GET, over http and over https through stunnel (appends to build/bench.txt)
+# PUT and GET, over http and over https through stunnel, and on the local store next to the local
+# file; each read row against its baseline with the issue's target (appends to build/bench.txt)
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_bigfile.py
 MVFS_BENCH_TLS=1 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_bigfile.py
+MVFS_BENCH_STORE=local MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_bigfile.py
 # block cache and write-back: cold/warm/hot reads, rsync until synced (appends to build/bench.txt)
 MVFS_BIN=${MVFS_BIN:-$PWD/build/mvaultfs} /usr/bin/python3 tests/bench/bench_cache.py
 # a 2,000-file photo tree: rsync in and out, reruns, ls -lR, a folder rename (appends to build/bench.txt)

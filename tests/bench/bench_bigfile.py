@@ -12,6 +12,8 @@ cache and to let the daemon raise the kernel's readahead.
     MVFS_BENCH_MIB=4096 MVFS_BENCH_OPTS=read_ahead_kb=128,s3_signed_payload ...
     MVFS_BENCH_BINS="old=/tmp/old/mvaultfs new=build/mvaultfs:s3_concurrency=8" MVFS_BENCH_ROUNDS=2 ...
     MVFS_BENCH_PUT_DELAY=1 ...    # a store far away: every PUT waits 1 s (faultproxy)
+    MVFS_BENCH_STORE=local ...    # the local backend (a folder on this disk) instead of s3rver
+    MVFS_BENCH_READS_ONLY=1 MVFS_BENCH_BINS="ra128=build/mvaultfs:read_ahead_kb=128 ra4m=build/mvaultfs" ...
 
 MVFS_BENCH_BINS names builds (and extra -o options) to measure in turns,
 ROUNDS times each, on the same s3rver and baselines: on a shared machine
@@ -25,6 +27,14 @@ mvaultfs and boto3 (over http only), holding every PUT that long before
 passing it on: a store whose every request waits, where only more parts in
 flight raise the rate (the proxy, in Python, bounds the reads; curl's rows
 stay direct).
+
+MVFS_BENCH_READS_ONLY ingests the file once (with the first build) and
+measures only the reads in turns.  The baselines of the read rows (curl's
+GET, the local file with the page cache dropped and hot) are measured in
+every round, in turn with the builds; under the table each read row's median
+is set against its baseline's median with issue 16's target (cold >= 0.9 of
+curl's GET, or of the local file on the local store; block cache >= 0.8 and
+hot >= 0.9 of the local file).
 
 Prints one table (MB/s, CPU seconds and per GB, peak RSS) and appends it to
 build/bench.txt.  `make bench` runs it over http and over https.
@@ -52,6 +62,8 @@ TLS = os.environ.get("MVFS_BENCH_TLS") == "1"
 OPTS = [o for o in os.environ.get("MVFS_BENCH_OPTS", "").split(",") if o]
 ROUNDS = int(os.environ.get("MVFS_BENCH_ROUNDS", "1"))
 PUT_DELAY = float(os.environ.get("MVFS_BENCH_PUT_DELAY", "0"))
+LOCAL = os.environ.get("MVFS_BENCH_STORE") == "local"
+READS_ONLY = os.environ.get("MVFS_BENCH_READS_ONLY") == "1"
 # mvaultfs's multipart defaults (-o s3_part_size, s3_concurrency), for the boto3 row
 PART_MIB, CONCURRENCY = 16, 4
 
@@ -117,26 +129,38 @@ def bdi_read_ahead_kb(mnt):
         return None
 
 
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
 def main():
     work = Path(tempfile.mkdtemp(prefix="mvfs-bigfile."))
+    os.chmod(work, 0o755)
     rows, notes = [], []
+    # (row, variant label) -> [seconds per round]: the medians and ratios under the table
+    reads = {}
     pg = PgServer()
-    s3 = S3rver()
+    s3 = None if LOCAL else S3rver()
     tls = proxy = None
     daemons = []
+    dropped = True
     try:
         pg.start()
-        s3.start()
-        endpoint = s3.endpoint
-        opts = list(OPTS)
-        env = dict(os.environ, **s3.env())
+        env = dict(os.environ)
         env.pop("MVAULT_DB", None)
+        opts = list(OPTS)
+        endpoint = direct = None
+        if s3:
+            s3.start()
+            endpoint = s3.endpoint
+            env.update(s3.env())
         if TLS:
             tls = TlsFront(s3.port, work / "tls").start()
             endpoint = tls.endpoint
             opts.append("s3_ca_file=%s" % tls.ca)
         direct = endpoint
-        if PUT_DELAY and not TLS:
+        if PUT_DELAY and s3 and not TLS:
             proxy = FaultProxy(s3.port).start()
             proxy.add("delay", seconds=PUT_DELAY, method="PUT")
             endpoint = proxy.endpoint
@@ -146,8 +170,8 @@ def main():
         def mount(binary, dsn, store, data, extra):
             n[0] += 1
             mnt = work / ("mnt%d" % n[0])
-            o = ",".join(["db=" + dsn, "store=" + store, "data_dir=%s" % data, "s3_endpoint=" + endpoint]
-                         + opts + extra)
+            o = ",".join(["db=" + dsn, "store=%s" % store, "data_dir=%s" % data]
+                         + (["s3_endpoint=" + endpoint] if s3 else []) + opts + extra)
             d = Daemon([binary, "-f", "-o", o, str(mnt)], mnt, work / ("mvaultfs%d.log" % n[0]), env=env)
             d.start()
             daemons.append(d)
@@ -161,80 +185,114 @@ def main():
                 raise RuntimeError("mvaultfs exited %s; see %s" % (st, d.log))
 
         def drop_objects(prefix):
+            if not s3:
+                shutil.rmtree(work / prefix, ignore_errors=True)
+                return
             c = s3.client()
             for k in s3.keys(prefix):
                 c.delete_object(Bucket=s3.bucket, Key=k)
+
+        def store_of(prefix):
+            return s3.url(prefix) if s3 else work / prefix
+
+        def stored(prefix):
+            if s3:
+                return [k for k in s3.keys(prefix) if k.endswith(sha)]
+            return [f for f in (work / prefix).rglob("*") if f.name.endswith(sha)]
+
+        def read_row(label, what, cmd, cpu_of=None, also=None):
+            """Times CMD as row WHAT of variant LABEL (CPU and peak RSS of
+            daemon CPU_OF), keeping its seconds for the medians."""
+            c0 = cpu(cpu_of.pid) if cpu_of else 0
+            t = timed(cmd) if also is None else also
+            tag = ("[%s] " % label) if label else ""
+            rows.append((tag + what, t, cpu(cpu_of.pid) - c0 if cpu_of else None,
+                         peak_rss(cpu_of.pid) if cpu_of else None))
+            reads.setdefault((what, label), []).append(t)
 
         src = work / "big.bin"
         sh("dd if=/dev/urandom of=%s bs=1M count=%d status=none" % (src, SIZE_MIB))
         size = SIZE_MIB * MiB
         sha = sh("sha256sum %s" % src).split()[0]
+        dd = "dd if=%s of=/dev/null bs=1M status=none"
 
         curl_ca = "--cacert %s" % tls.ca if tls else ""
         sig = ("--aws-sigv4 aws:amz:us-east-1:s3 -u %s:%s -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'"
                % (KEY, SECRET))
-        url = "%s/%s/curl-put.bin" % (direct, s3.bucket)
-        rows.append(("curl PUT, one request",) + measured("curl -sS -f %s %s -T %s '%s'" % (curl_ca, sig, src, url)))
-        drop_caches()
-        rows.append(("curl GET (s3rver%s)" % (" via stunnel" if TLS else ""),)
-                    + measured("curl -sS -f %s -o /dev/null '%s'" % (curl_ca, url)))
-        drop_objects("curl-put.bin")
-        script = work / "boto3_put.py"
-        script.write_text(BOTO3_PUT)
-        rows.append(("boto3 multipart, %d MiB x %d" % (PART_MIB, CONCURRENCY),)
-                    + measured("/usr/bin/python3 %s %s %s boto3.bin '%s' '%s' %d %d %s %s" % (
-                        script, src, s3.bucket, endpoint, tls.ca if tls else "", PART_MIB, CONCURRENCY, KEY, SECRET)))
-        drop_objects("boto3.bin")
+        url = "%s/%s/curl-put.bin" % (direct, s3.bucket) if s3 else None
+        curl_get = "curl -sS -f %s -o /dev/null '%s'" % (curl_ca, url)
+        if s3:
+            rows.append(("curl PUT, one request",)
+                        + measured("curl -sS -f %s %s -T %s '%s'" % (curl_ca, sig, src, url)))
+            if not READS_ONLY:
+                script = work / "boto3_put.py"
+                script.write_text(BOTO3_PUT)
+                rows.append(("boto3 multipart, %d MiB x %d" % (PART_MIB, CONCURRENCY),)
+                            + measured("/usr/bin/python3 %s %s %s boto3.bin '%s' '%s' %d %d %s %s" % (
+                                script, src, s3.bucket, endpoint, tls.ca if tls else "", PART_MIB, CONCURRENCY,
+                                KEY, SECRET)))
+                drop_objects("boto3.bin")
 
-        turn = 0
-        for rnd in range(ROUNDS):
-            for label, binary, extra in variants():
-                turn += 1
-                tag = ("[%s] " % label) if label else ""
-                dsn = pg.dsn(pg.create_db("bench_bigfile_%d" % turn))
-                prefix = "big%d/" % turn
-                store = s3.url(prefix)
-                drop_caches()
-                w = mount(binary, dsn, store, work / "data-w", extra)
-                c0 = cpu(w.pid)
-                t_cp = timed("cp %s %s/library/big.bin" % (src, w.mnt))
-                t_sync = timed("%s sync %s" % (default_bin(), w.mnt))
-                rows.append((tag + "ingest: cp + mvaultfs sync", t_cp + t_sync, cpu(w.pid) - c0, peak_rss(w.pid)))
-                rows.append((tag + "... of which the upload (sync)", t_sync, None, None))
-                unmount(w)
+        def ingest(label, binary, extra, dsn, prefix, rnd):
+            tag = ("[%s] " % label) if label else ""
+            drop_caches()
+            w = mount(binary, dsn, store_of(prefix), work / "data-w", extra)
+            c0 = cpu(w.pid)
+            t_cp = timed("cp %s %s/library/big.bin" % (src, w.mnt))
+            t_sync = timed("%s sync %s" % (default_bin(), w.mnt))
+            rows.append((tag + "ingest: cp + mvaultfs sync", t_cp + t_sync, cpu(w.pid) - c0, peak_rss(w.pid)))
+            rows.append((tag + "... of which the upload (sync)", t_sync, None, None))
+            unmount(w)
+            if s3:
                 grown = [x.split("': ", 1)[1] for x in w.log_text().splitlines() if "parts in flight, grown" in x]
                 notes.append("%sround %d: %s" % (tag, rnd + 1, "; ".join(grown) or "parts in flight stayed at the start"))
-                shutil.rmtree(work / "data-w")
-                if not [k for k in s3.keys(prefix) if k.endswith(sha)]:
-                    raise RuntimeError("the file's object is not in the store under %s" % prefix)
+            shutil.rmtree(work / "data-w")
+            if not stored(prefix):
+                raise RuntimeError("the file's object is not in the store under %s" % prefix)
 
-                r = mount(binary, dsn, store, work / "data-r", extra)
-                ra = "kernel read_ahead_kb of the mount: %s" % bdi_read_ahead_kb(r.mnt)
+        if READS_ONLY:
+            label, binary, extra = variants()[0]
+            dsn = pg.dsn(pg.create_db("bench_bigfile_0"))
+            ingest(label, binary, extra, dsn, "big0/", 0)
+        turn = 0
+        for rnd in range(ROUNDS):
+            # the baselines in every round, in turn with the builds
+            if s3:
+                drop_caches()
+                read_row("", "curl GET (s3rver%s)" % (" via stunnel" if TLS else ""), curl_get)
+            dropped = drop_caches()
+            read_row("", "local file, page cache dropped", dd % src)
+            read_row("", "local file, hot (page cache)", None,
+                     also=min(timed(dd % src) for _ in range(2)))
+            for label, binary, extra in variants():
+                turn += 1
+                if READS_ONLY:
+                    prefix = "big0/"
+                else:
+                    dsn = pg.dsn(pg.create_db("bench_bigfile_%d" % turn))
+                    prefix = "big%d/" % turn
+                    ingest(label, binary, extra, dsn, prefix, rnd)
+
+                r = mount(binary, dsn, store_of(prefix), work / "data-r", extra)
+                ra = "%skernel read_ahead_kb of the mount: %s" % (("[%s] " % label) if label else "",
+                                                                  bdi_read_ahead_kb(r.mnt))
                 if ra not in notes:
                     notes.append(ra)
-                dropped = drop_caches()
-                c0 = cpu(r.pid)
-                t = timed("dd if=%s/library/big.bin of=/dev/null bs=1M status=none" % r.mnt)
-                rows.append((tag + "read cold (from the store)", t, cpu(r.pid) - c0, peak_rss(r.pid)))
+                drop_caches()
+                read_row(label, "read cold (from the store)", dd % (r.mnt / "library/big.bin"), r)
                 unmount(r)
 
-                r = mount(binary, dsn, store, work / "data-r", extra)
+                r = mount(binary, dsn, store_of(prefix), work / "data-r", extra)
                 drop_caches()
-                c0 = cpu(r.pid)
-                t = timed("dd if=%s/library/big.bin of=/dev/null bs=1M status=none" % r.mnt)
-                rows.append((tag + "read warm (block cache, page cache dropped)", t, cpu(r.pid) - c0,
-                             peak_rss(r.pid)))
-                t = min(timed("dd if=%s/library/big.bin of=/dev/null bs=1M status=none" % r.mnt) for _ in range(2))
-                rows.append((tag + "read hot (page cache)", t, None, None))
+                read_row(label, "read warm (block cache, page cache dropped)", dd % (r.mnt / "library/big.bin"), r)
+                read_row(label, "read hot (page cache)", None,
+                         also=min(timed(dd % (r.mnt / "library/big.bin")) for _ in range(2)))
                 if rnd == 0:
                     sh("cmp %s %s/library/big.bin" % (src, r.mnt))
                 unmount(r)
                 shutil.rmtree(work / "data-r")
-                drop_objects(prefix)
-
-        drop_caches()
-        t = timed("dd if=%s of=/dev/null bs=1M status=none" % src)
-        rows.append(("local file, page cache dropped", t, None, None))
+                if not READS_ONLY:
+                    drop_objects(prefix)
         if not dropped:
             notes.append("page cache NOT dropped (not root): warm rows are optimistic")
     finally:
@@ -244,12 +302,15 @@ def main():
             tls.stop()
         if proxy:
             proxy.stop()
-        s3.stop()
+        if s3:
+            s3.stop()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    head = "bench_bigfile: %d MiB over %s%s%s" % (
-        SIZE_MIB, "https (stunnel)" if TLS else "http", (", -o " + ",".join(OPTS)) if OPTS else "",
+    head = "bench_bigfile: %d MiB, %s%s%s%s" % (
+        SIZE_MIB, "local store (a folder on this disk)" if LOCAL else "s3rver over https (stunnel)" if TLS
+        else "s3rver over http", (", -o " + ",".join(OPTS)) if OPTS else "",
+        (", %d rounds" % ROUNDS) if ROUNDS > 1 else "",
         "".join("; %s = %s%s" % (lb, b, (" -o " + ",".join(x)) if x else "") for lb, b, x in variants() if lb))
     lines = [head, "%-52s %8s %7s %7s %8s %8s" % ("", "seconds", "MB/s", "CPU s", "CPU s/GB", "peak MiB")]
     for what, secs, c, rss in rows:
@@ -257,6 +318,24 @@ def main():
             what, secs, size / secs / 1e6, "%.2f" % c if c is not None else "-",
             "%.2f" % (c / (size / 1e9)) if c is not None else "-", "%.0f" % rss if rss is not None else "-"))
     lines += ["  " + x for x in notes]
+    # issue 16's read targets: each row's median against its baseline's median, over the rounds
+    base_cold = ("curl GET (s3rver%s)" % (" via stunnel" if TLS else "")) if not LOCAL \
+        else "local file, page cache dropped"
+    targets = [("read cold (from the store)", base_cold, 0.9),
+               ("read warm (block cache, page cache dropped)", "local file, page cache dropped", 0.8),
+               ("read hot (page cache)", "local file, hot (page cache)", 0.9)]
+    lines.append("read rows against their baselines (medians of %d round%s, MB/s; ratio, target):"
+                 % (ROUNDS, "s" if ROUNDS > 1 else ""))
+    for what, base, want in targets:
+        b = median(reads.get((base, ""), [0])) or None
+        for label, _, _ in variants():
+            secs = reads.get((what, label))
+            if not secs or not b:
+                continue
+            ratio = b / median(secs)
+            lines.append("  %-60s %6.0f vs %6.0f  %.2f (>= %.1f%s)" % (
+                ("[%s] " % label if label else "") + what, size / median(secs) / 1e6, size / b / 1e6, ratio,
+                want, "" if ratio >= want else ", below"))
     text = "\n".join(lines) + "\n"
     print(text)
     out = REPO / "build" / "bench.txt"

@@ -76,13 +76,15 @@ def test_fsync_during_an_outage_fails_after_its_timeout(local_stores, mvfs, tmp_
 
 @pytest.mark.skipif(SANITIZED, reason="ASan's shadow memory inflates RSS")
 def test_memory_stays_bounded(local_stores, mvfs, tmp_path):
-    """Peak RSS (VmHWM) of the daemon stays under 80 MiB after writing a
+    """Peak RSS (VmHWM) of the daemon stays under 96 MiB after writing a
     300 MiB file and reading it back, and after opening 200 files at once;
     the same for a second mount that reads it all from the store.  (64 MiB
     until the reads kept 16 fetched blocks in memory and 8 fetchers, 24 MiB
     in all, for sequential readers: DECISIONS.md, "Big files"; measured 66
-    MiB then.  Bounded is the point: the file is 300 MiB.)"""
-    limit = 80 * MiB
+    MiB then.  80 until fetchers took runs of blocks in one GET, a 4 MiB
+    buffer for each run in flight: measured 75-89 MiB.  Bounded is the
+    point: the file is 300 MiB.)"""
+    limit = 96 * MiB
     store = local_stores()
     big = tmp_path / "big.bin"
     sha = make_random(big, 300 * MiB)
