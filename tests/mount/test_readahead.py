@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mvtest import MiB
+from mvtest import MiB, fsync_path
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root may write /sys/class/bdi")
 DEFAULT_KB = 4096     # FS_READ_AHEAD_KB
@@ -50,6 +50,7 @@ def test_read_ahead_set_at_mount(mvfs, tmp_path):
     data = os.urandom(3 * MiB + 5)
     (m.mnt / "library" / "a.bin").write_bytes(data)
     assert (m.mnt / "library" / "a.bin").read_bytes() == data
+    fsync_path(m.mnt / "library" / "a.bin")   # in the store: the next mounts have data folders of their own
     m.unmount()
     # a mount point /proc/self/mountinfo shows escaped ("\\040")
     m2 = mvfs(db=m.db, store=m.store, mnt=tmp_path / "mnt with space", extra_opts=["read_ahead_kb=1024"])
