@@ -269,6 +269,7 @@ def mvfs(request, tmp_path, pg_server):
     rest in place (the daemon keeps its pid), e.g. nsenter into a network
     namespace (test_netns.py)."""
     handles = []
+    fresh = []            # the databases made for this test, dropped after it
     seq = itertools.count()
 
     def start(db=None, store=None, data_dir=None, mnt=None, extra_opts=(), args=(),
@@ -279,6 +280,7 @@ def mvfs(request, tmp_path, pg_server):
         if not embedded:
             if db is None:
                 db = pg_server.create_db(_db_name(request))
+                fresh.append(db)
             if "://" in db or "=" in db:     # a whole conninfo, URI or key=value
                 dsn, db = db, None
             else:
@@ -383,5 +385,7 @@ def mvfs(request, tmp_path, pg_server):
         elif status != 0:
             problems.append("mvaultfs (pid %d) exited with status %d at unmount; log:\n%s"
                             % (d.pid, status, d.log_text()))
+    for db in fresh:      # its daemons are gone
+        pg_server.drop_db_later(db)
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
