@@ -283,7 +283,7 @@ def mvfs(request, tmp_path, pg_server):
         dsn = None
         if not embedded:
             if db is None:
-                db = pg_server.create_db(_db_name(request))
+                db = pg_server.create_db(_db_name(request), template=pg_server.migrated_template())
                 fresh.append(db)
             if "://" in db or "=" in db:     # a whole conninfo, URI or key=value
                 dsn, db = db, None

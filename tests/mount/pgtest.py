@@ -210,9 +210,25 @@ class PgServer:
             raise RuntimeError("psql on %s failed: %s\nquery: %s" % (dbname, r.stderr.strip(), query))
         return r.stdout.splitlines()
 
-    def create_db(self, name):
-        self.sql("postgres", 'CREATE DATABASE "%s"' % name)
+    def create_db(self, name, template=None):
+        self.sql("postgres", 'CREATE DATABASE "%s"' % name + (' TEMPLATE "%s"' % template if template else ""))
         return name
+
+    def migrated_template(self):
+        """A database `mvaultfs db migrate` (the binary under test) made
+        once for this server, to copy (create_db's TEMPLATE): a mount on a
+        copy finds every migration applied, as a daemon's restart does
+        (0.4-0.7 s less per test than migrating each fresh database; the
+        mounts of the embedded default and test_isolation's still migrate
+        an empty one)."""
+        if not getattr(self, "_migrated", None):
+            name = self.create_db("t_migrated_template")
+            r = subprocess.run([default_bin(), "db", "migrate", "-o", "db=" + self.dsn(name)],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+            if r.returncode != 0:
+                raise RuntimeError("mvaultfs db migrate failed (%d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
+            self._migrated = name
+        return self._migrated
 
     def drop_db_later(self, name):
         """DROP DATABASE name in a psql of its own, not waited for: the
