@@ -227,6 +227,8 @@ class PgServer:
                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
             if r.returncode != 0:
                 raise RuntimeError("mvaultfs db migrate failed (%d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
+            # no session (autovacuum's either) in it when it is copied
+            self.sql("postgres", 'ALTER DATABASE "%s" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false' % name)
             self._migrated = name
         return self._migrated
 
