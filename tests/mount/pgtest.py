@@ -178,7 +178,7 @@ class PgServer:
         for p in Path(self.dir).glob(".s.PGSQL.%d*" % self.port):
             p.unlink()
 
-    def stop(self):
+    def _wait_drops(self):
         for p in self._drops:
             try:
                 p.wait(30)
@@ -186,6 +186,9 @@ class PgServer:
                 p.kill()
                 p.wait()
         self._drops = []
+
+    def stop(self):
+        self._wait_drops()
         try:
             if self._started:
                 self._pg(["pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"],
@@ -211,6 +214,7 @@ class PgServer:
         return r.stdout.splitlines()
 
     def create_db(self, name, template=None):
+        self._wait_drops()          # the last test's drop is done before this test's work starts
         self.sql("postgres", 'CREATE DATABASE "%s"' % name + (' TEMPLATE "%s"' % template if template else ""))
         return name
 
@@ -233,11 +237,10 @@ class PgServer:
         return self._migrated
 
     def drop_db_later(self, name):
-        """DROP DATABASE name in a psql of its own, not waited for: the
-        next test runs meanwhile.  A session's server kept every test's
-        database to the end (2 GB for make mount), and removing that folder
-        at the end took 30-50 s of each run's last test."""
-        self._drops = [p for p in self._drops if p.poll() is None]
+        """DROP DATABASE name in a psql of its own, waited for by the next
+        create_db (so never during a test's own work).  A session's server
+        kept every test's database to the end (2 GB for make mount), and
+        removing that folder took 30-50 s of each run's last test."""
         self._drops.append(subprocess.Popen(
             [PSQL, "-X", "-q", "-h", self.host, "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres",
              "-c", 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name],
