@@ -155,7 +155,9 @@ mount: all deb $(B)/tests/test_backend $(B)/tests/test_meta $(B)/tests/test_icp 
 
 # The mount tests again with every store on s3rver (tests/s3/s3server.py).
 # Only the tests whose bytes go to the store and back run a second time on
-# S3: the namespace tests ask the same database either way.
+# S3: the namespace tests ask the same database either way (so do the tests
+# in these files marked namespace, tests/mount/pytest.ini, skipped here and
+# in mount-icp and -vblob: test_tree's folder-time race, empty files).
 S3_TESTS := $(addprefix tests/mount/,test_roundtrip.py test_rsync.py test_remount.py test_ops.py \
 	test_xattr.py test_cache_writeback.py test_cache_crash.py test_cache_outage.py test_cache_blocks.py \
 	test_variants.py test_jobs.py test_visible.py test_versions.py test_plain.py test_tree.py test_gio.py)
@@ -187,6 +189,8 @@ ASAN_MAKE = $(MAKE) B=build-asan \
 # atomic writes, test_tree's reference run on a local folder; make mount-s3,
 # -icp and -vblob skip them too), test_isolation's SQL attacks on the
 # database's policy, and test_deb (the package holds the plain build).
+# test_tree's folder-time race runs 150 of its 1,200 rounds here: each round
+# runs the same daemon code; the race itself is the plain pass's to catch.
 asan:
 	$(ASAN_MAKE) -j$(BUILD_JOBS) build-asan/mvaultfs $(UNIT_BIN:$(B)/%=build-asan/%)
 	$(ASAN_MAKE) unit-asan

@@ -121,9 +121,13 @@ def pytest_collection_modifyitems(config, items):
     # cachetest's `stores` fixture names its stores itself (local and s3):
     # make mount ran those tests on s3 already, and they would run the same
     twice = pytest.mark.skip(reason="picks its stores itself: run on local and s3 by make mount")
+    # names and times only: another store would run the same code
+    namespace = pytest.mark.skip(reason="sends no bytes to the store: run on a local folder by make mount")
     for item in items:
         if _uses_local_store_layout(item):
             item.add_marker(skip)
+        elif item.get_closest_marker("namespace"):
+            item.add_marker(namespace)
         elif S3_MODE and "stores" in getattr(item, "fixturenames", ()):
             item.add_marker(twice)
 
@@ -269,6 +273,7 @@ def mvfs(request, tmp_path, pg_server):
     rest in place (the daemon keeps its pid), e.g. nsenter into a network
     namespace (test_netns.py)."""
     handles = []
+    fresh = []            # the databases made for this test, dropped after it
     seq = itertools.count()
 
     def start(db=None, store=None, data_dir=None, mnt=None, extra_opts=(), args=(),
@@ -278,7 +283,8 @@ def mvfs(request, tmp_path, pg_server):
         dsn = None
         if not embedded:
             if db is None:
-                db = pg_server.create_db(_db_name(request))
+                db = pg_server.create_db(_db_name(request), template=pg_server.migrated_template())
+                fresh.append(db)
             if "://" in db or "=" in db:     # a whole conninfo, URI or key=value
                 dsn, db = db, None
             else:
@@ -383,5 +389,7 @@ def mvfs(request, tmp_path, pg_server):
         elif status != 0:
             problems.append("mvaultfs (pid %d) exited with status %d at unmount; log:\n%s"
                             % (d.pid, status, d.log_text()))
+    for db in fresh:      # its daemons are gone
+        pg_server.drop_db_later(db)
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
