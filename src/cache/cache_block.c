@@ -8,10 +8,8 @@
  * Blocks are written to a temporary name and renamed, so a crash leaves
  * whole blocks or none (and a torn one fails its sum).
  *
- * The index (every block's size and place in the LRU list) lives in memory
- * and is rebuilt at start from one walk of blocks/, oldest access first.
- * Over the cap, or under the disk's free-space floor, the least recently
- * used blocks go.
+ * The index (every block's size and place in the LRU list, and the
+ * eviction under the cap) is cache_block_index.c's.
  *
  * Reading: the blocks a read covers are taken from the cache or fetched
  * from the store in the reader's thread; a reader that goes on sequentially
@@ -22,7 +20,6 @@
  */
 #include "cache/cache_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -44,16 +41,6 @@
  * read 1 GiB cold at 0.54 of curl's one GET in 1 MiB ranges, 0.70 in 2 and
  * 4 MiB ones), while the blocks stay 1 MiB in memory and on disk. */
 #define FETCH_RUN_BYTES (4u << 20)
-
-struct block {
-	char sha256[65];
-	uint64_t idx;
-	uint64_t bytes;		/* on disk, with the sum */
-	int fetching;		/* being fetched: not on disk yet */
-	struct timespec since;	/* when that fetch began */
-	struct block *next;	/* hash chain */
-	struct block *lru_prev, *lru_next;
-};
 
 /* A block read last, checked, kept in memory: a reader going through a
  * block in kernel-sized pieces reads and checks it once, not once a piece.
@@ -80,115 +67,6 @@ struct fetch {
 	struct fetch *next;
 };
 
-static size_t block_bucket(const struct cache *c, const char *sha, uint64_t idx)
-{
-	size_t h = (size_t)idx * 0x9e3779b97f4a7c15ULL;
-
-	for (int i = 0; i < 16; i++)
-		h = h * 31 + (unsigned char)sha[i];
-	return h % c->nblock_buckets;
-}
-
-static void block_path(const struct cache *c, const char *sha, uint64_t idx, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%.2s/%s.%" PRIu64, c->blocks_dir, sha, sha, idx);
-}
-
-/* --- the index, under block_lock ----------------------------------------- */
-
-static struct block *index_find(struct cache *c, const char *sha, uint64_t idx)
-{
-	struct block *b = c->blocks[block_bucket(c, sha, idx)];
-
-	while (b && (b->idx != idx || strcmp(b->sha256, sha) != 0))
-		b = b->next;
-	return b;
-}
-
-static void lru_unlink(struct cache *c, struct block *b)
-{
-	if (b->lru_prev)
-		b->lru_prev->lru_next = b->lru_next;
-	else if (c->lru_head == b)
-		c->lru_head = b->lru_next;
-	if (b->lru_next)
-		b->lru_next->lru_prev = b->lru_prev;
-	else if (c->lru_tail == b)
-		c->lru_tail = b->lru_prev;
-	b->lru_prev = b->lru_next = NULL;
-}
-
-static void lru_front(struct cache *c, struct block *b)
-{
-	lru_unlink(c, b);
-	b->lru_next = c->lru_head;
-	if (c->lru_head)
-		c->lru_head->lru_prev = b;
-	c->lru_head = b;
-	if (!c->lru_tail)
-		c->lru_tail = b;
-}
-
-static struct block *index_add(struct cache *c, const char *sha, uint64_t idx)
-{
-	struct block *b = calloc(1, sizeof(*b));
-	size_t k;
-
-	if (!b)
-		return NULL;
-	snprintf(b->sha256, sizeof(b->sha256), "%s", sha);
-	b->idx = idx;
-	k = block_bucket(c, sha, idx);
-	b->next = c->blocks[k];
-	c->blocks[k] = b;
-	return b;
-}
-
-static void index_remove(struct cache *c, struct block *b)
-{
-	struct block **pp = &c->blocks[block_bucket(c, b->sha256, b->idx)];
-
-	while (*pp && *pp != b)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = b->next;
-	lru_unlink(c, b);
-	if (!b->fetching) {
-		c->st.cache_bytes -= b->bytes;
-		c->st.cache_blocks--;
-	}
-	free(b);
-}
-
-/* Drops least recently used blocks while over the cap or under the free
- * space floor (with block_lock held; stats under it too for cache_*).
- * Returns whether INCOMING bytes now fit: a cache with nothing left to drop
- * may still be short (the disk is full of other things, or of a staged
- * file whose blocks are being imported), and then the block is not kept
- * rather than written into the floor. */
-static int evict(struct cache *c, uint64_t incoming)
-{
-	uint64_t total = 0, avail = UINT64_MAX;
-
-	cache_disk_space(c, &total, &avail);
-	/* blocks being written right now are not off the free space yet */
-	if (avail != UINT64_MAX)
-		avail = avail > c->reserved ? avail - c->reserved : 0;
-	while (c->lru_tail && (c->st.cache_bytes + c->reserved + incoming > c->cfg.size_max ||
-			       (avail != UINT64_MAX && avail < c->cfg.free_min + incoming))) {
-		struct block *b = c->lru_tail;
-		char path[4300];
-
-		block_path(c, b->sha256, b->idx, path, sizeof(path));
-		unlink(path);
-		if (avail != UINT64_MAX)
-			avail += b->bytes;
-		index_remove(c, b);
-	}
-	return c->st.cache_bytes + c->reserved + incoming <= c->cfg.size_max &&
-	       (avail == UINT64_MAX || avail >= c->cfg.free_min + incoming);
-}
-
 /* --- block files --------------------------------------------------------- */
 
 /* Reads block (SHA, IDX) of LEN bytes into DST: 0, -ENOENT (not cached), or
@@ -203,15 +81,15 @@ static int block_load(struct cache *c, const char *sha, uint64_t idx, size_t len
 	int fd;
 
 	pthread_mutex_lock(&c->block_lock);
-	b = index_find(c, sha, idx);
+	b = cache_index_find(c, sha, idx);
 	if (!b || b->fetching) {
 		pthread_mutex_unlock(&c->block_lock);
 		return -ENOENT;
 	}
-	lru_front(c, b);
+	cache_index_front(c, b);
 	pthread_mutex_unlock(&c->block_lock);
 
-	block_path(c, sha, idx, path, sizeof(path));
+	cache_block_path(c, sha, idx, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		goto bad;
@@ -232,8 +110,8 @@ bad:
 		 " fetching it again", sha, idx);
 	unlink(path);
 	pthread_mutex_lock(&c->block_lock);
-	if ((b = index_find(c, sha, idx)) && !b->fetching)
-		index_remove(c, b);
+	if ((b = cache_index_find(c, sha, idx)) && !b->fetching)
+		cache_index_remove(c, b);
 	pthread_mutex_unlock(&c->block_lock);
 	return -EBADMSG;
 }
@@ -250,17 +128,17 @@ static void block_save(struct cache *c, const char *sha, uint64_t idx, const voi
 
 	for (int i = 0; i < SUM_BYTES; i++, x >>= 8)
 		sum[i] = (unsigned char)(x & 0xff);
-	block_path(c, sha, idx, path, sizeof(path));
+	cache_block_path(c, sha, idx, path, sizeof(path));
 	snprintf(dir, sizeof(dir), "%s/%.2s", c->blocks_dir, sha);
 	/* Room for this block is made and held under the lock, so blocks
 	 * written in parallel cannot together pass the cap. */
 	pthread_mutex_lock(&c->block_lock);
 	n = ++c->tmp_counter;
-	if (!evict(c, len + SUM_BYTES)) {
+	if (!cache_index_evict(c, len + SUM_BYTES)) {
 		/* no room even with the cache empty: served, not kept */
-		b = index_find(c, sha, idx);
+		b = cache_index_find(c, sha, idx);
 		if (b && b->fetching)
-			index_remove(c, b);
+			cache_index_remove(c, b);
 		pthread_cond_broadcast(&c->fetched);
 		pthread_mutex_unlock(&c->block_lock);
 		return;
@@ -281,10 +159,10 @@ static void block_save(struct cache *c, const char *sha, uint64_t idx, const voi
 out:
 	pthread_mutex_lock(&c->block_lock);
 	c->reserved -= len + SUM_BYTES;
-	b = index_find(c, sha, idx);
+	b = cache_index_find(c, sha, idx);
 	if (ok) {
 		if (!b)
-			b = index_add(c, sha, idx);
+			b = cache_index_add(c, sha, idx);
 		if (b) {
 			if (!b->fetching)
 				c->st.cache_bytes -= b->bytes, c->st.cache_blocks--;
@@ -292,10 +170,10 @@ out:
 			b->bytes = len + SUM_BYTES;
 			c->st.cache_bytes += b->bytes;
 			c->st.cache_blocks++;
-			lru_front(c, b);
+			cache_index_front(c, b);
 		}
 	} else if (b && b->fetching) {
-		index_remove(c, b);
+		cache_index_remove(c, b);
 	}
 	pthread_cond_broadcast(&c->fetched);
 	pthread_mutex_unlock(&c->block_lock);
@@ -346,8 +224,8 @@ static int claim_fetch(struct cache *c, const char *sha, uint64_t idx)
 	int mine = 0;
 
 	pthread_mutex_lock(&c->block_lock);
-	b = index_find(c, sha, idx);
-	if (!b && (b = index_add(c, sha, idx))) {
+	b = cache_index_find(c, sha, idx);
+	if (!b && (b = cache_index_add(c, sha, idx))) {
 		b->fetching = 1;
 		clock_gettime(CLOCK_REALTIME, &b->since);
 		mine = 1;
@@ -361,8 +239,8 @@ static void release_fetch(struct cache *c, const char *sha, uint64_t idx)
 	struct block *b;
 
 	pthread_mutex_lock(&c->block_lock);
-	if ((b = index_find(c, sha, idx)) && b->fetching)
-		index_remove(c, b);
+	if ((b = cache_index_find(c, sha, idx)) && b->fetching)
+		cache_index_remove(c, b);
 	pthread_cond_broadcast(&c->fetched);
 	pthread_mutex_unlock(&c->block_lock);
 }
@@ -380,7 +258,7 @@ static int wait_fetch(struct cache *c, const char *sha, uint64_t idx, size_t len
 	int rc = 0;
 
 	pthread_mutex_lock(&c->block_lock);
-	while (rc == 0 && (b = index_find(c, sha, idx)) && b->fetching && !hot_find(c, sha, idx, len)) {
+	while (rc == 0 && (b = cache_index_find(c, sha, idx)) && b->fetching && !hot_find(c, sha, idx, len)) {
 		until = b->since;
 		until.tv_sec += (time_t)c->cfg.io_timeout;
 		rc = pthread_cond_timedwait(&c->fetched, &c->block_lock, &until) == ETIMEDOUT ? -ETIMEDOUT : 0;
@@ -600,10 +478,10 @@ static void queue_run(struct cache *c, const char *sha, uint64_t idx, uint64_t c
 		int cached = 0, claimed = 0, fd;
 
 		pthread_mutex_lock(&c->block_lock);
-		b = index_find(c, sha, i);
+		b = cache_index_find(c, sha, i);
 		if (b)
 			cached = !b->fetching;
-		else if (c->nfetchers && (b = index_add(c, sha, i))) {
+		else if (c->nfetchers && (b = cache_index_add(c, sha, i))) {
 			b->fetching = 1;
 			clock_gettime(CLOCK_REALTIME, &b->since);
 			claimed = 1;
@@ -617,7 +495,7 @@ static void queue_run(struct cache *c, const char *sha, uint64_t idx, uint64_t c
 		}
 		if (!cached)
 			continue;
-		block_path(c, sha, i, path, sizeof(path));
+		cache_block_path(c, sha, i, path, sizeof(path));
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
 			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
 			close(fd);
@@ -797,91 +675,6 @@ void cache_blocks_import(struct cache *c, const char *sha, int fd, uint64_t size
 
 /* --- start and stop ------------------------------------------------------ */
 
-struct found {
-	char sha256[65];
-	uint64_t idx, bytes;
-	time_t atime;
-};
-
-static int cmp_found(const void *a, const void *b)
-{
-	const struct found *x = a, *y = b;
-
-	return x->atime < y->atime ? -1 : x->atime > y->atime;
-}
-
-/* Rebuilds the index from blocks/: one readdir per subfolder and one
- * fstatat per block, then the LRU list in access order. */
-static int rebuild(struct cache *c)
-{
-	struct found *list = NULL;
-	size_t n = 0, cap = 0;
-	DIR *top = opendir(c->blocks_dir);
-	struct dirent *sub;
-
-	if (!top)
-		return -errno;
-	while ((sub = readdir(top))) {
-		struct dirent *de;
-		int dfd;
-		DIR *d;
-
-		if (sub->d_name[0] == '.')
-			continue;
-		dfd = openat(dirfd(top), sub->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || !(d = fdopendir(dfd))) {
-			if (dfd >= 0)
-				close(dfd);
-			continue;
-		}
-		while ((de = readdir(d))) {
-			struct stat st;
-			char *dot;
-
-			if (de->d_name[0] == '.') {
-				if (strncmp(de->d_name, ".tmp.", 5) == 0)
-					unlinkat(dirfd(d), de->d_name, 0);
-				continue;
-			}
-			dot = strchr(de->d_name, '.');
-			if (!dot || dot - de->d_name != 64 || fstatat(dirfd(d), de->d_name, &st, 0) != 0)
-				continue;
-			if (n == cap) {
-				struct found *l = realloc(list, (cap = cap ? cap * 2 : 1024) * sizeof(*l));
-
-				if (!l)
-					break;
-				list = l;
-			}
-			memcpy(list[n].sha256, de->d_name, 64);
-			list[n].sha256[64] = '\0';
-			list[n].idx = strtoull(dot + 1, NULL, 10);
-			list[n].bytes = (uint64_t)st.st_size;
-			list[n].atime = st.st_atime > st.st_mtime ? st.st_atime : st.st_mtime;
-			n++;
-		}
-		closedir(d);
-	}
-	closedir(top);
-	if (n)
-		qsort(list, n, sizeof(*list), cmp_found);
-	pthread_mutex_lock(&c->block_lock);
-	for (size_t i = 0; i < n; i++) {
-		struct block *b = index_add(c, list[i].sha256, list[i].idx);
-
-		if (!b)
-			break;
-		b->bytes = list[i].bytes;
-		c->st.cache_bytes += b->bytes;
-		c->st.cache_blocks++;
-		lru_front(c, b);
-	}
-	evict(c, 0);
-	pthread_mutex_unlock(&c->block_lock);
-	free(list);
-	return 0;
-}
-
 int cache_blocks_open(struct cache *c)
 {
 	c->nblock_buckets = 1 << 16;
@@ -892,7 +685,7 @@ int cache_blocks_open(struct cache *c)
 	for (int i = 0; i < HOT_BLOCKS; i++)
 		if (!(c->hot[i].data = malloc(c->cfg.block_size)))
 			return -ENOMEM;
-	return rebuild(c);
+	return cache_index_rebuild(c);
 }
 
 int cache_blocks_start(struct cache *c)
@@ -933,16 +726,7 @@ void cache_blocks_stop(struct cache *c)
 
 void cache_blocks_free(struct cache *c)
 {
-	for (size_t i = 0; c->blocks && i < c->nblock_buckets; i++) {
-		struct block *b = c->blocks[i], *bn;
-
-		for (; b; b = bn) {
-			bn = b->next;
-			free(b);
-		}
-	}
-	free(c->blocks);
-	c->blocks = NULL;
+	cache_index_free(c);
 	for (int i = 0; c->hot && i < HOT_BLOCKS; i++)
 		free(c->hot[i].data);
 	free(c->hot);

@@ -71,6 +71,35 @@ struct cache {
 	uint64_t rate_bytes;
 };
 
+/* cache_block_index.c: the block cache's index, with block_lock held
+ * (but for rebuild and free, which take it or need none). */
+struct block {
+	char sha256[65];
+	uint64_t idx;
+	uint64_t bytes;		/* on disk, with the sum */
+	int fetching;		/* being fetched: not on disk yet */
+	struct timespec since;	/* when that fetch began */
+	struct block *next;	/* hash chain */
+	struct block *lru_prev, *lru_next;
+};
+/* The file of block IDX of content SHA: blocks/ab/<sha>.<idx>. */
+void cache_block_path(const struct cache *c, const char *sha, uint64_t idx, char *buf, size_t len);
+/* The entry of block (SHA, IDX), or NULL. */
+struct block *cache_index_find(struct cache *c, const char *sha, uint64_t idx);
+/* A new entry (not counted, not in the LRU list), or NULL (ENOMEM). */
+struct block *cache_index_add(struct cache *c, const char *sha, uint64_t idx);
+/* Takes B out (uncounting it unless it is being fetched) and frees it. */
+void cache_index_remove(struct cache *c, struct block *b);
+/* Moves B to the front of the LRU list (most recently used). */
+void cache_index_front(struct cache *c, struct block *b);
+/* Drops least recently used blocks while over the cap or under the free
+ * space floor; whether INCOMING bytes now fit. */
+int cache_index_evict(struct cache *c, uint64_t incoming);
+/* Rebuilds the index from blocks/ at start.  0 or -errno. */
+int cache_index_rebuild(struct cache *c);
+/* Frees the index. */
+void cache_index_free(struct cache *c);
+
 /* cache_block.c */
 int cache_blocks_open(struct cache *c);
 int cache_blocks_start(struct cache *c);
