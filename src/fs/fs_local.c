@@ -503,6 +503,8 @@ int fs_local_open_read(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 		f.size = in->rec_size;
 		snprintf(f.sha256, sizeof(f.sha256), "%s", in->rec_sha256);
 	}
+	uint64_t commits = in->commits;	/* of the version just taken */
+
 	pthread_mutex_unlock(&in->lock);
 	if (!ok || !(in = fs_inode_get(fs, ino, 0, 1)))
 		return -EAGAIN;
@@ -510,6 +512,9 @@ int fs_local_open_read(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 		fs_inode_put(fs, ino, 0, 1);
 		return -ENOMEM;
 	}
+	pthread_mutex_lock(&in->lock);
+	h->commits = commits;
+	pthread_mutex_unlock(&in->lock);
 	fi->keep_cache = 1;	/* its sealed bytes, read from staging */
 	fi->fh = (uintptr_t)h;
 	return 0;

@@ -227,6 +227,15 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 	if ((rc = fs_local_open_read(fs, ino, fi)) != -EAGAIN)
 		return rc;
 	fs_local_settle(fs, ino);	/* made here: its rows first */
+	/* the commits before the rows are read: one that ends meanwhile is
+	 * followed at the first read (follow_commits), not missed */
+	uint64_t commits = 0;
+
+	if ((in = fs_inode_find(fs, ino)) != NULL) {
+		pthread_mutex_lock(&in->lock);
+		commits = in->commits;
+		pthread_mutex_unlock(&in->lock);
+	}
 	rc = meta_file_get(fs->meta, ino, &f);
 	if (rc)
 		return rc;
@@ -247,6 +256,7 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi)
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&in->lock);
+	h->commits = commits;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		/* never committed: nothing to copy (content being uploaded is);
 		 * bytes another handle is writing stay unless O_TRUNC */
