@@ -148,5 +148,13 @@ def test_writes_during_a_commit_wait_and_keep_the_sealed_bytes(local_stores, mvf
     assert want in objects
     for name in objects:
         p = object_path(store.path, name)
-        assert sha256_file(p) == name, "object %s does not hold the bytes of its name" % name
+        try:
+            got = sha256_file(p)
+        except FileNotFoundError:
+            # A replaced version's deletion job may remove its bytes between
+            # the listing and this read (a quick re-save's grace is over at
+            # once): an object gone holds no wrong bytes.
+            assert name != want
+            continue
+        assert got == name, "object %s does not hold the bytes of its name" % name
     m.unmount()
