@@ -15,6 +15,9 @@ cache and to let the daemon raise the kernel's readahead.
     MVFS_BENCH_STORE=local ...    # the local backend (a folder on this disk) instead of s3rver
     MVFS_BENCH_READS_ONLY=1 MVFS_BENCH_BINS="ra128=build/mvaultfs:read_ahead_kb=128 ra4m=build/mvaultfs" ...
 
+MVFS_BENCH_FIRST=1 (root) runs everything in a CPU cgroup of the highest
+share, so other work on a shared machine does not decide the rows.
+
 MVFS_BENCH_BINS names builds (and extra -o options) to measure in turns,
 ROUNDS times each, on the same s3rver and baselines: on a shared machine
 only same-run comparisons mean anything.  Each turn has its own database
@@ -51,7 +54,7 @@ sys.path.insert(0, str(REPO / "tests" / "mount"))
 sys.path.insert(0, str(REPO / "tests" / "s3"))
 
 from pgtest import Daemon, PgServer, default_bin  # noqa: E402
-from benchutil import drop_caches, sh, timed  # noqa: E402
+from benchutil import drop_caches, first_in_line, sh, timed  # noqa: E402
 from s3server import S3rver, KEY, SECRET  # noqa: E402
 from tlsfront import TlsFront  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
@@ -138,6 +141,9 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="mvfs-bigfile."))
     os.chmod(work, 0o755)
     rows, notes = [], []
+    line = first_in_line()
+    if line:
+        notes.append(line)
     # (row, variant label) -> [seconds per round]: the medians and ratios under the table
     reads = {}
     pg = PgServer()

@@ -26,6 +26,8 @@ as "failed: reason" in its cells; the others go on.
 MVFS_BENCH_SCALE (default 1) shrinks every size and count;
 MVFS_BENCH_PEERS=local,mvaultfs,... picks systems; MVFS_BENCH_PEERS_BUDGET
 (seconds, default 1500) skips what is left once the run is over it.
+MVFS_BENCH_FIRST=1 (root) runs everything in a CPU cgroup of the highest
+share: on a shared machine each system then gets the CPU it asks for.
 Writes build/bench/peers.txt, peers.json, peers.dat and peers.png
 (gnuplot), and appends the table to build/bench.txt when that exists.
 Everything mounted is unmounted and every process started is stopped, by PID.
@@ -45,7 +47,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "mount"))
 sys.path.insert(0, str(REPO / "tests" / "s3"))
 
-from benchutil import drop_caches as drop_all_caches  # noqa: E402
+from benchutil import drop_caches as drop_all_caches, first_in_line  # noqa: E402
 
 MiB = 1 << 20
 SCALE = float(os.environ.get("MVFS_BENCH_SCALE", "1"))
@@ -753,6 +755,9 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="mvfs-bench-peers.", dir=str(REPO / "build")))
     b = Bench(work)
     b.versions = versions()
+    line = first_in_line()
+    if line:
+        b.notes.append(line)
     s3 = None
     try:
         b.make_sources()
