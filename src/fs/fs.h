@@ -149,6 +149,7 @@ struct mvfs {
 	struct fs_recorder *rec;	/* makes close-time records (NULL: made by the closer) */
 	struct fs_local *local;		/* files made here first (fs_local.c) */
 	struct fs_known *known;		/* folders whose every name is known here (NULL: none) */
+	struct fs_ahead *ahead;		/* files read ahead of lookups (fs_ahead.c) */
 	struct fs_xdg *xdg;		/* the desktop trash (fs_xdgtrash.c; NULL: none) */
 	struct fs_thumbs *thumbs;	/* the desktop's thumbnails (fs_thumbs.c; NULL: none) */
 };
@@ -390,6 +391,19 @@ static inline uint64_t fs_name_hash(uint64_t parent, const char *name)
 	return h;
 }
 
+/* Files read ahead of lookups that walk a folder (fs_ahead.c). */
+struct fs_ahead;
+int fs_ahead_init(struct mvfs *fs);
+void fs_ahead_free(struct mvfs *fs);
+/* The file DIR holds as NAME, from rows read ahead that are still current
+ * (0, F filled), or -ENOENT: ask the database. */
+int fs_ahead_find(struct mvfs *fs, uint64_t dir, const char *name, struct meta_file *f);
+/* A lookup of NAME in DIR (IN, a folder of the tree) asked the database and
+ * found a file: after a few in a row, the files from NAME on are read ahead. */
+void fs_ahead_asked(struct mvfs *fs, uint64_t dir, const struct meta_dir *in, const char *name);
+/* Lookups answered from rows read ahead, in this process. */
+unsigned long long fs_ahead_hits(void);
+
 /* Folders whose every name this mount knows (fs_known.c): a lookup of
  * another name there needs no database.  Started only where no other
  * writer can go unseen (fs_known_start: the embedded default, or push). */
@@ -400,6 +414,9 @@ int fs_known_start(struct mvfs *fs);
  * listener would not start): from then on it learns nothing. */
 void fs_known_off(struct mvfs *fs);
 void fs_known_free(struct mvfs *fs);
+/* One more each time every folder is forgotten (a change from elsewhere,
+ * announced by push); 0 when nothing is known here. */
+uint64_t fs_known_epoch(struct mvfs *fs);
 /* Folder INO was made here: every name in it is known from now on. */
 void fs_known_dir(struct mvfs *fs, uint64_t ino);
 /* NAME is about to be made in (or moved into) folder DIR here first, among

@@ -244,7 +244,7 @@ int fs_init(struct mvfs *fs, struct meta *meta, struct cache *cache, const struc
 	fs->local = NULL;
 	fs->known = NULL;	/* started with the session (src/cli/mount.c) */
 	fs->xdg = NULL;
-	if (fs_xdgtrash_init(fs) != 0)
+	if (fs_xdgtrash_init(fs) != 0 || fs_ahead_init(fs) != 0)
 		return -ENOMEM;
 	return fs_local_init(fs);
 }
@@ -263,6 +263,7 @@ void fs_free(struct mvfs *fs)
 
 	fs_local_free(fs);
 	fs_xdgtrash_free(fs);
+	fs_ahead_free(fs);
 	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
 		struct fs_inode *in = t->buckets[i], *next;
 

@@ -402,6 +402,19 @@ void fs_known_relist(struct mvfs *fs)
 	pthread_mutex_unlock(&k->lock);
 }
 
+uint64_t fs_known_epoch(struct mvfs *fs)
+{
+	struct fs_known *k = fs->known;
+	uint64_t epoch;
+
+	if (!k)
+		return 0;
+	pthread_mutex_lock(&k->lock);
+	epoch = k->epoch;
+	pthread_mutex_unlock(&k->lock);
+	return epoch;
+}
+
 uint64_t fs_known_folder_gen(struct mvfs *fs)
 {
 	struct fs_known *k = fs->known;

@@ -440,11 +440,17 @@ int fs_ns_lookup(struct mvfs *fs, uint64_t parent, const char *name, struct fuse
 			if (fs_known_absent(fs, parent, name))	/* a folder made here */
 				return -ENOENT;
 
-			rc = meta_lookup_entry(fs->meta, &in, name, &f, &folder, &is_folder);
-			if (rc == 0 && is_folder)
-				return fs_ns_folder_entry(fs, &folder, e);
-			if (rc == -ENOENT)	/* a copy into it asks this before each file */
-				known_fill(fs, parent, &n, &in);
+			if (fs_ahead_find(fs, parent, name, &f) == 0) {
+				rc = 0;
+			} else {
+				rc = meta_lookup_entry(fs->meta, &in, name, &f, &folder, &is_folder);
+				if (rc == 0 && is_folder)
+					return fs_ns_folder_entry(fs, &folder, e);
+				if (rc == 0)	/* a rerun of a copy asks this for each file */
+					fs_ahead_asked(fs, parent, &in, name);
+				if (rc == -ENOENT)	/* a copy into it asks this before each file */
+					known_fill(fs, parent, &n, &in);
+			}
 		} else {
 			rc = meta_lookup(fs->meta, &n.dir, name, &f);
 		}

@@ -623,7 +623,7 @@ ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size)
 		     "uploaded_bytes %llu\nupload_rate %.0f\ncache_bytes %llu\ncache_blocks %llu\n"
 		     "cache_max %llu\nhits %llu\nmisses %llu\nstore_gets %llu\nstore_puts %llu\n"
 		     "db_statements %llu\ndb_down_secs %d\ndb_waiting %u\nstore_failing %llu\n"
-		     "record_waiting %llu\ncapability_asked %llu\nstore %s\n",
+		     "record_waiting %llu\ncapability_asked %llu\nlookups_ahead %llu\nstore %s\n",
 		     (unsigned long long)st.staged_files, (unsigned long long)st.staged_bytes,
 		     (unsigned long long)st.set_aside, (unsigned long long)st.uploaded_files,
 		     (unsigned long long)st.uploaded_bytes, st.upload_rate,
@@ -633,7 +633,7 @@ ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size)
 		     (unsigned long long)st.store_puts, meta_statements(), db_down, db_waiting,
 		     (unsigned long long)st.store_failing, (unsigned long long)st.record_waiting,
 		     (unsigned long long)__atomic_load_n(&capability_asked, __ATOMIC_RELAXED),
-		     cache_backend_name(cache));
+		     fs_ahead_hits(), cache_backend_name(cache));
 	return fs_xattr_copy_out(text, (size_t)n, buf, size);
 }
 

@@ -178,6 +178,10 @@ int meta_db_down(unsigned *waiting);
  * go together). */
 unsigned long long meta_statements(void);
 unsigned long long meta_round_trips(void);
+/* How many statements that may change rows this process has started; in
+ * *UNDER_WAY (when not NULL) whether one has not been answered yet.  Rows
+ * read while none was under way are current while the count stays. */
+unsigned long long meta_changes(int *under_way);
 
 /* Applies pending migrations on CONNINFO and returns; for `mvaultfs db migrate`. */
 int meta_migrate_only(const char *conninfo, char *err, size_t errlen);
@@ -206,6 +210,12 @@ int meta_lookup(struct meta *m, const struct meta_dir *dir, const char *name, st
  * name takes a second).  In other places: meta_lookup. */
 int meta_lookup_entry(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *file,
 		      struct meta_folder *folder, int *is_folder);
+/* Up to MAX files of tree folder DIR (library/ or workspace/) whose display
+ * names sort at or after NAME, in that order, into OUT (*N of them): each
+ * as meta_lookup_entry gives it for a lookup of its name when its shown
+ * name (name) is its display name.  One statement. */
+int meta_lookup_ahead(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out,
+		      int max, int *n);
 /* The user's file (or replaced version) with inode number INO, whatever its
  * place or lifecycle (an open file that was removed keeps its attributes).
  * -ENOENT. */

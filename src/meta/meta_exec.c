@@ -74,6 +74,21 @@ unsigned long long meta_statements(void)
 	return statements_sent;
 }
 
+/* Statements that may change rows (not read_only): sent, and answered or
+ * lost.  Counted around each, so that a copy of rows read while none was
+ * under way is known to be current as long as no other starts
+ * (meta_changes). */
+static _Atomic unsigned long long changes_begun, changes_ended;
+
+unsigned long long meta_changes(int *under_way)
+{
+	unsigned long long ended = changes_ended, begun = changes_begun;
+
+	if (under_way)
+		*under_way = begun != ended;
+	return begun;
+}
+
 unsigned long long meta_round_trips(void)
 {
 	return round_trips;
@@ -361,7 +376,7 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 	ExecStatusType st;
 	const char *state;
 	char *msg, *nl;
-	int err, ok_first = 0;
+	int err, ok_first = 0, changing;
 
 	if (!conn_alive(c)) {
 		/* nothing sent: safe to run again on a new connection */
@@ -369,13 +384,18 @@ int meta_exec(PGconn *c, const char *what, const char *sql, int nparams,
 		log_warn("database: connection lost before '%s' was sent", what);
 		return -EIO;
 	}
+	changing = !read_only(sql);
+	if (changing)
+		changes_begun++;
 	r = exec_sql(c, sql, nparams, params, &ok_first);
+	if (changing)
+		changes_ended++;
 	st = PQresultStatus(r);
 	statements_sent++;
 	round_trips++;
 	log_debug("sql: %s", what);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-		if (before == PQTRANS_IDLE && !read_only(sql) && strcmp(sql, "BEGIN") != 0)
+		if (before == PQTRANS_IDLE && changing && strcmp(sql, "BEGIN") != 0)
 			borrow_changed = 1;
 		if (res)
 			*res = r;
@@ -523,8 +543,10 @@ int meta_pipeline(struct meta *m, PGconn *c, struct meta_stmt *s, int n)
 
 	for (int i = 0; i < n; i++)
 		s[i].rc = META_UNANSWERED;
+	changes_begun++;
 	for (int i = 0; i < n && rc == 0; i += META_PIPELINE_MAX)
 		rc = pipeline_run(c, s + i, n - i < META_PIPELINE_MAX ? n - i : META_PIPELINE_MAX);
+	changes_ended++;
 	/* a connection that broke mid-way may be left in pipeline mode with
 	 * answers unread: made anew, so that the next borrower finds it as
 	 * any other */

@@ -569,6 +569,41 @@ int meta_lookup_entry(struct meta *m, const struct meta_dir *dir, const char *na
 	return rc;
 }
 
+/* Up to MAX files of tree folder DIR whose display names sort at or after
+ * NAME, in that order: the rows find_entry would give for each of them. */
+static int lookup_ahead(struct meta *m, PGconn *c, const struct meta_dir *dir, const char *name,
+			struct meta_file *out, int max, int *n)
+{
+	char sql[6144], from[256], where[512], twin[512], ino_s[24], max_s[16];
+	const char *p[] = { m->user_id, ino_s, name, max_s }, *cursor;
+	int has_ino, rc;
+	PGresult *r;
+
+	*n = 0;
+	if ((rc = meta_place_sql(m, dir, from, sizeof(from), where, sizeof(where), &cursor, &has_ino)) != 0)
+		return rc;
+	dir_ino_param(m, dir, ino_s, sizeof(ino_s));
+	snprintf(max_s, sizeof(max_s), "%d", max);
+	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS
+		 " WHERE %s AND i.display_name >= $3 ORDER BY i.display_name, i.ino LIMIT $4::int",
+		 twin_test(dir->place, twin, sizeof(twin), m->trash_days), from, where);
+	if ((rc = meta_exec(c, "lookup ahead", sql, 4, p, &r)) != 0)
+		return rc;
+	for (int i = 0; i < PQntuples(r) && i < max; i++)
+		file_from_row(r, i, &out[(*n)++]);
+	PQclear(r);
+	return 0;
+}
+
+int meta_lookup_ahead(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out,
+		      int max, int *n)
+{
+	*n = 0;
+	if (dir->place != META_PLACE_LIBRARY && dir->place != META_PLACE_WORKSPACE)
+		return -EINVAL;
+	return META_ON_CONN(m, c, lookup_ahead(m, c, dir, name, out, max, n));
+}
+
 int meta_call_file(struct meta *m, const char *what, const char *call, int n, const char *const *p,
 		   struct meta_file *out)
 {
