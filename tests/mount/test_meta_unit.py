@@ -49,6 +49,38 @@ def same_pairs(rows, n):
     return got
 
 
+def upload_rows(inos, steps):
+    """An upload-record comparison's statements: a user and its library,
+    INOS inode numbers (temp table n, k from 1), a table `said` of the
+    answers, STEPS, then for each name in `said` its answers and its rows
+    (memory, item, versions with their blobs, upload sessions, edges,
+    keys, deletion jobs), ids left out."""
+    return ([
+        "SELECT set_config('mvault.user_id', mvault_user_ensure('rows')::text, false);",
+        "SELECT mvault_top_folder(mvault_uid(), 'library');",
+        "CREATE TEMP TABLE t AS SELECT place, ino FROM folders WHERE parent_id IS NULL AND user_id = mvault_uid();",
+        "CREATE TEMP TABLE n AS SELECT row_number() OVER () AS k, i FROM mvfs_inos(%d) i;" % inos,
+        "CREATE TEMP TABLE said (name text, said text, at serial);"] + steps + [
+        "SELECT s.name, (SELECT string_agg(x.said, ',' ORDER BY x.at) FROM said x WHERE x.name = s.name),"
+        " to_jsonb(m) - '{id,title}'::text[],"
+        " to_jsonb(i) - '{id,ino,memory_id,primary_asset_id,display_name}'::text[],"
+        " (SELECT jsonb_agg((to_jsonb(a) - '{id,memory_id,memory_item_id,group_id,content_hash,storage_key,blob_id,version_ino}'::text[])"
+        "    || jsonb_build_object('current', a.id = i.primary_asset_id,"
+        "                          'blob', to_jsonb(b) - '{id,content_hash,storage_key}'::text[])"
+        "    ORDER BY a.staged_seq, a.lifecycle_status)"
+        "    FROM memory_assets a LEFT JOIN blobs b ON b.id = a.blob_id WHERE a.memory_item_id = i.id),"
+        " (SELECT jsonb_agg(to_jsonb(u) - '{id,memory_id,session_token}'::text[]) FROM upload_sessions u"
+        "   WHERE u.memory_id = m.id),"
+        " (SELECT jsonb_agg(to_jsonb(e) - '{id,memory_id,location,content_hash}'::text[] ORDER BY e.artifact)"
+        "    FROM storage_edges e WHERE e.memory_id = m.id),"
+        " (SELECT string_agg(k.response->>'said', ',' ORDER BY k.key) FROM idempotency_keys k"
+        "   WHERE k.route = 'mvfs_uploaded' AND split_part(k.key, ':', 1)::bigint = i.ino),"
+        " (SELECT count(*) FROM asset_delete_jobs j JOIN memory_assets a ON a.id = j.asset_id"
+        "   WHERE a.memory_item_id = i.id)"
+        " FROM (SELECT DISTINCT name FROM said) s LEFT JOIN memory_items i ON i.display_name = s.name"
+        " LEFT JOIN memories m ON m.id = i.memory_id ORDER BY s.name"])
+
+
 def test_create_staged_rows_are_the_old_pairs(pg_server):
     """0029's mvfs_create_staged writes each row once; the rows are those of
     0023's form (mvfs_create then mvfs_stage, kept for the release before),
@@ -149,28 +181,7 @@ def test_uploaded_many_rows_are_mvfs_uploaded(pg_server):
         steps.append("INSERT INTO said SELECT '%s-5', upload_status::text FROM memory_assets"
                      " WHERE content_hash = '%s';" % (form, sha(5)))
         record("%s-5" % form, 5, 7)
-    rows = pg_server.sql(db, " ".join([
-        "SELECT set_config('mvault.user_id', mvault_user_ensure('rows')::text, false);",
-        "SELECT mvault_top_folder(mvault_uid(), 'library');",
-        "CREATE TEMP TABLE t AS SELECT place, ino FROM folders WHERE parent_id IS NULL AND user_id = mvault_uid();",
-        "CREATE TEMP TABLE n AS SELECT row_number() OVER () AS k, i FROM mvfs_inos(60) i;",
-        "CREATE TEMP TABLE said (name text, said text, at serial);"] + steps + [
-        "SELECT s.name, (SELECT string_agg(x.said, ',' ORDER BY x.at) FROM said x WHERE x.name = s.name),"
-        " to_jsonb(m) - '{id,title}'::text[],"
-        " to_jsonb(i) - '{id,ino,memory_id,primary_asset_id,display_name}'::text[],"
-        " (SELECT jsonb_agg((to_jsonb(a) - '{id,memory_id,memory_item_id,group_id,content_hash,storage_key,blob_id,version_ino}'::text[])"
-        "    || jsonb_build_object('current', a.id = i.primary_asset_id,"
-        "                          'blob', to_jsonb(b) - '{id,content_hash,storage_key}'::text[])"
-        "    ORDER BY a.staged_seq, a.lifecycle_status)"
-        "    FROM memory_assets a LEFT JOIN blobs b ON b.id = a.blob_id WHERE a.memory_item_id = i.id),"
-        " (SELECT jsonb_agg(to_jsonb(u) - '{id,memory_id,session_token}'::text[]) FROM upload_sessions u"
-        "   WHERE u.memory_id = m.id),"
-        " (SELECT jsonb_agg(to_jsonb(e) - '{id,memory_id,location,content_hash}'::text[] ORDER BY e.artifact)"
-        "    FROM storage_edges e WHERE e.memory_id = m.id),"
-        " (SELECT string_agg(k.response->>'said', ',' ORDER BY k.key) FROM idempotency_keys k"
-        "   WHERE k.route = 'mvfs_uploaded' AND split_part(k.key, ':', 1)::bigint = i.ino)"
-        " FROM (SELECT DISTINCT name FROM said) s LEFT JOIN memory_items i ON i.display_name = s.name"
-        " LEFT JOIN memories m ON m.id = i.memory_id ORDER BY s.name"]))
+    rows = pg_server.sql(db, " ".join(upload_rows(60, steps)))
     got = same_pairs(rows, 6)
     assert got["old-0"].split("|")[0] == ","
     assert got["old-3"].split("|")[0] == "gone"
@@ -237,30 +248,7 @@ def test_uploaded_many_batch_rows_are_one_by_one(pg_server):
                ("%s-3" % form, base + 4, sha(3), 7)])
         # the same batch again: every record a replay
         batch([("%s-0" % form, base + 1, sha(0), 7), ("%s-4" % form, base + 5, sha(4, "b"), 8)])
-    rows = pg_server.sql(db, " ".join([
-        "SELECT set_config('mvault.user_id', mvault_user_ensure('rows')::text, false);",
-        "SELECT mvault_top_folder(mvault_uid(), 'library');",
-        "CREATE TEMP TABLE t AS SELECT place, ino FROM folders WHERE parent_id IS NULL AND user_id = mvault_uid();",
-        "CREATE TEMP TABLE n AS SELECT row_number() OVER () AS k, i FROM mvfs_inos(40) i;",
-        "CREATE TEMP TABLE said (name text, said text, at serial);"] + steps + [
-        "SELECT s.name, (SELECT string_agg(x.said, ',' ORDER BY x.at) FROM said x WHERE x.name = s.name),"
-        " to_jsonb(m) - '{id,title}'::text[],"
-        " to_jsonb(i) - '{id,ino,memory_id,primary_asset_id,display_name}'::text[],"
-        " (SELECT jsonb_agg((to_jsonb(a) - '{id,memory_id,memory_item_id,group_id,content_hash,storage_key,blob_id,version_ino}'::text[])"
-        "    || jsonb_build_object('current', a.id = i.primary_asset_id,"
-        "                          'blob', to_jsonb(b) - '{id,content_hash,storage_key}'::text[])"
-        "    ORDER BY a.staged_seq, a.lifecycle_status)"
-        "    FROM memory_assets a LEFT JOIN blobs b ON b.id = a.blob_id WHERE a.memory_item_id = i.id),"
-        " (SELECT jsonb_agg(to_jsonb(u) - '{id,memory_id,session_token}'::text[]) FROM upload_sessions u"
-        "   WHERE u.memory_id = m.id),"
-        " (SELECT jsonb_agg(to_jsonb(e) - '{id,memory_id,location,content_hash}'::text[] ORDER BY e.artifact)"
-        "    FROM storage_edges e WHERE e.memory_id = m.id),"
-        " (SELECT string_agg(k.response->>'said', ',' ORDER BY k.key) FROM idempotency_keys k"
-        "   WHERE k.route = 'mvfs_uploaded' AND split_part(k.key, ':', 1)::bigint = i.ino),"
-        " (SELECT count(*) FROM asset_delete_jobs j JOIN memory_assets a ON a.id = j.asset_id"
-        "   WHERE a.memory_item_id = i.id)"
-        " FROM (SELECT DISTINCT name FROM said) s LEFT JOIN memory_items i ON i.display_name = s.name"
-        " LEFT JOIN memories m ON m.id = i.memory_id ORDER BY s.name"]))
+    rows = pg_server.sql(db, " ".join(upload_rows(40, steps)))
     got = same_pairs(rows, 9)
     assert got["old-0"].split("|")[0] == ",", got["old-0"]
     assert got["old-5"].split("|")[0] == "gone", got["old-5"]
