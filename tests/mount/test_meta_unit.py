@@ -49,6 +49,38 @@ def same_pairs(rows, n):
     return got
 
 
+def upload_rows(inos, steps):
+    """An upload-record comparison's statements: a user and its library,
+    INOS inode numbers (temp table n, k from 1), a table `said` of the
+    answers, STEPS, then for each name in `said` its answers and its rows
+    (memory, item, versions with their blobs, upload sessions, edges,
+    keys, deletion jobs), ids left out."""
+    return ([
+        "SELECT set_config('mvault.user_id', mvault_user_ensure('rows')::text, false);",
+        "SELECT mvault_top_folder(mvault_uid(), 'library');",
+        "CREATE TEMP TABLE t AS SELECT place, ino FROM folders WHERE parent_id IS NULL AND user_id = mvault_uid();",
+        "CREATE TEMP TABLE n AS SELECT row_number() OVER () AS k, i FROM mvfs_inos(%d) i;" % inos,
+        "CREATE TEMP TABLE said (name text, said text, at serial);"] + steps + [
+        "SELECT s.name, (SELECT string_agg(x.said, ',' ORDER BY x.at) FROM said x WHERE x.name = s.name),"
+        " to_jsonb(m) - '{id,title}'::text[],"
+        " to_jsonb(i) - '{id,ino,memory_id,primary_asset_id,display_name}'::text[],"
+        " (SELECT jsonb_agg((to_jsonb(a) - '{id,memory_id,memory_item_id,group_id,content_hash,storage_key,blob_id,version_ino}'::text[])"
+        "    || jsonb_build_object('current', a.id = i.primary_asset_id,"
+        "                          'blob', to_jsonb(b) - '{id,content_hash,storage_key}'::text[])"
+        "    ORDER BY a.staged_seq, a.lifecycle_status)"
+        "    FROM memory_assets a LEFT JOIN blobs b ON b.id = a.blob_id WHERE a.memory_item_id = i.id),"
+        " (SELECT jsonb_agg(to_jsonb(u) - '{id,memory_id,session_token}'::text[]) FROM upload_sessions u"
+        "   WHERE u.memory_id = m.id),"
+        " (SELECT jsonb_agg(to_jsonb(e) - '{id,memory_id,location,content_hash}'::text[] ORDER BY e.artifact)"
+        "    FROM storage_edges e WHERE e.memory_id = m.id),"
+        " (SELECT string_agg(k.response->>'said', ',' ORDER BY k.key) FROM idempotency_keys k"
+        "   WHERE k.route = 'mvfs_uploaded' AND split_part(k.key, ':', 1)::bigint = i.ino),"
+        " (SELECT count(*) FROM asset_delete_jobs j JOIN memory_assets a ON a.id = j.asset_id"
+        "   WHERE a.memory_item_id = i.id)"
+        " FROM (SELECT DISTINCT name FROM said) s LEFT JOIN memory_items i ON i.display_name = s.name"
+        " LEFT JOIN memories m ON m.id = i.memory_id ORDER BY s.name"])
+
+
 def test_create_staged_rows_are_the_old_pairs(pg_server):
     """0029's mvfs_create_staged writes each row once; the rows are those of
     0023's form (mvfs_create then mvfs_stage, kept for the release before),
@@ -149,30 +181,77 @@ def test_uploaded_many_rows_are_mvfs_uploaded(pg_server):
         steps.append("INSERT INTO said SELECT '%s-5', upload_status::text FROM memory_assets"
                      " WHERE content_hash = '%s';" % (form, sha(5)))
         record("%s-5" % form, 5, 7)
-    rows = pg_server.sql(db, " ".join([
-        "SELECT set_config('mvault.user_id', mvault_user_ensure('rows')::text, false);",
-        "SELECT mvault_top_folder(mvault_uid(), 'library');",
-        "CREATE TEMP TABLE t AS SELECT place, ino FROM folders WHERE parent_id IS NULL AND user_id = mvault_uid();",
-        "CREATE TEMP TABLE n AS SELECT row_number() OVER () AS k, i FROM mvfs_inos(60) i;",
-        "CREATE TEMP TABLE said (name text, said text, at serial);"] + steps + [
-        "SELECT s.name, (SELECT string_agg(x.said, ',' ORDER BY x.at) FROM said x WHERE x.name = s.name),"
-        " to_jsonb(m) - '{id,title}'::text[],"
-        " to_jsonb(i) - '{id,ino,memory_id,primary_asset_id,display_name}'::text[],"
-        " (SELECT jsonb_agg((to_jsonb(a) - '{id,memory_id,memory_item_id,group_id,content_hash,storage_key,blob_id,version_ino}'::text[])"
-        "    || jsonb_build_object('current', a.id = i.primary_asset_id,"
-        "                          'blob', to_jsonb(b) - '{id,content_hash,storage_key}'::text[])"
-        "    ORDER BY a.staged_seq, a.lifecycle_status)"
-        "    FROM memory_assets a LEFT JOIN blobs b ON b.id = a.blob_id WHERE a.memory_item_id = i.id),"
-        " (SELECT jsonb_agg(to_jsonb(u) - '{id,memory_id,session_token}'::text[]) FROM upload_sessions u"
-        "   WHERE u.memory_id = m.id),"
-        " (SELECT jsonb_agg(to_jsonb(e) - '{id,memory_id,location,content_hash}'::text[] ORDER BY e.artifact)"
-        "    FROM storage_edges e WHERE e.memory_id = m.id),"
-        " (SELECT string_agg(k.response->>'said', ',' ORDER BY k.key) FROM idempotency_keys k"
-        "   WHERE k.route = 'mvfs_uploaded' AND split_part(k.key, ':', 1)::bigint = i.ino)"
-        " FROM (SELECT DISTINCT name FROM said) s LEFT JOIN memory_items i ON i.display_name = s.name"
-        " LEFT JOIN memories m ON m.id = i.memory_id ORDER BY s.name"]))
+    rows = pg_server.sql(db, " ".join(upload_rows(60, steps)))
     got = same_pairs(rows, 6)
     assert got["old-0"].split("|")[0] == ","
     assert got["old-3"].split("|")[0] == "gone"
     assert got["old-4"].split("|")[0] == "superseded,"
     assert got["old-5"].split("|")[0] == ",completed,"
+
+
+def test_uploaded_many_batch_rows_are_one_by_one(pg_server):
+    """0032's mvfs_uploaded_many makes the plain records of a batch at once
+    (mvault_upload_records_plain) and the others one by one: the answers and
+    rows of one call with a batch are those of mvfs_uploaded (0011, 0023)
+    called for each entry in turn, column by column: plain files, two
+    versions of one file in the batch, a file that is gone, a file whose
+    bytes another file of the batch has, a replay, and bytes already in a
+    blob from an earlier batch."""
+    db = migrated_db(pg_server, "t_uploaded_batch")
+    ino = "(SELECT i FROM n WHERE k = %d)"
+    home = "(SELECT ino FROM t WHERE place = 'library')"
+    steps = []
+    for c, form in ((0, "old"), (1, "new")):
+        def sha(case, version="a"):
+            return "%064x" % (0x1000 * (case + 1) + 0x10 * (version == "b") + c)
+
+        def made(name, k, digest, seq=7):
+            steps.append("SELECT mvfs_create_staged(mvault_uid(), %s, %s, '%s', 416, '%s', 4096, 'image/jpeg',"
+                         " 'image', 'local', 'k/%s', 1700000000, 5, %d, 60, 30, '1700000001000000', NULL);"
+                         % (ino % k, home, name, digest, digest, seq))
+
+        def batch(entries):
+            # entries: (name, k, digest, seq)
+            if form == "old":
+                for name, k, digest, seq in entries:
+                    steps.append("INSERT INTO said SELECT '%s', mvfs_uploaded(mvault_uid(), %s, '%s', 4096,"
+                                 " 'image/jpeg', 'image', 'local', 'k/%s', NULL, NULL, %d, 60, 30);"
+                                 % (name, ino % k, digest, digest, seq))
+                return
+            arr = lambda vals, typ: "ARRAY[%s]::%s[]" % (",".join(vals), typ)  # noqa: E731
+            steps.append("INSERT INTO said SELECT e.name, e.said FROM unnest(%s, mvfs_uploaded_many(mvault_uid(), 60,"
+                         " 30, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)) AS e(name, said);" % (
+                             arr(["'%s'" % e[0] for e in entries], "text"),
+                             arr([ino % e[1] for e in entries], "bigint"), arr(["%d" % e[3] for e in entries], "bigint"),
+                             arr(["'%s'" % e[2] for e in entries], "text"), arr(["4096"] * len(entries), "bigint"),
+                             arr(["'image/jpeg'"] * len(entries), "text"), arr(["'image'"] * len(entries), "text"),
+                             arr(["'local'"] * len(entries), "text"), arr(["'k/%s'" % e[2] for e in entries], "text"),
+                             arr(["NULL"] * len(entries), "bigint"), arr(["NULL"] * len(entries), "integer")))
+
+        base = 20 * c
+        for f in range(4):
+            made("%s-%d" % (form, f), base + f + 1, sha(f))
+        # two versions of one file, both in the batch
+        made("%s-4" % form, base + 5, sha(4))
+        steps.append("SELECT mvfs_stage(mvault_uid(), %s, '%s', 4096, 'image/jpeg', 'image', 'local', 'k/%s',"
+                     " 1700000002, 0, 8, 60, 30, NULL);" % (ino % (base + 5), sha(4, "b"), sha(4, "b")))
+        # the bytes of file 0 in another file
+        made("%s-6" % form, base + 7, sha(0))
+        # a file uploaded in an earlier batch, then the same bytes in a new file
+        made("%s-7" % form, base + 8, sha(7))
+        batch([("%s-7" % form, base + 8, sha(7), 7)])
+        made("%s-8" % form, base + 9, sha(7))
+        batch([("%s-0" % form, base + 1, sha(0), 7), ("%s-1" % form, base + 2, sha(1), 7),
+               ("%s-4" % form, base + 5, sha(4), 7), ("%s-5" % form, base + 6, sha(5), 7),
+               ("%s-2" % form, base + 3, sha(2), 7), ("%s-4" % form, base + 5, sha(4, "b"), 8),
+               ("%s-6" % form, base + 7, sha(0), 7), ("%s-8" % form, base + 9, sha(7), 7),
+               ("%s-3" % form, base + 4, sha(3), 7)])
+        # the same batch again: every record a replay
+        batch([("%s-0" % form, base + 1, sha(0), 7), ("%s-4" % form, base + 5, sha(4, "b"), 8)])
+    rows = pg_server.sql(db, " ".join(upload_rows(40, steps)))
+    got = same_pairs(rows, 9)
+    assert got["old-0"].split("|")[0] == ",", got["old-0"]
+    assert got["old-5"].split("|")[0] == "gone", got["old-5"]
+    assert got["old-4"].split("|")[0] == ",,", got["old-4"]
+    # the blobs of bytes two files hold count both
+    assert '"ref_count": 2' in got["old-6"] and '"ref_count": 2' in got["old-8"], (got["old-6"], got["old-8"])
