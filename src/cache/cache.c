@@ -127,6 +127,7 @@ struct cache *cache_open(const char *dir, struct backend *b, const struct cache_
 	pthread_cond_init(&c->changed, NULL);
 	pthread_mutex_init(&c->block_lock, NULL);
 	pthread_cond_init(&c->fetched, NULL);
+	pthread_cond_init(&c->queued, NULL);
 	pthread_mutex_init(&c->stats_lock, NULL);
 	c->dir = strdup(dir);
 	c->staging_dir = join(dir, "staging");
@@ -187,6 +188,7 @@ void cache_free(struct cache *c)
 	pthread_cond_destroy(&c->changed);
 	pthread_mutex_destroy(&c->block_lock);
 	pthread_cond_destroy(&c->fetched);
+	pthread_cond_destroy(&c->queued);
 	pthread_mutex_destroy(&c->stats_lock);
 	free(c);
 }

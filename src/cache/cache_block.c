@@ -452,7 +452,10 @@ static void enqueue_fetch(struct cache *c, const char *sha, uint64_t idx, uint64
 			c->fetch_head = f;
 		c->fetch_tail = f;
 	}
-	pthread_cond_broadcast(&c->fetched);
+	/* one fetcher for one fetch: waking them all (and the readers
+	 * waiting for blocks) at every queued run and every arrived block
+	 * was 15 % of the daemon's CPU in task switches reading cold */
+	pthread_cond_signal(&c->queued);
 	pthread_mutex_unlock(&c->block_lock);
 }
 
@@ -540,7 +543,7 @@ static void *fetcher_main(void *arg)
 
 		pthread_mutex_lock(&c->block_lock);
 		while (!c->stopping && !c->fetch_head)
-			pthread_cond_wait(&c->fetched, &c->block_lock);
+			pthread_cond_wait(&c->queued, &c->block_lock);
 		if (c->stopping) {
 			pthread_mutex_unlock(&c->block_lock);
 			break;
@@ -709,6 +712,7 @@ void cache_blocks_stop(struct cache *c)
 		return;
 	pthread_mutex_lock(&c->block_lock);
 	c->stopping = 1;
+	pthread_cond_broadcast(&c->queued);
 	pthread_cond_broadcast(&c->fetched);
 	pthread_mutex_unlock(&c->block_lock);
 	for (int i = 0; i < c->nfetchers; i++)

@@ -51,7 +51,8 @@ struct cache {
 
 	/* block cache (cache_block.c), under block_lock */
 	pthread_mutex_t block_lock;
-	pthread_cond_t fetched;		/* a fetch finished */
+	pthread_cond_t fetched;		/* a block arrived (in memory or its file), or its fetch failed */
+	pthread_cond_t queued;		/* a fetch was queued, or the fetchers stop: for them alone */
 	struct block **blocks;
 	size_t nblock_buckets;
 	struct block *lru_head, *lru_tail;	/* head: most recent */
