@@ -213,9 +213,17 @@ const char *cache_key_prefix(const struct cache *c)
 int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off, size_t len,
 	       void *dst, size_t *got, struct cache_reader *r)
 {
+	return cache_read_ref(c, sha256, size, off, len, dst, got, r, NULL);
+}
+
+int cache_read_ref(struct cache *c, const char *sha256, uint64_t size, uint64_t off, size_t len,
+		   void *dst, size_t *got, struct cache_reader *r, struct cache_ref *ref)
+{
 	int fd = cache_stage_open_content(c, sha256);
 
 	*got = 0;
+	if (ref)
+		ref->data = NULL, ref->pin = NULL;
 	if (off >= size)
 		return 0;
 	if (len > size - off)
@@ -241,7 +249,7 @@ int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off,
 			log_error("cannot read staged content %.12s...: %s", sha256, strerror(-rc));
 		return rc;
 	}
-	return cache_blocks_read(c, sha256, size, off, len, dst, got, r);
+	return cache_blocks_read(c, sha256, size, off, len, dst, got, r, ref);
 }
 
 int cache_write_full(int fd, const void *buf, size_t len, off_t off)

@@ -174,6 +174,20 @@ struct cache_reader {
  * I/O timeout or they fail their check. */
 int cache_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off, size_t len,
 	       void *dst, size_t *got, struct cache_reader *r);
+/* A read's bytes where they are in the cache's memory (cache_read_ref). */
+struct cache_ref {
+	const char *data;	/* NULL: the bytes were copied into DST */
+	void *pin;		/* what keeps DATA in place until cache_ref_drop */
+};
+/* cache_read, but where the bytes asked for are within one block held in
+ * memory (a block just fetched, which a sequential reader asks for as
+ * soon as it arrives), REF->data points at them there instead of a copy
+ * into DST, and they stay there until cache_ref_drop(REF): a reply is sent
+ * from them straight.  REF->data is NULL when DST holds them. */
+int cache_read_ref(struct cache *c, const char *sha256, uint64_t size, uint64_t off, size_t len,
+		   void *dst, size_t *got, struct cache_reader *r, struct cache_ref *ref);
+/* Lets go of REF's bytes (nothing when it has none). */
+void cache_ref_drop(struct cache *c, struct cache_ref *ref);
 /* Copies the SIZE bytes of content SHA256 into staging fd FD (copy on
  * write of an existing file).  Returns 0 or -errno. */
 int cache_stage_fill(struct cache *c, const char *sha256, uint64_t size, int fd);
@@ -196,6 +210,7 @@ struct cache_stats {
 	double upload_rate;			/* bytes/s over the last uploads */
 	uint64_t cache_bytes, cache_blocks, cache_max;
 	uint64_t hits, misses;			/* block lookups */
+	uint64_t reads_in_place;		/* reads answered from a block in memory, not a copy */
 	uint64_t store_gets;			/* ranged GETs sent to the store */
 	uint64_t store_puts;
 	/* uploads retrying now: refused by the store, or sent but waiting

@@ -282,12 +282,9 @@ static struct hot_block *hot_find(struct cache *c, const char *sha, uint64_t idx
 	return NULL;
 }
 
-/* Copies N bytes at FROM of the hot copy of (SHA, IDX), LEN bytes in all,
- * into DST: 1, or 0 when it is not hot.  A reader of part of a block (the
- * kernel asks for 128 KiB at a time where its readahead is not raised)
- * copies only that part; the copy is made outside block_lock, with the
- * slot pinned, so that readers and fetchers do not wait for it. */
-static int hot_get_part(struct cache *c, const char *sha, uint64_t idx, size_t len, size_t from, size_t n, void *dst)
+/* The hot slot of (SHA, IDX), LEN bytes, pinned (its bytes stay until
+ * hot_unpin), or NULL when the block is not hot. */
+static struct hot_block *hot_pin(struct cache *c, const char *sha, uint64_t idx, size_t len)
 {
 	struct hot_block *h;
 
@@ -297,12 +294,24 @@ static int hot_get_part(struct cache *c, const char *sha, uint64_t idx, size_t l
 		h->pins++;
 	}
 	pthread_mutex_unlock(&c->block_lock);
+	return h;
+}
+
+static void hot_unpin(struct cache *c, struct hot_block *h);
+
+/* Copies N bytes at FROM of the hot copy of (SHA, IDX), LEN bytes in all,
+ * into DST: 1, or 0 when it is not hot.  A reader of part of a block (the
+ * kernel asks for 128 KiB at a time where its readahead is not raised)
+ * copies only that part; the copy is made outside block_lock, with the
+ * slot pinned, so that readers and fetchers do not wait for it. */
+static int hot_get_part(struct cache *c, const char *sha, uint64_t idx, size_t len, size_t from, size_t n, void *dst)
+{
+	struct hot_block *h = hot_pin(c, sha, idx, len);
+
 	if (!h)
 		return 0;
 	memcpy(dst, h->data + from, n);
-	pthread_mutex_lock(&c->block_lock);
-	h->pins--;
-	pthread_mutex_unlock(&c->block_lock);
+	hot_unpin(c, h);
 	return 1;
 }
 
@@ -365,6 +374,15 @@ static void hot_unpin(struct cache *c, struct hot_block *h)
 	pthread_mutex_unlock(&c->block_lock);
 }
 
+void cache_ref_drop(struct cache *c, struct cache_ref *ref)
+{
+	if (!ref)
+		return;
+	hot_unpin(c, ref->pin);
+	ref->data = NULL;
+	ref->pin = NULL;
+}
+
 /* Caches block (SHA, IDX), LEN bytes in *DATA, just fetched: first in
  * memory, where a reader waiting for it takes it at once, then in its
  * file. *DATA may be another buffer afterwards (hot_put). */
@@ -378,13 +396,18 @@ static void block_keep(struct cache *c, const char *sha, uint64_t idx, char **da
 
 /* One block into DST: hot in memory, cached, fetched by us, or waited for.
  * A block read from its file is not kept in memory: the whole block was
- * asked for, so the kernel's page cache keeps it. */
-static int block_get(struct cache *c, const char *sha, uint64_t idx, uint64_t size, void *dst, size_t len)
+ * asked for, so the kernel's page cache keeps it.  With PIN, a block hot
+ * in memory (or arriving there) is not copied: *PIN is its slot, pinned,
+ * and DST is untouched; *PIN is NULL when DST has the bytes. */
+static int block_get(struct cache *c, const char *sha, uint64_t idx, uint64_t size, void *dst, size_t len,
+		     struct hot_block **pin)
 {
+	if (pin)
+		*pin = NULL;
 	for (int tries = 0; tries < 3; tries++) {
 		int rc;
 
-		if (hot_get_part(c, sha, idx, len, 0, len, dst)) {
+		if (pin ? (*pin = hot_pin(c, sha, idx, len)) != NULL : hot_get_part(c, sha, idx, len, 0, len, dst)) {
 			cache_count(c, &c->st.hits, 1);
 			return 0;
 		}
@@ -579,14 +602,18 @@ static void *fetcher_main(void *arg)
 }
 
 int cache_blocks_read(struct cache *c, const char *sha, uint64_t size, uint64_t off, size_t len,
-		      void *dst, size_t *got, struct cache_reader *r)
+		      void *dst, size_t *got, struct cache_reader *r, struct cache_ref *ref)
 {
 	uint64_t bs = c->cfg.block_size, first = off / bs, last = (off + len - 1) / bs;
 	uint64_t nblocks = (size + bs - 1) / bs;
 	uint64_t nrun = FETCH_RUN_BYTES / bs ? FETCH_RUN_BYTES / bs : 1;
 	char *buf = NULL;
+	/* a read within one block may be answered from its hot slot */
+	int one = ref && first == last;
 	int rc = 0;
 
+	if (ref)
+		ref->data = NULL, ref->pin = NULL;
 	if (nrun > (uint64_t)c->cfg.readahead)
 		nrun = (uint64_t)c->cfg.readahead;
 	*got = 0;
@@ -629,17 +656,28 @@ int cache_blocks_read(struct cache *c, const char *sha, uint64_t size, uint64_t 
 		int whole = from == 0 && upto == blen;
 		char *target = whole ? (char *)dst + *got : NULL;
 
-		if (!whole && hot_get_part(c, sha, i, (size_t)blen, (size_t)from, (size_t)(upto - from),
-					   (char *)dst + *got)) {
+		struct hot_block *h = NULL;
+
+		if (!whole && !one && hot_get_part(c, sha, i, (size_t)blen, (size_t)from, (size_t)(upto - from),
+						   (char *)dst + *got)) {
 			cache_count(c, &c->st.hits, 1);
 			*got += (size_t)(upto - from);
 			continue;
 		}
-		if (!whole && !buf && !(buf = malloc(bs))) {
+		if (one && (h = hot_pin(c, sha, i, (size_t)blen)))
+			cache_count(c, &c->st.hits, 1);
+		else if (!whole && !buf && !(buf = malloc(bs)))
 			rc = -ENOMEM;
-			break;
+		else
+			rc = block_get(c, sha, i, size, whole ? target : buf, (size_t)blen, one ? &h : NULL);
+		if (rc == 0 && h) {
+			/* the reply is sent from the slot */
+			ref->data = h->data + from;
+			ref->pin = h;
+			cache_count(c, &c->st.reads_in_place, 1);
+			*got += (size_t)(upto - from);
+			continue;
 		}
-		rc = block_get(c, sha, i, size, whole ? target : buf, (size_t)blen);
 		if (rc == 0 && !whole) {
 			memcpy((char *)dst + *got, buf + from, (size_t)(upto - from));
 			/* the rest of it is asked for next */

@@ -106,8 +106,9 @@ int cache_blocks_open(struct cache *c);
 int cache_blocks_start(struct cache *c);
 void cache_blocks_stop(struct cache *c);
 void cache_blocks_free(struct cache *c);
+/* With REF (may be NULL), as cache_read_ref. */
 int cache_blocks_read(struct cache *c, const char *sha256, uint64_t size, uint64_t off, size_t len,
-		      void *dst, size_t *got, struct cache_reader *r);
+		      void *dst, size_t *got, struct cache_reader *r, struct cache_ref *ref);
 /* Keeps the SIZE bytes of FD (content SHA256) as cached blocks, when there
  * is room; best effort. */
 void cache_blocks_import(struct cache *c, const char *sha256, int fd, uint64_t size);

@@ -138,8 +138,12 @@ int fs_do_open(struct mvfs *fs, uint64_t ino, struct fuse_file_info *fi);
  * for a file with set-id bits (the cached path has the kernel clear them
  * at a write; DECISIONS.md, "Writes past the page cache"). */
 void fs_open_direct(struct fuse_file_info *fi, mode_t mode);
-/* Up to SIZE bytes of H at OFF into BUF; *GOT how many. */
-int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got);
+/* Up to SIZE bytes of H at OFF into BUF; *GOT how many.  With REF (may be
+ * NULL) the bytes may be left where the cache holds them instead
+ * (cache_read_ref): the caller replies from REF->data when it is set, then
+ * drops REF. */
+int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got,
+	       struct cache_ref *ref);
 /* Commits what H wrote (a no-op for a read-only handle). */
 int fs_commit_handle(struct mvfs *fs, struct fs_handle *h);
 /* fsync(2): commits, then waits until the content is in the store. */

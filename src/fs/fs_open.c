@@ -316,7 +316,8 @@ static int follow_commits(struct mvfs *fs, struct fs_handle *h)
 	return 0;
 }
 
-int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got)
+int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, char *buf, size_t *got,
+	       struct cache_ref *ref)
 {
 	struct fs_inode *in = h->in;
 	int fd = -1, staged, err = 0, rc;
@@ -353,7 +354,7 @@ int fs_do_read(struct mvfs *fs, struct fs_handle *h, size_t size, off_t off, cha
 		*got = 0;
 		return 0;
 	}
-	rc = cache_read(fs->cache, sha, have, (uint64_t)off, size, buf, got, &h->ra);
+	rc = cache_read_ref(fs->cache, sha, have, (uint64_t)off, size, buf, got, &h->ra, ref);
 	if (rc)
 		log_error("cannot read '%s' at %lld: %s", in->name[0] ? in->name : sha, (long long)off,
 			  strerror(-rc));

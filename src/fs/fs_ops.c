@@ -536,7 +536,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	const struct fs_special *sp = fs_special_of(ino);
+	struct mvfs *fs = fs_of(req);
 	char *buf = malloc(size ? size : 1);
+	struct cache_ref ref = { 0 };
 	size_t got = 0;
 	int rc;
 
@@ -545,13 +547,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return;
 	}
 	if (sp)
-		rc = sp->read(fs_of(req), (void *)(uintptr_t)fi->fh, size, off, buf, &got);
+		rc = sp->read(fs, (void *)(uintptr_t)fi->fh, size, off, buf, &got);
 	else
-		rc = fs_do_read(fs_of(req), (struct fs_handle *)(uintptr_t)fi->fh, size, off, buf, &got);
-	if (rc)
+		rc = fs_do_read(fs, (struct fs_handle *)(uintptr_t)fi->fh, size, off, buf, &got, &ref);
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
+	} else if (ref.data) {
+		/* straight from the block in the cache's memory, which stays
+		 * pinned until the reply is written (one buffer: libfuse
+		 * writes it to /dev/fuse as it is, without a copy) */
+		struct fuse_bufvec v = FUSE_BUFVEC_INIT(got);
+
+		v.buf[0].mem = (void *)ref.data;
+		fuse_reply_data(req, &v, FUSE_BUF_NO_SPLICE);
+	} else {
 		fuse_reply_buf(req, buf, got);
+	}
+	cache_ref_drop(fs->cache, &ref);
 	free(buf);
 }
 

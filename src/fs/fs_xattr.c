@@ -621,7 +621,7 @@ ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size)
 	n = snprintf(text, sizeof(text),
 		     "staged_files %llu\nstaged_bytes %llu\nset_aside %llu\nuploaded_files %llu\n"
 		     "uploaded_bytes %llu\nupload_rate %.0f\ncache_bytes %llu\ncache_blocks %llu\n"
-		     "cache_max %llu\nhits %llu\nmisses %llu\nstore_gets %llu\nstore_puts %llu\n"
+		     "cache_max %llu\nhits %llu\nmisses %llu\nreads_in_place %llu\nstore_gets %llu\nstore_puts %llu\n"
 		     "db_statements %llu\ndb_down_secs %d\ndb_waiting %u\nstore_failing %llu\n"
 		     "record_waiting %llu\ncapability_asked %llu\nlookups_ahead %llu\nstore %s\n",
 		     (unsigned long long)st.staged_files, (unsigned long long)st.staged_bytes,
@@ -629,7 +629,8 @@ ssize_t fs_xattr_stats(struct cache *cache, char *buf, size_t size)
 		     (unsigned long long)st.uploaded_bytes, st.upload_rate,
 		     (unsigned long long)st.cache_bytes, (unsigned long long)st.cache_blocks,
 		     (unsigned long long)st.cache_max, (unsigned long long)st.hits,
-		     (unsigned long long)st.misses, (unsigned long long)st.store_gets,
+		     (unsigned long long)st.misses, (unsigned long long)st.reads_in_place,
+		     (unsigned long long)st.store_gets,
 		     (unsigned long long)st.store_puts, meta_statements(), db_down, db_waiting,
 		     (unsigned long long)st.store_failing, (unsigned long long)st.record_waiting,
 		     (unsigned long long)__atomic_load_n(&capability_asked, __ATOMIC_RELAXED),
