@@ -28,6 +28,10 @@
 /* libcurl's send buffer (CURLOPT_UPLOAD_BUFFERSIZE, default 64 KiB): a
  * larger one means fewer read callbacks and send calls per part. */
 #define HTTP_UPLOAD_BUFFER (512L << 10)
+/* libcurl's receive buffer (CURLOPT_BUFFERSIZE, default 16 KiB) for a
+ * body read into the caller's buffer: a 4 MiB range came in 256 receives,
+ * each a poll, a recv and a write callback. */
+#define HTTP_DOWNLOAD_BUFFER (512L << 10)
 
 struct http {
 	struct http_config cfg;
@@ -402,6 +406,8 @@ int http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	} else if (strcmp(req->method, "GET") != 0) {
 		curl_easy_setopt(x.c, CURLOPT_CUSTOMREQUEST, req->method);
 	}
+	if (req->dst && req->dst_cap > 64u << 10)
+		curl_easy_setopt(x.c, CURLOPT_BUFFERSIZE, HTTP_DOWNLOAD_BUFFER);
 
 	rc = ok ? curl_easy_perform(x.c) : CURLE_OUT_OF_MEMORY;
 	curl_easy_getinfo(x.c, CURLINFO_RESPONSE_CODE, &resp->status);
