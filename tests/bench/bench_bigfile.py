@@ -14,6 +14,7 @@ cache and to let the daemon raise the kernel's readahead.
     MVFS_BENCH_PUT_DELAY=1 ...    # a store far away: every PUT waits 1 s (faultproxy)
     MVFS_BENCH_STORE=local ...    # the local backend (a folder on this disk) instead of s3rver
     MVFS_BENCH_READS_ONLY=1 MVFS_BENCH_BINS="ra128=build/mvaultfs:read_ahead_kb=128 ra4m=build/mvaultfs" ...
+    MVFS_BENCH_PERF=/tmp/prof ...  # perf record -g of the daemon during each cold read, into that folder
 
 MVFS_BENCH_FIRST=1 (root) runs everything in a CPU cgroup of the highest
 share, so other work on a shared machine does not decide the rows.
@@ -37,7 +38,10 @@ GET, the local file with the page cache dropped and hot) are measured in
 every round, in turn with the builds; under the table each read row's median
 is set against its baseline's median with issue 16's target (cold >= 0.9 of
 curl's GET, or of the local file on the local store; block cache >= 0.8 and
-hot >= 0.9 of the local file).
+hot >= 0.9 of the local file).  The hot row is also set against the
+fuse-floor's: the same file read hot through libfuse's passthrough_ll
+example (-o cache=always, as mvaultfs keeps a read-only file's pages), what
+the kernel's FUSE page cache allows any daemon.
 
 Prints one table (MB/s, CPU seconds and per GB, peak RSS) and appends it to
 build/bench.txt.  `make bench` runs it over http and over https.
@@ -67,6 +71,7 @@ ROUNDS = int(os.environ.get("MVFS_BENCH_ROUNDS", "1"))
 PUT_DELAY = float(os.environ.get("MVFS_BENCH_PUT_DELAY", "0"))
 LOCAL = os.environ.get("MVFS_BENCH_STORE") == "local"
 READS_ONLY = os.environ.get("MVFS_BENCH_READS_ONLY") == "1"
+PERF = os.environ.get("MVFS_BENCH_PERF")       # a folder: perf record of the daemon during each cold read
 # mvaultfs's multipart defaults (-o s3_part_size, s3_concurrency), for the boto3 row
 PART_MIB, CONCURRENCY = 16, 4
 
@@ -132,6 +137,19 @@ def bdi_read_ahead_kb(mnt):
         return None
 
 
+FLOOR_SRC = Path("/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c")
+
+
+def floor_bin():
+    """libfuse's passthrough_ll example, built as bench_peers.py builds it
+    (build/bench), or None without libfuse3-dev's examples."""
+    out = REPO / "build" / "bench" / "passthrough_ll"
+    if not out.exists() and FLOOR_SRC.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sh("cc -O2 -I%s -o %s %s $(pkg-config fuse3 --cflags --libs)" % (FLOOR_SRC.parent, out, FLOOR_SRC))
+    return out if out.exists() else None
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
@@ -146,6 +164,8 @@ def main():
         notes.append(line)
     # (row, variant label) -> [seconds per round]: the medians and ratios under the table
     reads = {}
+    # (row, variant label) -> [s3rver's CPU seconds during it]: what the store itself costs
+    store_cpu = {}
     pg = PgServer()
     s3 = None if LOCAL else S3rver()
     tls = proxy = None
@@ -210,7 +230,10 @@ def main():
             """Times CMD as row WHAT of variant LABEL (CPU and peak RSS of
             daemon CPU_OF), keeping its seconds for the medians."""
             c0 = cpu(cpu_of.pid) if cpu_of else 0
+            s0 = cpu(s3.proc.pid) if s3 and also is None else None
             t = timed(cmd) if also is None else also
+            if s0 is not None:
+                store_cpu.setdefault((what, label), []).append(cpu(s3.proc.pid) - s0)
             tag = ("[%s] " % label) if label else ""
             rows.append((tag + what, t, cpu(cpu_of.pid) - c0 if cpu_of else None,
                          peak_rss(cpu_of.pid) if cpu_of else None))
@@ -260,6 +283,7 @@ def main():
             label, binary, extra = variants()[0]
             dsn = pg.dsn(pg.create_db("bench_bigfile_0"))
             ingest(label, binary, extra, dsn, "big0/", 0)
+        floor = floor_bin()
         turn = 0
         for rnd in range(ROUNDS):
             # the baselines in every round, in turn with the builds
@@ -270,6 +294,18 @@ def main():
             read_row("", "local file, page cache dropped", dd % src)
             read_row("", "local file, hot (page cache)", None,
                      also=min(timed(dd % src) for _ in range(2)))
+            if floor:
+                n[0] += 1
+                fm = work / ("mnt%d" % n[0])
+                f = Daemon([str(floor), "-f", "-o", "source=%s,cache=always" % src.parent, str(fm)], fm,
+                           work / "floor.log")
+                f.start()
+                daemons.append(f)
+                f.wait_mounted(60)
+                sh(dd % (fm / src.name))
+                read_row("", "fuse-floor (passthrough_ll), hot", None,
+                         also=min(timed(dd % (fm / src.name)) for _ in range(2)))
+                unmount(f)
             for label, binary, extra in variants():
                 turn += 1
                 if READS_ONLY:
@@ -285,7 +321,11 @@ def main():
                 if ra not in notes:
                     notes.append(ra)
                 drop_caches()
-                read_row(label, "read cold (from the store)", dd % (r.mnt / "library/big.bin"), r)
+                cold = dd % (r.mnt / "library/big.bin")
+                if PERF:
+                    cold = "perf record -q -F 999 -g -p %d -o %s/%s-cold-%d.data -- %s" % (
+                        r.pid, PERF, label or "mvaultfs", rnd + 1, cold)
+                read_row(label, "read cold (from the store)", cold, r)
                 unmount(r)
 
                 r = mount(binary, dsn, store_of(prefix), work / "data-r", extra)
@@ -324,12 +364,16 @@ def main():
             what, secs, size / secs / 1e6, "%.2f" % c if c is not None else "-",
             "%.2f" % (c / (size / 1e9)) if c is not None else "-", "%.0f" % rss if rss is not None else "-"))
     lines += ["  " + x for x in notes]
+    for (what, label), secs in sorted(store_cpu.items()):
+        lines.append("  s3rver's CPU during %s%s: %.2f s/GB (median)" % (
+            ("[%s] " % label) if label else "", what, median(secs) / (size / 1e9)))
     # issue 16's read targets: each row's median against its baseline's median, over the rounds
     base_cold = ("curl GET (s3rver%s)" % (" via stunnel" if TLS else "")) if not LOCAL \
         else "local file, page cache dropped"
     targets = [("read cold (from the store)", base_cold, 0.9),
                ("read warm (block cache, page cache dropped)", "local file, page cache dropped", 0.8),
-               ("read hot (page cache)", "local file, hot (page cache)", 0.9)]
+               ("read hot (page cache)", "local file, hot (page cache)", 0.9),
+               ("read hot (page cache)", "fuse-floor (passthrough_ll), hot", 0.9)]
     lines.append("read rows against their baselines (medians of %d round%s, MB/s; ratio, target):"
                  % (ROUNDS, "s" if ROUNDS > 1 else ""))
     for what, base, want in targets:
@@ -340,7 +384,8 @@ def main():
                 continue
             ratio = b / median(secs)
             lines.append("  %-60s %6.0f vs %6.0f  %.2f (>= %.1f%s)" % (
-                ("[%s] " % label if label else "") + what, size / median(secs) / 1e6, size / b / 1e6, ratio,
+                ("[%s] " % label if label else "") + what + (", of the fuse-floor" if "floor" in base else ""),
+                size / median(secs) / 1e6, size / b / 1e6, ratio,
                 want, "" if ratio >= want else ", below"))
     text = "\n".join(lines) + "\n"
     print(text)
