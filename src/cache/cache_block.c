@@ -44,20 +44,21 @@
 
 /* A block read last, checked, kept in memory: a reader going through a
  * block in kernel-sized pieces reads and checks it once, not once a piece.
- * A fetcher leaves the block it fetched here too, before it writes it to
- * the cache file, so a sequential reader takes it from memory as soon as
- * it has arrived: room for the reader's block and a read-ahead window of 8
- * in flight.  A block goes in by swapping buffers, not by a copy; a slot
- * in use (pinned: a reader copying out of it, a fetcher writing it to its
- * file) is not given to another block. */
+ * Fetchers fetch into these slots (a run of blocks into as many adjacent
+ * slots: they are one piece of memory) and write the cache files from
+ * them, so a sequential reader is answered from the very bytes the store
+ * sent, as soon as they have arrived: room for the reader's blocks and a
+ * read-ahead window of 8 in flight.  A slot in use (pinned: a reply sent
+ * from it, a fetcher filling it or writing it to its file) is not given to
+ * another block. */
 #define HOT_BLOCKS 16
 struct hot_block {
 	char sha256[65];
 	uint64_t idx;
 	size_t len;
-	uint64_t used;		/* hot_clock at the last use; 0: empty */
-	int pins;		/* threads reading data outside block_lock */
-	char *data;		/* block_size bytes */
+	uint64_t used;		/* hot_clock at the last use; 0: empty, or being filled */
+	int pins;		/* threads using data outside block_lock */
+	char *data;		/* block_size bytes of c->hot_mem */
 };
 
 struct fetch {
@@ -315,54 +316,76 @@ static int hot_get_part(struct cache *c, const char *sha, uint64_t idx, size_t l
 	return 1;
 }
 
-/* Keeps checked block (SHA, IDX), LEN bytes in *DATA (a block_size
- * buffer), in the least recently used free slot by swapping buffers: *DATA
- * is that slot's old buffer afterwards; with COPY (*DATA is part of a
- * bigger buffer) the bytes are copied instead.  Returns the slot, pinned
- * when PIN (the caller unpins it with hot_unpin), or NULL when the block is
- * not kept (every slot pinned) and *DATA is unchanged.  A block already hot
- * is only touched. */
-static struct hot_block *hot_put(struct cache *c, const char *sha, uint64_t idx, char **data, size_t len, int pin,
-				 int copy)
+/* N adjacent slots not in use (with block_lock held), those whose most
+ * recent use is the oldest, emptied and pinned for the caller to fill, or
+ * NULL when no N adjacent slots are free. */
+static struct hot_block *hot_claim_locked(struct cache *c, int n)
 {
-	struct hot_block *victim;
+	struct hot_block *best = NULL;
+	uint64_t best_used = 0;
 
-	if (len > c->cfg.block_size)
-		return NULL;
+	for (int i = 0; c->hot && i + n <= HOT_BLOCKS; i++) {
+		uint64_t used = 0;
+		int j;
+
+		for (j = i; j < i + n && !c->hot[j].pins; j++)
+			used = c->hot[j].used > used ? c->hot[j].used : used;
+		if (j == i + n && (!best || used < best_used))
+			best = &c->hot[i], best_used = used;
+	}
+	for (int j = 0; best && j < n; j++) {
+		best[j].used = 0;	/* not found by readers while it is filled */
+		best[j].pins = 1;
+	}
+	return best;
+}
+
+static struct hot_block *hot_claim(struct cache *c, int n)
+{
+	struct hot_block *h;
+
 	pthread_mutex_lock(&c->block_lock);
-	if (!(victim = hot_find(c, sha, idx, len))) {
-		for (int i = 0; c->hot && i < HOT_BLOCKS; i++)
-			if (!c->hot[i].pins && (!victim || c->hot[i].used < victim->used))
-				victim = &c->hot[i];
-		if (victim && copy) {
-			snprintf(victim->sha256, sizeof(victim->sha256), "%s", sha);
-			victim->idx = idx;
-			victim->len = len;
-			/* not found by readers while it is being filled */
-			victim->used = 0;
-			victim->pins++;
-			pthread_mutex_unlock(&c->block_lock);
-			memcpy(victim->data, *data, len);
-			pthread_mutex_lock(&c->block_lock);
-			victim->pins--;
-		} else if (victim) {
-			char *old = victim->data;
+	h = hot_claim_locked(c, n);
+	pthread_mutex_unlock(&c->block_lock);
+	return h;
+}
 
-			snprintf(victim->sha256, sizeof(victim->sha256), "%s", sha);
-			victim->idx = idx;
-			victim->len = len;
-			victim->data = *data;
-			*data = old;
-		}
-	}
-	if (victim) {
-		victim->used = ++c->hot_clock;
-		victim->pins += pin;
-	}
-	/* a reader waiting for this block's fetch takes it from here */
+/* Claimed slot H now holds checked block (SHA, IDX) of LEN bytes: readers
+ * find it (a reader waiting for its fetch takes it at once).  H stays
+ * pinned for the caller. */
+static void hot_publish(struct cache *c, struct hot_block *h, const char *sha, uint64_t idx, size_t len)
+{
+	pthread_mutex_lock(&c->block_lock);
+	snprintf(h->sha256, sizeof(h->sha256), "%s", sha);
+	h->idx = idx;
+	h->len = len;
+	h->used = ++c->hot_clock;
 	pthread_cond_broadcast(&c->fetched);
 	pthread_mutex_unlock(&c->block_lock);
-	return victim;
+}
+
+/* Keeps a copy of checked block (SHA, IDX), LEN bytes at DATA, in the
+ * least recently used free slot (none when every slot is pinned).  A block
+ * already hot is only touched. */
+static void hot_put(struct cache *c, const char *sha, uint64_t idx, const char *data, size_t len)
+{
+	struct hot_block *h;
+
+	if (len > c->cfg.block_size)
+		return;
+	pthread_mutex_lock(&c->block_lock);
+	if ((h = hot_find(c, sha, idx, len))) {
+		h->used = ++c->hot_clock;
+		pthread_mutex_unlock(&c->block_lock);
+		return;
+	}
+	h = hot_claim_locked(c, 1);
+	pthread_mutex_unlock(&c->block_lock);
+	if (!h)
+		return;
+	memcpy(h->data, data, len);
+	hot_publish(c, h, sha, idx, len);
+	hot_unpin(c, h);
 }
 
 static void hot_unpin(struct cache *c, struct hot_block *h)
@@ -383,15 +406,13 @@ void cache_ref_drop(struct cache *c, struct cache_ref *ref)
 	ref->pin = NULL;
 }
 
-/* Caches block (SHA, IDX), LEN bytes in *DATA, just fetched: first in
- * memory, where a reader waiting for it takes it at once, then in its
- * file. *DATA may be another buffer afterwards (hot_put). */
-static void block_keep(struct cache *c, const char *sha, uint64_t idx, char **data, size_t len, int copy)
+/* Caches block (SHA, IDX), LEN bytes at DATA, just fetched: first a copy
+ * in memory, where a reader waiting for it takes it at once, then its
+ * file. */
+static void block_keep(struct cache *c, const char *sha, uint64_t idx, const char *data, size_t len)
 {
-	struct hot_block *h = hot_put(c, sha, idx, data, len, 1, copy);
-
-	block_save(c, sha, idx, h ? h->data : *data, len);
-	hot_unpin(c, h);
+	hot_put(c, sha, idx, data, len);
+	block_save(c, sha, idx, data, len);
 }
 
 /* One block into DST: hot in memory, cached, fetched by us, or waited for.
@@ -557,9 +578,9 @@ static void *fetcher_main(void *arg)
 {
 	struct cache *c = arg;
 	uint64_t bs = c->cfg.block_size, nrun = FETCH_RUN_BYTES / bs ? FETCH_RUN_BYTES / bs : 1;
-	char *buf = malloc(bs);
 
 	for (;;) {
+		struct hot_block *h = NULL;
 		struct fetch *f;
 		size_t len;
 		char *dst, *run = NULL;
@@ -577,27 +598,31 @@ static void *fetcher_main(void *arg)
 			c->fetch_tail = NULL;
 		pthread_mutex_unlock(&c->block_lock);
 		len = (size_t)(f->size - f->idx * bs < f->count * bs ? f->size - f->idx * bs : f->count * bs);
-		/* one block into a buffer that hot_put takes by a swap; a run
-		 * into one of its own, copied out block by block */
-		if (f->count > 1 && f->count <= nrun)
+		/* straight into as many adjacent hot slots (no copy: the file
+		 * is written and the reader answered from them), else into a
+		 * run buffer, copied into slots block by block */
+		if (f->count <= nrun && !(h = hot_claim(c, (int)f->count)))
 			run = run_take(c);
-		dst = f->count == 1 ? buf : f->count <= nrun ? run : NULL;
+		dst = h ? h->data : run;
 		if (!dst || block_fetch(c, f->sha256, f->idx, f->size, dst, len) != 0) {
 			release_fetches(c, f->sha256, f->idx, f->count);
-		} else if (f->count == 1) {
-			block_keep(c, f->sha256, f->idx, &buf, len, 0);
-		} else {
+			for (uint64_t i = 0; h && i < f->count; i++)
+				hot_unpin(c, &h[i]);
+		} else if (h) {
+			for (uint64_t i = 0; i < f->count; i++)
+				hot_publish(c, &h[i], f->sha256, f->idx + i, (size_t)(len - i * bs < bs ? len - i * bs : bs));
 			for (uint64_t i = 0; i < f->count; i++) {
-				char *part = run + i * bs;
-
-				block_keep(c, f->sha256, f->idx + i, &part,
-					   (size_t)(len - i * bs < bs ? len - i * bs : bs), 1);
+				block_save(c, f->sha256, f->idx + i, h[i].data, h[i].len);
+				hot_unpin(c, &h[i]);
 			}
+		} else {
+			for (uint64_t i = 0; i < f->count; i++)
+				block_keep(c, f->sha256, f->idx + i, run + i * bs,
+					   (size_t)(len - i * bs < bs ? len - i * bs : bs));
 		}
 		run_give(c, run);
 		free(f);
 	}
-	free(buf);
 	return NULL;
 }
 
@@ -681,7 +706,7 @@ int cache_blocks_read(struct cache *c, const char *sha, uint64_t size, uint64_t 
 		if (rc == 0 && !whole) {
 			memcpy((char *)dst + *got, buf + from, (size_t)(upto - from));
 			/* the rest of it is asked for next */
-			hot_put(c, sha, i, &buf, (size_t)blen, 0, 0);
+			hot_put(c, sha, i, buf, (size_t)blen);
 		}
 		if (rc == 0)
 			*got += (size_t)(upto - from);
@@ -721,11 +746,11 @@ int cache_blocks_open(struct cache *c)
 	c->nblock_buckets = 1 << 16;
 	c->blocks = calloc(c->nblock_buckets, sizeof(*c->blocks));
 	c->hot = calloc(HOT_BLOCKS, sizeof(*c->hot));
-	if (!c->blocks || !c->hot)
+	c->hot_mem = malloc((size_t)HOT_BLOCKS * c->cfg.block_size);
+	if (!c->blocks || !c->hot || !c->hot_mem)
 		return -ENOMEM;
 	for (int i = 0; i < HOT_BLOCKS; i++)
-		if (!(c->hot[i].data = malloc(c->cfg.block_size)))
-			return -ENOMEM;
+		c->hot[i].data = c->hot_mem + (size_t)i * c->cfg.block_size;
 	return cache_index_rebuild(c);
 }
 
@@ -769,8 +794,8 @@ void cache_blocks_stop(struct cache *c)
 void cache_blocks_free(struct cache *c)
 {
 	cache_index_free(c);
-	for (int i = 0; c->hot && i < HOT_BLOCKS; i++)
-		free(c->hot[i].data);
+	free(c->hot_mem);
+	c->hot_mem = NULL;
 	free(c->hot);
 	c->hot = NULL;
 	while (c->runs_free) {

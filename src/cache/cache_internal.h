@@ -62,6 +62,7 @@ struct cache {
 	uint64_t tmp_counter;
 	uint64_t reserved;		/* bytes of blocks being written */
 	struct hot_block *hot;		/* blocks read last, checked, in memory */
+	char *hot_mem;			/* their bytes: one piece, a block a slot */
 	uint64_t hot_clock;
 	void *runs_free;		/* fetchers' run buffers not in use, linked */
 
