@@ -16,7 +16,10 @@
  * has the next blocks fetched ahead by fetcher threads (runs of up to 4 MiB
  * of blocks in one ranged GET), or read from disk ahead when they are
  * cached, and a small file (a few blocks) is fetched whole on first read.
- * A fetch already under way is waited for, never sent twice.
+ * A fetch already under way is waited for, never sent twice.  Fetchers
+ * fetch into the blocks kept in memory (hot slots), and a read within one
+ * of them may be answered from it in place (cache_read_ref): the bytes
+ * the store sent are copied only into the kernel's reply and the file.
  */
 #include "cache/cache_internal.h"
 

@@ -15,6 +15,7 @@ cache and to let the daemon raise the kernel's readahead.
     MVFS_BENCH_STORE=local ...    # the local backend (a folder on this disk) instead of s3rver
     MVFS_BENCH_READS_ONLY=1 MVFS_BENCH_BINS="ra128=build/mvaultfs:read_ahead_kb=128 ra4m=build/mvaultfs" ...
     MVFS_BENCH_PERF=/tmp/prof ...  # perf record -g of the daemon during each cold read, into that folder
+    MVFS_BENCH_PERF_STAT=/tmp/prof ...  # perf stat of the daemon (instructions, cycles, context switches) instead
 
 MVFS_BENCH_FIRST=1 (root) runs everything in a CPU cgroup of the highest
 share, so other work on a shared machine does not decide the rows.
@@ -72,6 +73,7 @@ PUT_DELAY = float(os.environ.get("MVFS_BENCH_PUT_DELAY", "0"))
 LOCAL = os.environ.get("MVFS_BENCH_STORE") == "local"
 READS_ONLY = os.environ.get("MVFS_BENCH_READS_ONLY") == "1"
 PERF = os.environ.get("MVFS_BENCH_PERF")       # a folder: perf record of the daemon during each cold read
+PERF_STAT = os.environ.get("MVFS_BENCH_PERF_STAT")  # a folder: perf stat (instructions, cycles, switches) of it
 # mvaultfs's multipart defaults (-o s3_part_size, s3_concurrency), for the boto3 row
 PART_MIB, CONCURRENCY = 16, 4
 
@@ -325,6 +327,9 @@ def main():
                 if PERF:
                     cold = "perf record -q -F 999 -g -p %d -o %s/%s-cold-%d.data -- %s" % (
                         r.pid, PERF, label or "mvaultfs", rnd + 1, cold)
+                elif PERF_STAT:
+                    cold = "perf stat -x, -e instructions,cycles,context-switches -p %d -o %s/%s-cold-%d.txt -- %s" % (
+                        r.pid, PERF_STAT, label or "mvaultfs", rnd + 1, cold)
                 read_row(label, "read cold (from the store)", cold, r)
                 unmount(r)
 
