@@ -208,6 +208,15 @@ def test_sequential_reader_fetches_runs_of_blocks(stores, mvfs, tmp_path):
     # it counts none)
     assert st["reads_in_place"] >= 24, st
     m2.unmount()
+    # the kernel's own 128 KiB requests (where /sys is read-only, or for
+    # a user who is not root): eight a block, answered in place too
+    m3 = fresh(mvfs, store, m, tmp_path, "runs128", extra_opts=["read_ahead_kb=128"])
+    assert read_all(m3.mnt / "library" / "big.bin") == data
+    st = stats(m3.mnt)
+    print("128 KiB requests: %r" % st)
+    assert 0 < st["store_gets"] <= 16, st
+    assert st["reads_in_place"] >= 8 * 24, st
+    m3.unmount()
 
 
 # ---------------------------------------------------------------- bad folders
