@@ -242,12 +242,19 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 	      struct meta_file *out, int max, int *n);
 
 /* Counts for statfs: active files and the bytes of their originals.  The
- * count walks every file of the user, so the answer is one counted at most
- * META_USAGE_MS ago: one statement per that interval however often df or a
- * file manager asks (a thread that finds another counting takes the last
- * answer).  0, or -errno when it was never counted and cannot be. */
+ * count walks every file of the user (~60 ms for 10,000 files after a
+ * start), so statfs never waits for one but the first: the answer is the
+ * last figure counted, and one older than META_USAGE_MS starts a new count
+ * in the background for the next question (one at a time however often df
+ * or a file manager asks).  meta_usage_start counts the first figure in the
+ * background (at mount: find, df and file managers ask statfs first);
+ * meta_usage waits for it then.  0, or -errno when it was never counted and
+ * cannot be.  meta_usage_end waits for a count in the background (meta_free
+ * calls it). */
 #define META_USAGE_MS 5000
 int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes);
+void meta_usage_start(struct meta *m);
+void meta_usage_end(struct meta *m);
 
 /* --- folders (meta_folders.c) -------------------------------------------- */
 

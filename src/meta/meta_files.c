@@ -741,24 +741,16 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 
 /* --- counts -------------------------------------------------------------- */
 
-int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes)
+/* Counts the user's files and bytes into m->usage (COUNTING set by the
+ * caller, cleared here): 0, or -errno with the figure before kept. */
+static int usage_count(struct meta *m)
 {
 	const char *p[] = { m->user_id };
 	long long now = meta_mono_ms();
-	PGconn *c;
+	PGconn *c = meta_conn_get(m);
 	PGresult *r;
-	int rc, fresh;
+	int rc;
 
-	pthread_mutex_lock(&m->lock);
-	fresh = m->usage.at && (now - m->usage.at < META_USAGE_MS || m->usage.counting);
-	if (!fresh)
-		m->usage.counting = 1;
-	*files = m->usage.files;
-	*bytes = m->usage.bytes;
-	pthread_mutex_unlock(&m->lock);
-	if (fresh)
-		return 0;
-	c = meta_conn_get(m);
 	rc = c ? meta_exec(c, "usage",
 			   "SELECT count(*), coalesce(sum(a.bytes), 0) FROM memory_items i"
 			   " JOIN memory_assets a ON a.id = i.primary_asset_id"
@@ -768,13 +760,81 @@ int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes)
 	pthread_mutex_lock(&m->lock);
 	m->usage.counting = 0;
 	if (rc == 0) {
-		m->usage.files = *files = meta_u64(r, 0, 0);
-		m->usage.bytes = *bytes = meta_u64(r, 0, 1);
+		m->usage.files = meta_u64(r, 0, 0);
+		m->usage.bytes = meta_u64(r, 0, 1);
 		m->usage.at = now;
 		PQclear(r);
-	} else if (m->usage.at) {
-		rc = 0;		/* the figure counted before is still an answer */
 	}
+	pthread_cond_broadcast(&m->usage.done);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+static void *usage_main(void *arg)
+{
+	usage_count(arg);
+	return NULL;
+}
+
+/* Starts a count on a thread of its own unless one is running (under
+ * m->lock); the thread before it has ended (or is ending) then. */
+static void usage_start(struct meta *m)
+{
+	if (m->usage.counting || m->stopping)
+		return;
+	if (m->usage.thread_made) {
+		pthread_join(m->usage.thread, NULL);
+		m->usage.thread_made = 0;
+	}
+	m->usage.counting = 1;
+	if (pthread_create(&m->usage.thread, NULL, usage_main, m) == 0)
+		m->usage.thread_made = 1;
+	else
+		m->usage.counting = 0;
+}
+
+void meta_usage_start(struct meta *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->usage.at)
+		usage_start(m);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void meta_usage_end(struct meta *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->usage.thread_made) {
+		pthread_mutex_unlock(&m->lock);
+		pthread_join(m->usage.thread, NULL);
+		pthread_mutex_lock(&m->lock);
+		m->usage.thread_made = 0;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	/* the first count, in flight (meta_usage_start at mount): its answer */
+	while (!m->usage.at && m->usage.counting)
+		pthread_cond_wait(&m->usage.done, &m->lock);
+	if (m->usage.at) {
+		if (meta_mono_ms() - m->usage.at >= META_USAGE_MS)
+			usage_start(m);		/* for the next question */
+		*files = m->usage.files;
+		*bytes = m->usage.bytes;
+		pthread_mutex_unlock(&m->lock);
+		return 0;
+	}
+	m->usage.counting = 1;
+	pthread_mutex_unlock(&m->lock);
+	rc = usage_count(m);
+	pthread_mutex_lock(&m->lock);
+	*files = m->usage.files;
+	*bytes = m->usage.bytes;
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
