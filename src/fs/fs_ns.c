@@ -321,7 +321,7 @@ static int files_page(struct mvfs *fs, const struct meta_dir *dir, struct meta_c
 		*cap = next;
 	}
 	*want = next;
-	return meta_list(fs->meta, dir, cursor, *files, next, got);
+	return meta_list_entries(fs->meta, dir, cursor, *files, next, got);
 }
 
 /* The most names a folder may have for this mount to learn them all

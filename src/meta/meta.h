@@ -240,6 +240,14 @@ struct meta_cursor {
  * page.  *N receives the count; fewer than MAX means the end. */
 int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cursor,
 	      struct meta_file *out, int max, int *n);
+/* The same pages, with only what a listing entry shows: its name, what
+ * stat gives, and what fs_ns_visible and fs_file_stat read (hash, upload
+ * status, lifecycle, the settled version's size, hash and times); the
+ * storage keys, memory status, item and asset ids, processing status, MIME
+ * type and creation time are left empty.  For the folder listings of
+ * fs_ns.c (the trash's pages are whole either way). */
+int meta_list_entries(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cursor,
+		      struct meta_file *out, int max, int *n);
 
 /* Counts for statfs: active files and the bytes of their originals.  The
  * count walks every file of the user (~60 ms for 10,000 files after a

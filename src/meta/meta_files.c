@@ -64,6 +64,26 @@
 	" sv.bytes, coalesce(sv.content_hash, ''), coalesce(sv.storage_key, ''), i.settled_mtime_ns," \
 	" i.settled_ctime_ns"
 
+/* A listing entry's columns (meta_list_entries): FILE_COLS' names and
+ * types, with what an entry never shows left empty (creation time, storage
+ * keys, memory status, item and asset ids, processing status, MIME type,
+ * created_at's text).  Writing those out was ~20% of the server's CPU for
+ * a page of 2,048 files. */
+#define ENTRY_COLS_OF(links) \
+	"i.ino, i.display_name, i.mode, floor(extract(epoch FROM i.mtime))::bigint, i.mtime_nsec," \
+	" coalesce(i.ctime_ns, (extract(epoch FROM greatest(i.updated_at, a.updated_at, m.updated_at))" \
+	"  * 1000000)::bigint * 1000)," \
+	" 0::bigint, a.bytes, coalesce(a.content_hash, ''), '', NULL::memory_status_t, a.upload_status," \
+	" m.id, NULL::uuid, NULL::uuid, a.lifecycle_status, NULL::processing_status_t, ''," \
+	" CASE WHEN a.lifecycle_status <> 'active' THEN 1 ELSE " links \
+	"  + (SELECT count(*) FROM gallery_items g2 WHERE g2.memory_id = i.memory_id)" \
+	"  + (SELECT count(*) FROM workspace_assets w2 WHERE w2.memory_id = i.memory_id" \
+	"     AND w2.expires_at > mvault_now()) END," \
+	" %s, ''," \
+	" coalesce(i.atime_ns, floor(extract(epoch FROM i.mtime))::bigint * 1000000000 + i.mtime_nsec)," \
+	" ''," \
+	" sv.bytes, coalesce(sv.content_hash, ''), '', i.settled_mtime_ns, i.settled_ctime_ns"
+
 /* FILE_COLS' names and types, in order: the column list of a listing
  * page, which mvault_list_page (0021) returns as records. */
 #define FILE_COL_TYPES \
@@ -643,8 +663,10 @@ static int list_versions(struct meta *m, PGconn *c, struct meta_cursor *cur, con
 	return meta_exec(c, "version listing", sql, 4, p, r);
 }
 
-int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cur,
-	      struct meta_file *out, int max, int *n)
+/* meta_list and meta_list_entries: ENTRIES picks the columns of a page of
+ * a folder, collection or gallery (the trash's are always whole). */
+static int list_page(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cur,
+		     struct meta_file *out, int max, int *n, int entries)
 {
 	char sql[4096], from[256], where[512], twin[512], ino_s[24], cino_s[24], max_s[16];
 	const char *p[6], *cursor;
@@ -654,6 +676,7 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 
 	if ((rc = meta_place_sql(m, dir, from, sizeof(from), where, sizeof(where), &cursor, &has_ino)) != 0)
 		return rc;
+	entries = entries && has_ino;
 	p[np++] = m->user_id;
 	if (has_ino) {
 		dir_ino_param(m, dir, ino_s, sizeof(ino_s));
@@ -676,8 +699,10 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 	" AND (%s, i.ino) > ($%d::uuid, $%d::bigint) ORDER BY %s, i.ino LIMIT $%d"
 	snprintf(sql, sizeof(sql),
 		 dir->place == META_PLACE_LIBRARY || dir->place == META_PLACE_COLLECTION
-			 ? META_PLAN_PER_CALL "SELECT " FILE_COLS_OF(LINKS_OF_X) PAGE_REST
-			 : META_PLAN_PER_CALL "SELECT " FILE_COLS PAGE_REST,
+			 ? entries ? META_PLAN_PER_CALL "SELECT " ENTRY_COLS_OF(LINKS_OF_X) PAGE_REST
+				   : META_PLAN_PER_CALL "SELECT " FILE_COLS_OF(LINKS_OF_X) PAGE_REST
+			 : entries ? META_PLAN_PER_CALL "SELECT " ENTRY_COLS_OF(LINKS_COUNTED) PAGE_REST
+				   : META_PLAN_PER_CALL "SELECT " FILE_COLS PAGE_REST,
 		 twin_test(dir->place, twin, sizeof(twin), m->trash_days),
 		 from, where, cursor, np - 3, np - 3, np - 3, cursor, np - 3, np - 2, cursor, np - 1);
 #undef PAGE_REST
@@ -737,6 +762,18 @@ int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cu
 	}
 	PQclear(r);
 	return 0;
+}
+
+int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cur,
+	      struct meta_file *out, int max, int *n)
+{
+	return list_page(m, dir, cur, out, max, n, 0);
+}
+
+int meta_list_entries(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cur,
+		      struct meta_file *out, int max, int *n)
+{
+	return list_page(m, dir, cur, out, max, n, 1);
 }
 
 /* --- counts -------------------------------------------------------------- */
