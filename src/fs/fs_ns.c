@@ -23,6 +23,7 @@
 #include "fs/fs_xdgtrash.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,6 +484,18 @@ int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 
 /* --- listings ------------------------------------------------------------ */
 
+/* A page of files read on a thread of its own: its own rows, cursor and
+ * answer (the thread touches nothing else of the folder). */
+struct page_read {
+	struct mvfs *fs;
+	const struct meta_dir *dir;
+	pthread_t thread;
+	int running;			/* made, not joined */
+	struct meta_cursor cursor;
+	struct meta_file *files;
+	int cap, want, got, rc;
+};
+
 /*
  * An open folder: a cursor into its listing and the page read last.
  * Entry offsets: 1 ".", 2 "..", then 3, 4, ... in listing order; a readdir
@@ -499,16 +512,14 @@ struct fs_dir {
 	struct meta_cursor cursor;
 	struct meta_file *files;
 	int files_cap, files_want;	/* rows allocated; the size of the page read last */
-	/* the page of files after the one read last, read ahead on a thread
-	 * of its own while the kernel takes this one (its own rows, cursor
-	 * and answer: the thread touches nothing else of the folder) */
-	struct {
-		pthread_t thread;
-		int running;		/* made, not joined */
-		struct meta_cursor cursor;
-		struct meta_file *files;
-		int cap, want, got, rc;
-	} ahead;
+	/* the page of files after the one read last, read ahead while the
+	 * kernel takes this one; and, in a folder of more than a first page,
+	 * the first page of its second half (from the memory id halfway
+	 * between the first page's last and the end), read beside the first
+	 * half's pages and taken after them */
+	struct page_read ahead, half;
+	enum { HALF_NONE, HALF_READING, HALF_NEXT, HALF_TAKEN } half_state;
+	int files_done;			/* the page read last was the files' last */
 	/* folders, listed before files in a folder of the tree */
 	char folder_after[256];
 	struct meta_folder *folders;
@@ -522,7 +533,7 @@ struct fs_dir {
 };
 
 static void dir_free(struct fs_open_dir *od);
-static void ahead_start(struct fs_dir *d);
+static void read_start(struct fs_dir *d, struct page_read *pr, const struct meta_cursor *cursor, int want);
 
 int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 {
@@ -546,7 +557,7 @@ int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 	 * asks statfs, and the folders are read): not when the kernel keeps
 	 * what it listed before (keep 2), as it then asks for no entry. */
 	if (d->node.kind == FS_NODE_FILES && d->keep != 2)
-		ahead_start(d);
+		read_start(d, &d->ahead, &d->cursor, 0);
 	*out = d;
 	return 0;
 }
@@ -572,14 +583,16 @@ void fs_dir_close(struct fs_dir *d)
 	dir_free(&d->open);
 }
 
-static int ahead_join(struct fs_dir *d);
+static int read_join(struct page_read *pr);
 
 static void dir_free(struct fs_open_dir *od)
 {
 	struct fs_dir *d = (struct fs_dir *)od;
 
-	ahead_join(d);
+	read_join(&d->ahead);
+	read_join(&d->half);
 	free(d->ahead.files);
+	free(d->half.files);
 	free(d->files);
 	free(d->folders);
 	free(d->plains);
@@ -587,32 +600,75 @@ static void dir_free(struct fs_open_dir *od)
 	free(d);
 }
 
-static void *ahead_main(void *arg)
+static void *read_main(void *arg)
 {
-	struct fs_dir *d = arg;
+	struct page_read *pr = arg;
 
-	d->ahead.rc = files_page(d->fs, &d->node.dir, &d->ahead.cursor, &d->ahead.files, &d->ahead.cap,
-				 &d->ahead.want, &d->ahead.got);
+	pr->rc = files_page(pr->fs, pr->dir, &pr->cursor, &pr->files, &pr->cap, &pr->want, &pr->got);
 	return NULL;
 }
 
-/* Starts reading the page of files after the one read last. */
-static void ahead_start(struct fs_dir *d)
+/* Starts reading the page after CURSOR, the page before it having been of
+ * WANT rows (0: none), into PR. */
+static void read_start(struct fs_dir *d, struct page_read *pr, const struct meta_cursor *cursor, int want)
 {
-	d->ahead.cursor = d->cursor;
-	d->ahead.want = d->files_want;
-	d->ahead.running = pthread_create(&d->ahead.thread, NULL, ahead_main, d) == 0;
+	pr->fs = d->fs;
+	pr->dir = &d->node.dir;
+	pr->cursor = *cursor;
+	pr->want = want;
+	pr->running = pthread_create(&pr->thread, NULL, read_main, pr) == 0;
 }
 
-/* Waits for the page read ahead: 1 when there was one (its answer in
- * d->ahead), else 0. */
-static int ahead_join(struct fs_dir *d)
+/* Waits for PR's page: 1 when there was one (its answer in PR), else 0. */
+static int read_join(struct page_read *pr)
 {
-	if (!d->ahead.running)
+	if (!pr->running)
 		return 0;
-	pthread_join(d->ahead.thread, NULL);
-	d->ahead.running = 0;
+	pthread_join(pr->thread, NULL);
+	pr->running = 0;
 	return 1;
+}
+
+/* Takes PR's page as the folder's page read last (the rows swap places). */
+static int read_take(struct fs_dir *d, struct page_read *pr)
+{
+	struct meta_file *rows = d->files;
+	int cap = d->files_cap;
+
+	d->files = pr->files;
+	d->files_cap = pr->cap;
+	pr->files = rows;
+	pr->cap = cap;
+	d->cursor = pr->cursor;
+	d->files_want = pr->want;
+	d->npage = pr->got;
+	return pr->rc;
+}
+
+/* The memory id halfway between memory id FROM, the last of a first page
+ * of N files, and the end of them all, into OUT: 0, or -1 when the rest of
+ * the folder is likely less than a page of LIST_PAGE_MAX (memory ids are
+ * random: a folder's spread evenly, so the first page's share of the ids
+ * is its share of the files). */
+static int halfway(const char *from, int n, char *out, size_t len)
+{
+	char hex[17];
+	size_t k = 0;
+	uint64_t v;
+
+	for (const char *p = from; *p && k < 16; p++)
+		if (*p != '-')
+			hex[k++] = *p;
+	hex[k] = '\0';
+	if (k < 16 || strspn(hex, "0123456789abcdef") != 16)
+		return -1;
+	v = strtoull(hex, NULL, 16);
+	if (UINT64_MAX - v < 2 || (double)n * (double)(UINT64_MAX - v) < (double)LIST_PAGE_MAX * (double)v)
+		return -1;
+	v += (UINT64_MAX - v) / 2;
+	snprintf(out, len, "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-0000-000000000000", v >> 32,
+		 (v >> 16) & 0xffff, v & 0xffff);
+	return 0;
 }
 
 /* The next page of files into d->files: the one read ahead when there is
@@ -620,37 +676,57 @@ static int ahead_join(struct fs_dir *d)
  * one after it starts.  A cold `find` of 10,000 files waited for each of
  * its 7 pages (~30 ms of the server's time each) between two READDIRPLUS
  * requests; now the server reads the next one while the kernel takes this
- * one. */
+ * one.  After a full first page, when the rest looks like more than a
+ * page of LIST_PAGE_MAX, the second half of the folder is read beside the
+ * first (its first page of up to LIST_PAGE_MAX rows, then on as the first
+ * half's pages were), on a second connection: two server processes at
+ * work instead of one.  d->files_done says whether the page
+ * was the files' last. */
 static int files_next(struct fs_dir *d)
 {
-	int rc;
+	int rc, first = d->files_want == 0;
 
-	if (ahead_join(d)) {
-		struct meta_file *rows = d->files;
-		int cap = d->files_cap;
-
-		d->files = d->ahead.files;
-		d->files_cap = d->ahead.cap;
-		d->ahead.files = rows;
-		d->ahead.cap = cap;
-		d->cursor = d->ahead.cursor;
-		d->files_want = d->ahead.want;
-		d->npage = d->ahead.got;
-		rc = d->ahead.rc;
+	if (d->half_state == HALF_NEXT) {
+		read_join(&d->half);
+		rc = read_take(d, &d->half);
+		d->half_state = HALF_TAKEN;
+		log_debug("listing: a page of %d read ahead (second half)", d->npage);
+	} else if (read_join(&d->ahead)) {
+		rc = read_take(d, &d->ahead);
 		log_debug("listing: a page of %d read ahead", d->npage);
 	} else {
 		rc = files_page(d->fs, &d->node.dir, &d->cursor, &d->files, &d->files_cap, &d->files_want,
 				&d->npage);
 		log_debug("listing: a page of %d read while the kernel waited", d->npage);
 	}
-	if (rc == 0 && d->npage == d->files_want)
-		ahead_start(d);
-	return rc;
+	if (rc)
+		return rc;
+	d->files_done = 0;
+	if (d->npage == d->files_want) {
+		if (first && d->half_state == HALF_NONE && d->node.dir.place != META_PLACE_TRASH &&
+		    d->npage > 0 && halfway(d->files[d->npage - 1].memory_id, d->npage, d->cursor.until,
+					    sizeof(d->cursor.until)) == 0) {
+			struct meta_cursor from = { 0 };
+
+			snprintf(from.memory_id, sizeof(from.memory_id), "%s", d->cursor.until);
+			read_start(d, &d->half, &from, LIST_PAGE_MAX);
+			d->half_state = HALF_READING;
+		}
+		read_start(d, &d->ahead, &d->cursor, d->files_want);
+	} else if (d->half_state == HALF_READING) {
+		d->half_state = HALF_NEXT;	/* the first half is done */
+	} else {
+		d->files_done = 1;
+	}
+	return 0;
 }
 
 static void dir_rewind(struct fs_dir *d)
 {
-	ahead_join(d);
+	read_join(&d->ahead);
+	read_join(&d->half);
+	d->half_state = HALF_NONE;
+	d->files_done = 0;
 	d->next_off = 0;
 	memset(&d->cursor, 0, sizeof(d->cursor));
 	d->folder_after[0] = '\0';
@@ -699,7 +775,7 @@ static int dir_fill(struct fs_dir *d)
 			rc = files_next(d);
 			if (rc)
 				return rc;
-			if (d->npage < d->files_want) {
+			if (d->files_done) {
 				d->phase = PHASE_PLAIN;
 				d->eof = d->node.dir.place == META_PLACE_TRASH;
 			}

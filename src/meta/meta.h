@@ -230,11 +230,13 @@ int meta_find_content(struct meta *m, const char *sha256, struct meta_file *out)
 
 /* Where a listing stands: past the entry with this memory id and inode;
  * VERSIONS once the trash's files are done and its replaced versions are
- * being listed. */
+ * being listed.  UNTIL, when set, ends the listing before that memory id:
+ * one part of a folder read beside another (fs_ns.c; not in the trash). */
 struct meta_cursor {
 	char memory_id[META_UUID_LEN + 1];	/* "" at the start */
 	uint64_t ino;
 	int versions;
+	char until[META_UUID_LEN + 1];		/* "" for none */
 };
 /* Up to MAX files of DIR after CURSOR (which moves on), one statement per
  * page.  *N receives the count; fewer than MAX means the end. */

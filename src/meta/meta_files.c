@@ -668,7 +668,7 @@ static int list_versions(struct meta *m, PGconn *c, struct meta_cursor *cur, con
 static int list_page(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cur,
 		     struct meta_file *out, int max, int *n, int entries)
 {
-	char sql[4096], from[256], where[512], twin[512], ino_s[24], cino_s[24], max_s[16];
+	char sql[4096], from[256], where[768], twin[512], ino_s[24], cino_s[24], max_s[16];
 	const char *p[6], *cursor;
 	int np = 1, has_ino, rc;
 	PGconn *c;
@@ -677,6 +677,18 @@ static int list_page(struct meta *m, const struct meta_dir *dir, struct meta_cur
 	if ((rc = meta_place_sql(m, dir, from, sizeof(from), where, sizeof(where), &cursor, &has_ino)) != 0)
 		return rc;
 	entries = entries && has_ino;
+	if (cur->until[0] && has_ino) {
+		/* the end of a part of the listing (meta_cursor): a bound on
+		 * each joined table too, as for the cursor below; a literal,
+		 * as the page is planned for its values anyway */
+		size_t len = strlen(where);
+
+		if (strlen(cur->until) != META_UUID_LEN || strspn(cur->until, "0123456789abcdef-") != META_UUID_LEN)
+			return -EINVAL;
+		snprintf(where + len, sizeof(where) - len,
+			 " AND %s < '%s'::uuid AND i.memory_id < '%s'::uuid AND m.id < '%s'::uuid", cursor,
+			 cur->until, cur->until, cur->until);
+	}
 	p[np++] = m->user_id;
 	if (has_ino) {
 		dir_ino_param(m, dir, ino_s, sizeof(ino_s));
