@@ -716,7 +716,13 @@ static int files_next(struct fs_dir *d)
 	} else if (d->half_state == HALF_READING) {
 		d->half_state = HALF_NEXT;	/* the first half is done */
 	} else {
+		/* the files' last page: the other pages' rows are not needed
+		 * again (up to 4.4 MB each) unless the folder is read anew */
 		d->files_done = 1;
+		free(d->ahead.files);
+		free(d->half.files);
+		d->ahead.files = d->half.files = NULL;
+		d->ahead.cap = d->half.cap = 0;
 	}
 	return 0;
 }
