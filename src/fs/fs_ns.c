@@ -494,6 +494,8 @@ struct page_read {
 	struct meta_cursor cursor;
 	struct meta_file *files;
 	int cap, want, got, rc;
+	struct page_read *then;		/* NULL, or the page after, read next by the same thread
+					 * when this one is full (its got -1 when not) */
 };
 
 /*
@@ -514,11 +516,11 @@ struct fs_dir {
 	int files_cap, files_want;	/* rows allocated; the size of the page read last */
 	/* the page of files after the one read last, read ahead while the
 	 * kernel takes this one; and, in a folder of more than a first page,
-	 * the first page of its second half (from the memory id halfway
+	 * the first two pages of its second half (from the memory id halfway
 	 * between the first page's last and the end), read beside the first
 	 * half's pages and taken after them */
-	struct page_read ahead, half;
-	enum { HALF_NONE, HALF_READING, HALF_NEXT, HALF_TAKEN } half_state;
+	struct page_read ahead, half, half2;
+	enum { HALF_NONE, HALF_READING, HALF_NEXT, HALF_NEXT2, HALF_TAKEN } half_state;
 	int files_done;			/* the page read last was the files' last */
 	/* folders, listed before files in a folder of the tree */
 	char folder_after[256];
@@ -593,6 +595,7 @@ static void dir_free(struct fs_open_dir *od)
 	read_join(&d->half);
 	free(d->ahead.files);
 	free(d->half.files);
+	free(d->half2.files);
 	free(d->files);
 	free(d->folders);
 	free(d->plains);
@@ -605,6 +608,16 @@ static void *read_main(void *arg)
 	struct page_read *pr = arg;
 
 	pr->rc = files_page(pr->fs, pr->dir, &pr->cursor, &pr->files, &pr->cap, &pr->want, &pr->got);
+	if (pr->then) {
+		struct page_read *t = pr->then;
+
+		t->got = -1;
+		if (pr->rc == 0 && pr->got == pr->want) {
+			t->cursor = pr->cursor;
+			t->want = pr->want;
+			t->rc = files_page(pr->fs, pr->dir, &t->cursor, &t->files, &t->cap, &t->want, &t->got);
+		}
+	}
 	return NULL;
 }
 
@@ -616,6 +629,10 @@ static void read_start(struct fs_dir *d, struct page_read *pr, const struct meta
 	pr->dir = &d->node.dir;
 	pr->cursor = *cursor;
 	pr->want = want;
+	if (pr->then) {
+		pr->then->fs = d->fs;
+		pr->then->dir = &d->node.dir;
+	}
 	pr->running = pthread_create(&pr->thread, NULL, read_main, pr) == 0;
 }
 
@@ -678,10 +695,10 @@ static int halfway(const char *from, int n, char *out, size_t len)
  * requests; now the server reads the next one while the kernel takes this
  * one.  After a full first page, when the rest looks like more than a
  * page of LIST_PAGE_MAX, the second half of the folder is read beside the
- * first (its first page of up to LIST_PAGE_MAX rows, then on as the first
- * half's pages were), on a second connection: two server processes at
- * work instead of one.  d->files_done says whether the page
- * was the files' last. */
+ * first (its first two pages of up to LIST_PAGE_MAX rows, then on as the
+ * first half's pages were), on a second connection: two server processes
+ * at work instead of one.  d->files_done says whether the page was the
+ * files' last. */
 static int files_next(struct fs_dir *d)
 {
 	int rc, first = d->files_want == 0;
@@ -689,6 +706,10 @@ static int files_next(struct fs_dir *d)
 	if (d->half_state == HALF_NEXT) {
 		read_join(&d->half);
 		rc = read_take(d, &d->half);
+		d->half_state = d->half2.got >= 0 ? HALF_NEXT2 : HALF_TAKEN;
+		log_debug("listing: a page of %d read ahead (second half)", d->npage);
+	} else if (d->half_state == HALF_NEXT2) {
+		rc = read_take(d, &d->half2);
 		d->half_state = HALF_TAKEN;
 		log_debug("listing: a page of %d read ahead (second half)", d->npage);
 	} else if (read_join(&d->ahead)) {
@@ -709,10 +730,12 @@ static int files_next(struct fs_dir *d)
 			struct meta_cursor from = { 0 };
 
 			snprintf(from.memory_id, sizeof(from.memory_id), "%s", d->cursor.until);
+			d->half.then = &d->half2;
 			read_start(d, &d->half, &from, LIST_PAGE_MAX);
 			d->half_state = HALF_READING;
 		}
-		read_start(d, &d->ahead, &d->cursor, d->files_want);
+		if (d->half_state != HALF_NEXT2)	/* else that page is read */
+			read_start(d, &d->ahead, &d->cursor, d->files_want);
 	} else if (d->half_state == HALF_READING) {
 		d->half_state = HALF_NEXT;	/* the first half is done */
 	} else {
@@ -721,8 +744,9 @@ static int files_next(struct fs_dir *d)
 		d->files_done = 1;
 		free(d->ahead.files);
 		free(d->half.files);
-		d->ahead.files = d->half.files = NULL;
-		d->ahead.cap = d->half.cap = 0;
+		free(d->half2.files);
+		d->ahead.files = d->half.files = d->half2.files = NULL;
+		d->ahead.cap = d->half.cap = d->half2.cap = 0;
 	}
 	return 0;
 }
