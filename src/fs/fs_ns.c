@@ -23,6 +23,7 @@
 #include "fs/fs_xdgtrash.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,7 +322,7 @@ static int files_page(struct mvfs *fs, const struct meta_dir *dir, struct meta_c
 		*cap = next;
 	}
 	*want = next;
-	return meta_list(fs->meta, dir, cursor, *files, next, got);
+	return meta_list_entries(fs->meta, dir, cursor, *files, next, got);
 }
 
 /* The most names a folder may have for this mount to learn them all
@@ -483,6 +484,20 @@ int fs_ns_getattr(struct mvfs *fs, uint64_t ino, struct stat *st)
 
 /* --- listings ------------------------------------------------------------ */
 
+/* A page of files read on a thread of its own: its own rows, cursor and
+ * answer (the thread touches nothing else of the folder). */
+struct page_read {
+	struct mvfs *fs;
+	const struct meta_dir *dir;
+	pthread_t thread;
+	int running;			/* made, not joined */
+	struct meta_cursor cursor;
+	struct meta_file *files;
+	int cap, want, got, rc;
+	struct page_read *then;		/* NULL, or the page after, read next by the same thread
+					 * when this one is full (its got -1 when not) */
+};
+
 /*
  * An open folder: a cursor into its listing and the page read last.
  * Entry offsets: 1 ".", 2 "..", then 3, 4, ... in listing order; a readdir
@@ -499,6 +514,14 @@ struct fs_dir {
 	struct meta_cursor cursor;
 	struct meta_file *files;
 	int files_cap, files_want;	/* rows allocated; the size of the page read last */
+	/* the page of files after the one read last, read ahead while the
+	 * kernel takes this one; and, in a folder of more than a first page,
+	 * the first two pages of its second half (from the memory id halfway
+	 * between the first page's last and the end), read beside the first
+	 * half's pages and taken after them */
+	struct page_read ahead, half, half2;
+	enum { HALF_NONE, HALF_READING, HALF_NEXT, HALF_NEXT2, HALF_TAKEN } half_state;
+	int files_done;			/* the page read last was the files' last */
 	/* folders, listed before files in a folder of the tree */
 	char folder_after[256];
 	struct meta_folder *folders;
@@ -512,6 +535,7 @@ struct fs_dir {
 };
 
 static void dir_free(struct fs_open_dir *od);
+static void read_start(struct fs_dir *d, struct page_read *pr, const struct meta_cursor *cursor, int want);
 
 int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 {
@@ -531,6 +555,11 @@ int fs_dir_open(struct mvfs *fs, uint64_t ino, struct fs_dir **out)
 	d->keep = fs_ns_is_tree(&d->node) ? 1 + fs_known_listing(fs, ino) : 0;
 	pthread_mutex_init(&d->lock, NULL);
 	fs_open_dir_track(fs, &d->open, dir_free);
+	/* Its first page of files, read while the kernel opens it (and find
+	 * asks statfs, and the folders are read): not when the kernel keeps
+	 * what it listed before (keep 2), as it then asks for no entry. */
+	if (d->node.kind == FS_NODE_FILES && d->keep != 2)
+		read_start(d, &d->ahead, &d->cursor, 0);
 	*out = d;
 	return 0;
 }
@@ -556,10 +585,17 @@ void fs_dir_close(struct fs_dir *d)
 	dir_free(&d->open);
 }
 
+static int read_join(struct page_read *pr);
+
 static void dir_free(struct fs_open_dir *od)
 {
 	struct fs_dir *d = (struct fs_dir *)od;
 
+	read_join(&d->ahead);
+	read_join(&d->half);
+	free(d->ahead.files);
+	free(d->half.files);
+	free(d->half2.files);
 	free(d->files);
 	free(d->folders);
 	free(d->plains);
@@ -567,8 +603,160 @@ static void dir_free(struct fs_open_dir *od)
 	free(d);
 }
 
+static void *read_main(void *arg)
+{
+	struct page_read *pr = arg;
+
+	pr->rc = files_page(pr->fs, pr->dir, &pr->cursor, &pr->files, &pr->cap, &pr->want, &pr->got);
+	if (pr->then) {
+		struct page_read *t = pr->then;
+
+		t->got = -1;
+		if (pr->rc == 0 && pr->got == pr->want) {
+			t->cursor = pr->cursor;
+			t->want = pr->want;
+			t->rc = files_page(pr->fs, pr->dir, &t->cursor, &t->files, &t->cap, &t->want, &t->got);
+		}
+	}
+	return NULL;
+}
+
+/* Starts reading the page after CURSOR, the page before it having been of
+ * WANT rows (0: none), into PR. */
+static void read_start(struct fs_dir *d, struct page_read *pr, const struct meta_cursor *cursor, int want)
+{
+	pr->fs = d->fs;
+	pr->dir = &d->node.dir;
+	pr->cursor = *cursor;
+	pr->want = want;
+	if (pr->then) {
+		pr->then->fs = d->fs;
+		pr->then->dir = &d->node.dir;
+	}
+	pr->running = pthread_create(&pr->thread, NULL, read_main, pr) == 0;
+}
+
+/* Waits for PR's page: 1 when there was one (its answer in PR), else 0. */
+static int read_join(struct page_read *pr)
+{
+	if (!pr->running)
+		return 0;
+	pthread_join(pr->thread, NULL);
+	pr->running = 0;
+	return 1;
+}
+
+/* Takes PR's page as the folder's page read last (the rows swap places). */
+static int read_take(struct fs_dir *d, struct page_read *pr)
+{
+	struct meta_file *rows = d->files;
+	int cap = d->files_cap;
+
+	d->files = pr->files;
+	d->files_cap = pr->cap;
+	pr->files = rows;
+	pr->cap = cap;
+	d->cursor = pr->cursor;
+	d->files_want = pr->want;
+	d->npage = pr->got;
+	return pr->rc;
+}
+
+/* The memory id halfway between memory id FROM, the last of a first page
+ * of N files, and the end of them all, into OUT: 0, or -1 when the rest of
+ * the folder is likely less than a page of LIST_PAGE_MAX (memory ids are
+ * random: a folder's spread evenly, so the first page's share of the ids
+ * is its share of the files). */
+static int halfway(const char *from, int n, char *out, size_t len)
+{
+	char hex[17];
+	size_t k = 0;
+	uint64_t v;
+
+	for (const char *p = from; *p && k < 16; p++)
+		if (*p != '-')
+			hex[k++] = *p;
+	hex[k] = '\0';
+	if (k < 16 || strspn(hex, "0123456789abcdef") != 16)
+		return -1;
+	v = strtoull(hex, NULL, 16);
+	if (UINT64_MAX - v < 2 || (double)n * (double)(UINT64_MAX - v) < (double)LIST_PAGE_MAX * (double)v)
+		return -1;
+	v += (UINT64_MAX - v) / 2;
+	snprintf(out, len, "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-0000-000000000000", v >> 32,
+		 (v >> 16) & 0xffff, v & 0xffff);
+	return 0;
+}
+
+/* The next page of files into d->files: the one read ahead when there is
+ * one, else read now; then, when it is a full page (more may follow), the
+ * one after it starts.  A cold `find` of 10,000 files waited for each of
+ * its 7 pages (~30 ms of the server's time each) between two READDIRPLUS
+ * requests; now the server reads the next one while the kernel takes this
+ * one.  After a full first page, when the rest looks like more than a
+ * page of LIST_PAGE_MAX, the second half of the folder is read beside the
+ * first (its first two pages of up to LIST_PAGE_MAX rows, then on as the
+ * first half's pages were), on a second connection: two server processes
+ * at work instead of one.  d->files_done says whether the page was the
+ * files' last. */
+static int files_next(struct fs_dir *d)
+{
+	int rc, first = d->files_want == 0;
+
+	if (d->half_state == HALF_NEXT) {
+		read_join(&d->half);
+		rc = read_take(d, &d->half);
+		d->half_state = d->half2.got >= 0 ? HALF_NEXT2 : HALF_TAKEN;
+		log_debug("listing: a page of %d read ahead (second half)", d->npage);
+	} else if (d->half_state == HALF_NEXT2) {
+		rc = read_take(d, &d->half2);
+		d->half_state = HALF_TAKEN;
+		log_debug("listing: a page of %d read ahead (second half)", d->npage);
+	} else if (read_join(&d->ahead)) {
+		rc = read_take(d, &d->ahead);
+		log_debug("listing: a page of %d read ahead", d->npage);
+	} else {
+		rc = files_page(d->fs, &d->node.dir, &d->cursor, &d->files, &d->files_cap, &d->files_want,
+				&d->npage);
+		log_debug("listing: a page of %d read while the kernel waited", d->npage);
+	}
+	if (rc)
+		return rc;
+	d->files_done = 0;
+	if (d->npage == d->files_want) {
+		if (first && d->half_state == HALF_NONE && d->node.dir.place != META_PLACE_TRASH &&
+		    d->npage > 0 && halfway(d->files[d->npage - 1].memory_id, d->npage, d->cursor.until,
+					    sizeof(d->cursor.until)) == 0) {
+			struct meta_cursor from = { 0 };
+
+			snprintf(from.memory_id, sizeof(from.memory_id), "%s", d->cursor.until);
+			d->half.then = &d->half2;
+			read_start(d, &d->half, &from, LIST_PAGE_MAX);
+			d->half_state = HALF_READING;
+		}
+		if (d->half_state != HALF_NEXT2)	/* else that page is read */
+			read_start(d, &d->ahead, &d->cursor, d->files_want);
+	} else if (d->half_state == HALF_READING) {
+		d->half_state = HALF_NEXT;	/* the first half is done */
+	} else {
+		/* the files' last page: the other pages' rows are not needed
+		 * again (up to 4.4 MB each) unless the folder is read anew */
+		d->files_done = 1;
+		free(d->ahead.files);
+		free(d->half.files);
+		free(d->half2.files);
+		d->ahead.files = d->half.files = d->half2.files = NULL;
+		d->ahead.cap = d->half.cap = d->half2.cap = 0;
+	}
+	return 0;
+}
+
 static void dir_rewind(struct fs_dir *d)
 {
+	read_join(&d->ahead);
+	read_join(&d->half);
+	d->half_state = HALF_NONE;
+	d->files_done = 0;
 	d->next_off = 0;
 	memset(&d->cursor, 0, sizeof(d->cursor));
 	d->folder_after[0] = '\0';
@@ -614,11 +802,10 @@ static int dir_fill(struct fs_dir *d)
 			}
 			break;
 		case PHASE_FILES:
-			rc = files_page(fs, &d->node.dir, &d->cursor, &d->files, &d->files_cap, &d->files_want,
-					&d->npage);
+			rc = files_next(d);
 			if (rc)
 				return rc;
-			if (d->npage < d->files_want) {
+			if (d->files_done) {
 				d->phase = PHASE_PLAIN;
 				d->eof = d->node.dir.place == META_PLACE_TRASH;
 			}

@@ -230,24 +230,41 @@ int meta_find_content(struct meta *m, const char *sha256, struct meta_file *out)
 
 /* Where a listing stands: past the entry with this memory id and inode;
  * VERSIONS once the trash's files are done and its replaced versions are
- * being listed. */
+ * being listed.  UNTIL, when set, ends the listing before that memory id:
+ * one part of a folder read beside another (fs_ns.c; not in the trash). */
 struct meta_cursor {
 	char memory_id[META_UUID_LEN + 1];	/* "" at the start */
 	uint64_t ino;
 	int versions;
+	char until[META_UUID_LEN + 1];		/* "" for none */
 };
 /* Up to MAX files of DIR after CURSOR (which moves on), one statement per
  * page.  *N receives the count; fewer than MAX means the end. */
 int meta_list(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cursor,
 	      struct meta_file *out, int max, int *n);
+/* The same pages, with only what a listing entry shows: its name, what
+ * stat gives, and what fs_ns_visible and fs_file_stat read (hash, upload
+ * status, lifecycle, the settled version's size, hash and times); the
+ * storage keys, memory status, item and asset ids, processing status, MIME
+ * type and creation time are left empty.  For the folder listings of
+ * fs_ns.c (the trash's pages are whole either way). */
+int meta_list_entries(struct meta *m, const struct meta_dir *dir, struct meta_cursor *cursor,
+		      struct meta_file *out, int max, int *n);
 
 /* Counts for statfs: active files and the bytes of their originals.  The
- * count walks every file of the user, so the answer is one counted at most
- * META_USAGE_MS ago: one statement per that interval however often df or a
- * file manager asks (a thread that finds another counting takes the last
- * answer).  0, or -errno when it was never counted and cannot be. */
+ * count walks every file of the user (~60 ms for 10,000 files after a
+ * start), so statfs never waits for one but the first: the answer is the
+ * last figure counted, and one older than META_USAGE_MS starts a new count
+ * in the background for the next question (one at a time however often df
+ * or a file manager asks).  meta_usage_start counts the first figure in the
+ * background (at mount: find, df and file managers ask statfs first);
+ * meta_usage waits for it then.  0, or -errno when it was never counted and
+ * cannot be.  meta_usage_end waits for a count in the background (meta_free
+ * calls it). */
 #define META_USAGE_MS 5000
 int meta_usage(struct meta *m, uint64_t *files, uint64_t *bytes);
+void meta_usage_start(struct meta *m);
+void meta_usage_end(struct meta *m);
 
 /* --- folders (meta_folders.c) -------------------------------------------- */
 

@@ -35,6 +35,9 @@ struct meta {
 		uint64_t files, bytes;
 		long long at;		/* CLOCK_MONOTONIC ms it was counted; 0: never */
 		int counting;		/* a thread is counting it again */
+		pthread_cond_t done;	/* ... and has stopped */
+		pthread_t thread;	/* the last count in the background */
+		int thread_made;	/* ... not joined yet */
 	} usage;
 };
 

@@ -342,6 +342,7 @@ struct meta *meta_open(const struct meta_config *cfg, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->freed, NULL);
+	pthread_cond_init(&m->usage.done, NULL);
 	m->trash_days = cfg->trash_days > 0 ? cfg->trash_days : 30;
 	m->db_timeout = cfg->db_timeout > 0 ? cfg->db_timeout : 60;
 	m->version_min_age = cfg->version_min_age > 0 ? cfg->version_min_age : cfg->version_min_age < 0 ? 0 : 300;
@@ -387,6 +388,7 @@ void meta_free(struct meta *m)
 {
 	if (!m)
 		return;
+	meta_usage_end(m);
 	for (int i = 0; i < m->nconns; i++) {
 		meta_conn_forget(m->conns[i]);
 		PQfinish(m->conns[i]);
@@ -395,6 +397,7 @@ void meta_free(struct meta *m)
 	free(m->busy);
 	free(m->pids);
 	free(m->conninfo);
+	pthread_cond_destroy(&m->usage.done);
 	pthread_cond_destroy(&m->freed);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -24,7 +24,9 @@ the item's own files.  A system that fails (an item, or its mount) is shown
 as "failed: reason" in its cells; the others go on.
 
 MVFS_BENCH_SCALE (default 1) shrinks every size and count;
-MVFS_BENCH_PEERS=local,mvaultfs,... picks systems; MVFS_BENCH_PEERS_BUDGET
+MVFS_BENCH_PEERS=local,mvaultfs,... picks systems; MVFS_BENCH_GROUPS=big,small,
+rsync,many picks item groups (default all: "many" alone is the folder of K
+files, its listings and finds); MVFS_BENCH_PEERS_BUDGET
 (seconds, default 1500) skips what is left once the run is over it.
 MVFS_BENCH_FIRST=1 (root) runs everything in a CPU cgroup of the highest
 share: on a shared machine each system then gets the CPU it asks for.
@@ -58,6 +60,7 @@ N_MANY = max(20, int(round(10000 * SCALE)))
 MANY_PAR = 4     # writers making the big folder (set-up: one writer took ~5 min on mvaultfs and s3fs)
 SMALL = 4096
 BUDGET = float(os.environ.get("MVFS_BENCH_PEERS_BUDGET", "1500"))
+GROUPS = os.environ.get("MVFS_BENCH_GROUPS", "big,small,rsync,many").split(",")
 OUT = REPO / "build" / "bench"
 CMD_TIMEOUT = 900
 # s3fs and rclone cannot chown, and s3fs cannot set its root's times (as bench_cache.py)
@@ -622,6 +625,8 @@ class Bench:
         for group, fn in (("big", self.g_big), ("small", self.g_small), ("rsync", self.g_rsync),
                           ("many", self.g_many)):
             items = [k for k, _, g in ITEMS if g == group]
+            if group not in GROUPS:
+                continue
             if time.monotonic() - self.t0 > BUDGET:
                 self.fail(sy.name, items, "skipped: over the %d s budget" % BUDGET)
                 continue
