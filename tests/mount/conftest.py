@@ -97,13 +97,24 @@ def icp_server(tmp_path_factory):
         srv.stop()
 
 
-def _uses_local_store_layout(item):
+def _source(item):
     import inspect
     try:
-        src = inspect.getsource(item.function)
+        return inspect.getsource(item.function)
     except (OSError, TypeError):
-        return False
+        return ""
+
+
+def _uses_local_store_layout(item):
+    src = _source(item)
     return "object_path(" in src or "store_objects(" in src or "small_store" in src
+
+
+def _makes_its_own_stores(item):
+    """The test mounts only stores it makes itself (cachetest's local_stores,
+    or an s3rver behind its own proxy): under MVFS_TEST_STORE it would run
+    exactly as in make mount."""
+    return "local_stores" in getattr(item, "fixturenames", ()) or "S3Store(" in _source(item)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -123,9 +134,12 @@ def pytest_collection_modifyitems(config, items):
     twice = pytest.mark.skip(reason="picks its stores itself: run on local and s3 by make mount")
     # names and times only: another store would run the same code
     namespace = pytest.mark.skip(reason="sends no bytes to the store: run on a local folder by make mount")
+    own = pytest.mark.skip(reason="mounts only stores it makes itself: run the same by make mount")
     for item in items:
         if _uses_local_store_layout(item):
             item.add_marker(skip)
+        elif _makes_its_own_stores(item):
+            item.add_marker(own)
         elif item.get_closest_marker("namespace"):
             item.add_marker(namespace)
         elif S3_MODE and "stores" in getattr(item, "fixturenames", ()):
