@@ -399,7 +399,7 @@ void fs_ahead_free(struct mvfs *fs);
  * (0, F filled), or -ENOENT: ask the database. */
 int fs_ahead_find(struct mvfs *fs, uint64_t dir, const char *name, struct meta_file *f);
 /* A lookup of NAME in DIR (IN, a folder of the tree) asked the database and
- * found a file: after a few in a row, the files from NAME on are read ahead. */
+ * found a file: after a few in a row, the files after NAME are read ahead. */
 void fs_ahead_asked(struct mvfs *fs, uint64_t dir, const struct meta_dir *in, const char *name);
 /* Lookups answered from rows read ahead, in this process. */
 unsigned long long fs_ahead_hits(void);

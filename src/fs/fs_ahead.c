@@ -47,7 +47,7 @@ struct fs_ahead {
 	struct timespec at;	/* CLOCK_MONOTONIC, then */
 	uint64_t rows_dir;	/* the folder the rows are of (0: none) */
 	int n;
-	struct meta_file rows[AHEAD_ROWS];
+	struct meta_file *rows;	/* AHEAD_ROWS; swapped with a reader's, never copied */
 };
 
 /* Lookups answered from rows read ahead (the root's stats, lookups_ahead). */
@@ -67,6 +67,7 @@ void fs_ahead_free(struct mvfs *fs)
 	if (!fs->ahead)
 		return;
 	pthread_mutex_destroy(&fs->ahead->lock);
+	free(fs->ahead->rows);
 	free(fs->ahead);
 	fs->ahead = NULL;
 }
@@ -144,7 +145,10 @@ void fs_ahead_asked(struct mvfs *fs, uint64_t dir, const struct meta_dir *in, co
 	pthread_mutex_lock(&a->lock);
 	a->reading = 0;
 	if (n > 0) {
-		memcpy(a->rows, rows, sizeof(*rows) * (size_t)n);
+		struct meta_file *old = a->rows;
+
+		a->rows = rows;
+		rows = old;
 		a->n = n;
 		a->rows_dir = dir;
 		a->changes = changes;

@@ -211,7 +211,7 @@ int meta_lookup(struct meta *m, const struct meta_dir *dir, const char *name, st
 int meta_lookup_entry(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *file,
 		      struct meta_folder *folder, int *is_folder);
 /* Up to MAX files of tree folder DIR (library/ or workspace/) whose display
- * names sort at or after NAME, in that order, into OUT (*N of them): each
+ * names sort after NAME, in that order, into OUT (*N of them): each
  * as meta_lookup_entry gives it for a lookup of its name when its shown
  * name (name) is its display name.  One statement. */
 int meta_lookup_ahead(struct meta *m, const struct meta_dir *dir, const char *name, struct meta_file *out,

@@ -589,8 +589,8 @@ int meta_lookup_entry(struct meta *m, const struct meta_dir *dir, const char *na
 	return rc;
 }
 
-/* Up to MAX files of tree folder DIR whose display names sort at or after
- * NAME, in that order: the rows find_entry would give for each of them. */
+/* Up to MAX files of tree folder DIR whose display names sort after NAME,
+ * in that order: the rows find_entry would give for each of them. */
 static int lookup_ahead(struct meta *m, PGconn *c, const struct meta_dir *dir, const char *name,
 			struct meta_file *out, int max, int *n)
 {
@@ -605,7 +605,7 @@ static int lookup_ahead(struct meta *m, PGconn *c, const struct meta_dir *dir, c
 	dir_ino_param(m, dir, ino_s, sizeof(ino_s));
 	snprintf(max_s, sizeof(max_s), "%d", max);
 	snprintf(sql, sizeof(sql), "SELECT " FILE_COLS " FROM %s" FILE_JOINS
-		 " WHERE %s AND i.display_name >= $3 ORDER BY i.display_name, i.ino LIMIT $4::int",
+		 " WHERE %s AND i.display_name > $3 ORDER BY i.display_name, i.ino LIMIT $4::int",
 		 twin_test(dir->place, twin, sizeof(twin), m->trash_days), from, where);
 	if ((rc = meta_exec(c, "lookup ahead", sql, 4, p, &r)) != 0)
 		return rc;

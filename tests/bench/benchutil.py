@@ -60,6 +60,9 @@ def first_in_line():
             continue
         group = os.path.join(root, "mvfs-bench")
         try:
+            if knob == "cpu.weight":    # v2: the cpu controller for the root's children
+                with open(os.path.join(root, "cgroup.subtree_control"), "w") as f:
+                    f.write("+cpu")
             os.makedirs(group, exist_ok=True)
             with open(os.path.join(group, knob), "w") as f:
                 f.write(value)

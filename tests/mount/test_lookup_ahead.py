@@ -6,6 +6,8 @@ read ahead never answer for a file changed since."""
 import os
 import subprocess
 
+import pytest
+
 from cachetest import mvsync, stats
 
 N = 300
@@ -64,8 +66,9 @@ def test_a_change_ends_the_rows_read_ahead(mvfs, tmp_path):
     try:
         with open("/proc/sys/vm/drop_caches", "w") as f:
             f.write("2\n")      # the kernel forgets names, so it looks them up again
-    except OSError:
-        pass
+    except OSError as e:
+        # the kernel would answer from its own names: the rows never asked
+        pytest.skip("cannot drop the kernel's names here (%s)" % e)
     assert os.stat(d / "w20.bin").st_size == 5000
     assert not os.path.exists(d / "w30.bin")
     assert os.stat(d / "w30-moved.bin").st_size == 40
